@@ -1,0 +1,134 @@
+// Link frames: what travels inside each decrypted Noise transport message (docs/protocol.md).
+//
+//    0        1        2                 6        8
+//   +--------+--------+-----------------+--------+------------------+
+//   |  type  | flags  | stream id (be32)| length |  payload[length] |
+//   +--------+--------+-----------------+--------+------------------+
+//
+// One transport message holds one or more whole frames; a frame never spans two messages, so a
+// message decrypts into frames with no state carried between messages.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/codec/byte_reader.hpp"
+#include "common/codec/target.hpp"
+#include "common/result.hpp"
+
+namespace ferry::frame {
+
+inline constexpr std::size_t kHeaderBytes = 8;
+// A Noise message is at most 65535 bytes including its 16-byte tag.
+inline constexpr std::size_t kMaxRecordPlaintext = 65535 - 16;
+inline constexpr std::size_t kMaxPayload = kMaxRecordPlaintext - kHeaderBytes;
+inline constexpr std::size_t kMaxReasonBytes = 255;
+
+enum class Type : std::uint8_t {
+  Open = 0x01,        // agent -> relay: stream id, receive window, target
+  OpenResult = 0x02,  // relay -> agent: outcome, receive window, reason text
+  Data = 0x03,        // payload bytes; flag FIN ends this direction (may carry no bytes)
+  Window = 0x04,      // credit increment and the cumulative count of bytes delivered
+  Reset = 0x05,       // abort a stream in both directions
+  Ping = 0x06,        // 8 opaque bytes; flag ACK marks the answer
+  GoAway = 0x07,      // no new streams above last id; existing ones finish
+  KeyUpdate = 0x08,   // the last frame under the old send key; see link/secure_channel
+  Rehandshake = 0x09, // a Noise IK message of an in-link handshake
+  Close = 0x0A,       // authenticated end of the link
+};
+
+inline constexpr std::uint8_t kFlagFin = 0x01;
+inline constexpr std::uint8_t kFlagAck = 0x01;
+
+// The outcome of an OPEN, as the relay saw it. The agent maps it to SOCKS REP codes and HTTP statuses.
+enum class OpenCode : std::uint8_t {
+  Ok = 0,
+  Refused = 1,             // the target refused the connection (RST)
+  HostUnreachable = 2,
+  NetworkUnreachable = 3,
+  Timeout = 4,             // the dial timed out
+  Denied = 5,              // the relay's policy denied the target; reason names the rule
+  NameNotResolved = 6,     // the relay could not resolve the name
+  Limit = 7,               // a limit at the relay (streams per agent, file descriptors)
+  Failure = 8,             // anything else
+};
+const char* open_code_name(OpenCode c) noexcept;
+
+enum class ResetCode : std::uint8_t {
+  Cancel = 0,         // the local side went away
+  ProtocolError = 1,  // the stream broke the protocol (data beyond credit, ...)
+  IdleTimeout = 2,
+  Shutdown = 3,       // the link is going away
+  TargetError = 4,    // the target connection failed mid-stream
+};
+
+enum class KeyUpdateKind : std::uint8_t { Rekey = 0, NewHandshake = 1 };
+
+enum class CloseCode : std::uint8_t {
+  Normal = 0,
+  ProtocolError = 1,
+  Timeout = 2,
+  Shutdown = 3,
+  Revoked = 4,
+};
+
+struct Frame {
+  Type type;
+  std::uint8_t flags;
+  std::uint32_t stream;
+  ByteSpan payload;  // views the caller's buffer
+};
+
+// Decodes one frame from the front of a decrypted record. A record holds whole frames only, so a
+// short frame is malformed rather than "need more". Unknown types are malformed: a peer that speaks a
+// newer version must have agreed on it in the handshake.
+Result<Frame> decode(ByteSpan in, std::size_t& used);
+
+struct Open {
+  std::uint32_t window;
+  Target target;
+};
+struct OpenResult {
+  OpenCode code;
+  std::uint32_t window;
+  std::string reason;
+};
+struct WindowUpdate {
+  std::uint32_t increment;
+  std::uint64_t delivered;  // cumulative bytes handed to the consumer (room for stream resumption)
+};
+struct GoAway {
+  std::uint32_t last_stream;
+  CloseCode code;
+  std::string reason;
+};
+struct CloseInfo {
+  CloseCode code;
+  std::string reason;
+};
+
+Result<Open> parse_open(ByteSpan payload);
+Result<OpenResult> parse_open_result(ByteSpan payload);
+Result<WindowUpdate> parse_window(ByteSpan payload);
+Result<ResetCode> parse_reset(ByteSpan payload);
+Result<std::uint64_t> parse_ping(ByteSpan payload);
+Result<GoAway> parse_goaway(ByteSpan payload);
+Result<KeyUpdateKind> parse_key_update(ByteSpan payload);
+Result<CloseInfo> parse_close(ByteSpan payload);
+
+// Encoders append one whole frame to `out`.
+void put_header(Bytes& out, Type t, std::uint8_t flags, std::uint32_t stream, std::size_t len);
+void put_open(Bytes& out, std::uint32_t stream, const Open& o);
+void put_open_result(Bytes& out, std::uint32_t stream, const OpenResult& r);
+void put_data(Bytes& out, std::uint32_t stream, ByteSpan data, bool fin);
+void put_window(Bytes& out, std::uint32_t stream, const WindowUpdate& w);
+void put_reset(Bytes& out, std::uint32_t stream, ResetCode c);
+void put_ping(Bytes& out, std::uint64_t opaque, bool ack);
+void put_goaway(Bytes& out, const GoAway& g);
+void put_key_update(Bytes& out, KeyUpdateKind k);
+void put_rehandshake(Bytes& out, ByteSpan noise_message);
+void put_close(Bytes& out, const CloseInfo& c);
+
+}  // namespace ferry::frame

@@ -1,0 +1,47 @@
+// Noise CipherState for ChaChaPoly (Noise spec §5.1, §12.3): a key and a 64-bit counter nonce.
+// The 96-bit ChaCha20-Poly1305 IETF nonce is 4 zero bytes then the counter, little-endian.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "common/codec/byte_reader.hpp"
+#include "common/result.hpp"
+
+namespace ferry::crypto {
+
+inline constexpr std::size_t kTagBytes = 16;
+
+class CipherState {
+ public:
+  // 2^64-1 is reserved by Noise (§5.1) for REKEY; a message may never use it.
+  static constexpr std::uint64_t kReservedNonce = ~std::uint64_t{0};
+
+  CipherState() = default;
+  ~CipherState();
+  CipherState(const CipherState&) = delete;
+  CipherState& operator=(const CipherState&) = delete;
+  CipherState(CipherState&& o) noexcept;
+  CipherState& operator=(CipherState&& o) noexcept;
+
+  void initialize_key(const std::uint8_t* key32) noexcept;
+  bool has_key() const noexcept { return has_key_; }
+  void set_nonce(std::uint64_t n) noexcept { n_ = n; }
+  std::uint64_t nonce() const noexcept { return n_; }
+
+  // Writes n + 16 bytes to `out`; `out` may equal `plain` (encryption in place). Advances the nonce.
+  // Without a key the bytes pass unchanged, as the Noise spec says.
+  Result<std::size_t> encrypt(ByteSpan ad, const std::uint8_t* plain, std::size_t n, std::uint8_t* out) noexcept;
+  // Writes n - 16 bytes to `out`; `out` may equal `cipher`. A failure leaves the nonce where it was,
+  // so a forged message cannot desynchronise the counter.
+  Result<std::size_t> decrypt(ByteSpan ad, const std::uint8_t* cipher, std::size_t n, std::uint8_t* out) noexcept;
+  // REKEY (§4.2, §11.3): k = first 32 bytes of ENCRYPT(k, 2^64-1, "", zeros). The nonce is kept.
+  void rekey() noexcept;
+
+ private:
+  std::array<std::uint8_t, 32> k_{};
+  std::uint64_t n_ = 0;
+  bool has_key_ = false;
+};
+
+}  // namespace ferry::crypto

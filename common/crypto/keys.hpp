@@ -1,0 +1,58 @@
+// X25519 keys and their one-line base64 file format (SPEC.md "Keys": standard base64 of the 32 raw
+// bytes, as WireGuard writes them). A key file holds the private key; the public key is derived.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+
+namespace ferry::crypto {
+
+inline constexpr std::size_t kKeyBytes = 32;
+
+struct PublicKey {
+  std::array<std::uint8_t, kKeyBytes> bytes{};
+  friend bool operator==(const PublicKey&, const PublicKey&) = default;
+  std::string to_base64() const;
+  static Result<PublicKey> from_base64(std::string_view text);
+};
+
+// A private key. It cannot be copied or printed; moving wipes the source, and the destructor wipes
+// the bytes with sodium_memzero, so no stale copy outlives its owner.
+class SecretKey {
+ public:
+  SecretKey() = default;
+  ~SecretKey();
+  SecretKey(const SecretKey&) = delete;
+  SecretKey& operator=(const SecretKey&) = delete;
+  SecretKey(SecretKey&& other) noexcept;
+  SecretKey& operator=(SecretKey&& other) noexcept;
+
+  static SecretKey generate();
+  // Takes the 32 bytes and wipes `raw` afterwards.
+  static SecretKey adopt(std::uint8_t (&raw)[kKeyBytes]);
+
+  PublicKey public_key() const;
+  const std::uint8_t* data() const noexcept { return bytes_.data(); }
+
+ private:
+  std::array<std::uint8_t, kKeyBytes> bytes_{};
+};
+
+// Printing a secret is a compile error, not a code review finding.
+std::ostream& operator<<(std::ostream&, const SecretKey&) = delete;
+
+// Reads a private key file: one line of base64. Refuses files that others can read.
+Result<SecretKey> read_key_file(const std::string& path);
+
+// Writes `key` to a new file with mode 0600. Refuses to overwrite an existing file (O_EXCL).
+Result<void> write_new_key_file(const std::string& path, const SecretKey& key);
+
+// Decodes standard base64 into exactly 32 bytes.
+Result<void> decode_key_base64(std::string_view text, std::uint8_t (&out)[kKeyBytes]);
+
+}  // namespace ferry::crypto

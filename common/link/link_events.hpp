@@ -1,0 +1,39 @@
+// What a link reports to its owner (the agent's link client, the relay's link server, tests).
+// Callbacks run inside LinkSession::receive()/tick(); they may call back into the session (send,
+// consumed, reset, close), which is safe: the session re-checks its state after every callback.
+#pragma once
+
+#include <cstdint>
+
+#include "common/codec/link_frame.hpp"
+#include "common/crypto/keys.hpp"
+
+namespace ferry::link {
+
+using StreamId = std::uint32_t;
+
+class LinkEvents {
+ public:
+  virtual ~LinkEvents() = default;
+  // The handshake finished; `peer` is the other side's static key.
+  virtual void on_established(const crypto::PublicKey& peer) { (void)peer; }
+  // Responder: the peer asks for a stream. Answer with Mux::accept() now or later.
+  virtual void on_open(StreamId id, const Target& target) { (void)id, (void)target; }
+  // Initiator: the relay's outcome for a stream this side opened. A non-Ok result ends the stream.
+  virtual void on_open_result(StreamId id, const frame::OpenResult& result) { (void)id, (void)result; }
+  // Bytes for a stream. The span is valid during the call only. Call Mux::consumed() once the bytes
+  // have left this process (written to the socket), which returns credit to the peer.
+  virtual void on_data(StreamId id, ByteSpan bytes) = 0;
+  // The peer will send no more on this stream (half-close).
+  virtual void on_fin(StreamId id) = 0;
+  // The stream is gone (the peer reset it, or the link is closing); the id is no longer valid.
+  virtual void on_reset(StreamId id, frame::ResetCode code) = 0;
+  // The stream's send queue fell below the low watermark after Mux::send() had said "stop reading".
+  virtual void on_writable(StreamId id) { (void)id; }
+  // The peer drains: no new streams on this link; open ones may finish.
+  virtual void on_goaway(const frame::GoAway& g) { (void)g; }
+  // The link ended. `why.code` is Errc::Closed for an authenticated close by either side.
+  virtual void on_closed(const Error& why) = 0;
+};
+
+}  // namespace ferry::link

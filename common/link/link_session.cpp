@@ -1,0 +1,426 @@
+#include "common/link/link_session.hpp"
+
+#include <sodium.h>
+
+#include <cstring>
+
+namespace ferry::link {
+
+using frame::Type;
+
+namespace {
+
+ByteSpan prologue() { return ByteSpan(reinterpret_cast<const std::uint8_t*>(kPrologue.data()), kPrologue.size()); }
+
+void append_record_header(Bytes& out, std::size_t len) {
+  out.push_back(static_cast<std::uint8_t>(len >> 8));
+  out.push_back(static_cast<std::uint8_t>(len));
+}
+
+}  // namespace
+
+LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
+    : cfg_(std::move(config)),
+      events_(events),
+      mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
+           events) {}
+
+void LinkSession::wake() {
+  if (cfg_.wake) cfg_.wake();
+}
+
+// Message 1's payload: TAI64N timestamp (12) | wire version (1) | reserved flags (1).
+Bytes LinkSession::handshake_payload_1() const {
+  const auto ts = crypto::tai64n_from(cfg_.wall_clock());
+  Bytes p(ts.begin(), ts.end());
+  p.push_back(kWireVersion);
+  p.push_back(0);
+  return p;
+}
+
+// Message 2's payload: wire version (1) | session id (16).
+Bytes LinkSession::handshake_payload_2() const {
+  Bytes p(1 + session_id_.size());
+  p[0] = kWireVersion;
+  std::memcpy(p.data() + 1, session_id_.data(), session_id_.size());
+  return p;
+}
+
+void LinkSession::start(Instant now) {
+  if (state_ != State::Idle) return;
+  now_ = now;
+  state_ = State::Handshaking;
+  started_ = now;
+  last_rx_ = now;
+  if (cfg_.role == LinkConfig::Role::Responder) return;
+  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue()));
+  auto msg = hs_->write_message1(handshake_payload_1());
+  if (!msg) return fail_link(msg.error(), false);
+  append_record_header(hs_out_, msg->size());
+  hs_out_.insert(hs_out_.end(), msg->begin(), msg->end());
+  wake();
+}
+
+void LinkSession::receive(MutByteSpan data, Instant now) {
+  if (state_ == State::Closed || state_ == State::Idle) return;
+  now_ = now;
+  last_rx_ = now;
+  counters_.wire_bytes_received += data.size();
+  std::size_t pos = 0;
+  while (state_ != State::Closed && pos < data.size()) {
+    const std::size_t avail = data.size() - pos;
+    if (partial_.empty() && avail >= 2) {
+      const std::size_t len = get_be16(&data[pos]);
+      if (avail >= 2 + len) {  // a whole record in this read: decrypt it where it lies
+        if (len == 0) return fail_link(fail(Errc::Malformed, "an empty record"), false);
+        if (state_ == State::Handshaking && len > kMaxHandshakeRecord)
+          return fail_link(fail(Errc::TooLarge, "an oversized handshake record"), false);
+        process_record(data.subspan(pos + 2, len), now);
+        pos += 2 + len;
+        continue;
+      }
+    }
+    // A record split across reads: gather it (at most 65537 bytes).
+    if (partial_.size() < 2) {
+      const std::size_t take = std::min<std::size_t>(2 - partial_.size(), avail);
+      partial_.insert(partial_.end(), data.begin() + static_cast<std::ptrdiff_t>(pos),
+                      data.begin() + static_cast<std::ptrdiff_t>(pos + take));
+      pos += take;
+      if (partial_.size() < 2) break;
+      const std::size_t len = get_be16(partial_.data());
+      if (len == 0) return fail_link(fail(Errc::Malformed, "an empty record"), false);
+      if (state_ == State::Handshaking && len > kMaxHandshakeRecord)
+        return fail_link(fail(Errc::TooLarge, "an oversized handshake record"), false);
+      partial_.reserve(2 + len);
+      continue;
+    }
+    const std::size_t total = 2 + get_be16(partial_.data());
+    const std::size_t take = std::min(total - partial_.size(), data.size() - pos);
+    partial_.insert(partial_.end(), data.begin() + static_cast<std::ptrdiff_t>(pos),
+                    data.begin() + static_cast<std::ptrdiff_t>(pos + take));
+    pos += take;
+    if (partial_.size() == total) {
+      Bytes record;
+      record.swap(partial_);  // partial_ must be empty while the record is processed
+      process_record(MutByteSpan(record).subspan(2), now);
+    }
+  }
+}
+
+void LinkSession::process_record(MutByteSpan record, Instant now) {
+  ++counters_.records_received;
+  if (state_ == State::Handshaking) {
+    if (cfg_.role == LinkConfig::Role::Responder) return on_message1(record, now);
+    return on_message2(record, now);
+  }
+  if (state_ == State::Established) on_transport(record, now);
+}
+
+Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan payload) {
+  if (payload.size() < 14) return fail(Errc::Malformed, "handshake payload is too short");
+  if (payload[12] != kWireVersion) return fail(Errc::BadVersion, "the initiator speaks another wire version");
+  crypto::Tai64n ts;
+  std::memcpy(ts.data(), payload.data(), ts.size());
+  if (!cfg_.admission->fresh(who, ts)) return fail(Errc::Replay, "handshake timestamp is not newer than the last");
+  return {};
+}
+
+void LinkSession::on_message1(MutByteSpan record, Instant now) {
+  hs_.emplace(crypto::HandshakeIK::responder(*cfg_.static_key, prologue()));
+  auto who = hs_->read_message1_identity(record);
+  if (!who) return fail_link(who.error(), false);
+  // The allow-list, before the second DH: an unknown key costs us one X25519 and nothing more.
+  if (!cfg_.admission->admit(*who)) return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
+  auto payload = hs_->read_message1_payload();
+  if (!payload) return fail_link(payload.error(), false);
+  if (auto ok = check_payload_1(*who, *payload); !ok) return fail_link(ok.error(), false);
+  peer_ = *who;
+  randombytes_buf(session_id_.data(), session_id_.size());
+  auto msg = hs_->write_message2(handshake_payload_2());
+  if (!msg) return fail_link(msg.error(), false);
+  append_record_header(hs_out_, msg->size());
+  hs_out_.insert(hs_out_.end(), msg->begin(), msg->end());
+  auto keys = hs_->split();
+  hs_.reset();
+  become_established(std::move(keys), now);
+}
+
+void LinkSession::on_message2(MutByteSpan record, Instant now) {
+  auto payload = hs_->read_message2(record);
+  if (!payload) return fail_link(payload.error(), false);
+  if (payload->size() < 17) return fail_link(fail(Errc::Malformed, "handshake payload 2 is too short"), false);
+  if ((*payload)[0] != kWireVersion) return fail_link(fail(Errc::BadVersion, "the relay speaks another wire version"), false);
+  std::memcpy(session_id_.data(), payload->data() + 1, session_id_.size());
+  peer_ = cfg_.peer_key;
+  auto keys = hs_->split();
+  hs_.reset();
+  become_established(std::move(keys), now);
+}
+
+void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
+  send_ = std::move(keys.send);
+  recv_ = std::move(keys.recv);
+  handshake_hash_ = keys.handshake_hash;
+  state_ = State::Established;
+  send_key_since_ = keys_since_ = now;
+  send_key_bytes_ = 0;
+  // A first ping measures the RTT that window growth needs.
+  frame::put_ping(control_, static_cast<std::uint64_t>(now.count()), false);
+  last_ping_ = now;
+  wake();
+  events_.on_established(peer_);
+}
+
+void LinkSession::on_transport(MutByteSpan record, Instant now) {
+  auto n = recv_.decrypt({}, record.data(), record.size(), record.data());
+  if (!n) return fail_link(n.error(), false);
+  ByteSpan plain = record.first(*n);
+  std::optional<frame::KeyUpdateKind> switch_recv;
+  while (!plain.empty() && state_ == State::Established) {
+    std::size_t used = 0;
+    auto f = frame::decode(plain, used);
+    if (!f) return fail_link(f.error(), true);
+    plain = plain.subspan(used);
+    Result<void> r;
+    if (f->type == Type::KeyUpdate) {
+      auto k = frame::parse_key_update(f->payload);
+      if (!k) return fail_link(k.error(), true);
+      if (!plain.empty()) return fail_link(fail(Errc::Malformed, "KEY_UPDATE is not the last frame of its record"), true);
+      switch_recv = *k;
+    } else if (f->type == Type::Ping || f->type == Type::Rehandshake || f->type == Type::Close) {
+      r = on_control(*f, plain.empty(), now);
+    } else {
+      r = mux_.on_frame(*f, now);
+    }
+    if (!r) return fail_link(r.error(), true);
+  }
+  if (switch_recv && state_ == State::Established) {
+    if (*switch_recv == frame::KeyUpdateKind::Rekey) {
+      recv_.rekey();
+    } else {
+      if (!next_recv_.has_key()) return fail_link(fail(Errc::Malformed, "KEY_UPDATE to keys never agreed"), true);
+      recv_ = std::move(next_recv_);
+    }
+    ++counters_.rekeys_received;
+  }
+  if (state_ == State::Established && mux_.has_output()) wake();
+}
+
+Result<void> LinkSession::on_control(const frame::Frame& f, bool last_in_record, Instant now) {
+  (void)last_in_record;
+  switch (f.type) {
+    case Type::Ping: {
+      auto opaque = frame::parse_ping(f.payload);
+      if (!opaque) return opaque.error();
+      if (f.flags & frame::kFlagAck) {
+        const auto sent = Instant(static_cast<std::int64_t>(*opaque));
+        if (sent <= now && now - sent < Millis(3'600'000)) {
+          rtt_ = now - sent;
+          mux_.set_rtt(*rtt_);
+        }
+        return {};
+      }
+      if (control_.size() > cfg_.mux.max_control_bytes) return fail(Errc::Limit, "the peer does not read its pongs");
+      frame::put_ping(control_, *opaque, true);
+      wake();
+      return {};
+    }
+    case Type::Rehandshake: return on_rehandshake(f.payload, now);
+    case Type::Close: {
+      auto c = frame::parse_close(f.payload);
+      if (!c) return c.error();
+      // The peer ended the link cleanly; the reason is its own text, kept static here.
+      end(fail(Errc::Closed, c->code == frame::CloseCode::Shutdown ? "the peer shut down"
+                             : c->code == frame::CloseCode::Revoked ? "the peer revoked this key"
+                             : c->code == frame::CloseCode::Normal  ? "the peer closed the link"
+                                                                    : "the peer closed the link after an error"));
+      return {};
+    }
+    default: return fail(Errc::Malformed, "not a control frame");
+  }
+}
+
+Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
+  if (cfg_.role == LinkConfig::Role::Responder) {
+    if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
+    crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue());
+    auto who = hs.read_message1_identity(message);
+    if (!who) return who.error();
+    if (!(*who == peer_)) return fail(Errc::Refused, "an in-link handshake with another key");
+    if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
+    auto payload = hs.read_message1_payload();
+    if (!payload) return payload.error();
+    if (auto ok = check_payload_1(*who, *payload); !ok) return ok;
+    auto msg = hs.write_message2(handshake_payload_2());
+    if (!msg) return msg.error();
+    frame::put_rehandshake(control_, *msg);
+    auto keys = hs.split();
+    next_send_ = std::move(keys.send);
+    next_recv_ = std::move(keys.recv);
+    handshake_hash_ = keys.handshake_hash;
+    keys_since_ = now;
+    ++counters_.rehandshakes;
+    queue_key_update(frame::KeyUpdateKind::NewHandshake);
+    return {};
+  }
+  if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
+  auto payload = hs_->read_message2(message);
+  if (!payload) return payload.error();
+  if (payload->empty() || (*payload)[0] != kWireVersion) return fail(Errc::BadVersion, "in-link handshake version");
+  auto keys = hs_->split();
+  hs_.reset();
+  next_send_ = std::move(keys.send);
+  next_recv_ = std::move(keys.recv);
+  handshake_hash_ = keys.handshake_hash;
+  keys_since_ = now;
+  ++counters_.rehandshakes;
+  queue_key_update(frame::KeyUpdateKind::NewHandshake);
+  return {};
+}
+
+void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
+  // New handshake keys supersede a pending REKEY.
+  if (!key_update_due_ || kind == frame::KeyUpdateKind::NewHandshake) key_update_due_ = kind;
+  wake();
+}
+
+void LinkSession::start_rehandshake(Instant now) {
+  (void)now;
+  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue()));
+  auto msg = hs_->write_message1(handshake_payload_1());
+  if (!msg) return fail_link(msg.error(), true);
+  frame::put_rehandshake(control_, *msg);
+  wake();
+}
+
+void LinkSession::tick(Instant now) {
+  now_ = now;
+  if (state_ == State::Handshaking) {
+    if (now - started_ >= cfg_.handshake_timeout) fail_link(fail(Errc::Timeout, "the handshake did not finish in time"), false);
+    return;
+  }
+  if (state_ != State::Established) return;
+  if (now - last_rx_ >= cfg_.dead_after) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
+  if (now - last_ping_ >= cfg_.keepalive_interval) {
+    frame::put_ping(control_, static_cast<std::uint64_t>(now.count()), false);
+    last_ping_ = now;
+    wake();
+  }
+  if (now - send_key_since_ >= cfg_.rekey_interval) queue_key_update(frame::KeyUpdateKind::Rekey);
+  if (cfg_.role == LinkConfig::Role::Initiator) {
+    if (!hs_ && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake(now);
+  } else if (now - keys_since_ >= 2 * cfg_.rehandshake_interval) {
+    // The initiator should have run a fresh handshake long ago: forward secrecy is not optional.
+    fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
+  }
+}
+
+void LinkSession::close(frame::CloseCode code, std::string_view reason) {
+  if (state_ == State::Closed) return;
+  if (state_ == State::Established) {
+    frame::put_close(control_, frame::CloseInfo{code, std::string(reason)});
+    close_queued_ = true;
+    wake();
+  }
+  end(fail(Errc::Closed, "closed by this side"));
+}
+
+void LinkSession::fail_link(const Error& why, bool tell_peer) {
+  if (state_ == State::Closed) return;
+  if (tell_peer && state_ == State::Established && send_.has_key()) {
+    frame::put_close(control_, frame::CloseInfo{frame::CloseCode::ProtocolError, why.what});
+    close_queued_ = true;
+    wake();
+  }
+  end(why);
+}
+
+void LinkSession::end(const Error& why) {
+  if (ended_) return;
+  ended_ = true;
+  state_ = State::Closed;
+  hs_.reset();
+  partial_.clear();
+  mux_.shutdown_all();
+  events_.on_closed(why);
+}
+
+void LinkSession::eof() {
+  if (state_ == State::Closed) return;
+  end(fail(Errc::Truncated, "the connection ended without an authenticated close"));
+}
+
+bool LinkSession::has_output() const noexcept {
+  if (!hs_out_.empty()) return true;
+  if (state_ == State::Closed) return close_queued_;
+  if (state_ != State::Established) return false;
+  return !control_.empty() || key_update_due_ || mux_.has_output();
+}
+
+void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
+  const std::size_t start = out.size();
+  if (!hs_out_.empty()) {
+    out.insert(out.end(), hs_out_.begin(), hs_out_.end());
+    hs_out_.clear();
+  }
+  out.reserve(out.size() + max_bytes + frame::kMaxRecordPlaintext + 2 + crypto::kTagBytes);
+  while (out.size() - start < max_bytes && send_.has_key() && has_output()) {
+    if (send_key_bytes_ >= cfg_.rekey_bytes) queue_key_update(frame::KeyUpdateKind::Rekey);
+    const std::size_t rec = out.size();
+    out.resize(rec + 2);
+    const std::size_t pt = out.size();
+    // Link control frames lead; each is small and whole.
+    std::size_t head = 0;
+    while (head < control_.size()) {
+      const std::size_t len = frame::kHeaderBytes + get_be16(&control_[head + 6]);
+      if (out.size() - pt + len > frame::kMaxRecordPlaintext) break;
+      out.insert(out.end(), control_.begin() + static_cast<std::ptrdiff_t>(head),
+                 control_.begin() + static_cast<std::ptrdiff_t>(head + len));
+      head += len;
+    }
+    control_.erase(control_.begin(), control_.begin() + static_cast<std::ptrdiff_t>(head));
+    const bool closing = close_queued_ && control_.empty();
+    std::optional<frame::KeyUpdateKind> switch_send;
+    if (!closing && state_ == State::Established) {
+      if (key_update_due_) {
+        frame::put_key_update(out, *key_update_due_);  // ends the record: the next one uses the new key
+        switch_send = key_update_due_;
+        key_update_due_.reset();
+      } else {
+        mux_.produce(out, frame::kMaxRecordPlaintext - (out.size() - pt));
+      }
+    }
+    const std::size_t pt_len = out.size() - pt;
+    if (pt_len == 0) {
+      out.resize(rec);
+      break;
+    }
+    out.resize(out.size() + crypto::kTagBytes);
+    auto sealed = send_.encrypt({}, out.data() + pt, pt_len, out.data() + pt);
+    if (!sealed) {
+      out.resize(rec);
+      return fail_link(sealed.error(), false);
+    }
+    put_be16(out.data() + rec, static_cast<std::uint16_t>(*sealed));
+    ++counters_.records_sent;
+    send_key_bytes_ += *sealed;
+    if (switch_send) {
+      if (*switch_send == frame::KeyUpdateKind::Rekey) {
+        send_.rekey();
+      } else {
+        send_ = std::move(next_send_);
+      }
+      ++counters_.rekeys_sent;
+      send_key_bytes_ = 0;
+      send_key_since_ = now_;
+    }
+    if (closing) {
+      close_queued_ = false;
+      send_ = crypto::CipherState{};  // nothing may follow the CLOSE record
+      break;
+    }
+  }
+  counters_.wire_bytes_sent += out.size() - start;
+}
+
+}  // namespace ferry::link

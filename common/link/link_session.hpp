@@ -1,0 +1,145 @@
+// One link, sans-I/O: the Noise IK handshake, the 2-byte length record layer, transport encryption
+// with key updates, keepalive, authenticated close, and the stream multiplexer on top.
+//
+//   TCP bytes --receive()--> records --decrypt in place--> frames --> Mux / control
+//   Mux frames --produce()--> records (encrypt in place) --> TCP bytes
+//
+// Key lifetime (docs/protocol.md "Keys"): each direction's sender announces KEY_UPDATE as the last
+// frame of a record and switches keys after it: a Noise REKEY after 10 minutes or 2^30 bytes, or the
+// keys of a fresh in-link IK handshake, which the initiator starts every hour. Streams never notice.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <optional>
+
+#include "common/crypto/handshake_ik.hpp"
+#include "common/crypto/tai64n.hpp"
+#include "common/link/mux.hpp"
+
+namespace ferry::link {
+
+inline constexpr std::uint8_t kWireVersion = 1;
+inline constexpr std::string_view kPrologue = "ferry link v1";
+// Handshake records are small (message 1 is 110 bytes today); anything larger before
+// authentication is refused without further work.
+inline constexpr std::size_t kMaxHandshakeRecord = 512;
+
+// The responder's gatekeeper. admit() runs after one DH (the initiator's static key is known) and
+// before any further DH; fresh() then checks and records message 1's TAI64N timestamp (replay).
+class Admission {
+ public:
+  virtual ~Admission() = default;
+  virtual bool admit(const crypto::PublicKey& initiator) = 0;
+  virtual bool fresh(const crypto::PublicKey& initiator, const crypto::Tai64n& timestamp) = 0;
+};
+
+struct LinkConfig {
+  enum class Role { Initiator, Responder };
+  Role role = Role::Initiator;
+  const crypto::SecretKey* static_key = nullptr;  // outlives the session
+  crypto::PublicKey peer_key{};                   // initiator: the relay's pinned key
+  Admission* admission = nullptr;                 // responder: required
+  Millis handshake_timeout{5000};
+  Millis keepalive_interval{15000};
+  Millis dead_after{45000};                       // nothing received for this long: the link is dead
+  Millis rekey_interval{10 * 60 * 1000};
+  std::uint64_t rekey_bytes = std::uint64_t{1} << 30;
+  Millis rehandshake_interval{60 * 60 * 1000};
+  MuxLimits mux{};
+  std::function<std::chrono::system_clock::time_point()> wall_clock = [] {
+    return std::chrono::system_clock::now();
+  };
+  std::function<void()> wake;  // called when output becomes available; may be empty
+};
+
+struct LinkCounters {
+  std::uint64_t records_sent = 0;
+  std::uint64_t records_received = 0;
+  std::uint64_t rekeys_sent = 0;
+  std::uint64_t rekeys_received = 0;
+  std::uint64_t rehandshakes = 0;  // completed in-link handshakes
+  std::uint64_t wire_bytes_sent = 0;
+  std::uint64_t wire_bytes_received = 0;
+};
+
+class LinkSession {
+ public:
+  enum class State { Idle, Handshaking, Established, Closed };
+  using SessionId = std::array<std::uint8_t, 16>;
+
+  LinkSession(LinkConfig config, LinkEvents& events);
+  LinkSession(const LinkSession&) = delete;
+  LinkSession& operator=(const LinkSession&) = delete;
+
+  // Initiator: queues message 1. Responder: starts the handshake timer.
+  void start(Instant now);
+  // Bytes from the peer. `bytes` is decrypted in place, so it must be writable.
+  void receive(MutByteSpan bytes, Instant now);
+  // The peer's byte stream ended.
+  void eof();
+  // Timers: keepalive, dead peer, handshake timeout, key lifetimes.
+  void tick(Instant now);
+  // Authenticated close: a CLOSE record is queued (produce() emits it) and on_closed() runs.
+  void close(frame::CloseCode code, std::string_view reason);
+
+  bool has_output() const noexcept;
+  // Appends encrypted records, about `max_bytes` (whole records; each at most 65537 bytes).
+  void produce(Bytes& out, std::size_t max_bytes);
+
+  Mux& mux() noexcept { return mux_; }
+  const Mux& mux() const noexcept { return mux_; }
+  State state() const noexcept { return state_; }
+  bool established() const noexcept { return state_ == State::Established; }
+  const crypto::PublicKey& peer() const noexcept { return peer_; }
+  const SessionId& session_id() const noexcept { return session_id_; }
+  std::optional<Millis> rtt() const noexcept { return rtt_; }
+  const LinkCounters& counters() const noexcept { return counters_; }
+  const crypto::Hash& handshake_hash() const noexcept { return handshake_hash_; }
+
+ private:
+  Bytes handshake_payload_1() const;
+  Bytes handshake_payload_2() const;
+  void process_record(MutByteSpan record, Instant now);
+  void on_message1(MutByteSpan record, Instant now);
+  void on_message2(MutByteSpan record, Instant now);
+  void on_transport(MutByteSpan record, Instant now);
+  Result<void> on_control(const frame::Frame& f, bool last_in_record, Instant now);
+  Result<void> on_rehandshake(ByteSpan message, Instant now);
+  Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload);
+  void become_established(crypto::TransportKeys keys, Instant now);
+  void start_rehandshake(Instant now);
+  void queue_key_update(frame::KeyUpdateKind kind);
+  void fail_link(const Error& why, bool tell_peer);
+  void end(const Error& why);
+  void wake();
+
+  LinkConfig cfg_;
+  LinkEvents& events_;
+  Mux mux_;
+  State state_ = State::Idle;
+  std::optional<crypto::HandshakeIK> hs_;  // the initial or an in-link handshake in progress
+  crypto::CipherState send_, recv_;
+  crypto::CipherState next_send_, next_recv_;  // keys of a finished in-link handshake, not yet in use
+  std::optional<frame::KeyUpdateKind> key_update_due_;
+  Bytes hs_out_;       // framed handshake message waiting for produce()
+  Bytes control_;      // PING, PONG, REHANDSHAKE, CLOSE frames
+  bool close_queued_ = false;
+  Bytes partial_;      // a record split across reads
+  crypto::PublicKey peer_{};
+  SessionId session_id_{};
+  crypto::Hash handshake_hash_{};
+  Instant now_{0};             // the latest time passed in
+  Instant started_{0};
+  Instant last_rx_{0};
+  Instant last_ping_{0};
+  Instant send_key_since_{0};
+  Instant keys_since_{0};          // last full handshake
+  std::uint64_t send_key_bytes_ = 0;
+  std::optional<Millis> rtt_;
+  LinkCounters counters_;
+  bool ended_ = false;
+};
+
+}  // namespace ferry::link

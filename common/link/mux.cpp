@@ -1,0 +1,342 @@
+#include "common/link/mux.hpp"
+
+#include <algorithm>
+
+namespace ferry::link {
+
+using frame::OpenCode;
+using frame::ResetCode;
+using frame::Type;
+
+Mux::Mux(Side side, MuxLimits limits, LinkEvents& events)
+    : side_(side), limits_(limits), events_(events), next_id_(side == Side::Initiator ? 1 : 2) {}
+
+Mux::Stream* Mux::find(StreamId id) {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+const Mux::Stream* Mux::find(StreamId id) const {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+std::size_t Mux::queued(StreamId id) const {
+  const Stream* s = find(id);
+  return s ? s->queued() : 0;
+}
+
+std::uint32_t Mux::recv_window(StreamId id) const {
+  const Stream* s = find(id);
+  return s ? s->recv_window : 0;
+}
+
+bool Mux::is_ready(const Stream& s) const noexcept {
+  if (!s.opened || s.fin_sent) return false;
+  if (s.queued() > 0) return s.send_credit > 0;
+  return s.fin_queued;  // a bare FIN needs no credit
+}
+
+void Mux::schedule(StreamId id, Stream& s) {
+  if (!s.in_ready && is_ready(s)) {
+    s.in_ready = true;
+    ready_.push_back(id);
+  }
+}
+
+void Mux::erase(StreamId id) {
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return;
+  growth_used_ -= it->second->recv_window - std::min(it->second->recv_window, limits_.initial_window);
+  streams_.erase(it);  // a stale id left in ready_ is skipped by produce()
+}
+
+void Mux::erase_if_done(StreamId id, Stream& s) {
+  if (s.fin_sent && s.fin_received) erase(id);
+}
+
+bool Mux::used_id(StreamId id) const noexcept {
+  const bool ours = (id % 2 == 1) == (side_ == Side::Initiator);
+  return ours ? id < next_id_ : id <= highest_peer_id_;
+}
+
+Result<void> Mux::check_control_bound() const {
+  if (control_bytes() > limits_.max_control_bytes)
+    return fail(Errc::Limit, "the peer does not read: control frames piled up");
+  return {};
+}
+
+Result<StreamId> Mux::open(const Target& target) {
+  if (side_ != Side::Initiator) return fail(Errc::Unsupported, "only the initiator opens streams");
+  if (draining()) return fail(Errc::Closed, "the link is draining (GOAWAY)");
+  if (streams_.size() >= limits_.max_streams) return fail(Errc::Limit, "too many streams on this link");
+  if (next_id_ > 0x7FFFFFFFu) return fail(Errc::Limit, "stream ids exhausted on this link");
+  if (target.kind == Target::Kind::Name && (target.name.empty() || target.name.size() > 255))
+    return fail(Errc::Malformed, "a host name must be 1 to 255 bytes");
+  const StreamId id = next_id_;
+  next_id_ += 2;
+  auto s = std::make_unique<Stream>();
+  s->recv_window = limits_.initial_window;
+  s->recv_allowed = limits_.initial_window;
+  streams_.emplace(id, std::move(s));
+  frame::put_open(control_, id, frame::Open{limits_.initial_window, target});
+  ++stats_.streams_opened;
+  return id;
+}
+
+void Mux::accept(StreamId id, OpenCode code, std::string_view reason) {
+  Stream* s = find(id);
+  if (!s || s->opened || side_ != Side::Responder) return;
+  frame::put_open_result(control_, id, frame::OpenResult{code, limits_.initial_window, std::string(reason)});
+  if (code != OpenCode::Ok) {
+    erase(id);
+    return;
+  }
+  s->opened = true;
+  schedule(id, *s);
+}
+
+bool Mux::send(StreamId id, ByteSpan bytes) {
+  Stream* s = find(id);
+  if (!s || s->fin_queued) return true;
+  s->sendq.insert(s->sendq.end(), bytes.begin(), bytes.end());
+  schedule(id, *s);
+  if (s->queued() > limits_.send_high_water) {
+    s->blocked = true;
+    return false;
+  }
+  return true;
+}
+
+void Mux::finish(StreamId id) {
+  Stream* s = find(id);
+  if (!s || s->fin_queued) return;
+  s->fin_queued = true;
+  schedule(id, *s);
+}
+
+void Mux::reset(StreamId id, ResetCode code) {
+  if (!find(id)) return;
+  frame::put_reset(control_, id, code);
+  erase(id);
+}
+
+void Mux::consumed(StreamId id, std::size_t n, Instant now) {
+  Stream* s = find(id);
+  if (!s || n == 0) return;
+  s->unacked += n;
+  s->delivered += n;
+  if (s->fin_received || s->unacked < s->recv_window / 2) return;
+  // Half the window went in less than about two round trips: the window, not the reader, is the
+  // bottleneck. Grow it, from the link's budget. (+2 ms: on loopback the RTT rounds to 0 ms.)
+  std::uint64_t grow = 0;
+  if (now - s->last_grant <= 2 * rtt_ + Millis(2) && s->recv_window < limits_.max_window) {
+    grow = std::min<std::uint64_t>({s->recv_window, limits_.max_window - s->recv_window,
+                                    limits_.link_growth_budget - growth_used_});
+    s->recv_window += static_cast<std::uint32_t>(grow);
+    growth_used_ += grow;
+  }
+  const std::uint64_t increment = s->unacked + grow;
+  s->recv_allowed += increment;
+  s->unacked = 0;
+  s->last_grant = now;
+  frame::put_window(control_, id, frame::WindowUpdate{static_cast<std::uint32_t>(increment), s->delivered});
+}
+
+void Mux::goaway(std::string_view reason) {
+  if (goaway_sent_) return;
+  goaway_sent_ = true;
+  const StreamId last = side_ == Side::Responder ? highest_peer_id_ : next_id_ - 2;
+  frame::put_goaway(control_, frame::GoAway{last, frame::CloseCode::Shutdown, std::string(reason)});
+}
+
+Result<void> Mux::on_frame(const frame::Frame& f, Instant now) {
+  (void)now;
+  Result<void> r;
+  switch (f.type) {
+    case Type::Open: r = on_open_frame(f); break;
+    case Type::OpenResult: r = on_open_result_frame(f); break;
+    case Type::Data: r = on_data_frame(f); break;
+    case Type::Window: r = on_window_frame(f); break;
+    case Type::Reset: r = on_reset_frame(f); break;
+    case Type::GoAway: {
+      auto g = frame::parse_goaway(f.payload);
+      if (!g) return g.error();
+      goaway_received_ = true;
+      events_.on_goaway(*g);
+      break;
+    }
+    default: return fail(Errc::Malformed, "not a stream frame");
+  }
+  if (!r) return r;
+  return check_control_bound();
+}
+
+Result<void> Mux::on_open_frame(const frame::Frame& f) {
+  if (side_ != Side::Responder || f.stream % 2 != 1 || f.stream <= highest_peer_id_)
+    return fail(Errc::Malformed, "OPEN with a stream id out of order");
+  auto o = frame::parse_open(f.payload);
+  if (!o) return o.error();
+  highest_peer_id_ = f.stream;
+  if (goaway_sent_ || streams_.size() >= limits_.max_streams) {
+    frame::put_open_result(control_, f.stream,
+                           frame::OpenResult{OpenCode::Limit, 0,
+                                             goaway_sent_ ? "the relay is draining" : "too many streams on this link"});
+    return {};
+  }
+  auto s = std::make_unique<Stream>();
+  s->send_credit = o->window;
+  s->recv_window = limits_.initial_window;
+  s->recv_allowed = limits_.initial_window;
+  streams_.emplace(f.stream, std::move(s));
+  ++stats_.streams_opened;
+  events_.on_open(f.stream, o->target);
+  return {};
+}
+
+Result<void> Mux::on_open_result_frame(const frame::Frame& f) {
+  auto r = frame::parse_open_result(f.payload);
+  if (!r) return r.error();
+  Stream* s = find(f.stream);
+  if (side_ != Side::Initiator || !used_id(f.stream)) return fail(Errc::Malformed, "OPEN_RESULT for a stream never opened");
+  if (!s) return {};  // reset locally while the relay dialled
+  if (s->opened) return fail(Errc::Malformed, "a second OPEN_RESULT");
+  if (r->code != OpenCode::Ok) {
+    erase(f.stream);
+    events_.on_open_result(f.stream, *r);
+    return {};
+  }
+  s->opened = true;
+  s->send_credit = r->window;
+  schedule(f.stream, *s);
+  events_.on_open_result(f.stream, *r);
+  return {};
+}
+
+Result<void> Mux::on_data_frame(const frame::Frame& f) {
+  Stream* s = find(f.stream);
+  if (!s) {
+    if (used_id(f.stream)) return {};  // in flight when we reset it
+    return fail(Errc::Malformed, "DATA for a stream never opened");
+  }
+  if (s->fin_received || f.payload.size() > s->recv_allowed || (!s->opened && side_ == Side::Initiator)) {
+    // This one stream broke the rules; its neighbours on the link are not disturbed.
+    reset(f.stream, ResetCode::ProtocolError);
+    events_.on_reset(f.stream, ResetCode::ProtocolError);
+    return {};
+  }
+  s->recv_allowed -= f.payload.size();
+  stats_.bytes_received += f.payload.size();
+  const bool fin = f.flags & frame::kFlagFin;
+  if (fin) s->fin_received = true;
+  if (!f.payload.empty()) events_.on_data(f.stream, f.payload);
+  if (fin && (s = find(f.stream)) != nullptr) {  // on_data may have reset the stream
+    events_.on_fin(f.stream);
+    if ((s = find(f.stream)) != nullptr) erase_if_done(f.stream, *s);
+  }
+  return {};
+}
+
+Result<void> Mux::on_window_frame(const frame::Frame& f) {
+  auto w = frame::parse_window(f.payload);
+  if (!w) return w.error();
+  Stream* s = find(f.stream);
+  if (!s) {
+    if (used_id(f.stream)) return {};
+    return fail(Errc::Malformed, "WINDOW for a stream never opened");
+  }
+  s->send_credit += w->increment;
+  schedule(f.stream, *s);
+  return {};
+}
+
+Result<void> Mux::on_reset_frame(const frame::Frame& f) {
+  auto code = frame::parse_reset(f.payload);
+  if (!code) return code.error();
+  if (!find(f.stream)) {
+    if (used_id(f.stream)) return {};
+    return fail(Errc::Malformed, "RESET for a stream never opened");
+  }
+  erase(f.stream);
+  events_.on_reset(f.stream, *code);
+  return {};
+}
+
+void Mux::produce(Bytes& out, std::size_t budget) {
+  const std::size_t start = out.size();
+  auto left = [&] { return budget - (out.size() - start); };
+
+  // Control frames first, whole frames only.
+  while (control_head_ < control_.size()) {
+    const std::size_t len = frame::kHeaderBytes + get_be16(&control_[control_head_ + 6]);
+    if (len > left()) break;
+    out.insert(out.end(), control_.begin() + static_cast<std::ptrdiff_t>(control_head_),
+               control_.begin() + static_cast<std::ptrdiff_t>(control_head_ + len));
+    control_head_ += len;
+  }
+  if (control_head_ == control_.size()) {
+    control_.clear();
+    control_head_ = 0;
+    if (control_.capacity() > 64 * 1024) Bytes().swap(control_);
+  }
+
+  // Then one DATA frame per ready stream, in turn.
+  std::size_t turns = ready_.size();
+  while (turns-- > 0 && left() > frame::kHeaderBytes) {
+    const StreamId id = ready_.front();
+    ready_.pop_front();
+    Stream* s = find(id);
+    if (!s) continue;
+    s->in_ready = false;
+    if (!is_ready(*s)) continue;
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(
+        {s->queued(), s->send_credit, limits_.max_frame_data, left() - frame::kHeaderBytes}));
+    const bool fin = s->fin_queued && n == s->queued();
+    if (n == 0 && !fin) {  // no room left in this record: keep its turn
+      ready_.push_front(id);
+      s->in_ready = true;
+      break;
+    }
+    frame::put_data(out, id, ByteSpan(s->sendq.data() + s->sendq_head, n), fin);
+    s->sendq_head += n;
+    s->send_credit -= n;
+    s->sent_total += n;
+    stats_.bytes_sent += n;
+    if (s->sendq_head == s->sendq.size()) {
+      s->sendq.clear();
+      s->sendq_head = 0;
+      if (s->sendq.capacity() > limits_.send_low_water) Bytes().swap(s->sendq);  // idle streams hold nothing
+    } else if (s->sendq_head > limits_.send_high_water) {
+      s->sendq.erase(s->sendq.begin(), s->sendq.begin() + static_cast<std::ptrdiff_t>(s->sendq_head));
+      s->sendq_head = 0;
+    }
+    if (s->blocked && s->queued() < limits_.send_low_water) {
+      s->blocked = false;
+      writable_.push_back(id);
+    }
+    if (fin) {
+      s->fin_sent = true;
+      erase_if_done(id, *s);
+      continue;
+    }
+    schedule(id, *s);
+  }
+
+  // The owner may send() from on_writable(); by now the scheduler's state is consistent.
+  std::vector<StreamId> wake;
+  wake.swap(writable_);
+  for (StreamId id : wake)
+    if (find(id)) events_.on_writable(id);
+}
+
+void Mux::shutdown_all() {
+  std::vector<StreamId> ids;
+  ids.reserve(streams_.size());
+  for (auto& [id, s] : streams_) ids.push_back(id);
+  streams_.clear();
+  ready_.clear();
+  growth_used_ = 0;
+  for (StreamId id : ids) events_.on_reset(id, ResetCode::Shutdown);
+}
+
+}  // namespace ferry::link

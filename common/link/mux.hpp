@@ -1,0 +1,144 @@
+// The stream multiplexer: a table of streams over one link, each with credit-based flow control in
+// both directions, and a round-robin scheduler that turns queued bytes into bounded DATA frames.
+//
+// Flow control (docs/protocol.md "Credit"): a receiver grants credit in bytes; a sender never sends
+// more than it was granted. Credit comes back as the receiver's owner reports bytes consumed (written
+// to the local socket), so a slow reader stalls only its own stream. The window starts at
+// `initial_window` and doubles, up to `max_window`, whenever half of it was consumed within about two
+// round trips: the window then limits throughput, so it grows toward the bandwidth-delay product.
+// Growth beyond the initial window is drawn from a per-link budget, which bounds the link's memory.
+//
+// Sans-I/O: no sockets and no clock; the session passes `now` in and pulls frames out with produce().
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/codec/link_frame.hpp"
+#include "common/link/clock.hpp"
+#include "common/link/link_events.hpp"
+
+namespace ferry::link {
+
+struct MuxLimits {
+  std::uint32_t initial_window = 256 * 1024;
+  // 16 MiB fills a 100 ms path at 1.3 Gbit/s.
+  std::uint32_t max_window = 16 * 1024 * 1024;
+  // Credit granted beyond initial windows, summed over the link's streams.
+  std::uint64_t link_growth_budget = 64ull * 1024 * 1024;
+  std::size_t max_streams = 4096;
+  // 16 KiB frames: at 100 Mbit/s one frame takes 1.3 ms on the wire, so an interactive stream waits
+  // at most a few of them behind a bulk stream.
+  std::size_t max_frame_data = 16 * 1024;
+  // Per-stream send queue watermarks: above high, send() asks the owner to stop reading its socket.
+  std::size_t send_high_water = 256 * 1024;
+  std::size_t send_low_water = 64 * 1024;
+  // Control frames (window updates, pongs, results) waiting for the peer to read; past this the peer
+  // is not reading and the link is closed.
+  std::size_t max_control_bytes = 1024 * 1024;
+};
+
+struct MuxStats {
+  std::uint64_t bytes_sent = 0;      // stream payload, both counted before encryption
+  std::uint64_t bytes_received = 0;
+  std::uint64_t streams_opened = 0;
+};
+
+class Mux {
+ public:
+  enum class Side { Initiator, Responder };  // the initiator opens streams with odd ids
+
+  Mux(Side side, MuxLimits limits, LinkEvents& events);
+  Mux(const Mux&) = delete;
+  Mux& operator=(const Mux&) = delete;
+
+  // Initiator: asks the peer to dial `target`. Bytes may be queued with send() at once; they leave
+  // when the OPEN_RESULT grants credit. Fails when the peer sent GOAWAY or a limit is reached.
+  Result<StreamId> open(const Target& target);
+  // Responder: answers an on_open(). A non-Ok code ends the stream; `reason` is shown to the user.
+  void accept(StreamId id, frame::OpenCode code, std::string_view reason = {});
+  // Queues bytes (copied). Returns false when the queue is above the high watermark: the owner
+  // should stop reading its source until on_writable().
+  bool send(StreamId id, ByteSpan bytes);
+  // Half-close: a FIN follows the queued bytes.
+  void finish(StreamId id);
+  // Aborts the stream both ways; the owner gets no on_reset for a reset it asked for.
+  void reset(StreamId id, frame::ResetCode code);
+  // The owner has written `n` received bytes onward: credit for the peer.
+  void consumed(StreamId id, std::size_t n, Instant now);
+  // No more streams will be accepted (responder) or opened (either side).
+  void goaway(std::string_view reason);
+
+  // Link plumbing.
+  Result<void> on_frame(const frame::Frame& f, Instant now);
+  bool has_output() const noexcept { return control_.size() > control_head_ || !ready_.empty(); }
+  // Appends whole frames, at most `budget` bytes, control frames first, then one DATA frame per
+  // ready stream in turn.
+  void produce(Bytes& out, std::size_t budget);
+  void set_rtt(Millis rtt) noexcept { rtt_ = rtt; }
+  // The link is gone: every stream gets on_reset(Shutdown) and the table empties.
+  void shutdown_all();
+
+  std::size_t stream_count() const noexcept { return streams_.size(); }
+  std::size_t queued(StreamId id) const;
+  std::uint32_t recv_window(StreamId id) const;
+  const MuxStats& stats() const noexcept { return stats_; }
+  bool draining() const noexcept { return goaway_sent_ || goaway_received_; }
+  std::size_t control_bytes() const noexcept { return control_.size() - control_head_; }
+
+ private:
+  struct Stream {
+    bool opened = false;         // the open handshake finished with Ok
+    bool fin_queued = false;     // finish() was called
+    bool fin_sent = false;
+    bool fin_received = false;
+    bool blocked = false;        // send() returned false; on_writable() pending
+    bool in_ready = false;       // its id is in ready_
+    std::uint64_t send_credit = 0;
+    Bytes sendq;                 // queued bytes from sendq_head on
+    std::size_t sendq_head = 0;
+    std::uint32_t recv_window = 0;
+    std::uint64_t recv_allowed = 0;  // bytes the peer may still send
+    std::uint64_t unacked = 0;       // consumed, not yet granted back
+    std::uint64_t delivered = 0;     // cumulative consumed (for future stream resumption)
+    std::uint64_t sent_total = 0;
+    Instant last_grant{0};
+    std::size_t queued() const noexcept { return sendq.size() - sendq_head; }
+  };
+
+  Stream* find(StreamId id);
+  const Stream* find(StreamId id) const;
+  bool is_ready(const Stream& s) const noexcept;
+  void schedule(StreamId id, Stream& s);
+  void erase(StreamId id);
+  void erase_if_done(StreamId id, Stream& s);
+  bool used_id(StreamId id) const noexcept;
+  Result<void> check_control_bound() const;
+
+  Result<void> on_open_frame(const frame::Frame& f);
+  Result<void> on_open_result_frame(const frame::Frame& f);
+  Result<void> on_data_frame(const frame::Frame& f);
+  Result<void> on_window_frame(const frame::Frame& f);
+  Result<void> on_reset_frame(const frame::Frame& f);
+
+  Side side_;
+  MuxLimits limits_;
+  LinkEvents& events_;
+  std::unordered_map<StreamId, std::unique_ptr<Stream>> streams_;
+  std::deque<StreamId> ready_;
+  Bytes control_;
+  std::size_t control_head_ = 0;
+  std::vector<StreamId> writable_;  // on_writable() calls deferred until produce() finishes
+  StreamId next_id_;
+  StreamId highest_peer_id_ = 0;
+  std::uint64_t growth_used_ = 0;
+  Millis rtt_{0};
+  bool goaway_sent_ = false;
+  bool goaway_received_ = false;
+  MuxStats stats_;
+};
+
+}  // namespace ferry::link

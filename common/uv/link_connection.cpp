@@ -1,0 +1,166 @@
+#include "common/uv/link_connection.hpp"
+
+#include "common/uv/loop.hpp"
+
+namespace ferry::uv {
+
+LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::LinkEvents& events,
+                               GoneFn on_gone)
+    : loop_(loop),
+      events_(events),
+      on_gone_(std::move(on_gone)),
+      session_([&] {
+        config.wake = [this] { wake(); };
+        return std::move(config);
+      }(), *this),
+      rx_(new std::uint8_t[kReadBytes]) {
+  uv_tcp_init(loop_, &tcp_);
+  uv_timer_init(loop_, &timer_);
+  uv_prepare_init(loop_, &prepare_);
+  tcp_.data = timer_.data = prepare_.data = this;
+  open_handles_ = 3;
+  tcp_open_ = true;
+}
+
+LinkConnection::~LinkConnection() = default;
+
+link::Instant LinkConnection::now() const noexcept { return link::Instant(static_cast<std::int64_t>(uv_now(loop_))); }
+
+Result<void> LinkConnection::connect(const sockaddr* addr) {
+  connect_req_.data = this;
+  if (int r = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect_cb); r != 0)
+    return fail(Errc::Io, "connect to the relay", r);
+  return {};
+}
+
+Result<void> LinkConnection::accept(uv_stream_t* server) {
+  if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)); r != 0) return fail(Errc::Io, "accept", r);
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    peer_address_ = format_socket_address(reinterpret_cast<sockaddr*>(&ss));
+  begin(now());
+  return {};
+}
+
+void LinkConnection::on_connect_cb(uv_connect_t* req, int status) noexcept {
+  auto* self = static_cast<LinkConnection*>(req->data);
+  if (status == UV_ECANCELED) return;  // closed while connecting
+  if (status != 0) {
+    self->on_closed(fail(Errc::Io, "connect to the relay", status));
+    return;
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&self->tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    self->peer_address_ = format_socket_address(reinterpret_cast<sockaddr*>(&ss));
+  self->begin(self->now());
+}
+
+void LinkConnection::begin(link::Instant t) {
+  uv_tcp_nodelay(&tcp_, 1);  // records are whole messages; Nagle would only add latency
+  uv_timer_start(&timer_, on_tick_cb, kTickMs, kTickMs);
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
+  session_.start(t);
+}
+
+void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<LinkConnection*>(h->data);
+  buf->base = reinterpret_cast<char*>(self->rx_.get());
+  buf->len = kReadBytes;
+}
+
+void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+  auto* self = static_cast<LinkConnection*>(s->data);
+  if (nread > 0) {
+    self->session_.receive(MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
+                           self->now());
+  } else if (nread < 0) {
+    uv_read_stop(s);
+    self->reading_ = false;
+    self->session_.eof();  // UV_EOF or a reset: either way the byte stream is over
+  }
+}
+
+void LinkConnection::wake() {
+  if (handles_closing_) return;
+  uv_prepare_start(&prepare_, on_prepare_cb);  // flush once this loop iteration's events are in
+}
+
+void LinkConnection::on_prepare_cb(uv_prepare_t* p) noexcept {
+  auto* self = static_cast<LinkConnection*>(p->data);
+  uv_prepare_stop(p);
+  self->flush();
+}
+
+void LinkConnection::flush() {
+  if (handles_closing_) return;
+  while (writing_bytes_ < kWriteHighWater && session_.has_output()) {
+    auto op = std::make_unique<WriteOp>();
+    op->self = this;
+    session_.produce(op->bytes, kProduceBytes);
+    if (op->bytes.empty()) break;
+    const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(op->bytes.data()), static_cast<unsigned>(op->bytes.size()));
+    op->req.data = op.get();
+    if (uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write_cb) != 0) {
+      session_.eof();
+      break;
+    }
+    writing_bytes_ += op->bytes.size();
+    op.release();  // owned by req.data until on_write_cb
+  }
+  if (closing_ && writing_bytes_ == 0 && !session_.has_output()) close_handles();
+}
+
+void LinkConnection::on_write_cb(uv_write_t* req, int status) noexcept {
+  std::unique_ptr<WriteOp> op{static_cast<WriteOp*>(req->data)};
+  LinkConnection* self = op->self;
+  self->writing_bytes_ -= op->bytes.size();
+  if (status == UV_ECANCELED) return;
+  if (status < 0) {
+    self->session_.eof();
+    if (self->closing_) self->close_handles();
+    return;
+  }
+  self->flush();
+}
+
+void LinkConnection::on_tick_cb(uv_timer_t* t) noexcept {
+  auto* self = static_cast<LinkConnection*>(t->data);
+  if (self->closing_) {
+    if ((self->now() - self->close_started_).count() >= kCloseFlushMs) self->close_handles();
+    return;
+  }
+  self->session_.tick(self->now());
+}
+
+void LinkConnection::on_closed(const Error& why) {
+  closing_ = true;
+  close_started_ = now();
+  if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+  events_.on_closed(why);
+  wake();  // flush the CLOSE record, then close_handles()
+}
+
+void LinkConnection::abort() {
+  closing_ = true;
+  close_handles();
+}
+
+void LinkConnection::close_handles() {
+  if (std::exchange(handles_closing_, true)) return;
+  session_.eof();  // no-op when the session already ended
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), on_close_cb);
+}
+
+void LinkConnection::on_close_cb(uv_handle_t* h) noexcept {
+  auto* self = static_cast<LinkConnection*>(h->data);
+  if (--self->open_handles_ == 0 && self->on_gone_) self->on_gone_(*self);  // may delete self
+}
+
+}  // namespace ferry::uv

@@ -1,0 +1,99 @@
+// A LinkSession on a libuv TCP socket: reads feed receive(), produce() feeds writes, a timer drives
+// tick(). The owner talks to streams through session().mux() and gets events through LinkEvents.
+//
+// Lifetime (STYLE.md 3.2): close() or the end of the link starts a two-step close. Pending output
+// (the authenticated CLOSE record) is flushed for at most kCloseFlushMs, then the handles are closed,
+// and `on_gone` runs from the last close callback; only then may the owner destroy the object.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+
+#include "common/link/link_session.hpp"
+
+namespace ferry::uv {
+
+class LinkConnection final : private link::LinkEvents {
+ public:
+  using GoneFn = std::function<void(LinkConnection&)>;
+  static constexpr std::size_t kReadBytes = 128 * 1024;
+  // Bytes handed to the kernel but not yet written; above this the mux keeps data in stream queues,
+  // where the scheduler, not a socket buffer, decides what goes next.
+  static constexpr std::size_t kWriteHighWater = 512 * 1024;
+  static constexpr std::size_t kProduceBytes = 256 * 1024;
+  static constexpr std::uint64_t kTickMs = 100;
+  static constexpr std::int64_t kCloseFlushMs = 2000;
+
+  LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::LinkEvents& events, GoneFn on_gone);
+  ~LinkConnection();
+  LinkConnection(const LinkConnection&) = delete;
+  LinkConnection& operator=(const LinkConnection&) = delete;
+
+  // Initiator: connects, then starts the handshake.
+  Result<void> connect(const sockaddr* addr);
+  // Responder: accepts a pending connection from `server`, then waits for message 1.
+  Result<void> accept(uv_stream_t* server);
+
+  link::LinkSession& session() noexcept { return session_; }
+  link::Mux& mux() noexcept { return session_.mux(); }
+  // Authenticated close; the socket closes once the CLOSE record is written.
+  void close(frame::CloseCode code, std::string_view reason) { session_.close(code, reason); }
+  // Drops the socket now, without a CLOSE record (used when the loop shuts down).
+  void abort();
+  bool closing() const noexcept { return closing_; }
+  const std::string& peer_address() const noexcept { return peer_address_; }
+
+ private:
+  struct WriteOp {
+    uv_write_t req{};
+    Bytes bytes;
+    LinkConnection* self = nullptr;
+  };
+
+  static void on_connect_cb(uv_connect_t* req, int status) noexcept;
+  static void on_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
+  static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void on_write_cb(uv_write_t* req, int status) noexcept;
+  static void on_tick_cb(uv_timer_t* t) noexcept;
+  static void on_prepare_cb(uv_prepare_t* p) noexcept;
+  static void on_close_cb(uv_handle_t* h) noexcept;
+
+  void begin(link::Instant now);
+  void flush();
+  void wake();
+  void close_handles();
+  link::Instant now() const noexcept;
+
+  // LinkEvents, forwarded to the owner; on_closed also starts the close.
+  void on_established(const crypto::PublicKey& peer) override { events_.on_established(peer); }
+  void on_open(link::StreamId id, const Target& t) override { events_.on_open(id, t); }
+  void on_open_result(link::StreamId id, const frame::OpenResult& r) override { events_.on_open_result(id, r); }
+  void on_data(link::StreamId id, ByteSpan b) override { events_.on_data(id, b); }
+  void on_fin(link::StreamId id) override { events_.on_fin(id); }
+  void on_reset(link::StreamId id, frame::ResetCode c) override { events_.on_reset(id, c); }
+  void on_writable(link::StreamId id) override { events_.on_writable(id); }
+  void on_goaway(const frame::GoAway& g) override { events_.on_goaway(g); }
+  void on_closed(const Error& why) override;
+
+  uv_loop_t* loop_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_prepare_t prepare_{};
+  uv_connect_t connect_req_{};
+  link::LinkEvents& events_;
+  GoneFn on_gone_;
+  link::LinkSession session_;
+  std::unique_ptr<std::uint8_t[]> rx_;
+  std::size_t writing_bytes_ = 0;
+  std::string peer_address_;
+  link::Instant close_started_{0};
+  int open_handles_ = 0;
+  bool tcp_open_ = false;
+  bool reading_ = false;
+  bool closing_ = false;   // the link ended; flushing the last records
+  bool handles_closing_ = false;
+};
+
+}  // namespace ferry::uv

@@ -1,0 +1,50 @@
+#include "common/uv/tcp_listener.hpp"
+
+#include "common/uv/loop.hpp"
+
+namespace ferry::uv {
+
+TcpListener::TcpListener(uv_loop_t* loop, ConnectionFn on_connection) : on_connection_(std::move(on_connection)) {
+  uv_tcp_init(loop, &tcp_);
+  tcp_.data = this;
+}
+
+Result<void> TcpListener::listen(const sockaddr* addr, int backlog) {
+  if (int r = uv_tcp_bind(&tcp_, addr, 0); r != 0) return fail(Errc::Io, "bind", r);
+  if (int r = uv_listen(stream(), backlog, on_connection_cb); r != 0) return fail(Errc::Io, "listen", r);
+  return {};
+}
+
+std::string TcpListener::local_address() const {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  return format_socket_address(reinterpret_cast<sockaddr*>(&ss));
+}
+
+int TcpListener::local_port() const {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+}
+
+void TcpListener::on_connection_cb(uv_stream_t* s, int status) noexcept {
+  auto* self = static_cast<TcpListener*>(s->data);
+  if (status < 0 || self->closing_) return;  // EMFILE and friends: the owner's accept sheds it
+  self->on_connection_(s);
+}
+
+void TcpListener::close(std::function<void()> done) {
+  if (std::exchange(closing_, true)) return;
+  on_closed_ = std::move(done);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close_cb);
+}
+
+void TcpListener::on_close_cb(uv_handle_t* h) noexcept {
+  auto* self = static_cast<TcpListener*>(h->data);
+  if (self->on_closed_) self->on_closed_();
+}
+
+}  // namespace ferry::uv

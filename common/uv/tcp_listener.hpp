@@ -1,0 +1,37 @@
+// A listening TCP socket. The owner gets on_connection() and accepts from `stream()` there.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <string>
+
+#include "common/result.hpp"
+
+namespace ferry::uv {
+
+class TcpListener {
+ public:
+  using ConnectionFn = std::function<void(uv_stream_t* server)>;
+  TcpListener(uv_loop_t* loop, ConnectionFn on_connection);
+  TcpListener(const TcpListener&) = delete;
+  TcpListener& operator=(const TcpListener&) = delete;
+
+  Result<void> listen(const sockaddr* addr, int backlog = 511);
+  // The bound address, with the port the kernel chose for port 0.
+  std::string local_address() const;
+  int local_port() const;
+  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  // Two-step close: `done` runs from the close callback.
+  void close(std::function<void()> done = {});
+
+ private:
+  static void on_connection_cb(uv_stream_t* s, int status) noexcept;
+  static void on_close_cb(uv_handle_t* h) noexcept;
+  uv_tcp_t tcp_{};
+  ConnectionFn on_connection_;
+  std::function<void()> on_closed_;
+  bool closing_ = false;
+};
+
+}  // namespace ferry::uv

@@ -1,0 +1,145 @@
+// The traps the published vectors do not catch (vectors/README.md): nonce layout at large counters,
+// the reserved nonce, decrypt failure not advancing the counter, REKEY, small-order keys.
+#include <sodium.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+
+#include "common/crypto/cipher_state.hpp"
+#include "common/crypto/handshake_ik.hpp"
+#include "tests/unit/test_util.hpp"
+
+using namespace ferry;
+using crypto::CipherState;
+
+namespace {
+
+const std::uint8_t kKey[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                               17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+
+// What Noise §12.3 says the ciphertext must be: 32 bits of zeros, then n as 64-bit little-endian.
+Bytes reference(std::uint64_t n, ByteSpan plain) {
+  std::uint8_t nonce[12] = {};
+  for (int i = 0; i < 8; ++i) nonce[4 + i] = static_cast<std::uint8_t>(n >> (8 * i));
+  Bytes out(plain.size() + 16);
+  unsigned long long len = 0;
+  crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &len, plain.data(), plain.size(), nullptr, 0, nullptr,
+                                            nonce, kKey);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("nonce layout at n = 1, 2^32 and 2^64-2", "[noise][nonce]") {
+  const Bytes plain = {'f', 'e', 'r', 'r', 'y'};
+  for (std::uint64_t n : {std::uint64_t{1}, std::uint64_t{1} << 32, ~std::uint64_t{0} - 1}) {
+    CipherState cs;
+    cs.initialize_key(kKey);
+    cs.set_nonce(n);
+    Bytes out(plain.size() + 16);
+    REQUIRE(cs.encrypt({}, plain.data(), plain.size(), out.data()));
+    CHECK(out == reference(n, plain));
+    CHECK(cs.nonce() == n + 1);
+
+    CipherState rx;
+    rx.initialize_key(kKey);
+    rx.set_nonce(n);
+    Bytes back(plain.size());
+    REQUIRE(rx.decrypt({}, out.data(), out.size(), back.data()));
+    CHECK(back == plain);
+  }
+}
+
+TEST_CASE("the reserved nonce 2^64-1 is never used", "[noise][nonce]") {
+  CipherState cs;
+  cs.initialize_key(kKey);
+  cs.set_nonce(~std::uint64_t{0} - 1);
+  std::uint8_t buf[32] = {};
+  REQUIRE(cs.encrypt({}, buf, 8, buf));  // uses 2^64-2
+  auto r = cs.encrypt({}, buf, 8, buf);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::NonceExhausted);
+  CHECK(cs.nonce() == ~std::uint64_t{0});
+
+  CipherState rx;
+  rx.initialize_key(kKey);
+  rx.set_nonce(~std::uint64_t{0});
+  auto d = rx.decrypt({}, buf, 24, buf);
+  REQUIRE_FALSE(d);
+  CHECK(d.error().code == Errc::NonceExhausted);
+}
+
+TEST_CASE("a failed decrypt does not advance the nonce", "[noise][nonce]") {
+  CipherState tx, rx;
+  tx.initialize_key(kKey);
+  rx.initialize_key(kKey);
+  const Bytes plain = {1, 2, 3};
+  Bytes good(19);
+  REQUIRE(tx.encrypt({}, plain.data(), plain.size(), good.data()));
+  Bytes forged = good;
+  forged[0] ^= 1;
+  Bytes out(3);
+  auto bad = rx.decrypt({}, forged.data(), forged.size(), out.data());
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == Errc::DecryptFailed);
+  CHECK(rx.nonce() == 0);
+  REQUIRE(rx.decrypt({}, good.data(), good.size(), out.data()));
+  CHECK(out == plain);
+  CHECK(rx.nonce() == 1);
+  auto too_short = rx.decrypt({}, good.data(), 15, out.data());
+  CHECK_FALSE(too_short);
+}
+
+TEST_CASE("REKEY is ENCRYPT(k, 2^64-1, empty, zeros)[0..32] and keeps the nonce", "[noise][rekey]") {
+  CipherState cs;
+  cs.initialize_key(kKey);
+  cs.set_nonce(7);
+  cs.rekey();
+  CHECK(cs.nonce() == 7);
+  const Bytes zeros(32, 0);
+  const Bytes r = reference(~std::uint64_t{0}, zeros);
+  CipherState expect;
+  expect.initialize_key(r.data());
+  expect.set_nonce(7);
+  std::uint8_t a[24] = {}, b[24] = {};
+  REQUIRE(cs.encrypt({}, a, 8, a));
+  REQUIRE(expect.encrypt({}, b, 8, b));
+  CHECK(std::memcmp(a, b, 24) == 0);
+}
+
+TEST_CASE("small-order public keys are refused", "[noise][keys]") {
+  // Points of order 1, 2, 4 and 8 on Curve25519 (and their non-canonical forms): DH gives zero.
+  const char* small_order[] = {
+      "0000000000000000000000000000000000000000000000000000000000000000",
+      "0100000000000000000000000000000000000000000000000000000000000000",
+      "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+      "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+      "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+      "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+      "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  };
+  const auto sk = crypto::SecretKey::generate();
+  for (const char* h : small_order) {
+    INFO(h);
+    crypto::PublicKey pk;
+    const Bytes b = test::hex(h);
+    std::copy(b.begin(), b.end(), pk.bytes.begin());
+    std::uint8_t out[32];
+    auto r = crypto::dh(sk, pk, out);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::BadKey);
+  }
+
+  // A message 1 whose ephemeral key is small-order is refused by the responder before anything else.
+  const auto rs = crypto::SecretKey::generate();
+  auto resp = crypto::HandshakeIK::responder(rs, {});
+  Bytes msg1(crypto::kMessage1Overhead, 0);  // e = all zeros
+  auto who = resp.read_message1_identity(msg1);
+  REQUIRE_FALSE(who);
+  CHECK(who.error().code == Errc::BadKey);
+
+  // An initiator told to talk to a small-order "relay key" refuses to write message 1.
+  const auto is = crypto::SecretKey::generate();
+  auto init = crypto::HandshakeIK::initiator(is, crypto::PublicKey{}, {});
+  CHECK_FALSE(init.write_message1({}));
+}

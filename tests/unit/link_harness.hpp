@@ -1,0 +1,151 @@
+// In-memory harness for link tests: an event recorder, an admission list, and a pair of sessions
+// that exchange bytes directly under an injected clock.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "common/link/link_session.hpp"
+
+namespace ferry::test {
+
+struct StreamLog {
+  Bytes data;
+  std::uint64_t bytes = 0;
+  bool fin = false;
+  std::optional<frame::ResetCode> reset;
+  std::optional<frame::OpenResult> result;
+  std::optional<Target> target;
+};
+
+struct Recorder : link::LinkEvents {
+  link::LinkSession* session = nullptr;
+  link::Instant* now = nullptr;
+  bool keep_data = true;      // store payload (small tests) or only count it
+  bool auto_consume = true;   // report bytes consumed at once
+  bool auto_accept = true;    // responder: accept every OPEN
+  std::map<link::StreamId, StreamLog> streams;
+  std::vector<link::StreamId> writable;
+  std::optional<Error> closed;
+  std::optional<frame::GoAway> goaway;
+  bool established = false;
+
+  void on_established(const crypto::PublicKey&) override { established = true; }
+  void on_open(link::StreamId id, const Target& t) override {
+    streams[id].target = t;
+    if (auto_accept) session->mux().accept(id, frame::OpenCode::Ok);
+  }
+  void on_open_result(link::StreamId id, const frame::OpenResult& r) override { streams[id].result = r; }
+  void on_data(link::StreamId id, ByteSpan b) override {
+    auto& s = streams[id];
+    if (keep_data) s.data.insert(s.data.end(), b.begin(), b.end());
+    s.bytes += b.size();
+    if (auto_consume) session->mux().consumed(id, b.size(), *now);
+  }
+  void on_fin(link::StreamId id) override { streams[id].fin = true; }
+  void on_reset(link::StreamId id, frame::ResetCode c) override { streams[id].reset = c; }
+  void on_writable(link::StreamId id) override { writable.push_back(id); }
+  void on_goaway(const frame::GoAway& g) override { goaway = g; }
+  void on_closed(const Error& why) override { closed = why; }
+};
+
+struct ListAdmission : link::Admission {
+  std::vector<crypto::PublicKey> allowed;
+  std::vector<std::pair<crypto::PublicKey, crypto::Tai64n>> last;
+  int admit_calls = 0;
+  bool admit(const crypto::PublicKey& k) override {
+    ++admit_calls;
+    for (const auto& a : allowed)
+      if (a == k) return true;
+    return false;
+  }
+  bool fresh(const crypto::PublicKey& k, const crypto::Tai64n& ts) override {
+    for (auto& [key, t] : last)
+      if (key == k) {
+        if (!crypto::newer(ts, t)) return false;
+        t = ts;
+        return true;
+      }
+    last.emplace_back(k, ts);
+    return true;
+  }
+};
+
+struct Pair {
+  link::Instant now{1'000'000};
+  std::chrono::system_clock::time_point wall = std::chrono::system_clock::now();
+  crypto::SecretKey agent_key = crypto::SecretKey::generate();
+  crypto::SecretKey relay_key = crypto::SecretKey::generate();
+  ListAdmission admission;
+  Recorder agent_events, relay_events;
+  std::optional<link::LinkSession> agent, relay;
+  std::uint64_t wire_bytes = 0;
+
+  explicit Pair(std::function<void(link::LinkConfig&)> tweak = {}) {
+    admission.allowed.push_back(agent_key.public_key());
+    link::LinkConfig a;
+    a.role = link::LinkConfig::Role::Initiator;
+    a.static_key = &agent_key;
+    a.peer_key = relay_key.public_key();
+    a.wall_clock = [this] { return wall; };
+    link::LinkConfig r;
+    r.role = link::LinkConfig::Role::Responder;
+    r.static_key = &relay_key;
+    r.admission = &admission;
+    if (tweak) {
+      tweak(a);
+      tweak(r);
+    }
+    agent.emplace(a, agent_events);
+    relay.emplace(r, relay_events);
+    agent_events.session = &*agent;
+    relay_events.session = &*relay;
+    agent_events.now = relay_events.now = &now;
+  }
+
+  void start() {
+    relay->start(now);
+    agent->start(now);
+    pump();
+  }
+
+  // Moves bytes both ways until neither side has output, cutting reads into `chunk`-byte pieces.
+  // Returns the number of rounds; bounded so a livelock fails the test instead of hanging it.
+  int pump(std::size_t chunk = SIZE_MAX, int max_rounds = 100000) {
+    int rounds = 0;
+    while ((agent->has_output() || relay->has_output()) && rounds++ < max_rounds) {
+      move(*agent, *relay, chunk);
+      move(*relay, *agent, chunk);
+    }
+    return rounds;
+  }
+
+  void move(link::LinkSession& from, link::LinkSession& to, std::size_t chunk) {
+    Bytes out;
+    from.produce(out, 1 << 20);
+    wire_bytes += out.size();
+    for (std::size_t off = 0; off < out.size(); off += chunk) {
+      const std::size_t n = std::min(chunk, out.size() - off);
+      to.receive(MutByteSpan(out).subspan(off, n), now);
+    }
+  }
+
+  // Lets time pass the way it does on a live link: ticks every 5 s, with the bytes they cause moved.
+  void live(link::Millis d) {
+    for (link::Millis step{5000}; d.count() > 0; d -= step) {
+      advance(std::min(step, d));
+      pump();
+    }
+  }
+
+  void advance(link::Millis d) {
+    now += d;
+    wall += d;
+    agent->tick(now);
+    relay->tick(now);
+  }
+};
+
+}  // namespace ferry::test

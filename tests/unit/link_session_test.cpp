@@ -1,0 +1,353 @@
+// Agent-side and relay-side sessions in memory under an injected clock: handshake, refusal, replay,
+// bad input, key updates, keepalive and close, with no sleeping and no sockets.
+#include <catch2/catch.hpp>
+
+#include "tests/unit/link_harness.hpp"
+#include "tests/unit/test_util.hpp"
+
+using namespace ferry;
+using namespace std::chrono_literals;
+using frame::OpenCode;
+using test::Pair;
+
+namespace {
+
+Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+link::StreamId open_stream(Pair& p, const Target& t = Target::host("intranet.example", 443)) {
+  auto id = p.agent->mux().open(t);
+  REQUIRE(id);
+  p.pump();
+  return *id;
+}
+
+}  // namespace
+
+TEST_CASE("handshake, open, data both ways, half-close each way", "[link]") {
+  Pair p;
+  p.start();
+  REQUIRE(p.agent->established());
+  REQUIRE(p.relay->established());
+  CHECK(p.relay->peer() == p.agent_key.public_key());
+  CHECK(p.agent->session_id() == p.relay->session_id());
+  CHECK(p.agent->handshake_hash() == p.relay->handshake_hash());
+
+  const auto id = open_stream(p);
+  REQUIRE(p.relay_events.streams[id].target);
+  CHECK(p.relay_events.streams[id].target->to_string() == "intranet.example:443");
+  REQUIRE(p.agent_events.streams[id].result);
+  CHECK(p.agent_events.streams[id].result->code == OpenCode::Ok);
+
+  p.agent->mux().send(id, text("GET / HTTP/1.1\r\n\r\n"));
+  p.agent->mux().finish(id);
+  p.pump();
+  CHECK(p.relay_events.streams[id].data == text("GET / HTTP/1.1\r\n\r\n"));
+  CHECK(p.relay_events.streams[id].fin);
+  CHECK_FALSE(p.agent_events.streams[id].fin);
+
+  // The other direction still flows after the agent's FIN.
+  p.relay->mux().send(id, text("HTTP/1.1 200 OK\r\n\r\nhello"));
+  p.relay->mux().finish(id);
+  p.pump();
+  CHECK(p.agent_events.streams[id].data == text("HTTP/1.1 200 OK\r\n\r\nhello"));
+  CHECK(p.agent_events.streams[id].fin);
+  CHECK(p.agent->mux().stream_count() == 0);
+  CHECK(p.relay->mux().stream_count() == 0);
+}
+
+TEST_CASE("records split at every point still decode", "[link]") {
+  for (std::size_t chunk : {1, 2, 3, 5, 7, 13, 64, 1000}) {
+    INFO("chunk " << chunk);
+    Pair p;
+    p.relay->start(p.now);
+    p.agent->start(p.now);
+    p.pump(chunk);
+    REQUIRE(p.agent->established());
+    auto id = p.agent->mux().open(Target::ipv4({10, 0, 0, 1}, 22));
+    REQUIRE(id);
+    p.pump(chunk);
+    Bytes payload(70000);
+    test::pattern(chunk, 0, payload);
+    p.agent->mux().send(*id, payload);
+    p.pump(chunk);
+    CHECK((p.relay_events.streams[*id].data == payload));
+  }
+}
+
+TEST_CASE("an unlisted key is refused after one DH, with no reply", "[link][admission]") {
+  Pair p;
+  p.admission.allowed.clear();
+  p.relay->start(p.now);
+  p.agent->start(p.now);
+  p.move(*p.agent, *p.relay, SIZE_MAX);
+  REQUIRE(p.relay_events.closed);
+  CHECK(p.relay_events.closed->code == Errc::Refused);
+  CHECK(p.admission.admit_calls == 1);
+  CHECK(p.admission.last.empty());  // the timestamp was never even decrypted
+  CHECK_FALSE(p.relay->has_output());  // a scanner learns nothing
+  // The agent gives up after its handshake timeout.
+  p.advance(6s);
+  REQUIRE(p.agent_events.closed);
+  CHECK(p.agent_events.closed->code == Errc::Timeout);
+}
+
+TEST_CASE("a replayed message 1 is refused", "[link][admission]") {
+  Pair p;
+  p.relay->start(p.now);
+  p.agent->start(p.now);
+  Bytes msg1;
+  p.agent->produce(msg1, 1 << 16);
+  Bytes copy = msg1;
+  p.relay->receive(msg1, p.now);
+  REQUIRE(p.relay->established());
+
+  // A second relay session sharing the same admission state sees the same bytes again.
+  test::Recorder ev;
+  link::LinkConfig r;
+  r.role = link::LinkConfig::Role::Responder;
+  r.static_key = &p.relay_key;
+  r.admission = &p.admission;
+  link::LinkSession second(r, ev);
+  ev.session = &second;
+  second.start(p.now);
+  second.receive(copy, p.now);
+  REQUIRE(ev.closed);
+  CHECK(ev.closed->code == Errc::Replay);
+  CHECK_FALSE(second.has_output());
+}
+
+TEST_CASE("garbage, truncated and oversized input is refused with a reason", "[link][bad-input]") {
+  SECTION("garbage before the handshake") {
+    Pair p;
+    p.relay->start(p.now);
+    Bytes junk(200);
+    test::pattern(1, 0, junk);
+    junk[0] = 0;
+    junk[1] = 150;
+    p.relay->receive(junk, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code != Errc::Closed);
+  }
+  SECTION("an oversized handshake record is refused on its length alone") {
+    Pair p;
+    p.relay->start(p.now);
+    Bytes header = {0xFF, 0xFF, 1, 2, 3};
+    p.relay->receive(header, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::TooLarge);
+    CHECK(p.admission.admit_calls == 0);
+  }
+  SECTION("an empty record") {
+    Pair p;
+    p.relay->start(p.now);
+    Bytes zero = {0, 0};
+    p.relay->receive(zero, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Malformed);
+  }
+  SECTION("a truncated message 1 then EOF") {
+    Pair p;
+    p.relay->start(p.now);
+    p.agent->start(p.now);
+    Bytes msg1;
+    p.agent->produce(msg1, 1 << 16);
+    p.relay->receive(MutByteSpan(msg1).first(msg1.size() / 2), p.now);
+    CHECK_FALSE(p.relay_events.closed);
+    p.relay->eof();
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Truncated);
+  }
+  SECTION("a forged transport record closes the link") {
+    Pair p;
+    p.start();
+    auto id = open_stream(p);
+    p.agent->mux().send(id, text("x"));
+    Bytes rec;
+    p.agent->produce(rec, 1 << 16);
+    rec[5] ^= 0x40;
+    p.relay->receive(rec, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::DecryptFailed);
+    CHECK(p.relay_events.streams[id].reset == frame::ResetCode::Shutdown);
+  }
+  SECTION("a silent peer hits the handshake timeout") {
+    Pair p;
+    p.relay->start(p.now);
+    p.advance(4999ms);
+    CHECK_FALSE(p.relay_events.closed);
+    p.advance(1ms);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Timeout);
+  }
+}
+
+TEST_CASE("close is authenticated; a bare EOF is a truncation", "[link][close]") {
+  SECTION("CLOSE record") {
+    Pair p;
+    p.start();
+    p.agent->close(frame::CloseCode::Normal, "bye");
+    REQUIRE(p.agent_events.closed);
+    p.pump();
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Closed);
+    CHECK_FALSE(p.agent->has_output());
+  }
+  SECTION("EOF without CLOSE") {
+    Pair p;
+    p.start();
+    p.relay->eof();
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Truncated);
+  }
+}
+
+TEST_CASE("rekey every 10 minutes in each direction, streams undisturbed", "[link][rekey]") {
+  Pair p;
+  p.start();
+  auto id = open_stream(p);
+  Bytes sent;
+  for (int minute = 1; minute <= 25; ++minute) {
+    p.live(1min);
+    Bytes chunk(1000);
+    test::pattern(7, sent.size(), chunk);
+    sent.insert(sent.end(), chunk.begin(), chunk.end());
+    p.agent->mux().send(id, chunk);
+    p.relay->mux().send(id, chunk);
+    p.pump();
+  }
+  CHECK(p.agent->counters().rekeys_sent == 2);
+  CHECK(p.relay->counters().rekeys_sent == 2);
+  CHECK(p.agent->counters().rekeys_received == 2);
+  CHECK((p.relay_events.streams[id].data == sent));
+  CHECK((p.agent_events.streams[id].data == sent));
+}
+
+TEST_CASE("rekey after a byte budget", "[link][rekey]") {
+  Pair p([](link::LinkConfig& c) { c.rekey_bytes = 64 * 1024; });
+  p.start();
+  auto id = open_stream(p);
+  Bytes payload(1 << 20);
+  test::pattern(3, 0, payload);
+  for (std::size_t off = 0; off < payload.size(); off += 100000) {
+    p.agent->mux().send(id, ByteSpan(payload).subspan(off, std::min<std::size_t>(100000, payload.size() - off)));
+    p.pump();
+  }
+  CHECK((p.relay_events.streams[id].data == payload));
+  CHECK(p.agent->counters().rekeys_sent >= 15);
+  CHECK(p.relay->counters().rekeys_received == p.agent->counters().rekeys_sent);
+}
+
+TEST_CASE("a fresh in-link handshake every hour; open streams continue", "[link][rehandshake]") {
+  Pair p;
+  p.start();
+  auto id = open_stream(p);
+  const auto first_hash = p.agent->handshake_hash();
+  Bytes expect;
+  for (int minute = 1; minute <= 130; ++minute) {
+    p.live(1min);
+    Bytes chunk(100, static_cast<std::uint8_t>(minute));
+    expect.insert(expect.end(), chunk.begin(), chunk.end());
+    p.agent->mux().send(id, chunk);
+    p.pump();
+  }
+  CHECK(p.agent->counters().rehandshakes == 2);
+  CHECK(p.relay->counters().rehandshakes == 2);
+  CHECK(p.agent->handshake_hash() == p.relay->handshake_hash());
+  CHECK(p.agent->handshake_hash() != first_hash);
+  CHECK((p.relay_events.streams[id].data == expect));
+  CHECK_FALSE(p.relay_events.closed);
+  CHECK(p.admission.last.size() == 1);  // each in-link handshake's timestamp was checked too
+}
+
+TEST_CASE("a relay whose agent never renews keys closes the link", "[link][rehandshake]") {
+  Pair p([](link::LinkConfig& c) {
+    if (c.role == link::LinkConfig::Role::Initiator) c.rehandshake_interval = std::chrono::hours(24);
+  });
+  p.start();
+  for (int i = 0; i < 121 && !p.relay_events.closed; ++i) p.live(1min);
+  REQUIRE(p.relay_events.closed);
+  CHECK(p.relay_events.closed->code == Errc::Timeout);
+}
+
+TEST_CASE("keepalive measures RTT and detects a dead peer", "[link][keepalive]") {
+  Pair p;
+  p.start();
+  REQUIRE(p.agent->rtt());
+  // 15 s of quiet: a ping goes out and its pong comes back 30 ms later.
+  p.advance(15s);
+  Bytes ping;
+  p.agent->produce(ping, 1 << 16);
+  REQUIRE_FALSE(ping.empty());
+  p.relay->receive(ping, p.now);
+  p.now += 30ms;
+  p.move(*p.relay, *p.agent, SIZE_MAX);
+  CHECK(*p.agent->rtt() == 30ms);
+  // Then nothing arrives at all.
+  for (int i = 0; i < 44; ++i) p.agent->tick(p.now += 1s);
+  CHECK_FALSE(p.agent_events.closed);
+  p.agent->tick(p.now += 2s);
+  REQUIRE(p.agent_events.closed);
+  CHECK(p.agent_events.closed->code == Errc::Timeout);
+}
+
+TEST_CASE("open results carry the relay's reason", "[link][open]") {
+  Pair p;
+  p.start();
+  p.relay_events.auto_accept = false;
+  auto a = p.agent->mux().open(Target::host("db.internal", 5432));
+  auto b = p.agent->mux().open(Target::ipv4({169, 254, 169, 254}, 80));
+  REQUIRE((a && b));
+  p.pump();
+  p.relay->mux().accept(*a, OpenCode::NameNotResolved, "no such host: db.internal");
+  p.relay->mux().accept(*b, OpenCode::Denied, "deny link-local (built-in)");
+  p.pump();
+  REQUIRE(p.agent_events.streams[*a].result);
+  CHECK(p.agent_events.streams[*a].result->code == OpenCode::NameNotResolved);
+  CHECK(p.agent_events.streams[*b].result->code == OpenCode::Denied);
+  CHECK(p.agent_events.streams[*b].result->reason == "deny link-local (built-in)");
+  CHECK(p.agent->mux().stream_count() == 0);
+  CHECK(p.relay->mux().stream_count() == 0);
+}
+
+TEST_CASE("reset ends a stream on both sides; goaway stops new streams only", "[link][open]") {
+  Pair p;
+  p.start();
+  auto a = open_stream(p);
+  auto b = open_stream(p);
+  p.agent->mux().reset(a, frame::ResetCode::Cancel);
+  p.pump();
+  CHECK(p.relay_events.streams[a].reset == frame::ResetCode::Cancel);
+  CHECK(p.relay->mux().stream_count() == 1);
+
+  p.relay->mux().goaway("relay restarting");
+  p.pump();
+  REQUIRE(p.agent_events.goaway);
+  CHECK(p.agent_events.goaway->reason == "relay restarting");
+  CHECK_FALSE(p.agent->mux().open(Target::host("x.example", 1)));
+  p.agent->mux().send(b, text("still here"));
+  p.pump();
+  CHECK(p.relay_events.streams[b].data == text("still here"));
+}
+
+TEST_CASE("the relay refuses streams beyond its limit, others unaffected", "[link][limits]") {
+  Pair p([](link::LinkConfig& c) { c.mux.max_streams = 2; });
+  p.start();
+  auto a = open_stream(p);
+  auto b = open_stream(p);
+  // The agent's own limit would refuse a third; ask the relay directly by raising the agent's.
+  (void)b;
+  Pair q([](link::LinkConfig& c) {
+    if (c.role == link::LinkConfig::Role::Responder) c.mux.max_streams = 2;
+  });
+  q.start();
+  open_stream(q);
+  open_stream(q);
+  auto c = open_stream(q);
+  REQUIRE(q.agent_events.streams[c].result);
+  CHECK(q.agent_events.streams[c].result->code == OpenCode::Limit);
+  CHECK(q.relay->mux().stream_count() == 2);
+  CHECK_FALSE(p.agent->mux().open(Target::host("x", 1)));
+  p.agent->mux().send(a, text("ok"));
+  p.pump();
+  CHECK(p.relay_events.streams[a].data == text("ok"));
+}

@@ -1,0 +1,184 @@
+// Flow control and scheduling: credit, stalled readers, window growth, fairness, bounded memory.
+#include <catch2/catch.hpp>
+
+#include "tests/unit/link_harness.hpp"
+#include "tests/unit/test_util.hpp"
+
+using namespace ferry;
+using namespace std::chrono_literals;
+using test::Pair;
+
+namespace {
+
+link::StreamId open_stream(Pair& p) {
+  auto id = p.agent->mux().open(Target::host("bulk.example", 80));
+  REQUIRE(id);
+  p.pump();
+  return *id;
+}
+
+// Decodes one side's next records and returns the stream id of each DATA frame, in order.
+std::vector<link::StreamId> data_order(link::Mux& mux, std::size_t budget) {
+  Bytes out;
+  mux.produce(out, budget);
+  std::vector<link::StreamId> order;
+  ByteSpan in = out;
+  while (!in.empty()) {
+    std::size_t used = 0;
+    auto f = frame::decode(in, used);
+    REQUIRE(f);
+    if (f->type == frame::Type::Data) order.push_back(f->stream);
+    in = in.subspan(used);
+  }
+  return order;
+}
+
+}  // namespace
+
+TEST_CASE("a stalled reader stalls only its own stream, and its memory is bounded", "[mux][flow]") {
+  Pair p;
+  p.start();
+  const auto slow = open_stream(p);
+  const auto fast = open_stream(p);
+  p.relay_events.auto_consume = false;  // nobody reads "slow"...
+  Bytes chunk(64 * 1024);
+  test::pattern(1, 0, chunk);
+  bool slow_paused = false;
+  std::uint64_t fast_consumed = 0;
+  for (int i = 0; i < 64; ++i) {  // 4 MiB offered on each stream
+    if (!slow_paused) slow_paused = !p.agent->mux().send(slow, chunk);
+    p.agent->mux().send(fast, chunk);
+    p.pump();
+    const auto got = p.relay_events.streams[fast].bytes;  // ...but "fast" is read at once
+    p.relay->mux().consumed(fast, got - fast_consumed, p.now);
+    fast_consumed = got;
+    p.pump();
+  }
+  CHECK(p.relay_events.streams[fast].bytes == 64u * 64 * 1024);
+  // The slow stream got exactly its initial window and no more.
+  CHECK(p.relay_events.streams[slow].bytes == link::MuxLimits{}.initial_window);
+  // The agent stopped reading from its source: the queue is bounded by the high watermark + one read.
+  CHECK(slow_paused);
+  CHECK(p.agent->mux().queued(slow) <= link::MuxLimits{}.send_high_water + chunk.size());
+
+  // The reader wakes up: credit returns and the queue drains; the owner hears on_writable.
+  p.relay->mux().consumed(slow, p.relay_events.streams[slow].bytes, p.now);
+  for (int i = 0; i < 20; ++i) {
+    p.pump();
+    const auto got = p.relay_events.streams[slow].bytes;
+    static std::uint64_t done = link::MuxLimits{}.initial_window;
+    p.relay->mux().consumed(slow, got - done, p.now);
+    done = got;
+  }
+  CHECK(p.agent->mux().queued(slow) == 0);
+  CHECK(std::find(p.agent_events.writable.begin(), p.agent_events.writable.end(), slow) != p.agent_events.writable.end());
+}
+
+TEST_CASE("windows grow toward the bandwidth-delay product and are capped", "[mux][flow]") {
+  Pair p([](link::LinkConfig& c) { c.mux.max_window = 4 * 1024 * 1024; });
+  p.start();
+  const auto id = open_stream(p);
+  const auto initial = p.relay->mux().recv_window(id);
+  Bytes chunk(256 * 1024);
+  for (int i = 0; i < 200; ++i) {
+    p.agent->mux().send(id, chunk);
+    p.pump();  // consumed at once, within the same millisecond: the window is the bottleneck
+  }
+  CHECK(initial == 256 * 1024);
+  CHECK(p.relay->mux().recv_window(id) == 4 * 1024 * 1024);
+
+  // A reader that takes its time (many RTTs per half window) does not grow its window.
+  const auto id2 = open_stream(p);
+  for (int i = 0; i < 50; ++i) {
+    p.agent->mux().send(id2, Bytes(64 * 1024));
+    p.now += 50ms;
+    p.pump();
+  }
+  CHECK(p.relay->mux().recv_window(id2) == 256 * 1024);
+}
+
+TEST_CASE("window growth is bounded per link", "[mux][flow]") {
+  Pair p([](link::LinkConfig& c) {
+    c.mux.max_window = 8 * 1024 * 1024;
+    c.mux.link_growth_budget = 4 * 1024 * 1024;
+  });
+  p.start();
+  std::vector<link::StreamId> ids;
+  for (int s = 0; s < 4; ++s) ids.push_back(open_stream(p));
+  for (int i = 0; i < 100; ++i)
+    for (auto id : ids) {
+      p.agent->mux().send(id, Bytes(128 * 1024));
+      p.pump();
+    }
+  std::uint64_t total = 0;
+  for (auto id : ids) total += p.relay->mux().recv_window(id) - 256 * 1024;
+  CHECK(total <= 4u * 1024 * 1024);
+  CHECK(total >= 3u * 1024 * 1024);
+}
+
+TEST_CASE("round robin: a bulk stream delays another by at most one frame", "[mux][fairness]") {
+  Pair p;
+  p.start();
+  const auto bulk = open_stream(p);
+  const auto ssh = open_stream(p);
+  p.agent->mux().send(bulk, Bytes(200 * 1024));
+  p.agent->mux().send(ssh, Bytes(40));
+  const auto order = data_order(p.agent->mux(), 65000);
+  REQUIRE(order.size() >= 2);
+  CHECK(order[0] == bulk);
+  CHECK(order[1] == ssh);  // behind one 16 KiB frame, not 200 KiB
+}
+
+TEST_CASE("data beyond credit resets that stream only", "[mux][flow]") {
+  test::Recorder ev;
+  link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{.initial_window = 1000}, ev);
+  ev.auto_consume = false;
+  link::Instant now{0};
+  Bytes f;
+  frame::put_open(f, 1, frame::Open{5000, Target::host("a", 1)});
+  frame::put_open(f, 3, frame::Open{5000, Target::host("b", 1)});
+  ev.auto_accept = false;
+  ByteSpan in = f;
+  while (!in.empty()) {
+    std::size_t used = 0;
+    auto fr = frame::decode(in, used);
+    REQUIRE(fr);
+    REQUIRE(relay.on_frame(*fr, now));
+    in = in.subspan(used);
+  }
+  relay.accept(1, frame::OpenCode::Ok);
+  relay.accept(3, frame::OpenCode::Ok);
+  Bytes d;
+  frame::put_data(d, 1, Bytes(1001), false);  // one byte over
+  std::size_t used = 0;
+  REQUIRE(relay.on_frame(*frame::decode(d, used), now));
+  CHECK(ev.streams[1].reset == frame::ResetCode::ProtocolError);
+  CHECK(ev.streams[1].bytes == 0);
+  d.clear();
+  frame::put_data(d, 3, Bytes(1000), false);  // exactly the window
+  REQUIRE(relay.on_frame(*frame::decode(d, used), now));
+  CHECK(ev.streams[3].bytes == 1000);
+  CHECK_FALSE(ev.streams[3].reset);
+
+  // Frames for a stream never opened break the link; for a stream already gone they are ignored.
+  d.clear();
+  frame::put_data(d, 9, Bytes(1), false);
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+  d.clear();
+  frame::put_data(d, 1, Bytes(1), false);
+  CHECK(relay.on_frame(*frame::decode(d, used), now));
+  // An OPEN with an id that goes backwards is a protocol error.
+  d.clear();
+  frame::put_open(d, 3, frame::Open{1, Target::host("c", 1)});
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+}
+
+TEST_CASE("10,000 idle streams cost little memory in the table", "[mux][memory]") {
+  Pair p([](link::LinkConfig& c) { c.mux.max_streams = 20000; });
+  p.start();
+  for (int i = 0; i < 10000; ++i) REQUIRE(p.agent->mux().open(Target::ipv4({10, 0, 0, 1}, 80)));
+  p.pump();
+  CHECK(p.agent->mux().stream_count() == 10000);
+  CHECK(p.relay->mux().stream_count() == 10000);
+  for (auto& [id, log] : p.agent_events.streams) CHECK(log.result->code == frame::OpenCode::Ok);
+}
