@@ -1,5 +1,7 @@
 // Bounds-checked reading and writing of big-endian wire integers. Every read returns nullopt past the
 // end, so a decoder that runs out of bytes says "need more" instead of reading beyond the buffer.
+// A failed read exhausts the reader: every later read fails too, so a decoder may read several fields
+// and check only the last one (a short u32 followed by a u16 that happens to fit must not succeed).
 #pragma once
 
 #include <cstddef>
@@ -19,29 +21,29 @@ class ByteReader {
   explicit ByteReader(ByteSpan in) noexcept : in_(in) {}
 
   std::optional<std::uint8_t> u8() noexcept {
-    if (remaining() < 1) return std::nullopt;
+    if (remaining() < 1) return exhaust(), std::nullopt;
     return in_[pos_++];
   }
   std::optional<std::uint16_t> be16() noexcept {
-    if (remaining() < 2) return std::nullopt;
+    if (remaining() < 2) return exhaust(), std::nullopt;
     std::uint16_t v = static_cast<std::uint16_t>(in_[pos_] << 8 | in_[pos_ + 1]);
     pos_ += 2;
     return v;
   }
   std::optional<std::uint32_t> be32() noexcept {
-    if (remaining() < 4) return std::nullopt;
+    if (remaining() < 4) return exhaust(), std::nullopt;
     std::uint32_t v = 0;
     for (int i = 0; i < 4; ++i) v = v << 8 | in_[pos_++];
     return v;
   }
   std::optional<std::uint64_t> be64() noexcept {
-    if (remaining() < 8) return std::nullopt;
+    if (remaining() < 8) return exhaust(), std::nullopt;
     std::uint64_t v = 0;
     for (int i = 0; i < 8; ++i) v = v << 8 | in_[pos_++];
     return v;
   }
   std::optional<ByteSpan> take(std::size_t n) noexcept {
-    if (remaining() < n) return std::nullopt;
+    if (remaining() < n) return exhaust(), std::nullopt;
     auto s = in_.subspan(pos_, n);
     pos_ += n;
     return s;
@@ -54,9 +56,17 @@ class ByteReader {
   std::size_t remaining() const noexcept { return in_.size() - pos_; }
   std::size_t used() const noexcept { return pos_; }
 
+  // True once a read has run past the end.
+  bool exhausted() const noexcept { return exhausted_; }
+
  private:
+  void exhaust() noexcept {
+    pos_ = in_.size();
+    exhausted_ = true;
+  }
   ByteSpan in_;
   std::size_t pos_ = 0;
+  bool exhausted_ = false;
 };
 
 // Writes into caller-owned memory; the caller sized it (the encoders compute exact sizes first).

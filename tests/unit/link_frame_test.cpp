@@ -105,6 +105,7 @@ TEST_CASE("bad frames: unknown type, bad names, trailing bytes, bad codes", "[fr
   std::size_t used = 0;
   CHECK_FALSE(frame::decode(hex("0b00000000010000"), used));               // type 0x0b
   CHECK_FALSE(frame::decode(hex("0000000000010000"), used));               // type 0
+  CHECK_FALSE(frame::decode(hex("0500000000"), used));  // 5 bytes: a short id must not let a length "fit"
   CHECK_FALSE(frame::parse_open(hex("00001000" "03" "00" "0050")));        // empty name
   CHECK_FALSE(frame::parse_open(hex("00001000" "03" "03" "612062" "0050")));  // "a b": a space
   CHECK_FALSE(frame::parse_open(hex("00001000" "03" "02" "610a" "0050")));    // a newline

@@ -1,0 +1,83 @@
+// Writes the seed corpus for the fuzz targets from the same shapes the unit tests use:
+//   make_corpus DIR   ->  DIR/link_frame/*, DIR/handshake/*, DIR/mux/*
+// The seeds are committed; rerun this after a wire format change.
+#include <sodium.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "common/codec/link_frame.hpp"
+#include "common/link/link_session.hpp"
+#include "tests/fuzz/fuzz_keys.hpp"
+
+using namespace ferry;
+
+namespace {
+
+void write(const std::filesystem::path& dir, const std::string& name, ByteSpan b) {
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / name, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+Bytes all_frames() {
+  Bytes r;
+  frame::put_open(r, 1, frame::Open{262144, Target::host("intranet.example", 443)});
+  frame::put_open(r, 3, frame::Open{65536, Target::ipv4({192, 0, 2, 1}, 80)});
+  frame::put_open(r, 5, frame::Open{65536, Target::ipv6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 22)});
+  frame::put_data(r, 1, Bytes{'G', 'E', 'T', ' ', '/'}, false);
+  frame::put_window(r, 1, {32768, 32768});
+  frame::put_data(r, 3, {}, true);
+  frame::put_reset(r, 5, frame::ResetCode::Cancel);
+  frame::put_open_result(r, 1, {frame::OpenCode::Denied, 0, "deny loopback"});
+  frame::put_ping(r, 12345, false);
+  frame::put_goaway(r, {7, frame::CloseCode::Shutdown, "draining"});
+  frame::put_key_update(r, frame::KeyUpdateKind::Rekey);
+  frame::put_rehandshake(r, Bytes(110, 0x42));
+  frame::put_close(r, {frame::CloseCode::Normal, "bye"});
+  return r;
+}
+
+struct Quiet : link::LinkEvents {
+  void on_data(link::StreamId, ByteSpan) override {}
+  void on_fin(link::StreamId) override {}
+  void on_reset(link::StreamId, frame::ResetCode) override {}
+  void on_closed(const Error&) override {}
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2 || sodium_init() < 0) {
+    std::fprintf(stderr, "usage: make_corpus DIR\n");
+    return 2;
+  }
+  const std::filesystem::path root = argv[1];
+  const Bytes frames = all_frames();
+  write(root / "link_frame", "all-types", frames);
+  write(root / "mux", "all-types", frames);
+  Bytes opens;
+  for (std::uint32_t id = 1; id < 40; id += 2) frame::put_open(opens, id, frame::Open{4096, Target::host("h.example", 80)});
+  for (std::uint32_t id = 1; id < 40; id += 2) frame::put_data(opens, id, Bytes(5000, 1), id % 4 == 1);
+  write(root / "mux", "many-streams", opens);
+
+  // A real message 1 from the fixed agent key to the fixed relay key, framed as on the wire.
+  Quiet ev;
+  link::LinkConfig c;
+  c.role = link::LinkConfig::Role::Initiator;
+  c.static_key = &fuzz::agent_key();
+  c.peer_key = fuzz::relay_key().public_key();
+  link::LinkSession agent(c, ev);
+  agent.start(link::Instant{0});
+  Bytes msg1;
+  agent.produce(msg1, 1 << 16);
+  for (std::uint8_t chunk : {0, 1, 6, 63}) {
+    Bytes seed{chunk};
+    seed.insert(seed.end(), msg1.begin(), msg1.end());
+    write(root / "handshake", "message1-chunk" + std::to_string(chunk), seed);
+  }
+  Bytes bad{0, 0xFF, 0xFF};
+  write(root / "handshake", "oversized", bad);
+  std::printf("corpus written to %s\n", root.c_str());
+  return 0;
+}
