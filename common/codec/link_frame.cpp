@@ -9,6 +9,11 @@ constexpr std::uint8_t kAtypIpv4 = 1, kAtypName = 3, kAtypIpv6 = 4;
 
 bool known_type(std::uint8_t t) { return t >= 0x01 && t <= 0x0A; }
 
+// Close codes are advisory: an unknown one (from a newer peer) reads as a protocol error.
+CloseCode close_code(std::uint8_t c) {
+  return c <= static_cast<std::uint8_t>(CloseCode::Revoked) ? static_cast<CloseCode>(c) : CloseCode::ProtocolError;
+}
+
 // A host name as the wire carries it: 1..255 printable ASCII bytes, no spaces. Anything else
 // would end up in logs and in the resolver, so it is refused at the door.
 bool valid_name(ByteSpan n) {
@@ -23,7 +28,11 @@ Result<std::string> read_reason(ByteReader& r) {
   if (!len) return fail(Errc::Malformed, "reason length missing");
   const auto text = r.take(*len);
   if (!text) return fail(Errc::Malformed, "reason shorter than its length");
-  return std::string(text->begin(), text->end());
+  // The peer's words end up in logs and HTTP error pages: printable ASCII only.
+  std::string out(text->begin(), text->end());
+  for (auto& c : out)
+    if (c < 0x20 || c > 0x7E) c = '?';
+  return out;
 }
 
 void append(Bytes& out, ByteSpan s) { out.insert(out.end(), s.begin(), s.end()); }
@@ -143,7 +152,7 @@ Result<GoAway> parse_goaway(ByteSpan payload) {
   auto reason = read_reason(r);
   if (!reason) return reason.error();
   if (r.remaining() != 0) return fail(Errc::Malformed, "GOAWAY has trailing bytes");
-  return GoAway{*last, static_cast<CloseCode>(*code), std::move(*reason)};
+  return GoAway{*last, close_code(*code), std::move(*reason)};
 }
 
 Result<KeyUpdateKind> parse_key_update(ByteSpan payload) {
@@ -158,7 +167,7 @@ Result<CloseInfo> parse_close(ByteSpan payload) {
   auto reason = read_reason(r);
   if (!reason) return reason.error();
   if (r.remaining() != 0) return fail(Errc::Malformed, "CLOSE has trailing bytes");
-  return CloseInfo{static_cast<CloseCode>(*code), std::move(*reason)};
+  return CloseInfo{close_code(*code), std::move(*reason)};
 }
 
 void put_header(Bytes& out, Type t, std::uint8_t flags, std::uint32_t stream, std::size_t len) {

@@ -33,7 +33,7 @@ void LinkSession::wake() {
 Bytes LinkSession::handshake_payload_1() const {
   const auto ts = crypto::tai64n_from(cfg_.wall_clock());
   Bytes p(ts.begin(), ts.end());
-  p.push_back(kWireVersion);
+  p.push_back(cfg_.wire_version);
   p.push_back(0);
   return p;
 }
@@ -41,7 +41,7 @@ Bytes LinkSession::handshake_payload_1() const {
 // Message 2's payload: wire version (1) | session id (16).
 Bytes LinkSession::handshake_payload_2() const {
   Bytes p(1 + session_id_.size());
-  p[0] = kWireVersion;
+  p[0] = cfg_.wire_version;
   std::memcpy(p.data() + 1, session_id_.data(), session_id_.size());
   return p;
 }
@@ -118,7 +118,7 @@ void LinkSession::process_record(MutByteSpan record, Instant now) {
 
 Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan payload) {
   if (payload.size() < 14) return fail(Errc::Malformed, "handshake payload is too short");
-  if (payload[12] != kWireVersion) return fail(Errc::BadVersion, "the initiator speaks another wire version");
+  if (payload[12] != cfg_.wire_version) return fail(Errc::BadVersion, "the agent speaks another wire version");
   crypto::Tai64n ts;
   std::memcpy(ts.data(), payload.data(), ts.size());
   if (!cfg_.admission->fresh(who, ts)) return fail(Errc::Replay, "handshake timestamp is not newer than the last");
@@ -133,13 +133,17 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
   if (!cfg_.admission->admit(*who)) return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
   auto payload = hs_->read_message1_payload();
   if (!payload) return fail_link(payload.error(), false);
-  if (auto ok = check_payload_1(*who, *payload); !ok) return fail_link(ok.error(), false);
+  auto ok = check_payload_1(*who, *payload);
+  if (!ok && ok.error().code != Errc::BadVersion) return fail_link(ok.error(), false);
   peer_ = *who;
   randombytes_buf(session_id_.data(), session_id_.size());
   auto msg = hs_->write_message2(handshake_payload_2());
   if (!msg) return fail_link(msg.error(), false);
   append_record_header(hs_out_, msg->size());
   hs_out_.insert(hs_out_.end(), msg->begin(), msg->end());
+  // An admitted agent with another wire version gets message 2, which names our version, so that
+  // both sides can log the mismatch; then the link ends. A stranger never gets this far.
+  if (!ok) return fail_link(ok.error(), false);
   auto keys = hs_->split();
   hs_.reset();
   become_established(std::move(keys), now);
@@ -149,7 +153,7 @@ void LinkSession::on_message2(MutByteSpan record, Instant now) {
   auto payload = hs_->read_message2(record);
   if (!payload) return fail_link(payload.error(), false);
   if (payload->size() < 17) return fail_link(fail(Errc::Malformed, "handshake payload 2 is too short"), false);
-  if ((*payload)[0] != kWireVersion) return fail_link(fail(Errc::BadVersion, "the relay speaks another wire version"), false);
+  if ((*payload)[0] != cfg_.wire_version) return fail_link(fail(Errc::BadVersion, "the relay speaks another wire version"), false);
   std::memcpy(session_id_.data(), payload->data() + 1, session_id_.size());
   peer_ = cfg_.peer_key;
   auto keys = hs_->split();
@@ -266,7 +270,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
   auto payload = hs_->read_message2(message);
   if (!payload) return payload.error();
-  if (payload->empty() || (*payload)[0] != kWireVersion) return fail(Errc::BadVersion, "in-link handshake version");
+  if (payload->empty() || (*payload)[0] != cfg_.wire_version) return fail(Errc::BadVersion, "in-link handshake version");
   auto keys = hs_->split();
   hs_.reset();
   next_send_ = std::move(keys.send);
@@ -325,10 +329,15 @@ void LinkSession::close(frame::CloseCode code, std::string_view reason) {
   end(fail(Errc::Closed, "closed by this side"));
 }
 
+void LinkSession::abort(const Error& why) { end(why); }
+
 void LinkSession::fail_link(const Error& why, bool tell_peer) {
   if (state_ == State::Closed) return;
   if (tell_peer && state_ == State::Established && send_.has_key()) {
-    frame::put_close(control_, frame::CloseInfo{frame::CloseCode::ProtocolError, why.what});
+    const auto code = why.code == Errc::Timeout   ? frame::CloseCode::Timeout
+                      : why.code == Errc::Refused ? frame::CloseCode::Revoked
+                                                  : frame::CloseCode::ProtocolError;
+    frame::put_close(control_, frame::CloseInfo{code, why.what});
     close_queued_ = true;
     wake();
   }
@@ -382,11 +391,14 @@ void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
     const bool closing = close_queued_ && control_.empty();
     std::optional<frame::KeyUpdateKind> switch_send;
     if (!closing && state_ == State::Established) {
-      if (key_update_due_) {
-        frame::put_key_update(out, *key_update_due_);  // ends the record: the next one uses the new key
+      // KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and
+      // ends its record; until it has gone, stream data waits so it is sealed under the new key.
+      const bool room = out.size() - pt + frame::kHeaderBytes + 1 <= frame::kMaxRecordPlaintext;
+      if (key_update_due_ && control_.empty() && room) {
+        frame::put_key_update(out, *key_update_due_);
         switch_send = key_update_due_;
         key_update_due_.reset();
-      } else {
+      } else if (!key_update_due_) {
         mux_.produce(out, frame::kMaxRecordPlaintext - (out.size() - pt));
       }
     }

@@ -48,6 +48,7 @@ struct LinkConfig {
   std::uint64_t rekey_bytes = std::uint64_t{1} << 30;
   Millis rehandshake_interval{60 * 60 * 1000};
   MuxLimits mux{};
+  std::uint8_t wire_version = kWireVersion;  // tests set another to check the refusal
   std::function<std::chrono::system_clock::time_point()> wall_clock = [] {
     return std::chrono::system_clock::now();
   };
@@ -81,6 +82,8 @@ class LinkSession {
   void eof();
   // Timers: keepalive, dead peer, handshake timeout, key lifetimes.
   void tick(Instant now);
+  // Ends the link at once with `why` (no CLOSE record): a failed connect, a failed write.
+  void abort(const Error& why);
   // Authenticated close: a CLOSE record is queued (produce() emits it) and on_closed() runs.
   void close(frame::CloseCode code, std::string_view reason);
 

@@ -87,7 +87,8 @@ Result<StreamId> Mux::open(const Target& target) {
 void Mux::accept(StreamId id, OpenCode code, std::string_view reason) {
   Stream* s = find(id);
   if (!s || s->opened || side_ != Side::Responder) return;
-  frame::put_open_result(control_, id, frame::OpenResult{code, limits_.initial_window, std::string(reason)});
+  const std::uint32_t window = code == OpenCode::Ok ? limits_.initial_window : 0;
+  frame::put_open_result(control_, id, frame::OpenResult{code, window, std::string(reason)});
   if (code != OpenCode::Ok) {
     erase(id);
     return;
@@ -146,12 +147,13 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
 void Mux::goaway(std::string_view reason) {
   if (goaway_sent_) return;
   goaway_sent_ = true;
-  const StreamId last = side_ == Side::Responder ? highest_peer_id_ : next_id_ - 2;
+  const StreamId last = side_ == Side::Responder ? highest_peer_id_ : (next_id_ > 2 ? next_id_ - 2 : 0);
   frame::put_goaway(control_, frame::GoAway{last, frame::CloseCode::Shutdown, std::string(reason)});
 }
 
 Result<void> Mux::on_frame(const frame::Frame& f, Instant now) {
   (void)now;
+  if (f.stream == 0 && f.type != Type::GoAway) return fail(Errc::Malformed, "a stream frame on stream 0");
   Result<void> r;
   switch (f.type) {
     case Type::Open: r = on_open_frame(f); break;
@@ -219,12 +221,11 @@ Result<void> Mux::on_data_frame(const frame::Frame& f) {
     if (used_id(f.stream)) return {};  // in flight when we reset it
     return fail(Errc::Malformed, "DATA for a stream never opened");
   }
-  if (s->fin_received || f.payload.size() > s->recv_allowed || (!s->opened && side_ == Side::Initiator)) {
-    // This one stream broke the rules; its neighbours on the link are not disturbed.
-    reset(f.stream, ResetCode::ProtocolError);
-    events_.on_reset(f.stream, ResetCode::ProtocolError);
-    return {};
-  }
+  // SPEC.md: a frame that breaks the protocol closes the link. A peer that overruns credit is broken
+  // or hostile, and a link carries one agent's streams only, so nobody else is disturbed.
+  if (f.payload.size() > s->recv_allowed) return fail(Errc::Malformed, "DATA beyond the granted credit");
+  if (s->fin_received) return fail(Errc::Malformed, "DATA after FIN");
+  if (!s->opened && side_ == Side::Initiator) return fail(Errc::Malformed, "DATA before OPEN_RESULT");
   s->recv_allowed -= f.payload.size();
   stats_.bytes_received += f.payload.size();
   const bool fin = f.flags & frame::kFlagFin;
@@ -305,7 +306,8 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     if (s->sendq_head == s->sendq.size()) {
       s->sendq.clear();
       s->sendq_head = 0;
-      if (s->sendq.capacity() > limits_.send_low_water) Bytes().swap(s->sendq);  // idle streams hold nothing
+      // A drained queue keeps at most low-water bytes of capacity; a large one goes back to the heap.
+      if (s->sendq.capacity() > limits_.send_low_water) Bytes().swap(s->sendq);
     } else if (s->sendq_head > limits_.send_high_water) {
       s->sendq.erase(s->sendq.begin(), s->sendq.begin() + static_cast<std::ptrdiff_t>(s->sendq_head));
       s->sendq_head = 0;

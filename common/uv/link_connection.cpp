@@ -47,7 +47,7 @@ void LinkConnection::on_connect_cb(uv_connect_t* req, int status) noexcept {
   auto* self = static_cast<LinkConnection*>(req->data);
   if (status == UV_ECANCELED) return;  // closed while connecting
   if (status != 0) {
-    self->on_closed(fail(Errc::Io, "connect to the relay", status));
+    self->session_.abort(fail(Errc::Io, "connect to the relay", status));
     return;
   }
   sockaddr_storage ss{};
@@ -98,12 +98,12 @@ void LinkConnection::flush() {
   while (writing_bytes_ < kWriteHighWater && session_.has_output()) {
     auto op = std::make_unique<WriteOp>();
     op->self = this;
-    session_.produce(op->bytes, kProduceBytes);
+    session_.produce(op->bytes, std::min(kProduceBytes, kWriteHighWater - writing_bytes_));
     if (op->bytes.empty()) break;
     const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(op->bytes.data()), static_cast<unsigned>(op->bytes.size()));
     op->req.data = op.get();
-    if (uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write_cb) != 0) {
-      session_.eof();
+    if (int r = uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write_cb); r != 0) {
+      session_.abort(fail(Errc::Io, "write to the link", r));
       break;
     }
     writing_bytes_ += op->bytes.size();
@@ -118,8 +118,8 @@ void LinkConnection::on_write_cb(uv_write_t* req, int status) noexcept {
   self->writing_bytes_ -= op->bytes.size();
   if (status == UV_ECANCELED) return;
   if (status < 0) {
-    self->session_.eof();
-    if (self->closing_) self->close_handles();
+    self->session_.abort(fail(Errc::Io, "write to the link", status));
+    if (self->closing_ && self->writing_bytes_ == 0) self->close_handles();
     return;
   }
   self->flush();

@@ -19,10 +19,11 @@ class LinkConnection final : private link::LinkEvents {
  public:
   using GoneFn = std::function<void(LinkConnection&)>;
   static constexpr std::size_t kReadBytes = 128 * 1024;
-  // Bytes handed to the kernel but not yet written; above this the mux keeps data in stream queues,
-  // where the scheduler, not a socket buffer, decides what goes next.
-  static constexpr std::size_t kWriteHighWater = 512 * 1024;
-  static constexpr std::size_t kProduceBytes = 256 * 1024;
+  // Encrypted bytes queued in libuv but not yet accepted by the kernel. Past this the mux keeps data
+  // in its stream queues, where the round-robin scheduler, not a FIFO, decides what goes next.
+  // (The kernel's own send buffer comes on top; see docs/protocol.md "Scheduling".)
+  static constexpr std::size_t kWriteHighWater = 256 * 1024;
+  static constexpr std::size_t kProduceBytes = 128 * 1024;
   static constexpr std::uint64_t kTickMs = 100;
   static constexpr std::int64_t kCloseFlushMs = 2000;
 

@@ -181,6 +181,18 @@ TEST_CASE("garbage, truncated and oversized input is refused with a reason", "[l
   }
 }
 
+TEST_CASE("a wire version mismatch is refused and named on both sides", "[link][version]") {
+  Pair p([](link::LinkConfig& c) {
+    if (c.role == link::LinkConfig::Role::Initiator) c.wire_version = 2;
+  });
+  p.start();
+  REQUIRE(p.relay_events.closed);
+  CHECK(p.relay_events.closed->code == Errc::BadVersion);
+  REQUIRE(p.agent_events.closed);
+  CHECK(p.agent_events.closed->code == Errc::BadVersion);
+  CHECK_FALSE(p.relay_events.established);
+}
+
 TEST_CASE("close is authenticated; a bare EOF is a truncation", "[link][close]") {
   SECTION("CLOSE record") {
     Pair p;

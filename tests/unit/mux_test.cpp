@@ -129,7 +129,7 @@ TEST_CASE("round robin: a bulk stream delays another by at most one frame", "[mu
   CHECK(order[1] == ssh);  // behind one 16 KiB frame, not 200 KiB
 }
 
-TEST_CASE("data beyond credit resets that stream only", "[mux][flow]") {
+TEST_CASE("data beyond credit breaks the link; exact credit is fine", "[mux][flow]") {
   test::Recorder ev;
   link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{.initial_window = 1000}, ev);
   ev.auto_consume = false;
@@ -149,16 +149,21 @@ TEST_CASE("data beyond credit resets that stream only", "[mux][flow]") {
   relay.accept(1, frame::OpenCode::Ok);
   relay.accept(3, frame::OpenCode::Ok);
   Bytes d;
-  frame::put_data(d, 1, Bytes(1001), false);  // one byte over
   std::size_t used = 0;
-  REQUIRE(relay.on_frame(*frame::decode(d, used), now));
-  CHECK(ev.streams[1].reset == frame::ResetCode::ProtocolError);
-  CHECK(ev.streams[1].bytes == 0);
-  d.clear();
   frame::put_data(d, 3, Bytes(1000), false);  // exactly the window
   REQUIRE(relay.on_frame(*frame::decode(d, used), now));
   CHECK(ev.streams[3].bytes == 1000);
   CHECK_FALSE(ev.streams[3].reset);
+  d.clear();
+  frame::put_data(d, 1, Bytes(1001), false);  // one byte over: the peer is broken
+  auto over = relay.on_frame(*frame::decode(d, used), now);
+  REQUIRE_FALSE(over);
+  CHECK(std::string(over.error().what) == "DATA beyond the granted credit");
+  CHECK(ev.streams[1].bytes == 0);
+  d.clear();
+  frame::put_data(d, 0, Bytes(1), false);  // stream 0 is never a stream
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+  relay.reset(1, frame::ResetCode::Cancel);
 
   // Frames for a stream never opened break the link; for a stream already gone they are ignored.
   d.clear();

@@ -9,6 +9,7 @@
 namespace ferry::test {
 
 Bytes hex(std::string_view h) {
+  if (h.empty()) return {};
   Bytes out(h.size() / 2);
   std::size_t len = 0;
   if (sodium_hex2bin(out.data(), out.size(), h.data(), h.size(), nullptr, &len, nullptr) != 0)
