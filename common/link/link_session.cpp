@@ -100,9 +100,10 @@ void LinkSession::receive(MutByteSpan data, Instant now) {
                     data.begin() + static_cast<std::ptrdiff_t>(pos + take));
     pos += take;
     if (partial_.size() == total) {
-      Bytes record;
-      record.swap(partial_);  // partial_ must be empty while the record is processed
-      process_record(MutByteSpan(record).subspan(2), now);
+      // Processed where it lies; clear() keeps the capacity (no free, no later page faults), so the
+      // span stays valid even if the link ends inside process_record().
+      process_record(MutByteSpan(partial_).subspan(2), now);
+      partial_.clear();
     }
   }
 }

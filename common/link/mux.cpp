@@ -9,7 +9,8 @@ using frame::ResetCode;
 using frame::Type;
 
 Mux::Mux(Side side, MuxLimits limits, LinkEvents& events)
-    : side_(side), limits_(limits), events_(events), next_id_(side == Side::Initiator ? 1 : 2) {}
+    : side_(side), limits_(limits), events_(events), pool_(limits.pooled_chunks),
+      next_id_(side == Side::Initiator ? 1 : 2) {}
 
 Mux::Stream* Mux::find(StreamId id) {
   auto it = streams_.find(id);
@@ -48,6 +49,7 @@ void Mux::erase(StreamId id) {
   auto it = streams_.find(id);
   if (it == streams_.end()) return;
   growth_used_ -= it->second->recv_window - std::min(it->second->recv_window, limits_.initial_window);
+  it->second->sendq.clear(pool_);
   streams_.erase(it);  // a stale id left in ready_ is skipped by produce()
 }
 
@@ -100,7 +102,20 @@ void Mux::accept(StreamId id, OpenCode code, std::string_view reason) {
 bool Mux::send(StreamId id, ByteSpan bytes) {
   Stream* s = find(id);
   if (!s || s->fin_queued) return true;
-  s->sendq.insert(s->sendq.end(), bytes.begin(), bytes.end());
+  s->sendq.append(bytes, pool_);
+  return commit_send(id, 0);
+}
+
+MutByteSpan Mux::send_space(StreamId id) {
+  Stream* s = find(id);
+  if (!s || s->fin_queued) return {};
+  return s->sendq.tail_space(pool_);
+}
+
+bool Mux::commit_send(StreamId id, std::size_t n) {
+  Stream* s = find(id);
+  if (!s || s->fin_queued) return true;
+  s->sendq.commit(n);
   schedule(id, *s);
   if (s->queued() > limits_.send_high_water) {
     s->blocked = true;
@@ -298,20 +313,11 @@ void Mux::produce(Bytes& out, std::size_t budget) {
       s->in_ready = true;
       break;
     }
-    frame::put_data(out, id, ByteSpan(s->sendq.data() + s->sendq_head, n), fin);
-    s->sendq_head += n;
+    frame::put_header(out, Type::Data, fin ? frame::kFlagFin : 0, id, n);
+    s->sendq.move_to(out, n, pool_);
     s->send_credit -= n;
     s->sent_total += n;
     stats_.bytes_sent += n;
-    if (s->sendq_head == s->sendq.size()) {
-      s->sendq.clear();
-      s->sendq_head = 0;
-      // A drained queue keeps at most low-water bytes of capacity; a large one goes back to the heap.
-      if (s->sendq.capacity() > limits_.send_low_water) Bytes().swap(s->sendq);
-    } else if (s->sendq_head > limits_.send_high_water) {
-      s->sendq.erase(s->sendq.begin(), s->sendq.begin() + static_cast<std::ptrdiff_t>(s->sendq_head));
-      s->sendq_head = 0;
-    }
     if (s->blocked && s->queued() < limits_.send_low_water) {
       s->blocked = false;
       writable_.push_back(id);
@@ -334,7 +340,10 @@ void Mux::produce(Bytes& out, std::size_t budget) {
 void Mux::shutdown_all() {
   std::vector<StreamId> ids;
   ids.reserve(streams_.size());
-  for (auto& [id, s] : streams_) ids.push_back(id);
+  for (auto& [id, s] : streams_) {
+    ids.push_back(id);
+    s->sendq.clear(pool_);
+  }
   streams_.clear();
   ready_.clear();
   growth_used_ = 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/codec/link_frame.hpp"
+#include "common/link/chunk_queue.hpp"
 #include "common/link/clock.hpp"
 #include "common/link/link_events.hpp"
 
@@ -39,6 +40,8 @@ struct MuxLimits {
   // Control frames (window updates, pongs, results) waiting for the peer to read; past this the peer
   // is not reading and the link is closed.
   std::size_t max_control_bytes = 1024 * 1024;
+  // Free 16 KiB send chunks a link keeps for reuse (4 MiB).
+  std::size_t pooled_chunks = 256;
 };
 
 struct MuxStats {
@@ -63,6 +66,11 @@ class Mux {
   // Queues bytes (copied). Returns false when the queue is above the high watermark: the owner
   // should stop reading its source until on_writable().
   bool send(StreamId id, ByteSpan bytes);
+  // Zero-copy variant of send(): space at the tail of the stream's queue (up to 16 KiB; empty for an
+  // unknown or finished stream) that a reader fills directly, then commit_send() with the byte count.
+  // The space is valid until the next call into the mux.
+  MutByteSpan send_space(StreamId id);
+  bool commit_send(StreamId id, std::size_t n);
   // Half-close: a FIN follows the queued bytes.
   void finish(StreamId id);
   // Aborts the stream both ways; the owner gets no on_reset for a reset it asked for.
@@ -98,15 +106,14 @@ class Mux {
     bool blocked = false;        // send() returned false; on_writable() pending
     bool in_ready = false;       // its id is in ready_
     std::uint64_t send_credit = 0;
-    Bytes sendq;                 // queued bytes from sendq_head on
-    std::size_t sendq_head = 0;
+    ChunkQueue sendq;
     std::uint32_t recv_window = 0;
     std::uint64_t recv_allowed = 0;  // bytes the peer may still send
     std::uint64_t unacked = 0;       // consumed, not yet granted back
     std::uint64_t delivered = 0;     // cumulative consumed (for future stream resumption)
     std::uint64_t sent_total = 0;
     Instant last_grant{0};
-    std::size_t queued() const noexcept { return sendq.size() - sendq_head; }
+    std::size_t queued() const noexcept { return sendq.size(); }
   };
 
   Stream* find(StreamId id);
@@ -127,6 +134,7 @@ class Mux {
   Side side_;
   MuxLimits limits_;
   LinkEvents& events_;
+  ChunkPool pool_;  // send chunks shared by the streams of this link
   std::unordered_map<StreamId, std::unique_ptr<Stream>> streams_;
   std::deque<StreamId> ready_;
   Bytes control_;

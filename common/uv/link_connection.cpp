@@ -12,8 +12,7 @@ LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::L
       session_([&] {
         config.wake = [this] { wake(); };
         return std::move(config);
-      }(), *this),
-      rx_(new std::uint8_t[kReadBytes]) {
+      }(), *this) {
   uv_tcp_init(loop_, &tcp_);
   uv_timer_init(loop_, &timer_);
   uv_prepare_init(loop_, &prepare_);
@@ -64,9 +63,11 @@ void LinkConnection::begin(link::Instant t) {
   session_.start(t);
 }
 
-void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
-  auto* self = static_cast<LinkConnection*>(h->data);
-  buf->base = reinterpret_cast<char*>(self->rx_.get());
+void LinkConnection::on_alloc_cb(uv_handle_t*, std::size_t, uv_buf_t* buf) noexcept {
+  // Safe to share: libuv calls read_cb right after alloc_cb on this thread, and the session copies
+  // a partial record out before read_cb returns.
+  thread_local const std::unique_ptr<std::uint8_t[]> rx(new std::uint8_t[kReadBytes]);
+  buf->base = reinterpret_cast<char*>(rx.get());
   buf->len = kReadBytes;
 }
 
@@ -95,19 +96,43 @@ void LinkConnection::on_prepare_cb(uv_prepare_t* p) noexcept {
 
 void LinkConnection::flush() {
   if (handles_closing_) return;
-  while (writing_bytes_ < kWriteHighWater && session_.has_output()) {
+  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  // Produce only while the kernel has taken everything written so far. uv_try_write keeps the common
+  // case synchronous, so one warm buffer is reused batch after batch; only a remainder the kernel
+  // refused becomes a queued write.
+  while (session_.has_output() && uv_stream_get_write_queue_size(stream) == 0) {
+    if (scratch_.capacity() == 0 && !spare_.empty()) {
+      scratch_.swap(spare_.back());
+      spare_.pop_back();
+    }
+    scratch_.clear();
+    session_.produce(scratch_, batch_);
+    if (scratch_.empty()) break;
+    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(scratch_.data()), static_cast<unsigned>(scratch_.size()));
+    int written = uv_try_write(stream, &buf, 1);
+    if (written == UV_EAGAIN) written = 0;
+    if (written < 0) {
+      session_.abort(fail(Errc::Io, "write to the link", written));
+      break;
+    }
+    if (static_cast<std::size_t>(written) == scratch_.size()) {
+      batch_ = kLargeBatch;
+      continue;
+    }
     auto op = std::make_unique<WriteOp>();
     op->self = this;
-    session_.produce(op->bytes, std::min(kProduceBytes, kWriteHighWater - writing_bytes_));
-    if (op->bytes.empty()) break;
-    const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(op->bytes.data()), static_cast<unsigned>(op->bytes.size()));
+    op->bytes.swap(scratch_);
+    buf = uv_buf_init(reinterpret_cast<char*>(op->bytes.data()) + written,
+                      static_cast<unsigned>(op->bytes.size() - static_cast<std::size_t>(written)));
+    op->queued = buf.len;
     op->req.data = op.get();
-    if (int r = uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write_cb); r != 0) {
+    if (int r = uv_write(&op->req, stream, &buf, 1, on_write_cb); r != 0) {
       session_.abort(fail(Errc::Io, "write to the link", r));
       break;
     }
-    writing_bytes_ += op->bytes.size();
+    writing_bytes_ += op->queued;
     op.release();  // owned by req.data until on_write_cb
+    batch_ = kSmallBatch;  // the kernel pushed back: keep what waits here small
   }
   if (closing_ && writing_bytes_ == 0 && !session_.has_output()) close_handles();
 }
@@ -115,8 +140,9 @@ void LinkConnection::flush() {
 void LinkConnection::on_write_cb(uv_write_t* req, int status) noexcept {
   std::unique_ptr<WriteOp> op{static_cast<WriteOp*>(req->data)};
   LinkConnection* self = op->self;
-  self->writing_bytes_ -= op->bytes.size();
+  self->writing_bytes_ -= op->queued;
   if (status == UV_ECANCELED) return;
+  if (self->spare_.size() < kSpareBuffers) self->spare_.push_back(std::move(op->bytes));
   if (status < 0) {
     self->session_.abort(fail(Errc::Io, "write to the link", status));
     if (self->closing_ && self->writing_bytes_ == 0) self->close_handles();
