@@ -341,7 +341,8 @@ int main(int argc, char** argv) {
   const auto agent_key = crypto::SecretKey::generate();
   const auto relay_key = crypto::SecretKey::generate();
 
-  const double aead = aead_mb_per_s();
+  // The ceiling is measured before and after the transfers and averaged: this machine is shared.
+  const double aead_before = aead_mb_per_s();
 
   int fds[2];
   if (pipe(fds) != 0) return 1;
@@ -370,6 +371,7 @@ int main(int argc, char** argv) {
   }
   int status = 0;
   waitpid(child, &status, 0);
+  const double aead = (aead_before + aead_mb_per_s()) / 2;
 
   const double gib_moved = static_cast<double>(bytes) / (1 << 30);
   std::printf("ferry link benchmark (loopback, relay in a child process, %.1f GiB per direction)\n\n", gib_moved);
