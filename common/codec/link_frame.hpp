@@ -58,7 +58,7 @@ const char* open_code_name(OpenCode c) noexcept;
 
 enum class ResetCode : std::uint8_t {
   Cancel = 0,         // the local side went away
-  ProtocolError = 1,  // the stream broke the protocol (data beyond credit, ...)
+  ProtocolError = 1,  // the owner found the stream's bytes unusable (a peer breaking the link protocol closes the link)
   IdleTimeout = 2,
   Shutdown = 3,       // the link is going away
   TargetError = 4,    // the target connection failed mid-stream

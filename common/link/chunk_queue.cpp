@@ -35,9 +35,19 @@ MutByteSpan ChunkQueue::tail_space(ChunkPool& pool) {
   return MutByteSpan(c.bytes.data() + c.tail, Chunk::kBytes - c.tail);
 }
 
-void ChunkQueue::commit(std::size_t n) noexcept {
-  chunks_.back()->tail += static_cast<std::uint32_t>(n);
+void ChunkQueue::commit(std::size_t n, ChunkPool& pool) {
+  if (chunks_.size() == first_) return;  // nothing reserved (an empty send())
+  Chunk& c = *chunks_.back();
+  c.tail += static_cast<std::uint32_t>(n);
   size_ += n;
+  if (c.tail == 0) {  // reserved and left unused
+    pool.give(std::move(chunks_.back()));
+    chunks_.pop_back();
+    if (chunks_.size() == first_) {
+      chunks_.clear();
+      first_ = 0;
+    }
+  }
 }
 
 void ChunkQueue::move_to(Bytes& out, std::size_t n, ChunkPool& pool) {

@@ -25,6 +25,7 @@ class ChunkPool {
   std::unique_ptr<Chunk> take();
   void give(std::unique_ptr<Chunk> c);
   std::size_t free_chunks() const noexcept { return free_.size(); }
+  void release_all() { std::vector<std::unique_ptr<Chunk>>().swap(free_); }
 
  private:
   std::vector<std::unique_ptr<Chunk>> free_;
@@ -37,7 +38,8 @@ class ChunkQueue {
   // Writable space at the tail (a new chunk when the last one is full), for a producer that reads
   // straight into the queue; commit(n) then makes n of those bytes part of the queue.
   MutByteSpan tail_space(ChunkPool& pool);
-  void commit(std::size_t n) noexcept;
+  // commit(0) after an empty read gives an untouched tail chunk back, so an idle stream holds none.
+  void commit(std::size_t n, ChunkPool& pool);
   // Appends the first n queued bytes to `out` and drops them from the queue.
   void move_to(Bytes& out, std::size_t n, ChunkPool& pool);
   void clear(ChunkPool& pool);

@@ -119,10 +119,11 @@ void LinkSession::process_record(MutByteSpan record, Instant now) {
 
 Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan payload) {
   if (payload.size() < 14) return fail(Errc::Malformed, "handshake payload is too short");
-  if (payload[12] != cfg_.wire_version) return fail(Errc::BadVersion, "the agent speaks another wire version");
+  // The replay check comes first, so a recorded message 1 of any version is answered at most once.
   crypto::Tai64n ts;
   std::memcpy(ts.data(), payload.data(), ts.size());
   if (!cfg_.admission->fresh(who, ts)) return fail(Errc::Replay, "handshake timestamp is not newer than the last");
+  if (payload[12] != cfg_.wire_version) return fail(Errc::BadVersion, "the agent speaks another wire version");
   return {};
 }
 
@@ -251,7 +252,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
     crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue());
     auto who = hs.read_message1_identity(message);
     if (!who) return who.error();
-    if (!(*who == peer_)) return fail(Errc::Refused, "an in-link handshake with another key");
+    if (!(*who == peer_)) return fail(Errc::Malformed, "an in-link handshake with another key");
     if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
     auto payload = hs.read_message1_payload();
     if (!payload) return payload.error();

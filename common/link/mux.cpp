@@ -103,7 +103,12 @@ bool Mux::send(StreamId id, ByteSpan bytes) {
   Stream* s = find(id);
   if (!s || s->fin_queued) return true;
   s->sendq.append(bytes, pool_);
-  return commit_send(id, 0);
+  schedule(id, *s);
+  if (s->queued() > limits_.send_high_water) {
+    s->blocked = true;
+    return false;
+  }
+  return true;
 }
 
 MutByteSpan Mux::send_space(StreamId id) {
@@ -115,7 +120,7 @@ MutByteSpan Mux::send_space(StreamId id) {
 bool Mux::commit_send(StreamId id, std::size_t n) {
   Stream* s = find(id);
   if (!s || s->fin_queued) return true;
-  s->sendq.commit(n);
+  s->sendq.commit(n, pool_);
   schedule(id, *s);
   if (s->queued() > limits_.send_high_water) {
     s->blocked = true;
@@ -336,6 +341,8 @@ void Mux::produce(Bytes& out, std::size_t budget) {
   for (StreamId id : wake)
     if (find(id)) events_.on_writable(id);
 }
+
+void Mux::trim() { pool_.release_all(); }
 
 void Mux::shutdown_all() {
   std::vector<StreamId> ids;

@@ -89,6 +89,8 @@ class Mux {
   void set_rtt(Millis rtt) noexcept { rtt_ = rtt; }
   // The link is gone: every stream gets on_reset(Shutdown) and the table empties.
   void shutdown_all();
+  // Returns pooled send chunks to the heap (an idle link keeps nothing it does not need).
+  void trim();
 
   std::size_t stream_count() const noexcept { return streams_.size(); }
   std::size_t queued(StreamId id) const;

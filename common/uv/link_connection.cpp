@@ -2,6 +2,10 @@
 
 #include "common/uv/loop.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 namespace ferry::uv {
 
 LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::LinkEvents& events,
@@ -58,6 +62,13 @@ void LinkConnection::on_connect_cb(uv_connect_t* req, int status) noexcept {
 
 void LinkConnection::begin(link::Instant t) {
   uv_tcp_nodelay(&tcp_, 1);  // records are whole messages; Nagle would only add latency
+#ifdef TCP_NOTSENT_LOWAT
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
+    const int lowat = kNotSentLowWater;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);  // best effort
+  }
+#endif
   uv_timer_start(&timer_, on_tick_cb, kTickMs, kTickMs);
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
   session_.start(t);
@@ -79,7 +90,9 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
   } else if (nread < 0) {
     uv_read_stop(s);
     self->reading_ = false;
+    self->eof_seen_ = true;
     self->session_.eof();  // UV_EOF or a reset: either way the byte stream is over
+    if (self->shutdown_done_) self->close_handles();  // else finish_close() sees eof_seen_
   }
 }
 
@@ -101,6 +114,8 @@ void LinkConnection::flush() {
   // case synchronous, so one warm buffer is reused batch after batch; only a remainder the kernel
   // refused becomes a queued write.
   while (session_.has_output() && uv_stream_get_write_queue_size(stream) == 0) {
+    trimmed_ = false;
+    last_output_ = now();
     if (scratch_.capacity() == 0 && !spare_.empty()) {
       scratch_.swap(spare_.back());
       spare_.pop_back();
@@ -134,7 +149,33 @@ void LinkConnection::flush() {
     op.release();  // owned by req.data until on_write_cb
     batch_ = kSmallBatch;  // the kernel pushed back: keep what waits here small
   }
-  if (closing_ && writing_bytes_ == 0 && !session_.has_output()) close_handles();
+  if (closing_ && writing_bytes_ == 0 && !session_.has_output()) finish_close();
+}
+
+void LinkConnection::finish_close() {
+  if (handles_closing_ || shutdown_started_) return;
+  shutdown_started_ = true;
+  // Half-close instead of close(): with unread bytes in the socket, close() would send RST and the
+  // kernel could drop our CLOSE record. After shutdown, we read (and ignore) until the peer's EOF.
+  shutdown_req_.data = this;
+  if (eof_seen_ || uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown_cb) != 0) {
+    close_handles();
+  }
+}
+
+void LinkConnection::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
+  if (status == UV_ECANCELED) return;
+  auto* self = static_cast<LinkConnection*>(req->data);
+  self->shutdown_done_ = true;
+  if (self->eof_seen_ || status < 0) self->close_handles();
+}
+
+void LinkConnection::trim_if_idle(link::Instant t) {
+  if (trimmed_ || session_.has_output() || writing_bytes_ > 0 || (t - last_output_).count() < kIdleTrimMs) return;
+  trimmed_ = true;
+  Bytes().swap(scratch_);
+  spare_.clear();
+  session_.mux().trim();
 }
 
 void LinkConnection::on_write_cb(uv_write_t* req, int status) noexcept {
@@ -158,17 +199,15 @@ void LinkConnection::on_tick_cb(uv_timer_t* t) noexcept {
     return;
   }
   self->session_.tick(self->now());
+  self->trim_if_idle(self->now());
 }
 
 void LinkConnection::on_closed(const Error& why) {
   closing_ = true;
   close_started_ = now();
-  if (reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    reading_ = false;
-  }
+  // Reading goes on: the session ignores what arrives, and the peer's EOF ends the close.
   events_.on_closed(why);
-  wake();  // flush the CLOSE record, then close_handles()
+  wake();  // flush the CLOSE record, then finish_close()
 }
 
 void LinkConnection::abort() {

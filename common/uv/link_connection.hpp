@@ -28,7 +28,14 @@ class LinkConnection final : private link::LinkEvents {
   // round-robin scheduler, not a FIFO, decides what goes next.
   static constexpr std::size_t kLargeBatch = 512 * 1024;
   static constexpr std::size_t kSmallBatch = 64 * 1024;
+  // Unsent bytes the kernel may hold for this socket (TCP_NOTSENT_LOWAT). Past it, writes stop and
+  // data waits in the streams' queues, where a keystroke can overtake a download. 512 KiB keeps
+  // loopback throughput (128 KiB cost 10-20% there); at 100 Mbit/s it is 42 ms of queue, which the
+  // shaped-link benchmark of the performance work is to tune.
+  static constexpr int kNotSentLowWater = 512 * 1024;
   static constexpr std::uint64_t kTickMs = 100;
+  // A link with nothing to send for this long returns its batch buffers and pooled chunks.
+  static constexpr std::int64_t kIdleTrimMs = 2000;
   static constexpr std::int64_t kCloseFlushMs = 2000;
 
   LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::LinkEvents& events, GoneFn on_gone);
@@ -65,11 +72,14 @@ class LinkConnection final : private link::LinkEvents {
   static void on_tick_cb(uv_timer_t* t) noexcept;
   static void on_prepare_cb(uv_prepare_t* p) noexcept;
   static void on_close_cb(uv_handle_t* h) noexcept;
+  static void on_shutdown_cb(uv_shutdown_t* req, int status) noexcept;
 
   void begin(link::Instant now);
   void flush();
   void wake();
   void close_handles();
+  void finish_close();  // after the last record: shutdown(SHUT_WR), then close on the peer's EOF
+  void trim_if_idle(link::Instant now);
   link::Instant now() const noexcept;
 
   // LinkEvents, forwarded to the owner; on_closed also starts the close.
@@ -88,6 +98,7 @@ class LinkConnection final : private link::LinkEvents {
   uv_timer_t timer_{};
   uv_prepare_t prepare_{};
   uv_connect_t connect_req_{};
+  uv_shutdown_t shutdown_req_{};
   link::LinkEvents& events_;
   GoneFn on_gone_;
   link::LinkSession session_;
@@ -95,7 +106,7 @@ class LinkConnection final : private link::LinkEvents {
   std::size_t batch_ = kSmallBatch;
   Bytes scratch_;             // the batch being produced and written
   std::vector<Bytes> spare_;  // finished writes' buffers, reused by later batches (at most kSpareBuffers)
-  static constexpr std::size_t kSpareBuffers = 4;
+  static constexpr std::size_t kSpareBuffers = 1;
   std::string peer_address_;
   link::Instant close_started_{0};
   int open_handles_ = 0;
@@ -103,6 +114,11 @@ class LinkConnection final : private link::LinkEvents {
   bool reading_ = false;
   bool closing_ = false;   // the link ended; flushing the last records
   bool handles_closing_ = false;
+  bool shutdown_started_ = false;
+  bool shutdown_done_ = false;
+  bool eof_seen_ = false;
+  bool trimmed_ = true;
+  link::Instant last_output_{0};
 };
 
 }  // namespace ferry::uv

@@ -234,7 +234,16 @@ class Agent final : public link::LinkEvents {
         r.relay_cpu_down = relay.cpu_s - base_relay_.cpu_s;
         r.agent_cpu_down = me.cpu_s - base_self_.cpu_s;
         phase_ = Phase::IdleBase;
-        return relay_stat();
+        // Let both links go idle long enough to return their batch buffers and chunk pools, so the
+        // baseline holds only what an idle link keeps.
+        uv_timer_init(loop_.get(), &settle_);
+        settle_.data = this;
+        uv_timer_start(&settle_, [](uv_timer_t* t) {
+          auto* self = static_cast<Agent*>(t->data);
+          uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+          self->relay_stat();
+        }, uv::LinkConnection::kIdleTrimMs + 500, 0);
+        return;
       case Phase::IdleBase:
         r.relay_base_kib = relay.rss_kib, r.agent_base_kib = me.rss_kib;
         phase_ = Phase::Idle;
@@ -325,6 +334,7 @@ class Agent final : public link::LinkEvents {
   bool stage_started_ = false;
   Usage base_relay_, base_self_;
   int idle_open_ = 0;
+  uv_timer_t settle_{};
 };
 
 }  // namespace
