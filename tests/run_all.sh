@@ -47,7 +47,8 @@ if [ $quick -eq 0 ]; then
   echo "== fuzz (clang, libFuzzer, ${fuzz_seconds}s per target)"
   cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
         -DCMAKE_CXX_COMPILER=clang++ -DFERRY_FUZZ=ON -DFERRY_TESTS=ON >/dev/null
-  targets=(link_frame handshake mux)
+  targets=()
+  for f in tests/fuzz/*_fuzz.cpp; do t=$(basename "$f" _fuzz.cpp); targets+=("$t"); done
   cmake --build build/fuzz -j "$jobs" --target "${targets[@]/%/_fuzz}"
   for t in "${targets[@]}"; do
     work=$(mktemp -d)
