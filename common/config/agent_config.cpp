@@ -1,0 +1,97 @@
+#include "common/config/agent_config.hpp"
+
+#include "common/config/relay_config.hpp"
+#include "common/config/table_reader.hpp"
+#include "common/uv/loop.hpp"
+
+namespace ferry::config {
+namespace {
+
+void read_listener(TableReader& top, const std::string& file, std::string_view table, const char* fallback,
+                   std::optional<std::string>& out, std::optional<ConfigError>& err) {
+  const toml::table* t = top.table(table);
+  if (!t) return;
+  TableReader r(*t, file, std::string(table) + ".", err);
+  std::string listen = fallback;
+  r.string("listen", listen);
+  r.reject_unknown();
+  if (err) return;
+  if (!uv::parse_socket_address(listen)) return r.fail("listen", "\"" + listen + "\" is not an address: use IP:PORT");
+  out = listen;
+}
+
+// "relay.example.com:7443", "192.0.2.1:7443", "[2001:db8::1]:7443".
+bool valid_host_port(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) return false;
+  const std::string port = s.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+  const long p = std::stol(port);
+  return p >= 1 && p <= 65535;
+}
+
+}  // namespace
+
+bool is_loopback_listen(const std::string& address) {
+  auto ss = uv::parse_socket_address(address);
+  if (!ss) return false;
+  if (ss->ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&*ss);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&*ss);
+  return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+}
+
+std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfig& out) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return ConfigError{path, static_cast<int>(e.source().begin.line), "", std::string(e.description())};
+  }
+  std::optional<ConfigError> err;
+  out.file = path;
+  TableReader top(doc, path, "", err);
+  top.string("private_key_file", out.private_key_file);
+  if (const toml::table* relay = top.table("relay")) {
+    TableReader r(*relay, path, "relay.", err);
+    std::string key_text;
+    r.string("address", out.relay_address, true);
+    r.string("public_key", key_text, true);
+    r.reject_unknown();
+    if (!err && !valid_host_port(out.relay_address)) r.fail("address", "must be HOST:PORT, e.g. relay.example.com:7443");
+    if (!err) {
+      auto key = crypto::PublicKey::from_base64(key_text);
+      if (!key) r.fail("public_key", "must be the base64 of the relay's 32-byte public key (ferry-relay pubkey)");
+      else out.relay_key = *key;
+    }
+  } else {
+    top.fail("relay", "[relay] is required: address and public_key");
+  }
+  read_listener(top, path, "http", "127.0.0.1:8080", out.http_listen, err);
+  read_listener(top, path, "socks", "127.0.0.1:1080", out.socks_listen, err);
+  if (const toml::table* auth = top.table("auth")) {
+    TableReader r(*auth, path, "auth.", err);
+    r.string("username", out.username, true);
+    r.string("password", out.password, true);
+    r.reject_unknown();
+    if (!err && (out.username.empty() || out.username.size() > 255)) r.fail("username", "must be 1 to 255 bytes (RFC 1929)");
+    if (!err && (out.password.empty() || out.password.size() > 255)) r.fail("password", "must be 1 to 255 bytes (RFC 1929)");
+    out.auth = true;
+  }
+  top.reject_unknown();
+  if (!err && !out.http_listen && !out.socks_listen) top.fail("http", "at least one of [http] and [socks] is needed");
+  if (!err && !out.auth) {
+    // An open proxy on a café network must not happen by accident.
+    if (out.http_listen && !is_loopback_listen(*out.http_listen))
+      top.fail("http", "listen is outside loopback; that needs [auth] (username and password)");
+    else if (out.socks_listen && !is_loopback_listen(*out.socks_listen))
+      top.fail("socks", "listen is outside loopback; that needs [auth] (username and password)");
+  }
+  if (err) return err;
+  out.private_key_file = resolve_path(path, out.private_key_file);
+  return std::nullopt;
+}
+
+}  // namespace ferry::config

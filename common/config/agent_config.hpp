@@ -1,0 +1,29 @@
+// agent.toml (SPEC.md "agent.toml"): every key, its default, and its checks.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "common/config/config_error.hpp"
+#include "common/crypto/keys.hpp"
+
+namespace ferry::config {
+
+struct AgentConfig {
+  std::string file;
+  std::string private_key_file = "agent.key";
+  std::string relay_address;  // HOST:PORT; the agent resolves this one name itself
+  crypto::PublicKey relay_key{};
+  std::optional<std::string> http_listen;   // set when [http] is present
+  std::optional<std::string> socks_listen;  // set when [socks] is present
+  bool auth = false;
+  std::string username;
+  std::string password;
+};
+
+std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfig& out);
+
+// True for 127.0.0.0/8 and ::1 listen addresses.
+bool is_loopback_listen(const std::string& address);
+
+}  // namespace ferry::config

@@ -1,0 +1,114 @@
+#include "common/config/relay_config.hpp"
+
+#include <arpa/inet.h>
+
+#include <filesystem>
+
+#include "common/config/table_reader.hpp"
+#include "common/uv/loop.hpp"
+
+namespace ferry::config {
+namespace {
+
+void check_address(TableReader& r, std::string_view key, const std::string& value) {
+  if (!value.empty() && !uv::parse_socket_address(value))
+    r.fail(key, "\"" + value + "\" is not an address: use IP:PORT, or [IPv6]:PORT");
+}
+
+void check_rules(TableReader& r, std::string_view key, const std::vector<std::string>& rules, const RuleCheck& check) {
+  if (!check) return;
+  for (std::size_t i = 0; i < rules.size(); ++i)
+    if (auto msg = check(rules[i])) return r.fail(key, "rule " + std::to_string(i + 1) + " \"" + rules[i] + "\": " + *msg);
+}
+
+bool printable_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (unsigned char c : s)
+    if (c < 0x21 || c > 0x7E || c == '"') return false;
+  return true;
+}
+
+void read_agents(TableReader& top, const std::string& file, RelayConfig& out, const RuleCheck& check,
+                 std::optional<ConfigError>& err) {
+  const toml::array* agents = top.array_of_tables("agents");
+  if (!agents) return;
+  std::size_t index = 0;
+  for (const auto& node : *agents) {
+    ++index;
+    TableReader r(*node.as_table(), file, "agents[" + std::to_string(index) + "].", err);
+    AgentEntry a;
+    a.line = static_cast<int>(node.source().begin.line);
+    std::string key_text;
+    r.string("name", a.name, true);
+    r.string("public_key", key_text, true);
+    r.string_array("rules", a.rules);
+    r.reject_unknown();
+    if (err) return;
+    if (!printable_name(a.name)) return r.fail("name", "must be 1 to 64 printable characters, no spaces or quotes");
+    auto key = crypto::PublicKey::from_base64(key_text);
+    if (!key) return r.fail("public_key", "must be the base64 of a 32-byte key (ferry-agent pubkey prints it)");
+    a.public_key = *key;
+    for (const auto& other : out.agents) {
+      if (other.name == a.name) return r.fail("name", "\"" + a.name + "\" is listed twice");
+      if (other.public_key == a.public_key)
+        return r.fail("public_key", "the same key is listed for \"" + other.name + "\" too");
+    }
+    check_rules(r, "rules", a.rules, check);
+    if (err) return;
+    out.agents.push_back(std::move(a));
+  }
+}
+
+}  // namespace
+
+std::string resolve_path(const std::string& config_file, const std::string& path) {
+  if (path.empty() || path == "-" || path.front() == '/') return path;
+  return (std::filesystem::path(config_file).parent_path() / path).lexically_normal().string();
+}
+
+std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out, const RuleCheck& check_rule) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return ConfigError{path, static_cast<int>(e.source().begin.line), "", std::string(e.description())};
+  }
+  std::optional<ConfigError> err;
+  out.file = path;
+  TableReader top(doc, path, "", err);
+  top.string("listen", out.listen);
+  top.string("private_key_file", out.private_key_file);
+  top.string("egress_bind", out.egress_bind);
+  top.string("admin_listen", out.admin_listen);
+  top.string("audit_log", out.audit_log);
+  top.integer("workers", out.workers, 0, 256);
+  check_address(top, "listen", out.listen);
+  check_address(top, "admin_listen", out.admin_listen);
+  if (!out.egress_bind.empty()) {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, out.egress_bind.c_str(), buf) != 1 && inet_pton(AF_INET6, out.egress_bind.c_str(), buf) != 1)
+      top.fail("egress_bind", "must be an IPv4 or IPv6 address (no port)");
+  }
+  if (const toml::table* limits = top.table("limits")) {
+    TableReader r(*limits, path, "limits.", err);
+    r.integer("connect_timeout_ms", out.connect_timeout_ms, 100, 600000);
+    r.integer("idle_timeout_s", out.idle_timeout_s, 1, 7 * 86400);
+    r.integer("max_streams_per_agent", out.max_streams_per_agent, 1, 1000000);
+    r.integer("handshake_timeout_ms", out.handshake_timeout_ms, 100, 600000);
+    r.reject_unknown();
+  }
+  if (const toml::table* policy = top.table("policy")) {
+    TableReader r(*policy, path, "policy.", err);
+    r.string_array("rules", out.policy_rules);
+    r.reject_unknown();
+    check_rules(r, "rules", out.policy_rules, check_rule);
+  }
+  read_agents(top, path, out, check_rule, err);
+  top.reject_unknown();
+  if (err) return err;
+  out.private_key_file = resolve_path(path, out.private_key_file);
+  if (out.audit_log != "-") out.audit_log = resolve_path(path, out.audit_log);
+  return std::nullopt;
+}
+
+}  // namespace ferry::config

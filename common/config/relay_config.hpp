@@ -1,0 +1,46 @@
+// relay.toml (SPEC.md "relay.toml"): every key, its default, and its checks.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config/config_error.hpp"
+#include "common/crypto/keys.hpp"
+
+namespace ferry::config {
+
+struct AgentEntry {
+  std::string name;
+  crypto::PublicKey public_key;
+  std::vector<std::string> rules;
+  int line = 0;
+};
+
+struct RelayConfig {
+  std::string file;  // the config file, as given
+  std::string listen = "0.0.0.0:7443";
+  std::string private_key_file = "relay.key";  // resolved against the config file's directory
+  std::string egress_bind;                     // empty: the kernel chooses
+  std::string admin_listen;                    // empty: no admin endpoint
+  std::string audit_log;                       // empty: none; "-": stderr
+  std::int64_t workers = 0;                    // 0: one per core
+  std::int64_t connect_timeout_ms = 10000;
+  std::int64_t idle_timeout_s = 900;
+  std::int64_t max_streams_per_agent = 4096;
+  std::int64_t handshake_timeout_ms = 5000;
+  std::vector<std::string> policy_rules;
+  std::vector<AgentEntry> agents;
+};
+
+// Checks one rule; returns an error message, or nothing when the rule is valid.
+using RuleCheck = std::function<std::optional<std::string>(const std::string& rule)>;
+
+std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out, const RuleCheck& check_rule);
+
+// Resolves a path from a config file against the file's directory (SPEC.md: relative paths are
+// relative to the config file).
+std::string resolve_path(const std::string& config_file, const std::string& path);
+
+}  // namespace ferry::config

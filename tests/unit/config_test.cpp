@@ -1,0 +1,147 @@
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "common/config/agent_config.hpp"
+#include "common/config/relay_config.hpp"
+#include "tests/unit/test_util.hpp"
+
+using namespace ferry;
+using config::AgentConfig;
+using config::RelayConfig;
+
+namespace {
+
+const std::string kKey = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
+const std::string kKey2 = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
+
+std::string write(const test::TempDir& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir.path + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::optional<config::ConfigError> relay(const std::string& text, RelayConfig& out) {
+  test::TempDir dir;
+  const auto path = write(dir, "relay.toml", text);
+  auto err = config::load_relay_config(path, out, [](const std::string& r) -> std::optional<std::string> {
+    if (r.rfind("allow ", 0) == 0 || r.rfind("deny ", 0) == 0) return std::nullopt;
+    return "a rule starts with allow or deny";
+  });
+  if (err) err->file = "relay.toml";
+  return err;
+}
+
+std::optional<config::ConfigError> agent(const std::string& text, AgentConfig& out) {
+  test::TempDir dir;
+  auto err = config::load_agent_config(write(dir, "agent.toml", text), out);
+  if (err) err->file = "agent.toml";
+  return err;
+}
+
+}  // namespace
+
+TEST_CASE("relay.toml: SPEC's example loads with every key", "[config]") {
+  RelayConfig c;
+  auto err = relay(R"(listen = "0.0.0.0:7443"
+private_key_file = "relay.key"
+egress_bind = "203.0.113.7"
+admin_listen = "127.0.0.1:9443"
+audit_log = "audit.jsonl"
+workers = 0
+
+[limits]
+connect_timeout_ms = 10000
+idle_timeout_s = 900
+max_streams_per_agent = 4096
+handshake_timeout_ms = 5000
+
+[policy]
+rules = ["allow *.staging.example.com:443", "allow 198.51.100.0/24", "deny *"]
+
+[[agents]]
+name = "alice-laptop"
+public_key = ")" + kKey + R"("
+rules = ["allow *:22"]
+)",
+                   c);
+  REQUIRE_FALSE(err);
+  CHECK(c.listen == "0.0.0.0:7443");
+  CHECK(c.egress_bind == "203.0.113.7");
+  CHECK(c.private_key_file.size() > std::string("relay.key").size());  // resolved against the file's directory
+  CHECK(c.private_key_file.find("/relay.key") != std::string::npos);
+  CHECK(c.policy_rules.size() == 3);
+  REQUIRE(c.agents.size() == 1);
+  CHECK(c.agents[0].name == "alice-laptop");
+  CHECK(c.agents[0].public_key.to_base64() == kKey);
+  CHECK(c.agents[0].rules == std::vector<std::string>{"allow *:22"});
+  CHECK(c.agents[0].line == 17);
+}
+
+TEST_CASE("relay.toml: defaults and refusals name file, line and key", "[config]") {
+  RelayConfig c;
+  REQUIRE_FALSE(relay("", c));
+  CHECK(c.listen == "0.0.0.0:7443");
+  CHECK(c.idle_timeout_s == 900);
+
+  struct Case {
+    std::string text, expect;
+  } cases[] = {
+      {"listn = \"0.0.0.0:7443\"\n", "relay.toml:1: listn: unknown key"},
+      {"\n[limits]\nidle_timeout = 5\n", "relay.toml:3: limits.idle_timeout: unknown key"},
+      {"listen = \"0.0.0.0\"\n", "relay.toml:1: listen: \"0.0.0.0\" is not an address"},
+      {"workers = -1\n", "relay.toml:1: workers: must be between 0 and 256"},
+      {"workers = \"4\"\n", "relay.toml:1: workers: must be an integer"},
+      {"egress_bind = \"203.0.113.7:80\"\n", "relay.toml:1: egress_bind: must be an IPv4 or IPv6 address"},
+      {"[limits]\nidle_timeout_s = 0\n", "relay.toml:2: limits.idle_timeout_s: must be between 1"},
+      {"[policy]\nrules = [\"permit *\"]\n", "relay.toml:2: policy.rules: rule 1 \"permit *\": a rule starts with"},
+      {"[[agents]]\nname = \"a\"\n", "relay.toml:1: agents[1].public_key: is required"},
+      {"[[agents]]\nname = \"a\"\npublic_key = \"nope\"\n", "relay.toml:3: agents[1].public_key: must be the base64"},
+      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\n[[agents]]\nname = \"a\"\npublic_key = \"" + kKey2 + "\"\n",
+       "relay.toml:5: agents[2].name: \"a\" is listed twice"},
+      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\n[[agents]]\nname = \"b\"\npublic_key = \"" + kKey + "\"\n",
+       "relay.toml:6: agents[2].public_key: the same key is listed for \"a\" too"},
+      {"[[agents]]\nname = \"a b\"\npublic_key = \"" + kKey + "\"\n", "agents[1].name: must be 1 to 64 printable"},
+      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\ncolour = 1\n", "relay.toml:4: agents[1].colour: unknown key"},
+      {"listen = \n", "relay.toml:1: "},
+  };
+  for (const auto& k : cases) {
+    INFO(k.text);
+    RelayConfig r;
+    auto err = relay(k.text, r);
+    REQUIRE(err);
+    CHECK_THAT(err->to_string(), Catch::Contains(k.expect));
+  }
+}
+
+TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
+  const std::string relay_part = "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n";
+  AgentConfig a;
+  REQUIRE_FALSE(agent(relay_part + "[http]\n[socks]\nlisten = \"127.0.0.1:1081\"\n", a));
+  CHECK(a.http_listen == "127.0.0.1:8080");
+  CHECK(a.socks_listen == "127.0.0.1:1081");
+  CHECK(a.relay_address == "relay.example.com:7443");
+  CHECK_FALSE(a.auth);
+
+  struct Case {
+    std::string text, expect;
+  } cases[] = {
+      {relay_part, "agent.toml:1: http: at least one of [http] and [socks] is needed"},
+      {"[http]\n", "relay: [relay] is required"},
+      {relay_part + "[socks]\nlisten = \"0.0.0.0:1080\"\n", "socks: listen is outside loopback; that needs [auth]"},
+      {relay_part + "[http]\nlisten = \"localhost:8080\"\n", "agent.toml:5: http.listen: \"localhost:8080\" is not an address"},
+      {"[relay]\naddress = \"relay.example.com\"\npublic_key = \"" + kKey + "\"\n[http]\n", "agent.toml:2: relay.address: must be HOST:PORT"},
+      {"[relay]\naddress = \"r:1\"\npublic_key = \"abc\"\n[http]\n", "agent.toml:3: relay.public_key: must be the base64"},
+      {relay_part + "[http]\n[auth]\nusername = \"me\"\n", "auth.password: is required"},
+      {relay_part + "[http]\nproxy = 1\n", "agent.toml:5: http.proxy: unknown key"},
+  };
+  for (const auto& k : cases) {
+    INFO(k.text);
+    AgentConfig r;
+    auto err = agent(k.text, r);
+    REQUIRE(err);
+    CHECK_THAT(err->to_string(), Catch::Contains(k.expect));
+  }
+  AgentConfig open;
+  REQUIRE_FALSE(agent(relay_part + "[socks]\nlisten = \"0.0.0.0:1080\"\n[auth]\nusername = \"me\"\npassword = \"pw\"\n", open));
+  CHECK(open.auth);
+}
