@@ -1,0 +1,37 @@
+#include "common/key_commands.hpp"
+
+#include <cstdio>
+
+#include "common/crypto/keys.hpp"
+
+namespace ferry {
+
+int keygen_command(const std::string& out_path) {
+  if (out_path.empty()) {
+    std::fprintf(stderr, "keygen needs --out FILE\n");
+    return 2;
+  }
+  const auto key = crypto::SecretKey::generate();
+  if (auto r = crypto::write_new_key_file(out_path, key); !r) {
+    std::fprintf(stderr, "%s: %s\n", out_path.c_str(), describe(r.error()).c_str());
+    return r.error().code == Errc::Exists ? 2 : 1;
+  }
+  std::printf("%s\n", key.public_key().to_base64().c_str());
+  return 0;
+}
+
+int pubkey_command(const std::string& key_path) {
+  if (key_path.empty()) {
+    std::fprintf(stderr, "pubkey needs --key FILE\n");
+    return 2;
+  }
+  auto key = crypto::read_key_file(key_path);
+  if (!key) {
+    std::fprintf(stderr, "%s: %s\n", key_path.c_str(), describe(key.error()).c_str());
+    return 2;
+  }
+  std::printf("%s\n", key->public_key().to_base64().c_str());
+  return 0;
+}
+
+}  // namespace ferry

@@ -1,0 +1,14 @@
+// The `keygen` and `pubkey` subcommands, the same for both programs.
+#pragma once
+
+#include <string>
+
+namespace ferry {
+
+// Writes a new private key (0600, never over an existing file) and prints its public key.
+// Returns the process exit code: 0, 1 (I/O), 2 (usage).
+int keygen_command(const std::string& out_path);
+// Prints the public key of a private key file.
+int pubkey_command(const std::string& key_path);
+
+}  // namespace ferry

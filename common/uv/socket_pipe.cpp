@@ -1,0 +1,230 @@
+#include "common/uv/socket_pipe.hpp"
+
+#include <memory>
+
+namespace ferry::uv {
+
+SocketPipe::SocketPipe(uv_loop_t* loop, DoneFn done) : loop_(loop), done_(std::move(done)) {
+  uv_tcp_init(loop_, &tcp_);
+  uv_timer_init(loop_, &idle_);
+  tcp_.data = idle_.data = this;
+  shutdown_req_.data = this;
+  touch();
+}
+
+SocketPipe::SocketPipe(uv_loop_t* loop, link::Mux& mux, link::StreamId id, DoneFn done)
+    : SocketPipe(loop, std::move(done)) {
+  attach(mux, id);
+}
+
+void SocketPipe::attach(link::Mux& mux, link::StreamId id, ByteSpan early) {
+  mux_ = &mux;
+  id_ = id;
+  if (!early.empty()) {
+    mux_->send(id_, early);
+    counters_.to_link += early.size();
+  }
+}
+
+void SocketPipe::start_handshake(HandshakeFn on_bytes) {
+  if (closing_) return;
+  handshake_ = std::move(on_bytes);
+  if (!handshake_buf_) handshake_buf_.reset(new std::uint8_t[kHandshakeReadBytes]);
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_handshake_read_cb) == 0)
+    reading_ = true;
+}
+
+void SocketPipe::stop_handshake() {
+  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+  handshake_ = nullptr;  // the buffer stays until start(): the caller may still hold a span into it
+}
+
+void SocketPipe::on_handshake_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<SocketPipe*>(h->data);
+  buf->base = reinterpret_cast<char*>(self->handshake_buf_.get());
+  buf->len = kHandshakeReadBytes;
+}
+
+void SocketPipe::on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+  auto* self = static_cast<SocketPipe*>(s->data);
+  if (nread == 0 || !self->handshake_) return;
+  if (nread < 0) {
+    uv_read_stop(s);
+    self->reading_ = false;
+    self->handshake_(ByteSpan{});  // the client went away or broke the connection
+    return;
+  }
+  self->touch();
+  // The callback may stop the handshake (freeing the buffer) or close the pipe: copy nothing, call last.
+  self->handshake_(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+}
+
+void SocketPipe::write_raw(Bytes bytes) { write_bytes(std::move(bytes), false); }
+
+void SocketPipe::close_after_writes() {
+  stream_gone_ = true;
+  if (writing_ == 0) return close_handles(false);
+  close_when_written_ = true;
+}
+
+SocketPipe::~SocketPipe() = default;
+
+void SocketPipe::start() {
+  if (closing_ || started_ || !mux_) return;
+  started_ = true;
+  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+  handshake_ = nullptr;
+  handshake_buf_.reset();
+  uv_tcp_nodelay(&tcp_, 1);  // interactive traffic (ssh keystrokes) must not wait for Nagle
+  resume_reading();
+}
+
+void SocketPipe::set_idle_timeout(std::uint64_t ms) {
+  idle_ms_ = ms;
+  if (ms > 0 && !closing_) uv_timer_start(&idle_, on_idle_cb, ms, 0);
+}
+
+void SocketPipe::on_idle_cb(uv_timer_t* t) noexcept {
+  auto* self = static_cast<SocketPipe*>(t->data);
+  const std::uint64_t idle_for = uv_now(self->loop_) - self->last_activity_;
+  if (idle_for >= self->idle_ms_) return self->abort(frame::ResetCode::IdleTimeout);
+  uv_timer_start(t, on_idle_cb, self->idle_ms_ - idle_for, 0);
+}
+
+void SocketPipe::resume_reading() {
+  if (reading_ || read_done_ || closing_ || !started_) return;
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
+}
+
+void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<SocketPipe*>(h->data);
+  // The kernel copies straight into the stream's send queue: no copy of ours on this path.
+  const MutByteSpan space = self->stream_gone_ ? MutByteSpan{} : self->mux_->send_space(self->id_);
+  buf->base = reinterpret_cast<char*>(space.data());
+  buf->len = space.size();
+}
+
+void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
+  auto* self = static_cast<SocketPipe*>(s->data);
+  if (self->stream_gone_) return self->abort(frame::ResetCode::Cancel);
+  const std::size_t n = nread > 0 ? static_cast<std::size_t>(nread) : 0;
+  const bool more = self->mux_->commit_send(self->id_, n);  // commit(0) returns an unused chunk
+  if (nread > 0) {
+    self->counters_.to_link += n;
+    self->touch();
+    if (!more) {
+      uv_read_stop(s);
+      self->reading_ = false;
+    }
+    return;
+  }
+  if (nread == 0) return;  // EAGAIN: nothing this time
+  uv_read_stop(s);
+  self->reading_ = false;
+  if (nread == UV_EOF) {
+    self->read_done_ = true;
+    self->mux_->finish(self->id_);  // the half-close travels on as FIN
+    return self->maybe_done();
+  }
+  self->abort(frame::ResetCode::TargetError);  // ECONNRESET and friends (or ENOBUFS: stream gone)
+}
+
+void SocketPipe::on_link_writable() { resume_reading(); }
+
+void SocketPipe::on_link_data(ByteSpan bytes) {
+  if (closing_ || write_done_) return;
+  touch();
+  write_bytes(Bytes(bytes.begin(), bytes.end()), true);
+}
+
+void SocketPipe::write_bytes(Bytes bytes, bool stream_data) {
+  if (closing_) return;
+  auto op = std::make_unique<WriteOp>();
+  op->self = this;
+  op->bytes = std::move(bytes);
+  op->stream_data = stream_data;
+  op->req.data = op.get();
+  const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(op->bytes.data()), static_cast<unsigned>(op->bytes.size()));
+  if (uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write_cb) != 0)
+    return abort(frame::ResetCode::TargetError);
+  writing_ += op->bytes.size();
+  op.release();  // owned by req.data until on_write_cb
+}
+
+void SocketPipe::on_write_cb(uv_write_t* req, int status) noexcept {
+  std::unique_ptr<WriteOp> op{static_cast<WriteOp*>(req->data)};
+  SocketPipe* self = op->self;
+  self->writing_ -= op->bytes.size();
+  if (status == UV_ECANCELED) return;  // closing
+  if (status < 0) return self->abort(frame::ResetCode::TargetError);
+  if (op->stream_data) {
+    self->counters_.from_link += op->bytes.size();
+    // Credit goes back only once the bytes left this process: a slow socket stalls its stream only.
+    if (!self->stream_gone_)
+      self->mux_->consumed(self->id_, op->bytes.size(), link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
+  }
+  if (self->close_when_written_ && self->writing_ == 0) return self->close_handles(false);
+  self->maybe_shutdown();
+}
+
+void SocketPipe::on_link_fin() {
+  fin_received_ = true;
+  maybe_shutdown();
+}
+
+void SocketPipe::maybe_shutdown() {
+  if (!fin_received_ || writing_ > 0 || write_done_ || closing_ || shutdown_req_.handle) return;
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown_cb) != 0) {
+    write_done_ = true;
+    maybe_done();
+  }
+}
+
+void SocketPipe::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
+  if (status == UV_ECANCELED) return;
+  auto* self = static_cast<SocketPipe*>(req->data);
+  self->write_done_ = true;
+  self->maybe_done();
+}
+
+void SocketPipe::on_link_reset() {
+  stream_gone_ = true;
+  close_handles(true);  // the other end aborted: abort this one too
+}
+
+void SocketPipe::abort(frame::ResetCode code, bool rst) {
+  if (!stream_gone_ && mux_) {
+    stream_gone_ = true;
+    mux_->reset(id_, code);
+  }
+  close_handles(rst);
+}
+
+void SocketPipe::maybe_done() {
+  if (read_done_ && write_done_) {
+    stream_gone_ = true;  // both FINs have crossed: the mux has forgotten the stream
+    close_handles(false);
+  }
+}
+
+void SocketPipe::close_handles(bool rst) {
+  if (std::exchange(closing_, true)) return;
+  handshake_ = nullptr;
+  uv_timer_stop(&idle_);
+  auto* h = reinterpret_cast<uv_handle_t*>(&tcp_);
+  if (rst && started_) {
+    if (uv_tcp_close_reset(&tcp_, on_close_cb) != 0) uv_close(h, on_close_cb);
+  } else {
+    uv_close(h, on_close_cb);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_close_cb);
+}
+
+void SocketPipe::on_close_cb(uv_handle_t* h) noexcept {
+  auto* self = static_cast<SocketPipe*>(h->data);
+  if (--self->open_handles_ == 0 && self->done_) self->done_(*self);  // may delete self
+}
+
+}  // namespace ferry::uv

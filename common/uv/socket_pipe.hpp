@@ -1,0 +1,122 @@
+// Moves bytes both ways between one TCP socket and one link stream, with backpressure each way:
+//
+//   socket --read straight into the stream's send queue (Mux::send_space)--> stream
+//            paused with uv_read_stop when the queue is above its high watermark, resumed on writable
+//   stream --on_link_data--> uv_write --write callback--> Mux::consumed (credit back to the peer)
+//            so at most one window of bytes waits for a slow socket
+//
+// Half-closes pass through: the socket's EOF becomes the stream's FIN, the stream's FIN becomes
+// shutdown(SHUT_WR) once every byte before it is written. The agent pipes a client's socket; the
+// relay pipes the target's. The owner forwards the stream's LinkEvents to on_link_*().
+//
+// Before its stream exists, a pipe can run a handshake on the socket (the agent's SOCKS and HTTP
+// front ends): start_handshake() delivers the bytes read to a callback and write_raw() answers;
+// attach() then binds the stream and start() switches to piping.
+//
+// Lifetime (STYLE.md 3.2): when both directions are done, or on abort, the pipe closes its handles
+// and calls `done` from the last close callback; only then may the owner destroy it.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+
+#include "common/link/mux.hpp"
+
+namespace ferry::uv {
+
+class SocketPipe {
+ public:
+  using DoneFn = std::function<void(SocketPipe&)>;
+  struct Counters {
+    std::uint64_t to_link = 0;    // bytes read from the socket
+    std::uint64_t from_link = 0;  // bytes written to the socket
+  };
+
+  using HandshakeFn = std::function<void(ByteSpan bytes)>;  // an empty span: EOF or a read error
+  static constexpr std::size_t kHandshakeReadBytes = 16 * 1024;
+
+  SocketPipe(uv_loop_t* loop, DoneFn done);
+  SocketPipe(uv_loop_t* loop, link::Mux& mux, link::StreamId id, DoneFn done);
+
+  // Handshake phase: reads go to `on_bytes` until stop_handshake().
+  void start_handshake(HandshakeFn on_bytes);
+  void stop_handshake();
+  // Writes bytes that are not stream data (a SOCKS reply, an HTTP error page).
+  void write_raw(Bytes bytes);
+  // Closes the socket once every raw write is out (after an error reply).
+  void close_after_writes();
+  // Binds the stream; `early` are bytes the client sent after its request, for the stream.
+  void attach(link::Mux& mux, link::StreamId id, ByteSpan early = {});
+  ~SocketPipe();
+  SocketPipe(const SocketPipe&) = delete;
+  SocketPipe& operator=(const SocketPipe&) = delete;
+
+  // The socket, initialised by the constructor; accept or connect into it before start().
+  uv_tcp_t* socket() noexcept { return &tcp_; }
+  // Starts reading the socket. Bytes may arrive from the link before this; they are written at once.
+  void start();
+  // Closes the stream (RESET) if it is still open, and the socket; with `rst` the socket sends RST.
+  void abort(frame::ResetCode code, bool rst = false);
+  // A stream with no bytes either way for this long is reset (the relay's idle_timeout_s).
+  void set_idle_timeout(std::uint64_t ms);
+
+  void on_link_data(ByteSpan bytes);
+  void on_link_fin();
+  void on_link_reset();  // the stream is gone (peer reset or link closed)
+  void on_link_writable();
+
+  link::StreamId id() const noexcept { return id_; }
+  const Counters& counters() const noexcept { return counters_; }
+  bool closing() const noexcept { return closing_; }
+
+ private:
+  struct WriteOp {
+    uv_write_t req{};
+    Bytes bytes;
+    SocketPipe* self = nullptr;
+    bool stream_data = true;  // credit goes back to the stream once written
+  };
+  static void on_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
+  static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void on_write_cb(uv_write_t* req, int status) noexcept;
+  static void on_shutdown_cb(uv_shutdown_t* req, int status) noexcept;
+  static void on_idle_cb(uv_timer_t* t) noexcept;
+  static void on_close_cb(uv_handle_t* h) noexcept;
+
+  void resume_reading();
+  void maybe_shutdown();
+  void maybe_done();
+  void close_handles(bool rst);
+  void touch() noexcept { last_activity_ = uv_now(loop_); }
+
+  uv_loop_t* loop_;
+  static void on_handshake_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
+  static void on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  void write_bytes(Bytes bytes, bool stream_data);
+
+  link::Mux* mux_ = nullptr;
+  link::StreamId id_ = 0;
+  HandshakeFn handshake_;
+  std::unique_ptr<std::uint8_t[]> handshake_buf_;
+  bool close_when_written_ = false;
+  DoneFn done_;
+  uv_tcp_t tcp_{};
+  uv_timer_t idle_{};
+  uv_shutdown_t shutdown_req_{};
+  Counters counters_;
+  std::size_t writing_ = 0;       // bytes handed to uv_write, not yet written
+  std::uint64_t idle_ms_ = 0;
+  std::uint64_t last_activity_ = 0;
+  int open_handles_ = 2;
+  bool started_ = false;
+  bool reading_ = false;
+  bool read_done_ = false;        // socket EOF (FIN sent on the stream) or reading abandoned
+  bool fin_received_ = false;     // the stream's FIN arrived
+  bool write_done_ = false;       // shutdown(SHUT_WR) finished, or writing abandoned
+  bool stream_gone_ = false;      // reset, or the link closed: never touch the mux again
+  bool closing_ = false;
+};
+
+}  // namespace ferry::uv

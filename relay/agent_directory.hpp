@@ -1,0 +1,39 @@
+// Who may connect: the [[agents]] of relay.toml, by static key, and the last handshake timestamp
+// accepted from each (replay protection). Shared by every link of the relay; reload() swaps the list
+// atomically (SIGHUP) and keeps the timestamps of agents that stay.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config/relay_config.hpp"
+#include "common/link/link_session.hpp"
+
+namespace ferry::relay {
+
+struct AgentInfo {
+  std::string name;
+  std::vector<std::string> rules;
+};
+
+class AgentDirectory final : public link::Admission {
+ public:
+  explicit AgentDirectory(const std::vector<config::AgentEntry>& agents) { reload(agents); }
+  void reload(const std::vector<config::AgentEntry>& agents);
+
+  bool admit(const crypto::PublicKey& key) override;
+  bool fresh(const crypto::PublicKey& key, const crypto::Tai64n& timestamp) override;
+  std::optional<AgentInfo> find(const crypto::PublicKey& key) const;
+
+ private:
+  using KeyBytes = std::array<std::uint8_t, 32>;
+  mutable std::mutex mutex_;
+  std::map<KeyBytes, AgentInfo> agents_;
+  std::map<KeyBytes, crypto::Tai64n> last_;
+};
+
+}  // namespace ferry::relay

@@ -1,0 +1,39 @@
+// The audit log: one JSON object per stream (SPEC.md "Relay"): time, agent, target as asked, address
+// dialled, result, bytes each way, duration. Never payload, never keys.
+#pragma once
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+namespace ferry::relay {
+
+struct AuditRecord {
+  std::string agent;
+  std::string target;
+  std::string dialled;
+  std::string result;   // "connected", "denied by policy", ...
+  std::string reason;   // the rule or error, when there is one
+  std::uint64_t bytes_up = 0;    // agent -> target
+  std::uint64_t bytes_down = 0;  // target -> agent
+  double duration_s = 0;
+};
+
+class AuditLog {
+ public:
+  // "" disables the log; "-" writes to stderr; anything else is a file opened for appending.
+  bool open(const std::string& where);
+  ~AuditLog();
+  void write(const AuditRecord& r);
+
+ private:
+  std::mutex mutex_;
+  std::FILE* file_ = nullptr;
+  bool owned_ = false;
+};
+
+// JSON string escaping for the few fields that come from outside (target names are printable ASCII
+// already; this is belt and braces).
+std::string json_escape(const std::string& s);
+
+}  // namespace ferry::relay

@@ -1,0 +1,215 @@
+#include "relay/dialer.hpp"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/uv/loop.hpp"
+
+namespace ferry::relay {
+
+struct Dialer::Attempt {
+  uv_tcp_t tcp{};
+  uv_connect_t req{};
+  Dialer* owner = nullptr;
+  sockaddr_storage addr{};
+};
+struct Dialer::TimerBox {
+  uv_timer_t timer{};
+  Dialer* owner = nullptr;
+  void (*fire)(Dialer&) = nullptr;
+};
+struct Dialer::ResolveBox {
+  uv_getaddrinfo_t req{};
+  Dialer* owner = nullptr;
+};
+
+namespace {
+
+template <class Box>
+void close_box(Box* box, uv_handle_t* h) {
+  box->owner = nullptr;
+  if (!uv_is_closing(h)) uv_close(h, [](uv_handle_t* hh) { delete static_cast<Box*>(hh->data); });
+}
+
+frame::OpenCode code_for(int uv_error) {
+  switch (uv_error) {
+    case UV_ECONNREFUSED: return frame::OpenCode::Refused;
+    case UV_ENETUNREACH: return frame::OpenCode::NetworkUnreachable;
+    case UV_EHOSTUNREACH:
+    case UV_ETIMEDOUT: return frame::OpenCode::HostUnreachable;
+    case UV_EMFILE:
+    case UV_ENFILE: return frame::OpenCode::Limit;
+    default: return frame::OpenCode::Failure;
+  }
+}
+
+}  // namespace
+
+Dialer::Dialer(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check, uv_tcp_t* into,
+               DoneFn done)
+    : loop_(loop), target_(target), options_(std::move(options)), check_(std::move(check)), into_(into),
+      done_(std::move(done)) {}
+
+Dialer::~Dialer() {
+  finished_ = true;
+  stop_everything();
+}
+
+Dialer::TimerBox* Dialer::start_timer(std::uint64_t ms, void (*fire)(Dialer&)) {
+  auto* box = new TimerBox;  // freed by its close callback (close_box)
+  box->owner = this;
+  box->fire = fire;
+  uv_timer_init(loop_, &box->timer);
+  box->timer.data = box;
+  uv_timer_start(&box->timer, [](uv_timer_t* t) {
+    auto* b = static_cast<TimerBox*>(t->data);
+    if (b->owner) b->fire(*b->owner);
+  }, ms, 0);
+  return box;
+}
+
+void Dialer::start() {
+  timeout_timer_ = start_timer(options_.connect_timeout_ms, [](Dialer& d) {
+    d.finish({frame::OpenCode::Timeout, "no answer within " + std::to_string(d.options_.connect_timeout_ms) + " ms",
+              d.addresses_.empty() ? std::string() : uv::format_socket_address(reinterpret_cast<sockaddr*>(&d.addresses_.back()))});
+  });
+  if (target_.kind != Target::Kind::Name) {
+    sockaddr_storage ss{};
+    char text[64] = {};
+    if (target_.kind == Target::Kind::Ipv4) {
+      uv_inet_ntop(AF_INET, target_.ip.data(), text, sizeof text);
+      uv_ip4_addr(text, target_.port, reinterpret_cast<sockaddr_in*>(&ss));
+    } else {
+      uv_inet_ntop(AF_INET6, target_.ip.data(), text, sizeof text);
+      uv_ip6_addr(text, target_.port, reinterpret_cast<sockaddr_in6*>(&ss));
+    }
+    add_address(reinterpret_cast<sockaddr*>(&ss), false);
+    if (addresses_.empty()) return finish({frame::OpenCode::Denied, denied_reason_, text});
+    return start_next_attempt();
+  }
+  resolve_ = new ResolveBox;  // freed in its callback
+  resolve_->owner = this;
+  resolve_->req.data = resolve_;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  const std::string port = std::to_string(target_.port);
+  const int r = uv_getaddrinfo(loop_, &resolve_->req, [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+    auto* box = static_cast<ResolveBox*>(req->data);
+    Dialer* owner = box->owner;
+    delete box;
+    if (owner) {
+      owner->resolve_ = nullptr;
+      owner->on_resolved(status, res);
+    }
+    uv_freeaddrinfo(res);
+  }, target_.name.c_str(), port.c_str(), &hints);
+  if (r != 0) {
+    delete resolve_;
+    resolve_ = nullptr;
+    finish({frame::OpenCode::NameNotResolved, "cannot resolve " + target_.name + ": " + uv_strerror(r), ""});
+  }
+}
+
+void Dialer::add_address(const sockaddr* sa, bool resolved) {
+  if (options_.egress && options_.egress->ss_family != sa->sa_family) return;  // the egress address decides the family
+  if (check_) {
+    if (auto denied = check_(sa, resolved)) {
+      if (denied_reason_.empty()) denied_reason_ = *denied;
+      return;
+    }
+  }
+  sockaddr_storage ss{};
+  std::memcpy(&ss, sa, sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6));
+  addresses_.push_back(ss);
+}
+
+void Dialer::on_resolved(int status, addrinfo* res) {
+  if (finished_) return;
+  if (status != 0)
+    return finish({frame::OpenCode::NameNotResolved, "the relay cannot resolve " + target_.name + " (" + uv_strerror(status) + ")", ""});
+  // RFC 8305 §4: interleave the families, starting with the resolver's first choice.
+  std::vector<const addrinfo*> v6, v4;
+  for (const addrinfo* ai = res; ai; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET6) v6.push_back(ai);
+    else if (ai->ai_family == AF_INET) v4.push_back(ai);
+  }
+  const bool six_first = res && res->ai_family == AF_INET6;
+  auto& first = six_first ? v6 : v4;
+  auto& second = six_first ? v4 : v6;
+  for (std::size_t i = 0; i < std::max(first.size(), second.size()); ++i) {
+    if (i < first.size()) add_address(first[i]->ai_addr, true);
+    if (i < second.size()) add_address(second[i]->ai_addr, true);
+  }
+  if (addresses_.empty()) {
+    if (!denied_reason_.empty()) return finish({frame::OpenCode::Denied, denied_reason_, ""});
+    return finish({frame::OpenCode::NameNotResolved, target_.name + " has no address the relay can reach", ""});
+  }
+  start_next_attempt();
+}
+
+void Dialer::start_next_attempt() {
+  if (finished_) return;
+  if (next_timer_) close_box(next_timer_, reinterpret_cast<uv_handle_t*>(&next_timer_->timer)), next_timer_ = nullptr;
+  if (next_ >= addresses_.size()) return;  // the last attempts are still running
+  auto* a = new Attempt;  // freed by its close callback
+  a->owner = this;
+  a->addr = addresses_[next_++];
+  uv_tcp_init(loop_, &a->tcp);
+  a->tcp.data = a;
+  a->req.data = a;
+  attempts_.push_back(a);
+  int r = 0;
+  if (options_.egress) r = uv_tcp_bind(&a->tcp, reinterpret_cast<const sockaddr*>(&*options_.egress), 0);
+  if (r == 0)
+    r = uv_tcp_connect(&a->req, &a->tcp, reinterpret_cast<const sockaddr*>(&a->addr), [](uv_connect_t* req, int status) {
+      auto* at = static_cast<Attempt*>(req->data);
+      if (at->owner) at->owner->on_attempt_done(*at, status);
+    });
+  if (r != 0) return on_attempt_done(*a, r);
+  next_timer_ = start_timer(options_.attempt_delay_ms, [](Dialer& d) { d.start_next_attempt(); });
+}
+
+void Dialer::on_attempt_done(Attempt& a, int status) {
+  if (finished_) return;
+  const std::string dialled = uv::format_socket_address(reinterpret_cast<sockaddr*>(&a.addr));
+  if (status == 0) {
+    uv_os_fd_t fd;
+    int r = uv_fileno(reinterpret_cast<uv_handle_t*>(&a.tcp), &fd);
+    const int copy = r == 0 ? ::dup(fd) : -1;
+    if (copy < 0 || uv_tcp_open(into_, copy) != 0) {
+      if (copy >= 0) ::close(copy);
+      return finish({frame::OpenCode::Limit, "out of file descriptors", dialled});
+    }
+    return finish({frame::OpenCode::Ok, "", dialled});
+  }
+  last_error_ = status;
+  std::erase(attempts_, &a);
+  close_box(&a, reinterpret_cast<uv_handle_t*>(&a.tcp));
+  if (next_ < addresses_.size()) return start_next_attempt();  // a failure starts the next at once
+  if (attempts_.empty())
+    finish({code_for(last_error_), std::string(uv_strerror(last_error_)) + " (" + dialled + ")", dialled});
+}
+
+void Dialer::finish(DialResult r) {
+  if (std::exchange(finished_, true)) return;
+  stop_everything();
+  if (done_) done_(r);  // may destroy this Dialer
+}
+
+void Dialer::stop_everything() {
+  if (resolve_) {
+    resolve_->owner = nullptr;  // the callback frees the box; uv_cancel is best effort
+    uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_->req));
+    resolve_ = nullptr;
+  }
+  for (Attempt* a : attempts_) close_box(a, reinterpret_cast<uv_handle_t*>(&a->tcp));
+  attempts_.clear();
+  if (next_timer_) close_box(next_timer_, reinterpret_cast<uv_handle_t*>(&next_timer_->timer));
+  if (timeout_timer_) close_box(timeout_timer_, reinterpret_cast<uv_handle_t*>(&timeout_timer_->timer));
+  next_timer_ = timeout_timer_ = nullptr;
+}
+
+}  // namespace ferry::relay

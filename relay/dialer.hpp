@@ -1,0 +1,80 @@
+// Resolves a target at the relay and connects to it: uv_getaddrinfo, every resolved address checked
+// by the policy, then Happy Eyeballs v2 (RFC 8305): families interleaved, a new attempt every 250 ms
+// or at once when one fails, the first to connect wins. Attempts are bound to egress_bind when set.
+// The winner's socket is handed over by fd (dup), so the caller's own uv_tcp_t adopts it.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/codec/link_frame.hpp"
+#include "common/codec/target.hpp"
+
+namespace ferry::relay {
+
+struct DialResult {
+  frame::OpenCode code = frame::OpenCode::Failure;
+  std::string reason;     // for the user: which rule denied, which name did not resolve, ...
+  std::string dialled;    // the address that answered (or was tried last), for the audit log
+};
+
+// Decides whether one resolved or literal address may be dialled. Returns the denying rule's text,
+// or nothing when allowed.
+using AddressCheck = std::function<std::optional<std::string>(const sockaddr* addr, bool resolved_from_name)>;
+
+struct DialOptions {
+  std::uint64_t connect_timeout_ms = 10000;
+  std::uint64_t attempt_delay_ms = 250;  // RFC 8305 §5 recommends 250 ms
+  std::optional<sockaddr_storage> egress;  // source address for every attempt
+};
+
+class Dialer {
+ public:
+  // Called once, unless cancelled. On success `into` (an initialised, unconnected uv_tcp_t) holds
+  // the connection.
+  using DoneFn = std::function<void(const DialResult&)>;
+
+  Dialer(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check, uv_tcp_t* into, DoneFn done);
+  // Cancels whatever is in flight. Every libuv handle lives in a box that its own close callback
+  // frees and that forgets this Dialer here, so the Dialer may be destroyed at any time.
+  ~Dialer();
+  Dialer(const Dialer&) = delete;
+  Dialer& operator=(const Dialer&) = delete;
+
+  void start();
+
+ private:
+  struct Attempt;
+  struct TimerBox;
+  struct ResolveBox;
+  void on_resolved(int status, addrinfo* res);
+  void add_address(const sockaddr* sa, bool resolved);
+  void start_next_attempt();
+  void on_attempt_done(Attempt& a, int status);
+  void finish(DialResult r);
+  void stop_everything();
+  TimerBox* start_timer(std::uint64_t ms, void (*fire)(Dialer&));
+
+  uv_loop_t* loop_;
+  Target target_;
+  DialOptions options_;
+  AddressCheck check_;
+  uv_tcp_t* into_;
+  DoneFn done_;
+  ResolveBox* resolve_ = nullptr;
+  TimerBox* next_timer_ = nullptr;
+  TimerBox* timeout_timer_ = nullptr;
+  std::vector<sockaddr_storage> addresses_;  // in Happy Eyeballs order
+  std::size_t next_ = 0;
+  std::vector<Attempt*> attempts_;           // running; each freed by its close callback
+  std::string denied_reason_;
+  int last_error_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace ferry::relay

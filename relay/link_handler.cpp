@@ -1,0 +1,134 @@
+#include "relay/link_handler.hpp"
+
+#include "common/log.hpp"
+
+namespace ferry::relay {
+namespace {
+
+link::LinkConfig responder_config(RelayContext& ctx) {
+  link::LinkConfig c;
+  c.role = link::LinkConfig::Role::Responder;
+  c.static_key = ctx.key;
+  c.admission = ctx.agents;
+  c.handshake_timeout = ctx.handshake_timeout;
+  c.mux.max_streams = ctx.max_streams;
+  return c;
+}
+
+}  // namespace
+
+LinkHandler::LinkHandler(RelayContext& ctx, GoneFn gone)
+    : ctx_(ctx), gone_(std::move(gone)), conn_(ctx.loop, responder_config(ctx), *this, [this](uv::LinkConnection&) {
+        link_gone_ = true;
+        maybe_gone();
+      }) {}
+
+LinkHandler::~LinkHandler() = default;
+
+Result<void> LinkHandler::accept(uv_stream_t* server) { return conn_.accept(server); }
+
+void LinkHandler::on_established(const crypto::PublicKey& peer) {
+  agent_ = ctx_.agents->find(peer);
+  if (!agent_) return conn_.close(frame::CloseCode::Revoked, "not listed");  // revoked mid-handshake
+  log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_.peer_address());
+}
+
+LinkHandler::Outbound* LinkHandler::find(link::StreamId id) {
+  auto it = outbound_.find(id);
+  return it == outbound_.end() ? nullptr : it->second.get();
+}
+
+void LinkHandler::refuse(link::StreamId id, AuditRecord record, frame::OpenCode code, const std::string& reason) {
+  conn_.mux().accept(id, code, reason);
+  record.result = frame::open_code_name(code);
+  record.reason = reason;
+  ctx_.audit->write(record);
+}
+
+void LinkHandler::on_open(link::StreamId id, const Target& target) {
+  AuditRecord record;
+  record.agent = agent_ ? agent_->name : "?";
+  record.target = target.to_string();
+  if (!agent_ || draining_) return refuse(id, record, frame::OpenCode::Limit, "the relay is draining");
+  if (target.kind == Target::Kind::Name && ctx_.policy.check_name) {
+    if (auto denied = ctx_.policy.check_name(*agent_, target.name, target.port))
+      return refuse(id, record, frame::OpenCode::Denied, *denied);
+  }
+  auto out = std::make_unique<Outbound>();
+  out->audit = record;
+  out->started = std::chrono::steady_clock::now();
+  out->pipe = std::make_unique<uv::SocketPipe>(ctx_.loop, conn_.mux(), id, [this, id](uv::SocketPipe&) { on_pipe_done(id); });
+  AddressCheck check;
+  if (ctx_.policy.check_address) {
+    check = [this](const sockaddr* sa, bool resolved) { return ctx_.policy.check_address(*agent_, sa, resolved); };
+  }
+  out->dialer = std::make_unique<Dialer>(ctx_.loop, target, ctx_.dial, std::move(check), out->pipe->socket(),
+                                         [this, id](const DialResult& r) { on_dialled(id, r); });
+  Outbound& o = *out;
+  outbound_.emplace(id, std::move(out));
+  o.dialer->start();
+}
+
+void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
+  Outbound* o = find(id);
+  if (!o) return;
+  o->audit.dialled = r.dialled;
+  if (r.code != frame::OpenCode::Ok) {
+    conn_.mux().accept(id, r.code, r.reason);
+    o->audit.result = frame::open_code_name(r.code);
+    o->audit.reason = r.reason;
+    o->pipe->on_link_reset();  // nothing to pipe: closes the unconnected socket, then on_pipe_done
+    return;
+  }
+  o->connected = true;
+  o->audit.result = "connected";
+  conn_.mux().accept(id, frame::OpenCode::Ok);
+  o->pipe->set_idle_timeout(ctx_.idle_timeout_ms);
+  o->pipe->start();
+}
+
+void LinkHandler::on_pipe_done(link::StreamId id) {
+  auto it = outbound_.find(id);
+  if (it == outbound_.end()) return;
+  Outbound& o = *it->second;
+  o.audit.bytes_up = o.pipe->counters().from_link;
+  o.audit.bytes_down = o.pipe->counters().to_link;
+  o.audit.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - o.started).count();
+  ctx_.audit->write(o.audit);
+  outbound_.erase(it);  // the pipe's handles are closed; the dialer boxes free themselves
+  if (draining_ && outbound_.empty()) conn_.close(frame::CloseCode::Shutdown, "relay shutting down");
+  maybe_gone();
+}
+
+void LinkHandler::on_data(link::StreamId id, ByteSpan bytes) {
+  if (Outbound* o = find(id)) o->pipe->on_link_data(bytes);
+}
+void LinkHandler::on_fin(link::StreamId id) {
+  if (Outbound* o = find(id)) o->pipe->on_link_fin();
+}
+void LinkHandler::on_writable(link::StreamId id) {
+  if (Outbound* o = find(id)) o->pipe->on_link_writable();
+}
+void LinkHandler::on_reset(link::StreamId id, frame::ResetCode) {
+  Outbound* o = find(id);
+  if (!o) return;
+  o->dialer.reset();  // a dial in flight is abandoned
+  o->pipe->on_link_reset();
+}
+
+void LinkHandler::on_closed(const Error& why) {
+  if (agent_) log::info("relay", "agent \"" + agent_->name + "\" link ended: " + describe(why));
+  else log::info("relay", "handshake from " + conn_.peer_address() + " refused: " + describe(why));
+}
+
+void LinkHandler::drain() {
+  draining_ = true;
+  conn_.mux().goaway("relay shutting down");
+  if (outbound_.empty()) conn_.close(frame::CloseCode::Shutdown, "relay shutting down");
+}
+
+void LinkHandler::maybe_gone() {
+  if (link_gone_ && outbound_.empty() && gone_) gone_(*this);  // may delete this
+}
+
+}  // namespace ferry::relay

@@ -1,0 +1,88 @@
+// One agent's link at the relay: the Noise responder on an accepted TCP connection, and for every
+// stream the agent opens, a policy check, a Dialer and then a SocketPipe to the target.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "common/uv/link_connection.hpp"
+#include "common/uv/socket_pipe.hpp"
+#include "relay/agent_directory.hpp"
+#include "relay/audit.hpp"
+#include "relay/dialer.hpp"
+
+namespace ferry::relay {
+
+// The destination policy as the link handler sees it: the denying rule's text, or nothing.
+struct PolicyHooks {
+  std::function<std::optional<std::string>(const AgentInfo&, const std::string& name, std::uint16_t port)> check_name;
+  std::function<std::optional<std::string>(const AgentInfo&, const sockaddr* addr, bool resolved)> check_address;
+};
+
+struct RelayContext {
+  uv_loop_t* loop = nullptr;
+  const crypto::SecretKey* key = nullptr;
+  AgentDirectory* agents = nullptr;
+  AuditLog* audit = nullptr;
+  PolicyHooks policy;
+  DialOptions dial;
+  std::uint64_t idle_timeout_ms = 900'000;
+  std::size_t max_streams = 4096;
+  link::Millis handshake_timeout{5000};
+};
+
+class LinkHandler final : public link::LinkEvents {
+ public:
+  using GoneFn = std::function<void(LinkHandler&)>;
+  LinkHandler(RelayContext& ctx, GoneFn gone);
+  ~LinkHandler() override;
+  LinkHandler(const LinkHandler&) = delete;
+  LinkHandler& operator=(const LinkHandler&) = delete;
+
+  Result<void> accept(uv_stream_t* server);
+  bool established() const noexcept { return agent_.has_value(); }
+  const crypto::PublicKey& peer() const noexcept { return conn_.session().peer(); }
+  // SIGTERM: no new streams; the link closes when the last stream ends.
+  void drain();
+  void close(frame::CloseCode code, std::string_view reason) { conn_.close(code, reason); }
+  // Drops the connection without a word (pre-authentication refusals).
+  void abort() { conn_.abort(); }
+  const std::string& peer_address() const noexcept { return conn_.peer_address(); }
+  std::size_t streams() const noexcept { return outbound_.size(); }
+
+ private:
+  struct Outbound {
+    std::unique_ptr<uv::SocketPipe> pipe;
+    std::unique_ptr<Dialer> dialer;
+    AuditRecord audit;
+    std::chrono::steady_clock::time_point started;
+    bool connected = false;
+  };
+
+  void on_established(const crypto::PublicKey& peer) override;
+  void on_open(link::StreamId id, const Target& target) override;
+  void on_data(link::StreamId id, ByteSpan bytes) override;
+  void on_fin(link::StreamId id) override;
+  void on_reset(link::StreamId id, frame::ResetCode code) override;
+  void on_writable(link::StreamId id) override;
+  void on_closed(const Error& why) override;
+
+  void refuse(link::StreamId id, AuditRecord record, frame::OpenCode code, const std::string& reason);
+  void on_dialled(link::StreamId id, const DialResult& r);
+  void on_pipe_done(link::StreamId id);
+  void maybe_gone();
+  Outbound* find(link::StreamId id);
+
+  RelayContext& ctx_;
+  GoneFn gone_;
+  uv::LinkConnection conn_;
+  std::optional<AgentInfo> agent_;
+  std::map<link::StreamId, std::unique_ptr<Outbound>> outbound_;
+  bool link_gone_ = false;
+  bool draining_ = false;
+};
+
+}  // namespace ferry::relay

@@ -1,0 +1,116 @@
+// ferry-relay: admits listed agents, enforces the destination policy, dials from the egress address.
+#include <sodium.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/config/relay_config.hpp"
+#include "common/key_commands.hpp"
+#include "common/log.hpp"
+#include "common/uv/loop.hpp"
+#include "relay/policy_hooks.hpp"
+#include "relay/relay_server.hpp"
+
+using namespace ferry;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage:\n"
+    "  ferry-relay --config relay.toml          run the relay (foreground; logs to stderr)\n"
+    "  ferry-relay keygen --out relay.key       write a new private key (mode 0600), print its public key\n"
+    "  ferry-relay pubkey --key relay.key       print the public key of a private key file\n"
+    "  ferry-relay check --config relay.toml    validate a config and exit\n"
+    "  ferry-relay --help | --version\n"
+    "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
+
+struct Args {
+  std::string command;  // "", "keygen", "pubkey", "check"
+  std::string config, out, key;
+  bool help = false, version = false;
+  std::string error;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') a.command = argv[i++];
+  for (; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](std::string& into) {
+      if (i + 1 >= argc) a.error = arg + " needs a value";
+      else into = argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") a.help = true;
+    else if (arg == "--version") a.version = true;
+    else if (arg == "--config") value(a.config);
+    else if (arg == "--out") value(a.out);
+    else if (arg == "--key") value(a.key);
+    else a.error = "unknown argument: " + arg;
+  }
+  if (!a.command.empty() && a.command != "keygen" && a.command != "pubkey" && a.command != "check")
+    a.error = "unknown command: " + a.command;
+  return a;
+}
+
+int load(const std::string& path, config::RelayConfig& cfg) {
+  if (path.empty()) {
+    std::fprintf(stderr, "--config FILE is required\n%s", kUsage);
+    return 2;
+  }
+  if (auto err = config::load_relay_config(path, cfg, relay::rule_check())) {
+    std::fprintf(stderr, "%s\n", err->to_string().c_str());
+    return 2;
+  }
+  return 0;
+}
+
+int run(const std::string& path) {
+  config::RelayConfig cfg;
+  if (int rc = load(path, cfg)) return rc;
+  auto key = crypto::read_key_file(cfg.private_key_file);
+  if (!key) {
+    std::fprintf(stderr, "%s: private_key_file: %s: %s\n", path.c_str(), cfg.private_key_file.c_str(),
+                 describe(key.error()).c_str());
+    return 2;
+  }
+  log::info("relay", "public key " + key->public_key().to_base64() + ", " + std::to_string(cfg.agents.size()) +
+                         " agents listed");
+  uv::Loop loop;
+  int rc = 0;
+  {
+    relay::RelayServer server(loop.get(), cfg, std::move(*key));
+    if (auto r = server.start(); !r) {
+      log::error("relay", "cannot start: " + describe(r.error()));
+      rc = 1;
+    } else {
+      loop.run();
+    }
+  }
+  uv_run(loop.get(), UV_RUN_DEFAULT);  // let the last close callbacks run
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (sodium_init() < 0) return 1;
+  const Args a = parse(argc, argv);
+  if (!a.error.empty()) {
+    std::fprintf(stderr, "ferry-relay: %s\n%s", a.error.c_str(), kUsage);
+    return 2;
+  }
+  if (a.help) return std::printf("%s", kUsage), 0;
+  if (a.version) return std::printf("ferry-relay %s\n", FERRY_VERSION), 0;
+  if (a.command == "keygen") return keygen_command(a.out);
+  if (a.command == "pubkey") return pubkey_command(a.key);
+  if (a.command == "check") {
+    config::RelayConfig cfg;
+    if (int rc = load(a.config, cfg)) return rc;
+    std::printf("%s: OK (%zu agents, %zu policy rules)\n", a.config.c_str(), cfg.agents.size(), cfg.policy_rules.size());
+    return 0;
+  }
+  return run(a.config);
+}

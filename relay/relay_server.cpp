@@ -1,0 +1,130 @@
+#include "relay/relay_server.hpp"
+
+#include <sys/socket.h>
+
+#include "common/log.hpp"
+
+namespace ferry::relay {
+
+RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, crypto::SecretKey key)
+    : loop_(loop), config_(std::move(config)), key_(std::move(key)), agents_(config_.agents),
+      listener_(loop, [this](uv_stream_t* s) { on_connection(s); }) {
+  ctx_.loop = loop;
+  ctx_.key = &key_;
+  ctx_.agents = &agents_;
+  ctx_.audit = &audit_;
+  policy_->state = build_policy(config_);
+  ctx_.policy = policy_hooks(policy_);
+  ctx_.dial.connect_timeout_ms = static_cast<std::uint64_t>(config_.connect_timeout_ms);
+  if (!config_.egress_bind.empty()) {
+    sockaddr_storage ss{};
+    if (uv_ip4_addr(config_.egress_bind.c_str(), 0, reinterpret_cast<sockaddr_in*>(&ss)) == 0 ||
+        uv_ip6_addr(config_.egress_bind.c_str(), 0, reinterpret_cast<sockaddr_in6*>(&ss)) == 0)
+      ctx_.dial.egress = ss;
+  }
+  ctx_.idle_timeout_ms = static_cast<std::uint64_t>(config_.idle_timeout_s) * 1000;
+  ctx_.max_streams = static_cast<std::size_t>(config_.max_streams_per_agent);
+  ctx_.handshake_timeout = link::Millis(config_.handshake_timeout_ms);
+}
+
+RelayServer::~RelayServer() = default;
+
+Result<void> RelayServer::start() {
+  if (!audit_.open(config_.audit_log)) return fail(Errc::Io, "cannot open the audit log", errno);
+  auto addr = uv::parse_socket_address(config_.listen);
+  if (!addr) return addr.error();
+  if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
+  log::info("relay", "listening on " + listener_.local_address());
+  uv_signal_init(loop_, &sigterm_);
+  uv_signal_init(loop_, &sigint_);
+  uv_signal_init(loop_, &sighup_);
+  sigterm_.data = sigint_.data = sighup_.data = this;
+  uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
+  uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGINT);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->reload(); }, SIGHUP);
+  uv_timer_init(loop_, &drain_timer_);
+  drain_timer_.data = this;
+  return {};
+}
+
+bool RelayServer::rate_ok(const std::string& source) {
+  const std::uint64_t now = uv_now(loop_);
+  if (buckets_.size() > 4096) std::erase_if(buckets_, [now](const auto& kv) { return now - kv.second.at_ms > 10'000; });
+  Bucket& b = buckets_[source];
+  if (b.at_ms != 0) b.tokens = std::min(kHandshakeBurst, b.tokens + static_cast<double>(now - b.at_ms) / 1000.0 * kHandshakesPerSecond);
+  b.at_ms = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
+void RelayServer::on_connection(uv_stream_t* server) {
+  std::size_t unauthenticated = 0;
+  for (const auto& [p, l] : links_)
+    if (!l->established()) ++unauthenticated;
+  auto handler = std::make_unique<LinkHandler>(ctx_, [this](LinkHandler& h) {
+    links_.erase(&h);
+    maybe_exit();
+  });
+  if (auto r = handler->accept(server); !r) {
+    // EMFILE and friends: shed the connection rather than spin on it (libuv keeps a spare fd).
+    log::warn("relay", "cannot accept a connection: " + describe(r.error()));
+    handler->abort();
+    LinkHandler* raw = handler.get();
+    links_.emplace(raw, std::move(handler));
+    return;
+  }
+  LinkHandler* raw = handler.get();
+  links_.emplace(raw, std::move(handler));
+  // Cheap refusals before any cryptography: draining, too many handshakes in progress, or a source
+  // address that opens connections faster than any real agent would.
+  const std::string& peer = raw->peer_address();
+  const std::string source = peer.substr(0, peer.rfind(':'));
+  if (draining_ || unauthenticated >= kMaxUnauthenticated || !rate_ok(source)) raw->abort();
+}
+
+void RelayServer::drain() {
+  if (std::exchange(draining_, true)) return;
+  log::info("relay", "draining: no new links or streams; open streams may finish for " + std::to_string(kDrainMs / 1000) + " s");
+  listener_.close([this] {
+    listener_closed_ = true;
+    maybe_exit();
+  });
+  for (auto& [p, l] : links_) l->drain();
+  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<RelayServer*>(t->data);
+    for (auto& [p, l] : self->links_) l->close(frame::CloseCode::Shutdown, "relay shutting down");
+  }, kDrainMs, 0);
+}
+
+void RelayServer::reload() {
+  config::RelayConfig next;
+  auto err = config::load_relay_config(config_.file, next, rule_check());
+  if (err) {
+    log::error("relay", "reload refused, the old configuration stays: " + err->to_string());
+    return;
+  }
+  agents_.reload(next.agents);
+  policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
+  config_.agents = next.agents;
+  config_.policy_rules = next.policy_rules;
+  std::size_t revoked = 0;
+  for (auto& [p, l] : links_) {
+    if (l->established() && !agents_.find(l->peer())) {
+      l->close(frame::CloseCode::Revoked, "this agent's key was removed");
+      ++revoked;
+    }
+  }
+  log::info("relay", "reloaded: " + std::to_string(next.agents.size()) + " agents, " + std::to_string(revoked) + " revoked");
+}
+
+void RelayServer::maybe_exit() {
+  if (!draining_ || !listener_closed_ || !links_.empty()) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  log::info("relay", "stopped");
+}
+
+}  // namespace ferry::relay

@@ -1,0 +1,56 @@
+// The relay process on one event loop: the agents' listener, its pre-authentication limits, the
+// links, SIGTERM/SIGINT (drain) and SIGHUP (reload agents and policy).
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "common/config/relay_config.hpp"
+#include "common/uv/tcp_listener.hpp"
+#include "relay/link_handler.hpp"
+#include "relay/policy_hooks.hpp"
+
+namespace ferry::relay {
+
+class RelayServer {
+ public:
+  // Unauthenticated connections in progress at once; beyond this new ones are closed at accept.
+  static constexpr std::size_t kMaxUnauthenticated = 256;
+  // New connections per source address: a bucket of 20 that refills at 10 per second.
+  static constexpr double kHandshakesPerSecond = 10;
+  static constexpr double kHandshakeBurst = 20;
+  static constexpr std::uint64_t kDrainMs = 10'000;
+
+  RelayServer(uv_loop_t* loop, config::RelayConfig config, crypto::SecretKey key);
+  ~RelayServer();
+  // Binds and logs "listening on ADDR".
+  Result<void> start();
+
+ private:
+  struct Bucket {
+    double tokens = kHandshakeBurst;
+    std::uint64_t at_ms = 0;
+  };
+  void on_connection(uv_stream_t* server);
+  bool rate_ok(const std::string& source);
+  void drain();
+  void reload();
+  void maybe_exit();
+
+  uv_loop_t* loop_;
+  config::RelayConfig config_;
+  crypto::SecretKey key_;
+  AgentDirectory agents_;
+  AuditLog audit_;
+  std::shared_ptr<PolicyHolder> policy_ = std::make_shared<PolicyHolder>();
+  RelayContext ctx_;
+  uv::TcpListener listener_;
+  std::map<LinkHandler*, std::unique_ptr<LinkHandler>> links_;
+  std::map<std::string, Bucket> buckets_;
+  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  uv_timer_t drain_timer_{};
+  bool draining_ = false;
+  bool listener_closed_ = false;
+};
+
+}  // namespace ferry::relay
