@@ -67,8 +67,9 @@ Result<Pattern> parse_name_pattern(std::string_view s) {
   return p;
 }
 
+// Digits, dots and slashes only: meant as an IPv4 address or block, whether or not it is a valid one.
 bool looks_numeric(std::string_view s) {
-  return !s.empty() && s.find_first_not_of("0123456789./") == std::string_view::npos;
+  return s.find_first_of("0123456789") != s.npos && s.find_first_not_of("0123456789./") == s.npos;
 }
 
 // Decides what kind of pattern the text is; ports are already split off.
