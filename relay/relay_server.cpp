@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "common/log.hpp"
+#include "common/uv/loop.hpp"
 
 namespace ferry::relay {
 

@@ -83,7 +83,9 @@ void SocketPipe::start() {
 
 void SocketPipe::set_idle_timeout(std::uint64_t ms) {
   idle_ms_ = ms;
-  if (ms > 0 && !closing_) uv_timer_start(&idle_, on_idle_cb, ms, 0);
+  if (closing_) return;
+  if (ms == 0) uv_timer_stop(&idle_);
+  else uv_timer_start(&idle_, on_idle_cb, ms, 0);
 }
 
 void SocketPipe::on_idle_cb(uv_timer_t* t) noexcept {
