@@ -51,6 +51,7 @@ class LinkConnection final : private link::LinkEvents {
   link::LinkSession& session() noexcept { return session_; }
   const link::LinkSession& session() const noexcept { return session_; }
   link::Mux& mux() noexcept { return session_.mux(); }
+  const link::Mux& mux() const noexcept { return session_.mux(); }
   // Authenticated close; the socket closes once the CLOSE record is written.
   void close(frame::CloseCode code, std::string_view reason) { session_.close(code, reason); }
   // Drops the socket now, without a CLOSE record (used when the loop shuts down).

@@ -1,0 +1,211 @@
+#include "agent/link_client.hpp"
+
+#include <sodium.h>
+
+#include "common/log.hpp"
+#include "common/uv/loop.hpp"
+
+namespace ferry::agent {
+
+LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key)
+    : loop_(loop), cfg_(cfg), key_(key) {
+  const auto colon = cfg.relay_address.rfind(':');
+  host_ = cfg.relay_address.substr(0, colon);
+  port_ = cfg.relay_address.substr(colon + 1);
+  if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']') host_ = host_.substr(1, host_.size() - 2);
+  uv_timer_init(loop_, &retry_);
+  uv_timer_init(loop_, &wait_timer_);
+  retry_.data = wait_timer_.data = resolve_.data = this;
+}
+
+LinkClient::~LinkClient() = default;
+
+void LinkClient::start() {
+  uv_timer_start(&wait_timer_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); }, 250, 250);
+  connect();
+}
+
+void LinkClient::set_state(const std::string& state, const std::string& detail) {
+  if (state == state_ && detail == last_error_) return;  // each change is logged once
+  state_ = state;
+  if (state == "up") {
+    log::info("agent", "link up to " + cfg_.relay_address + detail);
+  } else {
+    last_error_ = detail;
+    log::warn("agent", "link " + state + ": " + detail);
+  }
+}
+
+void LinkClient::connect() {
+  if (stopping_ || resolving_ || conn_) return;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  resolving_ = true;
+  const int r = uv_getaddrinfo(loop_, &resolve_, [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+    auto* self = static_cast<LinkClient*>(req->data);
+    self->resolving_ = false;
+    self->on_resolved(status, res);
+    uv_freeaddrinfo(res);
+  }, host_.c_str(), port_.c_str(), &hints);
+  if (r != 0) {
+    resolving_ = false;
+    set_state("down", std::string("cannot resolve ") + host_ + ": " + uv_strerror(r));
+    schedule_reconnect();
+  }
+}
+
+void LinkClient::on_resolved(int status, addrinfo* res) {
+  if (stopping_) {
+    if (stopped_) stopped_();
+    return;
+  }
+  if (status != 0 || !res) {
+    set_state("down", "cannot resolve " + host_ + ": " + (status ? uv_strerror(status) : "no address"));
+    return schedule_reconnect();
+  }
+  link::LinkConfig c;
+  c.role = link::LinkConfig::Role::Initiator;
+  c.static_key = &key_;
+  c.peer_key = cfg_.relay_key;
+  conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
+    std::erase_if(retired_, [&](const auto& p) { return p.get() == &gone; });
+    if (stopping_ && !conn_ && retired_.empty() && stopped_) stopped_();
+  });
+  if (auto r = conn_->connect(res->ai_addr); !r) conn_->session().abort(r.error());
+}
+
+void LinkClient::schedule_reconnect() {
+  if (stopping_) return;
+  // Jitter (x0.5 .. x1.5) keeps a whole office of agents from reconnecting in step after a relay restart.
+  const double jitter = 0.5 + static_cast<double>(randombytes_uniform(1000)) / 1000.0;
+  const auto delay = static_cast<std::uint64_t>(static_cast<double>(backoff_ms_) * jitter);
+  backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
+  uv_timer_start(&retry_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->connect(); }, delay, 0);
+}
+
+void LinkClient::on_established(const crypto::PublicKey&) {
+  established_ = true;
+  backoff_ms_ = kBackoffFirstMs;
+  connected_at_ = std::chrono::steady_clock::now();
+  set_state("up", "");
+  last_error_.clear();
+  std::vector<Waiting> waiting;
+  waiting.swap(waiting_);
+  for (auto& w : waiting) open_now(w.target, w.owner);
+}
+
+void LinkClient::on_closed(const Error& why) {
+  if (conn_) {
+    past_sent_ += conn_->mux().stats().bytes_sent;
+    past_received_ += conn_->mux().stats().bytes_received;
+  }
+  established_ = false;
+  set_state("down", describe(why));
+  if (conn_) retired_.push_back(std::move(conn_));  // freed by its gone callback
+  if (stopping_) return;
+  schedule_reconnect();
+}
+
+void LinkClient::open(const Target& target, StreamOwner* owner) {
+  if (up()) return open_now(target, owner);
+  waiting_.push_back(Waiting{target, owner, uv_now(loop_) + kOpenWaitMs});
+}
+
+void LinkClient::open_now(const Target& target, StreamOwner* owner) {
+  auto id = conn_->mux().open(target);
+  if (!id) {
+    const auto code = id.error().code == Errc::Limit ? frame::OpenCode::Limit : frame::OpenCode::Failure;
+    return owner->on_open_result(0, frame::OpenResult{code, 0, describe(id.error())});
+  }
+  streams_[*id] = owner;
+}
+
+void LinkClient::fail_waiting(bool all) {
+  const std::uint64_t now = uv_now(loop_);
+  std::vector<Waiting> expired;
+  std::erase_if(waiting_, [&](const Waiting& w) {
+    if (!all && w.deadline_ms > now) return false;
+    expired.push_back(w);
+    return true;
+  });
+  for (auto& w : expired) {
+    const std::string why = "the relay is unreachable" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
+    w.owner->on_open_result(0, frame::OpenResult{frame::OpenCode::Failure, 0, why});
+  }
+}
+
+StreamOwner* LinkClient::owner_of(link::StreamId id) {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+void LinkClient::on_open_result(link::StreamId id, const frame::OpenResult& r) {
+  StreamOwner* o = owner_of(id);
+  if (!o) return;
+  if (r.code != frame::OpenCode::Ok) streams_.erase(id);
+  o->on_open_result(id, r);
+}
+void LinkClient::on_data(link::StreamId id, ByteSpan bytes) {
+  if (StreamOwner* o = owner_of(id)) o->on_stream_data(bytes);
+}
+void LinkClient::on_fin(link::StreamId id) {
+  if (StreamOwner* o = owner_of(id)) o->on_stream_fin();
+}
+void LinkClient::on_writable(link::StreamId id) {
+  if (StreamOwner* o = owner_of(id)) o->on_stream_writable();
+}
+void LinkClient::on_reset(link::StreamId id, frame::ResetCode code) {
+  StreamOwner* o = owner_of(id);
+  if (!o) return;
+  streams_.erase(id);
+  o->on_stream_reset(code);
+}
+void LinkClient::on_goaway(const frame::GoAway& g) {
+  log::info("agent", "the relay is draining (" + g.reason + "); new streams wait for a new link");
+  // Streams already open finish on this link; the next open() finds no link up and waits for the
+  // reconnect that follows the relay's close.
+  established_ = false;
+}
+
+void LinkClient::forget(StreamOwner* owner) {
+  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
+  for (auto it = streams_.begin(); it != streams_.end(); ++it) {
+    if (it->second != owner) continue;
+    const link::StreamId id = it->first;
+    streams_.erase(it);
+    if (conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
+    return;
+  }
+}
+
+void LinkClient::stop(std::function<void()> done) {
+  stopping_ = true;
+  stopped_ = std::move(done);
+  fail_waiting(true);
+  uv_close(reinterpret_cast<uv_handle_t*>(&retry_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&wait_timer_), nullptr);
+  if (conn_) return conn_->close(frame::CloseCode::Shutdown, "agent stopping");
+  if (!resolving_ && retired_.empty() && stopped_) stopped_();
+}
+
+LinkStatus LinkClient::status() const {
+  LinkStatus s;
+  s.state = up() ? "up" : (state_ == "up" ? "draining" : state_);
+  s.relay = cfg_.relay_address;
+  s.last_error = last_error_;
+  s.bytes_sent = past_sent_;
+  s.bytes_received = past_received_;
+  if (conn_) {
+    const auto& mux = conn_->mux();
+    s.streams = mux.stream_count();
+    s.bytes_sent += mux.stats().bytes_sent;
+    s.bytes_received += mux.stats().bytes_received;
+    if (auto rtt = conn_->session().rtt()) s.rtt_ms = rtt->count();
+    if (conn_->session().established())
+      s.connected_for_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - connected_at_).count();
+  }
+  return s;
+}
+
+}  // namespace ferry::agent

@@ -1,0 +1,105 @@
+// The agent's end of the link: connects to the relay (its one name resolved here), pins the relay's
+// key, reconnects with jittered exponential backoff, and hands streams to their owners (the client
+// sessions). While the link is down, an open() waits at most kOpenWaitMs for it, then fails with
+// "relay unreachable": a client never hangs.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/config/agent_config.hpp"
+#include "common/uv/link_connection.hpp"
+
+namespace ferry::agent {
+
+class StreamOwner {
+ public:
+  virtual ~StreamOwner() = default;
+  virtual void on_open_result(link::StreamId id, const frame::OpenResult& r) = 0;
+  virtual void on_stream_data(ByteSpan bytes) = 0;
+  virtual void on_stream_fin() = 0;
+  virtual void on_stream_reset(frame::ResetCode code) = 0;
+  virtual void on_stream_writable() = 0;
+};
+
+struct LinkStatus {
+  std::string state;  // "connecting", "up", "down"
+  std::string relay;
+  std::optional<std::int64_t> rtt_ms;
+  std::size_t streams = 0;
+  std::uint64_t bytes_sent = 0, bytes_received = 0;
+  std::optional<std::int64_t> connected_for_s;
+  std::string last_error;
+};
+
+class LinkClient final : public link::LinkEvents {
+ public:
+  static constexpr std::uint64_t kOpenWaitMs = 5000;
+  static constexpr std::uint64_t kBackoffFirstMs = 250;
+  static constexpr std::uint64_t kBackoffMaxMs = 30'000;
+
+  LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key);
+  ~LinkClient() override;
+  LinkClient(const LinkClient&) = delete;
+  LinkClient& operator=(const LinkClient&) = delete;
+
+  void start();
+  // Asks the relay for a stream to `target`; the answer comes to owner->on_open_result().
+  void open(const Target& target, StreamOwner* owner);
+  // The owner is going away: its stream (or its wait) is cancelled; no more calls reach it.
+  void forget(StreamOwner* owner);
+  // Drains and stops (SIGTERM): `done` runs once the link is closed.
+  void stop(std::function<void()> done);
+  link::Mux* mux() noexcept { return up() ? &conn_->mux() : nullptr; }
+  bool up() const noexcept { return conn_ && established_; }
+  LinkStatus status() const;
+
+ private:
+  struct Waiting {
+    Target target;
+    StreamOwner* owner;
+    std::uint64_t deadline_ms;
+  };
+  void connect();
+  void on_resolved(int status, addrinfo* res);
+  void schedule_reconnect();
+  void set_state(const std::string& state, const std::string& detail);
+  void fail_waiting(bool all);
+  void open_now(const Target& target, StreamOwner* owner);
+  StreamOwner* owner_of(link::StreamId id);
+
+  void on_established(const crypto::PublicKey& peer) override;
+  void on_open_result(link::StreamId id, const frame::OpenResult& r) override;
+  void on_data(link::StreamId id, ByteSpan bytes) override;
+  void on_fin(link::StreamId id) override;
+  void on_reset(link::StreamId id, frame::ResetCode code) override;
+  void on_writable(link::StreamId id) override;
+  void on_goaway(const frame::GoAway& g) override;
+  void on_closed(const Error& why) override;
+
+  uv_loop_t* loop_;
+  const config::AgentConfig& cfg_;
+  const crypto::SecretKey& key_;
+  std::string host_, port_;
+  std::unique_ptr<uv::LinkConnection> conn_;
+  std::vector<std::unique_ptr<uv::LinkConnection>> retired_;  // closing; freed when gone
+  bool established_ = false;
+  bool stopping_ = false;
+  std::function<void()> stopped_;
+  uv_timer_t retry_{};
+  uv_timer_t wait_timer_{};
+  uv_getaddrinfo_t resolve_{};
+  bool resolving_ = false;
+  std::uint64_t backoff_ms_ = kBackoffFirstMs;
+  std::map<link::StreamId, StreamOwner*> streams_;
+  std::vector<Waiting> waiting_;
+  std::string state_ = "connecting";
+  std::string last_error_;
+  std::chrono::steady_clock::time_point connected_at_;
+  std::uint64_t past_sent_ = 0, past_received_ = 0;
+};
+
+}  // namespace ferry::agent
