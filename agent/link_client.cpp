@@ -179,6 +179,10 @@ void LinkClient::forget(StreamOwner* owner) {
   }
 }
 
+void LinkClient::release(link::StreamId id) {
+  if (streams_.erase(id) && conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
+}
+
 void LinkClient::stop(std::function<void()> done) {
   stopping_ = true;
   stopped_ = std::move(done);

@@ -51,6 +51,8 @@ class LinkClient final : public link::LinkEvents {
   void open(const Target& target, StreamOwner* owner);
   // The owner is going away: its stream (or its wait) is cancelled; no more calls reach it.
   void forget(StreamOwner* owner);
+  // Ends one stream (RESET) and forgets its owner for it (an HTTP exchange finished with an origin).
+  void release(link::StreamId id);
   // Drains and stops (SIGTERM): `done` runs once the link is closed.
   void stop(std::function<void()> done);
   link::Mux* mux() noexcept { return up() ? &conn_->mux() : nullptr; }

@@ -2,6 +2,7 @@
 #include <sodium.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -97,6 +98,7 @@ int run(const std::string& path) {
 
 int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
+  if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug") log::set_level(log::Level::Debug);
   const Args a = parse(argc, argv);
   if (!a.error.empty()) {
     std::fprintf(stderr, "ferry-relay: %s\n%s", a.error.c_str(), kUsage);

@@ -23,7 +23,7 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
     : cfg_(std::move(config)),
       events_(events),
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
-           events) {}
+           events, [this] { wake(); }) {}
 
 void LinkSession::wake() {
   if (cfg_.wake) cfg_.wake();

@@ -8,8 +8,8 @@ using frame::OpenCode;
 using frame::ResetCode;
 using frame::Type;
 
-Mux::Mux(Side side, MuxLimits limits, LinkEvents& events)
-    : side_(side), limits_(limits), events_(events), pool_(limits.pooled_chunks),
+Mux::Mux(Side side, MuxLimits limits, LinkEvents& events, std::function<void()> wake)
+    : side_(side), limits_(limits), wake_(std::move(wake)), events_(events), pool_(limits.pooled_chunks),
       next_id_(side == Side::Initiator ? 1 : 2) {}
 
 Mux::Stream* Mux::find(StreamId id) {
@@ -42,6 +42,7 @@ void Mux::schedule(StreamId id, Stream& s) {
   if (!s.in_ready && is_ready(s)) {
     s.in_ready = true;
     ready_.push_back(id);
+    wake();
   }
 }
 
@@ -83,6 +84,7 @@ Result<StreamId> Mux::open(const Target& target) {
   streams_.emplace(id, std::move(s));
   frame::put_open(control_, id, frame::Open{limits_.initial_window, target});
   ++stats_.streams_opened;
+  wake();
   return id;
 }
 
@@ -91,6 +93,7 @@ void Mux::accept(StreamId id, OpenCode code, std::string_view reason) {
   if (!s || s->opened || side_ != Side::Responder) return;
   const std::uint32_t window = code == OpenCode::Ok ? limits_.initial_window : 0;
   frame::put_open_result(control_, id, frame::OpenResult{code, window, std::string(reason)});
+  wake();
   if (code != OpenCode::Ok) {
     erase(id);
     return;
@@ -140,6 +143,7 @@ void Mux::reset(StreamId id, ResetCode code) {
   if (!find(id)) return;
   frame::put_reset(control_, id, code);
   erase(id);
+  wake();
 }
 
 void Mux::consumed(StreamId id, std::size_t n, Instant now) {
@@ -162,6 +166,7 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   s->unacked = 0;
   s->last_grant = now;
   frame::put_window(control_, id, frame::WindowUpdate{static_cast<std::uint32_t>(increment), s->delivered});
+  wake();
 }
 
 void Mux::goaway(std::string_view reason) {
@@ -169,6 +174,7 @@ void Mux::goaway(std::string_view reason) {
   goaway_sent_ = true;
   const StreamId last = side_ == Side::Responder ? highest_peer_id_ : (next_id_ > 2 ? next_id_ - 2 : 0);
   frame::put_goaway(control_, frame::GoAway{last, frame::CloseCode::Shutdown, std::string(reason)});
+  wake();
 }
 
 Result<void> Mux::on_frame(const frame::Frame& f, Instant now) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -54,7 +55,9 @@ class Mux {
  public:
   enum class Side { Initiator, Responder };  // the initiator opens streams with odd ids
 
-  Mux(Side side, MuxLimits limits, LinkEvents& events);
+  // `wake` runs whenever a call from outside the link's own callbacks may have produced output (a
+  // new OPEN, queued bytes, a window update), so the I/O layer knows to flush.
+  Mux(Side side, MuxLimits limits, LinkEvents& events, std::function<void()> wake = {});
   Mux(const Mux&) = delete;
   Mux& operator=(const Mux&) = delete;
 
@@ -133,8 +136,13 @@ class Mux {
   Result<void> on_window_frame(const frame::Frame& f);
   Result<void> on_reset_frame(const frame::Frame& f);
 
+  void wake() const {
+    if (wake_) wake_();
+  }
+
   Side side_;
   MuxLimits limits_;
+  std::function<void()> wake_;
   LinkEvents& events_;
   ChunkPool pool_;  // send chunks shared by the streams of this link
   std::unordered_map<StreamId, std::unique_ptr<Stream>> streams_;

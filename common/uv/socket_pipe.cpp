@@ -1,6 +1,9 @@
 #include "common/uv/socket_pipe.hpp"
 
 #include <memory>
+#include <string>
+
+#include "common/log.hpp"
 
 namespace ferry::uv {
 
@@ -60,7 +63,26 @@ void SocketPipe::on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_bu
   self->handshake_(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
 }
 
-void SocketPipe::write_raw(Bytes bytes) { write_bytes(std::move(bytes), false); }
+void SocketPipe::write_raw(Bytes bytes, std::function<void()> written) {
+  write_bytes(std::move(bytes), false, std::move(written));
+}
+
+void SocketPipe::pause_handshake() {
+  if (!reading_) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+}
+
+void SocketPipe::resume_handshake() {
+  if (reading_ || closing_ || !handshake_ || read_done_) return;
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_handshake_read_cb) == 0)
+    reading_ = true;
+}
+
+void SocketPipe::mark_read_done() {
+  read_done_ = true;
+  maybe_done();
+}
 
 void SocketPipe::close_after_writes() {
   stream_gone_ = true;
@@ -125,6 +147,7 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noex
   if (nread == 0) return;  // EAGAIN: nothing this time
   uv_read_stop(s);
   self->reading_ = false;
+  log::debug("pipe", "stream " + std::to_string(self->id_) + " socket read ended: " + uv_err_name(static_cast<int>(nread)));
   if (nread == UV_EOF) {
     self->read_done_ = true;
     self->mux_->finish(self->id_);  // the half-close travels on as FIN
@@ -141,12 +164,13 @@ void SocketPipe::on_link_data(ByteSpan bytes) {
   write_bytes(Bytes(bytes.begin(), bytes.end()), true);
 }
 
-void SocketPipe::write_bytes(Bytes bytes, bool stream_data) {
-  if (closing_) return;
+void SocketPipe::write_bytes(Bytes bytes, bool stream_data, std::function<void()> written) {
+  if (closing_ || bytes.empty()) return;
   auto op = std::make_unique<WriteOp>();
   op->self = this;
   op->bytes = std::move(bytes);
   op->stream_data = stream_data;
+  op->written = std::move(written);
   op->req.data = op.get();
   const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(op->bytes.data()), static_cast<unsigned>(op->bytes.size()));
   if (uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write_cb) != 0)
@@ -161,6 +185,7 @@ void SocketPipe::on_write_cb(uv_write_t* req, int status) noexcept {
   self->writing_ -= op->bytes.size();
   if (status == UV_ECANCELED) return;  // closing
   if (status < 0) return self->abort(frame::ResetCode::TargetError);
+  if (op->written) op->written();
   if (op->stream_data) {
     self->counters_.from_link += op->bytes.size();
     // Credit goes back only once the bytes left this process: a slow socket stalls its stream only.
@@ -192,11 +217,13 @@ void SocketPipe::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
 }
 
 void SocketPipe::on_link_reset() {
+  log::debug("pipe", "stream " + std::to_string(id_) + " reset by the link");
   stream_gone_ = true;
   close_handles(true);  // the other end aborted: abort this one too
 }
 
 void SocketPipe::abort(frame::ResetCode code, bool rst) {
+  log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " + std::to_string(static_cast<int>(code)) + ")");
   if (!stream_gone_ && mux_) {
     stream_gone_ = true;
     mux_->reset(id_, code);

@@ -43,8 +43,15 @@ class SocketPipe {
   // Handshake phase: reads go to `on_bytes` until stop_handshake().
   void start_handshake(HandshakeFn on_bytes);
   void stop_handshake();
-  // Writes bytes that are not stream data (a SOCKS reply, an HTTP error page).
-  void write_raw(Bytes bytes);
+  // Writes bytes that are not piped stream data (a SOCKS reply, an HTTP error page, or bytes an HTTP
+  // forwarder relays itself); `written` runs once the kernel took them (not on close).
+  void write_raw(Bytes bytes, std::function<void()> written = {});
+  // Backpressure while a handshake-phase owner relays bytes itself.
+  void pause_handshake();
+  void resume_handshake();
+  // A handshake-phase owner saw the client's EOF and passed it on.
+  void mark_read_done();
+  std::size_t pending_writes() const noexcept { return writing_; }
   // Closes the socket once every raw write is out (after an error reply).
   void close_after_writes();
   // Binds the stream; `early` are bytes the client sent after its request, for the stream.
@@ -77,6 +84,7 @@ class SocketPipe {
     Bytes bytes;
     SocketPipe* self = nullptr;
     bool stream_data = true;  // credit goes back to the stream once written
+    std::function<void()> written;
   };
   static void on_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
   static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
@@ -94,7 +102,7 @@ class SocketPipe {
   uv_loop_t* loop_;
   static void on_handshake_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
   static void on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
-  void write_bytes(Bytes bytes, bool stream_data);
+  void write_bytes(Bytes bytes, bool stream_data, std::function<void()> written = {});
 
   link::Mux* mux_ = nullptr;
   link::StreamId id_ = 0;

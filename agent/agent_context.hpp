@@ -1,0 +1,24 @@
+// What every client session of the agent shares: the loop, the link, the local auth settings.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <string>
+
+#include "agent/link_client.hpp"
+#include "common/config/agent_config.hpp"
+
+namespace ferry::agent {
+
+struct AgentContext {
+  uv_loop_t* loop = nullptr;
+  LinkClient* link = nullptr;
+  const config::AgentConfig* config = nullptr;
+  // A client that has not finished its SOCKS or HTTP handshake after this long is closed.
+  std::uint64_t handshake_timeout_ms = 10'000;
+  // The JSON of GET /status.
+  std::function<std::string()> status_json;
+};
+
+}  // namespace ferry::agent

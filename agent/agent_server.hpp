@@ -1,0 +1,45 @@
+// The agent process on one event loop: the local listeners (every one speaks every protocol), the
+// client sessions, the link to the relay, /status, and SIGTERM/SIGINT.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "agent/client_session.hpp"
+#include "agent/link_client.hpp"
+#include "common/uv/tcp_listener.hpp"
+
+namespace ferry::agent {
+
+class AgentServer {
+ public:
+  // Local connections at once; past it new ones are closed at accept (memory stays bounded).
+  static constexpr std::size_t kMaxClients = 20'000;
+
+  AgentServer(uv_loop_t* loop, config::AgentConfig config, crypto::SecretKey key);
+  ~AgentServer();
+  // Binds every listener (each logs "listening on ADDR") and starts the link.
+  Result<void> start();
+  std::string status_json() const;
+
+ private:
+  void on_connection(uv_stream_t* server);
+  void stop();
+  void maybe_exit();
+
+  uv_loop_t* loop_;
+  config::AgentConfig config_;
+  crypto::SecretKey key_;
+  LinkClient link_;
+  AgentContext ctx_;
+  std::vector<std::unique_ptr<uv::TcpListener>> listeners_;
+  std::map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
+  uv_signal_t sigterm_{}, sigint_{};
+  bool stopping_ = false;
+  bool link_stopped_ = false;
+  std::size_t listeners_open_ = 0;
+  std::uint64_t started_ms_ = 0;
+};
+
+}  // namespace ferry::agent

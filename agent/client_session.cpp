@@ -1,0 +1,205 @@
+#include "agent/client_session.hpp"
+
+#include <sodium.h>
+
+#include "agent/http_forwarder.hpp"
+#include "agent/proxy_words.hpp"
+#include "common/codec/http1_response.hpp"
+#include "common/codec/http1_target.hpp"
+#include "common/codec/socks4.hpp"
+#include "common/codec/socks5.hpp"
+#include "common/log.hpp"
+#include "common/uv/loop.hpp"
+
+namespace ferry::agent {
+
+ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(std::move(gone)) {
+  pipe_ = std::make_unique<uv::SocketPipe>(ctx_.loop, [this](uv::SocketPipe&) {
+    ctx_.link->forget(this);
+    stage_ = Stage::Done;
+    if (gone_) gone_(*this);  // deletes this
+  });
+}
+
+ClientSession::~ClientSession() = default;
+
+Result<void> ClientSession::accept(uv_stream_t* server) {
+  if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(pipe_->socket())); r != 0) {
+    pipe_->close_after_writes();
+    return fail(Errc::Io, "accept", r);
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(pipe_->socket(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    peer_ = uv::format_socket_address(reinterpret_cast<sockaddr*>(&ss));
+  // Slowloris and idle sockets: a handshake must finish within the timeout, or the socket closes.
+  pipe_->set_idle_timeout(ctx_.handshake_timeout_ms);
+  pipe_->start_handshake([this](ByteSpan b) { on_bytes(b); });
+  return {};
+}
+
+void ClientSession::shutdown() {
+  if (http_) http_->shutdown();
+  pipe_->abort(frame::ResetCode::Cancel);
+}
+
+void ClientSession::on_bytes(ByteSpan bytes) {
+  if (bytes.empty()) {  // EOF or error before the handshake finished
+    if (http_) return http_->on_client_eof();
+    return pipe_->abort(frame::ResetCode::Cancel);
+  }
+  if (stage_ == Stage::Http) return http_->on_client_bytes(bytes);
+  if (inbox_.size() + bytes.size() > kMaxHandshakeBytes) {
+    if (protocol_ == sniff::Protocol::Http) {
+      http_ = nullptr;
+      return refuse(http1::error_response(431, "The request head is larger than this proxy accepts (32 KiB)."),
+                    "request head too large");
+    }
+    return refuse({}, "handshake too large");
+  }
+  inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+  step();
+}
+
+void ClientSession::step() {
+  switch (stage_) {
+    case Stage::Sniff:
+      protocol_ = sniff::sniff(inbox_.front());
+      stage_ = protocol_ == sniff::Protocol::Socks5   ? Stage::Socks5Greeting
+               : protocol_ == sniff::Protocol::Socks4 ? Stage::Socks4Request
+                                               : Stage::HttpHead;
+      return step();
+    case Stage::Socks5Greeting: return socks5_greeting();
+    case Stage::Socks5Auth: return socks5_auth();
+    case Stage::Socks5Request: return socks5_request();
+    case Stage::Socks4Request: return socks4_request();
+    case Stage::HttpHead: return http_head();
+    default: return;  // Opening: bytes wait in the inbox for the stream
+  }
+}
+
+void ClientSession::refuse(Bytes reply, const std::string& why) {
+  log_refusal(why);
+  stage_ = Stage::Done;
+  pipe_->stop_handshake();
+  if (!reply.empty()) pipe_->write_raw(std::move(reply));
+  pipe_->close_after_writes();
+}
+
+void ClientSession::log_refusal(const std::string& why) {
+  log::info("agent", peer_ + " " + sniff::protocol_name(protocol_) + ": " + why);
+}
+
+void ClientSession::socks5_greeting() {
+  auto g = socks5::decode_greeting(inbox_);
+  if (!g) return refuse({}, std::string("bad greeting: ") + g.error().what);
+  if (!g->msg) return;
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(g->used));
+  const auto& methods = g->msg->methods;
+  const std::uint8_t want = ctx_.config->auth ? socks5::kMethodUsernamePassword : socks5::kMethodNoAuthenticationRequired;
+  if (std::find(methods.begin(), methods.end(), want) == methods.end())
+    return refuse(socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods),
+                  ctx_.config->auth ? "client offers no username/password method" : "client offers no usable method");
+  pipe_->write_raw(socks5::encode_method_choice(want));
+  stage_ = ctx_.config->auth ? Stage::Socks5Auth : Stage::Socks5Request;
+  if (!inbox_.empty()) step();
+}
+
+void ClientSession::socks5_auth() {
+  auto up = socks5::decode_userpass(inbox_);
+  if (!up) return refuse(socks5::encode_userpass_status(false), std::string("bad username/password message: ") + up.error().what);
+  if (!up->msg) return;
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(up->used));
+  if (!credentials_match(*ctx_.config, up->msg->user, up->msg->pass)) return refuse(socks5::encode_userpass_status(false), "wrong username or password");
+  pipe_->write_raw(socks5::encode_userpass_status(true));
+  stage_ = Stage::Socks5Request;
+  if (!inbox_.empty()) step();
+}
+
+void ClientSession::socks5_request() {
+  auto req = socks5::decode_request(inbox_);
+  if (!req) return refuse(socks5::encode_reply(socks5::rep_for(req.error())), std::string("bad request: ") + req.error().what);
+  if (!req->msg) return;
+  if (req->msg->cmd != socks5::kCmdConnect)
+    return refuse(socks5::encode_reply(socks5::kRepCommandNotSupported), "only CONNECT is supported (BIND, UDP ASSOCIATE: 0x07)");
+  open(req->msg->target, req->used);
+}
+
+void ClientSession::socks4_request() {
+  auto req = socks4::decode_request(inbox_);
+  if (!req) return refuse(socks4::encode_reply(0x5B), std::string("bad request: ") + req.error().what);
+  if (!req->msg) return;
+  if (req->msg->cmd != 0x01) return refuse(socks4::encode_reply(0x5B), "only CONNECT is supported");
+  // SOCKS4 cannot carry a password: with [auth] it is refused outright (SPEC.md).
+  if (ctx_.config->auth) return refuse(socks4::encode_reply(0x5B), "SOCKS4 cannot authenticate and [auth] is set");
+  open(req->msg->target, req->used);
+}
+
+// The first HTTP request: a CONNECT becomes a plain pipe (the common case, kept zero-copy); anything
+// else goes to the forwarder, which handles keep-alive and pipelining from there on.
+void ClientSession::http_head() {
+  auto d = http1::decode_request_head(inbox_);
+  if (!d) return refuse(http1::error_response(http1::status_for(d.error()), std::string("The request is malformed: ") + d.error().what + ".\n"),
+                        std::string("bad request: ") + d.error().what);
+  if (!d->msg) return;
+  if (d->msg->method != "CONNECT") {
+    stage_ = Stage::Http;
+    pipe_->set_idle_timeout(kKeepAliveIdleMs);
+    http_ = std::make_unique<HttpForwarder>(ctx_, *pipe_, *this, peer_);
+    Bytes all;
+    all.swap(inbox_);
+    return http_->on_client_bytes(all);
+  }
+  if (!http_authorised(*ctx_.config, *d->msg))
+    return refuse(http1::error_response(407, "This proxy needs a username and password (Proxy-Authorization: Basic).\n"),
+                  "proxy authentication missing or wrong");
+  auto rt = http1::parse_authority_form(d->msg->target);
+  if (!rt) return refuse(http1::error_response(400, std::string("CONNECT needs HOST:PORT: ") + rt.error().what + ".\n"),
+                         std::string("bad CONNECT target: ") + rt.error().what);
+  open(rt->target, d->used);
+}
+
+void ClientSession::open(const Target& target, std::size_t request_bytes) {
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(request_bytes));
+  target_ = target;
+  stage_ = Stage::Opening;
+  ctx_.link->open(target, this);  // the answer comes to on_open_result
+}
+
+void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r) {
+  if (stage_ == Stage::Http) return http_->on_open_result(id, r);
+  if (stage_ != Stage::Opening) return;
+  const bool ok = r.code == frame::OpenCode::Ok;
+  Bytes reply;
+  if (protocol_ == sniff::Protocol::Socks5) reply = socks5::encode_reply(socks5::rep_for(r.code));
+  if (protocol_ == sniff::Protocol::Socks4) reply = socks4::encode_reply(socks4::code_for(r.code));
+  if (protocol_ == sniff::Protocol::Http)
+    reply = ok ? http1::connect_established() : http1::error_response(http1::status_for(r.code), explain(r, target_));
+  if (!ok) return refuse(std::move(reply), target_.to_string() + ": " + frame::open_code_name(r.code) + (r.reason.empty() ? "" : " (" + r.reason + ")"));
+  stage_ = Stage::Piping;
+  pipe_->stop_handshake();
+  pipe_->write_raw(std::move(reply));
+  pipe_->set_idle_timeout(0);
+  pipe_->attach(*ctx_.link->mux(), id, inbox_);  // bytes the client sent early go first
+  inbox_.clear();
+  pipe_->start();
+}
+
+void ClientSession::on_stream_data(ByteSpan bytes) {
+  if (stage_ == Stage::Http) return http_->on_stream_data(bytes);
+  pipe_->on_link_data(bytes);
+}
+void ClientSession::on_stream_fin() {
+  if (stage_ == Stage::Http) return http_->on_stream_fin();
+  pipe_->on_link_fin();
+}
+void ClientSession::on_stream_reset(frame::ResetCode code) {
+  if (stage_ == Stage::Http) return http_->on_stream_reset(code);
+  pipe_->on_link_reset();
+}
+void ClientSession::on_stream_writable() {
+  if (stage_ == Stage::Http) return http_->on_stream_writable();
+  pipe_->on_link_writable();
+}
+
+}  // namespace ferry::agent

@@ -1,0 +1,66 @@
+// One local client connection at the agent. The first byte says which protocol it speaks (0x05
+// SOCKS5, 0x04 SOCKS4/4a, anything else HTTP); the session runs that handshake, asks the link for a
+// stream to the target, answers the client with the relay's real outcome (SPEC.md's mapping table),
+// and then pipes bytes both ways. HTTP requests other than CONNECT go to HttpForwarder.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "agent/agent_context.hpp"
+#include "common/codec/sniff.hpp"
+#include "common/uv/socket_pipe.hpp"
+
+namespace ferry::agent {
+
+class HttpForwarder;
+
+class ClientSession final : public StreamOwner {
+ public:
+  using GoneFn = std::function<void(ClientSession&)>;
+  // Bytes a client may send before its handshake completes (a 32 KiB HTTP head and change).
+  static constexpr std::size_t kMaxHandshakeBytes = 64 * 1024;
+  // An HTTP keep-alive connection with no traffic for this long is closed.
+  static constexpr std::uint64_t kKeepAliveIdleMs = 300'000;
+
+  ClientSession(AgentContext& ctx, GoneFn gone);
+  ~ClientSession() override;
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  Result<void> accept(uv_stream_t* server);
+  void shutdown();  // the agent stops: close at once
+
+ private:
+  enum class Stage { Sniff, Socks5Greeting, Socks5Auth, Socks5Request, Socks4Request, HttpHead, Opening, Piping, Http, Done };
+
+  void on_bytes(ByteSpan bytes);
+  void step();
+  void socks5_greeting();
+  void socks5_auth();
+  void socks5_request();
+  void socks4_request();
+  void http_head();
+  void open(const Target& target, std::size_t request_bytes);
+  void refuse(Bytes reply, const std::string& why);
+  void log_refusal(const std::string& why);
+
+  void on_open_result(link::StreamId id, const frame::OpenResult& r) override;
+  void on_stream_data(ByteSpan bytes) override;
+  void on_stream_fin() override;
+  void on_stream_reset(frame::ResetCode code) override;
+  void on_stream_writable() override;
+
+  AgentContext& ctx_;
+  GoneFn gone_;
+  std::unique_ptr<uv::SocketPipe> pipe_;
+  std::unique_ptr<HttpForwarder> http_;
+  Stage stage_ = Stage::Sniff;
+  sniff::Protocol protocol_ = sniff::Protocol::Http;
+  Bytes inbox_;
+  Target target_;
+  std::string peer_;
+  bool http_connect_ = false;
+};
+
+}  // namespace ferry::agent

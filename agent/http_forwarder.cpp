@@ -1,0 +1,307 @@
+#include "agent/http_forwarder.hpp"
+
+#include <sodium.h>
+
+#include "agent/proxy_words.hpp"
+#include "common/codec/http1_response.hpp"
+#include "common/codec/http1_rewrite.hpp"
+#include "common/log.hpp"
+
+namespace ferry::agent {
+namespace {
+
+constexpr std::size_t kMaxResponseHead = 64 * 1024;
+
+}  // namespace
+
+HttpForwarder::HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer)
+    : ctx_(ctx), client_(client), owner_(owner), peer_(std::move(peer)) {}
+
+HttpForwarder::~HttpForwarder() = default;
+
+void HttpForwarder::shutdown() { release_stream(true); }
+
+void HttpForwarder::on_client_bytes(ByteSpan bytes) {
+  if (phase_ == Phase::Closing) return;
+  if (phase_ == Phase::Tunnel) return send_to_origin(bytes);
+  inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+  if (inbox_.size() > kMaxInbox) client_.pause_handshake();  // pipelined requests wait their turn
+  process();
+}
+
+void HttpForwarder::process() {
+  while (phase_ == Phase::Head && !inbox_.empty()) {
+    if (!start_request()) return;
+  }
+  if (phase_ == Phase::Body) forward_request_body();
+  if (inbox_.size() <= kMaxInbox / 2 && phase_ != Phase::Closing) client_.resume_handshake();
+}
+
+// Parses the next request head and starts its exchange. False: more bytes are needed, or it failed.
+bool HttpForwarder::start_request() {
+  auto d = http1::decode_request_head(inbox_);
+  if (!d) return fail(http1::status_for(d.error()), std::string("The request is malformed: ") + d.error().what + "."), false;
+  if (!d->msg) return false;
+  req_ = std::move(*d->msg);
+  inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(d->used));
+  auto rt = http1::parse_request_target(req_.method, req_.target);
+  if (!rt) return fail(400, std::string("The request target is not usable by a proxy: ") + rt.error().what + "."), false;
+  rt_ = std::move(*rt);
+  if (!http_authorised(*ctx_.config, req_)) {
+    log::info("agent", peer_ + " HTTP: proxy authentication missing or wrong");
+    return fail(407, "This proxy needs a username and password (Proxy-Authorization: Basic)."), false;
+  }
+  if (rt_.form == http1::TargetForm::Origin || rt_.form == http1::TargetForm::Asterisk) {
+    local_page(req_, rt_);
+    return phase_ == Phase::Head;
+  }
+  upgrade_ = false;
+  if (rt_.form == http1::TargetForm::Authority) {  // CONNECT after other requests: a tunnel from here on
+    keep_alive_ = false;
+    phase_ = Phase::Tunnel;
+    release_stream(true);
+    origin_ = rt_.target;
+    opening_ = true;
+    ctx_.link->open(rt_.target, &owner_);
+    return false;
+  }
+  auto framing = http1::request_body(req_);
+  if (!framing) return fail(400, std::string("The request body framing is invalid: ") + framing.error().what + "."), false;
+  req_body_ = *framing;
+  req_left_ = framing->length;
+  req_chunks_ = http1::ChunkedScanner{};
+  upgrade_ = http1::wants_upgrade(req_);
+  auto fwd = http1::rewrite_request(req_, rt_, upgrade_);
+  keep_alive_ = fwd.keep_alive && !upgrade_;
+  head_parsed_ = false;
+  resp_head_.clear();
+  if (!(stream_ && origin_ == rt_.target && origin_reusable_)) {
+    release_stream(true);
+    origin_ = rt_.target;
+    opening_ = true;
+    ctx_.link->open(rt_.target, &owner_);
+  }
+  phase_ = Phase::Body;
+  send_to_origin(fwd.bytes);
+  return true;
+}
+
+void HttpForwarder::local_page(const http1::RequestHead& head, const http1::RequestTarget& rt) {
+  if (head.method == "GET" && rt.origin_form == "/status" && ctx_.status_json) {
+    const std::string body = ctx_.status_json();
+    std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\nCache-Control: no-store\r\nConnection: " +
+                       (http1::client_keep_alive(head) ? "keep-alive" : "close") + "\r\n\r\n" + body;
+    client_.write_raw(Bytes(resp.begin(), resp.end()));
+    if (!http1::client_keep_alive(head)) close_client();
+    return;
+  }
+  fail(404, "This is ferry's proxy port. Use it as a proxy (curl -x http://HOST:PORT http://target/), or GET /status.");
+}
+
+void HttpForwarder::forward_request_body() {
+  while (phase_ == Phase::Body) {
+    if (req_body_.kind == http1::BodyKind::Length) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(req_left_, inbox_.size()));
+      send_to_origin(ByteSpan(inbox_).first(n));
+      inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(n));
+      req_left_ -= n;
+      if (req_left_ > 0) return;
+    } else if (req_body_.kind == http1::BodyKind::Chunked) {
+      auto p = req_chunks_.feed(inbox_);
+      if (!p) return fail(400, std::string("The chunked request body is malformed: ") + p.error().what + ".");
+      send_to_origin(ByteSpan(inbox_).first(p->used));
+      inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(p->used));
+      if (!p->done) return;
+    }
+    phase_ = Phase::Response;
+  }
+}
+
+void HttpForwarder::send_to_origin(ByteSpan bytes) {
+  if (bytes.empty()) return;
+  link::Mux* mux = ctx_.link->mux();
+  if (!stream_ || opening_ || !mux) {
+    to_origin_.insert(to_origin_.end(), bytes.begin(), bytes.end());
+    if (to_origin_.size() > kMaxInbox) client_.pause_handshake();
+    return;
+  }
+  if (!mux->send(*stream_, bytes)) client_.pause_handshake();  // resumed by on_stream_writable
+}
+
+void HttpForwarder::on_stream_writable() {
+  if (phase_ != Phase::Closing) client_.resume_handshake();
+}
+
+void HttpForwarder::on_open_result(link::StreamId id, const frame::OpenResult& r) {
+  opening_ = false;
+  if (r.code != frame::OpenCode::Ok) {
+    log::info("agent", peer_ + " HTTP " + origin_.to_string() + ": " + frame::open_code_name(r.code) +
+                           (r.reason.empty() ? "" : " (" + r.reason + ")"));
+    return fail(http1::status_for(r.code), explain(r, origin_));
+  }
+  stream_ = id;
+  origin_reusable_ = false;
+  if (phase_ == Phase::Tunnel) {
+    client_.write_raw(http1::connect_established());
+    Bytes early;
+    early.swap(inbox_);
+    to_origin_.insert(to_origin_.end(), early.begin(), early.end());
+  }
+  Bytes pending;
+  pending.swap(to_origin_);
+  send_to_origin(pending);
+  if (phase_ == Phase::Body) forward_request_body();
+}
+
+void HttpForwarder::to_client(ByteSpan bytes) {
+  link::Mux* mux = ctx_.link->mux();
+  const link::StreamId id = stream_ ? *stream_ : 0;
+  const std::size_t n = bytes.size();
+  // Credit goes back once the client has the bytes: a slow client slows only its own origin.
+  client_.write_raw(Bytes(bytes.begin(), bytes.end()), [this, mux, id, n] {
+    if (mux && mux == ctx_.link->mux()) mux->consumed(id, n, link::Instant(static_cast<std::int64_t>(uv_now(ctx_.loop))));
+  });
+}
+
+void HttpForwarder::on_stream_data(ByteSpan bytes) {
+  if (phase_ == Phase::Closing) return;
+  if (phase_ == Phase::Tunnel) return to_client(bytes);
+  on_response_bytes(bytes);
+}
+
+void HttpForwarder::on_response_bytes(ByteSpan bytes) {
+  if (head_parsed_) return forward_response_body(bytes);
+  if (resp_head_.size() + bytes.size() > kMaxResponseHead)
+    return fail(502, "The origin sent a response head larger than 64 KiB.");
+  resp_head_.insert(resp_head_.end(), bytes.begin(), bytes.end());
+  if (!on_response_head()) return;
+}
+
+// Parses the buffered response head; forwards it and whatever body followed. False: need more.
+bool HttpForwarder::on_response_head() {
+  auto d = http1::decode_response_head(resp_head_);
+  if (!d) return fail(502, std::string("The origin sent a malformed response: ") + d.error().what + "."), false;
+  if (!d->msg) return false;
+  const auto& head = *d->msg;
+  Bytes rest(resp_head_.begin() + static_cast<std::ptrdiff_t>(d->used), resp_head_.end());
+  to_client(ByteSpan(resp_head_).first(d->used));
+  resp_head_.clear();
+  if (head.line.status >= 100 && head.line.status < 200 && head.line.status != 101) {
+    if (!rest.empty()) on_response_bytes(rest);  // an interim response; the final one follows
+    return true;
+  }
+  auto framing = http1::response_body(req_.method, head);
+  if (!framing) return fail(502, std::string("The origin's response framing is invalid: ") + framing.error().what + "."), false;
+  resp_body_ = *framing;
+  resp_left_ = framing->length;
+  resp_chunks_ = http1::ChunkedScanner{};
+  head_parsed_ = true;
+  origin_reusable_ = head.line.version == http1::Version::Http11 && !http1::has_token(head.headers, "Connection", "close") &&
+                     (framing->kind == http1::BodyKind::Length || framing->kind == http1::BodyKind::Chunked ||
+                      framing->kind == http1::BodyKind::None);
+  if (framing->kind == http1::BodyKind::Tunnel) {  // 101 Switching Protocols: bytes flow both ways as they are
+    phase_ = Phase::Tunnel;
+    keep_alive_ = false;
+    if (!rest.empty()) to_client(rest);
+    Bytes early;
+    early.swap(inbox_);
+    send_to_origin(early);
+    return true;
+  }
+  forward_response_body(rest);
+  return true;
+}
+
+void HttpForwarder::forward_response_body(ByteSpan bytes) {
+  switch (resp_body_.kind) {
+    case http1::BodyKind::None: break;
+    case http1::BodyKind::Length: {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(resp_left_, bytes.size()));
+      to_client(bytes.first(n));
+      resp_left_ -= n;
+      bytes = bytes.subspan(n);
+      if (resp_left_ > 0) return;
+      break;
+    }
+    case http1::BodyKind::Chunked: {
+      auto p = resp_chunks_.feed(bytes);
+      if (!p) return close_client();  // the head is out: all we can do is cut the connection
+      to_client(bytes.first(p->used));
+      bytes = bytes.subspan(p->used);
+      if (!p->done) return;
+      break;
+    }
+    case http1::BodyKind::CloseDelimited:
+    case http1::BodyKind::Tunnel: return to_client(bytes);
+  }
+  if (!bytes.empty()) origin_reusable_ = false;  // bytes after the response: this origin is confused
+  response_done();
+}
+
+void HttpForwarder::response_done() {
+  head_parsed_ = false;
+  if (!origin_reusable_) release_stream(true);
+  if (phase_ == Phase::Body || !keep_alive_ || client_eof_) return close_client();
+  phase_ = Phase::Head;
+  process();
+}
+
+void HttpForwarder::on_stream_fin() {
+  if (phase_ == Phase::Tunnel) return client_.on_link_fin();
+  if (phase_ == Phase::Closing) return;
+  origin_reusable_ = false;
+  if (!head_parsed_) return fail(502, "The origin closed the connection without a complete response.");
+  if (resp_body_.kind == http1::BodyKind::CloseDelimited) {
+    release_stream(true);
+    return close_client();
+  }
+  close_client();  // a body cut short: the client must see the connection end
+}
+
+void HttpForwarder::on_stream_reset(frame::ResetCode) {
+  stream_.reset();
+  if (phase_ == Phase::Closing) return;
+  if ((phase_ == Phase::Response || phase_ == Phase::Body) && !head_parsed_)
+    return fail(502, "The connection to the origin broke before it answered.");
+  close_client();
+}
+
+void HttpForwarder::on_client_eof() {
+  client_eof_ = true;
+  if (phase_ == Phase::Tunnel) {
+    if (stream_ && !opening_ && ctx_.link->mux()) ctx_.link->mux()->finish(*stream_);
+    return client_.mark_read_done();
+  }
+  if (phase_ == Phase::Head && inbox_.empty()) return close_client();  // a keep-alive connection ends
+  if (phase_ == Phase::Response) return;  // the answer may still come; then the connection closes
+  close_client();
+}
+
+void HttpForwarder::fail(int status, const std::string& text) {
+  if (phase_ == Phase::Closing) return;
+  if (head_parsed_) return close_client();  // a response is already under way: cut it
+  client_.write_raw(http1::error_response(status, text));
+  close_client();
+}
+
+void HttpForwarder::close_client() {
+  if (phase_ == Phase::Closing) return;
+  phase_ = Phase::Closing;
+  release_stream(true);
+  client_.pause_handshake();
+  client_.close_after_writes();
+}
+
+void HttpForwarder::release_stream(bool reset) {
+  if (!stream_) {
+    if (opening_) ctx_.link->forget(&owner_);
+    opening_ = false;
+    return;
+  }
+  if (reset) ctx_.link->release(*stream_);
+  stream_.reset();
+  origin_reusable_ = false;
+}
+
+}  // namespace ferry::agent

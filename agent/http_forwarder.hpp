@@ -1,0 +1,91 @@
+// The HTTP/1.1 forward proxy on one client connection (RFC 9110 §7.6, RFC 9112): requests in
+// absolute-form are re-issued in origin-form over a stream to their origin, one exchange at a time,
+// so keep-alive and pipelining work across origins. A stream is kept for the next request to the
+// same origin while both sides allow it. Bodies pass through by Content-Length, chunked (the scanner
+// finds the end) or until the origin closes; Upgrade (WebSocket) and a CONNECT after other requests
+// turn the connection into a tunnel. Errors are real HTTP responses that say what happened.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "agent/agent_context.hpp"
+#include "common/codec/http1_body.hpp"
+#include "common/codec/http1_chunked.hpp"
+#include "common/codec/http1_head.hpp"
+#include "common/codec/http1_target.hpp"
+#include "common/uv/socket_pipe.hpp"
+
+namespace ferry::agent {
+
+class HttpForwarder {
+ public:
+  // Unprocessed client bytes (pipelined requests) held before reading pauses.
+  static constexpr std::size_t kMaxInbox = 256 * 1024;
+
+  HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer);
+  ~HttpForwarder();
+
+  // Client side: every byte after the protocol was recognised (the first call includes the head).
+  void on_client_bytes(ByteSpan bytes);
+  void on_client_eof();
+  // Stream side, forwarded by the session.
+  void on_open_result(link::StreamId id, const frame::OpenResult& r);
+  void on_stream_data(ByteSpan bytes);
+  void on_stream_fin();
+  void on_stream_reset(frame::ResetCode code);
+  void on_stream_writable();
+  void shutdown();
+
+ private:
+  enum class Phase { Head, Body, Response, Tunnel, Closing };
+
+  void process();
+  bool start_request();
+  void local_page(const http1::RequestHead& head, const http1::RequestTarget& rt);
+  void forward_request_body();
+  void send_to_origin(ByteSpan bytes);
+  void on_response_bytes(ByteSpan bytes);
+  bool on_response_head();
+  void forward_response_body(ByteSpan bytes);
+  void response_done();
+  void to_client(ByteSpan bytes);
+  void fail(int status, const std::string& text);
+  void close_client();
+  void release_stream(bool reset);
+
+  AgentContext& ctx_;
+  uv::SocketPipe& client_;
+  StreamOwner& owner_;
+  std::string peer_;
+  Phase phase_ = Phase::Head;
+  Bytes inbox_;
+  bool client_eof_ = false;
+
+  // The current exchange.
+  http1::RequestHead req_;
+  http1::RequestTarget rt_;
+  http1::BodyFraming req_body_;
+  std::uint64_t req_left_ = 0;
+  http1::ChunkedScanner req_chunks_;
+  bool keep_alive_ = true;
+  bool upgrade_ = false;
+  bool request_sent_ = false;
+
+  // The origin stream: kept across exchanges to the same origin.
+  std::optional<link::StreamId> stream_;
+  Target origin_;
+  bool opening_ = false;
+  bool origin_reusable_ = false;
+  Bytes to_origin_;  // bytes waiting for the stream to open
+
+  // The response.
+  Bytes resp_head_;
+  http1::BodyFraming resp_body_;
+  std::uint64_t resp_left_ = 0;
+  http1::ChunkedScanner resp_chunks_;
+  bool head_parsed_ = false;
+};
+
+}  // namespace ferry::agent

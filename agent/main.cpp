@@ -1,0 +1,119 @@
+// ferry-agent: HTTP and SOCKS proxy ports on localhost, carried over the link to the office relay.
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "agent/agent_server.hpp"
+#include "agent/status_command.hpp"
+#include "common/config/agent_config.hpp"
+#include "common/key_commands.hpp"
+#include "common/log.hpp"
+#include "common/uv/loop.hpp"
+
+using namespace ferry;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage:\n"
+    "  ferry-agent --config agent.toml          run the agent\n"
+    "  ferry-agent keygen --out agent.key       write a new private key (mode 0600), print its public key\n"
+    "  ferry-agent pubkey --key agent.key       print the public key of a private key file\n"
+    "  ferry-agent check --config agent.toml    validate a config and exit\n"
+    "  ferry-agent status [--config agent.toml] print the running agent's link state, relay, RTT, streams\n"
+    "  ferry-agent --help | --version\n"
+    "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
+
+struct Args {
+  std::string command, config, out, key, error;
+  bool help = false, version = false;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') a.command = argv[i++];
+  for (; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](std::string& into) {
+      if (i + 1 >= argc) a.error = arg + " needs a value";
+      else into = argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") a.help = true;
+    else if (arg == "--version") a.version = true;
+    else if (arg == "--config") value(a.config);
+    else if (arg == "--out") value(a.out);
+    else if (arg == "--key") value(a.key);
+    else a.error = "unknown argument: " + arg;
+  }
+  if (!a.command.empty() && a.command != "keygen" && a.command != "pubkey" && a.command != "check" && a.command != "status")
+    a.error = "unknown command: " + a.command;
+  return a;
+}
+
+int load(std::string path, config::AgentConfig& cfg) {
+  if (path.empty() && ::access("agent.toml", R_OK) == 0) path = "agent.toml";
+  if (path.empty()) {
+    std::fprintf(stderr, "--config FILE is required\n%s", kUsage);
+    return 2;
+  }
+  if (auto err = config::load_agent_config(path, cfg)) {
+    std::fprintf(stderr, "%s\n", err->to_string().c_str());
+    return 2;
+  }
+  return 0;
+}
+
+int run(const std::string& path) {
+  config::AgentConfig cfg;
+  if (int rc = load(path, cfg)) return rc;
+  auto key = crypto::read_key_file(cfg.private_key_file);
+  if (!key) {
+    std::fprintf(stderr, "%s: private_key_file: %s: %s\n", cfg.file.c_str(), cfg.private_key_file.c_str(),
+                 describe(key.error()).c_str());
+    return 2;
+  }
+  uv::Loop loop;
+  int rc = 0;
+  {
+    agent::AgentServer server(loop.get(), cfg, std::move(*key));
+    if (auto r = server.start(); !r) {
+      log::error("agent", "cannot start: " + describe(r.error()));
+      rc = 1;
+    } else {
+      loop.run();
+    }
+  }
+  uv_run(loop.get(), UV_RUN_DEFAULT);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (sodium_init() < 0) return 1;
+  if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug") log::set_level(log::Level::Debug);
+  const Args a = parse(argc, argv);
+  if (!a.error.empty()) {
+    std::fprintf(stderr, "ferry-agent: %s\n%s", a.error.c_str(), kUsage);
+    return 2;
+  }
+  if (a.help) return std::printf("%s", kUsage), 0;
+  if (a.version) return std::printf("ferry-agent %s\n", FERRY_VERSION), 0;
+  if (a.command == "keygen") return keygen_command(a.out);
+  if (a.command == "pubkey") return pubkey_command(a.key);
+  config::AgentConfig cfg;
+  if (a.command == "check") {
+    if (int rc = load(a.config, cfg)) return rc;
+    std::printf("%s: OK\n", cfg.file.c_str());
+    return 0;
+  }
+  if (a.command == "status") {
+    if (int rc = load(a.config, cfg)) return rc;
+    return agent::status_command(cfg);
+  }
+  return run(a.config);
+}

@@ -1,0 +1,84 @@
+#include "agent/status_command.hpp"
+
+#include <poll.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "common/uv/loop.hpp"
+
+namespace ferry::agent {
+namespace {
+
+// The value of "key" in our own flat status JSON (strings unquoted), or "".
+std::string field(const std::string& json, const std::string& key) {
+  const auto at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) return "";
+  auto v = at + key.size() + 3;
+  if (json[v] == '"') {
+    const auto end = json.find('"', v + 1);
+    return json.substr(v + 1, end - v - 1);
+  }
+  const auto end = json.find_first_of(",}", v);
+  return json.substr(v, end - v);
+}
+
+std::string base64(const std::string& s) {
+  std::string out(sodium_base64_ENCODED_LEN(s.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(s.data()), s.size(),
+                    sodium_base64_VARIANT_ORIGINAL);
+  out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+int status_command(const config::AgentConfig& cfg) {
+  const std::string listen = cfg.http_listen ? *cfg.http_listen : *cfg.socks_listen;
+  auto addr = uv::parse_socket_address(listen);
+  if (!addr) return std::fprintf(stderr, "bad listen address %s\n", listen.c_str()), 1;
+  const int fd = ::socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const socklen_t len = addr->ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), len) != 0) {
+    std::fprintf(stderr, "the agent is not running (nothing answers on %s)\n", listen.c_str());
+    if (fd >= 0) ::close(fd);
+    return 1;
+  }
+  std::string req = "GET /status HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n";
+  if (cfg.auth) req += "Proxy-Authorization: Basic " + base64(cfg.username + ":" + cfg.password) + "\r\n";
+  req += "\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return ::close(fd), 1;
+  std::string resp;
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  while (resp.size() < 65536 && ::poll(&p, 1, 3000) == 1) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  const auto body_at = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.1 200", 0) != 0 || body_at == std::string::npos) {
+    std::fprintf(stderr, "the agent on %s did not answer /status: %s\n", listen.c_str(), resp.substr(0, resp.find('\r')).c_str());
+    return 1;
+  }
+  const std::string j = resp.substr(body_at + 4);
+  std::printf("link:            %s\n", field(j, "link").c_str());
+  std::printf("relay:           %s\n", field(j, "relay").c_str());
+  const std::string rtt = field(j, "rtt_ms");
+  std::printf("rtt:             %s\n", rtt == "null" ? "-" : (rtt + " ms").c_str());
+  std::printf("open streams:    %s\n", field(j, "open_streams").c_str());
+  std::printf("local clients:   %s\n", field(j, "clients").c_str());
+  std::printf("bytes sent:      %s\n", field(j, "bytes_sent").c_str());
+  std::printf("bytes received:  %s\n", field(j, "bytes_received").c_str());
+  const std::string up = field(j, "connected_for_s");
+  std::printf("connected for:   %s\n", up == "null" ? "-" : (up + " s").c_str());
+  const std::string err = field(j, "last_error");
+  std::printf("last error:      %s\n", err == "null" ? "-" : err.c_str());
+  return 0;
+}
+
+}  // namespace ferry::agent
