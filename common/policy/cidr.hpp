@@ -37,6 +37,8 @@ struct Cidr {
 // Parses "ADDRESS/LEN". LEN is decimal without leading zeros; host bits must be zero ("10.0.0.1/8" is an
 // error, because the writer probably meant something else). A block inside ::ffff:0:0/96 becomes the
 // IPv4 block it maps, since addresses are normalised before matching and the IPv6 form could never match.
+// A block in the IPv4-compatible range ::/96 stays IPv6; it can then match only :: and ::1, because every
+// other address there normalises to IPv4 (address.hpp). Use the IPv4 block to cover those.
 // Errors carry Errc::Config and a static message.
 Result<Cidr> parse_cidr(std::string_view text);
 

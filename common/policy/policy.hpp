@@ -37,6 +37,11 @@
 // not reach 127.0.0.1, while `allow 127.0.0.1:8080` reaches it on port 8080 as a literal or as the
 // address of a name. A caller that dials several resolved addresses checks each of them.
 //
+// One consequence to know when writing rules: `*` matches IP literals, so a configured `allow *` (or
+// `allow *:22`) placed before the built-ins lets a literal 127.0.0.1 or 169.254.169.254 through on those
+// ports, exactly as first-match-wins says. Names resolving there stay denied. Put `deny loopback`,
+// `deny link-local` etc. before such a rule to keep literals out as well.
+//
 // A Decision says allowed or not, and which rule decided, in text that is shown to users (HTTP 403 body,
 // SOCKS logs, the OPEN_RESULT reason): `deny loopback (built-in)`, `rule 3 of [policy]: "deny *"`,
 // `rule 1 of agent "alice": "allow *:22"`. It holds the rule's canonical text and its place only, never
