@@ -37,15 +37,20 @@ bool takes_part(const Pattern& p, Scope scope) {
   return false;
 }
 
+struct Match {
+  Decision decision;
+  bool by_any;  // the deciding rule's pattern was `*`
+};
+
 // Walks the chain in order and returns the first rule in `scope` for which `matches` holds.
-template <class Match>
-std::optional<Decision> first_match(const Chain& chain, Scope scope, std::uint16_t port, Match matches) {
+template <class Matches>
+std::optional<Match> first_match(const Chain& chain, Scope scope, std::uint16_t port, Matches matches) {
   for (const RuleSet* set : chain) {
     if (set == nullptr) continue;
     for (std::size_t i = 0; i < set->rules.size(); ++i) {
       const Rule& r = set->rules[i];
       if (takes_part(r.pattern, scope) && r.ports.contains(port) && matches(r.pattern))
-        return Decision{r.action == Action::Allow, decision_text(*set, i)};
+        return Match{Decision{r.action == Action::Allow, decision_text(*set, i)}, r.pattern.kind == Pattern::Kind::Any};
     }
   }
   return std::nullopt;
@@ -78,15 +83,23 @@ Decision check_name(const Chain& chain, std::string_view name, std::uint16_t por
   const auto normal = normalise_host_name(name);
   if (!normal) return Decision{false, "invalid host name"};
   auto d = first_match(chain, Scope::Name, port, [&](const Pattern& p) { return p.matches_name(*normal); });
-  return d ? std::move(*d) : Decision{false, "no rule matched"};
+  return d ? std::move(d->decision) : Decision{false, "no rule matched"};
 }
 
 Decision check_address(const Chain& chain, const Address& address, std::uint16_t port, bool resolved_from_name) {
   const Address a = address.normalised();
   const Scope scope = resolved_from_name ? Scope::Resolved : Scope::Literal;
-  auto d = first_match(chain, scope, port, [&](const Pattern& p) { return p.matches_address(a); });
-  if (d) return std::move(*d);
-  return resolved_from_name ? Decision{true, "no address rule matched"} : Decision{false, "no rule matched"};
+  auto matches = [&](const Pattern& p) { return p.matches_address(a); };
+  auto d = first_match(chain, scope, port, matches);
+  if (!d) return resolved_from_name ? Decision{true, "no address rule matched"} : Decision{false, "no rule matched"};
+  // An `allow *` says nothing about where a literal points, just as it says nothing about where a name
+  // resolves: the address rules (the built-in denies among them) still apply, unless an explicit
+  // address rule allowed this address.
+  if (d->decision.allowed && d->by_any) {
+    auto by_address = first_match(chain, Scope::Resolved, port, matches);
+    if (by_address && !by_address->decision.allowed) return std::move(by_address->decision);
+  }
+  return std::move(d->decision);
 }
 
 }  // namespace ferry::policy

@@ -37,10 +37,10 @@
 // not reach 127.0.0.1, while `allow 127.0.0.1:8080` reaches it on port 8080 as a literal or as the
 // address of a name. A caller that dials several resolved addresses checks each of them.
 //
-// One consequence to know when writing rules: `*` matches IP literals, so a configured `allow *` (or
-// `allow *:22`) placed before the built-ins lets a literal 127.0.0.1 or 169.254.169.254 through on those
-// ports, exactly as first-match-wins says. Names resolving there stay denied. Put `deny loopback`,
-// `deny link-local` etc. before such a rule to keep literals out as well.
+// The same holds for IP literals: when the first match for a literal is an `allow *` (written, or the
+// built-in one), the address patterns are consulted as for a resolved address, and a deny there wins.
+// So `allow *` or `allow *:22` never opens a literal 127.0.0.1 or 169.254.169.254; only an explicit
+// address rule (`allow 127.0.0.1:8080`, `allow loopback:8080`) does.
 //
 // A Decision says allowed or not, and which rule decided, in text that is shown to users (HTTP 403 body,
 // SOCKS logs, the OPEN_RESULT reason): `deny loopback (built-in)`, `rule 3 of [policy]: "deny *"`,

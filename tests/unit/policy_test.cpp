@@ -132,8 +132,11 @@ const std::vector<Case> kCases = {
      "rule 2 of [policy]: \"allow *\""},
     {{"allow 10.0.0.0/8:5432"}, {"deny private", "allow *"}, "db.corp", 5433, {"10.1.2.3"}, false,
      "rule 1 of [policy]: \"deny private\""},
-    // A written `*` before the built-ins covers IP literals too (first match wins); resolved names stay safe.
-    {{}, {"allow *"}, "127.0.0.1", 80, {}, true, "rule 1 of [policy]: \"allow *\""},
+    // `allow *` does not open a literal loopback address: the address rules, built-in denies among them,
+    // still apply; an explicit address allow anywhere before the built-ins opens it.
+    {{}, {"allow *"}, "127.0.0.1", 80, {}, false, kLoop},
+    {{}, {"allow *", "allow loopback:80"}, "127.0.0.1", 80, {}, true, "rule 1 of [policy]: \"allow *\""},
+    {{}, {"allow loopback:80", "allow *"}, "127.0.0.1", 80, {}, true, "rule 1 of [policy]: \"allow loopback:80\""},
     {{}, {"deny loopback", "allow *"}, "127.0.0.1", 80, {}, false, "rule 1 of [policy]: \"deny loopback\""},
     {{}, {"allow *"}, "localhost", 80, {"127.0.0.1"}, false, kLoop},
 };
