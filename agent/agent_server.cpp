@@ -51,8 +51,10 @@ Result<void> AgentServer::start() {
 
 void AgentServer::on_connection(uv_stream_t* server) {
   auto s = std::make_unique<ClientSession>(ctx_, [this](ClientSession& gone) {
-    sessions_.erase(&gone);
-    maybe_exit();
+    // Erasing destroys the session, and with it this very closure: keep `this` in a local first.
+    AgentServer* self = this;
+    self->sessions_.erase(&gone);
+    self->maybe_exit();
   });
   ClientSession* raw = s.get();
   sessions_.emplace(raw, std::move(s));

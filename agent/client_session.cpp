@@ -44,8 +44,11 @@ void ClientSession::shutdown() {
 }
 
 void ClientSession::on_bytes(ByteSpan bytes) {
-  if (bytes.empty()) {  // EOF or error before the handshake finished
+  if (bytes.empty()) {  // EOF or error
     if (http_) return http_->on_client_eof();
+    // A client may send its whole request and half-close before the relay answers: keep going, and
+    // pass the FIN on once the stream is open.
+    if (stage_ == Stage::Opening) return void(client_eof_ = true);
     return pipe_->abort(frame::ResetCode::Cancel);
   }
   if (stage_ == Stage::Http) return http_->on_client_bytes(bytes);
@@ -92,7 +95,7 @@ void ClientSession::log_refusal(const std::string& why) {
 
 void ClientSession::socks5_greeting() {
   auto g = socks5::decode_greeting(inbox_);
-  if (!g) return refuse({}, std::string("bad greeting: ") + g.error().what);
+  if (!g) return refuse(socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods), std::string("bad greeting: ") + g.error().what);
   if (!g->msg) return;
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(g->used));
   const auto& methods = g->msg->methods;
@@ -182,6 +185,11 @@ void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r
   pipe_->set_idle_timeout(0);
   pipe_->attach(*ctx_.link->mux(), id, inbox_);  // bytes the client sent early go first
   inbox_.clear();
+  if (client_eof_) {
+    ctx_.link->mux()->finish(id);
+    pipe_->mark_read_done();
+    return;
+  }
   pipe_->start();
 }
 

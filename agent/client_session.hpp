@@ -61,6 +61,7 @@ class ClientSession final : public StreamOwner {
   Target target_;
   std::string peer_;
   bool http_connect_ = false;
+  bool client_eof_ = false;
 };
 
 }  // namespace ferry::agent

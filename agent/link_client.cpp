@@ -69,8 +69,9 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   c.static_key = &key_;
   c.peer_key = cfg_.relay_key;
   conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
-    std::erase_if(retired_, [&](const auto& p) { return p.get() == &gone; });
-    if (stopping_ && !conn_ && retired_.empty() && stopped_) stopped_();
+    LinkClient* self = this;  // erasing destroys this closure
+    std::erase_if(self->retired_, [&](const auto& p) { return p.get() == &gone; });
+    if (self->stopping_ && !self->conn_ && self->retired_.empty() && self->stopped_) self->stopped_();
   });
   if (auto r = conn_->connect(res->ai_addr); !r) conn_->session().abort(r.error());
 }

@@ -64,8 +64,10 @@ void RelayServer::on_connection(uv_stream_t* server) {
   for (const auto& [p, l] : links_)
     if (!l->established()) ++unauthenticated;
   auto handler = std::make_unique<LinkHandler>(ctx_, [this](LinkHandler& h) {
-    links_.erase(&h);
-    maybe_exit();
+    // Erasing destroys the handler, and with it this very closure: keep `this` in a local first.
+    RelayServer* self = this;
+    self->links_.erase(&h);
+    self->maybe_exit();
   });
   if (auto r = handler->accept(server); !r) {
     // EMFILE and friends: shed the connection rather than spin on it (libuv keeps a spare fd).

@@ -85,9 +85,32 @@ void SocketPipe::mark_read_done() {
 }
 
 void SocketPipe::close_after_writes() {
+  if (closing_ || close_when_written_) return;
   stream_gone_ = true;
-  if (writing_ == 0) return close_handles(false);
   close_when_written_ = true;
+  if (writing_ == 0) linger();
+}
+
+// A lingering close (as HTTP servers do after an error reply): shutdown(SHUT_WR), then read and drop
+// what the client still sends until its EOF or kLingerMs. Closing at once with unread bytes would
+// make the kernel answer with RST, and the client could lose the reply it has not read yet.
+void SocketPipe::linger() {
+  if (closing_) return;
+  handshake_ = [](ByteSpan) {};  // discard
+  if (!handshake_buf_) handshake_buf_.reset(new std::uint8_t[kHandshakeReadBytes]);
+  if (!reading_ && uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_linger_read_cb) == 0)
+    reading_ = true;
+  else if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_linger_read_cb);
+  }
+  uv_timer_start(&idle_, [](uv_timer_t* t) { static_cast<SocketPipe*>(t->data)->close_handles(false); }, kLingerMs, 0);
+  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t*, int) {}) != 0)
+    close_handles(false);
+}
+
+void SocketPipe::on_linger_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
+  if (nread < 0) static_cast<SocketPipe*>(s->data)->close_handles(false);  // EOF: the client is done
 }
 
 SocketPipe::~SocketPipe() = default;
@@ -192,7 +215,7 @@ void SocketPipe::on_write_cb(uv_write_t* req, int status) noexcept {
     if (!self->stream_gone_)
       self->mux_->consumed(self->id_, op->bytes.size(), link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
   }
-  if (self->close_when_written_ && self->writing_ == 0) return self->close_handles(false);
+  if (self->close_when_written_ && self->writing_ == 0) return self->linger();
   self->maybe_shutdown();
 }
 

@@ -36,6 +36,7 @@ class SocketPipe {
 
   using HandshakeFn = std::function<void(ByteSpan bytes)>;  // an empty span: EOF or a read error
   static constexpr std::size_t kHandshakeReadBytes = 16 * 1024;
+  static constexpr std::uint64_t kLingerMs = 2000;
 
   SocketPipe(uv_loop_t* loop, DoneFn done);
   SocketPipe(uv_loop_t* loop, link::Mux& mux, link::StreamId id, DoneFn done);
@@ -103,6 +104,8 @@ class SocketPipe {
   static void on_handshake_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
   static void on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   void write_bytes(Bytes bytes, bool stream_data, std::function<void()> written = {});
+  void linger();
+  static void on_linger_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
 
   link::Mux* mux_ = nullptr;
   link::StreamId id_ = 0;

@@ -1,0 +1,216 @@
+"""Shared pieces of ferry's end-to-end tests: real binaries, real clients, loopback only.
+
+Daemons bind port 0 and the harness reads the address from their "listening on ADDR" line, so no test
+needs a fixed port or a sleep to wait for readiness. Every wait has a timeout.
+"""
+import http.server
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("FERRY_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build", "release"))
+RELAY = os.path.join(BIN, "ferry-relay")
+AGENT = os.path.join(BIN, "ferry-agent")
+
+
+class Daemon:
+    """A ferry process whose stderr is collected line by line."""
+
+    def __init__(self, argv, env=None):
+        self.lines = []
+        self._q = queue.Queue()
+        self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                     env=dict(os.environ, **(env or {})))
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+            self._q.put(line)
+
+    def wait_for(self, pattern, timeout=10.0):
+        """Returns the first match of `pattern` in a log line, waiting at most `timeout` seconds."""
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        seen = 0
+        while time.time() < deadline:
+            for line in self.lines[seen:]:
+                m = rx.search(line)
+                if m:
+                    return m
+            seen = len(self.lines)
+            try:
+                self._q.get(timeout=0.05)
+            except queue.Empty:
+                if self.proc.poll() is not None and len(self.lines) == seen:
+                    break
+        raise AssertionError("no log line matching %r within %.1fs; log:\n%s" % (pattern, timeout, "\n".join(self.lines)))
+
+    def listening(self, count=1, timeout=10.0):
+        found = []
+        deadline = time.time() + timeout
+        while len(found) < count and time.time() < deadline:
+            found = [m.group(1) for m in (re.search(r"listening on (\S+)", l) for l in self.lines) if m]
+            time.sleep(0.02)
+        if len(found) < count:
+            raise AssertionError("daemon did not report %d listeners; log:\n%s" % (count, "\n".join(self.lines)))
+        return [(a.rsplit(":", 1)[0].strip("[]"), int(a.rsplit(":", 1)[1])) for a in found[:count]]
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class TargetHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    big = b""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, body, ctype="text/plain"):
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/whoami":
+            return self._send(self.client_address[0].encode())
+        if self.path == "/big":
+            return self._send(TargetHandler.big, "application/octet-stream")
+        if self.path == "/headers":
+            return self._send(str(self.headers).encode())
+        if self.path.startswith("/chunked"):
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"chunk-one ", b"chunk-two ", b"chunk-three"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        return self._send(b"hello from the target at " + self.path.encode())
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        return self._send(b"got %d bytes" % len(body))
+
+
+class Target:
+    """An HTTP server (and optionally an HTTPS one) on loopback, in threads of the test process."""
+
+    def __init__(self, host="127.0.0.1", tls_dir=None):
+        self.http = http.server.ThreadingHTTPServer((host, 0), TargetHandler)
+        self.http.daemon_threads = True
+        self.port = self.http.server_address[1]
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.https = None
+        if tls_dir:
+            cert, key = os.path.join(tls_dir, "cert.pem"), os.path.join(tls_dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                            "/CN=intranet.test", "-addext", "subjectAltName=DNS:intranet.test,IP:127.0.0.1",
+                            "-keyout", key, "-out", cert], check=True, capture_output=True)
+            self.cert = cert
+            self.https = http.server.ThreadingHTTPServer((host, 0), TargetHandler)
+            self.https.daemon_threads = True
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.https.socket = ctx.wrap_socket(self.https.socket, server_side=True)
+            self.tls_port = self.https.server_address[1]
+            threading.Thread(target=self.https.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.http.shutdown()
+        if self.https:
+            self.https.shutdown()
+
+
+class Ferry:
+    """A relay and an agent on loopback, with fresh keys and configs written for this test."""
+
+    def __init__(self, relay_rules, agent_rules=None, relay_extra="", agent_extra="", limits=""):
+        self.dir = tempfile.mkdtemp(prefix="ferry-e2e-")
+        self.relay_pub = self.keygen(RELAY, "relay.key")
+        self.agent_pub = self.keygen(AGENT, "agent.key")
+        agent_rules_line = "rules = %s\n" % toml_list(agent_rules) if agent_rules else ""
+        self.write("relay.toml",
+                   'listen = "127.0.0.1:0"\nprivate_key_file = "relay.key"\naudit_log = "audit.jsonl"\n' + relay_extra +
+                   "[limits]\n" + limits +
+                   "[policy]\nrules = %s\n" % toml_list(relay_rules) +
+                   '[[agents]]\nname = "e2e"\npublic_key = "%s"\n' % self.agent_pub + agent_rules_line)
+        self.relay = Daemon([RELAY, "--config", self.path("relay.toml")])
+        (_, self.relay_port), = self.relay.listening(1)
+        self.write("agent.toml",
+                   'private_key_file = "agent.key"\n[relay]\naddress = "127.0.0.1:%d"\npublic_key = "%s"\n'
+                   '[http]\nlisten = "127.0.0.1:0"\n[socks]\nlisten = "127.0.0.1:0"\n' % (self.relay_port, self.relay_pub)
+                   + agent_extra)
+        self.agent = Daemon([AGENT, "--config", self.path("agent.toml")])
+        (_, self.http_port), (_, self.socks_port) = self.agent.listening(2)
+        self.agent.wait_for(r"link up")
+
+    def keygen(self, binary, name):
+        out = subprocess.run([binary, "keygen", "--out", self.path(name)], check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+
+    def audit(self):
+        try:
+            with open(self.path("audit.jsonl")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def close(self):
+        self.agent.stop()
+        self.relay.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def toml_list(items):
+    return "[" + ", ".join('"%s"' % i for i in items) + "]"
+
+
+def curl(*args, timeout=20):
+    """Runs curl; returns (exit code, body bytes, stderr text)."""
+    p = subprocess.run(["curl", "-sS", "--max-time", str(timeout)] + list(args), capture_output=True, timeout=timeout + 10)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def raw(port, data, read_timeout=5.0, half_close=False):
+    """Sends bytes to 127.0.0.1:port and returns everything read until EOF or the timeout."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        chunks = []
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+        except socket.timeout:
+            pass
+        return b"".join(chunks)

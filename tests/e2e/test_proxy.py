@@ -1,0 +1,219 @@
+"""End to end with real clients: curl in every proxy scheme against both agent ports, HTTPS through
+CONNECT and socks5h, keep-alive and pipelining across origins, half-close, policy denials, an unlisted
+key, egress_bind, the idle timeout, reload and bad input. Run: python3 -m unittest tests/e2e/test_proxy.py
+"""
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import AGENT, Daemon, Ferry, Target, TargetHandler, curl, raw  # noqa: E402
+
+SCHEMES = ["http", "socks4", "socks4a", "socks5", "socks5h"]
+
+
+class Proxying(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tls_dir = tempfile.mkdtemp(prefix="ferry-tls-")
+        TargetHandler.big = os.urandom(8 << 20)
+        cls.target = Target(tls_dir=cls.tls_dir)
+        t = cls.target
+        cls.ferry = Ferry(["allow 127.0.0.1:%d" % t.port, "allow 127.0.0.1:%d" % t.tls_port,
+                           "allow localhost:%d" % t.port, "deny 127.0.0.1:9"],
+                          relay_extra='egress_bind = "127.0.0.2"\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ferry.close()
+        cls.target.close()
+        shutil.rmtree(cls.tls_dir, ignore_errors=True)
+
+    def url(self, path="/hello"):
+        return "http://127.0.0.1:%d%s" % (self.target.port, path)
+
+    def test_every_scheme_on_both_ports(self):
+        for port in (self.ferry.http_port, self.ferry.socks_port):
+            for scheme in SCHEMES:
+                with self.subTest(scheme=scheme, port=port):
+                    rc, body, err = curl("-x", "%s://127.0.0.1:%d" % (scheme, port), self.url("/hello"))
+                    self.assertEqual(rc, 0, err)
+                    self.assertEqual(body, b"hello from the target at /hello")
+
+    def test_target_sees_the_egress_address(self):
+        rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, self.url("/whoami"))
+        self.assertEqual((rc, body), (0, b"127.0.0.2"), err)
+
+    def test_https_through_connect_and_socks5h(self):
+        https = "https://127.0.0.1:%d/tls" % self.target.tls_port
+        for proxy in ("http://127.0.0.1:%d" % self.ferry.http_port, "socks5h://127.0.0.1:%d" % self.ferry.socks_port):
+            with self.subTest(proxy=proxy):
+                rc, body, err = curl("--cacert", self.target.cert, "-x", proxy, https)
+                self.assertEqual(rc, 0, err)
+                self.assertEqual(body, b"hello from the target at /tls")
+
+    def test_big_download_and_upload_intact(self):
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, self.url("/big"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(hashlib.sha256(body).hexdigest(), hashlib.sha256(TargetHandler.big).hexdigest())
+        upload = os.path.join(self.ferry.dir, "upload.bin")
+        with open(upload, "wb") as f:
+            f.write(os.urandom(3 << 20))
+        rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, "--data-binary", "@" + upload,
+                             self.url("/post"))
+        self.assertEqual((rc, body), (0, b"got %d bytes" % (3 << 20)), err)
+
+    def test_keep_alive_and_pipelining_across_origins(self):
+        t = self.target.port
+        reqs = (b"GET http://127.0.0.1:%d/one HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (t, t) +
+                b"GET http://localhost:%d/two HTTP/1.1\r\nHost: localhost:%d\r\n\r\n" % (t, t) +
+                b"GET http://127.0.0.1:%d/chunked HTTP/1.1\r\nHost: x\r\n\r\n" % t +
+                b"GET http://127.0.0.1:%d/three HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % t)
+        out = raw(self.ferry.http_port, reqs, read_timeout=10)
+        self.assertEqual(out.count(b"HTTP/1.1 200"), 4, out)
+        for needle in (b"target at /one", b"target at /two", b"chunk-one ", b"chunk-three", b"target at /three"):
+            self.assertIn(needle, out)
+        self.assertLess(out.index(b"/one"), out.index(b"/two"))
+        self.assertLess(out.index(b"/two"), out.index(b"chunk-one"))
+        self.assertLess(out.index(b"chunk-three"), out.index(b"/three"))
+
+    def test_forwarded_request_is_rewritten(self):
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-H", "Proxy-Connection: keep-alive",
+                             self.url("/headers"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b"Via: 1.1 ferry", body)
+        self.assertNotIn(b"Proxy-Connection", body)
+
+    def test_half_close_is_carried_through(self):
+        # A SOCKS5 client sends its request and shuts down its write side; the response still arrives.
+        t = self.target.port
+        greeting = b"\x05\x01\x00"
+        request = b"\x05\x01\x00\x01\x7f\x00\x00\x01" + t.to_bytes(2, "big")
+        http = b"GET /half HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        out = raw(self.ferry.socks_port, greeting + request + http, read_timeout=10, half_close=True)
+        self.assertTrue(out.startswith(b"\x05\x00\x05\x00"), out[:16])
+        self.assertIn(b"hello from the target at /half", out)
+
+    def test_policy_denial_names_the_rule(self):
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-o", "-", "-w", "%{http_code}",
+                             "http://127.0.0.1:9/")
+        self.assertTrue(body.endswith(b"403"), body)
+        self.assertIn(b'rule 4 of [policy]: \\"deny 127.0.0.1:9\\"'.replace(b"\\", b""), body)
+        rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, "http://127.0.0.1:22/")
+        self.assertEqual(rc, 97, err)  # curl: SOCKS5 "connection not allowed by ruleset" (REP 0x02)
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-o", "-", "-w", "%{http_code}",
+                             "http://localhost:22/")
+        self.assertIn(b"deny loopback (built-in)", body)
+        self.assertTrue(body.endswith(b"403"))
+        self.assertIn('"result":"denied by policy"', self.ferry.audit())
+
+    def test_name_that_does_not_resolve_at_the_relay(self):
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-o", "-", "-w", "%{http_code}",
+                             "http://no-such-host.invalid/")
+        self.assertTrue(body.endswith(b"502"), body)
+        self.assertIn(b"name not resolved", body)
+        rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, "http://no-such-host.invalid/")
+        self.assertEqual(rc, 97, err)  # curl reports REP 0x04 host unreachable this way too
+
+    def test_bad_input_gets_errors_and_the_agent_keeps_serving(self):
+        port = self.ferry.http_port
+        self.assertTrue(raw(port, b"GET http://x/ HTTP/1.1\r\nHost: x\r\nX: " + b"a" * (1 << 20) + b"\r\n\r\n")
+                        .startswith(b"HTTP/1.1 431"))
+        smuggle = b"POST http://127.0.0.1:%d/ HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" % self.target.port
+        self.assertTrue(raw(port, smuggle).startswith(b"HTTP/1.1 400"))
+        self.assertTrue(raw(port, b"GET http://x/ HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n").startswith(b"HTTP/1.1 400"))
+        self.assertEqual(raw(port, b"\x05\x00"), b"\x05\xff")  # SOCKS5 with no methods... or none acceptable
+        self.assertEqual(raw(port, os.urandom(4096).replace(b"\x05", b"\x06").replace(b"\x04", b"\x06"), read_timeout=3)[:8], b"HTTP/1.1")
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % port, self.url("/still"))
+        self.assertEqual((rc, body), (0, b"hello from the target at /still"), err)
+        for s in idle:
+            s.close()
+
+    def test_status_page_and_command(self):
+        rc, body, err = curl("http://127.0.0.1:%d/status" % self.ferry.http_port)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b'"link":"up"', body)
+        # The agent was started on port 0; `status` reads the port from its config, so give it the real one.
+        with open(self.ferry.path("agent.toml")) as f:
+            config = f.read().replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:%d"' % self.ferry.http_port, 1)
+        self.ferry.write("status.toml", config)
+        out = subprocess.run([AGENT, "status", "--config", self.ferry.path("status.toml")], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"link:\s+up")
+        self.assertIn("127.0.0.1:%d" % self.ferry.relay_port, out.stdout)
+
+
+class Admission(unittest.TestCase):
+    def setUp(self):
+        self.target = Target()
+        self.ferry = Ferry(["allow 127.0.0.1:%d" % self.target.port], limits="idle_timeout_s = 1\n")
+
+    def tearDown(self):
+        self.ferry.close()
+        self.target.close()
+
+    def test_unlisted_key_gets_no_service(self):
+        other = os.path.join(self.ferry.dir, "other")
+        os.mkdir(other)
+        subprocess.run([AGENT, "keygen", "--out", os.path.join(other, "agent.key")], check=True, capture_output=True)
+        with open(os.path.join(other, "agent.toml"), "w") as f:
+            f.write('private_key_file = "agent.key"\n[relay]\naddress = "127.0.0.1:%d"\npublic_key = "%s"\n'
+                    '[http]\nlisten = "127.0.0.1:0"\n' % (self.ferry.relay_port, self.ferry.relay_pub))
+        stranger = Daemon([AGENT, "--config", os.path.join(other, "agent.toml")])
+        try:
+            (_, port), = stranger.listening(1)
+            rc, body, err = curl("-x", "http://127.0.0.1:%d" % port, "-o", "-", "-w", "%{http_code}",
+                                 "http://127.0.0.1:%d/" % self.target.port)
+            self.assertTrue(body.endswith(b"502"), body)
+            self.assertIn(b"relay is unreachable", body)
+            self.ferry.relay.wait_for(r"refused: refused: the initiator's key is not admitted")
+        finally:
+            stranger.stop()
+        # The listed agent still works.
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "http://127.0.0.1:%d/ok" % self.target.port)
+        self.assertEqual((rc, body), (0, b"hello from the target at /ok"), err)
+
+    def test_idle_timeout_closes_a_silent_stream(self):
+        with socket.create_connection(("127.0.0.1", self.ferry.http_port), timeout=10) as s:
+            s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.target.port)
+            self.assertTrue(s.recv(1024).startswith(b"HTTP/1.1 200"))
+            start = time.time()
+            try:  # the relay resets the idle stream (1 s); the agent passes the reset on
+                self.assertEqual(s.recv(1024), b"")
+            except ConnectionResetError:
+                pass
+            self.assertLess(time.time() - start, 5)
+            self.assertGreater(time.time() - start, 0.5)
+
+    def test_reload_revokes_and_readmits(self):
+        relay_toml = self.ferry.path("relay.toml")
+        with open(relay_toml) as f:
+            original = f.read()
+        with open(relay_toml, "w") as f:
+            f.write(original.split("[[agents]]")[0])
+        self.ferry.relay.proc.send_signal(signal.SIGHUP)
+        self.ferry.relay.wait_for(r"reloaded: 0 agents, 1 revoked")
+        self.ferry.agent.wait_for(r"link down: closed: the peer revoked this key")
+        with open(relay_toml, "w") as f:
+            f.write(original)
+        self.ferry.relay.proc.send_signal(signal.SIGHUP)
+        self.ferry.relay.wait_for(r"reloaded: 1 agents, 0 revoked")
+        deadline = time.time() + 40
+        while time.time() < deadline:
+            rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "http://127.0.0.1:%d/back" % self.target.port)
+            if rc == 0 and body == b"hello from the target at /back":
+                break
+            time.sleep(0.5)
+        self.assertEqual(body, b"hello from the target at /back")
+
+
+if __name__ == "__main__":
+    unittest.main()
