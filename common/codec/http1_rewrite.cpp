@@ -56,7 +56,7 @@ void put_end_to_end(Bytes& out, const RequestHead& head, const RequestTarget& ta
   const auto drop = hop_by_hop(head.headers, upgrade);
   const Header* last_via = nullptr;
   for (const auto& f : head.headers)
-    if (iequals(f.name, "Via")) last_via = &f;
+    if (iequals(f.name, "Via") && !listed(f.name, drop)) last_via = &f;  // "Connection: Via" drops them all
   bool length_sent = false;
   for (const auto& f : head.headers) {
     if (listed(f.name, drop)) continue;

@@ -90,6 +90,11 @@ TEST_CASE("http1 rewrite: Via is appended to the last Via field", "[http1]") {
         "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.0 fred\r\nAccept: */*\r\nVia: 1.1 p.example (x), 1.1 ferry\r\n\r\n");
 }
 
+TEST_CASE("http1 rewrite: Via named by Connection is dropped, and ours is still added", "[http1]") {
+  const auto r = rewrite("GET http://a/ HTTP/1.1\r\nHost: a\r\nConnection: via\r\nVia: 1.0 fred\r\n\r\n");
+  CHECK(r.text == "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.1 ferry\r\n\r\n");
+}
+
 TEST_CASE("http1 rewrite: a WebSocket upgrade keeps Upgrade and Connection: upgrade", "[http1]") {
   const std::string_view ws =
       "GET http://chat.example/ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n"
