@@ -30,6 +30,7 @@ Result<void> LinkHandler::accept(uv_stream_t* server) { return conn_.accept(serv
 void LinkHandler::on_established(const crypto::PublicKey& peer) {
   agent_ = ctx_.agents->find(peer);
   if (!agent_) return conn_.close(frame::CloseCode::Revoked, "not listed");  // revoked mid-handshake
+  ctx_.metrics->links++;
   log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_.peer_address());
 }
 
@@ -40,6 +41,7 @@ LinkHandler::Outbound* LinkHandler::find(link::StreamId id) {
 
 void LinkHandler::refuse(link::StreamId id, AuditRecord record, frame::OpenCode code, const std::string& reason) {
   conn_.mux().accept(id, code, reason);
+  ctx_.metrics->dial(code, 0);
   record.result = frame::open_code_name(code);
   record.reason = reason;
   ctx_.audit->write(record);
@@ -66,6 +68,7 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
                                          [this, id](const DialResult& r) { on_dialled(id, r); });
   Outbound& o = *out;
   outbound_.emplace(id, std::move(out));
+  ctx_.metrics->streams++;
   o.dialer->start();
 }
 
@@ -73,6 +76,8 @@ void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
   Outbound* o = find(id);
   if (!o) return;
   o->audit.dialled = r.dialled;
+  ctx_.metrics->dial(r.code, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                           std::chrono::steady_clock::now() - o->started).count()));
   if (r.code != frame::OpenCode::Ok) {
     conn_.mux().accept(id, r.code, r.reason);
     o->audit.result = frame::open_code_name(r.code);
@@ -95,6 +100,9 @@ void LinkHandler::on_pipe_done(link::StreamId id) {
   o.audit.bytes_down = o.pipe->counters().to_link;
   o.audit.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - o.started).count();
   ctx_.audit->write(o.audit);
+  ctx_.metrics->streams--;
+  ctx_.metrics->bytes_up += o.audit.bytes_up;
+  ctx_.metrics->bytes_down += o.audit.bytes_down;
   outbound_.erase(it);  // the pipe's handles are closed; the dialer boxes free themselves
   if (draining_ && outbound_.empty()) conn_.close(frame::CloseCode::Shutdown, "relay shutting down");
   maybe_gone();
@@ -117,8 +125,13 @@ void LinkHandler::on_reset(link::StreamId id, frame::ResetCode) {
 }
 
 void LinkHandler::on_closed(const Error& why) {
-  if (agent_) log::info("relay", "agent \"" + agent_->name + "\" link ended: " + describe(why));
-  else log::info("relay", "handshake from " + conn_.peer_address() + " refused: " + describe(why));
+  if (agent_) {
+    ctx_.metrics->links--;
+    return log::info("relay", "agent \"" + agent_->name + "\" link ended: " + describe(why));
+  }
+  if (quiet_) return;
+  ctx_.metrics->handshake_failure(Metrics::classify(why));
+  log::info("relay", "handshake from " + conn_.peer_address() + " refused: " + describe(why));
 }
 
 void LinkHandler::drain() {

@@ -13,6 +13,7 @@
 #include "relay/agent_directory.hpp"
 #include "relay/audit.hpp"
 #include "relay/dialer.hpp"
+#include "relay/metrics.hpp"
 
 namespace ferry::relay {
 
@@ -27,6 +28,7 @@ struct RelayContext {
   const crypto::SecretKey* key = nullptr;
   AgentDirectory* agents = nullptr;
   AuditLog* audit = nullptr;
+  Metrics* metrics = nullptr;
   PolicyHooks policy;
   DialOptions dial;
   std::uint64_t idle_timeout_ms = 900'000;
@@ -49,7 +51,10 @@ class LinkHandler final : public link::LinkEvents {
   void drain();
   void close(frame::CloseCode code, std::string_view reason) { conn_.close(code, reason); }
   // Drops the connection without a word (pre-authentication refusals).
-  void abort() { conn_.abort(); }
+  void abort() {
+    quiet_ = true;  // counted and logged by the caller
+    conn_.abort();
+  }
   const std::string& peer_address() const noexcept { return conn_.peer_address(); }
   std::size_t streams() const noexcept { return outbound_.size(); }
 
@@ -83,6 +88,7 @@ class LinkHandler final : public link::LinkEvents {
   std::map<link::StreamId, std::unique_ptr<Outbound>> outbound_;
   bool link_gone_ = false;
   bool draining_ = false;
+  bool quiet_ = false;
 };
 
 }  // namespace ferry::relay

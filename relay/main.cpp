@@ -3,7 +3,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -11,6 +14,7 @@
 #include "common/key_commands.hpp"
 #include "common/log.hpp"
 #include "common/uv/loop.hpp"
+#include "relay/admin_server.hpp"
 #include "relay/policy_hooks.hpp"
 #include "relay/relay_server.hpp"
 
@@ -68,6 +72,8 @@ int load(const std::string& path, config::RelayConfig& cfg) {
   return 0;
 }
 
+// Runs one RelayServer per worker thread; worker 0 (this thread) binds first, so a port of 0 becomes
+// one real port that the others then share (SO_REUSEPORT). Worker 0 also serves the admin endpoint.
 int run(const std::string& path) {
   config::RelayConfig cfg;
   if (int rc = load(path, cfg)) return rc;
@@ -77,20 +83,46 @@ int run(const std::string& path) {
                  describe(key.error()).c_str());
     return 2;
   }
+  const unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers) : std::max(1u, std::thread::hardware_concurrency());
+  relay::RelayShared shared(cfg);
+  if (!shared.audit.open(cfg.audit_log)) {
+    std::fprintf(stderr, "%s: audit_log: cannot open %s: %s\n", path.c_str(), cfg.audit_log.c_str(), std::strerror(errno));
+    return 2;
+  }
   log::info("relay", "public key " + key->public_key().to_base64() + ", " + std::to_string(cfg.agents.size()) +
-                         " agents listed");
+                         " agents listed, " + std::to_string(workers) + " workers");
   uv::Loop loop;
   int rc = 0;
+  std::vector<std::thread> threads;
   {
-    relay::RelayServer server(loop.get(), cfg, std::move(*key));
-    if (auto r = server.start(); !r) {
-      log::error("relay", "cannot start: " + describe(r.error()));
+    relay::RelayServer first(loop.get(), cfg, *key, shared);
+    relay::AdminServer admin(loop.get(), shared.metrics);
+    if (auto r = first.start(cfg.listen, false); !r) {
+      log::error("relay", "cannot listen on " + cfg.listen + ": " + describe(r.error()));
+      rc = 1;
+    } else if (auto a = cfg.admin_listen.empty() ? Result<void>() : admin.start(cfg.admin_listen); !a) {
+      log::error("relay", "cannot listen on admin_listen " + cfg.admin_listen + ": " + describe(a.error()));
       rc = 1;
     } else {
+      const std::string bound = first.local_address();
+      for (unsigned i = 1; i < workers; ++i) {
+        threads.emplace_back([&, bound] {
+          uv::Loop worker_loop;
+          {
+            relay::RelayServer server(worker_loop.get(), cfg, *key, shared);
+            if (auto w = server.start(bound, false); !w) log::error("relay", "worker cannot listen: " + describe(w.error()));
+            else worker_loop.run();
+          }
+          uv_run(worker_loop.get(), UV_RUN_DEFAULT);
+        });
+      }
+      log::info("relay", "listening on " + bound);
+      first.on_stopped([&admin] { admin.stop([] {}); });
       loop.run();
     }
   }
   uv_run(loop.get(), UV_RUN_DEFAULT);  // let the last close callbacks run
+  for (auto& t : threads) t.join();
   return rc;
 }
 

@@ -7,13 +7,14 @@
 
 namespace ferry::relay {
 
-RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, crypto::SecretKey key)
-    : loop_(loop), config_(std::move(config)), key_(std::move(key)), agents_(config_.agents),
+RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key, RelayShared& shared)
+    : loop_(loop), config_(std::move(config)), key_(key), shared_(shared),
       listener_(loop, [this](uv_stream_t* s) { on_connection(s); }) {
   ctx_.loop = loop;
   ctx_.key = &key_;
-  ctx_.agents = &agents_;
-  ctx_.audit = &audit_;
+  ctx_.agents = &shared_.agents;
+  ctx_.audit = &shared_.audit;
+  ctx_.metrics = &shared_.metrics;
   policy_->state = build_policy(config_);
   ctx_.policy = policy_hooks(policy_);
   ctx_.dial.connect_timeout_ms = static_cast<std::uint64_t>(config_.connect_timeout_ms);
@@ -30,12 +31,11 @@ RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, crypto::Se
 
 RelayServer::~RelayServer() = default;
 
-Result<void> RelayServer::start() {
-  if (!audit_.open(config_.audit_log)) return fail(Errc::Io, "cannot open the audit log", errno);
-  auto addr = uv::parse_socket_address(config_.listen);
+Result<void> RelayServer::start(const std::string& listen, bool announce) {
+  auto addr = uv::parse_socket_address(listen);
   if (!addr) return addr.error();
-  if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
-  log::info("relay", "listening on " + listener_.local_address());
+  if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr), 511, true); !r) return r;
+  if (announce) log::info("relay", "listening on " + listener_.local_address());
   uv_signal_init(loop_, &sigterm_);
   uv_signal_init(loop_, &sigint_);
   uv_signal_init(loop_, &sighup_);
@@ -83,7 +83,15 @@ void RelayServer::on_connection(uv_stream_t* server) {
   // address that opens connections faster than any real agent would.
   const std::string& peer = raw->peer_address();
   const std::string source = peer.substr(0, peer.rfind(':'));
-  if (draining_ || unauthenticated >= kMaxUnauthenticated || !rate_ok(source)) raw->abort();
+  if (draining_) return raw->abort();
+  if (unauthenticated >= kMaxUnauthenticated) {
+    shared_.metrics.handshake_failure(Metrics::HandshakeFailure::TooMany);
+    return raw->abort();
+  }
+  if (!rate_ok(source)) {
+    shared_.metrics.handshake_failure(Metrics::HandshakeFailure::RateLimited);
+    return raw->abort();
+  }
 }
 
 void RelayServer::drain() {
@@ -107,13 +115,13 @@ void RelayServer::reload() {
     log::error("relay", "reload refused, the old configuration stays: " + err->to_string());
     return;
   }
-  agents_.reload(next.agents);
+  shared_.agents.reload(next.agents);  // every worker does this; the result is the same
   policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
   config_.agents = next.agents;
   config_.policy_rules = next.policy_rules;
   std::size_t revoked = 0;
   for (auto& [p, l] : links_) {
-    if (l->established() && !agents_.find(l->peer())) {
+    if (l->established() && !shared_.agents.find(l->peer())) {
       l->close(frame::CloseCode::Revoked, "this agent's key was removed");
       ++revoked;
     }
@@ -127,6 +135,7 @@ void RelayServer::maybe_exit() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  if (on_stopped_) on_stopped_();
   log::info("relay", "stopped");
 }
 

@@ -1,5 +1,8 @@
-// The relay process on one event loop: the agents' listener, its pre-authentication limits, the
-// links, SIGTERM/SIGINT (drain) and SIGHUP (reload agents and policy).
+// One relay worker: an event loop's listener (SO_REUSEPORT, so the kernel spreads new links over the
+// workers), its pre-authentication limits, its links, SIGTERM/SIGINT (drain) and SIGHUP (reload
+// agents and policy; every worker's loop receives the signal). What the workers share is thread-safe.
+#include "relay/metrics.hpp"
+
 #pragma once
 
 #include <map>
@@ -12,6 +15,13 @@
 
 namespace ferry::relay {
 
+struct RelayShared {
+  explicit RelayShared(const config::RelayConfig& cfg) : agents(cfg.agents) {}
+  AgentDirectory agents;  // mutex inside
+  AuditLog audit;         // mutex inside
+  Metrics metrics;        // atomics
+};
+
 class RelayServer {
  public:
   // Unauthenticated connections in progress at once; beyond this new ones are closed at accept.
@@ -21,10 +31,13 @@ class RelayServer {
   static constexpr double kHandshakeBurst = 20;
   static constexpr std::uint64_t kDrainMs = 10'000;
 
-  RelayServer(uv_loop_t* loop, config::RelayConfig config, crypto::SecretKey key);
+  RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key, RelayShared& shared);
   ~RelayServer();
-  // Binds and logs "listening on ADDR".
-  Result<void> start();
+  // Binds `listen` (SO_REUSEPORT) and logs "listening on ADDR" when `announce`.
+  Result<void> start(const std::string& listen, bool announce);
+  std::string local_address() const { return listener_.local_address(); }
+  // Runs once this worker has drained and closed everything (after SIGTERM).
+  void on_stopped(std::function<void()> fn) { on_stopped_ = std::move(fn); }
 
  private:
   struct Bucket {
@@ -39,9 +52,8 @@ class RelayServer {
 
   uv_loop_t* loop_;
   config::RelayConfig config_;
-  crypto::SecretKey key_;
-  AgentDirectory agents_;
-  AuditLog audit_;
+  const crypto::SecretKey& key_;
+  RelayShared& shared_;
   std::shared_ptr<PolicyHolder> policy_ = std::make_shared<PolicyHolder>();
   RelayContext ctx_;
   uv::TcpListener listener_;
@@ -51,6 +63,7 @@ class RelayServer {
   uv_timer_t drain_timer_{};
   bool draining_ = false;
   bool listener_closed_ = false;
+  std::function<void()> on_stopped_;
 };
 
 }  // namespace ferry::relay

@@ -2,6 +2,11 @@
 
 #include "common/uv/loop.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace ferry::uv {
 
 TcpListener::TcpListener(uv_loop_t* loop, ConnectionFn on_connection) : on_connection_(std::move(on_connection)) {
@@ -9,7 +14,30 @@ TcpListener::TcpListener(uv_loop_t* loop, ConnectionFn on_connection) : on_conne
   tcp_.data = this;
 }
 
-Result<void> TcpListener::listen(const sockaddr* addr, int backlog) {
+Result<void> TcpListener::listen(const sockaddr* addr, int backlog, bool reuse_port) {
+#ifdef SO_REUSEPORT
+  if (reuse_port) {
+    const int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return fail(Errc::Io, "socket", -errno);
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    const socklen_t len = addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    if (::bind(fd, addr, len) != 0) {
+      const int e = errno;
+      ::close(fd);
+      return fail(Errc::Io, "bind", -e);
+    }
+    if (int r = uv_tcp_open(&tcp_, fd); r != 0) {
+      ::close(fd);
+      return fail(Errc::Io, "bind", r);
+    }
+    if (int r = uv_listen(stream(), backlog, on_connection_cb); r != 0) return fail(Errc::Io, "listen", r);
+    return {};
+  }
+#else
+  (void)reuse_port;
+#endif
   if (int r = uv_tcp_bind(&tcp_, addr, 0); r != 0) return fail(Errc::Io, "bind", r);
   if (int r = uv_listen(stream(), backlog, on_connection_cb); r != 0) return fail(Errc::Io, "listen", r);
   return {};

@@ -17,7 +17,9 @@ class TcpListener {
   TcpListener(const TcpListener&) = delete;
   TcpListener& operator=(const TcpListener&) = delete;
 
-  Result<void> listen(const sockaddr* addr, int backlog = 511);
+  // With `reuse_port`, several listeners (one per worker loop) may bind the same address, and the
+  // kernel spreads new connections over them (SO_REUSEPORT, Linux).
+  Result<void> listen(const sockaddr* addr, int backlog = 511, bool reuse_port = false);
   // The bound address, with the port the kernel chose for port 0.
   std::string local_address() const;
   int local_port() const;

@@ -58,7 +58,7 @@ class Daemon:
         found = []
         deadline = time.time() + timeout
         while len(found) < count and time.time() < deadline:
-            found = [m.group(1) for m in (re.search(r"listening on (\S+)", l) for l in self.lines) if m]
+            found = [m.group(1) for m in (re.search(r"(?<!admin )listening on (\S+)", l) for l in self.lines) if m]
             time.sleep(0.02)
         if len(found) < count:
             raise AssertionError("daemon did not report %d listeners; log:\n%s" % (count, "\n".join(self.lines)))

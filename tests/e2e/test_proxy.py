@@ -154,7 +154,8 @@ class Proxying(unittest.TestCase):
 class Admission(unittest.TestCase):
     def setUp(self):
         self.target = Target()
-        self.ferry = Ferry(["allow 127.0.0.1:%d" % self.target.port], limits="idle_timeout_s = 1\n")
+        self.ferry = Ferry(["allow 127.0.0.1:%d" % self.target.port], limits="idle_timeout_s = 1\n",
+                           relay_extra='admin_listen = "127.0.0.1:0"\n')
 
     def tearDown(self):
         self.ferry.close()
@@ -213,6 +214,40 @@ class Admission(unittest.TestCase):
                 break
             time.sleep(0.5)
         self.assertEqual(body, b"hello from the target at /back")
+
+
+    def test_metrics_and_healthz_reflect_what_happened(self):
+        admin = self.ferry.relay.wait_for(r"admin listening on (\S+)").group(1)
+        proxy = "http://127.0.0.1:%d" % self.ferry.http_port
+        self.assertEqual(curl("-x", proxy, "http://127.0.0.1:%d/m" % self.target.port)[0], 0)
+        curl("-x", proxy, "http://127.0.0.1:1/")  # denied by the built-in loopback rule
+        rc, body, err = curl("http://%s/healthz" % admin)
+        self.assertEqual((rc, body), (0, b"ok\n"), err)
+        rc, body, err = curl("http://%s/metrics" % admin)
+        self.assertEqual(rc, 0, err)
+        text = body.decode()
+        self.assertIn("ferry_links 1\n", text)
+        self.assertRegex(text, r'ferry_dials_total\{result="ok"\} [1-9]')
+        self.assertRegex(text, r'ferry_dials_total\{result="denied"\} [1-9]')
+        self.assertRegex(text, r'ferry_dial_seconds_count [1-9]')
+        self.assertRegex(text, r'ferry_bytes_total\{direction="down"\} [1-9]')
+
+    def test_sigterm_drains_open_streams_then_exits_zero(self):
+        with socket.create_connection(("127.0.0.1", self.ferry.http_port), timeout=10) as s:
+            s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.target.port)
+            self.assertTrue(s.recv(1024).startswith(b"HTTP/1.1 200"))
+            self.ferry.relay.proc.send_signal(signal.SIGTERM)
+            self.ferry.relay.wait_for(r"draining")
+            # The open stream still works while the relay drains.
+            s.sendall(b"GET /during-drain HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = b""
+            while b"/during-drain" not in got:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            self.assertIn(b"hello from the target at /during-drain", got)
+        self.assertEqual(self.ferry.relay.proc.wait(15), 0)
 
 
 if __name__ == "__main__":

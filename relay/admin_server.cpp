@@ -1,0 +1,72 @@
+#include "relay/admin_server.hpp"
+
+#include "common/codec/http1_head.hpp"
+#include "common/codec/http1_response.hpp"
+#include "common/log.hpp"
+#include "common/uv/loop.hpp"
+
+namespace ferry::relay {
+
+AdminServer::AdminServer(uv_loop_t* loop, const Metrics& metrics)
+    : loop_(loop), metrics_(metrics), listener_(loop, [this](uv_stream_t* s) { on_connection(s); }) {}
+
+Result<void> AdminServer::start(const std::string& listen) {
+  auto addr = uv::parse_socket_address(listen);
+  if (!addr) return addr.error();
+  if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
+  listening_ = true;
+  log::info("relay", "admin listening on " + listener_.local_address() + " (GET /metrics, GET /healthz)");
+  return {};
+}
+
+void AdminServer::stop(std::function<void()> done) {
+  for (auto& [p, c] : clients_) c->abort(frame::ResetCode::Cancel);
+  if (!listening_) return done();
+  listener_.close(std::move(done));
+}
+
+void AdminServer::on_connection(uv_stream_t* server) {
+  auto pipe = std::make_unique<uv::SocketPipe>(loop_, [this](uv::SocketPipe& p) {
+    AdminServer* self = this;  // erasing destroys this closure
+    self->inboxes_.erase(&p);
+    self->clients_.erase(&p);
+  });
+  uv::SocketPipe* raw = pipe.get();
+  clients_.emplace(raw, std::move(pipe));
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(raw->socket())) != 0) return raw->close_after_writes();
+  raw->set_idle_timeout(5000);
+  raw->start_handshake([this, raw](ByteSpan b) { on_request(*raw, inboxes_[raw], b); });
+}
+
+void AdminServer::on_request(uv::SocketPipe& pipe, Bytes& inbox, ByteSpan bytes) {
+  if (bytes.empty()) return pipe.abort(frame::ResetCode::Cancel);
+  inbox.insert(inbox.end(), bytes.begin(), bytes.end());
+  auto d = http1::decode_request_head(inbox);
+  if (d && !d->msg && inbox.size() < 16 * 1024) return;  // need more
+  pipe.stop_handshake();
+  std::string body, type = "text/plain; charset=utf-8";
+  int status = 200;
+  if (!d || !d->msg) {
+    status = 400;
+    body = "malformed request\n";
+  } else if (d->msg->method != "GET") {
+    status = 405;
+    body = "GET only\n";
+  } else if (d->msg->target == "/metrics") {
+    body = metrics_.render();
+    type = "text/plain; version=0.0.4";
+  } else if (d->msg->target == "/healthz") {
+    body = "ok\n";
+  } else {
+    status = 404;
+    body = "GET /metrics or GET /healthz\n";
+  }
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(http1::reason_phrase(status)) +
+                     "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
+                     "\r\nConnection: close\r\n\r\n";
+  pipe.write_raw(Bytes(head.begin(), head.end()));
+  pipe.write_raw(Bytes(body.begin(), body.end()));
+  pipe.close_after_writes();
+}
+
+}  // namespace ferry::relay

@@ -1,0 +1,32 @@
+// The admin listener: GET /metrics (Prometheus text) and GET /healthz. One request per connection,
+// a bounded head, a timeout; meant for a monitoring system on a trusted address (loopback by default).
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "common/uv/socket_pipe.hpp"
+#include "common/uv/tcp_listener.hpp"
+#include "relay/metrics.hpp"
+
+namespace ferry::relay {
+
+class AdminServer {
+ public:
+  AdminServer(uv_loop_t* loop, const Metrics& metrics);
+  Result<void> start(const std::string& listen);
+  void stop(std::function<void()> done);
+
+ private:
+  void on_connection(uv_stream_t* server);
+  void on_request(uv::SocketPipe& pipe, Bytes& inbox, ByteSpan bytes);
+
+  uv_loop_t* loop_;
+  const Metrics& metrics_;
+  uv::TcpListener listener_;
+  std::map<uv::SocketPipe*, std::unique_ptr<uv::SocketPipe>> clients_;
+  std::map<uv::SocketPipe*, Bytes> inboxes_;
+  bool listening_ = false;
+};
+
+}  // namespace ferry::relay

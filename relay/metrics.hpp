@@ -1,0 +1,39 @@
+// The relay's counters, shared by every worker thread (atomics), rendered in the Prometheus text
+// exposition format for GET /metrics.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "common/codec/link_frame.hpp"
+#include "common/result.hpp"
+
+namespace ferry::relay {
+
+class Metrics {
+ public:
+  // Dial latency buckets, in milliseconds (the last is +Inf).
+  static constexpr std::array<std::uint64_t, 12> kBucketsMs = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000};
+  enum class HandshakeFailure { NotAdmitted, Replay, Decrypt, BadVersion, Timeout, Malformed, RateLimited, TooMany, Count };
+
+  std::atomic<std::int64_t> links{0};
+  std::atomic<std::int64_t> streams{0};
+  std::atomic<std::uint64_t> bytes_up{0};    // agent -> targets
+  std::atomic<std::uint64_t> bytes_down{0};  // targets -> agents
+
+  void dial(frame::OpenCode code, std::uint64_t latency_ms);
+  void handshake_failure(HandshakeFailure why) { failures_[static_cast<std::size_t>(why)]++; }
+  static HandshakeFailure classify(const Error& e);
+  std::string render() const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, 9> dials_{};  // by OpenCode
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(HandshakeFailure::Count)> failures_{};
+  std::array<std::atomic<std::uint64_t>, kBucketsMs.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> latency_sum_ms_{0};
+  std::atomic<std::uint64_t> latency_count_{0};
+};
+
+}  // namespace ferry::relay
