@@ -28,23 +28,28 @@ AgentServer::AgentServer(uv_loop_t* loop, config::AgentConfig config, crypto::Se
 
 AgentServer::~AgentServer() = default;
 
+// On failure the caller runs stop() and the loop, so every handle made so far is closed properly.
 Result<void> AgentServer::start() {
   started_ms_ = uv_now(loop_);
+  uv_signal_init(loop_, &sigterm_);
+  uv_signal_init(loop_, &sigint_);
+  sigterm_.data = sigint_.data = this;
   for (const auto* listen : {&config_.http_listen, &config_.socks_listen}) {
     if (!*listen) continue;
     auto addr = uv::parse_socket_address(**listen);
     if (!addr) return addr.error();
-    auto l = std::make_unique<uv::TcpListener>(loop_, [this](uv_stream_t* s) { on_connection(s); });
-    if (auto r = l->listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
-    log::info("agent", "listening on " + l->local_address() + " (HTTP, SOCKS5, SOCKS4)");
-    listeners_.push_back(std::move(l));
+    listeners_.push_back(std::make_unique<uv::TcpListener>(loop_, [this](uv_stream_t* s) { on_connection(s); }));
+    listeners_open_ = listeners_.size();
+    auto& l = *listeners_.back();
+    if (auto r = l.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
+    log::info("agent", "listening on " + l.local_address() + " (HTTP, SOCKS5, SOCKS4)");
   }
-  listeners_open_ = listeners_.size();
-  uv_signal_init(loop_, &sigterm_);
-  uv_signal_init(loop_, &sigint_);
-  sigterm_.data = sigint_.data = this;
-  uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<AgentServer*>(s->data)->stop(); }, SIGTERM);
-  uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<AgentServer*>(s->data)->stop(); }, SIGINT);
+  auto on_signal = [](uv_signal_t* s, int) {
+    log::info("agent", "stopping");
+    static_cast<AgentServer*>(s->data)->stop();
+  };
+  uv_signal_start(&sigterm_, on_signal, SIGTERM);
+  uv_signal_start(&sigint_, on_signal, SIGINT);
   link_.start();
   return {};
 }
@@ -67,7 +72,6 @@ void AgentServer::on_connection(uv_stream_t* server) {
 
 void AgentServer::stop() {
   if (std::exchange(stopping_, true)) return;
-  log::info("agent", "stopping");
   for (auto& l : listeners_) l->close([this] {
     --listeners_open_;
     maybe_exit();
@@ -81,6 +85,7 @@ void AgentServer::stop() {
 
 void AgentServer::maybe_exit() {
   if (!stopping_ || listeners_open_ > 0 || !sessions_.empty() || !link_stopped_) return;
+  if (std::exchange(exited_, true)) return;
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   log::info("agent", "stopped");

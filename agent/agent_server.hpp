@@ -22,10 +22,11 @@ class AgentServer {
   // Binds every listener (each logs "listening on ADDR") and starts the link.
   Result<void> start();
   std::string status_json() const;
+  // Closes everything (SIGTERM does this too); the loop then ends.
+  void stop();
 
  private:
   void on_connection(uv_stream_t* server);
-  void stop();
   void maybe_exit();
 
   uv_loop_t* loop_;
@@ -38,6 +39,7 @@ class AgentServer {
   uv_signal_t sigterm_{}, sigint_{};
   bool stopping_ = false;
   bool link_stopped_ = false;
+  bool exited_ = false;
   std::size_t listeners_open_ = 0;
   std::uint64_t started_ms_ = 0;
 };

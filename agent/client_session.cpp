@@ -14,8 +14,11 @@
 namespace ferry::agent {
 
 ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(std::move(gone)) {
-  pipe_ = std::make_unique<uv::SocketPipe>(ctx_.loop, [this](uv::SocketPipe&) {
-    ctx_.link->forget(this);
+  pipe_ = std::make_unique<uv::SocketPipe>(ctx_.loop, [this](uv::SocketPipe& p) {
+    // A stream that ended with FINs both ways may still have queued bytes and its FIN to send:
+    // only a stream that was aborted is reset.
+    if (p.ended_cleanly()) ctx_.link->detach(this);
+    else ctx_.link->forget(this);
     stage_ = Stage::Done;
     if (gone_) gone_(*this);  // deletes this
   });
@@ -166,12 +169,16 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(request_bytes));
   target_ = target;
   stage_ = Stage::Opening;
+  pipe_->set_idle_timeout(0);  // the wait is bounded by the link (and the relay's connect timeout)
   ctx_.link->open(target, this);  // the answer comes to on_open_result
 }
 
 void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r) {
   if (stage_ == Stage::Http) return http_->on_open_result(id, r);
-  if (stage_ != Stage::Opening) return;
+  if (stage_ != Stage::Opening) {  // refused meanwhile (the client broke a limit): drop the stream
+    if (r.code == frame::OpenCode::Ok) ctx_.link->release(id);
+    return;
+  }
   const bool ok = r.code == frame::OpenCode::Ok;
   Bytes reply;
   if (protocol_ == sniff::Protocol::Socks5) reply = socks5::encode_reply(socks5::rep_for(r.code));
@@ -195,7 +202,7 @@ void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r
 
 void ClientSession::on_stream_data(ByteSpan bytes) {
   if (stage_ == Stage::Http) return http_->on_stream_data(bytes);
-  pipe_->on_link_data(bytes);
+  if (stage_ == Stage::Piping) pipe_->on_link_data(bytes);
 }
 void ClientSession::on_stream_fin() {
   if (stage_ == Stage::Http) return http_->on_stream_fin();
@@ -203,6 +210,8 @@ void ClientSession::on_stream_fin() {
 }
 void ClientSession::on_stream_reset(frame::ResetCode code) {
   if (stage_ == Stage::Http) return http_->on_stream_reset(code);
+  if (stage_ == Stage::Opening)  // the link went down before the relay answered: say so (0x01, 502)
+    return on_open_result(0, frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
   pipe_->on_link_reset();
 }
 void ClientSession::on_stream_writable() {

@@ -30,11 +30,20 @@ void HttpForwarder::on_client_bytes(ByteSpan bytes) {
 }
 
 void HttpForwarder::process() {
-  while (phase_ == Phase::Head && !inbox_.empty()) {
-    if (!start_request()) return;
+  // A client that pipelines requests without reading the answers stops being read (GET /status
+  // would otherwise turn a small request into an unbounded write queue).
+  while (phase_ == Phase::Head && !inbox_.empty() && client_.pending_writes() < kMaxInbox) {
+    if (!start_request()) break;
   }
   if (phase_ == Phase::Body) forward_request_body();
-  if (inbox_.size() <= kMaxInbox / 2 && phase_ != Phase::Closing) client_.resume_handshake();
+  maybe_resume_client();
+}
+
+void HttpForwarder::maybe_resume_client() {
+  const bool full = inbox_.size() > kMaxInbox / 2 || to_origin_.size() > kMaxInbox / 2 || upstream_blocked_ ||
+                    client_.pending_writes() >= kMaxInbox;
+  if (full || phase_ == Phase::Closing) return client_.pause_handshake();
+  client_.resume_handshake();
 }
 
 // Parses the next request head and starts its exchange. False: more bytes are needed, or it failed.
@@ -123,14 +132,19 @@ void HttpForwarder::send_to_origin(ByteSpan bytes) {
   link::Mux* mux = ctx_.link->mux();
   if (!stream_ || opening_ || !mux) {
     to_origin_.insert(to_origin_.end(), bytes.begin(), bytes.end());
-    if (to_origin_.size() > kMaxInbox) client_.pause_handshake();
+    if (to_origin_.size() > kMaxInbox / 2) client_.pause_handshake();  // resumed once the stream opens
     return;
   }
-  if (!mux->send(*stream_, bytes)) client_.pause_handshake();  // resumed by on_stream_writable
+  if (!mux->send(*stream_, bytes)) {
+    upstream_blocked_ = true;  // the stream's queue is full: resumed by on_stream_writable
+    client_.pause_handshake();
+  }
 }
 
 void HttpForwarder::on_stream_writable() {
-  if (phase_ != Phase::Closing) client_.resume_handshake();
+  upstream_blocked_ = false;
+  if (phase_ == Phase::Body) forward_request_body();
+  maybe_resume_client();
 }
 
 void HttpForwarder::on_open_result(link::StreamId id, const frame::OpenResult& r) {
@@ -141,32 +155,48 @@ void HttpForwarder::on_open_result(link::StreamId id, const frame::OpenResult& r
     return fail(http1::status_for(r.code), explain(r, origin_));
   }
   stream_ = id;
+  generation_ = ctx_.link->generation();
   origin_reusable_ = false;
   if (phase_ == Phase::Tunnel) {
     client_.write_raw(http1::connect_established());
-    Bytes early;
-    early.swap(inbox_);
-    to_origin_.insert(to_origin_.end(), early.begin(), early.end());
+    // Bytes that came with the CONNECT head precede anything read after it.
+    to_origin_.insert(to_origin_.begin(), inbox_.begin(), inbox_.end());
+    inbox_.clear();
   }
   Bytes pending;
   pending.swap(to_origin_);
   send_to_origin(pending);
+  if (phase_ == Phase::Tunnel && client_eof_) {  // the client finished while the stream opened
+    if (link::Mux* mux = ctx_.link->mux()) mux->finish(id);
+    client_.mark_read_done();
+  }
   if (phase_ == Phase::Body) forward_request_body();
+  maybe_resume_client();
 }
 
 void HttpForwarder::to_client(ByteSpan bytes) {
-  link::Mux* mux = ctx_.link->mux();
+  const std::uint64_t generation = generation_;
   const link::StreamId id = stream_ ? *stream_ : 0;
   const std::size_t n = bytes.size();
-  // Credit goes back once the client has the bytes: a slow client slows only its own origin.
-  client_.write_raw(Bytes(bytes.begin(), bytes.end()), [this, mux, id, n] {
-    if (mux && mux == ctx_.link->mux()) mux->consumed(id, n, link::Instant(static_cast<std::int64_t>(uv_now(ctx_.loop))));
+  // Credit goes back once the client has the bytes: a slow client slows only its own origin. The
+  // generation check keeps credit for a stream of a link that since went down off a new link's
+  // stream with the same id.
+  client_.write_raw(Bytes(bytes.begin(), bytes.end()), [this, generation, id, n] {
+    link::Mux* mux = ctx_.link->mux();
+    if (mux && id != 0 && generation == ctx_.link->generation())
+      mux->consumed(id, n, link::Instant(static_cast<std::int64_t>(uv_now(ctx_.loop))));
+    if (phase_ == Phase::Head) process();  // pipelined requests waited for the client to read
   });
 }
 
 void HttpForwarder::on_stream_data(ByteSpan bytes) {
   if (phase_ == Phase::Closing) return;
   if (phase_ == Phase::Tunnel) return to_client(bytes);
+  if (phase_ == Phase::Head) {  // an idle kept-alive origin spoke unasked (a 408, say): drop it
+    const std::uint64_t n = bytes.size();
+    if (link::Mux* mux = ctx_.link->mux(); mux && stream_) mux->consumed(*stream_, n, link::Instant(static_cast<std::int64_t>(uv_now(ctx_.loop))));
+    return release_stream(true);
+  }
   on_response_bytes(bytes);
 }
 
@@ -184,15 +214,17 @@ bool HttpForwarder::on_response_head() {
   if (!d) return fail(502, std::string("The origin sent a malformed response: ") + d.error().what + "."), false;
   if (!d->msg) return false;
   const auto& head = *d->msg;
+  const bool interim = head.line.status >= 100 && head.line.status < 200 && head.line.status != 101;
+  auto framing = http1::response_body(req_.method, head);
+  if (!interim && !framing)  // checked before the head goes out, so the client gets a clean 502
+    return fail(502, std::string("The origin's response framing is invalid: ") + framing.error().what + "."), false;
   Bytes rest(resp_head_.begin() + static_cast<std::ptrdiff_t>(d->used), resp_head_.end());
   to_client(ByteSpan(resp_head_).first(d->used));
   resp_head_.clear();
-  if (head.line.status >= 100 && head.line.status < 200 && head.line.status != 101) {
+  if (interim) {
     if (!rest.empty()) on_response_bytes(rest);  // an interim response; the final one follows
     return true;
   }
-  auto framing = http1::response_body(req_.method, head);
-  if (!framing) return fail(502, std::string("The origin's response framing is invalid: ") + framing.error().what + "."), false;
   resp_body_ = *framing;
   resp_left_ = framing->length;
   resp_chunks_ = http1::ChunkedScanner{};
@@ -242,14 +274,16 @@ void HttpForwarder::forward_response_body(ByteSpan bytes) {
 void HttpForwarder::response_done() {
   head_parsed_ = false;
   if (!origin_reusable_) release_stream(true);
-  if (phase_ == Phase::Body || !keep_alive_ || client_eof_) return close_client();
+  if (phase_ == Phase::Body || !keep_alive_) return close_client();
   phase_ = Phase::Head;
-  process();
+  process();  // pipelined requests first, even after the client's FIN
+  if (client_eof_ && phase_ == Phase::Head && inbox_.empty()) close_client();
 }
 
 void HttpForwarder::on_stream_fin() {
   if (phase_ == Phase::Tunnel) return client_.on_link_fin();
   if (phase_ == Phase::Closing) return;
+  if (phase_ == Phase::Head) return release_stream(true);  // an idle kept-alive origin closed: fine
   origin_reusable_ = false;
   if (!head_parsed_) return fail(502, "The origin closed the connection without a complete response.");
   if (resp_body_.kind == http1::BodyKind::CloseDelimited) {
@@ -261,7 +295,8 @@ void HttpForwarder::on_stream_fin() {
 
 void HttpForwarder::on_stream_reset(frame::ResetCode) {
   stream_.reset();
-  if (phase_ == Phase::Closing) return;
+  origin_reusable_ = false;
+  if (phase_ == Phase::Closing || phase_ == Phase::Head) return;  // no exchange was using it
   if ((phase_ == Phase::Response || phase_ == Phase::Body) && !head_parsed_)
     return fail(502, "The connection to the origin broke before it answered.");
   close_client();

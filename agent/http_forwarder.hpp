@@ -42,6 +42,7 @@ class HttpForwarder {
   enum class Phase { Head, Body, Response, Tunnel, Closing };
 
   void process();
+  void maybe_resume_client();
   bool start_request();
   void local_page(const http1::RequestHead& head, const http1::RequestTarget& rt);
   void forward_request_body();
@@ -77,6 +78,8 @@ class HttpForwarder {
   std::optional<link::StreamId> stream_;
   Target origin_;
   bool opening_ = false;
+  bool upstream_blocked_ = false;   // the stream's send queue is full
+  std::uint64_t generation_ = 0;    // the link the stream belongs to
   bool origin_reusable_ = false;
   Bytes to_origin_;  // bytes waiting for the stream to open
 

@@ -57,7 +57,8 @@ void LinkClient::connect() {
 
 void LinkClient::on_resolved(int status, addrinfo* res) {
   if (stopping_) {
-    if (stopped_) stopped_();
+    if (!conn_ && retired_.empty())
+      if (auto f = std::exchange(stopped_, nullptr)) f();  // once
     return;
   }
   if (status != 0 || !res) {
@@ -71,7 +72,8 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
     LinkClient* self = this;  // erasing destroys this closure
     std::erase_if(self->retired_, [&](const auto& p) { return p.get() == &gone; });
-    if (self->stopping_ && !self->conn_ && self->retired_.empty() && self->stopped_) self->stopped_();
+    if (self->stopping_ && !self->conn_ && self->retired_.empty() && !self->resolving_)
+      if (auto f = std::exchange(self->stopped_, nullptr)) f();  // once
   });
   if (auto r = conn_->connect(res->ai_addr); !r) conn_->session().abort(r.error());
 }
@@ -87,6 +89,7 @@ void LinkClient::schedule_reconnect() {
 
 void LinkClient::on_established(const crypto::PublicKey&) {
   established_ = true;
+  ++generation_;
   backoff_ms_ = kBackoffFirstMs;
   connected_at_ = std::chrono::steady_clock::now();
   set_state("up", "");
@@ -103,6 +106,11 @@ void LinkClient::on_closed(const Error& why) {
   }
   established_ = false;
   set_state("down", describe(why));
+  // Streams the mux already forgot (both FINs crossed) may still be writing their last bytes to a
+  // client: they must learn that this mux is going away before it is freed.
+  std::map<link::StreamId, StreamOwner*> left;
+  left.swap(streams_);
+  for (auto& [id, owner] : left) owner->on_stream_reset(frame::ResetCode::Shutdown);
   if (conn_) retired_.push_back(std::move(conn_));  // freed by its gone callback
   if (stopping_) return;
   schedule_reconnect();
@@ -171,13 +179,20 @@ void LinkClient::on_goaway(const frame::GoAway& g) {
 
 void LinkClient::forget(StreamOwner* owner) {
   std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
-  for (auto it = streams_.begin(); it != streams_.end(); ++it) {
-    if (it->second != owner) continue;
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    if (it->second != owner) {
+      ++it;
+      continue;
+    }
     const link::StreamId id = it->first;
-    streams_.erase(it);
+    it = streams_.erase(it);
     if (conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
-    return;
   }
+}
+
+void LinkClient::detach(StreamOwner* owner) {
+  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
+  std::erase_if(streams_, [owner](const auto& kv) { return kv.second == owner; });
 }
 
 void LinkClient::release(link::StreamId id) {
@@ -191,7 +206,8 @@ void LinkClient::stop(std::function<void()> done) {
   uv_close(reinterpret_cast<uv_handle_t*>(&retry_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&wait_timer_), nullptr);
   if (conn_) return conn_->close(frame::CloseCode::Shutdown, "agent stopping");
-  if (!resolving_ && retired_.empty() && stopped_) stopped_();
+  if (!resolving_ && retired_.empty())
+    if (auto f = std::exchange(stopped_, nullptr)) f();
 }
 
 LinkStatus LinkClient::status() const {

@@ -55,8 +55,15 @@ class LinkClient final : public link::LinkEvents {
   void release(link::StreamId id);
   // Drains and stops (SIGTERM): `done` runs once the link is closed.
   void stop(std::function<void()> done);
-  link::Mux* mux() noexcept { return up() ? &conn_->mux() : nullptr; }
+  // The current link's mux, also while it drains after GOAWAY (open streams finish on it).
+  link::Mux* mux() noexcept { return conn_ && conn_->session().established() ? &conn_->mux() : nullptr; }
+  // New streams can be opened: established and not draining.
   bool up() const noexcept { return conn_ && established_; }
+  // Changes with every new link: stream ids restart at 1, so credit for an old stream must not be
+  // given to a new one that happens to share its id.
+  std::uint64_t generation() const noexcept { return generation_; }
+  // The owner's stream ended cleanly (both FINs): forget the owner, leave the stream to finish.
+  void detach(StreamOwner* owner);
   LinkStatus status() const;
 
  private:
@@ -102,6 +109,7 @@ class LinkClient final : public link::LinkEvents {
   std::string last_error_;
   std::chrono::steady_clock::time_point connected_at_;
   std::uint64_t past_sent_ = 0, past_received_ = 0;
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace ferry::agent

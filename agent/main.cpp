@@ -83,9 +83,9 @@ int run(const std::string& path) {
     if (auto r = server.start(); !r) {
       log::error("agent", "cannot start: " + describe(r.error()));
       rc = 1;
-    } else {
-      loop.run();
+      server.stop();  // close what was opened, then let the loop finish
     }
+    loop.run();
   }
   uv_run(loop.get(), UV_RUN_DEFAULT);
   return rc;

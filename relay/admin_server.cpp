@@ -21,8 +21,7 @@ Result<void> AdminServer::start(const std::string& listen) {
 
 void AdminServer::stop(std::function<void()> done) {
   for (auto& [p, c] : clients_) c->abort(frame::ResetCode::Cancel);
-  if (!listening_) return done();
-  listener_.close(std::move(done));
+  listener_.close(std::move(done));  // initialised in the constructor, so closed even if never listening
 }
 
 void AdminServer::on_connection(uv_stream_t* server) {

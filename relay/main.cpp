@@ -97,12 +97,17 @@ int run(const std::string& path) {
   {
     relay::RelayServer first(loop.get(), cfg, *key, shared);
     relay::AdminServer admin(loop.get(), shared.metrics);
+    first.on_stopped([&admin] { admin.stop([] {}); });
     if (auto r = first.start(cfg.listen, false); !r) {
       log::error("relay", "cannot listen on " + cfg.listen + ": " + describe(r.error()));
       rc = 1;
+      first.stop();  // close what was opened; the loop below then ends
+      loop.run();
     } else if (auto a = cfg.admin_listen.empty() ? Result<void>() : admin.start(cfg.admin_listen); !a) {
       log::error("relay", "cannot listen on admin_listen " + cfg.admin_listen + ": " + describe(a.error()));
       rc = 1;
+      first.stop();
+      loop.run();
     } else {
       const std::string bound = first.local_address();
       for (unsigned i = 1; i < workers; ++i) {
@@ -117,7 +122,6 @@ int run(const std::string& path) {
         });
       }
       log::info("relay", "listening on " + bound);
-      first.on_stopped([&admin] { admin.stop([] {}); });
       loop.run();
     }
   }

@@ -27,6 +27,12 @@ RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, const cryp
   ctx_.idle_timeout_ms = static_cast<std::uint64_t>(config_.idle_timeout_s) * 1000;
   ctx_.max_streams = static_cast<std::size_t>(config_.max_streams_per_agent);
   ctx_.handshake_timeout = link::Millis(config_.handshake_timeout_ms);
+  uv_signal_init(loop_, &sigterm_);
+  uv_signal_init(loop_, &sigint_);
+  uv_signal_init(loop_, &sighup_);
+  sigterm_.data = sigint_.data = sighup_.data = this;
+  uv_timer_init(loop_, &drain_timer_);
+  drain_timer_.data = this;
 }
 
 RelayServer::~RelayServer() = default;
@@ -36,21 +42,26 @@ Result<void> RelayServer::start(const std::string& listen, bool announce) {
   if (!addr) return addr.error();
   if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr), 511, true); !r) return r;
   if (announce) log::info("relay", "listening on " + listener_.local_address());
-  uv_signal_init(loop_, &sigterm_);
-  uv_signal_init(loop_, &sigint_);
-  uv_signal_init(loop_, &sighup_);
-  sigterm_.data = sigint_.data = sighup_.data = this;
   uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
   uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGINT);
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->reload(); }, SIGHUP);
-  uv_timer_init(loop_, &drain_timer_);
-  drain_timer_.data = this;
   return {};
 }
 
-bool RelayServer::rate_ok(const std::string& source) {
+bool RelayServer::rate_ok(const std::string& address) {
   const std::uint64_t now = uv_now(loop_);
-  if (buckets_.size() > 4096) std::erase_if(buckets_, [now](const auto& kv) { return now - kv.second.at_ms > 10'000; });
+  // An IPv6 user holds a /64: counting per address would give each of them 2^64 buckets.
+  std::string source = address;
+  if (source.find(':') != std::string::npos) {
+    std::size_t groups = 0, i = 0;
+    for (; i < source.size() && groups < 4; ++i) groups += source[i] == ':';
+    source = source.substr(0, i) + "/64";
+  }
+  if (buckets_.size() >= kMaxBuckets && now - last_sweep_ms_ >= 1000) {  // sweep at most once a second
+    last_sweep_ms_ = now;
+    std::erase_if(buckets_, [now](const auto& kv) { return now - kv.second.at_ms > 10'000; });
+  }
+  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(source)) return false;  // under attack: no new sources
   Bucket& b = buckets_[source];
   if (b.at_ms != 0) b.tokens = std::min(kHandshakeBurst, b.tokens + static_cast<double>(now - b.at_ms) / 1000.0 * kHandshakesPerSecond);
   b.at_ms = now;
@@ -94,6 +105,8 @@ void RelayServer::on_connection(uv_stream_t* server) {
   }
 }
 
+void RelayServer::stop() { drain(); }
+
 void RelayServer::drain() {
   if (std::exchange(draining_, true)) return;
   log::info("relay", "draining: no new links or streams; open streams may finish for " + std::to_string(kDrainMs / 1000) + " s");
@@ -131,6 +144,7 @@ void RelayServer::reload() {
 
 void RelayServer::maybe_exit() {
   if (!draining_ || !listener_closed_ || !links_.empty()) return;
+  if (std::exchange(exited_, true)) return;
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);

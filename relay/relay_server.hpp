@@ -30,12 +30,16 @@ class RelayServer {
   static constexpr double kHandshakesPerSecond = 10;
   static constexpr double kHandshakeBurst = 20;
   static constexpr std::uint64_t kDrainMs = 10'000;
+  // Source buckets kept at once; past it (a flood from many addresses) new sources wait.
+  static constexpr std::size_t kMaxBuckets = 16'384;
 
   RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key, RelayShared& shared);
   ~RelayServer();
   // Binds `listen` (SO_REUSEPORT) and logs "listening on ADDR" when `announce`.
   Result<void> start(const std::string& listen, bool announce);
   std::string local_address() const { return listener_.local_address(); }
+  // Drains and closes everything (SIGTERM does this too); after a failed start() as well.
+  void stop();
   // Runs once this worker has drained and closed everything (after SIGTERM).
   void on_stopped(std::function<void()> fn) { on_stopped_ = std::move(fn); }
 
@@ -63,6 +67,8 @@ class RelayServer {
   uv_timer_t drain_timer_{};
   bool draining_ = false;
   bool listener_closed_ = false;
+  bool exited_ = false;
+  std::uint64_t last_sweep_ms_ = 0;
   std::function<void()> on_stopped_;
 };
 

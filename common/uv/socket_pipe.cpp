@@ -208,6 +208,7 @@ void SocketPipe::on_write_cb(uv_write_t* req, int status) noexcept {
   self->writing_ -= op->bytes.size();
   if (status == UV_ECANCELED) return;  // closing
   if (status < 0) return self->abort(frame::ResetCode::TargetError);
+  self->touch();  // bytes leaving count as activity: a long download is not idle
   if (op->written) op->written();
   if (op->stream_data) {
     self->counters_.from_link += op->bytes.size();
@@ -240,12 +241,14 @@ void SocketPipe::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
 }
 
 void SocketPipe::on_link_reset() {
+  aborted_ = true;
   log::debug("pipe", "stream " + std::to_string(id_) + " reset by the link");
   stream_gone_ = true;
   close_handles(true);  // the other end aborted: abort this one too
 }
 
 void SocketPipe::abort(frame::ResetCode code, bool rst) {
+  aborted_ = true;
   log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " + std::to_string(static_cast<int>(code)) + ")");
   if (!stream_gone_ && mux_) {
     stream_gone_ = true;

@@ -78,6 +78,8 @@ class SocketPipe {
   link::StreamId id() const noexcept { return id_; }
   const Counters& counters() const noexcept { return counters_; }
   bool closing() const noexcept { return closing_; }
+  // Both directions ended with FIN (nothing was aborted): the stream may finish on its own.
+  bool ended_cleanly() const noexcept { return read_done_ && write_done_ && !aborted_; }
 
  private:
   struct WriteOp {
@@ -128,6 +130,7 @@ class SocketPipe {
   bool write_done_ = false;       // shutdown(SHUT_WR) finished, or writing abandoned
   bool stream_gone_ = false;      // reset, or the link closed: never touch the mux again
   bool closing_ = false;
+  bool aborted_ = false;
 };
 
 }  // namespace ferry::uv
