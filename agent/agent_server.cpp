@@ -9,9 +9,12 @@ namespace {
 std::string json_string(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += static_cast<char>(c);
-    else if (c < 0x20 || c >= 0x7F) out += '?';
-    else out += static_cast<char>(c);
+    if (c == '"' || c == '\\')
+      out += '\\', out += static_cast<char>(c);
+    else if (c < 0x20 || c >= 0x7F)
+      out += '?';
+    else
+      out += static_cast<char>(c);
   }
   return out + "\"";
 }
@@ -38,7 +41,8 @@ Result<void> AgentServer::start() {
     if (!*listen) continue;
     auto addr = uv::parse_socket_address(**listen);
     if (!addr) return addr.error();
-    listeners_.push_back(std::make_unique<uv::TcpListener>(loop_, [this](uv_stream_t* s) { on_connection(s); }));
+    listeners_.push_back(
+        std::make_unique<uv::TcpListener>(loop_, [this](uv_stream_t* s) { on_connection(s); }));
     listeners_open_ = listeners_.size();
     auto& l = *listeners_.back();
     if (auto r = l.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
@@ -72,10 +76,11 @@ void AgentServer::on_connection(uv_stream_t* server) {
 
 void AgentServer::stop() {
   if (std::exchange(stopping_, true)) return;
-  for (auto& l : listeners_) l->close([this] {
-    --listeners_open_;
-    maybe_exit();
-  });
+  for (auto& l : listeners_)
+    l->close([this] {
+      --listeners_open_;
+      maybe_exit();
+    });
   for (auto& [p, s] : sessions_) s->shutdown();
   link_.stop([this] {
     link_stopped_ = true;
@@ -101,7 +106,8 @@ std::string AgentServer::status_json() const {
   j += ",\"clients\":" + std::to_string(sessions_.size());
   j += ",\"bytes_sent\":" + std::to_string(s.bytes_sent);
   j += ",\"bytes_received\":" + std::to_string(s.bytes_received);
-  j += ",\"connected_for_s\":" + (s.connected_for_s ? std::to_string(*s.connected_for_s) : std::string("null"));
+  j += ",\"connected_for_s\":" +
+       (s.connected_for_s ? std::to_string(*s.connected_for_s) : std::string("null"));
   j += ",\"last_error\":" + (s.last_error.empty() ? std::string("null") : json_string(s.last_error));
   j += ",\"uptime_s\":" + std::to_string((uv_now(loop_) - started_ms_) / 1000);
   return j + "}\n";

@@ -17,8 +17,10 @@ ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(
   pipe_ = std::make_unique<uv::SocketPipe>(ctx_.loop, [this](uv::SocketPipe& p) {
     // A stream that ended with FINs both ways may still have queued bytes and its FIN to send:
     // only a stream that was aborted is reset.
-    if (p.ended_cleanly()) ctx_.link->detach(this);
-    else ctx_.link->forget(this);
+    if (p.ended_cleanly())
+      ctx_.link->detach(this);
+    else
+      ctx_.link->forget(this);
     stage_ = Stage::Done;
     if (gone_) gone_(*this);  // deletes this
   });
@@ -58,8 +60,9 @@ void ClientSession::on_bytes(ByteSpan bytes) {
   if (inbox_.size() + bytes.size() > kMaxHandshakeBytes) {
     if (protocol_ == sniff::Protocol::Http) {
       http_ = nullptr;
-      return refuse(http1::error_response(431, "The request head is larger than this proxy accepts (32 KiB)."),
-                    "request head too large");
+      return refuse(
+          http1::error_response(431, "The request head is larger than this proxy accepts (32 KiB)."),
+          "request head too large");
     }
     return refuse({}, "handshake too large");
   }
@@ -73,14 +76,20 @@ void ClientSession::step() {
       protocol_ = sniff::sniff(inbox_.front());
       stage_ = protocol_ == sniff::Protocol::Socks5   ? Stage::Socks5Greeting
                : protocol_ == sniff::Protocol::Socks4 ? Stage::Socks4Request
-                                               : Stage::HttpHead;
+                                                      : Stage::HttpHead;
       return step();
-    case Stage::Socks5Greeting: return socks5_greeting();
-    case Stage::Socks5Auth: return socks5_auth();
-    case Stage::Socks5Request: return socks5_request();
-    case Stage::Socks4Request: return socks4_request();
-    case Stage::HttpHead: return http_head();
-    default: return;  // Opening: bytes wait in the inbox for the stream
+    case Stage::Socks5Greeting:
+      return socks5_greeting();
+    case Stage::Socks5Auth:
+      return socks5_auth();
+    case Stage::Socks5Request:
+      return socks5_request();
+    case Stage::Socks4Request:
+      return socks4_request();
+    case Stage::HttpHead:
+      return http_head();
+    default:
+      return;  // Opening: bytes wait in the inbox for the stream
   }
 }
 
@@ -98,14 +107,18 @@ void ClientSession::log_refusal(const std::string& why) {
 
 void ClientSession::socks5_greeting() {
   auto g = socks5::decode_greeting(inbox_);
-  if (!g) return refuse(socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods), std::string("bad greeting: ") + g.error().what);
+  if (!g)
+    return refuse(socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods),
+                  std::string("bad greeting: ") + g.error().what);
   if (!g->msg) return;
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(g->used));
   const auto& methods = g->msg->methods;
-  const std::uint8_t want = ctx_.config->auth ? socks5::kMethodUsernamePassword : socks5::kMethodNoAuthenticationRequired;
+  const std::uint8_t want =
+      ctx_.config->auth ? socks5::kMethodUsernamePassword : socks5::kMethodNoAuthenticationRequired;
   if (std::find(methods.begin(), methods.end(), want) == methods.end())
-    return refuse(socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods),
-                  ctx_.config->auth ? "client offers no username/password method" : "client offers no usable method");
+    return refuse(
+        socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods),
+        ctx_.config->auth ? "client offers no username/password method" : "client offers no usable method");
   pipe_->write_raw(socks5::encode_method_choice(want));
   stage_ = ctx_.config->auth ? Stage::Socks5Auth : Stage::Socks5Request;
   if (!inbox_.empty()) step();
@@ -113,10 +126,13 @@ void ClientSession::socks5_greeting() {
 
 void ClientSession::socks5_auth() {
   auto up = socks5::decode_userpass(inbox_);
-  if (!up) return refuse(socks5::encode_userpass_status(false), std::string("bad username/password message: ") + up.error().what);
+  if (!up)
+    return refuse(socks5::encode_userpass_status(false),
+                  std::string("bad username/password message: ") + up.error().what);
   if (!up->msg) return;
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(up->used));
-  if (!credentials_match(*ctx_.config, up->msg->user, up->msg->pass)) return refuse(socks5::encode_userpass_status(false), "wrong username or password");
+  if (!credentials_match(*ctx_.config, up->msg->user, up->msg->pass))
+    return refuse(socks5::encode_userpass_status(false), "wrong username or password");
   pipe_->write_raw(socks5::encode_userpass_status(true));
   stage_ = Stage::Socks5Request;
   if (!inbox_.empty()) step();
@@ -124,10 +140,13 @@ void ClientSession::socks5_auth() {
 
 void ClientSession::socks5_request() {
   auto req = socks5::decode_request(inbox_);
-  if (!req) return refuse(socks5::encode_reply(socks5::rep_for(req.error())), std::string("bad request: ") + req.error().what);
+  if (!req)
+    return refuse(socks5::encode_reply(socks5::rep_for(req.error())),
+                  std::string("bad request: ") + req.error().what);
   if (!req->msg) return;
   if (req->msg->cmd != socks5::kCmdConnect)
-    return refuse(socks5::encode_reply(socks5::kRepCommandNotSupported), "only CONNECT is supported (BIND, UDP ASSOCIATE: 0x07)");
+    return refuse(socks5::encode_reply(socks5::kRepCommandNotSupported),
+                  "only CONNECT is supported (BIND, UDP ASSOCIATE: 0x07)");
   open(req->msg->target, req->used);
 }
 
@@ -137,7 +156,8 @@ void ClientSession::socks4_request() {
   if (!req->msg) return;
   if (req->msg->cmd != 0x01) return refuse(socks4::encode_reply(0x5B), "only CONNECT is supported");
   // SOCKS4 cannot carry a password: with [auth] it is refused outright (SPEC.md).
-  if (ctx_.config->auth) return refuse(socks4::encode_reply(0x5B), "SOCKS4 cannot authenticate and [auth] is set");
+  if (ctx_.config->auth)
+    return refuse(socks4::encode_reply(0x5B), "SOCKS4 cannot authenticate and [auth] is set");
   open(req->msg->target, req->used);
 }
 
@@ -145,8 +165,10 @@ void ClientSession::socks4_request() {
 // else goes to the forwarder, which handles keep-alive and pipelining from there on.
 void ClientSession::http_head() {
   auto d = http1::decode_request_head(inbox_);
-  if (!d) return refuse(http1::error_response(http1::status_for(d.error()), std::string("The request is malformed: ") + d.error().what + ".\n"),
-                        std::string("bad request: ") + d.error().what);
+  if (!d)
+    return refuse(http1::error_response(http1::status_for(d.error()),
+                                        std::string("The request is malformed: ") + d.error().what + ".\n"),
+                  std::string("bad request: ") + d.error().what);
   if (!d->msg) return;
   if (d->msg->method != "CONNECT") {
     stage_ = Stage::Http;
@@ -157,11 +179,14 @@ void ClientSession::http_head() {
     return http_->on_client_bytes(all);
   }
   if (!http_authorised(*ctx_.config, *d->msg))
-    return refuse(http1::error_response(407, "This proxy needs a username and password (Proxy-Authorization: Basic).\n"),
+    return refuse(http1::error_response(
+                      407, "This proxy needs a username and password (Proxy-Authorization: Basic).\n"),
                   "proxy authentication missing or wrong");
   auto rt = http1::parse_authority_form(d->msg->target);
-  if (!rt) return refuse(http1::error_response(400, std::string("CONNECT needs HOST:PORT: ") + rt.error().what + ".\n"),
-                         std::string("bad CONNECT target: ") + rt.error().what);
+  if (!rt)
+    return refuse(
+        http1::error_response(400, std::string("CONNECT needs HOST:PORT: ") + rt.error().what + ".\n"),
+        std::string("bad CONNECT target: ") + rt.error().what);
   open(rt->target, d->used);
 }
 
@@ -169,7 +194,7 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(request_bytes));
   target_ = target;
   stage_ = Stage::Opening;
-  pipe_->set_idle_timeout(0);  // the wait is bounded by the link (and the relay's connect timeout)
+  pipe_->set_idle_timeout(0);     // the wait is bounded by the link (and the relay's connect timeout)
   ctx_.link->open(target, this);  // the answer comes to on_open_result
 }
 
@@ -184,8 +209,11 @@ void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r
   if (protocol_ == sniff::Protocol::Socks5) reply = socks5::encode_reply(socks5::rep_for(r.code));
   if (protocol_ == sniff::Protocol::Socks4) reply = socks4::encode_reply(socks4::code_for(r.code));
   if (protocol_ == sniff::Protocol::Http)
-    reply = ok ? http1::connect_established() : http1::error_response(http1::status_for(r.code), explain(r, target_));
-  if (!ok) return refuse(std::move(reply), target_.to_string() + ": " + frame::open_code_name(r.code) + (r.reason.empty() ? "" : " (" + r.reason + ")"));
+    reply = ok ? http1::connect_established()
+               : http1::error_response(http1::status_for(r.code), explain(r, target_));
+  if (!ok)
+    return refuse(std::move(reply), target_.to_string() + ": " + frame::open_code_name(r.code) +
+                                        (r.reason.empty() ? "" : " (" + r.reason + ")"));
   stage_ = Stage::Piping;
   pipe_->stop_handshake();
   pipe_->write_raw(std::move(reply));
@@ -211,7 +239,8 @@ void ClientSession::on_stream_fin() {
 void ClientSession::on_stream_reset(frame::ResetCode code) {
   if (stage_ == Stage::Http) return http_->on_stream_reset(code);
   if (stage_ == Stage::Opening)  // the link went down before the relay answered: say so (0x01, 502)
-    return on_open_result(0, frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
+    return on_open_result(0,
+                          frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
   pipe_->on_link_reset();
 }
 void ClientSession::on_stream_writable() {

@@ -32,7 +32,18 @@ class ClientSession final : public StreamOwner {
   void shutdown();  // the agent stops: close at once
 
  private:
-  enum class Stage { Sniff, Socks5Greeting, Socks5Auth, Socks5Request, Socks4Request, HttpHead, Opening, Piping, Http, Done };
+  enum class Stage {
+    Sniff,
+    Socks5Greeting,
+    Socks5Auth,
+    Socks5Request,
+    Socks4Request,
+    HttpHead,
+    Opening,
+    Piping,
+    Http,
+    Done
+  };
 
   void on_bytes(ByteSpan bytes);
   void step();

@@ -49,12 +49,17 @@ void HttpForwarder::maybe_resume_client() {
 // Parses the next request head and starts its exchange. False: more bytes are needed, or it failed.
 bool HttpForwarder::start_request() {
   auto d = http1::decode_request_head(inbox_);
-  if (!d) return fail(http1::status_for(d.error()), std::string("The request is malformed: ") + d.error().what + "."), false;
+  if (!d)
+    return fail(http1::status_for(d.error()),
+                std::string("The request is malformed: ") + d.error().what + "."),
+           false;
   if (!d->msg) return false;
   req_ = std::move(*d->msg);
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(d->used));
   auto rt = http1::parse_request_target(req_.method, req_.target);
-  if (!rt) return fail(400, std::string("The request target is not usable by a proxy: ") + rt.error().what + "."), false;
+  if (!rt)
+    return fail(400, std::string("The request target is not usable by a proxy: ") + rt.error().what + "."),
+           false;
   rt_ = std::move(*rt);
   if (!http_authorised(*ctx_.config, req_)) {
     log::info("agent", peer_ + " HTTP: proxy authentication missing or wrong");
@@ -75,7 +80,9 @@ bool HttpForwarder::start_request() {
     return false;
   }
   auto framing = http1::request_body(req_);
-  if (!framing) return fail(400, std::string("The request body framing is invalid: ") + framing.error().what + "."), false;
+  if (!framing)
+    return fail(400, std::string("The request body framing is invalid: ") + framing.error().what + "."),
+           false;
   req_body_ = *framing;
   req_left_ = framing->length;
   req_chunks_ = http1::ChunkedScanner{};
@@ -105,7 +112,9 @@ void HttpForwarder::local_page(const http1::RequestHead& head, const http1::Requ
     if (!http1::client_keep_alive(head)) close_client();
     return;
   }
-  fail(404, "This is ferry's proxy port. Use it as a proxy (curl -x http://HOST:PORT http://target/), or GET /status.");
+  fail(404,
+       "This is ferry's proxy port. Use it as a proxy (curl -x http://HOST:PORT http://target/), or GET "
+       "/status.");
 }
 
 void HttpForwarder::forward_request_body() {
@@ -194,7 +203,8 @@ void HttpForwarder::on_stream_data(ByteSpan bytes) {
   if (phase_ == Phase::Tunnel) return to_client(bytes);
   if (phase_ == Phase::Head) {  // an idle kept-alive origin spoke unasked (a 408, say): drop it
     const std::uint64_t n = bytes.size();
-    if (link::Mux* mux = ctx_.link->mux(); mux && stream_) mux->consumed(*stream_, n, link::Instant(static_cast<std::int64_t>(uv_now(ctx_.loop))));
+    if (link::Mux* mux = ctx_.link->mux(); mux && stream_)
+      mux->consumed(*stream_, n, link::Instant(static_cast<std::int64_t>(uv_now(ctx_.loop))));
     return release_stream(true);
   }
   on_response_bytes(bytes);
@@ -211,13 +221,15 @@ void HttpForwarder::on_response_bytes(ByteSpan bytes) {
 // Parses the buffered response head; forwards it and whatever body followed. False: need more.
 bool HttpForwarder::on_response_head() {
   auto d = http1::decode_response_head(resp_head_);
-  if (!d) return fail(502, std::string("The origin sent a malformed response: ") + d.error().what + "."), false;
+  if (!d)
+    return fail(502, std::string("The origin sent a malformed response: ") + d.error().what + "."), false;
   if (!d->msg) return false;
   const auto& head = *d->msg;
   const bool interim = head.line.status >= 100 && head.line.status < 200 && head.line.status != 101;
   auto framing = http1::response_body(req_.method, head);
   if (!interim && !framing)  // checked before the head goes out, so the client gets a clean 502
-    return fail(502, std::string("The origin's response framing is invalid: ") + framing.error().what + "."), false;
+    return fail(502, std::string("The origin's response framing is invalid: ") + framing.error().what + "."),
+           false;
   Bytes rest(resp_head_.begin() + static_cast<std::ptrdiff_t>(d->used), resp_head_.end());
   to_client(ByteSpan(resp_head_).first(d->used));
   resp_head_.clear();
@@ -229,10 +241,12 @@ bool HttpForwarder::on_response_head() {
   resp_left_ = framing->length;
   resp_chunks_ = http1::ChunkedScanner{};
   head_parsed_ = true;
-  origin_reusable_ = head.line.version == http1::Version::Http11 && !http1::has_token(head.headers, "Connection", "close") &&
+  origin_reusable_ = head.line.version == http1::Version::Http11 &&
+                     !http1::has_token(head.headers, "Connection", "close") &&
                      (framing->kind == http1::BodyKind::Length || framing->kind == http1::BodyKind::Chunked ||
                       framing->kind == http1::BodyKind::None);
-  if (framing->kind == http1::BodyKind::Tunnel) {  // 101 Switching Protocols: bytes flow both ways as they are
+  if (framing->kind ==
+      http1::BodyKind::Tunnel) {  // 101 Switching Protocols: bytes flow both ways as they are
     phase_ = Phase::Tunnel;
     keep_alive_ = false;
     if (!rest.empty()) to_client(rest);
@@ -247,7 +261,8 @@ bool HttpForwarder::on_response_head() {
 
 void HttpForwarder::forward_response_body(ByteSpan bytes) {
   switch (resp_body_.kind) {
-    case http1::BodyKind::None: break;
+    case http1::BodyKind::None:
+      break;
     case http1::BodyKind::Length: {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(resp_left_, bytes.size()));
       to_client(bytes.first(n));
@@ -265,7 +280,8 @@ void HttpForwarder::forward_response_body(ByteSpan bytes) {
       break;
     }
     case http1::BodyKind::CloseDelimited:
-    case http1::BodyKind::Tunnel: return to_client(bytes);
+    case http1::BodyKind::Tunnel:
+      return to_client(bytes);
   }
   if (!bytes.empty()) origin_reusable_ = false;  // bytes after the response: this origin is confused
   response_done();

@@ -12,7 +12,8 @@ LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const cr
   const auto colon = cfg.relay_address.rfind(':');
   host_ = cfg.relay_address.substr(0, colon);
   port_ = cfg.relay_address.substr(colon + 1);
-  if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']') host_ = host_.substr(1, host_.size() - 2);
+  if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']')
+    host_ = host_.substr(1, host_.size() - 2);
   uv_timer_init(loop_, &retry_);
   uv_timer_init(loop_, &wait_timer_);
   retry_.data = wait_timer_.data = resolve_.data = this;
@@ -21,7 +22,8 @@ LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const cr
 LinkClient::~LinkClient() = default;
 
 void LinkClient::start() {
-  uv_timer_start(&wait_timer_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); }, 250, 250);
+  uv_timer_start(
+      &wait_timer_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); }, 250, 250);
   connect();
 }
 
@@ -42,12 +44,15 @@ void LinkClient::connect() {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   resolving_ = true;
-  const int r = uv_getaddrinfo(loop_, &resolve_, [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-    auto* self = static_cast<LinkClient*>(req->data);
-    self->resolving_ = false;
-    self->on_resolved(status, res);
-    uv_freeaddrinfo(res);
-  }, host_.c_str(), port_.c_str(), &hints);
+  const int r = uv_getaddrinfo(
+      loop_, &resolve_,
+      [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+        auto* self = static_cast<LinkClient*>(req->data);
+        self->resolving_ = false;
+        self->on_resolved(status, res);
+        uv_freeaddrinfo(res);
+      },
+      host_.c_str(), port_.c_str(), &hints);
   if (r != 0) {
     resolving_ = false;
     set_state("down", std::string("cannot resolve ") + host_ + ": " + uv_strerror(r));
@@ -84,7 +89,8 @@ void LinkClient::schedule_reconnect() {
   const double jitter = 0.5 + static_cast<double>(randombytes_uniform(1000)) / 1000.0;
   const auto delay = static_cast<std::uint64_t>(static_cast<double>(backoff_ms_) * jitter);
   backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
-  uv_timer_start(&retry_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->connect(); }, delay, 0);
+  uv_timer_start(
+      &retry_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->connect(); }, delay, 0);
 }
 
 void LinkClient::on_established(const crypto::PublicKey&) {
@@ -139,7 +145,8 @@ void LinkClient::fail_waiting(bool all) {
     return true;
   });
   for (auto& w : expired) {
-    const std::string why = "the relay is unreachable" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
+    const std::string why =
+        "the relay is unreachable" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
     w.owner->on_open_result(0, frame::OpenResult{frame::OpenCode::Failure, 0, why});
   }
 }
@@ -224,7 +231,9 @@ LinkStatus LinkClient::status() const {
     s.bytes_received += mux.stats().bytes_received;
     if (auto rtt = conn_->session().rtt()) s.rtt_ms = rtt->count();
     if (conn_->session().established())
-      s.connected_for_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - connected_at_).count();
+      s.connected_for_s =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - connected_at_)
+              .count();
   }
   return s;
 }

@@ -39,17 +39,26 @@ Args parse(int argc, char** argv) {
   for (; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](std::string& into) {
-      if (i + 1 >= argc) a.error = arg + " needs a value";
-      else into = argv[++i];
+      if (i + 1 >= argc)
+        a.error = arg + " needs a value";
+      else
+        into = argv[++i];
     };
-    if (arg == "--help" || arg == "-h") a.help = true;
-    else if (arg == "--version") a.version = true;
-    else if (arg == "--config") value(a.config);
-    else if (arg == "--out") value(a.out);
-    else if (arg == "--key") value(a.key);
-    else a.error = "unknown argument: " + arg;
+    if (arg == "--help" || arg == "-h")
+      a.help = true;
+    else if (arg == "--version")
+      a.version = true;
+    else if (arg == "--config")
+      value(a.config);
+    else if (arg == "--out")
+      value(a.out);
+    else if (arg == "--key")
+      value(a.key);
+    else
+      a.error = "unknown argument: " + arg;
   }
-  if (!a.command.empty() && a.command != "keygen" && a.command != "pubkey" && a.command != "check" && a.command != "status")
+  if (!a.command.empty() && a.command != "keygen" && a.command != "pubkey" && a.command != "check" &&
+      a.command != "status")
     a.error = "unknown command: " + a.command;
   return a;
 }
@@ -95,7 +104,8 @@ int run(const std::string& path) {
 
 int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
-  if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug") log::set_level(log::Level::Debug);
+  if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug")
+    log::set_level(log::Level::Debug);
   const Args a = parse(argc, argv);
   if (!a.error.empty()) {
     std::fprintf(stderr, "ferry-agent: %s\n%s", a.error.c_str(), kUsage);

@@ -50,7 +50,8 @@ int status_command(const config::AgentConfig& cfg) {
   std::string req = "GET /status HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n";
   if (cfg.auth) req += "Proxy-Authorization: Basic " + base64(cfg.username + ":" + cfg.password) + "\r\n";
   req += "\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return ::close(fd), 1;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return ::close(fd), 1;
   std::string resp;
   char buf[4096];
   pollfd p{fd, POLLIN, 0};
@@ -62,7 +63,8 @@ int status_command(const config::AgentConfig& cfg) {
   ::close(fd);
   const auto body_at = resp.find("\r\n\r\n");
   if (resp.rfind("HTTP/1.1 200", 0) != 0 || body_at == std::string::npos) {
-    std::fprintf(stderr, "the agent on %s did not answer /status: %s\n", listen.c_str(), resp.substr(0, resp.find('\r')).c_str());
+    std::fprintf(stderr, "the agent on %s did not answer /status: %s\n", listen.c_str(),
+                 resp.substr(0, resp.find('\r')).c_str());
     return 1;
   }
   const std::string j = resp.substr(body_at + 4);

@@ -50,9 +50,10 @@ void AuditLog::write(const AuditRecord& r) {
   std::snprintf(line, sizeof line,
                 "{\"time\":\"%s\",\"agent\":\"%s\",\"target\":\"%s\",\"dialled\":\"%s\",\"result\":\"%s\","
                 "\"reason\":\"%s\",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_s\":%.3f}\n",
-                stamp, json_escape(r.agent).c_str(), json_escape(r.target).c_str(), json_escape(r.dialled).c_str(),
-                json_escape(r.result).c_str(), json_escape(r.reason).c_str(),
-                static_cast<unsigned long long>(r.bytes_up), static_cast<unsigned long long>(r.bytes_down), r.duration_s);
+                stamp, json_escape(r.agent).c_str(), json_escape(r.target).c_str(),
+                json_escape(r.dialled).c_str(), json_escape(r.result).c_str(), json_escape(r.reason).c_str(),
+                static_cast<unsigned long long>(r.bytes_up), static_cast<unsigned long long>(r.bytes_down),
+                r.duration_s);
   std::lock_guard lock(mutex_);
   std::fputs(line, file_);
   std::fflush(file_);

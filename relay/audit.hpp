@@ -12,8 +12,8 @@ struct AuditRecord {
   std::string agent;
   std::string target;
   std::string dialled;
-  std::string result;   // "connected", "denied by policy", ...
-  std::string reason;   // the rule or error, when there is one
+  std::string result;            // "connected", "denied by policy", ...
+  std::string reason;            // the rule or error, when there is one
   std::uint64_t bytes_up = 0;    // agent -> target
   std::uint64_t bytes_down = 0;  // target -> agent
   double duration_s = 0;

@@ -34,13 +34,18 @@ void close_box(Box* box, uv_handle_t* h) {
 
 frame::OpenCode code_for(int uv_error) {
   switch (uv_error) {
-    case UV_ECONNREFUSED: return frame::OpenCode::Refused;
-    case UV_ENETUNREACH: return frame::OpenCode::NetworkUnreachable;
+    case UV_ECONNREFUSED:
+      return frame::OpenCode::Refused;
+    case UV_ENETUNREACH:
+      return frame::OpenCode::NetworkUnreachable;
     case UV_EHOSTUNREACH:
-    case UV_ETIMEDOUT: return frame::OpenCode::HostUnreachable;
+    case UV_ETIMEDOUT:
+      return frame::OpenCode::HostUnreachable;
     case UV_EMFILE:
-    case UV_ENFILE: return frame::OpenCode::Limit;
-    default: return frame::OpenCode::Failure;
+    case UV_ENFILE:
+      return frame::OpenCode::Limit;
+    default:
+      return frame::OpenCode::Failure;
   }
 }
 
@@ -48,7 +53,11 @@ frame::OpenCode code_for(int uv_error) {
 
 Dialer::Dialer(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check, uv_tcp_t* into,
                DoneFn done)
-    : loop_(loop), target_(target), options_(std::move(options)), check_(std::move(check)), into_(into),
+    : loop_(loop),
+      target_(target),
+      options_(std::move(options)),
+      check_(std::move(check)),
+      into_(into),
       done_(std::move(done)) {}
 
 Dialer::~Dialer() {
@@ -62,17 +71,23 @@ Dialer::TimerBox* Dialer::start_timer(std::uint64_t ms, void (*fire)(Dialer&)) {
   box->fire = fire;
   uv_timer_init(loop_, &box->timer);
   box->timer.data = box;
-  uv_timer_start(&box->timer, [](uv_timer_t* t) {
-    auto* b = static_cast<TimerBox*>(t->data);
-    if (b->owner) b->fire(*b->owner);
-  }, ms, 0);
+  uv_timer_start(
+      &box->timer,
+      [](uv_timer_t* t) {
+        auto* b = static_cast<TimerBox*>(t->data);
+        if (b->owner) b->fire(*b->owner);
+      },
+      ms, 0);
   return box;
 }
 
 void Dialer::start() {
   timeout_timer_ = start_timer(options_.connect_timeout_ms, [](Dialer& d) {
-    d.finish({frame::OpenCode::Timeout, "no answer within " + std::to_string(d.options_.connect_timeout_ms) + " ms",
-              d.addresses_.empty() ? std::string() : uv::format_socket_address(reinterpret_cast<sockaddr*>(&d.addresses_.back()))});
+    d.finish({frame::OpenCode::Timeout,
+              "no answer within " + std::to_string(d.options_.connect_timeout_ms) + " ms",
+              d.addresses_.empty()
+                  ? std::string()
+                  : uv::format_socket_address(reinterpret_cast<sockaddr*>(&d.addresses_.back()))});
   });
   if (target_.kind != Target::Kind::Name) {
     sockaddr_storage ss{};
@@ -96,16 +111,19 @@ void Dialer::start() {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_ADDRCONFIG;
   const std::string port = std::to_string(target_.port);
-  const int r = uv_getaddrinfo(loop_, &resolve_->req, [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-    auto* box = static_cast<ResolveBox*>(req->data);
-    Dialer* owner = box->owner;
-    delete box;
-    if (owner) {
-      owner->resolve_ = nullptr;
-      owner->on_resolved(status, res);
-    }
-    uv_freeaddrinfo(res);
-  }, target_.name.c_str(), port.c_str(), &hints);
+  const int r = uv_getaddrinfo(
+      loop_, &resolve_->req,
+      [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+        auto* box = static_cast<ResolveBox*>(req->data);
+        Dialer* owner = box->owner;
+        delete box;
+        if (owner) {
+          owner->resolve_ = nullptr;
+          owner->on_resolved(status, res);
+        }
+        uv_freeaddrinfo(res);
+      },
+      target_.name.c_str(), port.c_str(), &hints);
   if (r != 0) {
     delete resolve_;
     resolve_ = nullptr;
@@ -114,7 +132,8 @@ void Dialer::start() {
 }
 
 void Dialer::add_address(const sockaddr* sa, bool resolved) {
-  if (options_.egress && options_.egress->ss_family != sa->sa_family) return;  // the egress address decides the family
+  if (options_.egress && options_.egress->ss_family != sa->sa_family)
+    return;  // the egress address decides the family
   if (check_) {
     if (auto denied = check_(sa, resolved)) {
       if (denied_reason_.empty()) denied_reason_ = *denied;
@@ -129,12 +148,15 @@ void Dialer::add_address(const sockaddr* sa, bool resolved) {
 void Dialer::on_resolved(int status, addrinfo* res) {
   if (finished_) return;
   if (status != 0)
-    return finish({frame::OpenCode::NameNotResolved, "the relay cannot resolve " + target_.name + " (" + uv_strerror(status) + ")", ""});
+    return finish({frame::OpenCode::NameNotResolved,
+                   "the relay cannot resolve " + target_.name + " (" + uv_strerror(status) + ")", ""});
   // RFC 8305 §4: interleave the families, starting with the resolver's first choice.
   std::vector<const addrinfo*> v6, v4;
   for (const addrinfo* ai = res; ai; ai = ai->ai_next) {
-    if (ai->ai_family == AF_INET6) v6.push_back(ai);
-    else if (ai->ai_family == AF_INET) v4.push_back(ai);
+    if (ai->ai_family == AF_INET6)
+      v6.push_back(ai);
+    else if (ai->ai_family == AF_INET)
+      v4.push_back(ai);
   }
   const bool six_first = res && res->ai_family == AF_INET6;
   auto& first = six_first ? v6 : v4;
@@ -145,16 +167,18 @@ void Dialer::on_resolved(int status, addrinfo* res) {
   }
   if (addresses_.empty()) {
     if (!denied_reason_.empty()) return finish({frame::OpenCode::Denied, denied_reason_, ""});
-    return finish({frame::OpenCode::NameNotResolved, target_.name + " has no address the relay can reach", ""});
+    return finish(
+        {frame::OpenCode::NameNotResolved, target_.name + " has no address the relay can reach", ""});
   }
   start_next_attempt();
 }
 
 void Dialer::start_next_attempt() {
   if (finished_) return;
-  if (next_timer_) close_box(next_timer_, reinterpret_cast<uv_handle_t*>(&next_timer_->timer)), next_timer_ = nullptr;
+  if (next_timer_)
+    close_box(next_timer_, reinterpret_cast<uv_handle_t*>(&next_timer_->timer)), next_timer_ = nullptr;
   if (next_ >= addresses_.size()) return;  // the last attempts are still running
-  auto* a = new Attempt;  // freed by its close callback
+  auto* a = new Attempt;                   // freed by its close callback
   a->owner = this;
   a->addr = addresses_[next_++];
   uv_tcp_init(loop_, &a->tcp);
@@ -164,10 +188,11 @@ void Dialer::start_next_attempt() {
   int r = 0;
   if (options_.egress) r = uv_tcp_bind(&a->tcp, reinterpret_cast<const sockaddr*>(&*options_.egress), 0);
   if (r == 0)
-    r = uv_tcp_connect(&a->req, &a->tcp, reinterpret_cast<const sockaddr*>(&a->addr), [](uv_connect_t* req, int status) {
-      auto* at = static_cast<Attempt*>(req->data);
-      if (at->owner) at->owner->on_attempt_done(*at, status);
-    });
+    r = uv_tcp_connect(&a->req, &a->tcp, reinterpret_cast<const sockaddr*>(&a->addr),
+                       [](uv_connect_t* req, int status) {
+                         auto* at = static_cast<Attempt*>(req->data);
+                         if (at->owner) at->owner->on_attempt_done(*at, status);
+                       });
   if (r != 0) return on_attempt_done(*a, r);
   next_timer_ = start_timer(options_.attempt_delay_ms, [](Dialer& d) { d.start_next_attempt(); });
 }

@@ -19,8 +19,8 @@ namespace ferry::relay {
 
 struct DialResult {
   frame::OpenCode code = frame::OpenCode::Failure;
-  std::string reason;     // for the user: which rule denied, which name did not resolve, ...
-  std::string dialled;    // the address that answered (or was tried last), for the audit log
+  std::string reason;   // for the user: which rule denied, which name did not resolve, ...
+  std::string dialled;  // the address that answered (or was tried last), for the audit log
 };
 
 // Decides whether one resolved or literal address may be dialled. Returns the denying rule's text,
@@ -29,7 +29,7 @@ using AddressCheck = std::function<std::optional<std::string>(const sockaddr* ad
 
 struct DialOptions {
   std::uint64_t connect_timeout_ms = 10000;
-  std::uint64_t attempt_delay_ms = 250;  // RFC 8305 §5 recommends 250 ms
+  std::uint64_t attempt_delay_ms = 250;    // RFC 8305 §5 recommends 250 ms
   std::optional<sockaddr_storage> egress;  // source address for every attempt
 };
 
@@ -39,7 +39,8 @@ class Dialer {
   // the connection.
   using DoneFn = std::function<void(const DialResult&)>;
 
-  Dialer(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check, uv_tcp_t* into, DoneFn done);
+  Dialer(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check, uv_tcp_t* into,
+         DoneFn done);
   // Cancels whatever is in flight. Every libuv handle lives in a box that its own close callback
   // frees and that forgets this Dialer here, so the Dialer may be destroyed at any time.
   ~Dialer();
@@ -71,7 +72,7 @@ class Dialer {
   TimerBox* timeout_timer_ = nullptr;
   std::vector<sockaddr_storage> addresses_;  // in Happy Eyeballs order
   std::size_t next_ = 0;
-  std::vector<Attempt*> attempts_;           // running; each freed by its close callback
+  std::vector<Attempt*> attempts_;  // running; each freed by its close callback
   std::string denied_reason_;
   int last_error_ = 0;
   bool finished_ = false;

@@ -18,7 +18,9 @@ link::LinkConfig responder_config(RelayContext& ctx) {
 }  // namespace
 
 LinkHandler::LinkHandler(RelayContext& ctx, GoneFn gone)
-    : ctx_(ctx), gone_(std::move(gone)), conn_(ctx.loop, responder_config(ctx), *this, [this](uv::LinkConnection&) {
+    : ctx_(ctx),
+      gone_(std::move(gone)),
+      conn_(ctx.loop, responder_config(ctx), *this, [this](uv::LinkConnection&) {
         link_gone_ = true;
         maybe_gone();
       }) {}
@@ -39,7 +41,8 @@ LinkHandler::Outbound* LinkHandler::find(link::StreamId id) {
   return it == outbound_.end() ? nullptr : it->second.get();
 }
 
-void LinkHandler::refuse(link::StreamId id, AuditRecord record, frame::OpenCode code, const std::string& reason) {
+void LinkHandler::refuse(link::StreamId id, AuditRecord record, frame::OpenCode code,
+                         const std::string& reason) {
   conn_.mux().accept(id, code, reason);
   ctx_.metrics->dial(code, 0);
   record.result = frame::open_code_name(code);
@@ -59,10 +62,13 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
   auto out = std::make_unique<Outbound>();
   out->audit = record;
   out->started = std::chrono::steady_clock::now();
-  out->pipe = std::make_unique<uv::SocketPipe>(ctx_.loop, conn_.mux(), id, [this, id](uv::SocketPipe&) { on_pipe_done(id); });
+  out->pipe = std::make_unique<uv::SocketPipe>(ctx_.loop, conn_.mux(), id,
+                                               [this, id](uv::SocketPipe&) { on_pipe_done(id); });
   AddressCheck check;
   if (ctx_.policy.check_address) {
-    check = [this](const sockaddr* sa, bool resolved) { return ctx_.policy.check_address(*agent_, sa, resolved); };
+    check = [this](const sockaddr* sa, bool resolved) {
+      return ctx_.policy.check_address(*agent_, sa, resolved);
+    };
   }
   out->dialer = std::make_unique<Dialer>(ctx_.loop, target, ctx_.dial, std::move(check), out->pipe->socket(),
                                          [this, id](const DialResult& r) { on_dialled(id, r); });
@@ -77,7 +83,8 @@ void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
   if (!o) return;
   o->audit.dialled = r.dialled;
   ctx_.metrics->dial(r.code, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                           std::chrono::steady_clock::now() - o->started).count()));
+                                                            std::chrono::steady_clock::now() - o->started)
+                                                            .count()));
   if (r.code != frame::OpenCode::Ok) {
     conn_.mux().accept(id, r.code, r.reason);
     o->audit.result = frame::open_code_name(r.code);

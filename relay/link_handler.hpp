@@ -19,8 +19,10 @@ namespace ferry::relay {
 
 // The destination policy as the link handler sees it: the denying rule's text, or nothing.
 struct PolicyHooks {
-  std::function<std::optional<std::string>(const AgentInfo&, const std::string& name, std::uint16_t port)> check_name;
-  std::function<std::optional<std::string>(const AgentInfo&, const sockaddr* addr, bool resolved)> check_address;
+  std::function<std::optional<std::string>(const AgentInfo&, const std::string& name, std::uint16_t port)>
+      check_name;
+  std::function<std::optional<std::string>(const AgentInfo&, const sockaddr* addr, bool resolved)>
+      check_address;
 };
 
 struct RelayContext {

@@ -1,13 +1,13 @@
 // ferry-relay: admits listed agents, enforces the destination policy, dials from the egress address.
 #include <sodium.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/config/relay_config.hpp"
@@ -45,15 +45,23 @@ Args parse(int argc, char** argv) {
   for (; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](std::string& into) {
-      if (i + 1 >= argc) a.error = arg + " needs a value";
-      else into = argv[++i];
+      if (i + 1 >= argc)
+        a.error = arg + " needs a value";
+      else
+        into = argv[++i];
     };
-    if (arg == "--help" || arg == "-h") a.help = true;
-    else if (arg == "--version") a.version = true;
-    else if (arg == "--config") value(a.config);
-    else if (arg == "--out") value(a.out);
-    else if (arg == "--key") value(a.key);
-    else a.error = "unknown argument: " + arg;
+    if (arg == "--help" || arg == "-h")
+      a.help = true;
+    else if (arg == "--version")
+      a.version = true;
+    else if (arg == "--config")
+      value(a.config);
+    else if (arg == "--out")
+      value(a.out);
+    else if (arg == "--key")
+      value(a.key);
+    else
+      a.error = "unknown argument: " + arg;
   }
   if (!a.command.empty() && a.command != "keygen" && a.command != "pubkey" && a.command != "check")
     a.error = "unknown command: " + a.command;
@@ -83,14 +91,17 @@ int run(const std::string& path) {
                  describe(key.error()).c_str());
     return 2;
   }
-  const unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers) : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers)
+                                           : std::max(1u, std::thread::hardware_concurrency());
   relay::RelayShared shared(cfg);
   if (!shared.audit.open(cfg.audit_log)) {
-    std::fprintf(stderr, "%s: audit_log: cannot open %s: %s\n", path.c_str(), cfg.audit_log.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "%s: audit_log: cannot open %s: %s\n", path.c_str(), cfg.audit_log.c_str(),
+                 std::strerror(errno));
     return 2;
   }
-  log::info("relay", "public key " + key->public_key().to_base64() + ", " + std::to_string(cfg.agents.size()) +
-                         " agents listed, " + std::to_string(workers) + " workers");
+  log::info("relay", "public key " + key->public_key().to_base64() + ", " +
+                         std::to_string(cfg.agents.size()) + " agents listed, " + std::to_string(workers) +
+                         " workers");
   uv::Loop loop;
   int rc = 0;
   std::vector<std::thread> threads;
@@ -115,8 +126,10 @@ int run(const std::string& path) {
           uv::Loop worker_loop;
           {
             relay::RelayServer server(worker_loop.get(), cfg, *key, shared);
-            if (auto w = server.start(bound, false); !w) log::error("relay", "worker cannot listen: " + describe(w.error()));
-            else worker_loop.run();
+            if (auto w = server.start(bound, false); !w)
+              log::error("relay", "worker cannot listen: " + describe(w.error()));
+            else
+              worker_loop.run();
           }
           uv_run(worker_loop.get(), UV_RUN_DEFAULT);
         });
@@ -134,7 +147,8 @@ int run(const std::string& path) {
 
 int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
-  if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug") log::set_level(log::Level::Debug);
+  if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug")
+    log::set_level(log::Level::Debug);
   const Args a = parse(argc, argv);
   if (!a.error.empty()) {
     std::fprintf(stderr, "ferry-relay: %s\n%s", a.error.c_str(), kUsage);
@@ -147,7 +161,8 @@ int main(int argc, char** argv) {
   if (a.command == "check") {
     config::RelayConfig cfg;
     if (int rc = load(a.config, cfg)) return rc;
-    std::printf("%s: OK (%zu agents, %zu policy rules)\n", a.config.c_str(), cfg.agents.size(), cfg.policy_rules.size());
+    std::printf("%s: OK (%zu agents, %zu policy rules)\n", a.config.c_str(), cfg.agents.size(),
+                cfg.policy_rules.size());
     return 0;
   }
   return run(a.config);

@@ -4,14 +4,15 @@ namespace ferry::relay {
 namespace {
 
 const char* code_label(std::size_t i) {
-  static const char* names[] = {"ok", "refused", "host_unreachable", "network_unreachable", "timeout",
-                                "denied", "name_not_resolved", "limit", "failure"};
+  static const char* names[] = {"ok",      "refused", "host_unreachable",  "network_unreachable",
+                                "timeout", "denied",  "name_not_resolved", "limit",
+                                "failure"};
   return names[i];
 }
 
 const char* failure_label(std::size_t i) {
-  static const char* names[] = {"not_admitted", "replay", "decrypt", "bad_version", "timeout", "malformed",
-                                "rate_limited", "too_many_unauthenticated"};
+  static const char* names[] = {"not_admitted", "replay",    "decrypt",      "bad_version",
+                                "timeout",      "malformed", "rate_limited", "too_many_unauthenticated"};
   return names[i];
 }
 
@@ -29,13 +30,19 @@ void Metrics::dial(frame::OpenCode code, std::uint64_t latency_ms) {
 
 Metrics::HandshakeFailure Metrics::classify(const Error& e) {
   switch (e.code) {
-    case Errc::Refused: return HandshakeFailure::NotAdmitted;
-    case Errc::Replay: return HandshakeFailure::Replay;
+    case Errc::Refused:
+      return HandshakeFailure::NotAdmitted;
+    case Errc::Replay:
+      return HandshakeFailure::Replay;
     case Errc::DecryptFailed:
-    case Errc::BadKey: return HandshakeFailure::Decrypt;
-    case Errc::BadVersion: return HandshakeFailure::BadVersion;
-    case Errc::Timeout: return HandshakeFailure::Timeout;
-    default: return HandshakeFailure::Malformed;
+    case Errc::BadKey:
+      return HandshakeFailure::Decrypt;
+    case Errc::BadVersion:
+      return HandshakeFailure::BadVersion;
+    case Errc::Timeout:
+      return HandshakeFailure::Timeout;
+    default:
+      return HandshakeFailure::Malformed;
   }
 }
 
@@ -55,17 +62,22 @@ std::string Metrics::render() const {
   line("# HELP ferry_dials_total Stream opens, by result.");
   line("# TYPE ferry_dials_total counter");
   for (std::size_t i = 0; i < dials_.size(); ++i)
-    line(std::string("ferry_dials_total{result=\"") + code_label(i) + "\"} " + std::to_string(dials_[i].load()));
-  line("# HELP ferry_handshake_failures_total Connections refused before or during authentication, by reason.");
+    line(std::string("ferry_dials_total{result=\"") + code_label(i) + "\"} " +
+         std::to_string(dials_[i].load()));
+  line(
+      "# HELP ferry_handshake_failures_total Connections refused before or during authentication, by "
+      "reason.");
   line("# TYPE ferry_handshake_failures_total counter");
   for (std::size_t i = 0; i < failures_.size(); ++i)
-    line(std::string("ferry_handshake_failures_total{reason=\"") + failure_label(i) + "\"} " + std::to_string(failures_[i].load()));
+    line(std::string("ferry_handshake_failures_total{reason=\"") + failure_label(i) + "\"} " +
+         std::to_string(failures_[i].load()));
   line("# HELP ferry_dial_seconds Time from OPEN to the target's answer.");
   line("# TYPE ferry_dial_seconds histogram");
   std::uint64_t cumulative = 0;
   for (std::size_t b = 0; b <= kBucketsMs.size(); ++b) {
     cumulative += buckets_[b].load();
-    const std::string le = b < kBucketsMs.size() ? std::to_string(static_cast<double>(kBucketsMs[b]) / 1000.0) : "+Inf";
+    const std::string le =
+        b < kBucketsMs.size() ? std::to_string(static_cast<double>(kBucketsMs[b]) / 1000.0) : "+Inf";
     line("ferry_dial_seconds_bucket{le=\"" + le + "\"} " + std::to_string(cumulative));
   }
   line("ferry_dial_seconds_sum " + std::to_string(static_cast<double>(latency_sum_ms_.load()) / 1000.0));

@@ -15,8 +15,19 @@ namespace ferry::relay {
 class Metrics {
  public:
   // Dial latency buckets, in milliseconds (the last is +Inf).
-  static constexpr std::array<std::uint64_t, 12> kBucketsMs = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000};
-  enum class HandshakeFailure { NotAdmitted, Replay, Decrypt, BadVersion, Timeout, Malformed, RateLimited, TooMany, Count };
+  static constexpr std::array<std::uint64_t, 12> kBucketsMs = {1,   2,   5,   10,   25,   50,
+                                                               100, 250, 500, 1000, 2500, 10000};
+  enum class HandshakeFailure {
+    NotAdmitted,
+    Replay,
+    Decrypt,
+    BadVersion,
+    Timeout,
+    Malformed,
+    RateLimited,
+    TooMany,
+    Count
+  };
 
   std::atomic<std::int64_t> links{0};
   std::atomic<std::int64_t> streams{0};

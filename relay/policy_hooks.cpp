@@ -14,7 +14,8 @@ std::shared_ptr<const PolicyState> build_policy(const config::RelayConfig& cfg) 
   auto state = std::make_shared<PolicyState>();
   if (auto g = policy::parse_rules("[policy]", cfg.policy_rules)) state->global = std::move(*g);
   for (const auto& a : cfg.agents)
-    if (auto r = policy::parse_rules("agent \"" + a.name + "\"", a.rules)) state->agents[a.name] = std::move(*r);
+    if (auto r = policy::parse_rules("agent \"" + a.name + "\"", a.rules))
+      state->agents[a.name] = std::move(*r);
   return state;
 }
 
@@ -35,8 +36,9 @@ PolicyHooks policy_hooks(std::shared_ptr<PolicyHolder> holder) {
                                             bool resolved) -> std::optional<std::string> {
     const auto addr = policy::Address::from_sockaddr(sa);
     if (!addr) return std::string("not an IP address");
-    const std::uint16_t port = sa->sa_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port)
-                                                        : ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+    const std::uint16_t port = sa->sa_family == AF_INET
+                                   ? ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port)
+                                   : ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
     const auto state = holder->state;
     const auto d = policy::check_address(chain_for(*state, agent), *addr, port, resolved);
     if (d.allowed) return std::nullopt;

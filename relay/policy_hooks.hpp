@@ -11,8 +11,8 @@
 namespace ferry::relay {
 
 struct PolicyState {
-  policy::RuleSet global;                          // [policy]
-  std::map<std::string, policy::RuleSet> agents;   // [[agents]] rules, by name
+  policy::RuleSet global;                         // [policy]
+  std::map<std::string, policy::RuleSet> agents;  // [[agents]] rules, by name
 };
 
 // The current policy; SIGHUP replaces `state`, streams already open keep going.

@@ -7,8 +7,12 @@
 
 namespace ferry::relay {
 
-RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key, RelayShared& shared)
-    : loop_(loop), config_(std::move(config)), key_(key), shared_(shared),
+RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key,
+                         RelayShared& shared)
+    : loop_(loop),
+      config_(std::move(config)),
+      key_(key),
+      shared_(shared),
       listener_(loop, [this](uv_stream_t* s) { on_connection(s); }) {
   ctx_.loop = loop;
   ctx_.key = &key_;
@@ -42,9 +46,12 @@ Result<void> RelayServer::start(const std::string& listen, bool announce) {
   if (!addr) return addr.error();
   if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr), 511, true); !r) return r;
   if (announce) log::info("relay", "listening on " + listener_.local_address());
-  uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
-  uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGINT);
-  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->reload(); }, SIGHUP);
+  uv_signal_start(
+      &sigterm_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
+  uv_signal_start(
+      &sigint_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGINT);
+  uv_signal_start(
+      &sighup_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->reload(); }, SIGHUP);
   return {};
 }
 
@@ -61,9 +68,12 @@ bool RelayServer::rate_ok(const std::string& address) {
     last_sweep_ms_ = now;
     std::erase_if(buckets_, [now](const auto& kv) { return now - kv.second.at_ms > 10'000; });
   }
-  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(source)) return false;  // under attack: no new sources
+  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(source))
+    return false;  // under attack: no new sources
   Bucket& b = buckets_[source];
-  if (b.at_ms != 0) b.tokens = std::min(kHandshakeBurst, b.tokens + static_cast<double>(now - b.at_ms) / 1000.0 * kHandshakesPerSecond);
+  if (b.at_ms != 0)
+    b.tokens = std::min(kHandshakeBurst,
+                        b.tokens + static_cast<double>(now - b.at_ms) / 1000.0 * kHandshakesPerSecond);
   b.at_ms = now;
   if (b.tokens < 1) return false;
   b.tokens -= 1;
@@ -109,16 +119,20 @@ void RelayServer::stop() { drain(); }
 
 void RelayServer::drain() {
   if (std::exchange(draining_, true)) return;
-  log::info("relay", "draining: no new links or streams; open streams may finish for " + std::to_string(kDrainMs / 1000) + " s");
+  log::info("relay", "draining: no new links or streams; open streams may finish for " +
+                         std::to_string(kDrainMs / 1000) + " s");
   listener_.close([this] {
     listener_closed_ = true;
     maybe_exit();
   });
   for (auto& [p, l] : links_) l->drain();
-  uv_timer_start(&drain_timer_, [](uv_timer_t* t) {
-    auto* self = static_cast<RelayServer*>(t->data);
-    for (auto& [p, l] : self->links_) l->close(frame::CloseCode::Shutdown, "relay shutting down");
-  }, kDrainMs, 0);
+  uv_timer_start(
+      &drain_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<RelayServer*>(t->data);
+        for (auto& [p, l] : self->links_) l->close(frame::CloseCode::Shutdown, "relay shutting down");
+      },
+      kDrainMs, 0);
 }
 
 void RelayServer::reload() {
@@ -128,7 +142,7 @@ void RelayServer::reload() {
     log::error("relay", "reload refused, the old configuration stays: " + err->to_string());
     return;
   }
-  shared_.agents.reload(next.agents);  // every worker does this; the result is the same
+  shared_.agents.reload(next.agents);   // every worker does this; the result is the same
   policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
   config_.agents = next.agents;
   config_.policy_rules = next.policy_rules;
@@ -139,7 +153,8 @@ void RelayServer::reload() {
       ++revoked;
     }
   }
-  log::info("relay", "reloaded: " + std::to_string(next.agents.size()) + " agents, " + std::to_string(revoked) + " revoked");
+  log::info("relay", "reloaded: " + std::to_string(next.agents.size()) + " agents, " +
+                         std::to_string(revoked) + " revoked");
 }
 
 void RelayServer::maybe_exit() {

@@ -11,8 +11,8 @@ namespace ferry {
 
 template <class M>
 struct Decoded {
-  std::optional<M> msg;   // empty: the input is a strict prefix of a message, read more
-  std::size_t used = 0;   // bytes of the input the message took; 0 when there is no message
+  std::optional<M> msg;  // empty: the input is a strict prefix of a message, read more
+  std::size_t used = 0;  // bytes of the input the message took; 0 when there is no message
 };
 
 }  // namespace ferry

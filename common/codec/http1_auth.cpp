@@ -9,14 +9,16 @@ namespace ferry::http1 {
 namespace {
 
 bool has_ctl(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
 }
 
 }  // namespace
 
 Result<Credentials> parse_basic_credentials(std::string_view value) {
   const auto sp = value.find(' ');
-  if (!iequals(value.substr(0, sp), "Basic")) return fail(Errc::Unsupported, "proxy auth: scheme is not Basic");
+  if (!iequals(value.substr(0, sp), "Basic"))
+    return fail(Errc::Unsupported, "proxy auth: scheme is not Basic");
   if (sp == std::string_view::npos) return fail(Errc::Malformed, "proxy auth: no credentials");
   auto token = value.substr(sp);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
@@ -32,7 +34,8 @@ Result<Credentials> parse_basic_credentials(std::string_view value) {
     return fail(Errc::Malformed, "proxy auth: bad base64");
   const std::string_view pair{reinterpret_cast<const char*>(raw.data()), len};
   const auto colon = pair.find(':');
-  if (colon == std::string_view::npos) return fail(Errc::Malformed, "proxy auth: no ':' between user and password");
+  if (colon == std::string_view::npos)
+    return fail(Errc::Malformed, "proxy auth: no ':' between user and password");
   if (has_ctl(pair)) return fail(Errc::Malformed, "proxy auth: control byte in credentials");
   Credentials c{std::string(pair.substr(0, colon)), std::string(pair.substr(colon + 1))};
   sodium_memzero(raw.data(), raw.size());

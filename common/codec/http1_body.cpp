@@ -35,8 +35,10 @@ std::vector<std::string_view> transfer_codings(const Headers& headers) {
 Result<bool> check_te_cl(Version version, const Headers& headers) {
   const bool te = find_header(headers, "Transfer-Encoding") != nullptr;
   if (!te) return false;
-  if (find_header(headers, "Content-Length")) return fail(Errc::Malformed, "http: both Transfer-Encoding and Content-Length");
-  if (version == Version::Http10) return fail(Errc::Malformed, "http: Transfer-Encoding in an HTTP/1.0 message");
+  if (find_header(headers, "Content-Length"))
+    return fail(Errc::Malformed, "http: both Transfer-Encoding and Content-Length");
+  if (version == Version::Http10)
+    return fail(Errc::Malformed, "http: Transfer-Encoding in an HTTP/1.0 message");
   return true;
 }
 
@@ -75,8 +77,10 @@ Result<BodyFraming> request_body(const RequestHead& head) {
 
 Result<BodyFraming> response_body(std::string_view request_method, const ResponseHead& head) {
   const int status = head.line.status;
-  if (status == 101 || (request_method == "CONNECT" && status >= 200 && status < 300)) return BodyFraming{BodyKind::Tunnel, 0};
-  if (request_method == "HEAD" || status < 200 || status == 204 || status == 304) return BodyFraming{BodyKind::None, 0};
+  if (status == 101 || (request_method == "CONNECT" && status >= 200 && status < 300))
+    return BodyFraming{BodyKind::Tunnel, 0};
+  if (request_method == "HEAD" || status < 200 || status == 204 || status == 304)
+    return BodyFraming{BodyKind::None, 0};
   auto te = check_te_cl(head.line.version, head.headers);
   if (!te) return te.error();
   if (!*te) return length_or(head.headers, BodyKind::CloseDelimited);

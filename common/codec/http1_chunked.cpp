@@ -73,14 +73,16 @@ Result<void> ChunkedScanner::step_size_line(std::uint8_t c) {
     state_ = remaining_ == 0 ? State::TrailerStart : State::Data;
     return {};
   }
-  if (c != '\r' && ++line_bytes_ > limits_.max_size_line_bytes) return failed(Errc::Limit, "chunked: chunk-size line too long");
+  if (c != '\r' && ++line_bytes_ > limits_.max_size_line_bytes)
+    return failed(Errc::Limit, "chunked: chunk-size line too long");
   const int v = hex_value(c);
   if (state_ == State::Size && v >= 0) {
     if (++digits_ > kMaxSizeDigits) return failed(Errc::Malformed, "chunked: chunk size over 16 hex digits");
     remaining_ = remaining_ << 4 | static_cast<std::uint64_t>(v);
     return {};
   }
-  if (state_ == State::Size && digits_ == 0) return failed(Errc::Malformed, "chunked: chunk size has no digits");
+  if (state_ == State::Size && digits_ == 0)
+    return failed(Errc::Malformed, "chunked: chunk size has no digits");
   if (c == '\r' && state_ != State::SizeBws) {
     state_ = State::SizeLf;
   } else if (state_ == State::Ext) {
@@ -96,7 +98,8 @@ Result<void> ChunkedScanner::step_size_line(std::uint8_t c) {
 }
 
 Result<void> ChunkedScanner::step_trailer(std::uint8_t c) {
-  if (++trailer_bytes_ > limits_.max_trailer_bytes) return failed(Errc::Limit, "chunked: trailer section too large");
+  if (++trailer_bytes_ > limits_.max_trailer_bytes)
+    return failed(Errc::Limit, "chunked: trailer section too large");
   switch (state_) {
     case State::TrailerStart:
       if (c == '\r') {
@@ -108,12 +111,16 @@ Result<void> ChunkedScanner::step_trailer(std::uint8_t c) {
       }
       return {};
     case State::TrailerName:
-      if (c == ':') state_ = State::TrailerValue;
-      else if (!is_tchar(c)) return failed(Errc::Malformed, "chunked: bad trailer field name");
+      if (c == ':')
+        state_ = State::TrailerValue;
+      else if (!is_tchar(c))
+        return failed(Errc::Malformed, "chunked: bad trailer field name");
       return {};
     case State::TrailerValue:
-      if (c == '\r') state_ = State::TrailerLf;
-      else if (!is_field_vchar(c)) return failed(Errc::Malformed, "chunked: control byte in a trailer value");
+      if (c == '\r')
+        state_ = State::TrailerLf;
+      else if (!is_field_vchar(c))
+        return failed(Errc::Malformed, "chunked: control byte in a trailer value");
       return {};
     case State::TrailerLf:
     case State::FinalLf:

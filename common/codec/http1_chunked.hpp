@@ -31,8 +31,8 @@ namespace ferry::http1 {
 
 // Finite bounds on the only parts of a chunked body that are not counted data.
 struct ChunkLimits {
-  std::size_t max_size_line_bytes = 4 * 1024;   // chunk-size and extensions, without CRLF
-  std::size_t max_trailer_bytes = 32 * 1024;    // the whole trailer section, as for a header section
+  std::size_t max_size_line_bytes = 4 * 1024;  // chunk-size and extensions, without CRLF
+  std::size_t max_trailer_bytes = 32 * 1024;   // the whole trailer section, as for a header section
 };
 
 class ChunkedScanner {
@@ -51,8 +51,20 @@ class ChunkedScanner {
 
  private:
   enum class State : std::uint8_t {
-    Size, SizeBws, Ext, SizeLf, Data, DataCr, DataLf,
-    TrailerStart, TrailerName, TrailerValue, TrailerLf, FinalLf, Done, Failed,
+    Size,
+    SizeBws,
+    Ext,
+    SizeLf,
+    Data,
+    DataCr,
+    DataLf,
+    TrailerStart,
+    TrailerName,
+    TrailerValue,
+    TrailerLf,
+    FinalLf,
+    Done,
+    Failed,
   };
   Result<void> step(std::uint8_t c);
   Result<void> step_size_line(std::uint8_t c);

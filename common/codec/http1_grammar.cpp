@@ -10,7 +10,8 @@ bool is_tchar(unsigned char c) noexcept {
 }
 
 bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
 }
 
 bool is_field_vchar(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7F); }
@@ -46,7 +47,8 @@ const Header* find_header(const Headers& h, std::string_view name) noexcept {
 }
 
 std::size_t count_headers(const Headers& h, std::string_view name) noexcept {
-  return static_cast<std::size_t>(std::count_if(h.begin(), h.end(), [&](const Header& f) { return iequals(f.name, name); }));
+  return static_cast<std::size_t>(
+      std::count_if(h.begin(), h.end(), [&](const Header& f) { return iequals(f.name, name); }));
 }
 
 bool has_token(const Headers& h, std::string_view name, std::string_view token) {

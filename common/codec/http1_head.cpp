@@ -36,7 +36,8 @@ Result<std::optional<Line>> next_line(std::string_view in, std::size_t pos) {
 }
 
 Result<Version> parse_version(std::string_view v) {
-  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.' || v[5] < '0' || v[5] > '9' || v[7] < '0' || v[7] > '9')
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.' || v[5] < '0' || v[5] > '9' || v[7] < '0' ||
+      v[7] > '9')
     return fail(Errc::Malformed, "http: bad HTTP-version");
   if (v[5] != '1') return fail(Errc::BadVersion, "http: not HTTP/1.x");
   // RFC 9112 §2.3: a higher minor version is treated as the highest we implement.
@@ -46,7 +47,8 @@ Result<Version> parse_version(std::string_view v) {
 Result<void> parse_request_line(std::string_view line, RequestHead& head) {
   const auto sp1 = line.find(' ');
   const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos) return fail(Errc::Malformed, "http: request line is not method SP target SP version");
+  if (sp2 == std::string_view::npos)
+    return fail(Errc::Malformed, "http: request line is not method SP target SP version");
   const auto method = line.substr(0, sp1);
   const auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   if (!is_token(method)) return fail(Errc::Malformed, "http: method is not a token");
@@ -64,20 +66,23 @@ Result<void> parse_status_line(std::string_view line, ResponseHead& head) {
   auto version = parse_version(line.substr(0, 8));
   if (!version) return version.error();
   const auto code = line.substr(std::min<std::size_t>(line.size(), 9), 3);
-  const bool digits = code.size() == 3 && std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits =
+      code.size() == 3 && std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (line.size() < 12 || line[8] != ' ' || !digits) return fail(Errc::Malformed, "http: bad status line");
   const int status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
   if (status < 100 || status > 599) return fail(Errc::Malformed, "http: status code outside 100..599");
   if (line.size() > 12 && line[12] != ' ') return fail(Errc::Malformed, "http: bad status line");
   const auto reason = line.substr(std::min<std::size_t>(line.size(), 13));
-  if (!std::all_of(reason.begin(), reason.end(), [](char c) { return is_field_vchar(static_cast<unsigned char>(c)); }))
+  if (!std::all_of(reason.begin(), reason.end(),
+                   [](char c) { return is_field_vchar(static_cast<unsigned char>(c)); }))
     return fail(Errc::Malformed, "http: control byte in reason-phrase");
   head.line = StatusLine{*version, status, std::string(reason)};
   return {};
 }
 
 Result<Header> parse_field_line(std::string_view line) {
-  if (line.front() == ' ' || line.front() == '\t') return fail(Errc::Malformed, "http: obs-fold (line folding)");
+  if (line.front() == ' ' || line.front() == '\t')
+    return fail(Errc::Malformed, "http: obs-fold (line folding)");
   const auto colon = line.find(':');
   if (colon == std::string_view::npos) return fail(Errc::Malformed, "http: field line without a colon");
   const auto name = line.substr(0, colon);
@@ -85,7 +90,8 @@ Result<Header> parse_field_line(std::string_view line) {
     return fail(Errc::Malformed, "http: whitespace between field name and colon");
   if (!is_token(name)) return fail(Errc::Malformed, "http: field name is not a token");
   const auto value = trim_ows(line.substr(colon + 1));
-  if (!std::all_of(value.begin(), value.end(), [](char c) { return is_field_vchar(static_cast<unsigned char>(c)); }))
+  if (!std::all_of(value.begin(), value.end(),
+                   [](char c) { return is_field_vchar(static_cast<unsigned char>(c)); }))
     return fail(Errc::Malformed, "http: control byte in a field value");
   return Header{std::string(name), std::string(value)};
 }
@@ -103,14 +109,16 @@ Result<std::optional<Line>> start_line(std::string_view in, std::size_t pos, con
   if (!line) return line.error();
   const std::size_t len = *line ? (*line)->next - 2 - pos : in.size() - pos;
   // Without its LF, a valid start line shows at most max bytes and its CR.
-  if (len > limits.max_start_line_bytes + (*line ? 0 : 1)) return fail(Errc::TooLarge, "http: start line too long");
+  if (len > limits.max_start_line_bytes + (*line ? 0 : 1))
+    return fail(Errc::TooLarge, "http: start line too long");
   if (*line && (*line)->text.empty()) return fail(Errc::Malformed, "http: empty start line");
   return line;
 }
 
 // Field lines from `pos` to the empty line. nullopt while the empty line is missing; `end` is set
 // just past it.
-Result<std::optional<Headers>> field_section(std::string_view in, std::size_t pos, const Limits& limits, std::size_t& end) {
+Result<std::optional<Headers>> field_section(std::string_view in, std::size_t pos, const Limits& limits,
+                                             std::size_t& end) {
   const std::size_t section = pos;
   Headers headers;
   for (;;) {
@@ -131,9 +139,11 @@ Result<std::optional<Headers>> field_section(std::string_view in, std::size_t po
 }
 
 template <class Head, class ParseStart>
-Result<Decoded<Head>> decode_head(ByteSpan bytes, const Limits& limits, std::size_t pos, ParseStart parse_start) {
+Result<Decoded<Head>> decode_head(ByteSpan bytes, const Limits& limits, std::size_t pos,
+                                  ParseStart parse_start) {
   const std::string_view in{reinterpret_cast<const char*>(bytes.data()), bytes.size()};
-  if (pos > limits.max_start_line_bytes) return fail(Errc::TooLarge, "http: too many empty lines before the request line");
+  if (pos > limits.max_start_line_bytes)
+    return fail(Errc::TooLarge, "http: too many empty lines before the request line");
   auto line = start_line(in, pos, limits);
   if (!line) return line.error();
   if (!*line) return Decoded<Head>{};
@@ -157,7 +167,8 @@ Result<Decoded<RequestHead>> decode_request_head(ByteSpan in, const Limits& limi
   if (!head || !head->msg) return head;
   const auto hosts = count_headers(head->msg->headers, "Host");
   if (hosts > 1) return fail(Errc::Malformed, "http: more than one Host field");
-  if (hosts == 0 && head->msg->version == Version::Http11) return fail(Errc::Malformed, "http: HTTP/1.1 request without Host");
+  if (hosts == 0 && head->msg->version == Version::Http11)
+    return fail(Errc::Malformed, "http: HTTP/1.1 request without Host");
   return head;
 }
 

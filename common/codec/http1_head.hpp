@@ -41,7 +41,7 @@ namespace ferry::http1 {
 // more than these bytes. 8 KiB for the request line is what nginx's large_client_header_buffers and
 // most origins allow for a URL; 32 KiB and 100 fields hold any real browser's cookies and headers.
 struct Limits {
-  std::size_t max_start_line_bytes = 8 * 1024;       // request line or status line, without CRLF
+  std::size_t max_start_line_bytes = 8 * 1024;  // request line or status line, without CRLF
   std::size_t max_header_count = 100;
   std::size_t max_header_section_bytes = 32 * 1024;  // the field lines with their CRLFs, and the final CRLF
 };

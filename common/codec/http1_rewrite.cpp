@@ -13,8 +13,8 @@ constexpr std::string_view kViaPseudonym = "ferry";
 
 // Fields that describe one connection, never the message (RFC 9110 §7.6.1), plus the client's
 // credentials for us, which the origin must never see.
-constexpr std::string_view kHopByHop[] = {"Connection", "Proxy-Connection", "Proxy-Authorization", "Keep-Alive",
-                                          "TE",         "Trailer",          "Upgrade"};
+constexpr std::string_view kHopByHop[] = {
+    "Connection", "Proxy-Connection", "Proxy-Authorization", "Keep-Alive", "TE", "Trailer", "Upgrade"};
 // Connection options that are ignored: removing these would change how the origin frames the body.
 constexpr std::string_view kNeverDropped[] = {"Host", "Content-Length", "Transfer-Encoding"};
 

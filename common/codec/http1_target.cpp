@@ -14,7 +14,8 @@ namespace {
 constexpr std::size_t kMaxHostBytes = 255;  // what every Target::Name carries at most
 
 bool host_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_';
 }
 
 // port = *DIGIT (RFC 3986), here 1..65535. An absent or empty port means `dflt`; 0 means none is
@@ -38,7 +39,8 @@ struct Authority {
 };
 
 Result<Authority> split_authority(std::string_view a) {
-  if (a.find('@') != std::string_view::npos) return fail(Errc::Malformed, "http target: userinfo is not allowed");
+  if (a.find('@') != std::string_view::npos)
+    return fail(Errc::Malformed, "http target: userinfo is not allowed");
   Authority out;
   std::string_view rest;
   if (!a.empty() && a.front() == '[') {
@@ -47,7 +49,8 @@ Result<Authority> split_authority(std::string_view a) {
     out.host = a.substr(1, close - 1);
     out.bracketed = true;
     rest = a.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return fail(Errc::Malformed, "http target: bytes after an IPv6 literal");
+    if (!rest.empty() && rest.front() != ':')
+      return fail(Errc::Malformed, "http target: bytes after an IPv6 literal");
   } else {
     const auto colon = a.find(':');
     out.host = a.substr(0, colon);
@@ -69,17 +72,21 @@ Result<Target> parse_host_port(std::string_view authority, std::uint16_t dflt) {
   if (!a) return a.error();
   const auto port = parse_port(a->port, dflt);
   if (!port) return fail(Errc::Malformed, "http target: bad or missing port");
-  if (a->host.empty() || a->host.size() > kMaxHostBytes) return fail(Errc::Malformed, "http target: bad host");
+  if (a->host.empty() || a->host.size() > kMaxHostBytes)
+    return fail(Errc::Malformed, "http target: bad host");
   const std::string text(a->host);  // inet_pton needs a terminated string
   if (a->bracketed) {
     std::array<std::uint8_t, 16> ip{};
-    if (inet_pton(AF_INET6, text.c_str(), ip.data()) != 1) return fail(Errc::Malformed, "http target: bad IPv6 literal");
+    if (inet_pton(AF_INET6, text.c_str(), ip.data()) != 1)
+      return fail(Errc::Malformed, "http target: bad IPv6 literal");
     return Target::ipv6(ip, *port);
   }
-  if (!std::all_of(text.begin(), text.end(), host_char)) return fail(Errc::Malformed, "http target: bad host");
+  if (!std::all_of(text.begin(), text.end(), host_char))
+    return fail(Errc::Malformed, "http target: bad host");
   std::array<std::uint8_t, 4> ip{};
   if (inet_pton(AF_INET, text.c_str(), ip.data()) == 1) return Target::ipv4(ip, *port);
-  if (numeric_lookalike(text)) return fail(Errc::Malformed, "http target: numeric host that is not an IPv4 address");
+  if (numeric_lookalike(text))
+    return fail(Errc::Malformed, "http target: numeric host that is not an IPv4 address");
   return Target::host(text, *port);
 }
 
@@ -89,8 +96,10 @@ Result<RequestTarget> parse_absolute_form(std::string_view raw) {
   constexpr std::string_view kScheme = "http://";
   const auto sep = raw.find("://");
   if (sep == std::string_view::npos) return fail(Errc::Malformed, "http target: not an absolute URI");
-  if (!iequals(raw.substr(0, sep + 3), kScheme)) return fail(Errc::Unsupported, "http target: scheme is not http");
-  if (raw.find('#') != std::string_view::npos) return fail(Errc::Malformed, "http target: fragment in a request-target");
+  if (!iequals(raw.substr(0, sep + 3), kScheme))
+    return fail(Errc::Unsupported, "http target: scheme is not http");
+  if (raw.find('#') != std::string_view::npos)
+    return fail(Errc::Malformed, "http target: fragment in a request-target");
   const auto rest = raw.substr(kScheme.size());
   const auto end = std::min(rest.find('/'), rest.find('?'));
   const auto authority = rest.substr(0, end);
@@ -106,7 +115,8 @@ Result<RequestTarget> parse_absolute_form(std::string_view raw) {
 }
 
 Result<RequestTarget> parse_authority_form(std::string_view raw) {
-  if (raw.find_first_of("/?#") != std::string_view::npos) return fail(Errc::Malformed, "http target: CONNECT needs host:port");
+  if (raw.find_first_of("/?#") != std::string_view::npos)
+    return fail(Errc::Malformed, "http target: CONNECT needs host:port");
   auto target = parse_host_port(raw, 0);
   if (!target) return target.error();
   RequestTarget out;
@@ -126,7 +136,8 @@ Result<RequestTarget> parse_request_target(std::string_view method, std::string_
     out.form = TargetForm::Asterisk;
     return out;
   }
-  if (raw.find('#') != std::string_view::npos) return fail(Errc::Malformed, "http target: fragment in a request-target");
+  if (raw.find('#') != std::string_view::npos)
+    return fail(Errc::Malformed, "http target: fragment in a request-target");
   out.form = TargetForm::Origin;
   out.origin_form = raw;
   return out;

@@ -11,7 +11,8 @@ bool known_type(std::uint8_t t) { return t >= 0x01 && t <= 0x0A; }
 
 // Close codes are advisory: an unknown one (from a newer peer) reads as a protocol error.
 CloseCode close_code(std::uint8_t c) {
-  return c <= static_cast<std::uint8_t>(CloseCode::Revoked) ? static_cast<CloseCode>(c) : CloseCode::ProtocolError;
+  return c <= static_cast<std::uint8_t>(CloseCode::Revoked) ? static_cast<CloseCode>(c)
+                                                            : CloseCode::ProtocolError;
 }
 
 // A host name as the wire carries it: 1..255 printable ASCII bytes, no spaces. Anything else
@@ -47,21 +48,32 @@ void append_reason(Bytes& out, const std::string& s) {
   out.push_back(static_cast<std::uint8_t>(n));
   out.insert(out.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
 }
-std::size_t reason_len(const std::string& s) { return 1 + (s.size() < kMaxReasonBytes ? s.size() : kMaxReasonBytes); }
+std::size_t reason_len(const std::string& s) {
+  return 1 + (s.size() < kMaxReasonBytes ? s.size() : kMaxReasonBytes);
+}
 
 }  // namespace
 
 const char* open_code_name(OpenCode c) noexcept {
   switch (c) {
-    case OpenCode::Ok: return "connected";
-    case OpenCode::Refused: return "connection refused";
-    case OpenCode::HostUnreachable: return "host unreachable";
-    case OpenCode::NetworkUnreachable: return "network unreachable";
-    case OpenCode::Timeout: return "dial timed out";
-    case OpenCode::Denied: return "denied by policy";
-    case OpenCode::NameNotResolved: return "name not resolved";
-    case OpenCode::Limit: return "limit reached";
-    case OpenCode::Failure: return "failure";
+    case OpenCode::Ok:
+      return "connected";
+    case OpenCode::Refused:
+      return "connection refused";
+    case OpenCode::HostUnreachable:
+      return "host unreachable";
+    case OpenCode::NetworkUnreachable:
+      return "network unreachable";
+    case OpenCode::Timeout:
+      return "dial timed out";
+    case OpenCode::Denied:
+      return "denied by policy";
+    case OpenCode::NameNotResolved:
+      return "name not resolved";
+    case OpenCode::Limit:
+      return "limit reached";
+    case OpenCode::Failure:
+      return "failure";
   }
   return "unknown";
 }
@@ -119,7 +131,8 @@ Result<OpenResult> parse_open_result(ByteSpan payload) {
   const auto code = r.u8();
   const auto window = r.be32();
   if (!window) return fail(Errc::Malformed, "OPEN_RESULT is cut short");
-  if (*code > static_cast<std::uint8_t>(OpenCode::Failure)) return fail(Errc::Malformed, "OPEN_RESULT code is unknown");
+  if (*code > static_cast<std::uint8_t>(OpenCode::Failure))
+    return fail(Errc::Malformed, "OPEN_RESULT code is unknown");
   auto reason = read_reason(r);
   if (!reason) return reason.error();
   if (r.remaining() != 0) return fail(Errc::Malformed, "OPEN_RESULT has trailing bytes");
@@ -156,7 +169,8 @@ Result<GoAway> parse_goaway(ByteSpan payload) {
 }
 
 Result<KeyUpdateKind> parse_key_update(ByteSpan payload) {
-  if (payload.size() != 1 || payload[0] > 1) return fail(Errc::Malformed, "KEY_UPDATE must be 1 byte: 0 or 1");
+  if (payload.size() != 1 || payload[0] > 1)
+    return fail(Errc::Malformed, "KEY_UPDATE must be 1 byte: 0 or 1");
   return static_cast<KeyUpdateKind>(payload[0]);
 }
 
@@ -180,7 +194,9 @@ void put_header(Bytes& out, Type t, std::uint8_t flags, std::uint32_t stream, st
 
 void put_open(Bytes& out, std::uint32_t stream, const Open& o) {
   const auto& t = o.target;
-  const std::size_t addr_len = t.kind == Target::Kind::Ipv4 ? 4 : t.kind == Target::Kind::Ipv6 ? 16 : 1 + t.name.size();
+  const std::size_t addr_len = t.kind == Target::Kind::Ipv4   ? 4
+                               : t.kind == Target::Kind::Ipv6 ? 16
+                                                              : 1 + t.name.size();
   put_header(out, Type::Open, 0, stream, 4 + 1 + addr_len + 2);
   append_be32(out, o.window);
   switch (t.kind) {

@@ -27,16 +27,16 @@ inline constexpr std::size_t kMaxPayload = kMaxRecordPlaintext - kHeaderBytes;
 inline constexpr std::size_t kMaxReasonBytes = 255;
 
 enum class Type : std::uint8_t {
-  Open = 0x01,        // agent -> relay: stream id, receive window, target
-  OpenResult = 0x02,  // relay -> agent: outcome, receive window, reason text
-  Data = 0x03,        // payload bytes; flag FIN ends this direction (may carry no bytes)
-  Window = 0x04,      // credit increment and the cumulative count of bytes delivered
-  Reset = 0x05,       // abort a stream in both directions
-  Ping = 0x06,        // 8 opaque bytes; flag ACK marks the answer
-  GoAway = 0x07,      // no new streams above last id; existing ones finish
-  KeyUpdate = 0x08,   // the last frame under the old send key; see link/link_session
-  Rehandshake = 0x09, // a Noise IK message of an in-link handshake
-  Close = 0x0A,       // authenticated end of the link
+  Open = 0x01,         // agent -> relay: stream id, receive window, target
+  OpenResult = 0x02,   // relay -> agent: outcome, receive window, reason text
+  Data = 0x03,         // payload bytes; flag FIN ends this direction (may carry no bytes)
+  Window = 0x04,       // credit increment and the cumulative count of bytes delivered
+  Reset = 0x05,        // abort a stream in both directions
+  Ping = 0x06,         // 8 opaque bytes; flag ACK marks the answer
+  GoAway = 0x07,       // no new streams above last id; existing ones finish
+  KeyUpdate = 0x08,    // the last frame under the old send key; see link/link_session
+  Rehandshake = 0x09,  // a Noise IK message of an in-link handshake
+  Close = 0x0A,        // authenticated end of the link
 };
 
 inline constexpr std::uint8_t kFlagFin = 0x01;
@@ -45,23 +45,24 @@ inline constexpr std::uint8_t kFlagAck = 0x01;
 // The outcome of an OPEN, as the relay saw it. The agent maps it to SOCKS REP codes and HTTP statuses.
 enum class OpenCode : std::uint8_t {
   Ok = 0,
-  Refused = 1,             // the target refused the connection (RST)
+  Refused = 1,  // the target refused the connection (RST)
   HostUnreachable = 2,
   NetworkUnreachable = 3,
-  Timeout = 4,             // the dial timed out
-  Denied = 5,              // the relay's policy denied the target; reason names the rule
-  NameNotResolved = 6,     // the relay could not resolve the name
-  Limit = 7,               // a limit at the relay (streams per agent, file descriptors)
-  Failure = 8,             // anything else
+  Timeout = 4,          // the dial timed out
+  Denied = 5,           // the relay's policy denied the target; reason names the rule
+  NameNotResolved = 6,  // the relay could not resolve the name
+  Limit = 7,            // a limit at the relay (streams per agent, file descriptors)
+  Failure = 8,          // anything else
 };
 const char* open_code_name(OpenCode c) noexcept;
 
 enum class ResetCode : std::uint8_t {
-  Cancel = 0,         // the local side went away
-  ProtocolError = 1,  // the owner found the stream's bytes unusable (a peer breaking the link protocol closes the link)
+  Cancel = 0,  // the local side went away
+  ProtocolError =
+      1,  // the owner found the stream's bytes unusable (a peer breaking the link protocol closes the link)
   IdleTimeout = 2,
-  Shutdown = 3,       // the link is going away
-  TargetError = 4,    // the target connection failed mid-stream
+  Shutdown = 3,     // the link is going away
+  TargetError = 4,  // the target connection failed mid-stream
 };
 
 enum class KeyUpdateKind : std::uint8_t { Rekey = 0, NewHandshake = 1 };

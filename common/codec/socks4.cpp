@@ -21,10 +21,13 @@ Result<std::optional<std::size_t>> find_nul(ByteSpan in, std::size_t max, const 
 
 // 4a host names go to the relay's resolver, policy and logs: printable ASCII without spaces.
 bool printable_name(ByteSpan name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](std::uint8_t c) { return c >= 0x21 && c <= 0x7E; });
+  return !name.empty() &&
+         std::all_of(name.begin(), name.end(), [](std::uint8_t c) { return c >= 0x21 && c <= 0x7E; });
 }
 
-bool is_4a(const std::array<std::uint8_t, 4>& ip) { return ip[0] == 0 && ip[1] == 0 && ip[2] == 0 && ip[3] != 0; }
+bool is_4a(const std::array<std::uint8_t, 4>& ip) {
+  return ip[0] == 0 && ip[1] == 0 && ip[2] == 0 && ip[3] != 0;
+}
 
 }  // namespace
 
@@ -39,7 +42,8 @@ Result<Decoded<Request>> decode_request(ByteSpan in) {
   std::array<std::uint8_t, 4> ip{};
   std::copy(dst->begin(), dst->end(), ip.begin());
 
-  auto user_len = find_nul(in.subspan(kFixedBytes), kMaxUserIdBytes, "socks4 request: USERID longer than 255 bytes");
+  auto user_len =
+      find_nul(in.subspan(kFixedBytes), kMaxUserIdBytes, "socks4 request: USERID longer than 255 bytes");
   if (!user_len) return user_len.error();
   if (!*user_len) return Decoded<Request>{};
   const auto user = in.subspan(kFixedBytes, **user_len);
@@ -47,11 +51,13 @@ Result<Decoded<Request>> decode_request(ByteSpan in) {
   std::size_t used = kFixedBytes + **user_len + 1;
   if (!is_4a(ip)) return Decoded<Request>{std::move(req), used};
 
-  auto host_len = find_nul(in.subspan(used), kMaxHostNameBytes, "socks4a request: host name longer than 255 bytes");
+  auto host_len =
+      find_nul(in.subspan(used), kMaxHostNameBytes, "socks4a request: host name longer than 255 bytes");
   if (!host_len) return host_len.error();
   if (!*host_len) return Decoded<Request>{};
   const auto host = in.subspan(used, **host_len);
-  if (!printable_name(host)) return fail(Errc::Malformed, "socks4a request: host name empty or not printable ASCII");
+  if (!printable_name(host))
+    return fail(Errc::Malformed, "socks4a request: host name empty or not printable ASCII");
   req.target = Target::host(std::string(host.begin(), host.end()), *port);
   used += **host_len + 1;
   return Decoded<Request>{std::move(req), used};

@@ -16,7 +16,8 @@ Result<Decoded<M>> need_more() {
 // DOMAINNAME bytes go to the relay's resolver, its policy and its logs: printable ASCII without
 // spaces, so nothing the client sends can forge a log line or smuggle a NUL into getaddrinfo.
 bool printable_name(ByteSpan name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](std::uint8_t c) { return c >= 0x21 && c <= 0x7E; });
+  return !name.empty() &&
+         std::all_of(name.begin(), name.end(), [](std::uint8_t c) { return c >= 0x21 && c <= 0x7E; });
 }
 
 // Reads ATYP-dependent DST.ADDR and DST.PORT. nullopt in the result means "need more".
@@ -40,7 +41,8 @@ Result<std::optional<Target>> read_address(ByteReader& r, std::uint8_t atyp) {
     const auto len = r.u8();
     if (len && *len == 0) return fail(Errc::Malformed, "socks5 request: empty DOMAINNAME");
     const auto name = len ? r.take(*len) : std::nullopt;
-    if (name && !printable_name(*name)) return fail(Errc::Malformed, "socks5 request: DOMAINNAME is not printable ASCII");
+    if (name && !printable_name(*name))
+      return fail(Errc::Malformed, "socks5 request: DOMAINNAME is not printable ASCII");
     const auto port = r.be16();
     if (!port) return t;
     t = Target::host(std::string(name->begin(), name->end()), *port);
@@ -160,15 +162,22 @@ Bytes encode_request(const Request& r) {
 
 std::uint8_t rep_for(frame::OpenCode code) noexcept {
   switch (code) {
-    case frame::OpenCode::Ok: return kRepSucceeded;
-    case frame::OpenCode::Denied: return kRepConnectionNotAllowedByRuleset;
-    case frame::OpenCode::NetworkUnreachable: return kRepNetworkUnreachable;
+    case frame::OpenCode::Ok:
+      return kRepSucceeded;
+    case frame::OpenCode::Denied:
+      return kRepConnectionNotAllowedByRuleset;
+    case frame::OpenCode::NetworkUnreachable:
+      return kRepNetworkUnreachable;
     case frame::OpenCode::HostUnreachable:
-    case frame::OpenCode::NameNotResolved: return kRepHostUnreachable;
-    case frame::OpenCode::Refused: return kRepConnectionRefused;
-    case frame::OpenCode::Timeout: return kRepTtlExpired;
+    case frame::OpenCode::NameNotResolved:
+      return kRepHostUnreachable;
+    case frame::OpenCode::Refused:
+      return kRepConnectionRefused;
+    case frame::OpenCode::Timeout:
+      return kRepTtlExpired;
     case frame::OpenCode::Limit:
-    case frame::OpenCode::Failure: return kRepGeneralSocksServerFailure;
+    case frame::OpenCode::Failure:
+      return kRepGeneralSocksServerFailure;
   }
   return kRepGeneralSocksServerFailure;
 }

@@ -16,7 +16,8 @@ void read_listener(TableReader& top, const std::string& file, std::string_view t
   r.string("listen", listen);
   r.reject_unknown();
   if (err) return;
-  if (!uv::parse_socket_address(listen)) return r.fail("listen", "\"" + listen + "\" is not an address: use IP:PORT");
+  if (!uv::parse_socket_address(listen))
+    return r.fail("listen", "\"" + listen + "\" is not an address: use IP:PORT");
   out = listen;
 }
 
@@ -60,11 +61,14 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
     r.string("address", out.relay_address, true);
     r.string("public_key", key_text, true);
     r.reject_unknown();
-    if (!err && !valid_host_port(out.relay_address)) r.fail("address", "must be HOST:PORT, e.g. relay.example.com:7443");
+    if (!err && !valid_host_port(out.relay_address))
+      r.fail("address", "must be HOST:PORT, e.g. relay.example.com:7443");
     if (!err) {
       auto key = crypto::PublicKey::from_base64(key_text);
-      if (!key) r.fail("public_key", "must be the base64 of the relay's 32-byte public key (ferry-relay pubkey)");
-      else out.relay_key = *key;
+      if (!key)
+        r.fail("public_key", "must be the base64 of the relay's 32-byte public key (ferry-relay pubkey)");
+      else
+        out.relay_key = *key;
     }
   } else {
     top.fail("relay", "[relay] is required: address and public_key");
@@ -76,12 +80,15 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
     r.string("username", out.username, true);
     r.string("password", out.password, true);
     r.reject_unknown();
-    if (!err && (out.username.empty() || out.username.size() > 255)) r.fail("username", "must be 1 to 255 bytes (RFC 1929)");
-    if (!err && (out.password.empty() || out.password.size() > 255)) r.fail("password", "must be 1 to 255 bytes (RFC 1929)");
+    if (!err && (out.username.empty() || out.username.size() > 255))
+      r.fail("username", "must be 1 to 255 bytes (RFC 1929)");
+    if (!err && (out.password.empty() || out.password.size() > 255))
+      r.fail("password", "must be 1 to 255 bytes (RFC 1929)");
     out.auth = true;
   }
   top.reject_unknown();
-  if (!err && !out.http_listen && !out.socks_listen) top.fail("http", "at least one of [http] and [socks] is needed");
+  if (!err && !out.http_listen && !out.socks_listen)
+    top.fail("http", "at least one of [http] and [socks] is needed");
   if (!err && !out.auth) {
     // An open proxy on a café network must not happen by accident.
     if (out.http_listen && !is_loopback_listen(*out.http_listen))

@@ -15,10 +15,12 @@ void check_address(TableReader& r, std::string_view key, const std::string& valu
     r.fail(key, "\"" + value + "\" is not an address: use IP:PORT, or [IPv6]:PORT");
 }
 
-void check_rules(TableReader& r, std::string_view key, const std::vector<std::string>& rules, const RuleCheck& check) {
+void check_rules(TableReader& r, std::string_view key, const std::vector<std::string>& rules,
+                 const RuleCheck& check) {
   if (!check) return;
   for (std::size_t i = 0; i < rules.size(); ++i)
-    if (auto msg = check(rules[i])) return r.fail(key, "rule " + std::to_string(i + 1) + " \"" + rules[i] + "\": " + *msg);
+    if (auto msg = check(rules[i]))
+      return r.fail(key, "rule " + std::to_string(i + 1) + " \"" + rules[i] + "\": " + *msg);
 }
 
 bool printable_name(const std::string& s) {
@@ -44,9 +46,11 @@ void read_agents(TableReader& top, const std::string& file, RelayConfig& out, co
     r.string_array("rules", a.rules);
     r.reject_unknown();
     if (err) return;
-    if (!printable_name(a.name)) return r.fail("name", "must be 1 to 64 printable characters, no spaces or quotes");
+    if (!printable_name(a.name))
+      return r.fail("name", "must be 1 to 64 printable characters, no spaces or quotes");
     auto key = crypto::PublicKey::from_base64(key_text);
-    if (!key) return r.fail("public_key", "must be the base64 of a 32-byte key (ferry-agent pubkey prints it)");
+    if (!key)
+      return r.fail("public_key", "must be the base64 of a 32-byte key (ferry-agent pubkey prints it)");
     a.public_key = *key;
     for (const auto& other : out.agents) {
       if (other.name == a.name) return r.fail("name", "\"" + a.name + "\" is listed twice");
@@ -66,7 +70,8 @@ std::string resolve_path(const std::string& config_file, const std::string& path
   return (std::filesystem::path(config_file).parent_path() / path).lexically_normal().string();
 }
 
-std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out, const RuleCheck& check_rule) {
+std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out,
+                                             const RuleCheck& check_rule) {
   toml::table doc;
   try {
     doc = toml::parse_file(path);
@@ -86,7 +91,8 @@ std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfi
   check_address(top, "admin_listen", out.admin_listen);
   if (!out.egress_bind.empty()) {
     unsigned char buf[16];
-    if (inet_pton(AF_INET, out.egress_bind.c_str(), buf) != 1 && inet_pton(AF_INET6, out.egress_bind.c_str(), buf) != 1)
+    if (inet_pton(AF_INET, out.egress_bind.c_str(), buf) != 1 &&
+        inet_pton(AF_INET6, out.egress_bind.c_str(), buf) != 1)
       top.fail("egress_bind", "must be an IPv4 or IPv6 address (no port)");
   }
   if (const toml::table* limits = top.table("limits")) {

@@ -37,7 +37,8 @@ struct RelayConfig {
 // Checks one rule; returns an error message, or nothing when the rule is valid.
 using RuleCheck = std::function<std::optional<std::string>(const std::string& rule)>;
 
-std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out, const RuleCheck& check_rule);
+std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out,
+                                             const RuleCheck& check_rule);
 
 // Resolves a path from a config file against the file's directory (SPEC.md: relative paths are
 // relative to the config file).

@@ -87,7 +87,8 @@ void TableReader::reject_unknown() {
   for (const auto& [k, v] : table_) {
     const std::string_view key = k.str();
     if (std::find(read_.begin(), read_.end(), key) == read_.end()) {
-      if (!error_) error_ = ConfigError{file_, static_cast<int>(k.source().begin.line), name(key), "unknown key"};
+      if (!error_)
+        error_ = ConfigError{file_, static_cast<int>(k.source().begin.line), name(key), "unknown key"};
       return;
     }
   }

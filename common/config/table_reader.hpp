@@ -2,12 +2,12 @@
 // left over is reported as unknown (SPEC.md: typos must not pass silently). The first error wins.
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <toml++/toml.h>
 
 #include "common/config/config_error.hpp"
 

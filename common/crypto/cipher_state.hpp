@@ -31,10 +31,12 @@ class CipherState {
 
   // Writes n + 16 bytes to `out`; `out` may equal `plain` (encryption in place). Advances the nonce.
   // Without a key the bytes pass unchanged, as the Noise spec says.
-  Result<std::size_t> encrypt(ByteSpan ad, const std::uint8_t* plain, std::size_t n, std::uint8_t* out) noexcept;
+  Result<std::size_t> encrypt(ByteSpan ad, const std::uint8_t* plain, std::size_t n,
+                              std::uint8_t* out) noexcept;
   // Writes n - 16 bytes to `out`; `out` may equal `cipher`. A failure leaves the nonce where it was,
   // so a forged message cannot desynchronise the counter.
-  Result<std::size_t> decrypt(ByteSpan ad, const std::uint8_t* cipher, std::size_t n, std::uint8_t* out) noexcept;
+  Result<std::size_t> decrypt(ByteSpan ad, const std::uint8_t* cipher, std::size_t n,
+                              std::uint8_t* out) noexcept;
   // REKEY (§4.2, §11.3): k = first 32 bytes of ENCRYPT(k, 2^64-1, "", zeros). The nonce is kept.
   void rekey() noexcept;
 

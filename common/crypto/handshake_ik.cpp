@@ -40,7 +40,8 @@ HandshakeIK HandshakeIK::responder(const SecretKey& s, ByteSpan prologue) {
 }
 
 Result<Bytes> HandshakeIK::write_message1(ByteSpan payload) {
-  if (role_ != Role::Initiator || step_ != Step::Message1) return fail(Errc::Malformed, "handshake out of order");
+  if (role_ != Role::Initiator || step_ != Step::Message1)
+    return fail(Errc::Malformed, "handshake out of order");
   Bytes out(kMessage1Overhead + payload.size());
   const PublicKey e_pub = e_.public_key();
   std::memcpy(out.data(), e_pub.bytes.data(), 32);
@@ -60,7 +61,8 @@ Result<Bytes> HandshakeIK::write_message1(ByteSpan payload) {
 }
 
 Result<PublicKey> HandshakeIK::read_message1_identity(ByteSpan message) {
-  if (role_ != Role::Responder || step_ != Step::Message1) return fail(Errc::Malformed, "handshake out of order");
+  if (role_ != Role::Responder || step_ != Step::Message1)
+    return fail(Errc::Malformed, "handshake out of order");
   if (message.size() < kMessage1Overhead) return fail(Errc::Malformed, "handshake message 1 is too short");
   std::memcpy(re_.bytes.data(), message.data(), 32);
   ss_.mix_hash(re_.bytes);
@@ -91,7 +93,8 @@ Result<Bytes> HandshakeIK::read_message1_payload() {
 }
 
 Result<Bytes> HandshakeIK::write_message2(ByteSpan payload) {
-  if (role_ != Role::Responder || step_ != Step::Message2) return fail(Errc::Malformed, "handshake out of order");
+  if (role_ != Role::Responder || step_ != Step::Message2)
+    return fail(Errc::Malformed, "handshake out of order");
   Bytes out(kMessage2Overhead + payload.size());
   const PublicKey e_pub = e_.public_key();
   std::memcpy(out.data(), e_pub.bytes.data(), 32);
@@ -108,7 +111,8 @@ Result<Bytes> HandshakeIK::write_message2(ByteSpan payload) {
 }
 
 Result<Bytes> HandshakeIK::read_message2(ByteSpan message) {
-  if (role_ != Role::Initiator || step_ != Step::Message2) return fail(Errc::Malformed, "handshake out of order");
+  if (role_ != Role::Initiator || step_ != Step::Message2)
+    return fail(Errc::Malformed, "handshake out of order");
   if (message.size() < kMessage2Overhead) return fail(Errc::Malformed, "handshake message 2 is too short");
   std::memcpy(re_.bytes.data(), message.data(), 32);
   ss_.mix_hash(re_.bytes);

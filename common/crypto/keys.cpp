@@ -98,7 +98,8 @@ Result<SecretKey> read_key_file(const std::string& path) {
   char text[128];
   ssize_t n = 0;
   std::size_t got = 0;
-  while (got < sizeof text && (n = ::read(fd, text + got, sizeof text - got)) > 0) got += static_cast<std::size_t>(n);
+  while (got < sizeof text && (n = ::read(fd, text + got, sizeof text - got)) > 0)
+    got += static_cast<std::size_t>(n);
   const int e = errno;
   ::close(fd);
   if (n < 0) {

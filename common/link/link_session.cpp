@@ -10,7 +10,9 @@ using frame::Type;
 
 namespace {
 
-ByteSpan prologue() { return ByteSpan(reinterpret_cast<const std::uint8_t*>(kPrologue.data()), kPrologue.size()); }
+ByteSpan prologue() {
+  return ByteSpan(reinterpret_cast<const std::uint8_t*>(kPrologue.data()), kPrologue.size());
+}
 
 void append_record_header(Bytes& out, std::size_t len) {
   out.push_back(static_cast<std::uint8_t>(len >> 8));
@@ -122,8 +124,10 @@ Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan
   // The replay check comes first, so a recorded message 1 of any version is answered at most once.
   crypto::Tai64n ts;
   std::memcpy(ts.data(), payload.data(), ts.size());
-  if (!cfg_.admission->fresh(who, ts)) return fail(Errc::Replay, "handshake timestamp is not newer than the last");
-  if (payload[12] != cfg_.wire_version) return fail(Errc::BadVersion, "the agent speaks another wire version");
+  if (!cfg_.admission->fresh(who, ts))
+    return fail(Errc::Replay, "handshake timestamp is not newer than the last");
+  if (payload[12] != cfg_.wire_version)
+    return fail(Errc::BadVersion, "the agent speaks another wire version");
   return {};
 }
 
@@ -132,7 +136,8 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
   auto who = hs_->read_message1_identity(record);
   if (!who) return fail_link(who.error(), false);
   // The allow-list, before the second DH: an unknown key costs us one X25519 and nothing more.
-  if (!cfg_.admission->admit(*who)) return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
+  if (!cfg_.admission->admit(*who))
+    return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
   auto payload = hs_->read_message1_payload();
   if (!payload) return fail_link(payload.error(), false);
   auto ok = check_payload_1(*who, *payload);
@@ -154,8 +159,10 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
 void LinkSession::on_message2(MutByteSpan record, Instant now) {
   auto payload = hs_->read_message2(record);
   if (!payload) return fail_link(payload.error(), false);
-  if (payload->size() < 17) return fail_link(fail(Errc::Malformed, "handshake payload 2 is too short"), false);
-  if ((*payload)[0] != cfg_.wire_version) return fail_link(fail(Errc::BadVersion, "the relay speaks another wire version"), false);
+  if (payload->size() < 17)
+    return fail_link(fail(Errc::Malformed, "handshake payload 2 is too short"), false);
+  if ((*payload)[0] != cfg_.wire_version)
+    return fail_link(fail(Errc::BadVersion, "the relay speaks another wire version"), false);
   std::memcpy(session_id_.data(), payload->data() + 1, session_id_.size());
   peer_ = cfg_.peer_key;
   auto keys = hs_->split();
@@ -191,7 +198,8 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
     if (f->type == Type::KeyUpdate) {
       auto k = frame::parse_key_update(f->payload);
       if (!k) return fail_link(k.error(), true);
-      if (!plain.empty()) return fail_link(fail(Errc::Malformed, "KEY_UPDATE is not the last frame of its record"), true);
+      if (!plain.empty())
+        return fail_link(fail(Errc::Malformed, "KEY_UPDATE is not the last frame of its record"), true);
       switch_recv = *k;
     } else if (f->type == Type::Ping || f->type == Type::Rehandshake || f->type == Type::Close) {
       r = on_control(*f, plain.empty(), now);
@@ -204,7 +212,8 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
     if (*switch_recv == frame::KeyUpdateKind::Rekey) {
       recv_.rekey();
     } else {
-      if (!next_recv_.has_key()) return fail_link(fail(Errc::Malformed, "KEY_UPDATE to keys never agreed"), true);
+      if (!next_recv_.has_key())
+        return fail_link(fail(Errc::Malformed, "KEY_UPDATE to keys never agreed"), true);
       recv_ = std::move(next_recv_);
     }
     ++counters_.rekeys_received;
@@ -226,23 +235,27 @@ Result<void> LinkSession::on_control(const frame::Frame& f, bool last_in_record,
         }
         return {};
       }
-      if (control_.size() > cfg_.mux.max_control_bytes) return fail(Errc::Limit, "the peer does not read its pongs");
+      if (control_.size() > cfg_.mux.max_control_bytes)
+        return fail(Errc::Limit, "the peer does not read its pongs");
       frame::put_ping(control_, *opaque, true);
       wake();
       return {};
     }
-    case Type::Rehandshake: return on_rehandshake(f.payload, now);
+    case Type::Rehandshake:
+      return on_rehandshake(f.payload, now);
     case Type::Close: {
       auto c = frame::parse_close(f.payload);
       if (!c) return c.error();
       // The peer ended the link cleanly; the reason is its own text, kept static here.
-      end(fail(Errc::Closed, c->code == frame::CloseCode::Shutdown ? "the peer shut down"
+      end(fail(Errc::Closed, c->code == frame::CloseCode::Shutdown  ? "the peer shut down"
                              : c->code == frame::CloseCode::Revoked ? "the peer revoked this key"
-                             : c->code == frame::CloseCode::Normal  ? "the peer closed the link"
-                                                                    : "the peer closed the link after an error"));
+                             : c->code == frame::CloseCode::Normal
+                                 ? "the peer closed the link"
+                                 : "the peer closed the link after an error"));
       return {};
     }
-    default: return fail(Errc::Malformed, "not a control frame");
+    default:
+      return fail(Errc::Malformed, "not a control frame");
   }
 }
 
@@ -272,7 +285,8 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
   auto payload = hs_->read_message2(message);
   if (!payload) return payload.error();
-  if (payload->empty() || (*payload)[0] != cfg_.wire_version) return fail(Errc::BadVersion, "in-link handshake version");
+  if (payload->empty() || (*payload)[0] != cfg_.wire_version)
+    return fail(Errc::BadVersion, "in-link handshake version");
   auto keys = hs_->split();
   hs_.reset();
   next_send_ = std::move(keys.send);
@@ -302,11 +316,13 @@ void LinkSession::start_rehandshake(Instant now) {
 void LinkSession::tick(Instant now) {
   now_ = now;
   if (state_ == State::Handshaking) {
-    if (now - started_ >= cfg_.handshake_timeout) fail_link(fail(Errc::Timeout, "the handshake did not finish in time"), false);
+    if (now - started_ >= cfg_.handshake_timeout)
+      fail_link(fail(Errc::Timeout, "the handshake did not finish in time"), false);
     return;
   }
   if (state_ != State::Established) return;
-  if (now - last_rx_ >= cfg_.dead_after) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
+  if (now - last_rx_ >= cfg_.dead_after)
+    return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
   if (now - last_ping_ >= cfg_.keepalive_interval) {
     frame::put_ping(control_, static_cast<std::uint64_t>(now.count()), false);
     last_ping_ = now;

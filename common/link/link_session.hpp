@@ -43,7 +43,7 @@ struct LinkConfig {
   Admission* admission = nullptr;                 // responder: required
   Millis handshake_timeout{5000};
   Millis keepalive_interval{15000};
-  Millis dead_after{45000};                       // nothing received for this long: the link is dead
+  Millis dead_after{45000};  // nothing received for this long: the link is dead
   Millis rekey_interval{10 * 60 * 1000};
   std::uint64_t rekey_bytes = std::uint64_t{1} << 30;
   Millis rehandshake_interval{60 * 60 * 1000};
@@ -126,19 +126,19 @@ class LinkSession {
   crypto::CipherState send_, recv_;
   crypto::CipherState next_send_, next_recv_;  // keys of a finished in-link handshake, not yet in use
   std::optional<frame::KeyUpdateKind> key_update_due_;
-  Bytes hs_out_;       // framed handshake message waiting for produce()
-  Bytes control_;      // PING, PONG, REHANDSHAKE, CLOSE frames
+  Bytes hs_out_;   // framed handshake message waiting for produce()
+  Bytes control_;  // PING, PONG, REHANDSHAKE, CLOSE frames
   bool close_queued_ = false;
-  Bytes partial_;      // a record split across reads
+  Bytes partial_;  // a record split across reads
   crypto::PublicKey peer_{};
   SessionId session_id_{};
   crypto::Hash handshake_hash_{};
-  Instant now_{0};             // the latest time passed in
+  Instant now_{0};  // the latest time passed in
   Instant started_{0};
   Instant last_rx_{0};
   Instant last_ping_{0};
   Instant send_key_since_{0};
-  Instant keys_since_{0};          // last full handshake
+  Instant keys_since_{0};  // last full handshake
   std::uint64_t send_key_bytes_ = 0;
   std::optional<Millis> rtt_;
   LinkCounters counters_;

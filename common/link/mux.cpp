@@ -9,7 +9,11 @@ using frame::ResetCode;
 using frame::Type;
 
 Mux::Mux(Side side, MuxLimits limits, LinkEvents& events, std::function<void()> wake)
-    : side_(side), limits_(limits), wake_(std::move(wake)), events_(events), pool_(limits.pooled_chunks),
+    : side_(side),
+      limits_(limits),
+      wake_(std::move(wake)),
+      events_(events),
+      pool_(limits.pooled_chunks),
       next_id_(side == Side::Initiator ? 1 : 2) {}
 
 Mux::Stream* Mux::find(StreamId id) {
@@ -156,8 +160,8 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   // bottleneck. Grow it, from the link's budget. (+2 ms: on loopback the RTT rounds to 0 ms.)
   std::uint64_t grow = 0;
   if (now - s->last_grant <= 2 * rtt_ + Millis(2) && s->recv_window < limits_.max_window) {
-    grow = std::min<std::uint64_t>({s->recv_window, limits_.max_window - s->recv_window,
-                                    limits_.link_growth_budget - growth_used_});
+    grow = std::min<std::uint64_t>(
+        {s->recv_window, limits_.max_window - s->recv_window, limits_.link_growth_budget - growth_used_});
     s->recv_window += static_cast<std::uint32_t>(grow);
     growth_used_ += grow;
   }
@@ -182,11 +186,21 @@ Result<void> Mux::on_frame(const frame::Frame& f, Instant now) {
   if (f.stream == 0 && f.type != Type::GoAway) return fail(Errc::Malformed, "a stream frame on stream 0");
   Result<void> r;
   switch (f.type) {
-    case Type::Open: r = on_open_frame(f); break;
-    case Type::OpenResult: r = on_open_result_frame(f); break;
-    case Type::Data: r = on_data_frame(f); break;
-    case Type::Window: r = on_window_frame(f); break;
-    case Type::Reset: r = on_reset_frame(f); break;
+    case Type::Open:
+      r = on_open_frame(f);
+      break;
+    case Type::OpenResult:
+      r = on_open_result_frame(f);
+      break;
+    case Type::Data:
+      r = on_data_frame(f);
+      break;
+    case Type::Window:
+      r = on_window_frame(f);
+      break;
+    case Type::Reset:
+      r = on_reset_frame(f);
+      break;
     case Type::GoAway: {
       auto g = frame::parse_goaway(f.payload);
       if (!g) return g.error();
@@ -194,7 +208,8 @@ Result<void> Mux::on_frame(const frame::Frame& f, Instant now) {
       events_.on_goaway(*g);
       break;
     }
-    default: return fail(Errc::Malformed, "not a stream frame");
+    default:
+      return fail(Errc::Malformed, "not a stream frame");
   }
   if (!r) return r;
   return check_control_bound();
@@ -207,9 +222,10 @@ Result<void> Mux::on_open_frame(const frame::Frame& f) {
   if (!o) return o.error();
   highest_peer_id_ = f.stream;
   if (goaway_sent_ || streams_.size() >= limits_.max_streams) {
-    frame::put_open_result(control_, f.stream,
-                           frame::OpenResult{OpenCode::Limit, 0,
-                                             goaway_sent_ ? "the relay is draining" : "too many streams on this link"});
+    frame::put_open_result(
+        control_, f.stream,
+        frame::OpenResult{OpenCode::Limit, 0,
+                          goaway_sent_ ? "the relay is draining" : "too many streams on this link"});
     return {};
   }
   auto s = std::make_unique<Stream>();
@@ -226,7 +242,8 @@ Result<void> Mux::on_open_result_frame(const frame::Frame& f) {
   auto r = frame::parse_open_result(f.payload);
   if (!r) return r.error();
   Stream* s = find(f.stream);
-  if (side_ != Side::Initiator || !used_id(f.stream)) return fail(Errc::Malformed, "OPEN_RESULT for a stream never opened");
+  if (side_ != Side::Initiator || !used_id(f.stream))
+    return fail(Errc::Malformed, "OPEN_RESULT for a stream never opened");
   if (!s) return {};  // reset locally while the relay dialled
   if (s->opened) return fail(Errc::Malformed, "a second OPEN_RESULT");
   if (r->code != OpenCode::Ok) {

@@ -46,7 +46,7 @@ struct MuxLimits {
 };
 
 struct MuxStats {
-  std::uint64_t bytes_sent = 0;      // stream payload, both counted before encryption
+  std::uint64_t bytes_sent = 0;  // stream payload, both counted before encryption
   std::uint64_t bytes_received = 0;
   std::uint64_t streams_opened = 0;
 };
@@ -104,12 +104,12 @@ class Mux {
 
  private:
   struct Stream {
-    bool opened = false;         // the open handshake finished with Ok
-    bool fin_queued = false;     // finish() was called
+    bool opened = false;      // the open handshake finished with Ok
+    bool fin_queued = false;  // finish() was called
     bool fin_sent = false;
     bool fin_received = false;
-    bool blocked = false;        // send() returned false; on_writable() pending
-    bool in_ready = false;       // its id is in ready_
+    bool blocked = false;   // send() returned false; on_writable() pending
+    bool in_ready = false;  // its id is in ready_
     std::uint64_t send_credit = 0;
     ChunkQueue sendq;
     std::uint32_t recv_window = 0;

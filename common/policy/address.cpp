@@ -87,9 +87,12 @@ std::optional<Address> Address::from_sockaddr(const sockaddr* sa) {
 
 std::optional<Address> Address::from_target(const Target& t) {
   switch (t.kind) {
-    case Target::Kind::Ipv4: return v4({t.ip[0], t.ip[1], t.ip[2], t.ip[3]});
-    case Target::Kind::Ipv6: return v6(t.ip);
-    case Target::Kind::Name: return std::nullopt;
+    case Target::Kind::Ipv4:
+      return v4({t.ip[0], t.ip[1], t.ip[2], t.ip[3]});
+    case Target::Kind::Ipv6:
+      return v6(t.ip);
+    case Target::Kind::Name:
+      return std::nullopt;
   }
   return std::nullopt;
 }

@@ -38,8 +38,8 @@ struct SetName {
   std::string_view name;
 };
 constexpr SetName kSetNames[] = {
-    {NamedSet::Loopback, "loopback"},   {NamedSet::Private, "private"},
-    {NamedSet::LinkLocal, "link-local"}, {NamedSet::Multicast, "multicast"},
+    {NamedSet::Loopback, "loopback"},       {NamedSet::Private, "private"},
+    {NamedSet::LinkLocal, "link-local"},    {NamedSet::Multicast, "multicast"},
     {NamedSet::Unspecified, "unspecified"},
 };
 
@@ -84,7 +84,8 @@ Result<Cidr> parse_cidr(std::string_view text) {
   auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), prefix);
   if (len.empty() || ec != std::errc{} || end != len.data() + len.size() || (len.size() > 1 && len[0] == '0'))
     return fail(Errc::Config, "CIDR prefix length must be a decimal number");
-  if (prefix > base->bit_count()) return fail(Errc::Config, "CIDR prefix length too long (IPv4 /0../32, IPv6 /0../128)");
+  if (prefix > base->bit_count())
+    return fail(Errc::Config, "CIDR prefix length too long (IPv4 /0../32, IPv6 /0../128)");
   if (!host_bits_zero(*base, prefix)) return fail(Errc::Config, "CIDR has host bits set after the prefix");
   if (!base->is_v4() && prefix >= 96 && in_mapped_block(*base))
     return Cidr{base->normalised(), static_cast<std::uint8_t>(prefix - 96)};
@@ -105,11 +106,16 @@ const char* named_set_name(NamedSet s) noexcept {
 
 std::span<const Cidr> named_set_blocks(NamedSet s) {
   switch (s) {
-    case NamedSet::Loopback: return kLoopback;
-    case NamedSet::Private: return kPrivate;
-    case NamedSet::LinkLocal: return kLinkLocal;
-    case NamedSet::Multicast: return kMulticast;
-    case NamedSet::Unspecified: return kUnspecified;
+    case NamedSet::Loopback:
+      return kLoopback;
+    case NamedSet::Private:
+      return kPrivate;
+    case NamedSet::LinkLocal:
+      return kLinkLocal;
+    case NamedSet::Multicast:
+      return kMulticast;
+    case NamedSet::Unspecified:
+      return kUnspecified;
   }
   return {};
 }

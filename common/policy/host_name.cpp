@@ -37,12 +37,14 @@ Result<std::string> normalise_host_name(std::string_view text) {
     }
     start = dot + 1;
   }
-  if (all_digits(last)) return fail(Errc::Config, "numeric last label: neither a host name nor an IPv4 address");
+  if (all_digits(last))
+    return fail(Errc::Config, "numeric last label: neither a host name nor an IPv4 address");
   return out;
 }
 
 bool has_label_suffix(std::string_view name, std::string_view suffix) noexcept {
-  return name.size() > suffix.size() && name.ends_with(suffix) && name[name.size() - suffix.size() - 1] == '.';
+  return name.size() > suffix.size() && name.ends_with(suffix) &&
+         name[name.size() - suffix.size() - 1] == '.';
 }
 
 }  // namespace ferry::policy

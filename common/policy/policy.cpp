@@ -30,9 +30,12 @@ enum class Scope : std::uint8_t { Name, Literal, Resolved };
 
 bool takes_part(const Pattern& p, Scope scope) {
   switch (scope) {
-    case Scope::Name: return p.is_name_pattern() || p.kind == Pattern::Kind::Any;
-    case Scope::Literal: return p.is_address_pattern() || p.kind == Pattern::Kind::Any;
-    case Scope::Resolved: return p.is_address_pattern();
+    case Scope::Name:
+      return p.is_name_pattern() || p.kind == Pattern::Kind::Any;
+    case Scope::Literal:
+      return p.is_address_pattern() || p.kind == Pattern::Kind::Any;
+    case Scope::Resolved:
+      return p.is_address_pattern();
   }
   return false;
 }
@@ -50,7 +53,8 @@ std::optional<Match> first_match(const Chain& chain, Scope scope, std::uint16_t 
     for (std::size_t i = 0; i < set->rules.size(); ++i) {
       const Rule& r = set->rules[i];
       if (takes_part(r.pattern, scope) && r.ports.contains(port) && matches(r.pattern))
-        return Match{Decision{r.action == Action::Allow, decision_text(*set, i)}, r.pattern.kind == Pattern::Kind::Any};
+        return Match{Decision{r.action == Action::Allow, decision_text(*set, i)},
+                     r.pattern.kind == Pattern::Kind::Any};
     }
   }
   return std::nullopt;
@@ -63,15 +67,19 @@ const RuleSet& builtin_rules() {
   return rules;
 }
 
-Chain make_chain(const RuleSet* agent, const RuleSet* policy) { return Chain{agent, policy, &builtin_rules()}; }
+Chain make_chain(const RuleSet* agent, const RuleSet* policy) {
+  return Chain{agent, policy, &builtin_rules()};
+}
 
 std::string decision_text(const RuleSet& set, std::size_t index) {
   const std::string rule = to_string(set.rules.at(index));
-  std::string text = set.builtin ? rule + " (built-in)"
-                                 : "rule " + std::to_string(index + 1) + " of " + set.source + ": \"" + rule + "\"";
+  std::string text = set.builtin
+                         ? rule + " (built-in)"
+                         : "rule " + std::to_string(index + 1) + " of " + set.source + ": \"" + rule + "\"";
   if (text.size() > kMaxDecisionChars) {
     text.resize(kMaxDecisionChars - 3);
-    while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xc0) == 0x80) text.pop_back();  // UTF-8
+    while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xc0) == 0x80)
+      text.pop_back();                                                                      // UTF-8
     if (!text.empty() && static_cast<unsigned char>(text.back()) >= 0xc0) text.pop_back();  // a lead byte
     text += "...";
   }
@@ -86,12 +94,15 @@ Decision check_name(const Chain& chain, std::string_view name, std::uint16_t por
   return d ? std::move(d->decision) : Decision{false, "no rule matched"};
 }
 
-Decision check_address(const Chain& chain, const Address& address, std::uint16_t port, bool resolved_from_name) {
+Decision check_address(const Chain& chain, const Address& address, std::uint16_t port,
+                       bool resolved_from_name) {
   const Address a = address.normalised();
   const Scope scope = resolved_from_name ? Scope::Resolved : Scope::Literal;
   auto matches = [&](const Pattern& p) { return p.matches_address(a); };
   auto d = first_match(chain, scope, port, matches);
-  if (!d) return resolved_from_name ? Decision{true, "no address rule matched"} : Decision{false, "no rule matched"};
+  if (!d)
+    return resolved_from_name ? Decision{true, "no address rule matched"}
+                              : Decision{false, "no rule matched"};
   // An `allow *` says nothing about where a literal points, just as it says nothing about where a name
   // resolves: the address rules (the built-in denies among them) still apply, unless an explicit
   // address rule allowed this address.

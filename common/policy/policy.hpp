@@ -83,7 +83,8 @@ Decision check_name(const Chain& chain, std::string_view name, std::uint16_t por
 
 // See above. With resolved_from_name and no matching address rule, the result is allowed with the text
 // "no address rule matched": the caller reports the name's decision instead.
-Decision check_address(const Chain& chain, const Address& address, std::uint16_t port, bool resolved_from_name);
+Decision check_address(const Chain& chain, const Address& address, std::uint16_t port,
+                       bool resolved_from_name);
 
 // The decision text for rule `index` (0-based) of `set`.
 std::string decision_text(const RuleSet& set, std::size_t index);

@@ -113,12 +113,17 @@ Result<Rule> parse_target(std::string_view s, Action action) {
 
 std::string pattern_text(const Pattern& p, bool has_ports) {
   switch (p.kind) {
-    case Pattern::Kind::Any: return "*";
-    case Pattern::Kind::Suffix: return "*." + p.name;
-    case Pattern::Kind::Host: return parse_named_set(p.name) ? p.name + "." : p.name;
-    case Pattern::Kind::Set: return named_set_name(p.set);
+    case Pattern::Kind::Any:
+      return "*";
+    case Pattern::Kind::Suffix:
+      return "*." + p.name;
+    case Pattern::Kind::Host:
+      return parse_named_set(p.name) ? p.name + "." : p.name;
+    case Pattern::Kind::Set:
+      return named_set_name(p.set);
     case Pattern::Kind::Address:
-    case Pattern::Kind::Cidr: break;
+    case Pattern::Kind::Cidr:
+      break;
   }
   auto text = p.kind == Pattern::Kind::Address ? p.block.base.to_string() : p.block.to_string();
   return (has_ports && !p.block.base.is_v4()) ? "[" + text + "]" : text;
@@ -143,20 +148,28 @@ std::string escaped(std::string_view text) {
 
 bool Pattern::matches_name(std::string_view n) const noexcept {
   switch (kind) {
-    case Kind::Any: return true;
-    case Kind::Host: return n == name;
-    case Kind::Suffix: return has_label_suffix(n, name);
-    default: return false;
+    case Kind::Any:
+      return true;
+    case Kind::Host:
+      return n == name;
+    case Kind::Suffix:
+      return has_label_suffix(n, name);
+    default:
+      return false;
   }
 }
 
 bool Pattern::matches_address(const Address& a) const {
   switch (kind) {
-    case Kind::Any: return true;
+    case Kind::Any:
+      return true;
     case Kind::Address:
-    case Kind::Cidr: return block.contains(a);
-    case Kind::Set: return named_set_contains(set, a);
-    default: return false;
+    case Kind::Cidr:
+      return block.contains(a);
+    case Kind::Set:
+      return named_set_contains(set, a);
+    default:
+      return false;
   }
 }
 
@@ -194,7 +207,8 @@ std::string RuleError::message() const {
   return "rule " + std::to_string(index + 1) + " \"" + escaped(text) + "\": " + error.what;
 }
 
-Result<RuleSet> parse_rules(std::string source, const std::vector<std::string>& texts, RuleError* first_error) {
+Result<RuleSet> parse_rules(std::string source, const std::vector<std::string>& texts,
+                            RuleError* first_error) {
   RuleSet set;
   set.source = std::move(source);
   set.rules.reserve(texts.size());

@@ -50,8 +50,8 @@ struct PortRange {
 struct Pattern {
   enum class Kind : std::uint8_t { Any, Host, Suffix, Address, Cidr, Set };
   Kind kind = Kind::Any;
-  std::string name;               // Host: the normalised name; Suffix: the part after "*."
-  Cidr block;                     // Address (prefix = full length) and Cidr; normalised
+  std::string name;                   // Host: the normalised name; Suffix: the part after "*."
+  Cidr block;                         // Address (prefix = full length) and Cidr; normalised
   NamedSet set = NamedSet::Loopback;  // Set only
 
   // Name patterns match target names only; address patterns match addresses only; Any matches both.

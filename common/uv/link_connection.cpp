@@ -1,10 +1,10 @@
 #include "common/uv/link_connection.hpp"
 
-#include "common/uv/loop.hpp"
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include "common/uv/loop.hpp"
 
 namespace ferry::uv {
 
@@ -13,10 +13,12 @@ LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::L
     : loop_(loop),
       events_(events),
       on_gone_(std::move(on_gone)),
-      session_([&] {
-        config.wake = [this] { wake(); };
-        return std::move(config);
-      }(), *this) {
+      session_(
+          [&] {
+            config.wake = [this] { wake(); };
+            return std::move(config);
+          }(),
+          *this) {
   uv_tcp_init(loop_, &tcp_);
   uv_timer_init(loop_, &timer_);
   uv_prepare_init(loop_, &prepare_);
@@ -27,7 +29,9 @@ LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::L
 
 LinkConnection::~LinkConnection() = default;
 
-link::Instant LinkConnection::now() const noexcept { return link::Instant(static_cast<std::int64_t>(uv_now(loop_))); }
+link::Instant LinkConnection::now() const noexcept {
+  return link::Instant(static_cast<std::int64_t>(uv_now(loop_)));
+}
 
 Result<void> LinkConnection::connect(const sockaddr* addr) {
   connect_req_.data = this;
@@ -37,7 +41,8 @@ Result<void> LinkConnection::connect(const sockaddr* addr) {
 }
 
 Result<void> LinkConnection::accept(uv_stream_t* server) {
-  if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)); r != 0) return fail(Errc::Io, "accept", r);
+  if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)); r != 0)
+    return fail(Errc::Io, "accept", r);
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
@@ -85,13 +90,14 @@ void LinkConnection::on_alloc_cb(uv_handle_t*, std::size_t, uv_buf_t* buf) noexc
 void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<LinkConnection*>(s->data);
   if (nread > 0) {
-    self->session_.receive(MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
-                           self->now());
+    self->session_.receive(
+        MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
+        self->now());
   } else if (nread < 0) {
     uv_read_stop(s);
     self->reading_ = false;
     self->eof_seen_ = true;
-    self->session_.eof();  // UV_EOF or a reset: either way the byte stream is over
+    self->session_.eof();                             // UV_EOF or a reset: either way the byte stream is over
     if (self->shutdown_done_) self->close_handles();  // else finish_close() sees eof_seen_
   }
 }
@@ -123,7 +129,8 @@ void LinkConnection::flush() {
     scratch_.clear();
     session_.produce(scratch_, batch_);
     if (scratch_.empty()) break;
-    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(scratch_.data()), static_cast<unsigned>(scratch_.size()));
+    uv_buf_t buf =
+        uv_buf_init(reinterpret_cast<char*>(scratch_.data()), static_cast<unsigned>(scratch_.size()));
     int written = uv_try_write(stream, &buf, 1);
     if (written == UV_EAGAIN) written = 0;
     if (written < 0) {
@@ -146,7 +153,7 @@ void LinkConnection::flush() {
       break;
     }
     writing_bytes_ += op->queued;
-    op.release();  // owned by req.data until on_write_cb
+    op.release();          // owned by req.data until on_write_cb
     batch_ = kSmallBatch;  // the kernel pushed back: keep what waits here small
   }
   if (closing_ && writing_bytes_ == 0 && !session_.has_output()) finish_close();
@@ -171,7 +178,8 @@ void LinkConnection::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
 }
 
 void LinkConnection::trim_if_idle(link::Instant t) {
-  if (trimmed_ || session_.has_output() || writing_bytes_ > 0 || (t - last_output_).count() < kIdleTrimMs) return;
+  if (trimmed_ || session_.has_output() || writing_bytes_ > 0 || (t - last_output_).count() < kIdleTrimMs)
+    return;
   trimmed_ = true;
   Bytes().swap(scratch_);
   spare_.clear();

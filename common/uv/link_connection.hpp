@@ -87,7 +87,9 @@ class LinkConnection final : private link::LinkEvents {
   // LinkEvents, forwarded to the owner; on_closed also starts the close.
   void on_established(const crypto::PublicKey& peer) override { events_.on_established(peer); }
   void on_open(link::StreamId id, const Target& t) override { events_.on_open(id, t); }
-  void on_open_result(link::StreamId id, const frame::OpenResult& r) override { events_.on_open_result(id, r); }
+  void on_open_result(link::StreamId id, const frame::OpenResult& r) override {
+    events_.on_open_result(id, r);
+  }
   void on_data(link::StreamId id, ByteSpan b) override { events_.on_data(id, b); }
   void on_fin(link::StreamId id) override { events_.on_fin(id); }
   void on_reset(link::StreamId id, frame::ResetCode c) override { events_.on_reset(id, c); }
@@ -114,7 +116,7 @@ class LinkConnection final : private link::LinkEvents {
   int open_handles_ = 0;
   bool tcp_open_ = false;
   bool reading_ = false;
-  bool closing_ = false;   // the link ended; flushing the last records
+  bool closing_ = false;  // the link ended; flushing the last records
   bool handles_closing_ = false;
   bool shutdown_started_ = false;
   bool shutdown_done_ = false;

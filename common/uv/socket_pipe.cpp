@@ -60,7 +60,8 @@ void SocketPipe::on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_bu
   }
   self->touch();
   // The callback may stop the handshake (freeing the buffer) or close the pipe: copy nothing, call last.
-  self->handshake_(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+  self->handshake_(
+      ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
 }
 
 void SocketPipe::write_raw(Bytes bytes, std::function<void()> written) {
@@ -98,13 +99,15 @@ void SocketPipe::linger() {
   if (closing_) return;
   handshake_ = [](ByteSpan) {};  // discard
   if (!handshake_buf_) handshake_buf_.reset(new std::uint8_t[kHandshakeReadBytes]);
-  if (!reading_ && uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_linger_read_cb) == 0)
+  if (!reading_ &&
+      uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_linger_read_cb) == 0)
     reading_ = true;
   else if (reading_) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_linger_read_cb);
   }
-  uv_timer_start(&idle_, [](uv_timer_t* t) { static_cast<SocketPipe*>(t->data)->close_handles(false); }, kLingerMs, 0);
+  uv_timer_start(
+      &idle_, [](uv_timer_t* t) { static_cast<SocketPipe*>(t->data)->close_handles(false); }, kLingerMs, 0);
   if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t*, int) {}) != 0)
     close_handles(false);
 }
@@ -129,8 +132,10 @@ void SocketPipe::start() {
 void SocketPipe::set_idle_timeout(std::uint64_t ms) {
   idle_ms_ = ms;
   if (closing_) return;
-  if (ms == 0) uv_timer_stop(&idle_);
-  else uv_timer_start(&idle_, on_idle_cb, ms, 0);
+  if (ms == 0)
+    uv_timer_stop(&idle_);
+  else
+    uv_timer_start(&idle_, on_idle_cb, ms, 0);
 }
 
 void SocketPipe::on_idle_cb(uv_timer_t* t) noexcept {
@@ -170,7 +175,8 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noex
   if (nread == 0) return;  // EAGAIN: nothing this time
   uv_read_stop(s);
   self->reading_ = false;
-  log::debug("pipe", "stream " + std::to_string(self->id_) + " socket read ended: " + uv_err_name(static_cast<int>(nread)));
+  log::debug("pipe", "stream " + std::to_string(self->id_) +
+                         " socket read ended: " + uv_err_name(static_cast<int>(nread)));
   if (nread == UV_EOF) {
     self->read_done_ = true;
     self->mux_->finish(self->id_);  // the half-close travels on as FIN
@@ -195,7 +201,8 @@ void SocketPipe::write_bytes(Bytes bytes, bool stream_data, std::function<void()
   op->stream_data = stream_data;
   op->written = std::move(written);
   op->req.data = op.get();
-  const uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(op->bytes.data()), static_cast<unsigned>(op->bytes.size()));
+  const uv_buf_t buf =
+      uv_buf_init(reinterpret_cast<char*>(op->bytes.data()), static_cast<unsigned>(op->bytes.size()));
   if (uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write_cb) != 0)
     return abort(frame::ResetCode::TargetError);
   writing_ += op->bytes.size();
@@ -214,7 +221,8 @@ void SocketPipe::on_write_cb(uv_write_t* req, int status) noexcept {
     self->counters_.from_link += op->bytes.size();
     // Credit goes back only once the bytes left this process: a slow socket stalls its stream only.
     if (!self->stream_gone_)
-      self->mux_->consumed(self->id_, op->bytes.size(), link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
+      self->mux_->consumed(self->id_, op->bytes.size(),
+                           link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
   }
   if (self->close_when_written_ && self->writing_ == 0) return self->linger();
   self->maybe_shutdown();
@@ -249,7 +257,8 @@ void SocketPipe::on_link_reset() {
 
 void SocketPipe::abort(frame::ResetCode code, bool rst) {
   aborted_ = true;
-  log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " + std::to_string(static_cast<int>(code)) + ")");
+  log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " +
+                         std::to_string(static_cast<int>(code)) + ")");
   if (!stream_gone_ && mux_) {
     stream_gone_ = true;
     mux_->reset(id_, code);

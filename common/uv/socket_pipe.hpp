@@ -119,16 +119,16 @@ class SocketPipe {
   uv_timer_t idle_{};
   uv_shutdown_t shutdown_req_{};
   Counters counters_;
-  std::size_t writing_ = 0;       // bytes handed to uv_write, not yet written
+  std::size_t writing_ = 0;  // bytes handed to uv_write, not yet written
   std::uint64_t idle_ms_ = 0;
   std::uint64_t last_activity_ = 0;
   int open_handles_ = 2;
   bool started_ = false;
   bool reading_ = false;
-  bool read_done_ = false;        // socket EOF (FIN sent on the stream) or reading abandoned
-  bool fin_received_ = false;     // the stream's FIN arrived
-  bool write_done_ = false;       // shutdown(SHUT_WR) finished, or writing abandoned
-  bool stream_gone_ = false;      // reset, or the link closed: never touch the mux again
+  bool read_done_ = false;     // socket EOF (FIN sent on the stream) or reading abandoned
+  bool fin_received_ = false;  // the stream's FIN arrived
+  bool write_done_ = false;    // shutdown(SHUT_WR) finished, or writing abandoned
+  bool stream_gone_ = false;   // reset, or the link closed: never touch the mux again
   bool closing_ = false;
   bool aborted_ = false;
 };

@@ -1,15 +1,16 @@
 #include "common/uv/tcp_listener.hpp"
 
-#include "common/uv/loop.hpp"
-
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 
+#include "common/uv/loop.hpp"
+
 namespace ferry::uv {
 
-TcpListener::TcpListener(uv_loop_t* loop, ConnectionFn on_connection) : on_connection_(std::move(on_connection)) {
+TcpListener::TcpListener(uv_loop_t* loop, ConnectionFn on_connection)
+    : on_connection_(std::move(on_connection)) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
 }

@@ -64,7 +64,8 @@ double aead_mb_per_s() {
   while (seconds_since(start) < 1.5) {
     for (int i = 0; i < 64; ++i) {
       unsigned long long clen = 0;
-      crypto_aead_chacha20poly1305_ietf_encrypt(buf.data(), &clen, buf.data(), 65519, nullptr, 0, nullptr, nonce, key);
+      crypto_aead_chacha20poly1305_ietf_encrypt(buf.data(), &clen, buf.data(), 65519, nullptr, 0, nullptr,
+                                                nonce, key);
       ++nonce[0];
       bytes += 65519;
     }
@@ -77,7 +78,9 @@ double aead_mb_per_s() {
 class Relay final : public link::LinkEvents {
  public:
   Relay(uv::Loop& loop, const crypto::SecretKey& key, const crypto::PublicKey& agent, int port_fd)
-      : loop_(loop), key_(key), listener_(loop.get(), [this](uv_stream_t* s) { on_connection(s); }),
+      : loop_(loop),
+        key_(key),
+        listener_(loop.get(), [this](uv_stream_t* s) { on_connection(s); }),
         blob_(256 * 1024, 0x5A) {
     admission_.agent = agent;
     auto addr = uv::parse_socket_address("127.0.0.1:0");
@@ -103,7 +106,8 @@ class Relay final : public link::LinkEvents {
     c.static_key = &key_;
     c.admission = &admission_;
     c.mux.max_streams = 20000;
-    conn_ = std::make_unique<uv::LinkConnection>(loop_.get(), c, *this, [this](uv::LinkConnection&) { listener_.close(); });
+    conn_ = std::make_unique<uv::LinkConnection>(loop_.get(), c, *this,
+                                                 [this](uv::LinkConnection&) { listener_.close(); });
     if (!conn_->accept(server)) std::abort();
   }
   void on_open(link::StreamId id, const Target& t) override {
@@ -113,7 +117,7 @@ class Relay final : public link::LinkEvents {
     if (t.name == "stat") m = Mode::Stat;
     if (t.name.rfind("source", 0) == 0) {
       m = Mode::Source;
-      sources_[id].left = std::stoull(t.name.substr(7)) ;
+      sources_[id].left = std::stoull(t.name.substr(7));
     }
     modes_[id] = m;
     conn_->mux().accept(id, frame::OpenCode::Ok);
@@ -170,8 +174,8 @@ class Agent final : public link::LinkEvents {
     int idle_streams = 0;
   } r;
 
-  Agent(uv::Loop& loop, const crypto::SecretKey& key, const crypto::PublicKey& relay, int port, std::uint64_t bytes,
-        int idle)
+  Agent(uv::Loop& loop, const crypto::SecretKey& key, const crypto::PublicKey& relay, int port,
+        std::uint64_t bytes, int idle)
       : loop_(loop), bytes_(bytes), idle_(idle), blob_(256 * 1024, 0xA5) {
     link::LinkConfig c;
     c.role = link::LinkConfig::Role::Initiator;
@@ -238,11 +242,14 @@ class Agent final : public link::LinkEvents {
         // baseline holds only what an idle link keeps.
         uv_timer_init(loop_.get(), &settle_);
         settle_.data = this;
-        uv_timer_start(&settle_, [](uv_timer_t* t) {
-          auto* self = static_cast<Agent*>(t->data);
-          uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
-          self->relay_stat();
-        }, uv::LinkConnection::kIdleTrimMs + 500, 0);
+        uv_timer_start(
+            &settle_,
+            [](uv_timer_t* t) {
+              auto* self = static_cast<Agent*>(t->data);
+              uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+              self->relay_stat();
+            },
+            uv::LinkConnection::kIdleTrimMs + 500, 0);
         return;
       case Phase::IdleBase:
         r.relay_base_kib = relay.rss_kib, r.agent_base_kib = me.rss_kib;
@@ -256,7 +263,8 @@ class Agent final : public link::LinkEvents {
         phase_ = Phase::Done;
         conn_->close(frame::CloseCode::Normal, "bench done");
         return;
-      default: return;
+      default:
+        return;
     }
   }
   void on_open_result(link::StreamId id, const frame::OpenResult& res) override {
@@ -384,18 +392,25 @@ int main(int argc, char** argv) {
   const double aead = (aead_before + aead_mb_per_s()) / 2;
 
   const double gib_moved = static_cast<double>(bytes) / (1 << 30);
-  std::printf("ferry link benchmark (loopback, relay in a child process, %.1f GiB per direction)\n\n", gib_moved);
+  std::printf("ferry link benchmark (loopback, relay in a child process, %.1f GiB per direction)\n\n",
+              gib_moved);
   std::printf("%-44s %12s\n", "measure", "value");
   std::printf("%-44s %9.0f MB/s\n", "ChaCha20-Poly1305 single core (64 KiB)", aead);
-  std::printf("%-44s %9.0f MB/s  (%.0f%% of AEAD)\n", "one stream agent->relay", r.upload_mb_s, 100 * r.upload_mb_s / aead);
-  std::printf("%-44s %9.0f MB/s  (%.0f%% of AEAD)\n", "one stream relay->agent", r.download_mb_s, 100 * r.download_mb_s / aead);
-  std::printf("%-44s %9.2f s/GiB (agent %.2f + relay %.2f)\n", "CPU agent->relay", (r.agent_cpu_up + r.relay_cpu_up) / gib_moved,
-              r.agent_cpu_up / gib_moved, r.relay_cpu_up / gib_moved);
+  std::printf("%-44s %9.0f MB/s  (%.0f%% of AEAD)\n", "one stream agent->relay", r.upload_mb_s,
+              100 * r.upload_mb_s / aead);
+  std::printf("%-44s %9.0f MB/s  (%.0f%% of AEAD)\n", "one stream relay->agent", r.download_mb_s,
+              100 * r.download_mb_s / aead);
+  std::printf("%-44s %9.2f s/GiB (agent %.2f + relay %.2f)\n", "CPU agent->relay",
+              (r.agent_cpu_up + r.relay_cpu_up) / gib_moved, r.agent_cpu_up / gib_moved,
+              r.relay_cpu_up / gib_moved);
   std::printf("%-44s %9.2f s/GiB (agent %.2f + relay %.2f)\n", "CPU relay->agent",
-              (r.agent_cpu_down + r.relay_cpu_down) / gib_moved, r.agent_cpu_down / gib_moved, r.relay_cpu_down / gib_moved);
+              (r.agent_cpu_down + r.relay_cpu_down) / gib_moved, r.agent_cpu_down / gib_moved,
+              r.relay_cpu_down / gib_moved);
   std::printf("%-44s %9.2f s/GiB\n", "AEAD floor (two passes per byte)", 2 * 1073.741824 / aead);
-  std::printf("%-44s %9.0f us p50, %.0f us p99\n", "open a stream (OPEN -> OPEN_RESULT)", r.open_p50_us, r.open_p99_us);
-  std::printf("%-44s %9.0f us p50, %.0f us p99\n", "one 64-byte echo on an open stream", r.echo_p50_us, r.echo_p99_us);
+  std::printf("%-44s %9.0f us p50, %.0f us p99\n", "open a stream (OPEN -> OPEN_RESULT)", r.open_p50_us,
+              r.open_p99_us);
+  std::printf("%-44s %9.0f us p50, %.0f us p99\n", "one 64-byte echo on an open stream", r.echo_p50_us,
+              r.echo_p99_us);
   std::printf("%-44s %9.2f (1.0 = no extra round trip)\n", "open / echo, p50", r.open_p50_us / r.echo_p50_us);
   if (r.idle_streams > 0) {
     std::printf("%-44s %9.2f KiB agent, %.2f KiB relay\n", "memory per idle stream",

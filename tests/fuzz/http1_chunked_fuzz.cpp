@@ -52,8 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
       break;
     }
     FERRY_FUZZ_ASSERT(r->used <= len);
-    FERRY_FUZZ_ASSERT(r->done || r->used == len);          // until the end, every byte is body
-    FERRY_FUZZ_ASSERT(!split.done || r->used == 0);        // after the end, nothing is
+    FERRY_FUZZ_ASSERT(r->done || r->used == len);    // until the end, every byte is body
+    FERRY_FUZZ_ASSERT(!split.done || r->used == 0);  // after the end, nothing is
     split.used += r->used;
     split.done = r->done;
   }

@@ -29,9 +29,12 @@ void check_forwarded(const RequestHead& head, const RequestTarget& target, const
   auto again = decode_request_head(fwd.bytes, kForwardedLimits);
   FERRY_FUZZ_ASSERT(again && again->msg && again->used == fwd.bytes.size());
   const auto& out = *again->msg;
-  FERRY_FUZZ_ASSERT(out.method == head.method && out.target == target.origin_form && out.version == head.version);
-  FERRY_FUZZ_ASSERT(count_headers(out.headers, "Host") == 1 && find_header(out.headers, "Host")->value == target.authority);
-  FERRY_FUZZ_ASSERT(!find_header(out.headers, "Proxy-Authorization") && !find_header(out.headers, "Proxy-Connection"));
+  FERRY_FUZZ_ASSERT(out.method == head.method && out.target == target.origin_form &&
+                    out.version == head.version);
+  FERRY_FUZZ_ASSERT(count_headers(out.headers, "Host") == 1 &&
+                    find_header(out.headers, "Host")->value == target.authority);
+  FERRY_FUZZ_ASSERT(!find_header(out.headers, "Proxy-Authorization") &&
+                    !find_header(out.headers, "Proxy-Connection"));
   FERRY_FUZZ_ASSERT(find_header(out.headers, "Via") != nullptr);
   auto out_framing = request_body(out);
   FERRY_FUZZ_ASSERT(out_framing && *out_framing == framing);

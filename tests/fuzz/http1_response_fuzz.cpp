@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
     FERRY_FUZZ_ASSERT(head.line.status >= 100 && head.line.status <= 599);
     in = in.subspan(r->used);
     auto head_framing = response_body("HEAD", head);
-    FERRY_FUZZ_ASSERT(!head_framing || head_framing->kind == BodyKind::None || head_framing->kind == BodyKind::Tunnel);
+    FERRY_FUZZ_ASSERT(!head_framing || head_framing->kind == BodyKind::None ||
+                      head_framing->kind == BodyKind::Tunnel);
     (void)response_body("CONNECT", head);
     auto framing = response_body("GET", head);
     if (!framing) return 0;

@@ -28,15 +28,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
           FERRY_FUZZ_ASSERT(o2 && o2->target == o->target && o2->window == o->window);
         }
         break;
-      case frame::Type::OpenResult: (void)frame::parse_open_result(f->payload); break;
-      case frame::Type::Window: (void)frame::parse_window(f->payload); break;
-      case frame::Type::Reset: (void)frame::parse_reset(f->payload); break;
-      case frame::Type::Ping: (void)frame::parse_ping(f->payload); break;
-      case frame::Type::GoAway: (void)frame::parse_goaway(f->payload); break;
-      case frame::Type::KeyUpdate: (void)frame::parse_key_update(f->payload); break;
-      case frame::Type::Close: (void)frame::parse_close(f->payload); break;
+      case frame::Type::OpenResult:
+        (void)frame::parse_open_result(f->payload);
+        break;
+      case frame::Type::Window:
+        (void)frame::parse_window(f->payload);
+        break;
+      case frame::Type::Reset:
+        (void)frame::parse_reset(f->payload);
+        break;
+      case frame::Type::Ping:
+        (void)frame::parse_ping(f->payload);
+        break;
+      case frame::Type::GoAway:
+        (void)frame::parse_goaway(f->payload);
+        break;
+      case frame::Type::KeyUpdate:
+        (void)frame::parse_key_update(f->payload);
+        break;
+      case frame::Type::Close:
+        (void)frame::parse_close(f->payload);
+        break;
       case frame::Type::Data:
-      case frame::Type::Rehandshake: break;
+      case frame::Type::Rehandshake:
+        break;
     }
     in = in.subspan(used);
   }

@@ -17,14 +17,17 @@ namespace {
 
 void write(const std::filesystem::path& dir, const std::string& name, ByteSpan b) {
   std::filesystem::create_directories(dir);
-  std::ofstream(dir / name, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  std::ofstream(dir / name, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
 Bytes all_frames() {
   Bytes r;
   frame::put_open(r, 1, frame::Open{262144, Target::host("intranet.example", 443)});
   frame::put_open(r, 3, frame::Open{65536, Target::ipv4({192, 0, 2, 1}, 80)});
-  frame::put_open(r, 5, frame::Open{65536, Target::ipv6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 22)});
+  frame::put_open(
+      r, 5,
+      frame::Open{65536, Target::ipv6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 22)});
   frame::put_data(r, 1, Bytes{'G', 'E', 'T', ' ', '/'}, false);
   frame::put_window(r, 1, {32768, 32768});
   frame::put_data(r, 3, {}, true);
@@ -57,7 +60,8 @@ int main(int argc, char** argv) {
   write(root / "link_frame", "all-types", frames);
   write(root / "mux", "all-types", frames);
   Bytes opens;
-  for (std::uint32_t id = 1; id < 40; id += 2) frame::put_open(opens, id, frame::Open{4096, Target::host("h.example", 80)});
+  for (std::uint32_t id = 1; id < 40; id += 2)
+    frame::put_open(opens, id, frame::Open{4096, Target::host("h.example", 80)});
   for (std::uint32_t id = 1; id < 40; id += 2) frame::put_data(opens, id, Bytes(5000, 1), id % 4 == 1);
   write(root / "mux", "many-streams", opens);
 

@@ -41,8 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
     auto f = frame::decode(in, used);
     if (!f) break;
     in = in.subspan(used);
-    if (f->type == frame::Type::Ping || f->type == frame::Type::KeyUpdate || f->type == frame::Type::Rehandshake ||
-        f->type == frame::Type::Close)
+    if (f->type == frame::Type::Ping || f->type == frame::Type::KeyUpdate ||
+        f->type == frame::Type::Rehandshake || f->type == frame::Type::Close)
       continue;  // link-level frames never reach the mux
     if (!mux.on_frame(*f, link::Instant{1})) break;
     FERRY_FUZZ_ASSERT(mux.stream_count() <= limits.max_streams);

@@ -14,10 +14,11 @@ using namespace ferry::policy;
 
 namespace {
 
-constexpr std::string_view kNames[] = {"a.staging.example.com", "localhost", "Example.COM.", "127.0.0.1",
+constexpr std::string_view kNames[] = {"a.staging.example.com",  "localhost", "Example.COM.", "127.0.0.1",
                                        "::ffff:169.254.169.254", "2130706433"};
-constexpr std::string_view kAddresses[] = {"127.0.0.1", "::1",       "::ffff:169.254.169.254", "10.1.2.3",
-                                           "ff02::1",   "2001:db8::1", "0.0.0.0",              "255.255.255.255"};
+constexpr std::string_view kAddresses[] = {
+    "127.0.0.1",   "::1",     "::ffff:169.254.169.254", "10.1.2.3", "ff02::1",
+    "2001:db8::1", "0.0.0.0", "255.255.255.255"};
 constexpr std::uint16_t kPorts[] = {0, 1, 22, 443, 8080, 65535};
 
 bool printable(const std::string& s) {
@@ -48,10 +49,9 @@ void evaluate(const Rule& rule) {
       // The DNS-rebinding promise: an address inside a built-in deny is allowed for a name only by an
       // explicit address rule, never by `*` or a name pattern.
       const auto n = a->normalised();
-      const bool builtin_denied = named_set_contains(NamedSet::Loopback, n) ||
-                                  named_set_contains(NamedSet::LinkLocal, n) ||
-                                  named_set_contains(NamedSet::Multicast, n) ||
-                                  named_set_contains(NamedSet::Unspecified, n);
+      const bool builtin_denied =
+          named_set_contains(NamedSet::Loopback, n) || named_set_contains(NamedSet::LinkLocal, n) ||
+          named_set_contains(NamedSet::Multicast, n) || named_set_contains(NamedSet::Unspecified, n);
       if (builtin_denied && resolved.allowed)
         FERRY_FUZZ_ASSERT(rule.action == Action::Allow && rule.pattern.is_address_pattern() &&
                           rule.ports.contains(port) && rule.pattern.matches_address(n));

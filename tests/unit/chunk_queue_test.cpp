@@ -1,6 +1,7 @@
+#include "common/link/chunk_queue.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "common/link/chunk_queue.hpp"
 #include "tests/unit/test_util.hpp"
 
 using namespace ferry;
@@ -17,7 +18,8 @@ TEST_CASE("chunk queue: bytes come out in order across chunk boundaries", "[chun
   q.append(ByteSpan(in).subspan(1000), pool);
   CHECK(q.size() == in.size());
   Bytes out;
-  for (std::size_t n : {std::size_t{1}, std::size_t{16383}, std::size_t{20000}, in.size()}) q.move_to(out, n, pool);
+  for (std::size_t n : {std::size_t{1}, std::size_t{16383}, std::size_t{20000}, in.size()})
+    q.move_to(out, n, pool);
   CHECK((out == in));
   CHECK(q.empty());
   CHECK(pool.free_chunks() == 4);  // every chunk went back to the pool

@@ -1,11 +1,12 @@
 // The traps the published vectors do not catch (vectors/README.md): nonce layout at large counters,
 // the reserved nonce, decrypt failure not advancing the counter, REKEY, small-order keys.
+#include "common/crypto/cipher_state.hpp"
+
 #include <sodium.h>
 
 #include <catch2/catch.hpp>
 #include <cstring>
 
-#include "common/crypto/cipher_state.hpp"
 #include "common/crypto/handshake_ik.hpp"
 #include "tests/unit/test_util.hpp"
 
@@ -14,7 +15,7 @@ using crypto::CipherState;
 
 namespace {
 
-const std::uint8_t kKey[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+const std::uint8_t kKey[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 // What Noise §12.3 says the ciphertext must be: 32 bits of zeros, then n as 64-bit little-endian.

@@ -60,14 +60,16 @@ rules = ["allow *.staging.example.com:443", "allow 198.51.100.0/24", "deny *"]
 
 [[agents]]
 name = "alice-laptop"
-public_key = ")" + kKey + R"("
+public_key = ")" + kKey +
+                       R"("
 rules = ["allow *:22"]
 )",
                    c);
   REQUIRE_FALSE(err);
   CHECK(c.listen == "0.0.0.0:7443");
   CHECK(c.egress_bind == "203.0.113.7");
-  CHECK(c.private_key_file.size() > std::string("relay.key").size());  // resolved against the file's directory
+  CHECK(c.private_key_file.size() >
+        std::string("relay.key").size());  // resolved against the file's directory
   CHECK(c.private_key_file.find("/relay.key") != std::string::npos);
   CHECK(c.policy_rules.size() == 3);
   REQUIRE(c.agents.size() == 1);
@@ -93,15 +95,21 @@ TEST_CASE("relay.toml: defaults and refusals name file, line and key", "[config]
       {"workers = \"4\"\n", "relay.toml:1: workers: must be an integer"},
       {"egress_bind = \"203.0.113.7:80\"\n", "relay.toml:1: egress_bind: must be an IPv4 or IPv6 address"},
       {"[limits]\nidle_timeout_s = 0\n", "relay.toml:2: limits.idle_timeout_s: must be between 1"},
-      {"[policy]\nrules = [\"permit *\"]\n", "relay.toml:2: policy.rules: rule 1 \"permit *\": a rule starts with"},
+      {"[policy]\nrules = [\"permit *\"]\n",
+       "relay.toml:2: policy.rules: rule 1 \"permit *\": a rule starts with"},
       {"[[agents]]\nname = \"a\"\n", "relay.toml:1: agents[1].public_key: is required"},
-      {"[[agents]]\nname = \"a\"\npublic_key = \"nope\"\n", "relay.toml:3: agents[1].public_key: must be the base64"},
-      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\n[[agents]]\nname = \"a\"\npublic_key = \"" + kKey2 + "\"\n",
+      {"[[agents]]\nname = \"a\"\npublic_key = \"nope\"\n",
+       "relay.toml:3: agents[1].public_key: must be the base64"},
+      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\n[[agents]]\nname = \"a\"\npublic_key = \"" +
+           kKey2 + "\"\n",
        "relay.toml:5: agents[2].name: \"a\" is listed twice"},
-      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\n[[agents]]\nname = \"b\"\npublic_key = \"" + kKey + "\"\n",
+      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\n[[agents]]\nname = \"b\"\npublic_key = \"" +
+           kKey + "\"\n",
        "relay.toml:6: agents[2].public_key: the same key is listed for \"a\" too"},
-      {"[[agents]]\nname = \"a b\"\npublic_key = \"" + kKey + "\"\n", "agents[1].name: must be 1 to 64 printable"},
-      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\ncolour = 1\n", "relay.toml:4: agents[1].colour: unknown key"},
+      {"[[agents]]\nname = \"a b\"\npublic_key = \"" + kKey + "\"\n",
+       "agents[1].name: must be 1 to 64 printable"},
+      {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\ncolour = 1\n",
+       "relay.toml:4: agents[1].colour: unknown key"},
       {"listen = \n", "relay.toml:1: "},
   };
   for (const auto& k : cases) {
@@ -114,7 +122,8 @@ TEST_CASE("relay.toml: defaults and refusals name file, line and key", "[config]
 }
 
 TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
-  const std::string relay_part = "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n";
+  const std::string relay_part =
+      "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n";
   AgentConfig a;
   REQUIRE_FALSE(agent(relay_part + "[http]\n[socks]\nlisten = \"127.0.0.1:1081\"\n", a));
   CHECK(a.http_listen == "127.0.0.1:8080");
@@ -127,10 +136,14 @@ TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
   } cases[] = {
       {relay_part, "agent.toml:1: http: at least one of [http] and [socks] is needed"},
       {"[http]\n", "relay: [relay] is required"},
-      {relay_part + "[socks]\nlisten = \"0.0.0.0:1080\"\n", "socks: listen is outside loopback; that needs [auth]"},
-      {relay_part + "[http]\nlisten = \"localhost:8080\"\n", "agent.toml:5: http.listen: \"localhost:8080\" is not an address"},
-      {"[relay]\naddress = \"relay.example.com\"\npublic_key = \"" + kKey + "\"\n[http]\n", "agent.toml:2: relay.address: must be HOST:PORT"},
-      {"[relay]\naddress = \"r:1\"\npublic_key = \"abc\"\n[http]\n", "agent.toml:3: relay.public_key: must be the base64"},
+      {relay_part + "[socks]\nlisten = \"0.0.0.0:1080\"\n",
+       "socks: listen is outside loopback; that needs [auth]"},
+      {relay_part + "[http]\nlisten = \"localhost:8080\"\n",
+       "agent.toml:5: http.listen: \"localhost:8080\" is not an address"},
+      {"[relay]\naddress = \"relay.example.com\"\npublic_key = \"" + kKey + "\"\n[http]\n",
+       "agent.toml:2: relay.address: must be HOST:PORT"},
+      {"[relay]\naddress = \"r:1\"\npublic_key = \"abc\"\n[http]\n",
+       "agent.toml:3: relay.public_key: must be the base64"},
       {relay_part + "[http]\n[auth]\nusername = \"me\"\n", "auth.password: is required"},
       {relay_part + "[http]\nproxy = 1\n", "agent.toml:5: http.proxy: unknown key"},
   };
@@ -142,6 +155,8 @@ TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
     CHECK_THAT(err->to_string(), Catch::Contains(k.expect));
   }
   AgentConfig open;
-  REQUIRE_FALSE(agent(relay_part + "[socks]\nlisten = \"0.0.0.0:1080\"\n[auth]\nusername = \"me\"\npassword = \"pw\"\n", open));
+  REQUIRE_FALSE(
+      agent(relay_part + "[socks]\nlisten = \"0.0.0.0:1080\"\n[auth]\nusername = \"me\"\npassword = \"pw\"\n",
+            open));
   CHECK(open.auth);
 }

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "common/codec/http1_body.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 
-#include "common/codec/http1_body.hpp"
 #include "common/codec/http1_chunked.hpp"
 #include "tests/unit/split_util.hpp"
 
@@ -14,7 +14,9 @@ namespace {
 
 RequestHead req(Version v, Headers h) { return RequestHead{"POST", "http://a/", v, std::move(h)}; }
 RequestHead req(Headers h) { return req(Version::Http11, std::move(h)); }
-ResponseHead resp(int status, Headers h, Version v = Version::Http11) { return ResponseHead{{v, status, ""}, std::move(h)}; }
+ResponseHead resp(int status, Headers h, Version v = Version::Http11) {
+  return ResponseHead{{v, status, ""}, std::move(h)};
+}
 
 Result<BodyFraming> framing_of(Headers h) { return request_body(req(std::move(h))); }
 
@@ -35,7 +37,8 @@ TEST_CASE("http1 request framing: none, length, chunked", "[http1]") {
   CHECK(*framing_of({{"Content-Length", "1234"}}) == BodyFraming{BodyKind::Length, 1234});
   CHECK(*framing_of({{"Content-Length", "5, 5"}}) == BodyFraming{BodyKind::Length, 5});
   CHECK(*framing_of({{"Content-Length", "5"}, {"content-length", "5"}}) == BodyFraming{BodyKind::Length, 5});
-  CHECK(*framing_of({{"Content-Length", "9223372036854775807"}}) == BodyFraming{BodyKind::Length, 9223372036854775807ull});
+  CHECK(*framing_of({{"Content-Length", "9223372036854775807"}}) ==
+        BodyFraming{BodyKind::Length, 9223372036854775807ull});
   CHECK(*framing_of({{"Transfer-Encoding", "chunked"}}) == BodyFraming{BodyKind::Chunked, 0});
   CHECK(*framing_of({{"transfer-encoding", "Chunked"}}) == BodyFraming{BodyKind::Chunked, 0});
 }
@@ -127,7 +130,8 @@ TEST_CASE("http1 chunked: RFC 9112 example bodies end where they should, at ever
   // One byte at a time.
   ChunkedScanner s;
   std::size_t total = 0;
-  for (std::size_t i = 0; i < wire.size() && !s.done(); ++i) total += s.feed(as_bytes(wire).subspan(i, 1))->used;
+  for (std::size_t i = 0; i < wire.size() && !s.done(); ++i)
+    total += s.feed(as_bytes(wire).subspan(i, 1))->used;
   CHECK(total == body.size());
   CHECK(s.feed(as_bytes("more"))->used == 0);
 }
@@ -145,10 +149,30 @@ TEST_CASE("http1 chunked: minimal, large and leading-zero sizes", "[http1]") {
 }
 
 TEST_CASE("http1 chunked: bad sizes, missing CRLFs and control bytes are errors", "[http1]") {
-  for (const char* bad : {"\r\n", "g\r\n", ";\r\n", " 5\r\n", "5 \r\n", "5 5\r\n", "-5\r\n", "0x5\r\n", "5\n",
-                          "5\rx", "5;\x01\r\n", "5;a\nb\r\n", "00000000000000001\r\n", "10000000000000000\r\n",
-                          "1\r\nab\r\n", "1\r\na\n", "1\r\na\r\r", "1\r\naXY", "0\r\n\n", "0\r\nX: y\n\r\n",
-                          "0\r\n y\r\n\r\n", "0\r\nX : y\r\n\r\n", "0\r\n: y\r\n\r\n", "0\r\nX: \x7f\r\n\r\n",
+  for (const char* bad : {"\r\n",
+                          "g\r\n",
+                          ";\r\n",
+                          " 5\r\n",
+                          "5 \r\n",
+                          "5 5\r\n",
+                          "-5\r\n",
+                          "0x5\r\n",
+                          "5\n",
+                          "5\rx",
+                          "5;\x01\r\n",
+                          "5;a\nb\r\n",
+                          "00000000000000001\r\n",
+                          "10000000000000000\r\n",
+                          "1\r\nab\r\n",
+                          "1\r\na\n",
+                          "1\r\na\r\r",
+                          "1\r\naXY",
+                          "0\r\n\n",
+                          "0\r\nX: y\n\r\n",
+                          "0\r\n y\r\n\r\n",
+                          "0\r\nX : y\r\n\r\n",
+                          "0\r\n: y\r\n\r\n",
+                          "0\r\nX: \x7f\r\n\r\n",
                           "0\r\nX\r\n\r\n"}) {
     INFO(bad);
     ChunkedScanner s;
@@ -166,7 +190,8 @@ TEST_CASE("http1 chunked: size line and trailer limits", "[http1]") {
   auto r = line.feed(as_bytes("1;aaaaaaaaaaaaaaa\r\n"));
   REQUIRE_FALSE(r);
   CHECK(r.error().code == Errc::Limit);
-  CHECK(scan_whole("0\r\nX: 12345678901234567\r\n\r\n", small) == 27u);  // 24 trailer bytes with the last CRLF
+  CHECK(scan_whole("0\r\nX: 12345678901234567\r\n\r\n", small) ==
+        27u);  // 24 trailer bytes with the last CRLF
   ChunkedScanner trailer{small};
   r = trailer.feed(as_bytes("0\r\nX: 123456789012345678\r\n\r\n"));
   REQUIRE_FALSE(r);

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "common/codec/http1_head.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 
-#include "common/codec/http1_head.hpp"
 #include "common/codec/http1_response.hpp"
 #include "tests/unit/split_util.hpp"
 
@@ -55,7 +55,8 @@ TEST_CASE("http1 CONNECT as curl sends it for https", "[http1]") {
 
 TEST_CASE("http1 field values are trimmed of OWS and keep inner spaces and obs-text", "[http1]") {
   const auto head = test::require_every_split(
-      request, as_bytes("GET / HTTP/1.1\r\nHost:a\r\nX-A: \t one  two \t\r\nX-B:\r\nX-C: caf\xc3\xa9\r\n\r\n"));
+      request,
+      as_bytes("GET / HTTP/1.1\r\nHost:a\r\nX-A: \t one  two \t\r\nX-B:\r\nX-C: caf\xc3\xa9\r\n\r\n"));
   REQUIRE(head.headers.size() == 4);
   CHECK(head.headers[0].value == "a");
   CHECK(head.headers[1].value == "one  two");
@@ -67,7 +68,8 @@ TEST_CASE("http1 HTTP/1.0 without Host, a higher minor version, and leading empt
   auto old = test::require_every_split(request, as_bytes("GET http://a/ HTTP/1.0\r\n\r\n"));
   CHECK(old.version == Version::Http10);
   CHECK(old.headers.empty());
-  CHECK(test::require_every_split(request, as_bytes("GET / HTTP/1.9\r\nHost: a\r\n\r\n")).version == Version::Http11);
+  CHECK(test::require_every_split(request, as_bytes("GET / HTTP/1.9\r\nHost: a\r\n\r\n")).version ==
+        Version::Http11);
   auto stray = decode_request_head(as_bytes("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"));
   REQUIRE((stray && stray->msg));
   CHECK(stray->used == 4 + 27);
@@ -182,15 +184,17 @@ TEST_CASE("http1 response heads, at every split point", "[http1]") {
   CHECK(old.line == StatusLine{Version::Http10, 404, "Not  Found"});
   CHECK(test::require_every_split(response, as_bytes("HTTP/1.1 204 \r\n\r\n")).line.reason.empty());
   CHECK(test::require_every_split(response, as_bytes("HTTP/1.1 200\r\n\r\n")).line.status == 200);
-  CHECK(test::require_every_split(response, as_bytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                                                     "Connection: Upgrade\r\n\r\n")).line.status == 101);
+  CHECK(test::require_every_split(response,
+                                  as_bytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                           "Connection: Upgrade\r\n\r\n"))
+            .line.status == 101);
 }
 
 TEST_CASE("http1 bad response heads", "[http1]") {
   for (const char* bad : {"HTTP/1.1 20 OK\r\n\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "HTTP/1.1 099 X\r\n\r\n",
                           "HTTP/1.1 600 X\r\n\r\n", "HTTP/1.1  200 OK\r\n\r\n", "HTTP/1.1 200 O\x01K\r\n\r\n",
-                          "HTTP/1.1 200 OK\nX: y\r\n\r\n", "HTTP/1.1 200 OK\r\n X: y\r\n\r\n", "\r\nHTTP/1.1 200 OK\r\n\r\n",
-                          "ICY 200 OK\r\n\r\n", "HTTP/1.1 abc OK\r\n\r\n"}) {
+                          "HTTP/1.1 200 OK\nX: y\r\n\r\n", "HTTP/1.1 200 OK\r\n X: y\r\n\r\n",
+                          "\r\nHTTP/1.1 200 OK\r\n\r\n", "ICY 200 OK\r\n\r\n", "HTTP/1.1 abc OK\r\n\r\n"}) {
     INFO(bad);
     auto r = decode_response_head(as_bytes(bad));
     REQUIRE_FALSE(r);

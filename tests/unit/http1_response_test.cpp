@@ -1,11 +1,11 @@
-#include <catch2/catch.hpp>
+#include "common/codec/http1_response.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 
 #include "common/codec/http1_auth.hpp"
 #include "common/codec/http1_body.hpp"
 #include "common/codec/http1_head.hpp"
-#include "common/codec/http1_response.hpp"
 #include "tests/unit/split_util.hpp"
 
 using namespace ferry;
@@ -24,7 +24,8 @@ ResponseHead parsed(const Bytes& b, std::size_t& used) {
 }
 
 RequestHead with_auth(std::string_view value) {
-  return RequestHead{"GET", "http://a/", Version::Http11, {{"Host", "a"}, {"Proxy-Authorization", std::string(value)}}};
+  return RequestHead{
+      "GET", "http://a/", Version::Http11, {{"Host", "a"}, {"Proxy-Authorization", std::string(value)}}};
 }
 
 }  // namespace
@@ -33,7 +34,8 @@ TEST_CASE("http1 error responses are complete HTTP/1.1 messages", "[http1]") {
   const auto b = error_response(502, "ferry: connection refused by example.com:80");
   CHECK(text(b) ==
         "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 44\r\n"
-        "Connection: close\r\nX-Content-Type-Options: nosniff\r\n\r\nferry: connection refused by example.com:80\n");
+        "Connection: close\r\nX-Content-Type-Options: nosniff\r\n\r\nferry: connection refused by "
+        "example.com:80\n");
   std::size_t used = 0;
   const auto head = parsed(b, used);
   CHECK(head.line.status == 502);
@@ -56,7 +58,8 @@ TEST_CASE("http1 407 carries Proxy-Authenticate, 503 Retry-After", "[http1]") {
 }
 
 TEST_CASE("http1 error responses refuse header injection through extra headers", "[http1]") {
-  const auto b = error_response(403, "denied", {{"X-Rule", "deny *\r\nSet-Cookie: x=1"}, {"Bad Name", "v"}, {"X-Ok", "v"}});
+  const auto b = error_response(403, "denied",
+                                {{"X-Rule", "deny *\r\nSet-Cookie: x=1"}, {"Bad Name", "v"}, {"X-Ok", "v"}});
   std::size_t used = 0;
   const auto head = parsed(b, used);
   CHECK_FALSE(find_header(head.headers, "X-Rule"));
@@ -93,8 +96,9 @@ TEST_CASE("http1 Proxy-Authorization: Basic", "[http1]") {
   REQUIRE(c);
   CHECK(*c == Credentials{"me", "secret"});
   CHECK(*parse_basic_credentials("basic   bWU6c2VjcmV0") == Credentials{"me", "secret"});
-  CHECK(*parse_basic_credentials("BASIC dTpwOnc6") == Credentials{"u", "p:w:"});  // u:p:w: the first ':' splits
-  CHECK(*parse_basic_credentials("Basic Og==") == Credentials{"", ""});           // ":" : empty, the caller compares
+  CHECK(*parse_basic_credentials("BASIC dTpwOnc6") ==
+        Credentials{"u", "p:w:"});                                       // u:p:w: the first ':' splits
+  CHECK(*parse_basic_credentials("Basic Og==") == Credentials{"", ""});  // ":" : empty, the caller compares
   CHECK(*parse_basic_credentials("Basic w6k6w6k=") == Credentials{"\xc3\xa9", "\xc3\xa9"});  // UTF-8
 
   auto none = proxy_credentials(RequestHead{"GET", "/", Version::Http11, {{"Host", "a"}}});
@@ -112,9 +116,10 @@ TEST_CASE("http1 Proxy-Authorization: malformed credentials", "[http1]") {
   CHECK(parse_basic_credentials("Bearer abc").error().code == Errc::Unsupported);
   CHECK(parse_basic_credentials("Digest username=\"me\"").error().code == Errc::Unsupported);
   CHECK(parse_basic_credentials("Basicx bWU6c2VjcmV0").error().code == Errc::Unsupported);
-  for (const char* bad : {"Basic", "Basic ", "Basic bWU6c2VjcmV0 ", "Basic bWU6c2VjcmV0=", "Basic bWU6c2VjcmV",
-                          "Basic bWVzZWNyZXQ=", "Basic bWU6c2Vj*mV0", "Basic bWU6c2Vj\tcmV0", "Basic Oh==",
-                          "Basic bWU6CnM=", "Basic bWU6c2VjcmV0,bWU6c2VjcmV0"}) {
+  for (const char* bad :
+       {"Basic", "Basic ", "Basic bWU6c2VjcmV0 ", "Basic bWU6c2VjcmV0=", "Basic bWU6c2VjcmV",
+        "Basic bWVzZWNyZXQ=", "Basic bWU6c2Vj*mV0", "Basic bWU6c2Vj\tcmV0",
+        "Basic Oh==", "Basic bWU6CnM=", "Basic bWU6c2VjcmV0,bWU6c2VjcmV0"}) {
     INFO(bad);
     auto r = parse_basic_credentials(bad);
     REQUIRE_FALSE(r);

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "common/codec/http1_rewrite.hpp"
 
+#include <catch2/catch.hpp>
 #include <string>
 
 #include "common/codec/http1_head.hpp"
-#include "common/codec/http1_rewrite.hpp"
 #include "common/codec/http1_target.hpp"
 #include "tests/unit/split_util.hpp"
 
@@ -49,7 +49,8 @@ TEST_CASE("http1 rewrite: curl's GET goes to the origin in origin-form", "[http1
 
 TEST_CASE("http1 rewrite: hop-by-hop fields go, including what Connection names", "[http1]") {
   const auto r = rewrite(
-      "POST http://web:8080/submit?x=1 HTTP/1.1\r\nHost: web:8080\r\nConnection: keep-alive, X-Secret, close\r\n"
+      "POST http://web:8080/submit?x=1 HTTP/1.1\r\nHost: web:8080\r\nConnection: keep-alive, X-Secret, "
+      "close\r\n"
       "X-Secret: s\r\nx-secret: t\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: Expires\r\n"
       "Upgrade: websocket\r\nProxy-Authorization: Basic bWU6c2VjcmV0\r\nProxy-Connection: close\r\n"
       "Content-Length: 3\r\nX-Keep: k\r\n\r\n");
@@ -64,7 +65,9 @@ TEST_CASE("http1 rewrite: Connection cannot remove framing fields or Host", "[ht
       "POST http://a/ HTTP/1.1\r\nHost: a\r\nConnection: Content-Length, Transfer-Encoding, Host\r\n"
       "Content-Length: 2\r\n\r\n");
   CHECK(r.text == "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nVia: 1.1 ferry\r\n\r\n");
-  const auto te = rewrite("POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n\r\n");
+  const auto te = rewrite(
+      "POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: "
+      "transfer-encoding\r\n\r\n");
   CHECK(te.text == "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nVia: 1.1 ferry\r\n\r\n");
 }
 
@@ -72,7 +75,8 @@ TEST_CASE("http1 rewrite: Host comes from the target, and Content-Length is sent
   const auto r = rewrite(
       "PUT http://origin.example:81/p HTTP/1.1\r\nHost: other.example\r\nContent-Length: 4, 4\r\n"
       "Content-Length: 4\r\n\r\n");
-  CHECK(r.text == "PUT /p HTTP/1.1\r\nHost: origin.example:81\r\nContent-Length: 4\r\nVia: 1.1 ferry\r\n\r\n");
+  CHECK(r.text ==
+        "PUT /p HTTP/1.1\r\nHost: origin.example:81\r\nContent-Length: 4\r\nVia: 1.1 ferry\r\n\r\n");
 }
 
 TEST_CASE("http1 rewrite: HTTP/1.0 gets Host, keeps its version, and keep-alive is passed on", "[http1]") {
@@ -80,14 +84,17 @@ TEST_CASE("http1 rewrite: HTTP/1.0 gets Host, keeps its version, and keep-alive 
   CHECK(closing.text == "GET /x HTTP/1.0\r\nHost: a.example\r\nUser-Agent: old\r\nVia: 1.0 ferry\r\n\r\n");
   CHECK_FALSE(closing.keep_alive);
   const auto keeping = rewrite("GET http://[::1]:8080 HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
-  CHECK(keeping.text == "GET / HTTP/1.0\r\nHost: [::1]:8080\r\nVia: 1.0 ferry\r\nConnection: keep-alive\r\n\r\n");
+  CHECK(keeping.text ==
+        "GET / HTTP/1.0\r\nHost: [::1]:8080\r\nVia: 1.0 ferry\r\nConnection: keep-alive\r\n\r\n");
   CHECK(keeping.keep_alive);
 }
 
 TEST_CASE("http1 rewrite: Via is appended to the last Via field", "[http1]") {
-  const auto r = rewrite("GET http://a/ HTTP/1.1\r\nHost: a\r\nVia: 1.0 fred\r\nAccept: */*\r\nVia: 1.1 p.example (x)\r\n\r\n");
+  const auto r = rewrite(
+      "GET http://a/ HTTP/1.1\r\nHost: a\r\nVia: 1.0 fred\r\nAccept: */*\r\nVia: 1.1 p.example (x)\r\n\r\n");
   CHECK(r.text ==
-        "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.0 fred\r\nAccept: */*\r\nVia: 1.1 p.example (x), 1.1 ferry\r\n\r\n");
+        "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.0 fred\r\nAccept: */*\r\nVia: 1.1 p.example (x), 1.1 "
+        "ferry\r\n\r\n");
 }
 
 TEST_CASE("http1 rewrite: Via named by Connection is dropped, and ours is still added", "[http1]") {
@@ -102,20 +109,23 @@ TEST_CASE("http1 rewrite: a WebSocket upgrade keeps Upgrade and Connection: upgr
       "Sec-WebSocket-Version: 13\r\n\r\n";
   CHECK(wants_upgrade(head_of(ws)));
   CHECK(rewrite(ws).text ==
-        "GET /ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "GET /ws HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\nSec-WebSocket-Key: "
+        "dGhlIHNhbXBsZSBub25jZQ==\r\n"
         "Sec-WebSocket-Version: 13\r\nVia: 1.1 ferry\r\nConnection: upgrade\r\n\r\n");
   // The agent may decline: then Upgrade is hop-by-hop like the rest.
   CHECK(rewrite(ws, false).text ==
         "GET /ws HTTP/1.1\r\nHost: chat.example\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         "Sec-WebSocket-Version: 13\r\nVia: 1.1 ferry\r\n\r\n");
   CHECK_FALSE(wants_upgrade(head_of("GET http://a/ HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n")));
-  CHECK_FALSE(wants_upgrade(head_of("GET http://a/ HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")));
+  CHECK_FALSE(
+      wants_upgrade(head_of("GET http://a/ HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")));
 }
 
 TEST_CASE("http1 keep-alive as the client asks for it", "[http1]") {
   CHECK(client_keep_alive(head_of("GET / HTTP/1.1\r\nHost: a\r\n\r\n")));
   CHECK_FALSE(client_keep_alive(head_of("GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n")));
-  CHECK_FALSE(client_keep_alive(head_of("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo\r\nConnection: close\r\n\r\n")));
+  CHECK_FALSE(client_keep_alive(
+      head_of("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo\r\nConnection: close\r\n\r\n")));
   CHECK_FALSE(client_keep_alive(head_of("GET / HTTP/1.0\r\n\r\n")));
   CHECK_FALSE(client_keep_alive(head_of("GET / HTTP/1.0\r\nProxy-Connection: keep-alive\r\n\r\n")));
   CHECK(client_keep_alive(head_of("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")));

@@ -1,7 +1,8 @@
+#include "common/codec/http1_target.hpp"
+
 #include <catch2/catch.hpp>
 
 #include "common/codec/http1_response.hpp"
-#include "common/codec/http1_target.hpp"
 
 using namespace ferry;
 using namespace ferry::http1;
@@ -55,13 +56,29 @@ TEST_CASE("http1 absolute-form with address literals", "[http1]") {
 TEST_CASE("http1 absolute-form: refused shapes", "[http1]") {
   CHECK(refused("GET", "https://example.com/").code == Errc::Unsupported);
   CHECK(refused("GET", "ftp://example.com/").code == Errc::Unsupported);
-  for (const char* bad : {"http://user@example.com/", "http://user:pw@example.com/", "http://trusted.example@evil/",
-                          "http:///path", "http://:80/", "http://example.com:0/", "http://example.com:65536/",
-                          "http://example.com:8o/", "http://example.com:080808/", "http://example.com/#frag",
-                          "http://[2001:db8::1/", "http://[2001:db8::1]x/", "http://[fe80::1%25eth0]/",
-                          "http://[v1.x]/", "http://2001:db8::1/", "http://exa%6dple.com/", "http://ex!ample/",
-                          "http://2130706433/", "http://127.1/", "http://1.2.3.4.5/", "http://300.1.1.1/",
-                          "example.com/x", "http:/example.com/"}) {
+  for (const char* bad : {"http://user@example.com/",
+                          "http://user:pw@example.com/",
+                          "http://trusted.example@evil/",
+                          "http:///path",
+                          "http://:80/",
+                          "http://example.com:0/",
+                          "http://example.com:65536/",
+                          "http://example.com:8o/",
+                          "http://example.com:080808/",
+                          "http://example.com/#frag",
+                          "http://[2001:db8::1/",
+                          "http://[2001:db8::1]x/",
+                          "http://[fe80::1%25eth0]/",
+                          "http://[v1.x]/",
+                          "http://2001:db8::1/",
+                          "http://exa%6dple.com/",
+                          "http://ex!ample/",
+                          "http://2130706433/",
+                          "http://127.1/",
+                          "http://1.2.3.4.5/",
+                          "http://300.1.1.1/",
+                          "example.com/x",
+                          "http:/example.com/"}) {
     INFO(bad);
     CHECK(refused("GET", bad).code == Errc::Malformed);
     CHECK(status_for(refused("GET", bad)) == 400);
@@ -76,10 +93,12 @@ TEST_CASE("http1 authority-form for CONNECT", "[http1]") {
   CHECK(t.form == TargetForm::Authority);
   CHECK(t.target == Target::host("example.com", 443));
   CHECK(t.authority == "example.com:443");
-  CHECK(parse("CONNECT", "[::1]:22").target == Target::ipv6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 22));
+  CHECK(parse("CONNECT", "[::1]:22").target ==
+        Target::ipv6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 22));
   CHECK(parse("CONNECT", "10.0.0.1:65535").target == Target::ipv4({10, 0, 0, 1}, 65535));
-  for (const char* bad : {"example.com", "example.com:", "example.com:0", "example.com:99999", "[::1]", "::1:22",
-                          "http://example.com:443", "example.com:443/", "user@example.com:443", "/", "*"}) {
+  for (const char* bad :
+       {"example.com", "example.com:", "example.com:0", "example.com:99999", "[::1]", "::1:22",
+        "http://example.com:443", "example.com:443/", "user@example.com:443", "/", "*"}) {
     INFO(bad);
     CHECK(refused("CONNECT", bad).code == Errc::Malformed);
   }

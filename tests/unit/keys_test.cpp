@@ -1,3 +1,5 @@
+#include "common/crypto/keys.hpp"
+
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -6,14 +8,15 @@
 #include <ostream>
 #include <type_traits>
 
-#include "common/crypto/keys.hpp"
 #include "tests/unit/test_util.hpp"
 
 using namespace ferry;
 using crypto::SecretKey;
 
 template <class T>
-concept Printable = requires(std::ostream& o, const T& v) { o << v; };
+concept Printable = requires(std::ostream& o, const T& v) {
+  o << v;
+};
 
 static_assert(!std::is_copy_constructible_v<SecretKey>, "a secret key must not be copied");
 static_assert(!std::is_copy_assignable_v<SecretKey>, "a secret key must not be copied");
@@ -53,7 +56,8 @@ TEST_CASE("key files: refused when others can read them or when malformed", "[ke
   CHECK(r.error().code == Errc::Config);
 
   const std::string bad = dir.path + "/bad";
-  for (const char* text : {"", "not base64!\n", "AAAA\n", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"}) {
+  for (const char* text :
+       {"", "not base64!\n", "AAAA\n", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"}) {
     std::filesystem::remove(bad);
     { std::ofstream(bad) << text; }
     ::chmod(bad.c_str(), 0600);

@@ -1,6 +1,7 @@
+#include "common/codec/link_frame.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "common/codec/link_frame.hpp"
 #include "tests/unit/test_util.hpp"
 
 using namespace ferry;
@@ -11,25 +12,50 @@ TEST_CASE("frame bytes match docs/protocol.md", "[frame]") {
   Bytes out;
   frame::put_open(out, 1, frame::Open{0x40000, Target::host("example.com", 443)});
   CHECK(to_hex(out) ==
-        "01" "00" "00000001" "0013"          // OPEN, flags 0, stream 1, 19 bytes
-        "00040000"                            // window 256 KiB
-        "03" "0b" "6578616d706c652e636f6d"    // name, 11 bytes
-        "01bb");                              // port 443
+        "01"
+        "00"
+        "00000001"
+        "0013"      // OPEN, flags 0, stream 1, 19 bytes
+        "00040000"  // window 256 KiB
+        "03"
+        "0b"
+        "6578616d706c652e636f6d"  // name, 11 bytes
+        "01bb");                  // port 443
   out.clear();
   frame::put_open(out, 3, frame::Open{0x10000, Target::ipv4({192, 0, 2, 1}, 80)});
-  CHECK(to_hex(out) == "01" "00" "00000003" "000b" "00010000" "01" "c0000201" "0050");
+  CHECK(to_hex(out) ==
+        "01"
+        "00"
+        "00000003"
+        "000b"
+        "00010000"
+        "01"
+        "c0000201"
+        "0050");
   out.clear();
   frame::put_data(out, 5, Bytes{'h', 'i'}, true);
-  CHECK(to_hex(out) == "0301000000050002" "6869");
+  CHECK(to_hex(out) ==
+        "0301000000050002"
+        "6869");
   out.clear();
   frame::put_window(out, 5, {65536, 131072});
-  CHECK(to_hex(out) == "040000000005000c" "00010000" "0000000000020000");
+  CHECK(to_hex(out) ==
+        "040000000005000c"
+        "00010000"
+        "0000000000020000");
   out.clear();
   frame::put_open_result(out, 1, {frame::OpenCode::Denied, 0, "rule 3"});
-  CHECK(to_hex(out) == "020000000001000c" "05" "00000000" "06" "72756c652033");
+  CHECK(to_hex(out) ==
+        "020000000001000c"
+        "05"
+        "00000000"
+        "06"
+        "72756c652033");
   out.clear();
   frame::put_ping(out, 0x0102030405060708ull, true);
-  CHECK(to_hex(out) == "0601000000000008" "0102030405060708");
+  CHECK(to_hex(out) ==
+        "0601000000000008"
+        "0102030405060708");
   out.clear();
   frame::put_key_update(out, frame::KeyUpdateKind::Rekey);
   CHECK(to_hex(out) == "080000000000000100");
@@ -37,7 +63,9 @@ TEST_CASE("frame bytes match docs/protocol.md", "[frame]") {
 
 TEST_CASE("every frame type round-trips", "[frame]") {
   Bytes rec;
-  frame::put_open(rec, 1, frame::Open{1000, Target::ipv6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 22)});
+  frame::put_open(
+      rec, 1,
+      frame::Open{1000, Target::ipv6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 22)});
   frame::put_open_result(rec, 1, {frame::OpenCode::Ok, 5000, ""});
   frame::put_data(rec, 1, Bytes(300, 0xAB), false);
   frame::put_data(rec, 1, {}, true);
@@ -103,16 +131,45 @@ TEST_CASE("a frame cut at any point is refused, never read past", "[frame]") {
 
 TEST_CASE("bad frames: unknown type, bad names, trailing bytes, bad codes", "[frame]") {
   std::size_t used = 0;
-  CHECK_FALSE(frame::decode(hex("0b00000000010000"), used));               // type 0x0b
-  CHECK_FALSE(frame::decode(hex("0000000000010000"), used));               // type 0
+  CHECK_FALSE(frame::decode(hex("0b00000000010000"), used));  // type 0x0b
+  CHECK_FALSE(frame::decode(hex("0000000000010000"), used));  // type 0
   CHECK_FALSE(frame::decode(hex("0500000000"), used));  // 5 bytes: a short id must not let a length "fit"
-  CHECK_FALSE(frame::parse_open(hex("00001000" "03" "00" "0050")));        // empty name
-  CHECK_FALSE(frame::parse_open(hex("00001000" "03" "03" "612062" "0050")));  // "a b": a space
-  CHECK_FALSE(frame::parse_open(hex("00001000" "03" "02" "610a" "0050")));    // a newline
-  CHECK_FALSE(frame::parse_open(hex("00001000" "05" "7f000001" "0050")));  // atyp 5
-  CHECK_FALSE(frame::parse_open(hex("00001000" "01" "7f000001" "0050" "00")));  // trailing byte
-  CHECK_FALSE(frame::parse_open_result(hex("09" "00000000" "00")));        // code 9
+  CHECK_FALSE(
+      frame::parse_open(hex("00001000"
+                            "03"
+                            "00"
+                            "0050")));  // empty name
+  CHECK_FALSE(
+      frame::parse_open(hex("00001000"
+                            "03"
+                            "03"
+                            "612062"
+                            "0050")));  // "a b": a space
+  CHECK_FALSE(
+      frame::parse_open(hex("00001000"
+                            "03"
+                            "02"
+                            "610a"
+                            "0050")));  // a newline
+  CHECK_FALSE(
+      frame::parse_open(hex("00001000"
+                            "05"
+                            "7f000001"
+                            "0050")));  // atyp 5
+  CHECK_FALSE(
+      frame::parse_open(hex("00001000"
+                            "01"
+                            "7f000001"
+                            "0050"
+                            "00")));  // trailing byte
+  CHECK_FALSE(
+      frame::parse_open_result(hex("09"
+                                   "00000000"
+                                   "00")));  // code 9
   CHECK_FALSE(frame::parse_window(hex("00000001")));
   CHECK_FALSE(frame::parse_key_update(hex("02")));
-  CHECK_FALSE(frame::parse_close(hex("00" "05" "6162")));                  // reason cut short
+  CHECK_FALSE(
+      frame::parse_close(hex("00"
+                             "05"
+                             "6162")));  // reason cut short
 }

@@ -23,9 +23,9 @@ struct StreamLog {
 struct Recorder : link::LinkEvents {
   link::LinkSession* session = nullptr;
   link::Instant* now = nullptr;
-  bool keep_data = true;      // store payload (small tests) or only count it
-  bool auto_consume = true;   // report bytes consumed at once
-  bool auto_accept = true;    // responder: accept every OPEN
+  bool keep_data = true;     // store payload (small tests) or only count it
+  bool auto_consume = true;  // report bytes consumed at once
+  bool auto_accept = true;   // responder: accept every OPEN
   std::map<link::StreamId, StreamLog> streams;
   std::vector<link::StreamId> writable;
   std::optional<Error> closed;

@@ -83,7 +83,7 @@ TEST_CASE("an unlisted key is refused after one DH, with no reply", "[link][admi
   REQUIRE(p.relay_events.closed);
   CHECK(p.relay_events.closed->code == Errc::Refused);
   CHECK(p.admission.admit_calls == 1);
-  CHECK(p.admission.last.empty());  // the timestamp was never even decrypted
+  CHECK(p.admission.last.empty());     // the timestamp was never even decrypted
   CHECK_FALSE(p.relay->has_output());  // a scanner learns nothing
   // The agent gives up after its handshake timeout.
   p.advance(6s);
@@ -241,7 +241,8 @@ TEST_CASE("rekey after a byte budget", "[link][rekey]") {
   Bytes payload(1 << 20);
   test::pattern(3, 0, payload);
   for (std::size_t off = 0; off < payload.size(); off += 100000) {
-    p.agent->mux().send(id, ByteSpan(payload).subspan(off, std::min<std::size_t>(100000, payload.size() - off)));
+    p.agent->mux().send(id,
+                        ByteSpan(payload).subspan(off, std::min<std::size_t>(100000, payload.size() - off)));
     p.pump();
   }
   CHECK((p.relay_events.streams[id].data == payload));

@@ -27,13 +27,17 @@ struct Plan {
 class RelaySide final : public link::LinkEvents {
  public:
   RelaySide(uv::Loop& loop, const crypto::SecretKey& key, const crypto::PublicKey& agent, const Plan& plan)
-      : loop_(loop), key_(key), plan_(plan), listener_(loop.get(), [this](uv_stream_t* s) { on_connection(s); }) {
+      : loop_(loop),
+        key_(key),
+        plan_(plan),
+        listener_(loop.get(), [this](uv_stream_t* s) { on_connection(s); }) {
     admission_.allowed = agent;
     auto addr = uv::parse_socket_address("127.0.0.1:0");
     REQUIRE(listener_.listen(reinterpret_cast<const sockaddr*>(&*addr)));
     uv_timer_init(loop.get(), &watchdog_);
     watchdog_.data = this;
-    uv_timer_start(&watchdog_, [](uv_timer_t* t) { static_cast<RelaySide*>(t->data)->stop(true); }, kWatchdogMs, 0);
+    uv_timer_start(
+        &watchdog_, [](uv_timer_t* t) { static_cast<RelaySide*>(t->data)->stop(true); }, kWatchdogMs, 0);
   }
   int port() const { return listener_.local_port(); }
 
@@ -59,7 +63,8 @@ class RelaySide final : public link::LinkEvents {
     c.role = link::LinkConfig::Role::Responder;
     c.static_key = &key_;
     c.admission = &admission_;
-    conn_ = std::make_unique<uv::LinkConnection>(loop_.get(), c, *this, [this](uv::LinkConnection&) { stop(false); });
+    conn_ = std::make_unique<uv::LinkConnection>(loop_.get(), c, *this,
+                                                 [this](uv::LinkConnection&) { stop(false); });
     REQUIRE(conn_->accept(server));
   }
   void stop(bool timeout) {
@@ -108,22 +113,27 @@ class RelaySide final : public link::LinkEvents {
 // Agent side: opens the streams, writes the pattern while send() allows, then FINs.
 class AgentSide final : public link::LinkEvents {
  public:
-  AgentSide(uv::Loop& loop, const crypto::SecretKey& key, const crypto::PublicKey& relay, int port, const Plan& plan)
+  AgentSide(uv::Loop& loop, const crypto::SecretKey& key, const crypto::PublicKey& relay, int port,
+            const Plan& plan)
       : loop_(loop), plan_(plan), chunk_(64 * 1024) {
     link::LinkConfig c;
     c.role = link::LinkConfig::Role::Initiator;
     c.static_key = &key;
     c.peer_key = relay;
-    conn_ = std::make_unique<uv::LinkConnection>(loop.get(), c, *this, [this](uv::LinkConnection&) { gone(); });
+    conn_ =
+        std::make_unique<uv::LinkConnection>(loop.get(), c, *this, [this](uv::LinkConnection&) { gone(); });
     auto addr = uv::parse_socket_address("127.0.0.1:" + std::to_string(port));
     REQUIRE(conn_->connect(reinterpret_cast<const sockaddr*>(&*addr)));
     uv_timer_init(loop.get(), &watchdog_);
     watchdog_.data = this;
-    uv_timer_start(&watchdog_, [](uv_timer_t* t) {
-      auto* self = static_cast<AgentSide*>(t->data);
-      self->timed_out = true;
-      self->conn_->abort();
-    }, kWatchdogMs, 0);
+    uv_timer_start(
+        &watchdog_,
+        [](uv_timer_t* t) {
+          auto* self = static_cast<AgentSide*>(t->data);
+          self->timed_out = true;
+          self->conn_->abort();
+        },
+        kWatchdogMs, 0);
   }
 
   int done = 0;

@@ -71,7 +71,8 @@ TEST_CASE("a stalled reader stalls only its own stream, and its memory is bounde
     done = got;
   }
   CHECK(p.agent->mux().queued(slow) == 0);
-  CHECK(std::find(p.agent_events.writable.begin(), p.agent_events.writable.end(), slow) != p.agent_events.writable.end());
+  CHECK(std::find(p.agent_events.writable.begin(), p.agent_events.writable.end(), slow) !=
+        p.agent_events.writable.end());
 }
 
 TEST_CASE("windows grow toward the bandwidth-delay product and are capped", "[mux][flow]") {

@@ -17,7 +17,7 @@ struct Vector {
   std::string source;
   Bytes prologue;
   std::string init_static, init_ephemeral, resp_static, resp_ephemeral;
-  std::string handshake_hash;  // may be empty
+  std::string handshake_hash;                     // may be empty
   std::vector<std::pair<Bytes, Bytes>> messages;  // (payload, ciphertext)
 };
 
@@ -41,7 +41,8 @@ std::vector<Vector> load() {
         t.init_ephemeral = v.at("gen_init_ephemeral");
         t.resp_ephemeral = v.at("gen_resp_ephemeral");
         for (int i = 0;; ++i) {
-          const std::string p = "msg_" + std::to_string(i) + "_payload", c = "msg_" + std::to_string(i) + "_ciphertext";
+          const std::string p = "msg_" + std::to_string(i) + "_payload",
+                            c = "msg_" + std::to_string(i) + "_ciphertext";
           if (!v.contains(c)) break;
           t.messages.emplace_back(hex(v.at(p).get<std::string>()), hex(v.at(c).get<std::string>()));
         }
@@ -55,7 +56,8 @@ std::vector<Vector> load() {
         t.resp_ephemeral = v.at("resp_ephemeral");
         t.handshake_hash = v.value("handshake_hash", "");
         for (const auto& m : v.at("messages"))
-          t.messages.emplace_back(hex(m.at("payload").get<std::string>()), hex(m.at("ciphertext").get<std::string>()));
+          t.messages.emplace_back(hex(m.at("payload").get<std::string>()),
+                                  hex(m.at("ciphertext").get<std::string>()));
       }
       if (name == "Noise_IK_25519_ChaChaPoly_SHA256") out.push_back(std::move(t));
     }

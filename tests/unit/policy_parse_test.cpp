@@ -180,7 +180,8 @@ TEST_CASE("policy rules: a list reports the first bad rule with its position and
 
   const auto ctl = parse_rules("[policy]", {"allow \x01\"x"}, &err);
   REQUIRE_FALSE(ctl);
-  CHECK(err.message() == "rule 1 \"allow \\x01\\x22x\": host name may hold only letters, digits, '-', '_' and '.'");
+  CHECK(err.message() ==
+        "rule 1 \"allow \\x01\\x22x\": host name may hold only letters, digits, '-', '_' and '.'");
 
   const auto ok = parse_rules("agent \"alice\"", {"allow *:22", "deny *"});
   REQUIRE(ok);
@@ -194,9 +195,9 @@ TEST_CASE("policy addresses: strict parsing", "[policy]") {
   for (const char* good : {"0.0.0.0", "255.255.255.255", "192.0.2.1", "::", "::1", "2001:db8::1",
                            "::ffff:192.0.2.1", "FE80::1", "1:2:3:4:5:6:7:8"})
     CHECK(parse_address(good));
-  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.1.1.1", "1.1.1.1 ", " 1.1.1.1", "0x7f.0.0.1",
-                          "1..1.1", "1.1.1.", "::g", "1:2:3:4:5:6:7:8:9", "[::1]", "fe80::1%1", "example.com",
-                          "+1.1.1.1"})
+  for (const char* bad :
+       {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.1.1.1", "1.1.1.1 ", " 1.1.1.1", "0x7f.0.0.1", "1..1.1",
+        "1.1.1.", "::g", "1:2:3:4:5:6:7:8:9", "[::1]", "fe80::1%1", "example.com", "+1.1.1.1"})
     CHECK_FALSE(parse_address(bad));
   CHECK(parse_address("192.0.2.1")->to_string() == "192.0.2.1");
   CHECK(parse_address("2001:0db8:0000::0001")->to_string() == "2001:db8::1");

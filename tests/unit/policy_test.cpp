@@ -1,10 +1,10 @@
 // Policy evaluation: one table of streams (agent rules, [policy] rules, target, port, resolved addresses)
 // and the decision the relay must reach, including the rule text users see.
+#include "common/policy/policy.hpp"
+
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
-
-#include "common/policy/policy.hpp"
 
 using namespace ferry;
 using namespace ferry::policy;
@@ -14,13 +14,13 @@ namespace {
 using Rules = std::vector<std::string>;
 
 struct Case {
-  Rules agent;            // rules of agent "alice"
-  Rules policy;           // [policy] rules
-  std::string target;     // a name, or an IP literal (IPv6 without brackets)
+  Rules agent;         // rules of agent "alice"
+  Rules policy;        // [policy] rules
+  std::string target;  // a name, or an IP literal (IPv6 without brackets)
   std::uint16_t port;
-  Rules resolved;         // what the name resolved to (ignored for literals)
+  Rules resolved;  // what the name resolved to (ignored for literals)
   bool allowed;
-  std::string text;       // the deciding rule as users see it
+  std::string text;  // the deciding rule as users see it
 };
 
 const Rules kSpec = {"allow *.staging.example.com:443", "allow 198.51.100.0/24", "deny *"};
@@ -52,11 +52,27 @@ const std::vector<Case> kCases = {
     {{}, {"allow localhost", "deny *"}, "localhost", 80, {"::1"}, false, kLoop},
     {{}, {"allow localhost", "deny *"}, "LocalHost.", 80, {"::ffff:127.0.0.1"}, false, kLoop},
     // An explicit address rule before the built-ins opens exactly that address and port.
-    {{}, {"allow 127.0.0.1:8080", "deny *"}, "127.0.0.1", 8080, {}, true,
+    {{},
+     {"allow 127.0.0.1:8080", "deny *"},
+     "127.0.0.1",
+     8080,
+     {},
+     true,
      "rule 1 of [policy]: \"allow 127.0.0.1:8080\""},
-    {{}, {"allow 127.0.0.1:8080", "allow localhost:8080", "deny *"}, "localhost", 8080, {"127.0.0.1"}, true,
+    {{},
+     {"allow 127.0.0.1:8080", "allow localhost:8080", "deny *"},
+     "localhost",
+     8080,
+     {"127.0.0.1"},
+     true,
      "rule 2 of [policy]: \"allow localhost:8080\""},
-    {{}, {"allow 127.0.0.1:8080", "allow localhost", "deny *"}, "localhost", 8081, {"127.0.0.1"}, false, kLoop},
+    {{},
+     {"allow 127.0.0.1:8080", "allow localhost", "deny *"},
+     "localhost",
+     8081,
+     {"127.0.0.1"},
+     false,
+     kLoop},
     {{}, {"allow 127.0.0.1:8080"}, "127.0.0.1", 8081, {}, false, kLoop},
     // Built-in denies for IP literals, IPv4 and IPv6.
     {{}, {}, "127.0.0.1", 80, {}, false, kLoop},
@@ -77,14 +93,37 @@ const std::vector<Case> kCases = {
     {{}, {}, "::ffff:224.0.0.1", 80, {}, false, kMulti},
     {{}, {}, "::7f00:1", 80, {}, false, kLoop},
     {{}, {"deny 10.0.0.0/8"}, "::ffff:10.1.2.3", 80, {}, false, "rule 1 of [policy]: \"deny 10.0.0.0/8\""},
-    {{}, {"deny [::ffff:10.0.0.0/104]"}, "10.9.9.9", 80, {}, false, "rule 1 of [policy]: \"deny 10.0.0.0/8\""},
+    {{},
+     {"deny [::ffff:10.0.0.0/104]"},
+     "10.9.9.9",
+     80,
+     {},
+     false,
+     "rule 1 of [policy]: \"deny 10.0.0.0/8\""},
     // IPv6 blocks and bracketed addresses with ports.
-    {{}, {"deny [2001:db8::/32]:443"}, "2001:db8::1", 443, {}, false, "rule 1 of [policy]: \"deny [2001:db8::/32]:443\""},
+    {{},
+     {"deny [2001:db8::/32]:443"},
+     "2001:db8::1",
+     443,
+     {},
+     false,
+     "rule 1 of [policy]: \"deny [2001:db8::/32]:443\""},
     {{}, {"deny [2001:db8::/32]:443"}, "2001:db8::1", 80, {}, true, kAllowAll},
     {{}, {"deny [2001:db8::/32]:443"}, "2001:db9::1", 443, {}, true, kAllowAll},
-    {{}, {"allow [2001:db8::1]:443", "deny *"}, "2001:db8::1", 443, {}, true,
+    {{},
+     {"allow [2001:db8::1]:443", "deny *"},
+     "2001:db8::1",
+     443,
+     {},
+     true,
      "rule 1 of [policy]: \"allow [2001:db8::1]:443\""},
-    {{}, {"allow [2001:db8::1]:443", "deny *"}, "2001:db8::2", 443, {}, false, "rule 2 of [policy]: \"deny *\""},
+    {{},
+     {"allow [2001:db8::1]:443", "deny *"},
+     "2001:db8::2",
+     443,
+     {},
+     false,
+     "rule 2 of [policy]: \"deny *\""},
     {{}, {"deny private"}, "fd00::1", 80, {}, false, "rule 1 of [policy]: \"deny private\""},
     {{}, {"deny private"}, "172.31.255.255", 80, {}, false, "rule 1 of [policy]: \"deny private\""},
     {{}, {"deny private"}, "172.32.0.1", 80, {}, true, kAllowAll},
@@ -96,9 +135,20 @@ const std::vector<Case> kCases = {
     {{}, kZone, "rebind.example.com", 443, {"ff02::1"}, false, kMulti},
     {{}, kZone, "rebind.example.com", 443, {"fe80::1"}, false, kLink},
     {{}, kZone, "rebind.example.com", 443, {"93.184.216.34", "127.0.0.1"}, false, kLoop},
-    {{}, {"allow *.example.com", "deny private", "deny *"}, "rebind.example.com", 443, {"10.1.2.3"}, false,
+    {{},
+     {"allow *.example.com", "deny private", "deny *"},
+     "rebind.example.com",
+     443,
+     {"10.1.2.3"},
+     false,
      "rule 2 of [policy]: \"deny private\""},
-    {{}, {"allow *.example.com", "deny private", "deny *"}, "www.example.com", 443, {"93.184.216.34"}, true, kZone1},
+    {{},
+     {"allow *.example.com", "deny private", "deny *"},
+     "www.example.com",
+     443,
+     {"93.184.216.34"},
+     true,
+     kZone1},
     // Suffix boundaries, case and the final dot.
     {{}, kZone, "a.example.com", 443, {"93.184.216.34"}, true, kZone1},
     {{}, kZone, "a.b.example.com", 443, {"93.184.216.34"}, true, kZone1},
@@ -106,37 +156,90 @@ const std::vector<Case> kCases = {
     {{}, kZone, "badexample.com", 443, {}, false, kZone2},
     {{}, kZone, "example.com.evil.org", 443, {}, false, kZone2},
     {{}, kZone, "WWW.Example.COM.", 443, {"93.184.216.34"}, true, kZone1},
-    {{}, {"allow Example.COM.:443", "deny *"}, "example.com", 443, {"93.184.216.34"}, true,
+    {{},
+     {"allow Example.COM.:443", "deny *"},
+     "example.com",
+     443,
+     {"93.184.216.34"},
+     true,
      "rule 1 of [policy]: \"allow example.com:443\""},
-    {{}, {"allow Example.COM.:443", "deny *"}, "www.example.com", 443, {}, false, "rule 2 of [policy]: \"deny *\""},
+    {{},
+     {"allow Example.COM.:443", "deny *"},
+     "www.example.com",
+     443,
+     {},
+     false,
+     "rule 2 of [policy]: \"deny *\""},
     // Port ranges: both edges in, one past each edge out.
-    {{}, {"allow *.example.com:8000-8080", "deny *"}, "a.example.com", 8000, {}, true,
+    {{},
+     {"allow *.example.com:8000-8080", "deny *"},
+     "a.example.com",
+     8000,
+     {},
+     true,
      "rule 1 of [policy]: \"allow *.example.com:8000-8080\""},
-    {{}, {"allow *.example.com:8000-8080", "deny *"}, "a.example.com", 8080, {}, true,
+    {{},
+     {"allow *.example.com:8000-8080", "deny *"},
+     "a.example.com",
+     8080,
+     {},
+     true,
      "rule 1 of [policy]: \"allow *.example.com:8000-8080\""},
     {{}, {"allow *.example.com:8000-8080", "deny *"}, "a.example.com", 7999, {}, false, kZone2},
     {{}, {"allow *.example.com:8000-8080", "deny *"}, "a.example.com", 8081, {}, false, kZone2},
     {{}, {"deny *:1-1023"}, "203.0.113.9", 1023, {}, false, "rule 1 of [policy]: \"deny *:1-1023\""},
     {{}, {"deny *:1-1023"}, "203.0.113.9", 1024, {}, true, kAllowAll},
     // The agent's own rules come before [policy].
-    {{"allow *:22"}, kSpec, "evil.com", 22, {"203.0.113.5"}, true, "rule 1 of agent \"alice\": \"allow *:22\""},
+    {{"allow *:22"},
+     kSpec,
+     "evil.com",
+     22,
+     {"203.0.113.5"},
+     true,
+     "rule 1 of agent \"alice\": \"allow *:22\""},
     {{"allow *:22"}, kSpec, "8.8.8.8", 22, {}, true, "rule 1 of agent \"alice\": \"allow *:22\""},
     {{"allow *:22"}, kSpec, "evil.com", 23, {}, false, kSpec3},
     {{"allow *:22"}, kSpec, "localhost", 22, {"127.0.0.1"}, false, kLoop},
-    {{"deny *.example.com:22"}, kZone, "git.example.com", 22, {}, false,
+    {{"deny *.example.com:22"},
+     kZone,
+     "git.example.com",
+     22,
+     {},
+     false,
      "rule 1 of agent \"alice\": \"deny *.example.com:22\""},
     {{"deny *.example.com:22"}, kZone, "git.example.com", 443, {"93.184.216.34"}, true, kZone1},
-    {{"allow 10.0.0.0/8:5432"}, {"deny private", "allow *"}, "10.1.2.3", 5432, {}, true,
+    {{"allow 10.0.0.0/8:5432"},
+     {"deny private", "allow *"},
+     "10.1.2.3",
+     5432,
+     {},
+     true,
      "rule 1 of agent \"alice\": \"allow 10.0.0.0/8:5432\""},
-    {{"allow 10.0.0.0/8:5432"}, {"deny private", "allow *"}, "db.corp", 5432, {"10.1.2.3"}, true,
+    {{"allow 10.0.0.0/8:5432"},
+     {"deny private", "allow *"},
+     "db.corp",
+     5432,
+     {"10.1.2.3"},
+     true,
      "rule 2 of [policy]: \"allow *\""},
-    {{"allow 10.0.0.0/8:5432"}, {"deny private", "allow *"}, "db.corp", 5433, {"10.1.2.3"}, false,
+    {{"allow 10.0.0.0/8:5432"},
+     {"deny private", "allow *"},
+     "db.corp",
+     5433,
+     {"10.1.2.3"},
+     false,
      "rule 1 of [policy]: \"deny private\""},
     // `allow *` does not open a literal loopback address: the address rules, built-in denies among them,
     // still apply; an explicit address allow anywhere before the built-ins opens it.
     {{}, {"allow *"}, "127.0.0.1", 80, {}, false, kLoop},
     {{}, {"allow *", "allow loopback:80"}, "127.0.0.1", 80, {}, true, "rule 1 of [policy]: \"allow *\""},
-    {{}, {"allow loopback:80", "allow *"}, "127.0.0.1", 80, {}, true, "rule 1 of [policy]: \"allow loopback:80\""},
+    {{},
+     {"allow loopback:80", "allow *"},
+     "127.0.0.1",
+     80,
+     {},
+     true,
+     "rule 1 of [policy]: \"allow loopback:80\""},
     {{}, {"deny loopback", "allow *"}, "127.0.0.1", 80, {}, false, "rule 1 of [policy]: \"deny loopback\""},
     {{}, {"allow *"}, "localhost", 80, {"127.0.0.1"}, false, kLoop},
 };
@@ -190,9 +293,10 @@ TEST_CASE("policy: a name that is an IP literal is checked as that address", "[p
 
 TEST_CASE("policy: invalid target names are denied", "[policy]") {
   const auto chain = make_chain(nullptr, nullptr);
-  for (const std::string& name : {std::string(), std::string("a..b"), std::string("127.1"), std::string("2130706433"),
-                                 std::string("0x7f.1"), std::string("[::1]"), std::string("a b"), std::string(300, 'a'),
-                                 std::string("ex\0ample.com", 12)}) {
+  for (const std::string& name :
+       {std::string(), std::string("a..b"), std::string("127.1"), std::string("2130706433"),
+        std::string("0x7f.1"), std::string("[::1]"), std::string("a b"), std::string(300, 'a'),
+        std::string("ex\0ample.com", 12)}) {
     INFO(name);
     const auto d = check_name(chain, name, 80);
     CHECK_FALSE(d.allowed);
@@ -207,7 +311,8 @@ TEST_CASE("policy: built-in rules and chain edges", "[policy]") {
   CHECK(b.source == "built-in");
   std::vector<std::string> texts;
   for (const auto& r : b.rules) texts.push_back(to_string(r));
-  CHECK((texts == Rules{"deny loopback", "deny link-local", "deny multicast", "deny unspecified", "allow *"}));
+  CHECK(
+      (texts == Rules{"deny loopback", "deny link-local", "deny multicast", "deny unspecified", "allow *"}));
   CHECK(decision_text(b, 0) == "deny loopback (built-in)");
 
   const auto chain = make_chain(nullptr, nullptr);
@@ -218,7 +323,8 @@ TEST_CASE("policy: built-in rules and chain edges", "[policy]") {
   // where the name's decision stands.
   const auto only = must_parse("[policy]", {"allow *.example.com"});
   const Chain bare{&only};
-  CHECK((check_name(bare, "evil.com", 443).allowed == false && check_name(bare, "evil.com", 443).text == "no rule matched"));
+  CHECK((check_name(bare, "evil.com", 443).allowed == false &&
+         check_name(bare, "evil.com", 443).text == "no rule matched"));
   CHECK_FALSE(check_address(bare, Address::v4({8, 8, 8, 8}), 443, false).allowed);
   const auto resolved = check_address(bare, Address::v4({8, 8, 8, 8}), 443, true);
   CHECK(resolved.allowed);
@@ -227,7 +333,8 @@ TEST_CASE("policy: built-in rules and chain edges", "[policy]") {
 }
 
 TEST_CASE("policy: decision text fits the link's reason field", "[policy]") {
-  const std::string longname = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + ".com";
+  const std::string longname =
+      std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + ".com";
   const auto agent = must_parse("agent \"" + std::string(100, 'x') + "\"", {"deny " + longname});
   const auto d = check_name(make_chain(&agent, nullptr), longname, 443);
   CHECK_FALSE(d.allowed);

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "common/codec/sniff.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace ferry;
 

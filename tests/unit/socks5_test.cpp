@@ -1,6 +1,7 @@
+#include "common/codec/socks5.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "common/codec/socks5.hpp"
 #include "tests/unit/split_util.hpp"
 #include "tests/unit/test_util.hpp"
 
@@ -49,14 +50,23 @@ TEST_CASE("socks5 method choice and userpass status bytes", "[socks5]") {
 }
 
 TEST_CASE("socks5 username/password (RFC 1929) at every split point", "[socks5]") {
-  const Bytes wire = hex("01" "02" "6d65" "06" "736563726574");  // "me" / "secret"
+  const Bytes wire =
+      hex("01"
+          "02"
+          "6d65"
+          "06"
+          "736563726574");  // "me" / "secret"
   const auto up = test::require_every_split(userpass, wire);
   CHECK(up.user == "me");
   CHECK(up.pass == "secret");
   CHECK(socks5::encode_userpass(up) == wire);
 
   // Opaque octets, including bytes that are not text, pass through unchanged.
-  const auto odd = test::require_every_split(userpass, hex("01" "01" "00" "02" "ff3a"));
+  const auto odd = test::require_every_split(userpass, hex("01"
+                                                           "01"
+                                                           "00"
+                                                           "02"
+                                                           "ff3a"));
   CHECK(odd.user == std::string(1, '\0'));
   CHECK(odd.pass == "\xff:");
 
@@ -80,7 +90,11 @@ TEST_CASE("socks5 username/password: bad input", "[socks5]") {
 
 TEST_CASE("socks5 CONNECT as curl --socks5-hostname sends it, at every split point", "[socks5]") {
   // curl -x socks5h://127.0.0.1:1080 https://example.com/
-  const Bytes wire = hex("05010003" "0b" "6578616d706c652e636f6d" "01bb");
+  const Bytes wire =
+      hex("05010003"
+          "0b"
+          "6578616d706c652e636f6d"
+          "01bb");
   const auto req = test::require_every_split(request, wire);
   CHECK(req.cmd == socks5::kCmdConnect);
   CHECK(req.target == Target::host("example.com", 443));
@@ -88,9 +102,15 @@ TEST_CASE("socks5 CONNECT as curl --socks5-hostname sends it, at every split poi
 }
 
 TEST_CASE("socks5 CONNECT to IPv4 and IPv6 addresses", "[socks5]") {
-  const Bytes v4 = hex("05010001" "5db8d822" "0050");  // curl -x socks5:// resolves first
+  const Bytes v4 =
+      hex("05010001"
+          "5db8d822"
+          "0050");  // curl -x socks5:// resolves first
   CHECK(test::require_every_split(request, v4).target == Target::ipv4({93, 184, 216, 34}, 80));
-  const Bytes v6 = hex("05010004" "20010db8000000000000000000000001" "0016");
+  const Bytes v6 =
+      hex("05010004"
+          "20010db8000000000000000000000001"
+          "0016");
   const auto req = test::require_every_split(request, v6);
   CHECK(req.target == Target::ipv6({0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 22));
   CHECK(req.target.to_string() == "[2001:db8::1]:22");
@@ -98,14 +118,30 @@ TEST_CASE("socks5 CONNECT to IPv4 and IPv6 addresses", "[socks5]") {
 }
 
 TEST_CASE("socks5 BIND and UDP ASSOCIATE decode so the session can answer 0x07", "[socks5]") {
-  CHECK(test::require_every_split(request, hex("05020001" "00000000" "0000")).cmd == socks5::kCmdBind);
-  CHECK(test::require_every_split(request, hex("05030001" "00000000" "0000")).cmd == socks5::kCmdUdpAssociate);
-  CHECK(test::require_every_split(request, hex("05090001" "7f000001" "0050")).cmd == 0x09);
+  CHECK(test::require_every_split(request, hex("05020001"
+                                               "00000000"
+                                               "0000"))
+            .cmd == socks5::kCmdBind);
+  CHECK(test::require_every_split(request, hex("05030001"
+                                               "00000000"
+                                               "0000"))
+            .cmd == socks5::kCmdUdpAssociate);
+  CHECK(test::require_every_split(request, hex("05090001"
+                                               "7f000001"
+                                               "0050"))
+            .cmd == 0x09);
 }
 
 TEST_CASE("socks5 request: two requests in one buffer", "[socks5]") {
-  Bytes two = hex("05010003" "01" "61" "0001");
-  const Bytes second = hex("05010001" "01020304" "0102");
+  Bytes two =
+      hex("05010003"
+          "01"
+          "61"
+          "0001");
+  const Bytes second =
+      hex("05010001"
+          "01020304"
+          "0102");
   two.insert(two.end(), second.begin(), second.end());
   auto first = socks5::decode_request(two);
   REQUIRE(first);
@@ -126,15 +162,17 @@ TEST_CASE("socks5 request: bad input fails as soon as it shows", "[socks5]") {
     return r.error().code;
   };
   CHECK(code("04") == Errc::BadVersion);
-  CHECK(code("050101") == Errc::Malformed);           // RSV not 0
-  CHECK(code("05010002") == Errc::Unsupported);       // unknown ATYP
+  CHECK(code("050101") == Errc::Malformed);      // RSV not 0
+  CHECK(code("05010002") == Errc::Unsupported);  // unknown ATYP
   CHECK(code("05010005") == Errc::Unsupported);
-  CHECK(code("0501000300") == Errc::Malformed);       // empty DOMAINNAME
-  CHECK(code("0501000303612062") == Errc::Malformed); // "a b": a space
-  CHECK(code("05010003026100") == Errc::Malformed);   // NUL
-  CHECK(code("050100030261ff") == Errc::Malformed);   // not ASCII
-  CHECK(socks5::rep_for(socks5::decode_request(hex("05010002")).error()) == socks5::kRepAddressTypeNotSupported);
-  CHECK(socks5::rep_for(socks5::decode_request(hex("050101")).error()) == socks5::kRepGeneralSocksServerFailure);
+  CHECK(code("0501000300") == Errc::Malformed);        // empty DOMAINNAME
+  CHECK(code("0501000303612062") == Errc::Malformed);  // "a b": a space
+  CHECK(code("05010003026100") == Errc::Malformed);    // NUL
+  CHECK(code("050100030261ff") == Errc::Malformed);    // not ASCII
+  CHECK(socks5::rep_for(socks5::decode_request(hex("05010002")).error()) ==
+        socks5::kRepAddressTypeNotSupported);
+  CHECK(socks5::rep_for(socks5::decode_request(hex("050101")).error()) ==
+        socks5::kRepGeneralSocksServerFailure);
 }
 
 TEST_CASE("socks5 request: a 255-byte name is the longest", "[socks5]") {
@@ -147,10 +185,22 @@ TEST_CASE("socks5 request: a 255-byte name is the longest", "[socks5]") {
 TEST_CASE("socks5 reply bytes", "[socks5]") {
   CHECK(to_hex(socks5::encode_reply(socks5::kRepSucceeded)) == "05000001000000000000");
   CHECK(to_hex(socks5::encode_reply(socks5::kRepCommandNotSupported)) == "05070001000000000000");
-  CHECK(to_hex(socks5::encode_reply(0, Target::ipv4({192, 0, 2, 1}, 443))) == "050000" "01" "c0000201" "01bb");
-  CHECK(to_hex(socks5::encode_reply(0, Target::host("ab", 80))) == "050000" "03" "02" "6162" "0050");
+  CHECK(to_hex(socks5::encode_reply(0, Target::ipv4({192, 0, 2, 1}, 443))) ==
+        "050000"
+        "01"
+        "c0000201"
+        "01bb");
+  CHECK(to_hex(socks5::encode_reply(0, Target::host("ab", 80))) ==
+        "050000"
+        "03"
+        "02"
+        "6162"
+        "0050");
   CHECK(to_hex(socks5::encode_reply(4, Target::ipv6({0xfe, 0x80}, 1))) ==
-        "050400" "04" "fe800000000000000000000000000000" "0001");
+        "050400"
+        "04"
+        "fe800000000000000000000000000000"
+        "0001");
 }
 
 TEST_CASE("socks5 REP for each relay outcome, per the SPEC table", "[socks5]") {

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <catch2/catch.hpp>
-
 #include <string_view>
 
 #include "common/codec/byte_reader.hpp"
