@@ -8,6 +8,7 @@
 
 #include "agent/agent_server.hpp"
 #include "agent/status_command.hpp"
+#include "common/cli_args.hpp"
 #include "common/config/agent_config.hpp"
 #include "common/key_commands.hpp"
 #include "common/log.hpp"
@@ -26,42 +27,6 @@ constexpr const char* kUsage =
     "  ferry-agent status [--config agent.toml] print the running agent's link state, relay, RTT, streams\n"
     "  ferry-agent --help | --version\n"
     "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
-
-struct Args {
-  std::string command, config, out, key, error;
-  bool help = false, version = false;
-};
-
-Args parse(int argc, char** argv) {
-  Args a;
-  int i = 1;
-  if (i < argc && argv[i][0] != '-') a.command = argv[i++];
-  for (; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string& into) {
-      if (i + 1 >= argc)
-        a.error = arg + " needs a value";
-      else
-        into = argv[++i];
-    };
-    if (arg == "--help" || arg == "-h")
-      a.help = true;
-    else if (arg == "--version")
-      a.version = true;
-    else if (arg == "--config")
-      value(a.config);
-    else if (arg == "--out")
-      value(a.out);
-    else if (arg == "--key")
-      value(a.key);
-    else
-      a.error = "unknown argument: " + arg;
-  }
-  if (!a.command.empty() && a.command != "keygen" && a.command != "pubkey" && a.command != "check" &&
-      a.command != "status")
-    a.error = "unknown command: " + a.command;
-  return a;
-}
 
 int load(std::string path, config::AgentConfig& cfg) {
   if (path.empty() && ::access("agent.toml", R_OK) == 0) path = "agent.toml";
@@ -106,7 +71,7 @@ int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
   if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug")
     log::set_level(log::Level::Debug);
-  const Args a = parse(argc, argv);
+  const CliArgs a = parse_cli(argc, argv, {"keygen", "pubkey", "check", "status"});
   if (!a.error.empty()) {
     std::fprintf(stderr, "ferry-agent: %s\n%s", a.error.c_str(), kUsage);
     return 2;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/cli_args.hpp"
 #include "common/config/relay_config.hpp"
 #include "common/key_commands.hpp"
 #include "common/log.hpp"
@@ -30,43 +31,6 @@ constexpr const char* kUsage =
     "  ferry-relay check --config relay.toml    validate a config and exit\n"
     "  ferry-relay --help | --version\n"
     "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
-
-struct Args {
-  std::string command;  // "", "keygen", "pubkey", "check"
-  std::string config, out, key;
-  bool help = false, version = false;
-  std::string error;
-};
-
-Args parse(int argc, char** argv) {
-  Args a;
-  int i = 1;
-  if (i < argc && argv[i][0] != '-') a.command = argv[i++];
-  for (; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string& into) {
-      if (i + 1 >= argc)
-        a.error = arg + " needs a value";
-      else
-        into = argv[++i];
-    };
-    if (arg == "--help" || arg == "-h")
-      a.help = true;
-    else if (arg == "--version")
-      a.version = true;
-    else if (arg == "--config")
-      value(a.config);
-    else if (arg == "--out")
-      value(a.out);
-    else if (arg == "--key")
-      value(a.key);
-    else
-      a.error = "unknown argument: " + arg;
-  }
-  if (!a.command.empty() && a.command != "keygen" && a.command != "pubkey" && a.command != "check")
-    a.error = "unknown command: " + a.command;
-  return a;
-}
 
 int load(const std::string& path, config::RelayConfig& cfg) {
   if (path.empty()) {
@@ -149,7 +113,7 @@ int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
   if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug")
     log::set_level(log::Level::Debug);
-  const Args a = parse(argc, argv);
+  const CliArgs a = parse_cli(argc, argv, {"keygen", "pubkey", "check"});
   if (!a.error.empty()) {
     std::fprintf(stderr, "ferry-relay: %s\n%s", a.error.c_str(), kUsage);
     return 2;

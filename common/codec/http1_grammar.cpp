@@ -60,4 +60,13 @@ bool has_token(const Headers& h, std::string_view name, std::string_view token) 
   return false;
 }
 
+void put(Bytes& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+
+void put_field(Bytes& out, std::string_view name, std::string_view value) {
+  put(out, name);
+  put(out, ": ");
+  put(out, value);
+  put(out, "\r\n");
+}
+
 }  // namespace ferry::http1

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/codec/byte_reader.hpp"
+
 namespace ferry::http1 {
 
 struct Header {
@@ -41,5 +43,9 @@ using Headers = std::vector<Header>;
 [[nodiscard]] std::size_t count_headers(const Headers& h, std::string_view name) noexcept;
 // True when any field `name` lists `token` (case-insensitive), e.g. has_token(h, "Connection", "close").
 [[nodiscard]] bool has_token(const Headers& h, std::string_view name, std::string_view token);
+
+// Appends `s`, or a "name: value" field line with its CRLF, to a head being built.
+void put(Bytes& out, std::string_view s);
+void put_field(Bytes& out, std::string_view name, std::string_view value);
 
 }  // namespace ferry::http1

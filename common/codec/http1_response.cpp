@@ -6,15 +6,6 @@
 namespace ferry::http1 {
 namespace {
 
-void put(Bytes& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
-
-void put_field(Bytes& out, std::string_view name, std::string_view value) {
-  put(out, name);
-  put(out, ": ");
-  put(out, value);
-  put(out, "\r\n");
-}
-
 bool safe_value(std::string_view v) {
   return std::all_of(v.begin(), v.end(),
                      [](char c) { return is_field_vchar(static_cast<unsigned char>(c)); });

@@ -40,15 +40,6 @@ std::vector<std::string_view> hop_by_hop(const Headers& headers, bool upgrade) {
   return drop;
 }
 
-void put(Bytes& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
-
-void put_field(Bytes& out, std::string_view name, std::string_view value) {
-  put(out, name);
-  put(out, ": ");
-  put(out, value);
-  put(out, "\r\n");
-}
-
 std::string via_entry(Version v) { return std::string(version_text(v)) + " " + std::string(kViaPseudonym); }
 
 // The fields that stay, with Host, Content-Length and Via rewritten in place.

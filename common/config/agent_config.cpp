@@ -46,11 +46,7 @@ bool is_loopback_listen(const std::string& address) {
 
 std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfig& out) {
   toml::table doc;
-  try {
-    doc = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return ConfigError{path, static_cast<int>(e.source().begin.line), "", std::string(e.description())};
-  }
+  if (auto e = parse_toml_file(path, doc)) return e;
   std::optional<ConfigError> err;
   out.file = path;
   TableReader top(doc, path, "", err);

@@ -73,11 +73,7 @@ std::string resolve_path(const std::string& config_file, const std::string& path
 std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out,
                                              const RuleCheck& check_rule) {
   toml::table doc;
-  try {
-    doc = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return ConfigError{path, static_cast<int>(e.source().begin.line), "", std::string(e.description())};
-  }
+  if (auto e = parse_toml_file(path, doc)) return e;
   std::optional<ConfigError> err;
   out.file = path;
   TableReader top(doc, path, "", err);

@@ -12,6 +12,15 @@ std::string ConfigError::to_string() const {
   return s + message;
 }
 
+std::optional<ConfigError> parse_toml_file(const std::string& path, toml::table& out) {
+  try {
+    out = toml::parse_file(path);  // exceptions stop here, before any event loop runs (STYLE.md 4)
+  } catch (const toml::parse_error& e) {
+    return ConfigError{path, static_cast<int>(e.source().begin.line), "", std::string(e.description())};
+  }
+  return std::nullopt;
+}
+
 TableReader::TableReader(const toml::table& table, const std::string& file, std::string prefix,
                          std::optional<ConfigError>& error)
     : table_(table), file_(file), prefix_(std::move(prefix)), error_(error) {}

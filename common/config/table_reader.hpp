@@ -13,6 +13,9 @@
 
 namespace ferry::config {
 
+// Parses a TOML file; a syntax error becomes a ConfigError at its line.
+std::optional<ConfigError> parse_toml_file(const std::string& path, toml::table& out);
+
 class TableReader {
  public:
   // `prefix` is how keys are named in errors: "" at top level, "limits." inside [limits], "agents[2]."
