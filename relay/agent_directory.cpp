@@ -24,6 +24,21 @@ bool AgentDirectory::fresh(const crypto::PublicKey& key, const crypto::Tai64n& t
   return true;
 }
 
+bool AgentDirectory::acquire_stream(const crypto::PublicKey& key, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::size_t& n = streams_[key.bytes];
+  if (n >= limit) return false;
+  ++n;
+  return true;
+}
+
+void AgentDirectory::release_stream(const crypto::PublicKey& key) {
+  std::lock_guard lock(mutex_);
+  auto it = streams_.find(key.bytes);
+  if (it == streams_.end()) return;
+  if (--it->second == 0) streams_.erase(it);
+}
+
 std::optional<AgentInfo> AgentDirectory::find(const crypto::PublicKey& key) const {
   std::lock_guard lock(mutex_);
   auto it = agents_.find(key.bytes);

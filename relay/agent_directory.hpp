@@ -28,12 +28,16 @@ class AgentDirectory final : public link::Admission {
   bool admit(const crypto::PublicKey& key) override;
   bool fresh(const crypto::PublicKey& key, const crypto::Tai64n& timestamp) override;
   std::optional<AgentInfo> find(const crypto::PublicKey& key) const;
+  // Counts an agent's open streams across all its links and workers; false when `limit` is reached.
+  bool acquire_stream(const crypto::PublicKey& key, std::size_t limit);
+  void release_stream(const crypto::PublicKey& key);
 
  private:
   using KeyBytes = std::array<std::uint8_t, 32>;
   mutable std::mutex mutex_;
   std::map<KeyBytes, AgentInfo> agents_;
   std::map<KeyBytes, crypto::Tai64n> last_;
+  std::map<KeyBytes, std::size_t> streams_;
 };
 
 }  // namespace ferry::relay

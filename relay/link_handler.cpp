@@ -11,7 +11,9 @@ link::LinkConfig responder_config(RelayContext& ctx) {
   c.static_key = ctx.key;
   c.admission = ctx.agents;
   c.handshake_timeout = ctx.handshake_timeout;
-  c.mux.max_streams = ctx.max_streams;
+  // The per-agent limit is counted across links in AgentDirectory; the mux's own bound only keeps
+  // one link's table finite (a little above it, so the agent-wide count answers first).
+  c.mux.max_streams = ctx.max_streams + 16;
   return c;
 }
 
@@ -55,9 +57,13 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
   record.agent = agent_ ? agent_->name : "?";
   record.target = target.to_string();
   if (!agent_ || draining_) return refuse(id, record, frame::OpenCode::Limit, "the relay is draining");
+  if (!ctx_.agents->acquire_stream(peer(), ctx_.max_streams))
+    return refuse(id, record, frame::OpenCode::Limit, "this agent has " + std::to_string(ctx_.max_streams) + " streams open (max_streams_per_agent)");
   if (target.kind == Target::Kind::Name && ctx_.policy.check_name) {
-    if (auto denied = ctx_.policy.check_name(*agent_, target.name, target.port))
+    if (auto denied = ctx_.policy.check_name(*agent_, target.name, target.port)) {
+      ctx_.agents->release_stream(peer());
       return refuse(id, record, frame::OpenCode::Denied, *denied);
+    }
   }
   auto out = std::make_unique<Outbound>();
   out->audit = record;
@@ -108,6 +114,7 @@ void LinkHandler::on_pipe_done(link::StreamId id) {
   o.audit.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - o.started).count();
   ctx_.audit->write(o.audit);
   ctx_.metrics->streams--;
+  ctx_.agents->release_stream(peer());
   ctx_.metrics->bytes_up += o.audit.bytes_up;
   ctx_.metrics->bytes_down += o.audit.bytes_down;
   outbound_.erase(it);  // the pipe's handles are closed; the dialer boxes free themselves

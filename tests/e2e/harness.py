@@ -90,6 +90,20 @@ class TargetHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        if self.path == "/upgrade" and self.headers.get("Upgrade") == "echo":
+            self.send_response(101)
+            self.send_header("Upgrade", "echo")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            while True:  # the connection is no longer HTTP: echo until the client closes
+                b = self.rfile.read1(4096)
+                if not b:
+                    break
+                self.wfile.write(b)
+                self.wfile.flush()
+            self.close_connection = True
+            return
         if self.path == "/whoami":
             return self._send(self.client_address[0].encode())
         if self.path == "/big":
@@ -112,11 +126,21 @@ class TargetHandler(http.server.BaseHTTPRequestHandler):
         return self._send(b"got %d bytes" % len(body))
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    """Clients that reset (what several tests do on purpose) are not errors worth a traceback."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class Target:
     """An HTTP server (and optionally an HTTPS one) on loopback, in threads of the test process."""
 
     def __init__(self, host="127.0.0.1", tls_dir=None):
-        self.http = http.server.ThreadingHTTPServer((host, 0), TargetHandler)
+        self.http = QuietServer((host, 0), TargetHandler)
         self.http.daemon_threads = True
         self.port = self.http.server_address[1]
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
@@ -127,7 +151,7 @@ class Target:
                             "/CN=intranet.test", "-addext", "subjectAltName=DNS:intranet.test,IP:127.0.0.1",
                             "-keyout", key, "-out", cert], check=True, capture_output=True)
             self.cert = cert
-            self.https = http.server.ThreadingHTTPServer((host, 0), TargetHandler)
+            self.https = QuietServer((host, 0), TargetHandler)
             self.https.daemon_threads = True
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)

@@ -151,10 +151,76 @@ class Proxying(unittest.TestCase):
         self.assertIn("127.0.0.1:%d" % self.ferry.relay_port, out.stdout)
 
 
+class Upgrade(unittest.TestCase):
+    def setUp(self):
+        self.target = Target()
+        self.ferry = Ferry(["allow 127.0.0.1:%d" % self.target.port])
+
+    def tearDown(self):
+        self.ferry.close()
+        self.target.close()
+
+    def test_upgrade_passes_through_as_a_tunnel(self):
+        t = self.target.port
+        with socket.create_connection(("127.0.0.1", self.ferry.http_port), timeout=10) as s:
+            s.sendall(b"GET http://127.0.0.1:%d/upgrade HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                      b"Upgrade: echo\r\n\r\n" % t)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(4096)
+            self.assertTrue(head.startswith(b"HTTP/1.1 101"), head)
+            for msg in (b"ping 1", b"ping 2 " * 1000):
+                s.sendall(msg)
+                got = b""
+                while len(got) < len(msg):
+                    got += s.recv(65536)
+                self.assertEqual(got, msg)
+
+
+class LocalAuth(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.target = Target()
+        cls.ferry = Ferry(["allow 127.0.0.1:%d" % cls.target.port],
+                          agent_extra='[auth]\nusername = "me"\npassword = "s3cret"\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ferry.close()
+        cls.target.close()
+
+    def url(self):
+        return "http://127.0.0.1:%d/auth" % self.target.port
+
+    def test_socks5_username_password(self):
+        rc, body, err = curl("-x", "socks5h://me:s3cret@127.0.0.1:%d" % self.ferry.socks_port, self.url())
+        self.assertEqual((rc, body), (0, b"hello from the target at /auth"), err)
+        rc, body, err = curl("-x", "socks5h://me:wrong@127.0.0.1:%d" % self.ferry.socks_port, self.url())
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(body, b"")
+        rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, self.url())  # no auth offered
+        self.assertNotEqual(rc, 0)
+
+    def test_http_proxy_authorization(self):
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-D", "-", self.url())
+        self.assertIn(b"407", body.split(b"\r\n")[0])
+        self.assertIn(b'Proxy-Authenticate: Basic realm="ferry"', body)
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-U", "me:s3cret", self.url())
+        self.assertEqual((rc, body), (0, b"hello from the target at /auth"), err)
+        rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-U", "me:s3cret", "-p", self.url())
+        self.assertEqual((rc, body), (0, b"hello from the target at /auth"), err)
+
+    def test_socks4_cannot_authenticate_and_is_refused(self):
+        rc, body, err = curl("-x", "socks4a://127.0.0.1:%d" % self.ferry.socks_port, self.url())
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(body, b"")
+
+
 class Admission(unittest.TestCase):
     def setUp(self):
         self.target = Target()
-        self.ferry = Ferry(["allow 127.0.0.1:%d" % self.target.port], limits="idle_timeout_s = 1\n",
+        self.ferry = Ferry(["allow 127.0.0.1:%d" % self.target.port],
+                           limits="idle_timeout_s = 1\nmax_streams_per_agent = 3\n",
                            relay_extra='admin_listen = "127.0.0.1:0"\n')
 
     def tearDown(self):
@@ -215,6 +281,29 @@ class Admission(unittest.TestCase):
             time.sleep(0.5)
         self.assertEqual(body, b"hello from the target at /back")
 
+
+    def test_streams_beyond_the_agent_limit_are_refused(self):
+        tunnels = []
+        try:
+            for _ in range(3):
+                s = socket.create_connection(("127.0.0.1", self.ferry.http_port), timeout=10)
+                s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.target.port)
+                self.assertTrue(s.recv(1024).startswith(b"HTTP/1.1 200"))
+                tunnels.append(s)
+            rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-o", "-", "-w", " %{http_code}",
+                                 "http://127.0.0.1:%d/fourth" % self.target.port)
+            self.assertTrue(body.endswith(b" 503"), body)
+            self.assertIn(b"max_streams_per_agent", body)
+        finally:
+            for s in tunnels:
+                s.close()
+        deadline = time.time() + 10
+        while time.time() < deadline:  # the relay counts the closed streams down, then serves again
+            rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "http://127.0.0.1:%d/again" % self.target.port)
+            if body == b"hello from the target at /again":
+                break
+            time.sleep(0.2)
+        self.assertEqual(body, b"hello from the target at /again")
 
     def test_metrics_and_healthz_reflect_what_happened(self):
         admin = self.ferry.relay.wait_for(r"admin listening on (\S+)").group(1)
