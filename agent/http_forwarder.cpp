@@ -183,10 +183,10 @@ void HttpForwarder::on_open_result(link::StreamId id, const frame::OpenResult& r
   maybe_resume_client();
 }
 
-void HttpForwarder::to_client(ByteSpan bytes) {
+void HttpForwarder::to_client(ByteSpan bytes, std::optional<std::size_t> credit) {
   const std::uint64_t generation = generation_;
   const link::StreamId id = stream_ ? *stream_ : 0;
-  const std::size_t n = bytes.size();
+  const std::size_t n = credit ? *credit : bytes.size();
   // Credit goes back once the client has the bytes: a slow client slows only its own origin. The
   // generation check keeps credit for a stream of a link that since went down off a new link's
   // stream with the same id.
@@ -231,7 +231,8 @@ bool HttpForwarder::on_response_head() {
     return fail(502, std::string("The origin's response framing is invalid: ") + framing.error().what + "."),
            false;
   Bytes rest(resp_head_.begin() + static_cast<std::ptrdiff_t>(d->used), resp_head_.end());
-  to_client(ByteSpan(resp_head_).first(d->used));
+  // The client gets the head rewritten for its own connection; the credit is for what the origin sent.
+  to_client(http1::rewrite_response(head, keep_alive_ || head.line.status == 101), d->used);
   resp_head_.clear();
   if (interim) {
     if (!rest.empty()) on_response_bytes(rest);  // an interim response; the final one follows

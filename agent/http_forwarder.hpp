@@ -51,7 +51,8 @@ class HttpForwarder {
   bool on_response_head();
   void forward_response_body(ByteSpan bytes);
   void response_done();
-  void to_client(ByteSpan bytes);
+  // Writes to the client; `credit` (default: the size) is what the stream gets back once written.
+  void to_client(ByteSpan bytes, std::optional<std::size_t> credit = std::nullopt);
   void fail(int status, const std::string& text);
   void close_client();
   void release_stream(bool reset);

@@ -99,4 +99,34 @@ ForwardHead rewrite_request(const RequestHead& head, const RequestTarget& target
   return fwd;
 }
 
+Bytes rewrite_response(const ResponseHead& head, bool client_keep_alive) {
+  const bool upgrade = head.line.status == 101;
+  const auto drop = hop_by_hop(head.headers, upgrade);
+  Bytes out;
+  put(out, "HTTP/");
+  put(out, version_text(head.line.version));
+  put(out, " ");
+  put(out, std::to_string(head.line.status));
+  put(out, " ");
+  put(out, head.line.reason);
+  put(out, "\r\n");
+  const Header* last_via = nullptr;
+  for (const auto& f : head.headers)
+    if (iequals(f.name, "Via") && !listed(f.name, drop)) last_via = &f;
+  for (const auto& f : head.headers) {
+    if (listed(f.name, drop)) continue;
+    if (&f == last_via)
+      put_field(out, f.name, f.value + ", " + via_entry(head.line.version));
+    else
+      put_field(out, f.name, f.value);
+  }
+  if (!last_via) put_field(out, "Via", via_entry(head.line.version));
+  if (upgrade)
+    put_field(out, "Connection", "upgrade");
+  else if (!client_keep_alive)
+    put_field(out, "Connection", "close");
+  put(out, "\r\n");
+  return out;
+}
+
 }  // namespace ferry::http1

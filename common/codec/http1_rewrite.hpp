@@ -51,4 +51,8 @@ struct ForwardHead {
 // `target` is the parsed absolute-form request-target of `head`.
 [[nodiscard]] ForwardHead rewrite_request(const RequestHead& head, const RequestTarget& target, bool upgrade);
 
+// The response head for the client: hop-by-hop fields removed (Transfer-Encoding stays: the body is
+// passed through as framed), Via added, and Connection set for the client's own connection.
+[[nodiscard]] Bytes rewrite_response(const ResponseHead& head, bool client_keep_alive);
+
 }  // namespace ferry::http1

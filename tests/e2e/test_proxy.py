@@ -84,12 +84,14 @@ class Proxying(unittest.TestCase):
         self.assertLess(out.index(b"/two"), out.index(b"chunk-one"))
         self.assertLess(out.index(b"chunk-three"), out.index(b"/three"))
 
-    def test_forwarded_request_is_rewritten(self):
+    def test_forwarded_request_and_response_are_rewritten(self):
         rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-H", "Proxy-Connection: keep-alive",
-                             self.url("/headers"))
+                             "-D", "-", self.url("/headers"))
         self.assertEqual(rc, 0, err)
-        self.assertIn(b"Via: 1.1 ferry", body)
-        self.assertNotIn(b"Proxy-Connection", body)
+        head, _, sent = body.partition(b"\r\n\r\n")
+        self.assertIn(b"Via: 1.1 ferry", sent)          # the origin saw Via, and no Proxy-Connection
+        self.assertNotIn(b"Proxy-Connection", sent)
+        self.assertIn(b"\r\nVia: 1.1 ferry", head)       # and so did the client, on the response
 
     def test_half_close_is_carried_through(self):
         # A SOCKS5 client sends its request and shuts down its write side; the response still arrives.

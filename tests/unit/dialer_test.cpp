@@ -1,0 +1,93 @@
+// The relay's Dialer on a real loop: literal addresses, a name with both families (Happy Eyeballs
+// moves on from a refused ::1 at once), a refused port, a name that does not resolve, and the policy
+// check on every address.
+#include "relay/dialer.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "common/uv/loop.hpp"
+#include "common/uv/tcp_listener.hpp"
+
+using namespace ferry;
+
+namespace {
+
+struct Run {
+  relay::DialResult result;
+  bool done = false;
+  int loop_close = -1;
+};
+
+Run dial(const Target& target, relay::AddressCheck check = {}, bool listen = true) {
+  Run run;
+  uv::Loop loop;
+  {
+    int accepted = 0;
+    uv::TcpListener listener(loop.get(), [&](uv_stream_t* server) {
+      auto* client = new uv_tcp_t;  // closed and freed right away: only the connect matters here
+      uv_tcp_init(server->loop, client);
+      if (uv_accept(server, reinterpret_cast<uv_stream_t*>(client)) == 0) ++accepted;
+      uv_close(reinterpret_cast<uv_handle_t*>(client),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    });
+    auto addr = uv::parse_socket_address("127.0.0.1:0");
+    REQUIRE(listener.listen(reinterpret_cast<const sockaddr*>(&*addr)));
+    Target t = target;
+    if (t.port == 0) t.port = static_cast<std::uint16_t>(listener.local_port());
+    if (!listen) listener.close();
+    uv_tcp_t into;
+    uv_tcp_init(loop.get(), &into);
+    relay::DialOptions options;
+    options.connect_timeout_ms = 3000;
+    auto dialer = std::make_unique<relay::Dialer>(loop.get(), t, options, std::move(check), &into,
+                                                  [&](const relay::DialResult& r) {
+                                                    run.result = r;
+                                                    run.done = true;
+                                                    if (listen) listener.close();
+                                                  });
+    dialer->start();
+    loop.run();
+    dialer.reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&into), nullptr);
+    uv_run(loop.get(), UV_RUN_DEFAULT);
+    if (run.result.code == frame::OpenCode::Ok) CHECK(accepted == 1);
+  }
+  run.loop_close = loop.close();
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("dialer: an IP literal connects, and the socket is handed over", "[dialer]") {
+  auto r = dial(Target::ipv4({127, 0, 0, 1}, 0));
+  REQUIRE(r.done);
+  CHECK(r.result.code == frame::OpenCode::Ok);
+  CHECK(r.result.dialled.rfind("127.0.0.1:", 0) == 0);
+  CHECK(r.loop_close == 0);
+}
+
+TEST_CASE("dialer: a name with both families connects over the one that answers", "[dialer]") {
+  // localhost resolves to ::1 and 127.0.0.1; only 127.0.0.1 listens, so a refused ::1 moves on at once.
+  auto r = dial(Target::host("localhost", 0));
+  REQUIRE(r.done);
+  CHECK(r.result.code == frame::OpenCode::Ok);
+  CHECK(r.result.dialled.rfind("127.0.0.1:", 0) == 0);
+}
+
+TEST_CASE("dialer: refused, unresolvable and denied targets say why", "[dialer]") {
+  auto refused = dial(Target::ipv4({127, 0, 0, 1}, 0), {}, false);
+  CHECK(refused.result.code == frame::OpenCode::Refused);
+  auto nxdomain = dial(Target::host("no-such-host.invalid", 80));
+  CHECK(nxdomain.result.code == frame::OpenCode::NameNotResolved);
+  CHECK(nxdomain.result.reason.find("no-such-host.invalid") != std::string::npos);
+  int checked = 0;
+  auto denied =
+      dial(Target::host("localhost", 0), [&](const sockaddr*, bool resolved) -> std::optional<std::string> {
+        ++checked;
+        CHECK(resolved);
+        return std::string("deny loopback (built-in)");
+      });
+  CHECK(denied.result.code == frame::OpenCode::Denied);
+  CHECK(denied.result.reason == "deny loopback (built-in)");
+  CHECK(checked >= 1);  // every resolved address was checked
+}
