@@ -16,7 +16,7 @@ fuzz_seconds="${FERRY_FUZZ_SECONDS:-40}"
 
 packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libtomlplusplus-dev catch2
           nlohmann-json3-dev clang libclang-rt-14-dev python3 curl openssl ca-certificates iproute2 wget git
-          openssh-server openssh-client netcat-openbsd)
+          openssh-server openssh-client netcat-openbsd chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

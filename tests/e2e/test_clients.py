@@ -53,7 +53,8 @@ class RealClients(unittest.TestCase):
         threading.Thread(target=cls.files.serve_forever, daemon=True).start()
         cls.sshd = None
         cls.ssh_port = free_port()
-        cls.ferry = Ferry(["allow 127.0.0.1:%d" % cls.target.port, "allow 127.0.0.1:%d" % cls.files.server_address[1],
+        cls.ferry = Ferry(["allow 127.0.0.1:%d" % cls.target.port, "allow localhost:%d" % cls.target.port,
+                           "allow 127.0.0.1:%d" % cls.files.server_address[1],
                            "allow 127.0.0.1:%d" % cls.ssh_port])
 
     @classmethod
@@ -124,6 +125,25 @@ class RealClients(unittest.TestCase):
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout, "hello-over-ssh\nLinux\n")
+
+    def test_headless_chromium_through_socks5(self):
+        chromium = shutil.which("chromium")
+        if not chromium:
+            self.skipTest("needs Debian's chromium package")
+        profile = tempfile.mkdtemp(prefix="ferry-chromium-")
+        try:
+            # Flags that keep Chromium from reaching out on its own (this machine has no network).
+            out = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                  "--user-data-dir=" + profile,
+                                  "--proxy-server=socks5://127.0.0.1:%d" % self.ferry.socks_port,
+                                  "--proxy-bypass-list=<-loopback>",  # loopback targets go through the proxy too
+                                  "--dump-dom", "http://localhost:%d/page" % self.target.port],
+                                 capture_output=True, text=True, timeout=120)
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+        self.assertIn("hello from the target at /page", out.stdout)
 
     def test_500_concurrent_connections(self):
         def one(i):

@@ -139,6 +139,36 @@ class Proxying(unittest.TestCase):
         for s in idle:
             s.close()
 
+    def test_relay_port_battery_then_service_as_usual(self):
+        def rss_kib(pid):
+            with open("/proc/%d/status" % pid) as f:
+                return next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
+        relay_before, agent_before = rss_kib(self.ferry.relay.proc.pid), rss_kib(self.ferry.agent.proc.pid)
+        port = self.ferry.relay_port
+        for _ in range(10):
+            raw(port, os.urandom(64 << 10), read_timeout=1)                  # random bytes
+        raw(port, b"\x00\x6e" + os.urandom(50), read_timeout=1)            # a truncated message 1
+        raw(port, b"\xff\xff" + os.urandom(1000), read_timeout=1)          # an oversized record
+        raw(port, b"\x00\x00", read_timeout=1)                              # an empty record
+        idle = []
+        for _ in range(1000):                                                # 1,000 sockets that never speak
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+            except OSError:
+                break
+        for a in range(200):                                                 # and 200 at the agent's port
+            idle.append(socket.create_connection(("127.0.0.1", self.ferry.socks_port), timeout=2))
+        rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, self.url("/after-battery"))
+        self.assertEqual((rc, body), (0, b"hello from the target at /after-battery"), err)
+        for s in idle:
+            s.close()
+        relay_growth = rss_kib(self.ferry.relay.proc.pid) - relay_before
+        agent_growth = rss_kib(self.ferry.agent.proc.pid) - agent_before
+        # The stated bound: the battery costs each process less than 32 MiB.
+        self.assertLess(relay_growth, 32 << 10, "relay grew by %d KiB" % relay_growth)
+        self.assertLess(agent_growth, 32 << 10, "agent grew by %d KiB" % agent_growth)
+        self.assertRegex("\n".join(self.ferry.relay.lines), r"handshake from \S+ refused")
+
     def test_status_page_and_command(self):
         rc, body, err = curl("http://127.0.0.1:%d/status" % self.ferry.http_port)
         self.assertEqual(rc, 0, err)
