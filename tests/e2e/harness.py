@@ -16,6 +16,15 @@ import tempfile
 import threading
 import time
 
+# Tests hold thousands of sockets at once (theirs, and the daemons' they start): lift the soft limit
+# on open files to the hard one, as an operator would for a proxy.
+try:
+    import resource
+    _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(_hard, 65536) if _hard != resource.RLIM_INFINITY else 65536, _hard))
+except (ImportError, ValueError, OSError):
+    pass
+
 BIN = os.environ.get("FERRY_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build", "release"))
 RELAY = os.path.join(BIN, "ferry-relay")
 AGENT = os.path.join(BIN, "ferry-agent")

@@ -133,7 +133,7 @@ class Proxying(unittest.TestCase):
         self.assertTrue(raw(port, b"GET http://x/ HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n").startswith(b"HTTP/1.1 400"))
         self.assertEqual(raw(port, b"\x05\x00"), b"\x05\xff")  # SOCKS5 with no methods... or none acceptable
         self.assertEqual(raw(port, os.urandom(4096).replace(b"\x05", b"\x06").replace(b"\x04", b"\x06"), read_timeout=3)[:8], b"HTTP/1.1")
-        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
         rc, body, err = curl("-x", "http://127.0.0.1:%d" % port, self.url("/still"))
         self.assertEqual((rc, body), (0, b"hello from the target at /still"), err)
         for s in idle:
@@ -156,7 +156,7 @@ class Proxying(unittest.TestCase):
                 idle.append(socket.create_connection(("127.0.0.1", port), timeout=2))
             except OSError:
                 break
-        for a in range(200):                                                 # and 200 at the agent's port
+        for a in range(1000):                                                # and 1,000 at the agent's port
             idle.append(socket.create_connection(("127.0.0.1", self.ferry.socks_port), timeout=2))
         rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, self.url("/after-battery"))
         self.assertEqual((rc, body), (0, b"hello from the target at /after-battery"), err)
