@@ -58,7 +58,9 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
   record.target = target.to_string();
   if (!agent_ || draining_) return refuse(id, record, frame::OpenCode::Limit, "the relay is draining");
   if (!ctx_.agents->acquire_stream(peer(), ctx_.max_streams))
-    return refuse(id, record, frame::OpenCode::Limit, "this agent has " + std::to_string(ctx_.max_streams) + " streams open (max_streams_per_agent)");
+    return refuse(
+        id, record, frame::OpenCode::Limit,
+        "this agent has " + std::to_string(ctx_.max_streams) + " streams open (max_streams_per_agent)");
   if (target.kind == Target::Kind::Name && ctx_.policy.check_name) {
     if (auto denied = ctx_.policy.check_name(*agent_, target.name, target.port)) {
       ctx_.agents->release_stream(peer());

@@ -110,12 +110,7 @@ bool Mux::send(StreamId id, ByteSpan bytes) {
   Stream* s = find(id);
   if (!s || s->fin_queued) return true;
   s->sendq.append(bytes, pool_);
-  schedule(id, *s);
-  if (s->queued() > limits_.send_high_water) {
-    s->blocked = true;
-    return false;
-  }
-  return true;
+  return commit_send(id, 0);  // nothing reserved: only the scheduling and the watermark
 }
 
 MutByteSpan Mux::send_space(StreamId id) {
