@@ -5,14 +5,14 @@
 #   ./tests/run_all.sh            everything (what CI runs)
 #   ./tests/run_all.sh --quick    Release build, ctest label "unit" only (a developer's loop)
 #
-# Environment: FERRY_FUZZ_SECONDS (default 30 per target), FERRY_JOBS (default: nproc).
+# Environment: FERRY_FUZZ_SECONDS (default 20 per target), FERRY_JOBS (default: nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 jobs="${FERRY_JOBS:-$(nproc)}"
-fuzz_seconds="${FERRY_FUZZ_SECONDS:-30}"
+fuzz_seconds="${FERRY_FUZZ_SECONDS:-20}"
 
 packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libtomlplusplus-dev catch2
           nlohmann-json3-dev clang libclang-rt-14-dev python3 curl openssl ca-certificates iproute2 wget git
