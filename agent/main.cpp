@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/agent_server.hpp"
+#include "agent/setup_commands.hpp"
 #include "agent/status_command.hpp"
 #include "common/cli_args.hpp"
 #include "common/config/agent_config.hpp"
@@ -25,6 +26,10 @@ constexpr const char* kUsage =
     "  ferry-agent pubkey --key agent.key       print the public key of a private key file\n"
     "  ferry-agent check --config agent.toml    validate a config and exit\n"
     "  ferry-agent status [--config agent.toml] print the running agent's link state, relay, RTT, streams\n"
+    "  ferry-agent init --relay HOST:PORT --relay-key KEY [--config-dir DIR] [--http ADDR] [--socks ADDR]\n"
+    "                                           create a key and agent.toml (default dir: ~/.config/ferry)\n"
+    "  ferry-agent env [--config agent.toml] [--git | --ssh]\n"
+    "                                           print the shell, git or ssh lines that use the agent\n"
     "  ferry-agent --help | --version\n"
     "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
 
@@ -71,7 +76,7 @@ int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
   if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug")
     log::set_level(log::Level::Debug);
-  const CliArgs a = parse_cli(argc, argv, {"keygen", "pubkey", "check", "status"});
+  const CliArgs a = parse_cli(argc, argv, {"keygen", "pubkey", "check", "status", "init", "env"});
   if (!a.error.empty()) {
     std::fprintf(stderr, "ferry-agent: %s\n%s", a.error.c_str(), kUsage);
     return 2;
@@ -84,6 +89,19 @@ int main(int argc, char** argv) {
   if (a.command == "check") {
     if (int rc = load(a.config, cfg)) return rc;
     std::printf("%s: OK\n", cfg.file.c_str());
+    return 0;
+  }
+  if (a.command == "init")
+    return agent::init_command(a.config_dir.empty() ? agent::default_config_dir() : a.config_dir, a.relay,
+                               a.relay_key, a.http_listen.empty() ? "127.0.0.1:8080" : a.http_listen,
+                               a.socks_listen.empty() ? "127.0.0.1:1080" : a.socks_listen);
+  if (a.command == "env") {
+    if (int rc = load(a.config.empty() && ::access("agent.toml", R_OK) != 0
+                          ? agent::default_config_dir() + "/agent.toml"
+                          : a.config,
+                      cfg))
+      return rc;
+    std::fputs(agent::env_text(cfg, a.git, a.ssh).c_str(), stdout);
     return 0;
   }
   if (a.command == "status") {

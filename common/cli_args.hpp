@@ -10,6 +10,9 @@ namespace ferry {
 struct CliArgs {
   std::string command;  // "" runs the program
   std::string config, out, key;
+  std::string name, pubkey, relay, relay_key, config_dir;  // enroll, init
+  std::string http_listen, socks_listen;                   // init
+  bool git = false, ssh = false;                           // env
   bool help = false;
   bool version = false;
   std::string error;  // set when the line is not usable (exit code 2)

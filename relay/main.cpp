@@ -16,6 +16,7 @@
 #include "common/log.hpp"
 #include "common/uv/loop.hpp"
 #include "relay/admin_server.hpp"
+#include "relay/enroll_command.hpp"
 #include "relay/policy_hooks.hpp"
 #include "relay/relay_server.hpp"
 
@@ -29,6 +30,8 @@ constexpr const char* kUsage =
     "  ferry-relay keygen --out relay.key       write a new private key (mode 0600), print its public key\n"
     "  ferry-relay pubkey --key relay.key       print the public key of a private key file\n"
     "  ferry-relay check --config relay.toml    validate a config and exit\n"
+    "  ferry-relay enroll --config relay.toml --name NAME --pubkey KEY\n"
+    "                                           add an agent to relay.toml and print the agent's settings\n"
     "  ferry-relay --help | --version\n"
     "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
 
@@ -113,7 +116,7 @@ int main(int argc, char** argv) {
   if (sodium_init() < 0) return 1;
   if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug")
     log::set_level(log::Level::Debug);
-  const CliArgs a = parse_cli(argc, argv, {"keygen", "pubkey", "check"});
+  const CliArgs a = parse_cli(argc, argv, {"keygen", "pubkey", "check", "enroll"});
   if (!a.error.empty()) {
     std::fprintf(stderr, "ferry-relay: %s\n%s", a.error.c_str(), kUsage);
     return 2;
@@ -122,6 +125,7 @@ int main(int argc, char** argv) {
   if (a.version) return std::printf("ferry-relay %s\n", FERRY_VERSION), 0;
   if (a.command == "keygen") return keygen_command(a.out);
   if (a.command == "pubkey") return pubkey_command(a.key);
+  if (a.command == "enroll") return relay::enroll_command(a.config, a.name, a.pubkey);
   if (a.command == "check") {
     config::RelayConfig cfg;
     if (int rc = load(a.config, cfg)) return rc;
