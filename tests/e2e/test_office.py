@@ -61,6 +61,10 @@ class Office(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="ferry-office-")
         try:
             cls.build_network()
+        except subprocess.CalledProcessError as e:  # namespaces, but no veth or routes here
+            cls.tearDownClass()
+            raise unittest.SkipTest("cannot build the test network: %s: %s" % (" ".join(e.cmd), e.stderr.decode().strip()))
+        try:
             cls.start_processes()
         except Exception:
             cls.tearDownClass()
