@@ -49,12 +49,8 @@ int load(std::string path, config::AgentConfig& cfg) {
 int run(const std::string& path) {
   config::AgentConfig cfg;
   if (int rc = load(path, cfg)) return rc;
-  auto key = crypto::read_key_file(cfg.private_key_file);
-  if (!key) {
-    std::fprintf(stderr, "%s: private_key_file: %s: %s\n", cfg.file.c_str(), cfg.private_key_file.c_str(),
-                 describe(key.error()).c_str());
-    return 2;
-  }
+  auto key = load_private_key(cfg.file, cfg.private_key_file);
+  if (!key) return 2;
   uv::Loop loop;
   int rc = 0;
   {

@@ -34,4 +34,15 @@ int pubkey_command(const std::string& key_path) {
   return 0;
 }
 
+std::optional<crypto::SecretKey> load_private_key(const std::string& config_file,
+                                                  const std::string& key_path) {
+  auto key = crypto::read_key_file(key_path);
+  if (!key) {
+    std::fprintf(stderr, "%s: private_key_file: %s: %s\n", config_file.c_str(), key_path.c_str(),
+                 describe(key.error()).c_str());
+    return std::nullopt;
+  }
+  return std::move(*key);
+}
+
 }  // namespace ferry

@@ -1,7 +1,10 @@
 // The `keygen` and `pubkey` subcommands, the same for both programs.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include "common/crypto/keys.hpp"
 
 namespace ferry {
 
@@ -10,5 +13,9 @@ namespace ferry {
 int keygen_command(const std::string& out_path);
 // Prints the public key of a private key file.
 int pubkey_command(const std::string& key_path);
+// Reads a program's private key named by its config; on failure prints
+// "CONFIG: private_key_file: PATH: why" and returns nothing (the caller exits 2).
+std::optional<crypto::SecretKey> load_private_key(const std::string& config_file,
+                                                  const std::string& key_path);
 
 }  // namespace ferry

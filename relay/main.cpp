@@ -52,12 +52,8 @@ int load(const std::string& path, config::RelayConfig& cfg) {
 int run(const std::string& path) {
   config::RelayConfig cfg;
   if (int rc = load(path, cfg)) return rc;
-  auto key = crypto::read_key_file(cfg.private_key_file);
-  if (!key) {
-    std::fprintf(stderr, "%s: private_key_file: %s: %s\n", path.c_str(), cfg.private_key_file.c_str(),
-                 describe(key.error()).c_str());
-    return 2;
-  }
+  auto key = load_private_key(path, cfg.private_key_file);
+  if (!key) return 2;
   const unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers)
                                            : std::max(1u, std::thread::hardware_concurrency());
   relay::RelayShared shared(cfg);

@@ -17,17 +17,8 @@ fuzz_seconds="${FERRY_FUZZ_SECONDS:-20}"
 packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libtomlplusplus-dev catch2
           nlohmann-json3-dev clang libclang-rt-14-dev python3 curl openssl ca-certificates iproute2 wget git
           openssh-server openssh-client netcat-openbsd chromium)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing: ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+. tests/ensure_packages.sh
+ensure_packages "${packages[@]}"
 
 summary=()
 run_tree() {  # name, extra cmake args...
