@@ -24,7 +24,7 @@ stop() {
 if [ "${1:-}" = "stop" ]; then stop; exit 0; fi
 stop >/dev/null
 
-packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libtomlplusplus-dev catch2
+packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libssl-dev libtomlplusplus-dev catch2
           nlohmann-json3-dev python3 curl)
 . tests/ensure_packages.sh
 ensure_packages "${packages[@]}"

@@ -14,7 +14,7 @@ quick=0
 jobs="${FERRY_JOBS:-$(nproc)}"
 fuzz_seconds="${FERRY_FUZZ_SECONDS:-20}"
 
-packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libtomlplusplus-dev catch2
+packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libssl-dev libtomlplusplus-dev catch2
           nlohmann-json3-dev clang libclang-rt-14-dev python3 curl openssl ca-certificates iproute2 wget git
           openssh-server openssh-client netcat-openbsd chromium)
 . tests/ensure_packages.sh

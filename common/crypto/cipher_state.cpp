@@ -1,8 +1,13 @@
 #include "common/crypto/cipher_state.hpp"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace ferry::crypto {
 namespace {
@@ -12,77 +17,100 @@ void make_nonce(std::uint64_t n, std::uint8_t (&out)[12]) noexcept {
   for (int i = 0; i < 8; ++i) out[4 + i] = static_cast<std::uint8_t>(n >> (8 * i));
 }
 
+// libcrypto fails these calls only on allocation failure or misuse (a bad length): neither can be
+// handled by the caller of a cipher, and going on would send or accept unauthenticated bytes.
+void require(int ok, const char* what) noexcept {
+  if (ok == 1) return;
+  std::fprintf(stderr, "ferry: libcrypto ChaCha20-Poly1305 failed in %s\n", what);
+  std::abort();
+}
+
+// One AEAD pass; `encrypt` chooses the direction. Returns false only when a decrypt's tag is wrong.
+bool seal_or_open(EVP_CIPHER_CTX* ctx, bool encrypt, std::uint64_t n, ByteSpan ad, const std::uint8_t* in,
+                  std::size_t len, std::uint8_t* out, std::uint8_t* tag) noexcept {
+  std::uint8_t nonce[12];
+  make_nonce(n, nonce);
+  require(EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, nonce, encrypt ? 1 : 0), "init");
+  int outl = 0;
+  if (!ad.empty())
+    require(EVP_CipherUpdate(ctx, nullptr, &outl, ad.data(), static_cast<int>(ad.size())), "ad");
+  if (len > 0) require(EVP_CipherUpdate(ctx, out, &outl, in, static_cast<int>(len)), "update");
+  if (encrypt) {
+    require(EVP_CipherFinal_ex(ctx, out + len, &outl), "final");
+    require(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagBytes, tag), "tag");
+    return true;
+  }
+  require(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagBytes, tag), "tag");
+  return EVP_CipherFinal_ex(ctx, out + len, &outl) == 1;
+}
+
 }  // namespace
 
-CipherState::~CipherState() { sodium_memzero(k_.data(), k_.size()); }
+CipherState::~CipherState() { EVP_CIPHER_CTX_free(ctx_); }
 
-CipherState::CipherState(CipherState&& o) noexcept : k_(o.k_), n_(o.n_), has_key_(o.has_key_) {
-  sodium_memzero(o.k_.data(), o.k_.size());
-  o.has_key_ = false;
-  o.n_ = 0;
-}
+CipherState::CipherState(CipherState&& o) noexcept
+    : ctx_(std::exchange(o.ctx_, nullptr)), n_(std::exchange(o.n_, 0)) {}
 
 CipherState& CipherState::operator=(CipherState&& o) noexcept {
   if (this != &o) {
-    k_ = o.k_;
-    n_ = o.n_;
-    has_key_ = o.has_key_;
-    sodium_memzero(o.k_.data(), o.k_.size());
-    o.has_key_ = false;
-    o.n_ = 0;
+    EVP_CIPHER_CTX_free(ctx_);
+    ctx_ = std::exchange(o.ctx_, nullptr);
+    n_ = std::exchange(o.n_, 0);
   }
   return *this;
 }
 
 void CipherState::initialize_key(const std::uint8_t* key32) noexcept {
-  std::memcpy(k_.data(), key32, k_.size());
-  has_key_ = true;
+  if (ctx_ == nullptr) {
+    ctx_ = EVP_CIPHER_CTX_new();
+    require(ctx_ != nullptr, "allocation");
+    require(EVP_CipherInit_ex(ctx_, EVP_chacha20_poly1305(), nullptr, nullptr, nullptr, 1), "setup");
+  }
+  require(EVP_CipherInit_ex(ctx_, nullptr, nullptr, key32, nullptr, -1), "key");
   n_ = 0;
 }
 
 Result<std::size_t> CipherState::encrypt(ByteSpan ad, const std::uint8_t* plain, std::size_t n,
                                          std::uint8_t* out) noexcept {
-  if (!has_key_) {
+  if (ctx_ == nullptr) {
     if (out != plain) std::memmove(out, plain, n);
     return n;
   }
   if (n_ == kReservedNonce) return fail(Errc::NonceExhausted, "the send nonce reached 2^64-1");
-  std::uint8_t nonce[12];
-  make_nonce(n_, nonce);
-  unsigned long long clen = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, plain, n, ad.data(), ad.size(), nullptr, nonce,
-                                            k_.data());
+  if (n > INT_MAX - kTagBytes || ad.size() > INT_MAX) return fail(Errc::TooLarge, "a message over 2 GiB");
+  seal_or_open(ctx_, true, n_, ad, plain, n, out, out + n);
   ++n_;
-  return static_cast<std::size_t>(clen);
+  return n + kTagBytes;
 }
 
 Result<std::size_t> CipherState::decrypt(ByteSpan ad, const std::uint8_t* cipher, std::size_t n,
                                          std::uint8_t* out) noexcept {
-  if (!has_key_) {
+  if (ctx_ == nullptr) {
     if (out != cipher) std::memmove(out, cipher, n);
     return n;
   }
   if (n < kTagBytes) return fail(Errc::Malformed, "a ciphertext shorter than its tag");
   if (n_ == kReservedNonce) return fail(Errc::NonceExhausted, "the receive nonce reached 2^64-1");
-  std::uint8_t nonce[12];
-  make_nonce(n_, nonce);
-  unsigned long long mlen = 0;
-  if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, nullptr, cipher, n, ad.data(), ad.size(), nonce,
-                                                k_.data()) != 0)
+  if (n > INT_MAX || ad.size() > INT_MAX) return fail(Errc::TooLarge, "a message over 2 GiB");
+  const std::size_t len = n - kTagBytes;
+  // The tag is copied out first: decrypting in place overwrites the bytes before it, never the tag,
+  // but libcrypto reads the tag only at the end.
+  std::uint8_t tag[kTagBytes];
+  std::memcpy(tag, cipher + len, kTagBytes);
+  if (!seal_or_open(ctx_, false, n_, ad, cipher, len, out, tag)) {
+    sodium_memzero(out, len);
     return fail(Errc::DecryptFailed, "the authentication tag does not match");
+  }
   ++n_;
-  return static_cast<std::size_t>(mlen);
+  return len;
 }
 
 void CipherState::rekey() noexcept {
+  if (ctx_ == nullptr) return;
   std::uint8_t zeros[32] = {};
   std::uint8_t out[32 + kTagBytes];
-  std::uint8_t nonce[12];
-  make_nonce(kReservedNonce, nonce);
-  unsigned long long clen = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, zeros, sizeof zeros, nullptr, 0, nullptr, nonce,
-                                            k_.data());
-  std::memcpy(k_.data(), out, 32);
+  seal_or_open(ctx_, true, kReservedNonce, {}, zeros, sizeof zeros, out, out + 32);
+  require(EVP_CipherInit_ex(ctx_, nullptr, nullptr, out, nullptr, -1), "key");
   sodium_memzero(out, sizeof out);
 }
 
