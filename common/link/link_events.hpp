@@ -21,8 +21,10 @@ class LinkEvents {
   virtual void on_open(StreamId id, const Target& target) { (void)id, (void)target; }
   // Initiator: the relay's outcome for a stream this side opened. A non-Ok result ends the stream.
   virtual void on_open_result(StreamId id, const frame::OpenResult& result) { (void)id, (void)result; }
-  // Bytes for a stream. The span is valid during the call only. Call Mux::consumed() once the bytes
-  // have left this process (written to the socket), which returns credit to the peer.
+  // Bytes for a stream. The span stays valid until the LinkSession::receive() that delivered it
+  // returns (so a consumer may gather a whole read's frames and write them at once), no longer.
+  // Call Mux::consumed() once the bytes have left this process (written to the socket), which
+  // returns credit to the peer.
   virtual void on_data(StreamId id, ByteSpan bytes) = 0;
   // The peer will send no more on this stream (half-close).
   virtual void on_fin(StreamId id) = 0;

@@ -102,9 +102,11 @@ void LinkSession::receive(MutByteSpan data, Instant now) {
                     data.begin() + static_cast<std::ptrdiff_t>(pos + take));
     pos += take;
     if (partial_.size() == total) {
-      // Processed where it lies; clear() keeps the capacity (no free, no later page faults), so the
-      // span stays valid even if the link ends inside process_record().
+      // Processed where it lies, then set aside whole: the spans it delivered stay valid until
+      // receive() returns, and the two buffers trade places so their capacity is reused (no free,
+      // no later page faults). The span stays valid even if the link ends inside process_record().
       process_record(MutByteSpan(partial_).subspan(2), now);
+      partial_.swap(partial_done_);
       partial_.clear();
     }
   }

@@ -76,7 +76,8 @@ class LinkSession {
 
   // Initiator: queues message 1. Responder: starts the handshake timer.
   void start(Instant now);
-  // Bytes from the peer. `bytes` is decrypted in place, so it must be writable.
+  // Bytes from the peer. `bytes` is decrypted in place, so it must be writable. Every span handed
+  // to on_data() stays valid until this call returns.
   void receive(MutByteSpan bytes, Instant now);
   // The peer's byte stream ended.
   void eof();
@@ -130,6 +131,9 @@ class LinkSession {
   Bytes control_;  // PING, PONG, REHANDSHAKE, CLOSE frames
   bool close_queued_ = false;
   Bytes partial_;  // a record split across reads
+  // The last record gathered in partial_, kept whole until receive() returns: on_data() spans into
+  // it must outlive the next partial record that the same read starts.
+  Bytes partial_done_;
   crypto::PublicKey peer_{};
   SessionId session_id_{};
   crypto::Hash handshake_hash_{};

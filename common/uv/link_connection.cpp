@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "common/uv/loop.hpp"
+#include "common/uv/read_batch.hpp"
 
 namespace ferry::uv {
 
@@ -93,6 +94,7 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
     self->session_.receive(
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());
+    read_batch::run();  // streams write what this read delivered, before the buffer is reused
   } else if (nread < 0) {
     uv_read_stop(s);
     self->reading_ = false;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/log.hpp"
+#include "common/uv/read_batch.hpp"
 
 namespace ferry::uv {
 
@@ -116,7 +117,9 @@ void SocketPipe::on_linger_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t
   if (nread < 0) static_cast<SocketPipe*>(s->data)->close_handles(false);  // EOF: the client is done
 }
 
-SocketPipe::~SocketPipe() = default;
+SocketPipe::~SocketPipe() {
+  if (!gathered_.empty()) read_batch::cancel(this);
+}
 
 void SocketPipe::start() {
   if (closing_ || started_ || !mux_) return;
@@ -188,9 +191,47 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noex
 void SocketPipe::on_link_writable() { resume_reading(); }
 
 void SocketPipe::on_link_data(ByteSpan bytes) {
-  if (closing_ || write_done_) return;
+  if (closing_ || write_done_ || bytes.empty()) return;
   touch();
-  write_bytes(Bytes(bytes.begin(), bytes.end()), true);
+  if (gathered_.empty()) read_batch::defer(this, flush_gathered);
+  gathered_.push_back(uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
+                                  static_cast<unsigned>(bytes.size())));
+  gathered_bytes_ += bytes.size();
+}
+
+void SocketPipe::flush_gathered(void* who) noexcept {
+  auto* self = static_cast<SocketPipe*>(who);
+  const std::size_t total = std::exchange(self->gathered_bytes_, 0);
+  std::vector<uv_buf_t> bufs;
+  bufs.swap(self->gathered_);
+  if (self->closing_ || self->write_done_) return;  // the spans may be gone with the link: never read them
+  auto* stream = reinterpret_cast<uv_stream_t*>(&self->tcp_);
+  // uv_try_write refuses (EAGAIN) while earlier writes are queued or the socket is still connecting,
+  // which keeps the bytes in order.
+  int written = uv_try_write(stream, bufs.data(), static_cast<unsigned>(bufs.size()));
+  if (written == UV_EAGAIN) written = 0;
+  if (written < 0) return self->abort(frame::ResetCode::TargetError);
+  std::size_t sent = static_cast<std::size_t>(written);
+  if (sent > 0) {
+    self->counters_.from_link += sent;
+    if (!self->stream_gone_)
+      self->mux_->consumed(self->id_, sent, link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
+  }
+  if (sent < total) {  // the kernel is full: one copy of the rest, queued behind nothing else of ours
+    Bytes rest;
+    rest.reserve(total - sent);
+    for (const uv_buf_t& b : bufs) {
+      const auto* p = reinterpret_cast<const std::uint8_t*>(b.base);
+      if (sent >= b.len) {
+        sent -= b.len;
+        continue;
+      }
+      rest.insert(rest.end(), p + sent, p + b.len);
+      sent = 0;
+    }
+    self->write_bytes(std::move(rest), true);
+  }
+  self->maybe_shutdown();
 }
 
 void SocketPipe::write_bytes(Bytes bytes, bool stream_data, std::function<void()> written) {
@@ -234,7 +275,9 @@ void SocketPipe::on_link_fin() {
 }
 
 void SocketPipe::maybe_shutdown() {
-  if (!fin_received_ || writing_ > 0 || write_done_ || closing_ || shutdown_req_.handle) return;
+  if (!fin_received_ || writing_ > 0 || gathered_bytes_ > 0 || write_done_ || closing_ ||
+      shutdown_req_.handle)
+    return;
   if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown_cb) != 0) {
     write_done_ = true;
     maybe_done();

@@ -2,8 +2,10 @@
 //
 //   socket --read straight into the stream's send queue (Mux::send_space)--> stream
 //            paused with uv_read_stop when the queue is above its high watermark, resumed on writable
-//   stream --on_link_data--> uv_write --write callback--> Mux::consumed (credit back to the peer)
-//            so at most one window of bytes waits for a slow socket
+//   stream --on_link_data--> gathered until the link's read batch ends (read_batch.hpp), then one
+//            writev (uv_try_write) straight from the link's buffer --> Mux::consumed (credit back);
+//            what the kernel does not take is copied once and queued with uv_write, and its credit
+//            goes back from the write callback, so at most one window of bytes waits for a slow socket
 //
 // Half-closes pass through: the socket's EOF becomes the stream's FIN, the stream's FIN becomes
 // shutdown(SHUT_WR) once every byte before it is written. The agent pipes a client's socket; the
@@ -21,6 +23,7 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "common/link/mux.hpp"
 
@@ -97,6 +100,7 @@ class SocketPipe {
   static void on_close_cb(uv_handle_t* h) noexcept;
 
   void resume_reading();
+  static void flush_gathered(void* self) noexcept;
   void maybe_shutdown();
   void maybe_done();
   void close_handles(bool rst);
@@ -120,6 +124,9 @@ class SocketPipe {
   uv_shutdown_t shutdown_req_{};
   Counters counters_;
   std::size_t writing_ = 0;  // bytes handed to uv_write, not yet written
+  // DATA this read batch delivered: spans into the link's read buffer, written by flush_gathered().
+  std::vector<uv_buf_t> gathered_;
+  std::size_t gathered_bytes_ = 0;
   std::uint64_t idle_ms_ = 0;
   std::uint64_t last_activity_ = 0;
   int open_handles_ = 2;

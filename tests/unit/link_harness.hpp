@@ -38,9 +38,21 @@ struct Recorder : link::LinkEvents {
     if (auto_accept) session->mux().accept(id, frame::OpenCode::Ok);
   }
   void on_open_result(link::StreamId id, const frame::OpenResult& r) override { streams[id].result = r; }
+  // Holds the spans and copies them only when the receive() that delivered them has returned, the
+  // longest LinkEvents::on_data promises they live (SocketPipe gathers a read's frames this way).
+  bool hold_spans = false;
+  std::vector<std::pair<link::StreamId, ByteSpan>> held;
+  void release_held() {
+    for (auto& [id, b] : held) streams[id].data.insert(streams[id].data.end(), b.begin(), b.end());
+    held.clear();
+  }
+
   void on_data(link::StreamId id, ByteSpan b) override {
     auto& s = streams[id];
-    if (keep_data) s.data.insert(s.data.end(), b.begin(), b.end());
+    if (hold_spans)
+      held.emplace_back(id, b);
+    else if (keep_data)
+      s.data.insert(s.data.end(), b.begin(), b.end());
     s.bytes += b.size();
     if (auto_consume) session->mux().consumed(id, b.size(), *now);
   }
@@ -129,6 +141,7 @@ struct Pair {
     for (std::size_t off = 0; off < out.size(); off += chunk) {
       const std::size_t n = std::min(chunk, out.size() - off);
       to.receive(MutByteSpan(out).subspan(off, n), now);
+      (&to == &*agent ? agent_events : relay_events).release_held();
     }
   }
 

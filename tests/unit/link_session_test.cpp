@@ -74,6 +74,25 @@ TEST_CASE("records split at every point still decode", "[link]") {
   }
 }
 
+TEST_CASE("data spans stay valid until receive() returns, across split records", "[link]") {
+  // Reads that end inside a record make the session gather it; the next read completes it, then
+  // starts gathering the next one. Spans into the first must survive that until receive() returns.
+  for (std::size_t chunk : {1000, 65536, 70001, 100000}) {
+    INFO("chunk " << chunk);
+    Pair p;
+    p.relay_events.hold_spans = true;
+    p.start();
+    auto id = p.agent->mux().open(Target::ipv4({10, 0, 0, 1}, 22));
+    REQUIRE(id);
+    p.pump(chunk);
+    Bytes payload(600000);
+    test::pattern(chunk, 0, payload);
+    p.agent->mux().send(*id, payload);
+    p.pump(chunk);
+    CHECK((p.relay_events.streams[*id].data == payload));
+  }
+}
+
 TEST_CASE("an unlisted key is refused after one DH, with no reply", "[link][admission]") {
   Pair p;
   p.admission.allowed.clear();
