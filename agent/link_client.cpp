@@ -114,9 +114,7 @@ void LinkClient::on_closed(const Error& why) {
   set_state("down", describe(why));
   // Streams the mux already forgot (both FINs crossed) may still be writing their last bytes to a
   // client: they must learn that this mux is going away before it is freed.
-  std::map<link::StreamId, StreamOwner*> left;
-  left.swap(streams_);
-  for (auto& [id, owner] : left) owner->on_stream_reset(frame::ResetCode::Shutdown);
+  for (auto& [id, owner] : streams_.take_all()) owner->on_stream_reset(frame::ResetCode::Shutdown);
   if (conn_) retired_.push_back(std::move(conn_));  // freed by its gone callback
   if (stopping_) return;
   schedule_reconnect();
@@ -133,7 +131,7 @@ void LinkClient::open_now(const Target& target, StreamOwner* owner) {
     const auto code = id.error().code == Errc::Limit ? frame::OpenCode::Limit : frame::OpenCode::Failure;
     return owner->on_open_result(0, frame::OpenResult{code, 0, describe(id.error())});
   }
-  streams_[*id] = owner;
+  streams_.add(*id, owner);
 }
 
 void LinkClient::fail_waiting(bool all) {
@@ -151,10 +149,7 @@ void LinkClient::fail_waiting(bool all) {
   }
 }
 
-StreamOwner* LinkClient::owner_of(link::StreamId id) {
-  auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second;
-}
+StreamOwner* LinkClient::owner_of(link::StreamId id) { return streams_.find(id); }
 
 void LinkClient::on_open_result(link::StreamId id, const frame::OpenResult& r) {
   StreamOwner* o = owner_of(id);
@@ -185,21 +180,14 @@ void LinkClient::on_goaway(const frame::GoAway& g) {
 }
 
 void LinkClient::forget(StreamOwner* owner) {
-  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
-  for (auto it = streams_.begin(); it != streams_.end();) {
-    if (it->second != owner) {
-      ++it;
-      continue;
-    }
-    const link::StreamId id = it->first;
-    it = streams_.erase(it);
+  if (!waiting_.empty()) std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
+  for (link::StreamId id : streams_.take(owner))
     if (conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
-  }
 }
 
 void LinkClient::detach(StreamOwner* owner) {
-  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
-  std::erase_if(streams_, [owner](const auto& kv) { return kv.second == owner; });
+  if (!waiting_.empty()) std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
+  streams_.take(owner);
 }
 
 void LinkClient::release(link::StreamId id) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/stream_owners.hpp"
 #include "common/config/agent_config.hpp"
 #include "common/uv/link_connection.hpp"
 
@@ -103,7 +104,7 @@ class LinkClient final : public link::LinkEvents {
   uv_getaddrinfo_t resolve_{};
   bool resolving_ = false;
   std::uint64_t backoff_ms_ = kBackoffFirstMs;
-  std::map<link::StreamId, StreamOwner*> streams_;
+  StreamOwners streams_;
   std::vector<Waiting> waiting_;
   std::string state_ = "connecting";
   std::string last_error_;

@@ -10,6 +10,9 @@ namespace ferry::uv {
 
 SocketPipe::SocketPipe(uv_loop_t* loop, DoneFn done) : loop_(loop), done_(std::move(done)) {
   uv_tcp_init(loop_, &tcp_);
+  // Set before the socket exists, libuv applies it on accept or open: every reply, from a SOCKS
+  // answer to an ssh keystroke, leaves at once instead of waiting up to 40 ms for Nagle.
+  uv_tcp_nodelay(&tcp_, 1);
   uv_timer_init(loop_, &idle_);
   tcp_.data = idle_.data = this;
   shutdown_req_.data = this;
@@ -128,7 +131,6 @@ void SocketPipe::start() {
   reading_ = false;
   handshake_ = nullptr;
   handshake_buf_.reset();
-  uv_tcp_nodelay(&tcp_, 1);  // interactive traffic (ssh keystrokes) must not wait for Nagle
   resume_reading();
 }
 
