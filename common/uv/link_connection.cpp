@@ -6,6 +6,7 @@
 
 #include "common/uv/loop.hpp"
 #include "common/uv/read_batch.hpp"
+#include "common/uv/unsent_budget.hpp"
 
 namespace ferry::uv {
 
@@ -68,13 +69,10 @@ void LinkConnection::on_connect_cb(uv_connect_t* req, int status) noexcept {
 
 void LinkConnection::begin(link::Instant t) {
   uv_tcp_nodelay(&tcp_, 1);  // records are whole messages; Nagle would only add latency
-#ifdef TCP_NOTSENT_LOWAT
   uv_os_fd_t fd;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
-    const int lowat = kNotSentLowWater;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);  // best effort
-  }
-#endif
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) fd_ = fd;
+  unsent_budget_ = kMaxUnsentBudget;  // until the first measurement says otherwise
+  if (fd_ >= 0) set_unsent_limit(fd_, unsent_budget_);
   uv_timer_start(&timer_, on_tick_cb, kTickMs, kTickMs);
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
   session_.start(t);
@@ -115,9 +113,24 @@ void LinkConnection::on_prepare_cb(uv_prepare_t* p) noexcept {
   self->flush();
 }
 
+void LinkConnection::retune_unsent_budget() {
+  const std::uint64_t now_ms = uv_now(loop_);
+  if (fd_ < 0 || now_ms - tuned_at_ms_ < kRetuneMs) return;
+  tuned_at_ms_ = now_ms;
+  const auto rate = pacing_rate(fd_);
+  if (!rate) return;
+  const std::size_t budget = unsent_budget(*rate);
+  // Small drifts are not worth a syscall; a change of an eighth is.
+  const std::size_t diff = budget > unsent_budget_ ? budget - unsent_budget_ : unsent_budget_ - budget;
+  if (diff * 8 < unsent_budget_) return;
+  unsent_budget_ = budget;
+  set_unsent_limit(fd_, budget);
+}
+
 void LinkConnection::flush() {
   if (handles_closing_) return;
   auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  if (session_.has_output()) retune_unsent_budget();
   // Produce only while the kernel has taken everything written so far. uv_try_write keeps the common
   // case synchronous, so one warm buffer is reused batch after batch; only a remainder the kernel
   // refused becomes a queued write.
@@ -129,7 +142,7 @@ void LinkConnection::flush() {
       spare_.pop_back();
     }
     scratch_.clear();
-    session_.produce(scratch_, batch_);
+    session_.produce(scratch_, std::min(batch_, std::max(unsent_budget_, kMinUnsentBudget)));
     if (scratch_.empty()) break;
     uv_buf_t buf =
         uv_buf_init(reinterpret_cast<char*>(scratch_.data()), static_cast<unsigned>(scratch_.size()));

@@ -28,11 +28,9 @@ class LinkConnection final : private link::LinkEvents {
   // round-robin scheduler, not a FIFO, decides what goes next.
   static constexpr std::size_t kLargeBatch = 512 * 1024;
   static constexpr std::size_t kSmallBatch = 64 * 1024;
-  // Unsent bytes the kernel may hold for this socket (TCP_NOTSENT_LOWAT). Past it, writes stop and
-  // data waits in the streams' queues, where a keystroke can overtake a download. 512 KiB keeps
-  // loopback throughput (128 KiB cost 10-20% there); at 100 Mbit/s it is 42 ms of queue, which the
-  // shaped-link benchmark of the performance work is to tune.
-  static constexpr int kNotSentLowWater = 512 * 1024;
+  // Unsent bytes the kernel may hold (TCP_NOTSENT_LOWAT) follow the path's rate (unsent_budget.hpp),
+  // looked up at most this often while the link sends; batches never exceed that budget either.
+  static constexpr std::uint64_t kRetuneMs = 50;
   static constexpr std::uint64_t kTickMs = 100;
   // A link with nothing to send for this long returns its batch buffers and pooled chunks.
   static constexpr std::int64_t kIdleTrimMs = 2000;
@@ -96,6 +94,7 @@ class LinkConnection final : private link::LinkEvents {
   void on_writable(link::StreamId id) override { events_.on_writable(id); }
   void on_goaway(const frame::GoAway& g) override { events_.on_goaway(g); }
   void on_closed(const Error& why) override;
+  void retune_unsent_budget();
 
   uv_loop_t* loop_;
   uv_tcp_t tcp_{};
@@ -108,6 +107,9 @@ class LinkConnection final : private link::LinkEvents {
   link::LinkSession session_;
   std::size_t writing_bytes_ = 0;
   std::size_t batch_ = kSmallBatch;
+  std::size_t unsent_budget_ = 0;  // 0 until the socket is connected
+  std::uint64_t tuned_at_ms_ = 0;
+  int fd_ = -1;
   Bytes scratch_;             // the batch being produced and written
   std::vector<Bytes> spare_;  // finished writes' buffers, reused by later batches (at most kSpareBuffers)
   static constexpr std::size_t kSpareBuffers = 1;
