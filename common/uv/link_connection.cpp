@@ -4,6 +4,8 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "common/log.hpp"
+#include "common/uv/congestion_control.hpp"
 #include "common/uv/loop.hpp"
 #include "common/uv/read_batch.hpp"
 #include "common/uv/unsent_budget.hpp"
@@ -72,7 +74,11 @@ void LinkConnection::begin(link::Instant t) {
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) fd_ = fd;
   unsent_budget_ = kMaxUnsentBudget;  // until the first measurement says otherwise
-  if (fd_ >= 0) set_unsent_limit(fd_, unsent_budget_);
+  if (fd_ >= 0) {
+    set_unsent_limit(fd_, unsent_budget_);
+    const std::string cc = prefer_loss_based_congestion_control(fd_);
+    if (!cc.empty()) log::debug("link", "congestion control " + cc);
+  }
   uv_timer_start(&timer_, on_tick_cb, kTickMs, kTickMs);
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
   session_.start(t);
