@@ -1,5 +1,6 @@
 #include "agent/status_command.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sodium.h>
 #include <sys/socket.h>
@@ -34,13 +35,36 @@ std::string base64(const std::string& s) {
   return out;
 }
 
+// A blocking TCP socket that neither leaks into children nor raises SIGPIPE when the agent closes
+// first. Linux has SOCK_CLOEXEC and MSG_NOSIGNAL; macOS has neither, but has SO_NOSIGPIPE, which
+// covers every send on the socket.
+int open_socket(int family) {
+#ifdef SOCK_CLOEXEC
+  return ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+#else
+  const int fd = ::socket(family, SOCK_STREAM, 0);
+  if (fd >= 0) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+#ifdef SO_NOSIGPIPE
+  const int one = 1;
+  if (fd >= 0) ::setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+  return fd;
+#endif
+}
+
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = 0;  // SO_NOSIGPIPE was set in open_socket()
+#endif
+
 }  // namespace
 
 int status_command(const config::AgentConfig& cfg) {
   const std::string listen = cfg.http_listen ? *cfg.http_listen : *cfg.socks_listen;
   auto addr = uv::parse_socket_address(listen);
   if (!addr) return std::fprintf(stderr, "bad listen address %s\n", listen.c_str()), 1;
-  const int fd = ::socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = open_socket(addr->ss_family);
   const socklen_t len = addr->ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
   if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), len) != 0) {
     std::fprintf(stderr, "the agent is not running (nothing answers on %s)\n", listen.c_str());
@@ -50,7 +74,7 @@ int status_command(const config::AgentConfig& cfg) {
   std::string req = "GET /status HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n";
   if (cfg.auth) req += "Proxy-Authorization: Basic " + base64(cfg.username + ":" + cfg.password) + "\r\n";
   req += "\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+  if (::send(fd, req.data(), req.size(), kSendFlags) != static_cast<ssize_t>(req.size()))
     return ::close(fd), 1;
   std::string resp;
   char buf[4096];

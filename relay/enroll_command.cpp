@@ -15,11 +15,14 @@
 namespace ferry::relay {
 namespace {
 
-bool write_file(const std::string& path, const std::string& text, mode_t mode) {
+// Writes `text` to `path` with the mode and, when `like` is given, the owner and group of the file it
+// replaces: a relay.toml kept as root:ferry-relay 0640 must stay readable by the service after a
+// rename, which would otherwise leave it owned by whoever ran enroll.
+bool write_file(const std::string& path, const std::string& text, mode_t mode, const struct stat* like) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return false;
-  bool ok =
-      ::fchmod(fd, mode) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  bool ok = (!like || ::fchown(fd, like->st_uid, like->st_gid) == 0) && ::fchmod(fd, mode) == 0 &&
+            ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ok = ::fsync(fd) == 0 && ok;
   return (::close(fd) == 0) && ok;
 }
@@ -44,9 +47,14 @@ int enroll_command(const std::string& path, const std::string& name, const std::
   // The name and key are checked by loading the result below: the same rules as any relay.toml.
   updated += "\n[[agents]]\nname = \"" + name + "\"\npublic_key = \"" + pubkey + "\"\n";
   struct stat st {};
-  const mode_t mode = ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0640;
+  const bool existed = ::stat(path.c_str(), &st) == 0;
+  const mode_t mode = existed ? (st.st_mode & 07777) : 0640;
   const std::string scratch = path + ".enroll";
-  if (!write_file(scratch, updated, mode)) return std::perror(scratch.c_str()), 1;
+  if (!write_file(scratch, updated, mode, existed ? &st : nullptr)) {
+    std::perror(scratch.c_str());
+    ::unlink(scratch.c_str());
+    return 1;
+  }
   config::RelayConfig next;
   if (auto err = config::load_relay_config(scratch, next, rule_check())) {
     ::unlink(scratch.c_str());

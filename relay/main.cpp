@@ -47,6 +47,17 @@ int load(const std::string& path, config::RelayConfig& cfg) {
   return 0;
 }
 
+// workers = 0 means one per core where the kernel spreads new connections over listeners that share
+// a port (SO_REUSEPORT on Linux). macOS accepts SO_REUSEPORT but hands every connection to one of
+// the sockets, so further workers would only sit idle: there, 0 means one.
+unsigned default_workers() {
+#ifdef __linux__
+  return std::max(1u, std::thread::hardware_concurrency());
+#else
+  return 1;
+#endif
+}
+
 // Runs one RelayServer per worker thread; worker 0 (this thread) binds first, so a port of 0 becomes
 // one real port that the others then share (SO_REUSEPORT). Worker 0 also serves the admin endpoint.
 int run(const std::string& path) {
@@ -54,8 +65,7 @@ int run(const std::string& path) {
   if (int rc = load(path, cfg)) return rc;
   auto key = load_private_key(path, cfg.private_key_file);
   if (!key) return 2;
-  const unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers)
-                                           : std::max(1u, std::thread::hardware_concurrency());
+  const unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers) : default_workers();
   relay::RelayShared shared(cfg);
   if (!shared.audit.open(cfg.audit_log)) {
     std::fprintf(stderr, "%s: audit_log: cannot open %s: %s\n", path.c_str(), cfg.audit_log.c_str(),

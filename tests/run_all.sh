@@ -16,7 +16,8 @@ fuzz_seconds="${FERRY_FUZZ_SECONDS:-20}"
 
 packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libssl-dev libtomlplusplus-dev catch2
           nlohmann-json3-dev clang libclang-rt-14-dev python3 curl openssl ca-certificates iproute2 wget git
-          openssh-server openssh-client netcat-openbsd chromium)
+          openssh-server openssh-client netcat-openbsd chromium
+          dpkg-dev lintian file man-db binutils systemd)  # the package test: cpack, lintian, systemd-analyze
 . tests/ensure_packages.sh
 ensure_packages "${packages[@]}"
 
