@@ -16,7 +16,8 @@ TcpListener::TcpListener(uv_loop_t* loop, ConnectionFn on_connection)
 }
 
 Result<void> TcpListener::listen(const sockaddr* addr, int backlog, bool reuse_port) {
-#ifdef SO_REUSEPORT
+#if defined(SO_REUSEPORT) && defined(__linux__)
+  // Linux only: elsewhere (macOS) SO_REUSEPORT does not spread connections over the listeners.
   if (reuse_port) {
     const int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return fail(Errc::Io, "socket", -errno);

@@ -5,6 +5,9 @@
 //   link_bench [--bytes GiB] [--idle N]
 #include <sodium.h>
 #include <sys/resource.h>
+#if defined(__APPLE__)
+#include <mach/mach.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,10 +37,18 @@ struct Usage {
 
 Usage self_usage() {
   Usage u;
+#if defined(__APPLE__)
+  mach_task_basic_info info{};
+  mach_msg_type_number_t count = MACH_TASK_BASIC_INFO_COUNT;
+  if (task_info(mach_task_self(), MACH_TASK_BASIC_INFO, reinterpret_cast<task_info_t>(&info), &count) ==
+      KERN_SUCCESS)
+    u.rss_kib = static_cast<long>(info.resident_size / 1024);
+#else
   std::ifstream statm("/proc/self/statm");
   long pages = 0, resident = 0;
   statm >> pages >> resident;
   u.rss_kib = resident * (sysconf(_SC_PAGESIZE) / 1024);
+#endif
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   u.cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
