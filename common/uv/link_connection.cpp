@@ -26,8 +26,9 @@ LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::L
   uv_tcp_init(loop_, &tcp_);
   uv_timer_init(loop_, &timer_);
   uv_prepare_init(loop_, &prepare_);
-  tcp_.data = timer_.data = prepare_.data = this;
-  open_handles_ = 3;
+  uv_check_init(loop_, &resume_);
+  tcp_.data = timer_.data = prepare_.data = resume_.data = this;
+  open_handles_ = 4;
   tcp_open_ = true;
 }
 
@@ -99,6 +100,13 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());
     read_batch::run();  // streams write what this read delivered, before the buffer is reused
+    // A full buffer means more is waiting, and libuv would read again at once (up to 32 times). One
+    // buffer per loop iteration instead: the other sockets' events of this iteration (a keystroke
+    // behind a download) are served first, then the check phase resumes reading.
+    if (static_cast<std::size_t>(nread) == kReadBytes && self->reading_ && !self->handles_closing_) {
+      uv_read_stop(s);
+      uv_check_start(&self->resume_, on_resume_cb);
+    }
   } else if (nread < 0) {
     uv_read_stop(s);
     self->reading_ = false;
@@ -106,6 +114,13 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
     self->session_.eof();                             // UV_EOF or a reset: either way the byte stream is over
     if (self->shutdown_done_) self->close_handles();  // else finish_close() sees eof_seen_
   }
+}
+
+void LinkConnection::on_resume_cb(uv_check_t* c) noexcept {
+  auto* self = static_cast<LinkConnection*>(c->data);
+  uv_check_stop(c);
+  if (!self->reading_ || self->handles_closing_) return;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), on_alloc_cb, on_read_cb);
 }
 
 void LinkConnection::wake() {
@@ -250,6 +265,7 @@ void LinkConnection::close_handles() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), on_close_cb);
+  uv_close(reinterpret_cast<uv_handle_t*>(&resume_), on_close_cb);
 }
 
 void LinkConnection::on_close_cb(uv_handle_t* h) noexcept {
