@@ -4,7 +4,8 @@
 //   bench_load serve   --listen IP:PORT [--threads N]
 //   bench_load bulk    --target IP:PORT [--proxy URL] (--down SIZE | --up SIZE)
 //   bench_load connect --target IP:PORT [--proxy URL] --count N
-//   bench_load hold    --target IP:PORT [--proxy URL] --count N        (stages advance on stdin lines)
+//   bench_load hold    --target IP:PORT [--proxy URL] --count N [--parallel N] [--deadline-s S]
+//                                                        (stages advance on stdin lines)
 //   bench_load hol     --target IP:PORT [--proxy URL] --seconds S [--interval-ms MS] [--bulk] [--warmup-s S]
 //   bench_load aead    [--seconds S]
 //
@@ -49,7 +50,7 @@ constexpr const char* kUsage =
     "usage: bench_load serve --listen IP:PORT [--threads N]\n"
     "       bench_load bulk --target IP:PORT [--proxy URL] (--down SIZE | --up SIZE)\n"
     "       bench_load connect --target IP:PORT [--proxy URL] --count N\n"
-    "       bench_load hold --target IP:PORT [--proxy URL] --count N\n"
+    "       bench_load hold --target IP:PORT [--proxy URL] --count N [--parallel N] [--deadline-s S]\n"
     "       bench_load hol --target IP:PORT [--proxy URL] --seconds S [--interval-ms MS] [--bulk] [--warmup-s S]\n"
     "       bench_load aead [--seconds S]\n"
     "URL: socks5://IP:PORT, socks5h://IP:PORT or http://IP:PORT. Client options: --target-name NAME,\n"
@@ -117,7 +118,9 @@ int main(int argc, char** argv) {
     return run_bulk(o, down, bytes);
   }
   if (command == "connect") return run_connect(o, std::stoi(get("--count", "2000")));
-  if (command == "hold") return run_hold(o, std::stoi(get("--count", "10000")));
+  if (command == "hold")
+    return run_hold(o, std::stoi(get("--count", "10000")), std::stoi(get("--parallel", "16")),
+                    std::stod(get("--deadline-s", "300")));
   if (command == "hol")
     return run_hol(o, std::stod(get("--seconds", "10")), std::stod(get("--interval-ms", "5")), opt.count("--bulk") > 0,
                    std::stod(get("--warmup-s", "1")));

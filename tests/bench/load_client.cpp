@@ -118,23 +118,47 @@ int run_connect(const ClientOptions& o, int count) {
   return failed ? 1 : 0;
 }
 
-int run_hold(const ClientOptions& o, int count) {
+int run_hold(const ClientOptions& o, int count, int parallel, double deadline_s) {
   const Pattern pattern(o.seed);
-  std::vector<Fd> conns;
-  conns.reserve(static_cast<std::size_t>(count));
+  // `parallel` threads open the connections, each with blocking calls. Opening stops at the first
+  // failure (what follows a refusal or an exhausted limit would fail the same way, each perhaps only
+  // after a timeout) and at the deadline, so a run stays bounded whatever the proxy does.
+  const int workers = std::max(1, std::min(parallel, count));
+  std::vector<std::vector<Fd>> opened(static_cast<std::size_t>(workers));
+  std::atomic<int> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;
   std::string first_error;
-  int failed = 0;
   const auto start = Clock::now();
-  for (int i = 0; i < count; ++i) {
-    Dialed d = dial(o);
-    if (d.error.empty()) d.error = send_header(d.fd.get(), Op::Echo, 0, o.seed);
-    if (d.error.empty()) {
-      conns.push_back(std::move(d.fd));
-    } else {
-      ++failed;
-      if (first_error.empty()) first_error = "connection " + std::to_string(i) + ": " + d.error;
-    }
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      while (!stop) {
+        const int i = next++;
+        if (i >= count) return;
+        if (seconds_since(start) > deadline_s) {
+          std::lock_guard lock(mu);
+          if (first_error.empty()) first_error = "deadline: " + std::to_string(static_cast<int>(deadline_s)) + " s";
+          stop = true;
+          return;
+        }
+        Dialed d = dial(o);
+        if (d.error.empty()) d.error = send_header(d.fd.get(), Op::Echo, 0, o.seed);
+        if (d.error.empty()) {
+          opened[static_cast<std::size_t>(w)].push_back(std::move(d.fd));
+          continue;
+        }
+        std::lock_guard lock(mu);
+        if (first_error.empty()) first_error = "connection " + std::to_string(i) + ": " + d.error;
+        stop = true;
+      }
+    });
   }
+  for (auto& t : threads) t.join();
+  std::vector<Fd> conns;
+  for (auto& v : opened)
+    for (auto& fd : v) conns.push_back(std::move(fd));
+  const int failed = count - static_cast<int>(conns.size());
   JsonLine("hold")
       .add("stage", "open")
       .add("count", count)
@@ -146,12 +170,13 @@ int run_hold(const ClientOptions& o, int count) {
   wait_for_line();
 
   // Every message goes out before any reply is read: all connections carry one exchange at once.
+  std::string exchange_error;
   const auto exchange_start = Clock::now();
   std::vector<bool> sent(conns.size());
   for (std::size_t i = 0; i < conns.size(); ++i) {
     auto e = send_all(conns[i].get(), pattern.at(i * kPingBytes), kPingBytes);
     sent[i] = e.empty();
-    if (!e.empty() && first_error.empty()) first_error = "exchange " + std::to_string(i) + ": " + e;
+    if (!e.empty() && exchange_error.empty()) exchange_error = "exchange " + std::to_string(i) + ": " + e;
   }
   int exchanged = 0;
   for (std::size_t i = 0; i < conns.size(); ++i) {
@@ -160,7 +185,7 @@ int run_hold(const ClientOptions& o, int count) {
     auto e = recv_exact(conns[i].get(), back, kPingBytes);
     if (e.empty() && std::memcmp(back, pattern.at(i * kPingBytes), kPingBytes) != 0) e = "wrong echo";
     if (e.empty()) ++exchanged;
-    else if (first_error.empty()) first_error = "exchange " + std::to_string(i) + ": " + e;
+    else if (exchange_error.empty()) exchange_error = "exchange " + std::to_string(i) + ": " + e;
   }
   JsonLine("hold")
       .add("stage", "exchange")
@@ -168,7 +193,7 @@ int run_hold(const ClientOptions& o, int count) {
       .add("ok", exchanged)
       .add("failed", count - exchanged)
       .add("seconds", seconds_since(exchange_start))
-      .add("error", first_error)
+      .add("error", exchange_error)
       .print();
   wait_for_line();
   conns.clear();

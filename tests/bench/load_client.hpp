@@ -39,9 +39,10 @@ Dialed dial(const ClientOptions& o);
 int run_bulk(const ClientOptions& o, bool down, std::uint64_t bytes);
 // `count` sequential connections, each getting a 100-byte reply: rate and time to first byte.
 int run_connect(const ClientOptions& o, int count);
-// Opens `count` connections, then waits for a line on stdin before one exchange on each, and for
-// another before closing them all, so the caller can measure memory at each stage.
-int run_hold(const ClientOptions& o, int count);
+// Opens `count` connections, `parallel` at a time, stopping at the first failure or after
+// `deadline_s`; then waits for a line on stdin before one exchange on each, and for another before
+// closing them all, so the caller can measure memory at each stage.
+int run_hold(const ClientOptions& o, int count, int parallel, double deadline_s);
 // 64-byte round trips on one connection for `seconds`, one every `interval_ms`, optionally while a
 // download runs on a second connection through the same proxy (measured after `warmup_s`).
 int run_hol(const ClientOptions& o, double seconds, double interval_ms, bool bulk, double warmup_s);
