@@ -8,6 +8,7 @@
 //                                                        (stages advance on stdin lines)
 //   bench_load hol     --target IP:PORT [--proxy URL] --seconds S [--interval-ms MS] [--bulk] [--warmup-s S]
 //   bench_load aead    [--seconds S]
+//   bench_load linkem  --if-a IF --if-b IF [--delay-ms MS] [--rate-mbit R]   (root; see load_linkem.cpp)
 //
 // URL is socks5://IP:PORT, socks5h://IP:PORT (the name of --target-name, or the address, is sent as a
 // name) or http://IP:PORT (HTTP CONNECT). SIZE takes K, M and G suffixes (binary). Client options:
@@ -25,6 +26,7 @@
 #include "tests/bench/load_aead.hpp"
 #include "tests/bench/load_client.hpp"
 #include "tests/bench/load_common.hpp"
+#include "tests/bench/load_linkem.hpp"
 #include "tests/bench/load_server.hpp"
 
 using namespace ferry::bench;
@@ -53,6 +55,7 @@ constexpr const char* kUsage =
     "       bench_load hold --target IP:PORT [--proxy URL] --count N [--parallel N] [--deadline-s S]\n"
     "       bench_load hol --target IP:PORT [--proxy URL] --seconds S [--interval-ms MS] [--bulk] [--warmup-s S]\n"
     "       bench_load aead [--seconds S]\n"
+    "       bench_load linkem --if-a IF --if-b IF [--delay-ms MS] [--rate-mbit R]\n"
     "URL: socks5://IP:PORT, socks5h://IP:PORT or http://IP:PORT. Client options: --target-name NAME,\n"
     "--timeout-ms MS, --seed N. SIZE: bytes, or with a K, M or G suffix.\n";
 
@@ -99,6 +102,9 @@ int main(int argc, char** argv) {
     return run_server(get("--listen", "127.0.0.1:0"), threads);
   }
   if (command == "aead") return run_aead(std::stod(get("--seconds", "1.5")));
+  if (command == "linkem")
+    return run_linkem(get("--if-a", ""), get("--if-b", ""), std::stod(get("--delay-ms", "20")),
+                      std::stod(get("--rate-mbit", "100")));
 
   ClientOptions o;
   const auto target = parse_endpoint(get("--target", ""));

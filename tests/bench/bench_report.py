@@ -306,8 +306,8 @@ def report(bench, command):
     labels = getattr(bench, "labels", {})
     m = bench.machine
     print("## Side by side (%s)\n" % time.strftime("%Y-%m-%d %H:%M"))
-    print("- machine: %s, %s cores, %s, Linux %s, Debian %s" % (m.get("cpu"), m.get("cores"), m.get("memory"),
-                                                                 m.get("kernel"), m.get("debian")))
+    print("- machine: %s, %s cores, %s, Linux %s (TCP congestion control %s), Debian %s"
+          % (m.get("cpu"), m.get("cores"), m.get("memory"), m.get("kernel"), m.get("tcp_cc"), m.get("debian")))
     print("- versions: %s; %s; %s; libsodium %s; %s; libuv %s" % (m.get("ferry"), m.get("shadowsocks"), m.get("openssh"),
                                                                  m.get("libsodium"), m.get("openssl"), m.get("libuv")))
     print("- command: `%s` (run time %.0f s)" % (command, bench.elapsed))

@@ -69,6 +69,10 @@ def ensure_peers(wanted, notes):
         need.append("shadowsocks-libev")
     if any(n.startswith("ssh") for n in wanted) and not (os.path.exists(bc.SSHD) and shutil.which("ssh")):
         need += ["openssh-server", "openssh-client"]
+    ensure_packages(need, notes)
+
+
+def ensure_packages(need, notes):
     if not need:
         return
     if os.geteuid() != 0:
@@ -256,10 +260,12 @@ class Bench:
         if os.geteuid() != 0:
             self.notes.append("shaped link skipped: network namespaces need root")
             return
+        if not shutil.which("ethtool"):
+            ensure_packages(["ethtool"], self.notes)
         self.shaped = bc.ShapedNet()
         try:
-            self.shaped.create()
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError) as e:
+            self.shaped.create(self.load, self.workdir)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError, RuntimeError) as e:
             detail = e.stderr.decode(errors="replace").strip() if getattr(e, "stderr", None) else str(e)
             self.notes.append("shaped link skipped: %s: %s" % (" ".join(getattr(e, "cmd", []) or []), detail))
             self.shaped.destroy()
@@ -281,6 +287,11 @@ class Bench:
         except OSError:
             pass
         m["cores"] = os.cpu_count()
+        try:
+            with open("/proc/sys/net/ipv4/tcp_congestion_control") as f:
+                m["tcp_cc"] = f.read().strip()
+        except OSError:
+            m["tcp_cc"] = "?"
         m["kernel"] = platform.release()
         try:
             with open("/etc/debian_version") as f:
