@@ -6,8 +6,11 @@ import time
 GIB = 1 << 30
 MIB = 1 << 20
 
-# Gross regressions only: the guard must not fail on a noisy, shared machine.
-GUARD_MIN_FRACTION_OF_DIRECT = 1 / 20
+# Gross regressions only: the guard must not fail on a noisy, shared machine. On this 2-core machine
+# ferry's quick bulk runs measured 8-12x below the direct connection while others were building (a
+# plain copy through loopback is very fast), so the example of 20x would leave less than a
+# factor of 2 of headroom; 40x catches what is gross (a stall per write, a quadratic copy) and no noise.
+GUARD_MIN_FRACTION_OF_DIRECT = 1 / 40
 GUARD_MAX_KIB_PER_CONN = 64
 GUARD_MAX_RSS_AFTER_X_IDLE = 3.0
 
@@ -272,14 +275,16 @@ def guard(bench):
             fails.append("bulk %s: %s" % (d, r.get("error")))
         f, g = bulk_mbps(ferry, d), bulk_mbps(direct, d)
         if f is not None and g and f < g * GUARD_MIN_FRACTION_OF_DIRECT:
-            fails.append("bulk %s: ferry %.0f MB/s is less than 1/20 of direct's %.0f" % (d, f, g))
+            fails.append("bulk %s: ferry %.0f MB/s is less than 1/%.0f of direct's %.0f"
+                         % (d, f, 1 / GUARD_MIN_FRACTION_OF_DIRECT, g))
     for kind in ("socks", "http"):
         r = _get(ferry, "b", kind)
         if isinstance(r, dict) and (r.get("failed") or r.get("ok") in (None, False)):
             fails.append("connect %s: %s failed: %s" % (kind, r.get("failed"), r.get("error")))
         f, g = conn(ferry, kind, "per_s"), conn(direct, kind, "per_s")
         if f is not None and g and f < g * GUARD_MIN_FRACTION_OF_DIRECT:
-            fails.append("connect %s: ferry %.0f/s is less than 1/20 of direct's %.0f/s" % (kind, f, g))
+            fails.append("connect %s: ferry %.0f/s is less than 1/%.0f of direct's %.0f/s"
+                         % (kind, f, 1 / GUARD_MIN_FRACTION_OF_DIRECT, g))
     c = ferry.get("c")
     if c and "error" not in c:
         n = c["count"]
@@ -354,6 +359,7 @@ def report(bench, command):
         for f in fails:
             print("- " + f)
     else:
-        print("GUARD: ok (ferry within 1/20 of direct, every exchange intact, ≤ %d KiB per held connection, "
-              "RSS after close ≤ %.0f× idle)" % (GUARD_MAX_KIB_PER_CONN, GUARD_MAX_RSS_AFTER_X_IDLE))
+        print("GUARD: ok (ferry within 1/%.0f of direct, every exchange intact, ≤ %d KiB per held connection, "
+              "RSS after close ≤ %.0f× idle)" % (1 / GUARD_MIN_FRACTION_OF_DIRECT, GUARD_MAX_KIB_PER_CONN,
+                                                 GUARD_MAX_RSS_AFTER_X_IDLE))
     return not fails

@@ -41,9 +41,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 GIB = 1 << 30
 
 FULL = dict(bulk=GIB, connect=2000, hold=10000, hol_s=10.0, hol_warmup_s=1.0, shaped_idle_s=5.0,
-            shaped_loaded_s=15.0, shaped_warmup_s=3.0, aead_s=1.5, settle_s=3.0, hold_deadline_s=300)
+            shaped_loaded_s=15.0, shaped_warmup_s=3.0, aead_s=1.5, settle_s=5.0, hold_deadline_s=300)
 QUICK = dict(bulk=64 << 20, connect=200, hold=500, hol_s=2.0, hol_warmup_s=0.5, shaped_idle_s=3.0,
-             shaped_loaded_s=5.0, shaped_warmup_s=2.0, aead_s=0.25, settle_s=3.0, hold_deadline_s=30)
+             shaped_loaded_s=5.0, shaped_warmup_s=2.0, aead_s=0.25, settle_s=5.0, hold_deadline_s=30)
 
 
 def raise_nofile_limit():
@@ -193,7 +193,8 @@ class Bench:
             out["used"] = rss()  # every connection has now carried one message each way
             h.go_on()
             h.next_stage(timeout=300)
-            time.sleep(self.size["settle_s"])  # let the programs give memory back
+            # ferry returns a link's batch buffers after 2.5 s of quiet; give every program 5 s to give back.
+            time.sleep(self.size["settle_s"])
             out["after"] = rss()
         finally:
             h.close()
