@@ -315,7 +315,8 @@ def report(bench, command):
           % (m.get("cpu"), m.get("cores"), m.get("memory"), m.get("kernel"), m.get("tcp_cc"), m.get("debian")))
     print("- versions: %s; %s; %s; libsodium %s; %s; libuv %s" % (m.get("ferry"), m.get("shadowsocks"), m.get("openssh"),
                                                                  m.get("libsodium"), m.get("openssl"), m.get("libuv")))
-    print("- command: `%s` (run time %.0f s)" % (command, bench.elapsed))
+    print("- command: `%s` (run time %.0f s; load average %s at the start, %s at the end)"
+          % (command, bench.elapsed, m.get("load_start"), m.get("load_end")))
     for n in bench.notes:
         print("- note: " + n)
     print()

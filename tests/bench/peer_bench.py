@@ -232,6 +232,7 @@ class Bench:
 
     def run(self):
         started = time.time()
+        self.machine["load_start"] = "%.1f" % os.getloadavg()[0]
         scenarios = set((self.args.scenarios or "a,b,c,d,e").split(","))
         self.targets = {}
         chosen = self.contenders()
@@ -255,6 +256,7 @@ class Bench:
             if want_shaped:
                 self.run_shaped(chosen)
         self.labels = {c.name: c.label for c in chosen}
+        self.machine["load_end"] = "%.1f" % os.getloadavg()[0]
         self.elapsed = time.time() - started
 
     def run_shaped(self, chosen):
