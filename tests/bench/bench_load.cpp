@@ -53,7 +53,8 @@ constexpr const char* kUsage =
     "       bench_load bulk --target IP:PORT [--proxy URL] (--down SIZE | --up SIZE)\n"
     "       bench_load connect --target IP:PORT [--proxy URL] --count N\n"
     "       bench_load hold --target IP:PORT [--proxy URL] --count N [--parallel N] [--deadline-s S]\n"
-    "       bench_load hol --target IP:PORT [--proxy URL] --seconds S [--interval-ms MS] [--bulk] [--warmup-s S]\n"
+    "       bench_load hol --target IP:PORT [--proxy URL] --seconds S [--interval-ms MS] [--bulk] "
+    "[--warmup-s S]\n"
     "       bench_load aead [--seconds S]\n"
     "       bench_load linkem --if-a IF --if-b IF [--delay-ms MS] [--rate-mbit R]\n"
     "URL: socks5://IP:PORT, socks5h://IP:PORT or http://IP:PORT. Client options: --target-name NAME,\n"
@@ -69,10 +70,14 @@ std::uint64_t parse_size(const std::string& s) {
   char* end = nullptr;
   std::uint64_t v = std::strtoull(s.c_str(), &end, 10);
   const std::string unit = end;
-  if (unit == "K" || unit == "k") v <<= 10;
-  else if (unit == "M" || unit == "m") v <<= 20;
-  else if (unit == "G" || unit == "g") v <<= 30;
-  else if (!unit.empty()) return 0;
+  if (unit == "K" || unit == "k")
+    v <<= 10;
+  else if (unit == "M" || unit == "m")
+    v <<= 20;
+  else if (unit == "G" || unit == "g")
+    v <<= 30;
+  else if (!unit.empty())
+    return 0;
   return v;
 }
 
@@ -94,11 +99,14 @@ int main(int argc, char** argv) {
       return usage(a + " needs a value");
     }
   }
-  auto get = [&](const char* k, const char* fallback) { return opt.count(k) ? opt[k] : std::string(fallback); };
+  auto get = [&](const char* k, const char* fallback) {
+    return opt.count(k) ? opt[k] : std::string(fallback);
+  };
   raise_nofile_limit();
 
   if (command == "serve") {
-    const auto threads = std::stoi(get("--threads", std::to_string(std::max(1u, std::thread::hardware_concurrency())).c_str()));
+    const auto threads = std::stoi(
+        get("--threads", std::to_string(std::max(1u, std::thread::hardware_concurrency())).c_str()));
     return run_server(get("--listen", "127.0.0.1:0"), threads);
   }
   if (command == "aead") return run_aead(std::stod(get("--seconds", "1.5")));
@@ -115,7 +123,8 @@ int main(int argc, char** argv) {
   o.proxy = *proxy;
   o.target_name = get("--target-name", "");
   o.timeout_ms = std::stoi(get("--timeout-ms", "30000"));
-  o.seed = std::stoull(get("--seed", std::to_string(static_cast<unsigned long long>(getpid()) * 7919u).c_str()));
+  o.seed =
+      std::stoull(get("--seed", std::to_string(static_cast<unsigned long long>(getpid()) * 7919u).c_str()));
 
   if (command == "bulk") {
     const bool down = opt.count("--down") > 0;
@@ -128,7 +137,7 @@ int main(int argc, char** argv) {
     return run_hold(o, std::stoi(get("--count", "10000")), std::stoi(get("--parallel", "16")),
                     std::stod(get("--deadline-s", "300")));
   if (command == "hol")
-    return run_hol(o, std::stod(get("--seconds", "10")), std::stod(get("--interval-ms", "5")), opt.count("--bulk") > 0,
-                   std::stod(get("--warmup-s", "1")));
+    return run_hol(o, std::stod(get("--seconds", "10")), std::stod(get("--interval-ms", "5")),
+                   opt.count("--bulk") > 0, std::stod(get("--warmup-s", "1")));
   return usage("unknown subcommand " + command);
 }

@@ -32,7 +32,11 @@ double measure(double seconds, const std::function<bool(std::uint64_t)>& encrypt
 }
 
 void report(const char* name, double mb_per_s) {
-  JsonLine("aead").add("name", name).add("record_bytes", static_cast<int>(kRecordBytes)).add("mb_per_s", mb_per_s).print();
+  JsonLine("aead")
+      .add("name", name)
+      .add("record_bytes", static_cast<int>(kRecordBytes))
+      .add("mb_per_s", mb_per_s)
+      .print();
 }
 
 #ifdef FERRY_BENCH_OPENSSL
@@ -65,8 +69,8 @@ int run_aead(double seconds) {
   report("libsodium chacha20poly1305_ietf", measure(seconds, [&](std::uint64_t n) {
            put_be(nonce + 4, n, 8);
            unsigned long long clen = 0;
-           return crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &clen, in.data(), kRecordBytes, nullptr, 0,
-                                                            nullptr, nonce, key) == 0;
+           return crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &clen, in.data(), kRecordBytes,
+                                                            nullptr, 0, nullptr, nonce, key) == 0;
          }));
 #ifdef FERRY_BENCH_OPENSSL
   report("OpenSSL chacha20-poly1305", openssl_rate(EVP_chacha20_poly1305(), seconds, in, out));

@@ -46,7 +46,8 @@ std::string download(int fd, std::uint64_t bytes, const Pattern& pattern) {
 std::string upload(int fd, std::uint64_t bytes, const Pattern& pattern) {
   for (std::uint64_t offset = 0; offset < bytes;) {
     const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkBytes, bytes - offset));
-    if (auto e = send_all(fd, pattern.at(offset), len); !e.empty()) return e + " after " + std::to_string(offset);
+    if (auto e = send_all(fd, pattern.at(offset), len); !e.empty())
+      return e + " after " + std::to_string(offset);
     offset += len;
   }
   char verdict = 0;
@@ -65,7 +66,8 @@ int run_bulk(const ClientOptions& o, bool down, std::uint64_t bytes) {
   } else {
     const auto start = Clock::now();
     error = send_header(d.fd.get(), down ? Op::Download : Op::Upload, bytes, o.seed);
-    if (error.empty()) error = down ? download(d.fd.get(), bytes, pattern) : upload(d.fd.get(), bytes, pattern);
+    if (error.empty())
+      error = down ? download(d.fd.get(), bytes, pattern) : upload(d.fd.get(), bytes, pattern);
     seconds = seconds_since(start);
   }
   JsonLine("bulk")
@@ -94,7 +96,8 @@ int run_connect(const ClientOptions& o, int count) {
     if (error.empty()) error = recv_exact(d.fd.get(), reply, 1);
     const auto t1 = Clock::now();
     if (error.empty()) error = recv_exact(d.fd.get(), reply + 1, kReplyBytes - 1);
-    if (error.empty() && std::memcmp(reply, pattern.at(0), kReplyBytes) != 0) error = "integrity: wrong reply";
+    if (error.empty() && std::memcmp(reply, pattern.at(0), kReplyBytes) != 0)
+      error = "integrity: wrong reply";
     if (error.empty()) {
       ttfb_ms.push_back(ms(t1 - t0));
     } else {
@@ -138,7 +141,8 @@ int run_hold(const ClientOptions& o, int count, int parallel, double deadline_s)
         if (i >= count) return;
         if (seconds_since(start) > deadline_s) {
           std::lock_guard lock(mu);
-          if (first_error.empty()) first_error = "deadline: " + std::to_string(static_cast<int>(deadline_s)) + " s";
+          if (first_error.empty())
+            first_error = "deadline: " + std::to_string(static_cast<int>(deadline_s)) + " s";
           stop = true;
           return;
         }
@@ -184,8 +188,10 @@ int run_hold(const ClientOptions& o, int count, int parallel, double deadline_s)
     std::uint8_t back[kPingBytes];
     auto e = recv_exact(conns[i].get(), back, kPingBytes);
     if (e.empty() && std::memcmp(back, pattern.at(i * kPingBytes), kPingBytes) != 0) e = "wrong echo";
-    if (e.empty()) ++exchanged;
-    else if (exchange_error.empty()) exchange_error = "exchange " + std::to_string(i) + ": " + e;
+    if (e.empty())
+      ++exchanged;
+    else if (exchange_error.empty())
+      exchange_error = "exchange " + std::to_string(i) + ": " + e;
   }
   JsonLine("hold")
       .add("stage", "exchange")
@@ -244,10 +250,12 @@ int run_hol(const ClientOptions& o, double seconds, double interval_ms, bool bul
 
   const Pattern pattern(o.seed);
   std::vector<double> rtt_ms;
-  const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(interval_ms));
+  const auto interval =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(interval_ms));
   const std::uint64_t bytes_before = bulk_bytes.load();
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   for (std::uint64_t i = 0; error.empty() && Clock::now() < end; ++i) {
     const auto t0 = Clock::now();
     std::uint8_t back[kPingBytes];

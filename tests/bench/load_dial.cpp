@@ -42,10 +42,17 @@ std::string socks5_handshake(int fd, const ClientOptions& o) {
   }
   std::size_t rest = 0;  // what follows the first address byte
   switch (head[3]) {
-    case 1: rest = 3 + 2; break;
-    case 4: rest = 15 + 2; break;
-    case 3: rest = head[4] + 2u; break;
-    default: return "socks5 reply: bad address type";
+    case 1:
+      rest = 3 + 2;
+      break;
+    case 4:
+      rest = 15 + 2;
+      break;
+    case 3:
+      rest = head[4] + 2u;
+      break;
+    default:
+      return "socks5 reply: bad address type";
   }
   std::uint8_t tail[300];
   if (auto e = recv_exact(fd, tail, rest); !e.empty()) return "socks5 reply address: " + e;
@@ -53,8 +60,8 @@ std::string socks5_handshake(int fd, const ClientOptions& o) {
 }
 
 std::string http_connect(int fd, const ClientOptions& o) {
-  const std::string authority =
-      (o.target_name.empty() ? format_ip(o.target) : o.target_name) + ":" + std::to_string(ntohs(o.target.sin_port));
+  const std::string authority = (o.target_name.empty() ? format_ip(o.target) : o.target_name) + ":" +
+                                std::to_string(ntohs(o.target.sin_port));
   const std::string req = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n";
   if (auto e = send_all(fd, req.data(), req.size()); !e.empty()) return "CONNECT: " + e;
   std::string head;
@@ -84,10 +91,14 @@ std::optional<Proxy> parse_proxy(const std::string& url) {
   const auto sep = url.find("://");
   if (sep == std::string::npos) return std::nullopt;
   const std::string scheme = url.substr(0, sep);
-  if (scheme == "socks5") p.kind = Proxy::Kind::Socks5;
-  else if (scheme == "socks5h") p.kind = Proxy::Kind::Socks5h;
-  else if (scheme == "http") p.kind = Proxy::Kind::Http;
-  else return std::nullopt;
+  if (scheme == "socks5")
+    p.kind = Proxy::Kind::Socks5;
+  else if (scheme == "socks5h")
+    p.kind = Proxy::Kind::Socks5h;
+  else if (scheme == "http")
+    p.kind = Proxy::Kind::Http;
+  else
+    return std::nullopt;
   std::string rest = url.substr(sep + 3);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
   const auto addr = parse_endpoint(rest);

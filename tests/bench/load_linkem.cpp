@@ -171,8 +171,10 @@ class FqCodel {
           ++drops;
           ++fq.count;
           f = do_dequeue(fq, now, ok_to_drop);
-          if (!ok_to_drop) fq.dropping = false;
-          else fq.drop_next = control_law(fq.drop_next, fq.count);
+          if (!ok_to_drop)
+            fq.dropping = false;
+          else
+            fq.drop_next = control_law(fq.drop_next, fq.count);
         }
       }
     } else if (ok_to_drop) {
@@ -278,16 +280,16 @@ int run_linkem(const std::string& if_a, const std::string& if_b, double delay_ms
   int index_a = 0, index_b = 0;
   const int fd_a = open_packet_socket(if_a, index_a), fd_b = open_packet_socket(if_b, index_b);
   if (fd_a < 0 || fd_b < 0) {
-    std::fprintf(stderr, "bench_load linkem: cannot open packet sockets on %s and %s: %s\n", if_a.c_str(), if_b.c_str(),
-                 std::strerror(errno));
+    std::fprintf(stderr, "bench_load linkem: cannot open packet sockets on %s and %s: %s\n", if_a.c_str(),
+                 if_b.c_str(), std::strerror(errno));
     return 1;
   }
   ab.in = fd_a, ab.out = fd_b, ab.out_ifindex = index_b;
   ba.in = fd_b, ba.out = fd_a, ba.out_ifindex = index_a;
   const Ns delay = static_cast<Ns>(delay_ms * 1e6);
   const double ns_per_byte = 8e3 / rate_mbit;  // 8 bits / (rate_mbit * 1e6 bit/s), in ns
-  std::printf("linkem ready: %s <-> %s, %.1f ms each way, %.0f Mbit/s, fq_codel\n", if_a.c_str(), if_b.c_str(), delay_ms,
-              rate_mbit);
+  std::printf("linkem ready: %s <-> %s, %.1f ms each way, %.0f Mbit/s, fq_codel\n", if_a.c_str(),
+              if_b.c_str(), delay_ms, rate_mbit);
   std::fflush(stdout);
 
   prctl(PR_SET_TIMERSLACK, 1UL);  // wake on time: a frame at 100 Mbit/s lasts 123 us

@@ -255,7 +255,8 @@ int run_server(const std::string& listen, int threads) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0 || ::listen(fd, 4096) != 0) {
+  if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0 ||
+      ::listen(fd, 4096) != 0) {
     std::fprintf(stderr, "bench_load serve: cannot listen on %s: %s\n", listen.c_str(), std::strerror(errno));
     return 1;
   }

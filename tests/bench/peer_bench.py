@@ -35,6 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_contenders as bc  # noqa: E402
+from bench_shaped import ShapedNet  # noqa: E402
 from bench_report import report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -265,7 +266,7 @@ class Bench:
             return
         if not shutil.which("ethtool"):
             ensure_packages(["ethtool"], self.notes)
-        self.shaped = bc.ShapedNet()
+        self.shaped = ShapedNet()
         try:
             self.shaped.create(self.load, self.workdir)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError, RuntimeError) as e:
