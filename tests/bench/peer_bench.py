@@ -355,9 +355,16 @@ def main():
         if bench.shaped:
             bench.shaped.destroy()
     atexit.register(cleanup)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # runs the finally below and atexit
+    # Ctrl-C, kill and a closed terminal all run the finally below (and atexit): processes killed,
+    # namespaces deleted. SIGINT is set explicitly: a shell ignores it in background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     try:
         bench.run()
+    except KeyboardInterrupt:
+        bc.note("interrupted: stopping everything")
+        return 130
     finally:
         cleanup()
     command = "python3 " + " ".join([os.path.relpath(sys.argv[0], ROOT) if os.path.isabs(sys.argv[0]) else sys.argv[0]]
