@@ -74,6 +74,9 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   c.role = link::LinkConfig::Role::Initiator;
   c.static_key = &key_;
   c.peer_key = cfg_.relay_key;
+  // The relay decides how many streams an agent may hold (max_streams_per_agent) and refuses the
+  // rest with a reason; the agent's own limit is only a backstop, far above any file limit.
+  c.mux.max_streams = 1 << 20;
   conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
     LinkClient* self = this;  // erasing destroys this closure
     std::erase_if(self->retired_, [&](const auto& p) { return p.get() == &gone; });

@@ -2,27 +2,44 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace ferry::link {
 
-std::unique_ptr<Chunk> ChunkPool::take() {
-  if (free_.empty()) return std::make_unique<Chunk>();
+void ChunkFree::operator()(Chunk* c) const noexcept {
+  c->~Chunk();
+  ::operator delete(c);
+}
+
+ChunkPtr make_chunk(std::size_t capacity) {
+  void* raw = ::operator new(sizeof(Chunk) + capacity);
+  ChunkPtr c(new (raw) Chunk{});
+  c->capacity = static_cast<std::uint32_t>(capacity);
+  return c;
+}
+
+ChunkPtr ChunkPool::take() {
+  if (free_.empty()) return make_chunk(Chunk::kBytes);
   auto c = std::move(free_.back());
   free_.pop_back();
   c->head = c->tail = 0;
   return c;
 }
 
-void ChunkPool::give(std::unique_ptr<Chunk> c) {
-  if (free_.size() < max_free_) free_.push_back(std::move(c));
+void ChunkPool::give(ChunkPtr c) {
+  if (c->capacity == Chunk::kBytes && free_.size() < max_free_) free_.push_back(std::move(c));
 }
 
 void ChunkQueue::append(ByteSpan bytes, ChunkPool& pool) {
+  if (chunks_.size() == first_ && !bytes.empty() && bytes.size() <= Chunk::kSmallMax) {
+    // Rounded up to 64 bytes, so a message that grows a little still fits.
+    chunks_.push_back(make_chunk((bytes.size() + 63) & ~std::size_t{63}));
+  }
   while (!bytes.empty()) {
-    if (chunks_.size() == first_ || chunks_.back()->tail == Chunk::kBytes) chunks_.push_back(pool.take());
+    if (chunks_.size() == first_ || chunks_.back()->room() == 0) chunks_.push_back(pool.take());
     Chunk& c = *chunks_.back();
-    const std::size_t n = std::min(bytes.size(), Chunk::kBytes - c.tail);
-    std::memcpy(c.bytes.data() + c.tail, bytes.data(), n);
+    const std::size_t n = std::min<std::size_t>(bytes.size(), c.room());
+    std::memcpy(c.data() + c.tail, bytes.data(), n);
     c.tail += static_cast<std::uint32_t>(n);
     size_ += n;
     bytes = bytes.subspan(n);
@@ -30,9 +47,9 @@ void ChunkQueue::append(ByteSpan bytes, ChunkPool& pool) {
 }
 
 MutByteSpan ChunkQueue::tail_space(ChunkPool& pool) {
-  if (chunks_.size() == first_ || chunks_.back()->tail == Chunk::kBytes) chunks_.push_back(pool.take());
+  if (chunks_.size() == first_ || chunks_.back()->room() == 0) chunks_.push_back(pool.take());
   Chunk& c = *chunks_.back();
-  return MutByteSpan(c.bytes.data() + c.tail, Chunk::kBytes - c.tail);
+  return MutByteSpan(c.data() + c.tail, c.room());
 }
 
 void ChunkQueue::commit(std::size_t n, ChunkPool& pool) {
@@ -55,7 +72,7 @@ void ChunkQueue::move_to(Bytes& out, std::size_t n, ChunkPool& pool) {
   while (n > 0) {
     Chunk& c = *chunks_[first_];
     const std::size_t take = std::min<std::size_t>(n, c.tail - c.head);
-    out.insert(out.end(), c.bytes.begin() + c.head, c.bytes.begin() + c.head + take);
+    out.insert(out.end(), c.data() + c.head, c.data() + c.head + take);
     c.head += static_cast<std::uint32_t>(take);
     size_ -= take;
     n -= take;
@@ -64,7 +81,7 @@ void ChunkQueue::move_to(Bytes& out, std::size_t n, ChunkPool& pool) {
   if (first_ == chunks_.size()) {
     chunks_.clear();
     first_ = 0;
-    if (chunks_.capacity() > 64) std::vector<std::unique_ptr<Chunk>>().swap(chunks_);
+    if (chunks_.capacity() > 64) std::vector<ChunkPtr>().swap(chunks_);
   } else if (first_ >= 32) {
     chunks_.erase(chunks_.begin(), chunks_.begin() + static_cast<std::ptrdiff_t>(first_));
     first_ = 0;
@@ -73,7 +90,7 @@ void ChunkQueue::move_to(Bytes& out, std::size_t n, ChunkPool& pool) {
 
 void ChunkQueue::clear(ChunkPool& pool) {
   for (std::size_t i = first_; i < chunks_.size(); ++i) pool.give(std::move(chunks_[i]));
-  std::vector<std::unique_ptr<Chunk>>().swap(chunks_);
+  std::vector<ChunkPtr>().swap(chunks_);
   first_ = size_ = 0;
 }
 

@@ -6,6 +6,7 @@
 
 #include "common/log.hpp"
 #include "common/uv/congestion_control.hpp"
+#include "common/uv/heap_trim.hpp"
 #include "common/uv/loop.hpp"
 #include "common/uv/read_batch.hpp"
 #include "common/uv/unsent_budget.hpp"
@@ -220,6 +221,7 @@ void LinkConnection::trim_if_idle(link::Instant t) {
   Bytes().swap(scratch_);
   spare_.clear();
   session_.mux().trim();
+  trim_heap();
 }
 
 void LinkConnection::on_write_cb(uv_write_t* req, int status) noexcept {

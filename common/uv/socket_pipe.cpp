@@ -155,19 +155,40 @@ void SocketPipe::resume_reading() {
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
 }
 
+namespace {
+// Where a socket that sends small messages is read: its bytes are then copied into a chunk of their
+// own size. One per thread; read_cb consumes it before anything else can read.
+std::uint8_t* small_read_buffer() {
+  thread_local const std::unique_ptr<std::uint8_t[]> buf(new std::uint8_t[link::Chunk::kBytes]);
+  return buf.get();
+}
+}  // namespace
+
 void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(h->data);
-  // The kernel copies straight into the stream's send queue: no copy of ours on this path.
+  if (!self->stream_gone_ && self->small_reads_ && self->mux_->queued(self->id_) == 0) {
+    buf->base = reinterpret_cast<char*>(small_read_buffer());
+    buf->len = link::Chunk::kBytes;
+    return;
+  }
+  // Bulk: the kernel copies straight into the stream's send queue, no copy of ours on this path.
   const MutByteSpan space = self->stream_gone_ ? MutByteSpan{} : self->mux_->send_space(self->id_);
   buf->base = reinterpret_cast<char*>(space.data());
   buf->len = space.size();
 }
 
-void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
+void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(s->data);
   if (self->stream_gone_) return self->abort(frame::ResetCode::Cancel);
   const std::size_t n = nread > 0 ? static_cast<std::size_t>(nread) : 0;
-  const bool more = self->mux_->commit_send(self->id_, n);  // commit(0) returns an unused chunk
+  bool more = true;
+  if (buf->base == reinterpret_cast<char*>(small_read_buffer())) {
+    if (n > 0)
+      more = self->mux_->send(self->id_, ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base), n));
+  } else {
+    more = self->mux_->commit_send(self->id_, n);  // commit(0) returns an unused chunk
+  }
+  if (n > 0) self->small_reads_ = n <= link::Chunk::kSmallMax;
   if (nread > 0) {
     self->counters_.to_link += n;
     self->touch();

@@ -1,6 +1,7 @@
 // Moves bytes both ways between one TCP socket and one link stream, with backpressure each way:
 //
 //   socket --read straight into the stream's send queue (Mux::send_space)--> stream
+//            (small messages: read into a shared buffer, queued in a chunk of their own size)
 //            paused with uv_read_stop when the queue is above its high watermark, resumed on writable
 //   stream --on_link_data--> gathered until the link's read batch ends (read_batch.hpp), then one
 //            writev (uv_try_write) straight from the link's buffer --> Mux::consumed (credit back);
@@ -130,6 +131,9 @@ class SocketPipe {
   std::uint64_t idle_ms_ = 0;
   std::uint64_t last_activity_ = 0;
   int open_handles_ = 2;
+  // The last read was a small message: read the next into a shared buffer and queue only its bytes,
+  // not a whole 16 KiB chunk (10,000 held connections answering at once). Bulk reads go in place.
+  bool small_reads_ = true;
   bool started_ = false;
   bool reading_ = false;
   bool read_done_ = false;     // socket EOF (FIN sent on the stream) or reading abandoned

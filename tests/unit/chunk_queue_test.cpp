@@ -1,5 +1,6 @@
 #include "common/link/chunk_queue.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "tests/unit/test_util.hpp"
@@ -22,7 +23,31 @@ TEST_CASE("chunk queue: bytes come out in order across chunk boundaries", "[chun
     q.move_to(out, n, pool);
   CHECK((out == in));
   CHECK(q.empty());
-  CHECK(pool.free_chunks() == 4);  // every chunk went back to the pool
+  // The first 1000 bytes went into a small chunk of their own (freed, not pooled); the rest filled
+  // three full chunks, which went back to the pool.
+  CHECK(pool.free_chunks() == 3);
+}
+
+TEST_CASE("chunk queue: a small message on an empty queue costs its size, not 16 KiB", "[chunks]") {
+  ChunkPool pool(8);
+  ChunkQueue q;
+  const Bytes msg(100, 'x');
+  q.append(msg, pool);
+  CHECK(q.size() == 100);
+  auto room = q.tail_space(pool);  // what is left of the small chunk (128 bytes, rounded)
+  CHECK(room.size() == 28);
+  q.commit(0, pool);
+  q.append(Bytes(Chunk::kBytes, 'y'), pool);  // more than it holds: full chunks follow
+  CHECK(q.size() == 100 + Chunk::kBytes);
+  Bytes out;
+  q.move_to(out, out.max_size(), pool);
+  CHECK(out.size() == 100 + Chunk::kBytes);
+  CHECK(std::equal(out.begin(), out.begin() + 100, msg.begin()));
+  CHECK(pool.free_chunks() == 1);                    // the one full chunk; the small one was freed
+  q.append(Bytes(Chunk::kSmallMax + 1, 'z'), pool);  // not small: a pooled chunk
+  CHECK(pool.free_chunks() == 0);
+  q.clear(pool);
+  CHECK(pool.free_chunks() == 1);
 }
 
 TEST_CASE("chunk queue: in-place reads, and an unused reservation is given back", "[chunks]") {
