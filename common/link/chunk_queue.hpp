@@ -1,9 +1,12 @@
-// A byte queue made of chunks: full 16 KiB chunks drawn from a per-link pool, and small ones sized to
+// A byte queue made of chunks: full 64 KiB chunks drawn from a per-link pool, and small ones sized to
 // a small message. Streams that move data reuse warm full chunks instead of growing and freeing large
 // vectors (which glibc hands back to the kernel and faults in again: page-fault and page-clearing
 // time showed up as a tenth of the sender's CPU). A small message on an empty queue (a keystroke, one
-// request of a thousand held connections) gets a chunk of its own size instead of 16 KiB: ten
-// thousand connections answering at once must not cost 160 MiB. An idle stream holds no chunk at all.
+// request of a thousand held connections) gets a chunk of its own size instead of 64 KiB: ten
+// thousand connections answering at once must not cost 640 MiB. Full chunks are 64 KiB because a
+// socket is read into them in place: against 16 KiB, a quarter of the read syscalls and of the
+// window-update ACKs each read sends cut the sender's CPU by about 10% (0.94-1.02 -> 0.83-0.87
+// s/GiB on the relay, docs/performance.md). An idle stream holds no chunk at all.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +18,7 @@
 namespace ferry::link {
 
 struct Chunk {
-  static constexpr std::size_t kBytes = 16 * 1024;
+  static constexpr std::size_t kBytes = 64 * 1024;
   // Appends of at most this many bytes to an empty queue get a chunk of their own size.
   static constexpr std::size_t kSmallMax = 2048;
   std::uint32_t head = 0;  // first unread byte

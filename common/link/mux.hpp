@@ -41,8 +41,8 @@ struct MuxLimits {
   // Control frames (window updates, pongs, results) waiting for the peer to read; past this the peer
   // is not reading and the link is closed.
   std::size_t max_control_bytes = 1024 * 1024;
-  // Free 16 KiB send chunks a link keeps for reuse (4 MiB).
-  std::size_t pooled_chunks = 256;
+  // Free 64 KiB send chunks a link keeps for reuse (4 MiB).
+  std::size_t pooled_chunks = 64;
 };
 
 struct MuxStats {
@@ -69,7 +69,7 @@ class Mux {
   // Queues bytes (copied). Returns false when the queue is above the high watermark: the owner
   // should stop reading its source until on_writable().
   bool send(StreamId id, ByteSpan bytes);
-  // Zero-copy variant of send(): space at the tail of the stream's queue (up to 16 KiB; empty for an
+  // Zero-copy variant of send(): space at the tail of the stream's queue (up to 64 KiB; empty for an
   // unknown or finished stream) that a reader fills directly, then commit_send() with the byte count.
   // The space is valid until the next call into the mux.
   MutByteSpan send_space(StreamId id);

@@ -132,7 +132,7 @@ class SocketPipe {
   std::uint64_t last_activity_ = 0;
   int open_handles_ = 2;
   // The last read was a small message: read the next into a shared buffer and queue only its bytes,
-  // not a whole 16 KiB chunk (10,000 held connections answering at once). Bulk reads go in place.
+  // not a whole 64 KiB chunk (10,000 held connections answering at once). Bulk reads go in place.
   bool small_reads_ = true;
   bool started_ = false;
   bool reading_ = false;
