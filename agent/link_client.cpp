@@ -183,13 +183,13 @@ void LinkClient::on_goaway(const frame::GoAway& g) {
 }
 
 void LinkClient::forget(StreamOwner* owner) {
-  if (!waiting_.empty()) std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
+  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
   for (link::StreamId id : streams_.take(owner))
     if (conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
 }
 
 void LinkClient::detach(StreamOwner* owner) {
-  if (!waiting_.empty()) std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
+  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
   streams_.take(owner);
 }
 

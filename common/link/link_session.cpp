@@ -112,6 +112,11 @@ void LinkSession::receive(MutByteSpan data, Instant now) {
   }
 }
 
+void LinkSession::trim() noexcept {
+  Bytes().swap(partial_done_);
+  if (partial_.empty()) Bytes().swap(partial_);
+}
+
 void LinkSession::process_record(MutByteSpan record, Instant now) {
   ++counters_.records_received;
   if (state_ == State::Handshaking) {

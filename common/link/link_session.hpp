@@ -79,6 +79,9 @@ class LinkSession {
   // Bytes from the peer. `bytes` is decrypted in place, so it must be writable. Every span handed
   // to on_data() stays valid until this call returns.
   void receive(MutByteSpan bytes, Instant now);
+  // An idle link gives back its record-gathering buffers (up to 2 x 64 KiB); never call it from
+  // inside receive().
+  void trim() noexcept;
   // The peer's byte stream ended.
   void eof();
   // Timers: keepalive, dead peer, handshake timeout, key lifetimes.

@@ -75,7 +75,6 @@ void LinkConnection::begin(link::Instant t) {
   uv_tcp_nodelay(&tcp_, 1);  // records are whole messages; Nagle would only add latency
   uv_os_fd_t fd;
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) fd_ = fd;
-  unsent_budget_ = kMaxUnsentBudget;  // until the first measurement says otherwise
   if (fd_ >= 0) {
     set_unsent_limit(fd_, unsent_budget_);
     const std::string cc = prefer_loss_based_congestion_control(fd_);
@@ -164,7 +163,7 @@ void LinkConnection::flush() {
       spare_.pop_back();
     }
     scratch_.clear();
-    session_.produce(scratch_, std::min(batch_, std::max(unsent_budget_, kMinUnsentBudget)));
+    session_.produce(scratch_, std::min(batch_, unsent_budget_));
     if (scratch_.empty()) break;
     uv_buf_t buf =
         uv_buf_init(reinterpret_cast<char*>(scratch_.data()), static_cast<unsigned>(scratch_.size()));
@@ -220,6 +219,7 @@ void LinkConnection::trim_if_idle(link::Instant t) {
   trimmed_ = true;
   Bytes().swap(scratch_);
   spare_.clear();
+  session_.trim();
   session_.mux().trim();
   trim_heap();
 }

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "common/link/link_session.hpp"
+#include "common/uv/unsent_budget.hpp"
 
 namespace ferry::uv {
 
@@ -111,7 +112,7 @@ class LinkConnection final : private link::LinkEvents {
   link::LinkSession session_;
   std::size_t writing_bytes_ = 0;
   std::size_t batch_ = kSmallBatch;
-  std::size_t unsent_budget_ = 0;  // 0 until the socket is connected
+  std::size_t unsent_budget_ = kMaxUnsentBudget;  // until the first measurement says otherwise
   std::uint64_t tuned_at_ms_ = 0;
   int fd_ = -1;
   Bytes scratch_;             // the batch being produced and written

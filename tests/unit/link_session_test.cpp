@@ -93,6 +93,28 @@ TEST_CASE("data spans stay valid until receive() returns, across split records",
   }
 }
 
+TEST_CASE("trim between reads keeps a half-received record", "[link]") {
+  Pair p;
+  p.start();
+  auto id = p.agent->mux().open(Target::ipv4({10, 0, 0, 1}, 22));
+  REQUIRE(id);
+  p.pump();
+  Bytes payload(50000);
+  test::pattern(3, 0, payload);
+  p.agent->mux().send(*id, payload);
+  Bytes wire;
+  p.agent->produce(wire, 1 << 20);
+  const std::size_t half = wire.size() / 2;
+  p.relay->receive(MutByteSpan(wire).first(half), p.now);
+  p.relay->trim();  // an idle tick between two reads
+  p.relay->receive(MutByteSpan(wire).subspan(half), p.now);
+  CHECK((p.relay_events.streams[*id].data == payload));
+  p.relay->trim();
+  p.agent->mux().send(*id, payload);  // and the link still works after its buffers were returned
+  p.pump(7000);
+  CHECK(p.relay_events.streams[*id].data.size() == 2 * payload.size());
+}
+
 TEST_CASE("an unlisted key is refused after one DH, with no reply", "[link][admission]") {
   Pair p;
   p.admission.allowed.clear();
