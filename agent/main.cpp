@@ -1,5 +1,4 @@
 // ferry-agent: HTTP and SOCKS proxy ports on localhost, carried over the link to the office relay.
-#include <sodium.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +12,7 @@
 #include "common/config/agent_config.hpp"
 #include "common/key_commands.hpp"
 #include "common/log.hpp"
+#include "common/program_start.hpp"
 #include "common/uv/loop.hpp"
 
 using namespace ferry;
@@ -69,18 +69,10 @@ int run(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (sodium_init() < 0) return 1;
-  if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug")
-    log::set_level(log::Level::Debug);
-  const CliArgs a = parse_cli(argc, argv, {"keygen", "pubkey", "check", "status", "init", "env"});
-  if (!a.error.empty()) {
-    std::fprintf(stderr, "ferry-agent: %s\n%s", a.error.c_str(), kUsage);
-    return 2;
-  }
-  if (a.help) return std::printf("%s", kUsage), 0;
-  if (a.version) return std::printf("ferry-agent %s\n", FERRY_VERSION), 0;
-  if (a.command == "keygen") return keygen_command(a.out);
-  if (a.command == "pubkey") return pubkey_command(a.key);
+  CliArgs a;
+  if (auto done = start_program("ferry-agent", kUsage, argc, argv,
+                                {"keygen", "pubkey", "check", "status", "init", "env"}, a))
+    return *done;
   config::AgentConfig cfg;
   if (a.command == "check") {
     if (int rc = load(a.config, cfg)) return rc;

@@ -1,5 +1,4 @@
 // ferry-relay: admits listed agents, enforces the destination policy, dials from the egress address.
-#include <sodium.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +13,7 @@
 #include "common/config/relay_config.hpp"
 #include "common/key_commands.hpp"
 #include "common/log.hpp"
+#include "common/program_start.hpp"
 #include "common/uv/loop.hpp"
 #include "relay/admin_server.hpp"
 #include "relay/enroll_command.hpp"
@@ -119,18 +119,10 @@ int run(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (sodium_init() < 0) return 1;
-  if (const char* level = std::getenv("FERRY_LOG"); level && std::string(level) == "debug")
-    log::set_level(log::Level::Debug);
-  const CliArgs a = parse_cli(argc, argv, {"keygen", "pubkey", "check", "enroll"});
-  if (!a.error.empty()) {
-    std::fprintf(stderr, "ferry-relay: %s\n%s", a.error.c_str(), kUsage);
-    return 2;
-  }
-  if (a.help) return std::printf("%s", kUsage), 0;
-  if (a.version) return std::printf("ferry-relay %s\n", FERRY_VERSION), 0;
-  if (a.command == "keygen") return keygen_command(a.out);
-  if (a.command == "pubkey") return pubkey_command(a.key);
+  CliArgs a;
+  if (auto done =
+          start_program("ferry-relay", kUsage, argc, argv, {"keygen", "pubkey", "check", "enroll"}, a))
+    return *done;
   if (a.command == "enroll") return relay::enroll_command(a.config, a.name, a.pubkey);
   if (a.command == "check") {
     config::RelayConfig cfg;
