@@ -214,8 +214,7 @@ void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r
   if (!ok)
     return refuse(std::move(reply), target_.to_string() + ": " + frame::open_code_name(r.code) +
                                         (r.reason.empty() ? "" : " (" + r.reason + ")"));
-  stage_ = Stage::Piping;
-  pipe_->stop_handshake();
+  stage_ = Stage::Piping;  // the handshake reader stays on until start() turns it into the pipe's
   pipe_->write_raw(std::move(reply));
   pipe_->set_idle_timeout(0);
   pipe_->attach(*ctx_.link->mux(), id, inbox_);  // bytes the client sent early go first

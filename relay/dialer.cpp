@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
 
 #include "common/uv/loop.hpp"
 
@@ -21,6 +22,10 @@ struct Dialer::TimerBox {
 };
 struct Dialer::ResolveBox {
   uv_getaddrinfo_t req{};
+  Dialer* owner = nullptr;
+};
+struct Dialer::DirectBox {  // outlives the Dialer when the caller closes `into_` mid-connect
+  uv_connect_t req{};
   Dialer* owner = nullptr;
 };
 
@@ -178,7 +183,8 @@ void Dialer::start_next_attempt() {
   if (next_timer_)
     close_box(next_timer_, reinterpret_cast<uv_handle_t*>(&next_timer_->timer)), next_timer_ = nullptr;
   if (next_ >= addresses_.size()) return;  // the last attempts are still running
-  auto* a = new Attempt;                   // freed by its close callback
+  if (addresses_.size() == 1) return connect_directly();
+  auto* a = new Attempt;  // freed by its close callback
   a->owner = this;
   a->addr = addresses_[next_++];
   uv_tcp_init(loop_, &a->tcp);
@@ -195,6 +201,37 @@ void Dialer::start_next_attempt() {
                        });
   if (r != 0) return on_attempt_done(*a, r);
   next_timer_ = start_timer(options_.attempt_delay_ms, [](Dialer& d) { d.start_next_attempt(); });
+}
+
+// Nothing to race: the caller's socket connects itself, which saves a socket, a dup, an ioctl and a
+// close per stream (most targets are one address: every IP literal, most names).
+void Dialer::connect_directly() {
+  const sockaddr* addr = reinterpret_cast<const sockaddr*>(&addresses_[next_++]);
+  direct_ = new DirectBox;  // freed by its callback, which also runs when `into_` closes mid-connect
+  direct_->owner = this;
+  direct_->req.data = direct_;
+  int r = 0;
+  if (options_.egress) r = uv_tcp_bind(into_, reinterpret_cast<const sockaddr*>(&*options_.egress), 0);
+  if (r == 0)
+    r = uv_tcp_connect(&direct_->req, into_, addr, [](uv_connect_t* req, int status) {
+      auto* box = static_cast<DirectBox*>(req->data);
+      Dialer* owner = box->owner;
+      delete box;
+      if (owner) {
+        owner->direct_ = nullptr;
+        owner->direct_done(status);
+      }
+    });
+  if (r != 0) {
+    delete std::exchange(direct_, nullptr);
+    direct_done(r);
+  }
+}
+
+void Dialer::direct_done(int status) {
+  const std::string dialled = uv::format_socket_address(reinterpret_cast<sockaddr*>(&addresses_.front()));
+  if (status == 0) return finish({frame::OpenCode::Ok, "", dialled});
+  finish({code_for(status), std::string(uv_strerror(status)) + " (" + dialled + ")", dialled});
 }
 
 void Dialer::on_attempt_done(Attempt& a, int status) {
@@ -225,6 +262,8 @@ void Dialer::finish(DialResult r) {
 }
 
 void Dialer::stop_everything() {
+  if (direct_) direct_->owner = nullptr;  // closing `into_` cancels the connect; the callback frees the box
+  direct_ = nullptr;
   if (resolve_) {
     resolve_->owner = nullptr;  // the callback frees the box; uv_cancel is best effort
     uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_->req));

@@ -1,7 +1,8 @@
 // Resolves a target at the relay and connects to it: uv_getaddrinfo, every resolved address checked
 // by the policy, then Happy Eyeballs v2 (RFC 8305): families interleaved, a new attempt every 250 ms
 // or at once when one fails, the first to connect wins. Attempts are bound to egress_bind when set.
-// The winner's socket is handed over by fd (dup), so the caller's own uv_tcp_t adopts it.
+// A single address is connected on the caller's own uv_tcp_t. With several, each attempt has a socket
+// of its own and the winner's is handed over by fd (dup), so the caller's uv_tcp_t adopts it.
 #pragma once
 
 #include <uv.h>
@@ -53,9 +54,12 @@ class Dialer {
   struct Attempt;
   struct TimerBox;
   struct ResolveBox;
+  struct DirectBox;
   void on_resolved(int status, addrinfo* res);
   void add_address(const sockaddr* sa, bool resolved);
   void start_next_attempt();
+  void connect_directly();
+  void direct_done(int status);
   void on_attempt_done(Attempt& a, int status);
   void finish(DialResult r);
   void stop_everything();
@@ -68,6 +72,7 @@ class Dialer {
   uv_tcp_t* into_;
   DoneFn done_;
   ResolveBox* resolve_ = nullptr;
+  DirectBox* direct_ = nullptr;  // the connect of `into_` when there is one address
   TimerBox* next_timer_ = nullptr;
   TimerBox* timeout_timer_ = nullptr;
   std::vector<sockaddr_storage> addresses_;  // in Happy Eyeballs order

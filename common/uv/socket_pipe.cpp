@@ -69,6 +69,14 @@ void SocketPipe::on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_bu
 }
 
 void SocketPipe::write_raw(Bytes bytes, std::function<void()> written) {
+  // A handshake reply fits the socket's buffer: written at once, it needs no request, no callback in
+  // a later loop iteration and no epoll_ctl to watch for writability and another to stop.
+  if (!written && !closing_ && writing_ == 0 && !bytes.empty()) {
+    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+    const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+    if (n == static_cast<int>(bytes.size())) return;
+    if (n > 0) bytes.erase(bytes.begin(), bytes.begin() + n);  // rare: the rest goes the queued way
+  }
   write_bytes(std::move(bytes), false, std::move(written));
 }
 
@@ -127,11 +135,19 @@ SocketPipe::~SocketPipe() {
 void SocketPipe::start() {
   if (closing_ || started_ || !mux_) return;
   started_ = true;
-  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  reading_ = false;
   handshake_ = nullptr;
+  if (reading_ && !read_done_) {
+    // Still reading from the handshake: switch the callbacks (public fields of uv_stream_t, read
+    // afresh for every read) instead of uv_read_stop + uv_read_start, which costs libuv two epoll_ctl
+    // calls per stream. The handshake buffer is not in use: a new read asks alloc_cb again.
+    tcp_.alloc_cb = on_alloc_cb;
+    tcp_.read_cb = on_read_cb;
+  } else {
+    if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+    resume_reading();
+  }
   handshake_buf_.reset();
-  resume_reading();
 }
 
 void SocketPipe::set_idle_timeout(std::uint64_t ms) {

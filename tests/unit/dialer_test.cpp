@@ -91,3 +91,26 @@ TEST_CASE("dialer: refused, unresolvable and denied targets say why", "[dialer]"
   CHECK(denied.result.reason == "deny loopback (built-in)");
   CHECK(checked >= 1);  // every resolved address was checked
 }
+
+TEST_CASE("dialer: abandoned mid-connect, the caller's socket closes cleanly", "[dialer]") {
+  // A single address is connected on the caller's socket; the stream may be reset before the connect
+  // completes. Closing the socket then cancels the connect, and nothing may be left behind or touched
+  // after the Dialer is gone (ASan checks the second part).
+  uv::Loop loop;
+  uv::TcpListener listener(loop.get(), [](uv_stream_t*) {});
+  auto addr = uv::parse_socket_address("127.0.0.1:0");
+  REQUIRE(listener.listen(reinterpret_cast<const sockaddr*>(&*addr)));
+  uv_tcp_t into;
+  uv_tcp_init(loop.get(), &into);
+  bool called = false;
+  auto dialer = std::make_unique<relay::Dialer>(
+      loop.get(), Target::ipv4({127, 0, 0, 1}, static_cast<std::uint16_t>(listener.local_port())),
+      relay::DialOptions{}, relay::AddressCheck{}, &into, [&](const relay::DialResult&) { called = true; });
+  dialer->start();
+  dialer.reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&into), nullptr);
+  listener.close();
+  uv_run(loop.get(), UV_RUN_DEFAULT);
+  CHECK_FALSE(called);
+  CHECK(loop.close() == 0);
+}
