@@ -105,6 +105,15 @@ Address Address::normalised() const {
   return v4({bytes[12], bytes[13], bytes[14], bytes[15]});
 }
 
+std::optional<Address> Address::embedded_ipv4() const {
+  if (is_v4()) return std::nullopt;
+  static constexpr std::uint8_t kNat64[12] = {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  if (std::memcmp(bytes.data(), kNat64, sizeof kNat64) == 0)
+    return v4({bytes[12], bytes[13], bytes[14], bytes[15]});
+  if (bytes[0] == 0x20 && bytes[1] == 0x02) return v4({bytes[2], bytes[3], bytes[4], bytes[5]});
+  return std::nullopt;
+}
+
 socklen_t Address::to_sockaddr(std::uint16_t port, sockaddr_storage& out) const {
   out = sockaddr_storage{};
   if (is_v4()) {

@@ -9,8 +9,15 @@
 //                    an automatic tunnel (sit) delivers it to a.b.c.d, so it too gets the IPv4 rules. The two
 //                    values that are not IPv4 hosts stay IPv6: :: (unspecified) and ::1 (loopback).
 //
-// Other embeddings (6to4 2002::/16, NAT64 64:ff9b::/96, Teredo) are left alone: they reach the IPv4 host
-// only through a gateway that applies its own rules, and guessing at them would surprise more than help.
+// Two more embeddings reach an IPv4 host through a gateway that knows nothing of our policy:
+//
+//   64:ff9b::a.b.c.d   NAT64, the well-known prefix (RFC 6052). With DNS64 an allowed name's AAAA record
+//                      points here even when its A record is denied.
+//   2002:AABB:CCDD::/48  6to4 (RFC 3056): the relay router delivers to AA.BB.CC.DD.
+//
+// Such an address stays IPv6 (it is what gets dialled), but check_address also checks the IPv4 host
+// it embeds (embedded_ipv4), and either one denying denies. Teredo (2001::/32, obfuscated) and
+// network-specific NAT64 prefixes are not recognised.
 #pragma once
 
 #include <netinet/in.h>
@@ -43,6 +50,8 @@ struct Address {
   unsigned bit_count() const noexcept { return is_v4() ? 32 : 128; }
   // The IPv4 address behind an IPv4-mapped or IPv4-compatible IPv6 address (see above); else *this.
   Address normalised() const;
+  // The IPv4 host behind a NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address; nullopt otherwise.
+  std::optional<Address> embedded_ipv4() const;
   // Fills `out` for connect(2) or uv_tcp_connect and returns the length used.
   socklen_t to_sockaddr(std::uint16_t port, sockaddr_storage& out) const;
   Target to_target(std::uint16_t port) const;

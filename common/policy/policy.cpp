@@ -94,9 +94,10 @@ Decision check_name(const Chain& chain, std::string_view name, std::uint16_t por
   return d ? std::move(d->decision) : Decision{false, "no rule matched"};
 }
 
-Decision check_address(const Chain& chain, const Address& address, std::uint16_t port,
-                       bool resolved_from_name) {
-  const Address a = address.normalised();
+namespace {
+
+Decision check_one_address(const Chain& chain, const Address& a, std::uint16_t port,
+                           bool resolved_from_name) {
   const Scope scope = resolved_from_name ? Scope::Resolved : Scope::Literal;
   auto matches = [&](const Pattern& p) { return p.matches_address(a); };
   auto d = first_match(chain, scope, port, matches);
@@ -111,6 +112,21 @@ Decision check_address(const Chain& chain, const Address& address, std::uint16_t
     if (by_address && !by_address->decision.allowed) return std::move(by_address->decision);
   }
   return std::move(d->decision);
+}
+
+}  // namespace
+
+Decision check_address(const Chain& chain, const Address& address, std::uint16_t port,
+                       bool resolved_from_name) {
+  const Address a = address.normalised();
+  Decision d = check_one_address(chain, a, port, resolved_from_name);
+  if (!d.allowed) return d;
+  // A NAT64 or 6to4 address reaches the IPv4 host it embeds: that host must be allowed too.
+  if (const auto v4 = a.embedded_ipv4()) {
+    Decision behind = check_one_address(chain, *v4, port, resolved_from_name);
+    if (!behind.allowed) return behind;
+  }
+  return d;
 }
 
 }  // namespace ferry::policy

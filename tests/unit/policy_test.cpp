@@ -342,3 +342,29 @@ TEST_CASE("policy: decision text fits the link's reason field", "[policy]") {
   CHECK(d.text.ends_with("..."));
   CHECK(d.text.starts_with("rule 1 of agent \"xxx"));
 }
+
+TEST_CASE("policy: NAT64 and 6to4 addresses answer for the IPv4 host they reach", "[policy]") {
+  const auto policy = must_parse("[policy]", {"deny private", "deny 198.51.100.7", "allow *"});
+  const auto chain = make_chain(nullptr, &policy);
+  // Through DNS64 an allowed name's AAAA record can point at a denied IPv4 host.
+  for (const char* hidden :
+       {"64:ff9b::10.0.0.5", "64:ff9b::a9fe:a9fe", "2002:c633:6407::1", "64:ff9b::127.0.0.1"}) {
+    INFO(hidden);
+    CHECK_FALSE(check_address(chain, *parse_address(hidden), 443, true).allowed);
+    CHECK_FALSE(check_address(chain, *parse_address(hidden), 443, false).allowed);
+    CHECK_FALSE(check_name(chain, hidden, 443).allowed);
+  }
+  CHECK(check_address(chain, *parse_address("64:ff9b::10.0.0.5"), 443, true).text ==
+        "rule 1 of [policy]: \"deny private\"");
+  CHECK(check_address(chain, *parse_address("64:ff9b::a9fe:a9fe"), 443, true).text ==
+        "deny link-local (built-in)");
+  // A public IPv4 host behind them stays reachable, and other IPv6 addresses are not touched.
+  for (const char* fine : {"64:ff9b::8.8.8.8", "2002:0808:0808::1", "2001:db8::10.0.0.5"}) {
+    INFO(fine);
+    CHECK(check_address(chain, *parse_address(fine), 443, true).allowed);
+  }
+  CHECK(parse_address("64:ff9b::10.0.0.5")->embedded_ipv4() == Address::v4({10, 0, 0, 5}));
+  CHECK(parse_address("2002:0a00:0005::9")->embedded_ipv4() == Address::v4({10, 0, 0, 5}));
+  CHECK_FALSE(parse_address("2001:db8::1")->embedded_ipv4());
+  CHECK_FALSE(Address::v4({10, 0, 0, 5}).embedded_ipv4());
+}
