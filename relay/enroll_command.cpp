@@ -15,16 +15,25 @@
 namespace ferry::relay {
 namespace {
 
-// Writes `text` to `path` with the mode and, when `like` is given, the owner and group of the file it
-// replaces: a relay.toml kept as root:ferry-relay 0640 must stay readable by the service after a
-// rename, which would otherwise leave it owned by whoever ran enroll.
-bool write_file(const std::string& path, const std::string& text, mode_t mode, const struct stat* like) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return false;
+// Writes `text` to a new file beside `path` (mkstemp: never an existing file or a planted symlink) with
+// the mode and, when `like` is given, the owner and group of the file it replaces: a relay.toml kept
+// as root:ferry-relay 0640 must stay readable by the service after the rename, which would otherwise
+// leave it owned by whoever ran enroll. Returns the new file's name, or "" (errno set).
+std::string write_scratch(const std::string& path, const std::string& text, mode_t mode,
+                          const struct stat* like) {
+  std::string scratch = path + ".enroll.XXXXXX";
+  const int fd = ::mkstemp(scratch.data());
+  if (fd < 0) return {};
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   bool ok = (!like || ::fchown(fd, like->st_uid, like->st_gid) == 0) && ::fchmod(fd, mode) == 0 &&
             ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ok = ::fsync(fd) == 0 && ok;
-  return (::close(fd) == 0) && ok;
+  ok = ::close(fd) == 0 && ok;
+  if (ok) return scratch;
+  const int e = errno;
+  ::unlink(scratch.c_str());
+  errno = e;
+  return {};
 }
 
 }  // namespace
@@ -32,6 +41,17 @@ bool write_file(const std::string& path, const std::string& text, mode_t mode, c
 int enroll_command(const std::string& path, const std::string& name, const std::string& pubkey) {
   if (path.empty() || name.empty() || pubkey.empty()) {
     std::fprintf(stderr, "enroll needs --config relay.toml --name NAME --pubkey KEY\n");
+    return 2;
+  }
+  // Checked before they go into the file: the text is spliced into TOML, so a quote or a backslash
+  // in either could add keys of its own to the new entry.
+  if (!config::valid_agent_name(name) || name.find('\\') != std::string::npos) {
+    std::fprintf(stderr, "--name: must be 1 to 64 printable characters, no spaces, quotes or backslashes\n");
+    return 2;
+  }
+  const auto key = crypto::PublicKey::from_base64(pubkey);
+  if (!key) {
+    std::fprintf(stderr, "--pubkey: not a public_key: %s\n", key.error().what);
     return 2;
   }
   config::RelayConfig cfg;
@@ -44,15 +64,14 @@ int enroll_command(const std::string& path, const std::string& name, const std::
   text << in.rdbuf();
   std::string updated = text.str();
   if (!updated.empty() && updated.back() != '\n') updated += '\n';
-  // The name and key are checked by loading the result below: the same rules as any relay.toml.
-  updated += "\n[[agents]]\nname = \"" + name + "\"\npublic_key = \"" + pubkey + "\"\n";
+  // Loading the result below checks the entry by the same rules as any relay.toml (a duplicate name).
+  updated += "\n[[agents]]\nname = \"" + name + "\"\npublic_key = \"" + key->to_base64() + "\"\n";
   struct stat st {};
   const bool existed = ::stat(path.c_str(), &st) == 0;
   const mode_t mode = existed ? (st.st_mode & 07777) : 0640;
-  const std::string scratch = path + ".enroll";
-  if (!write_file(scratch, updated, mode, existed ? &st : nullptr)) {
-    std::perror(scratch.c_str());
-    ::unlink(scratch.c_str());
+  const std::string scratch = write_scratch(path, updated, mode, existed ? &st : nullptr);
+  if (scratch.empty()) {
+    std::perror((path + ".enroll").c_str());
     return 1;
   }
   config::RelayConfig next;
@@ -67,7 +86,7 @@ int enroll_command(const std::string& path, const std::string& name, const std::
     return std::perror(path.c_str()), 1;
   }
   std::string relay_key = "(ferry-relay pubkey --key " + cfg.private_key_file + ")";
-  if (auto key = crypto::read_key_file(cfg.private_key_file)) relay_key = key->public_key().to_base64();
+  if (auto own = crypto::read_key_file(cfg.private_key_file)) relay_key = own->public_key().to_base64();
   std::string address = cfg.listen;
   const bool wildcard = address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
   if (wildcard) address = "RELAY_HOST" + address.substr(address.rfind(':'));

@@ -23,13 +23,6 @@ void check_rules(TableReader& r, std::string_view key, const std::vector<std::st
       return r.fail(key, "rule " + std::to_string(i + 1) + " \"" + rules[i] + "\": " + *msg);
 }
 
-bool printable_name(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (unsigned char c : s)
-    if (c < 0x21 || c > 0x7E || c == '"') return false;
-  return true;
-}
-
 void read_agents(TableReader& top, const std::string& file, RelayConfig& out, const RuleCheck& check,
                  std::optional<ConfigError>& err) {
   const toml::array* agents = top.array_of_tables("agents");
@@ -46,7 +39,7 @@ void read_agents(TableReader& top, const std::string& file, RelayConfig& out, co
     r.string_array("rules", a.rules);
     r.reject_unknown();
     if (err) return;
-    if (!printable_name(a.name))
+    if (!valid_agent_name(a.name))
       return r.fail("name", "must be 1 to 64 printable characters, no spaces or quotes");
     auto key = crypto::PublicKey::from_base64(key_text);
     if (!key)
@@ -68,6 +61,13 @@ void read_agents(TableReader& top, const std::string& file, RelayConfig& out, co
 std::string resolve_path(const std::string& config_file, const std::string& path) {
   if (path.empty() || path == "-" || path.front() == '/') return path;
   return (std::filesystem::path(config_file).parent_path() / path).lexically_normal().string();
+}
+
+bool valid_agent_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (unsigned char c : name)
+    if (c < 0x21 || c > 0x7E || c == '"') return false;
+  return true;
 }
 
 std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out,

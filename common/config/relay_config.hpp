@@ -37,6 +37,9 @@ struct RelayConfig {
 // Checks one rule; returns an error message, or nothing when the rule is valid.
 using RuleCheck = std::function<std::optional<std::string>(const std::string& rule)>;
 
+// An [[agents]] name: 1 to 64 printable ASCII characters, no space and no quote.
+bool valid_agent_name(const std::string& name);
+
 std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out,
                                              const RuleCheck& check_rule);
 
