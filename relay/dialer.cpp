@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/policy/address.hpp"
 #include "common/uv/loop.hpp"
 
 namespace ferry::relay {
@@ -23,6 +24,7 @@ struct Dialer::TimerBox {
 struct Dialer::ResolveBox {
   uv_getaddrinfo_t req{};
   Dialer* owner = nullptr;
+  std::shared_ptr<LookupSlots> slots;  // given back when the callback runs, even after the Dialer
 };
 struct Dialer::DirectBox {  // outlives the Dialer when the caller closes `into_` mid-connect
   uv_connect_t req{};
@@ -44,8 +46,9 @@ frame::OpenCode code_for(int uv_error) {
     case UV_ENETUNREACH:
       return frame::OpenCode::NetworkUnreachable;
     case UV_EHOSTUNREACH:
-    case UV_ETIMEDOUT:
       return frame::OpenCode::HostUnreachable;
+    case UV_ETIMEDOUT:  // the kernel gave up on its SYNs first (connect_timeout_ms above ~127 s)
+      return frame::OpenCode::Timeout;
     case UV_EMFILE:
     case UV_ENFILE:
       return frame::OpenCode::Limit;
@@ -90,26 +93,33 @@ void Dialer::start() {
   timeout_timer_ = start_timer(options_.connect_timeout_ms, [](Dialer& d) {
     d.finish({frame::OpenCode::Timeout,
               "no answer within " + std::to_string(d.options_.connect_timeout_ms) + " ms",
-              d.addresses_.empty()
+              d.next_ == 0
                   ? std::string()
-                  : uv::format_socket_address(reinterpret_cast<sockaddr*>(&d.addresses_.back()))});
+                  : uv::format_socket_address(reinterpret_cast<sockaddr*>(&d.addresses_[d.next_ - 1]))});
   });
   if (target_.kind != Target::Kind::Name) {
     sockaddr_storage ss{};
-    char text[64] = {};
-    if (target_.kind == Target::Kind::Ipv4) {
-      uv_inet_ntop(AF_INET, target_.ip.data(), text, sizeof text);
-      uv_ip4_addr(text, target_.port, reinterpret_cast<sockaddr_in*>(&ss));
-    } else {
-      uv_inet_ntop(AF_INET6, target_.ip.data(), text, sizeof text);
-      uv_ip6_addr(text, target_.port, reinterpret_cast<sockaddr_in6*>(&ss));
-    }
-    add_address(reinterpret_cast<sockaddr*>(&ss), false);
-    if (addresses_.empty()) return finish({frame::OpenCode::Denied, denied_reason_, text});
+    policy::Address::from_target(target_)->to_sockaddr(target_.port, ss);
+    const auto* sa = reinterpret_cast<const sockaddr*>(&ss);
+    if (options_.egress && options_.egress->ss_family != sa->sa_family)
+      return finish({frame::OpenCode::NetworkUnreachable, family_reason(), uv::format_socket_address(sa)});
+    add_address(sa, false);
+    if (addresses_.empty())
+      return finish({frame::OpenCode::Denied, denied_reason_, uv::format_socket_address(sa)});
     return start_next_attempt();
   }
+  if (options_.lookups && !options_.lookups->take(this)) {
+    waiting_for_slot_ = true;  // start_lookup() comes later; the timeout above already runs
+    return;
+  }
+  start_lookup();
+}
+
+void Dialer::start_lookup() {
+  waiting_for_slot_ = false;
   resolve_ = new ResolveBox;  // freed in its callback
   resolve_->owner = this;
+  resolve_->slots = options_.lookups;
   resolve_->req.data = resolve_;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -121,7 +131,9 @@ void Dialer::start() {
       [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
         auto* box = static_cast<ResolveBox*>(req->data);
         Dialer* owner = box->owner;
+        const std::shared_ptr<LookupSlots> slots = std::move(box->slots);
         delete box;
+        if (slots) slots->give();  // may start other Dialers' lookups first
         if (owner) {
           owner->resolve_ = nullptr;
           owner->on_resolved(status, res);
@@ -132,13 +144,16 @@ void Dialer::start() {
   if (r != 0) {
     delete resolve_;
     resolve_ = nullptr;
+    if (options_.lookups) options_.lookups->give_unused();
     finish({frame::OpenCode::NameNotResolved, "cannot resolve " + target_.name + ": " + uv_strerror(r), ""});
   }
 }
 
 void Dialer::add_address(const sockaddr* sa, bool resolved) {
-  if (options_.egress && options_.egress->ss_family != sa->sa_family)
-    return;  // the egress address decides the family
+  if (options_.egress && options_.egress->ss_family != sa->sa_family) {
+    skipped_family_ = true;  // the egress address decides the family
+    return;
+  }
   if (check_) {
     if (auto denied = check_(sa, resolved)) {
       if (denied_reason_.empty()) denied_reason_ = *denied;
@@ -172,10 +187,16 @@ void Dialer::on_resolved(int status, addrinfo* res) {
   }
   if (addresses_.empty()) {
     if (!denied_reason_.empty()) return finish({frame::OpenCode::Denied, denied_reason_, ""});
+    if (skipped_family_) return finish({frame::OpenCode::NetworkUnreachable, family_reason(), ""});
     return finish(
         {frame::OpenCode::NameNotResolved, target_.name + " has no address the relay can reach", ""});
   }
   start_next_attempt();
+}
+
+std::string Dialer::family_reason() const {
+  return std::string("the relay dials only IPv") + (options_.egress->ss_family == AF_INET ? "4" : "6") +
+         " (egress_bind)";
 }
 
 void Dialer::start_next_attempt() {
@@ -184,6 +205,9 @@ void Dialer::start_next_attempt() {
     close_box(next_timer_, reinterpret_cast<uv_handle_t*>(&next_timer_->timer)), next_timer_ = nullptr;
   if (next_ >= addresses_.size()) return;  // the last attempts are still running
   if (addresses_.size() == 1) return connect_directly();
+  // Racing is for the first answer, not for every address at once: a name with 64 addresses that
+  // never answer must not cost the relay 40 sockets per stream. The next starts when one fails.
+  if (attempts_.size() >= kMaxAttemptsInFlight) return;
   auto* a = new Attempt;  // freed by its close callback
   a->owner = this;
   a->addr = addresses_[next_++];
@@ -200,7 +224,8 @@ void Dialer::start_next_attempt() {
                          if (at->owner) at->owner->on_attempt_done(*at, status);
                        });
   if (r != 0) return on_attempt_done(*a, r);
-  next_timer_ = start_timer(options_.attempt_delay_ms, [](Dialer& d) { d.start_next_attempt(); });
+  if (next_ < addresses_.size())
+    next_timer_ = start_timer(options_.attempt_delay_ms, [](Dialer& d) { d.start_next_attempt(); });
 }
 
 // Nothing to race: the caller's socket connects itself, which saves a socket, a dup, an ioctl and a
@@ -240,6 +265,8 @@ void Dialer::on_attempt_done(Attempt& a, int status) {
   if (status == 0) {
     uv_os_fd_t fd;
     int r = uv_fileno(reinterpret_cast<uv_handle_t*>(&a.tcp), &fd);
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(into_)))
+      return finish({frame::OpenCode::Failure, "the stream went away", dialled});
     const int copy = r == 0 ? ::dup(fd) : -1;
     if (copy < 0 || uv_tcp_open(into_, copy) != 0) {
       if (copy >= 0) ::close(copy);
@@ -262,6 +289,8 @@ void Dialer::finish(DialResult r) {
 }
 
 void Dialer::stop_everything() {
+  if (waiting_for_slot_) options_.lookups->forget(this);
+  waiting_for_slot_ = false;
   if (direct_) direct_->owner = nullptr;  // closing `into_` cancels the connect; the callback frees the box
   direct_ = nullptr;
   if (resolve_) {

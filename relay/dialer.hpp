@@ -15,6 +15,7 @@
 
 #include "common/codec/link_frame.hpp"
 #include "common/codec/target.hpp"
+#include "relay/lookup_slots.hpp"
 
 namespace ferry::relay {
 
@@ -32,6 +33,7 @@ struct DialOptions {
   std::uint64_t connect_timeout_ms = 10000;
   std::uint64_t attempt_delay_ms = 250;    // RFC 8305 §5 recommends 250 ms
   std::optional<sockaddr_storage> egress;  // source address for every attempt
+  std::shared_ptr<LookupSlots> lookups;    // the link's share of the lookup threads (none: no bound)
 };
 
 class Dialer {
@@ -49,8 +51,11 @@ class Dialer {
   Dialer& operator=(const Dialer&) = delete;
 
   void start();
+  // The name lookup itself; LookupSlots calls it when this Dialer's turn comes.
+  void start_lookup();
 
  private:
+  static constexpr std::size_t kMaxAttemptsInFlight = 2;
   struct Attempt;
   struct TimerBox;
   struct ResolveBox;
@@ -58,6 +63,7 @@ class Dialer {
   void on_resolved(int status, addrinfo* res);
   void add_address(const sockaddr* sa, bool resolved);
   void start_next_attempt();
+  std::string family_reason() const;
   void connect_directly();
   void direct_done(int status);
   void on_attempt_done(Attempt& a, int status);
@@ -72,6 +78,7 @@ class Dialer {
   uv_tcp_t* into_;
   DoneFn done_;
   ResolveBox* resolve_ = nullptr;
+  bool waiting_for_slot_ = false;
   DirectBox* direct_ = nullptr;  // the connect of `into_` when there is one address
   TimerBox* next_timer_ = nullptr;
   TimerBox* timeout_timer_ = nullptr;
@@ -81,6 +88,7 @@ class Dialer {
   std::string denied_reason_;
   int last_error_ = 0;
   bool finished_ = false;
+  bool skipped_family_ = false;  // an address of the other family than egress_bind was left out
 };
 
 }  // namespace ferry::relay

@@ -25,13 +25,18 @@ LinkHandler::LinkHandler(RelayContext& ctx, GoneFn gone)
       conn_(ctx.loop, responder_config(ctx), *this, [this](uv::LinkConnection&) {
         link_gone_ = true;
         maybe_gone();
-      }) {}
+      }) {
+  ++ctx_.unauthenticated;
+}
 
-LinkHandler::~LinkHandler() = default;
+LinkHandler::~LinkHandler() {
+  if (counted_unauthenticated_) --ctx_.unauthenticated;
+}
 
 Result<void> LinkHandler::accept(uv_stream_t* server) { return conn_.accept(server); }
 
 void LinkHandler::on_established(const crypto::PublicKey& peer) {
+  if (std::exchange(counted_unauthenticated_, false)) --ctx_.unauthenticated;
   agent_ = ctx_.agents->find(peer);
   if (!agent_) return conn_.close(frame::CloseCode::Revoked, "not listed");  // revoked mid-handshake
   ctx_.metrics->links++;
@@ -46,7 +51,7 @@ LinkHandler::Outbound* LinkHandler::find(link::StreamId id) {
 void LinkHandler::refuse(link::StreamId id, AuditRecord record, frame::OpenCode code,
                          const std::string& reason) {
   conn_.mux().accept(id, code, reason);
-  ctx_.metrics->dial(code, 0);
+  ctx_.metrics->refused(code);
   record.result = frame::open_code_name(code);
   record.reason = reason;
   ctx_.audit->write(record);
@@ -78,8 +83,11 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
       return ctx_.policy.check_address(*agent_, sa, resolved);
     };
   }
-  out->dialer = std::make_unique<Dialer>(ctx_.loop, target, ctx_.dial, std::move(check), out->pipe->socket(),
-                                         [this, id](const DialResult& r) { on_dialled(id, r); });
+  DialOptions options = ctx_.dial;
+  options.lookups = lookups_;
+  out->dialer =
+      std::make_unique<Dialer>(ctx_.loop, target, std::move(options), std::move(check), out->pipe->socket(),
+                               [this, id](const DialResult& r) { on_dialled(id, r); });
   Outbound& o = *out;
   outbound_.emplace(id, std::move(out));
   ctx_.metrics->streams++;
@@ -89,6 +97,7 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
 void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
   Outbound* o = find(id);
   if (!o) return;
+  o->dialled = true;
   o->audit.dialled = r.dialled;
   ctx_.metrics->dial(r.code, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                             std::chrono::steady_clock::now() - o->started)
@@ -136,6 +145,7 @@ void LinkHandler::on_writable(link::StreamId id) {
 void LinkHandler::on_reset(link::StreamId id, frame::ResetCode) {
   Outbound* o = find(id);
   if (!o) return;
+  if (o->dialer && !o->dialled) o->audit.result = "cancelled by the agent while dialling";
   o->dialer.reset();  // a dial in flight is abandoned
   o->pipe->on_link_reset();
 }
@@ -147,6 +157,15 @@ void LinkHandler::on_closed(const Error& why) {
   }
   if (quiet_) return;
   ctx_.metrics->handshake_failure(Metrics::classify(why));
+  const std::uint64_t minute = uv_now(ctx_.loop) / 60'000;
+  if (minute != ctx_.refusal_minute) {
+    if (ctx_.refusals_unlogged > 0)
+      log::info("relay", std::to_string(ctx_.refusals_unlogged) +
+                             " more handshakes were refused in the last minute (not logged one by one)");
+    ctx_.refusal_minute = minute;
+    ctx_.refusal_lines = ctx_.refusals_unlogged = 0;
+  }
+  if (ctx_.refusal_lines++ >= RelayContext::kMaxRefusalLines) return void(++ctx_.refusals_unlogged);
   log::info("relay", "handshake from " + conn_.peer_address() + " refused: " + describe(why));
 }
 

@@ -36,6 +36,13 @@ struct RelayContext {
   std::uint64_t idle_timeout_ms = 900'000;
   std::size_t max_streams = 4096;
   link::Millis handshake_timeout{5000};
+  std::size_t unauthenticated = 0;  // this worker's links that have not completed a handshake
+  // Handshake refusals are logged at most kMaxRefusalLines per minute: a scanner must not fill the
+  // disk. The rest are counted in the metrics, and in one line when the minute ends.
+  static constexpr std::uint64_t kMaxRefusalLines = 20;
+  std::uint64_t refusal_minute = 0;  // uv_now() / 60000 of the current window
+  std::uint64_t refusal_lines = 0;
+  std::uint64_t refusals_unlogged = 0;
 };
 
 class LinkHandler final : public link::LinkEvents {
@@ -60,6 +67,10 @@ class LinkHandler final : public link::LinkEvents {
   const std::string& peer_address() const noexcept { return conn_.peer_address(); }
   std::size_t streams() const noexcept { return outbound_.size(); }
 
+  // Name lookups one link may have on the thread pool all agents share (relay/main.cpp sizes the
+  // pool at 8 times this); its further lookups wait for one of these to end.
+  static constexpr std::size_t kMaxLookups = 16;
+
  private:
   struct Outbound {
     std::unique_ptr<uv::SocketPipe> pipe;
@@ -67,6 +78,7 @@ class LinkHandler final : public link::LinkEvents {
     AuditRecord audit;
     std::chrono::steady_clock::time_point started;
     bool connected = false;
+    bool dialled = false;  // the dialer has answered
   };
 
   void on_established(const crypto::PublicKey& peer) override;
@@ -88,9 +100,11 @@ class LinkHandler final : public link::LinkEvents {
   uv::LinkConnection conn_;
   std::optional<AgentInfo> agent_;
   std::map<link::StreamId, std::unique_ptr<Outbound>> outbound_;
+  std::shared_ptr<LookupSlots> lookups_ = std::make_shared<LookupSlots>(kMaxLookups);
   bool link_gone_ = false;
   bool draining_ = false;
   bool quiet_ = false;
+  bool counted_unauthenticated_ = true;
 };
 
 }  // namespace ferry::relay

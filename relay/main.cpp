@@ -75,6 +75,10 @@ int run(const std::string& path) {
   log::info("relay", "public key " + key->public_key().to_base64() + ", " +
                          std::to_string(cfg.agents.size()) + " agents listed, " + std::to_string(workers) +
                          " workers");
+  // Name lookups run on libuv's thread pool, shared by every worker: with its default 4 threads, a
+  // few lookups that hang on a dead name server would stall every agent's dials. Each link may hold
+  // at most LinkHandler::kMaxLookups (16) of the threads.
+  ::setenv("UV_THREADPOOL_SIZE", "128", 0);  // before the pool starts; an operator's value wins
   uv::Loop loop;
   int rc = 0;
   std::vector<std::thread> threads;
@@ -99,10 +103,11 @@ int run(const std::string& path) {
           uv::Loop worker_loop;
           {
             relay::RelayServer server(worker_loop.get(), cfg, *key, shared);
-            if (auto w = server.start(bound, false); !w)
+            if (auto w = server.start(bound, false); !w) {
               log::error("relay", "worker cannot listen: " + describe(w.error()));
-            else
-              worker_loop.run();
+              server.stop();  // close what was opened before the server goes
+            }
+            worker_loop.run();
           }
           uv_run(worker_loop.get(), UV_RUN_DEFAULT);
         });

@@ -35,6 +35,8 @@ class Metrics {
   std::atomic<std::uint64_t> bytes_down{0};  // targets -> agents
 
   void dial(frame::OpenCode code, std::uint64_t latency_ms);
+  // An open answered without dialling (policy, limits, draining): counted, but not a latency sample.
+  void refused(frame::OpenCode code) { dials_[static_cast<std::size_t>(code)]++; }
   void handshake_failure(HandshakeFailure why) { failures_[static_cast<std::size_t>(why)]++; }
   static HandshakeFailure classify(const Error& e);
   std::string render() const;

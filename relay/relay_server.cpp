@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "common/log.hpp"
+#include "common/policy/address.hpp"
 #include "common/uv/loop.hpp"
 
 namespace ferry::relay {
@@ -55,21 +56,28 @@ Result<void> RelayServer::start(const std::string& listen, bool announce) {
   return {};
 }
 
-bool RelayServer::rate_ok(const std::string& address) {
+// The bucket a peer ("IP:PORT" or "[IPv6]:PORT") counts against, from the address's bytes: an IPv4
+// address, or the /64 an IPv6 user holds (per address, each would have 2^64 buckets). An IPv4-mapped
+// IPv6 peer (a dual-stack listener) counts as its IPv4 address.
+std::string RelayServer::rate_source(const std::string& peer) {
+  const auto ss = uv::parse_socket_address(peer);
+  const auto a = ss ? policy::Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&*ss)) : std::nullopt;
+  if (!a) return peer;
+  const policy::Address n = a->normalised();
+  return std::string(n.is_v4() ? "4" : "6") +
+         std::string(reinterpret_cast<const char*>(n.bytes.data()), n.is_v4() ? 4 : 8);
+}
+
+bool RelayServer::rate_ok(const std::string& source) {
   const std::uint64_t now = uv_now(loop_);
-  // An IPv6 user holds a /64: counting per address would give each of them 2^64 buckets.
-  std::string source = address;
-  if (source.find(':') != std::string::npos) {
-    std::size_t groups = 0, i = 0;
-    for (; i < source.size() && groups < 4; ++i) groups += source[i] == ':';
-    source = source.substr(0, i) + "/64";
-  }
   if (buckets_.size() >= kMaxBuckets && now - last_sweep_ms_ >= 1000) {  // sweep at most once a second
     last_sweep_ms_ = now;
     std::erase_if(buckets_, [now](const auto& kv) { return now - kv.second.at_ms > 10'000; });
   }
-  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(source))
-    return false;  // under attack: no new sources
+  // Still full (a flood from many addresses): a new source takes some other source's place rather
+  // than being refused, so an agent arriving from a new network is never locked out. The source
+  // that lost its bucket starts afresh, with a full one, next time.
+  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(source)) buckets_.erase(buckets_.begin());
   Bucket& b = buckets_[source];
   if (b.at_ms != 0)
     b.tokens = std::min(kHandshakeBurst,
@@ -81,9 +89,7 @@ bool RelayServer::rate_ok(const std::string& address) {
 }
 
 void RelayServer::on_connection(uv_stream_t* server) {
-  std::size_t unauthenticated = 0;
-  for (const auto& [p, l] : links_)
-    if (!l->established()) ++unauthenticated;
+  const std::size_t unauthenticated = ctx_.unauthenticated;  // before this connection's handler counts
   auto handler = std::make_unique<LinkHandler>(ctx_, [this](LinkHandler& h) {
     // Erasing destroys the handler, and with it this very closure: keep `this` in a local first.
     RelayServer* self = this;
@@ -102,14 +108,12 @@ void RelayServer::on_connection(uv_stream_t* server) {
   links_.emplace(raw, std::move(handler));
   // Cheap refusals before any cryptography: draining, too many handshakes in progress, or a source
   // address that opens connections faster than any real agent would.
-  const std::string& peer = raw->peer_address();
-  const std::string source = peer.substr(0, peer.rfind(':'));
   if (draining_) return raw->abort();
   if (unauthenticated >= kMaxUnauthenticated) {
     shared_.metrics.handshake_failure(Metrics::HandshakeFailure::TooMany);
     return raw->abort();
   }
-  if (!rate_ok(source)) {
+  if (!rate_ok(rate_source(raw->peer_address()))) {
     shared_.metrics.handshake_failure(Metrics::HandshakeFailure::RateLimited);
     return raw->abort();
   }

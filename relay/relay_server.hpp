@@ -30,7 +30,7 @@ class RelayServer {
   static constexpr double kHandshakesPerSecond = 10;
   static constexpr double kHandshakeBurst = 20;
   static constexpr std::uint64_t kDrainMs = 10'000;
-  // Source buckets kept at once; past it (a flood from many addresses) new sources wait.
+  // Source buckets kept at once; past it (a flood from many addresses) a new source evicts another.
   static constexpr std::size_t kMaxBuckets = 16'384;
 
   RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key, RelayShared& shared);
@@ -40,6 +40,9 @@ class RelayServer {
   std::string local_address() const { return listener_.local_address(); }
   // Drains and closes everything (SIGTERM does this too); after a failed start() as well.
   void stop();
+  // The rate-limit bucket a peer ("IP:PORT", "[IPv6]:PORT") counts against: its IPv4 address or its
+  // IPv6 /64, as bytes.
+  static std::string rate_source(const std::string& peer);
   // Runs once this worker has drained and closed everything (after SIGTERM).
   void on_stopped(std::function<void()> fn) { on_stopped_ = std::move(fn); }
 

@@ -18,7 +18,8 @@ struct Run {
   int loop_close = -1;
 };
 
-Run dial(const Target& target, relay::AddressCheck check = {}, bool listen = true) {
+Run dial(const Target& target, relay::AddressCheck check = {}, bool listen = true,
+         std::optional<sockaddr_storage> egress = {}) {
   Run run;
   uv::Loop loop;
   {
@@ -39,6 +40,7 @@ Run dial(const Target& target, relay::AddressCheck check = {}, bool listen = tru
     uv_tcp_init(loop.get(), &into);
     relay::DialOptions options;
     options.connect_timeout_ms = 3000;
+    options.egress = egress;
     auto dialer = std::make_unique<relay::Dialer>(loop.get(), t, options, std::move(check), &into,
                                                   [&](const relay::DialResult& r) {
                                                     run.result = r;
@@ -112,5 +114,52 @@ TEST_CASE("dialer: abandoned mid-connect, the caller's socket closes cleanly", "
   listener.close();
   uv_run(loop.get(), UV_RUN_DEFAULT);
   CHECK_FALSE(called);
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("dialer: an address of the other family than egress_bind is unreachable, and says why",
+          "[dialer]") {
+  auto v4 = uv::parse_socket_address("127.0.0.1:0");
+  REQUIRE(v4);
+  auto r = dial(Target::ipv6({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 9), {}, true, *v4);
+  CHECK(r.result.code == frame::OpenCode::NetworkUnreachable);
+  CHECK(r.result.reason == "the relay dials only IPv4 (egress_bind)");
+  CHECK(r.result.dialled == "[::1]:9");
+  // A name with both families dials the egress family only (localhost: ::1 and 127.0.0.1).
+  auto named = dial(Target::host("localhost", 0), {}, true, *v4);
+  CHECK(named.result.code == frame::OpenCode::Ok);
+  CHECK(named.result.dialled.rfind("127.0.0.1:", 0) == 0);
+}
+
+TEST_CASE("dialer: a link's name lookups share a bounded number of pool threads", "[dialer]") {
+  // Limit 1: of three dials by name, one looks up at a time and the others wait their turn; a waiting
+  // dial that is abandoned leaves the queue, and every slot comes back.
+  uv::Loop loop;
+  auto slots = std::make_shared<relay::LookupSlots>(1);
+  relay::DialOptions options;
+  options.lookups = slots;
+  uv_tcp_t sockets[3];
+  std::unique_ptr<relay::Dialer> dialers[3];
+  std::vector<frame::OpenCode> results;
+  for (int i = 0; i < 3; ++i) {
+    uv_tcp_init(loop.get(), &sockets[i]);
+    dialers[i] = std::make_unique<relay::Dialer>(
+        loop.get(), Target::host("no-such-host.invalid", 80), options, relay::AddressCheck{}, &sockets[i],
+        [&](const relay::DialResult& r) { results.push_back(r.code); });
+  }
+  for (auto& d : dialers) d->start();
+  CHECK(slots->in_use() == 1);
+  CHECK(slots->waiting() == 2);
+  dialers[2].reset();  // abandoned while waiting
+  CHECK(slots->waiting() == 1);
+  while (results.size() < 2 && uv_run(loop.get(), UV_RUN_ONCE) != 0) {
+  }
+  CHECK(results ==
+        std::vector<frame::OpenCode>{frame::OpenCode::NameNotResolved, frame::OpenCode::NameNotResolved});
+  CHECK(slots->in_use() == 0);
+  CHECK(slots->waiting() == 0);
+  for (auto& d : dialers) d.reset();
+  for (auto& s : sockets) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+  uv_run(loop.get(), UV_RUN_DEFAULT);
   CHECK(loop.close() == 0);
 }
