@@ -4,7 +4,7 @@ namespace ferry::relay {
 
 void AgentDirectory::reload(const std::vector<config::AgentEntry>& agents) {
   std::map<KeyBytes, AgentInfo> next;
-  for (const auto& a : agents) next[a.public_key.bytes] = AgentInfo{a.name, a.rules};
+  for (const auto& a : agents) next[a.public_key.bytes] = AgentInfo{a.name};
   std::lock_guard lock(mutex_);
   agents_.swap(next);
   std::erase_if(last_, [this](const auto& kv) { return !agents_.contains(kv.first); });

@@ -16,8 +16,7 @@
 namespace ferry::relay {
 
 struct AgentInfo {
-  std::string name;
-  std::vector<std::string> rules;
+  std::string name;  // the agent's rules are looked up by it (policy_hooks), so a reload renames too
 };
 
 class AgentDirectory final : public link::Admission {

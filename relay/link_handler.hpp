@@ -55,6 +55,9 @@ class LinkHandler final : public link::LinkEvents {
 
   Result<void> accept(uv_stream_t* server);
   bool established() const noexcept { return agent_.has_value(); }
+  // After a reload: the agent's entry as it is now (a renamed entry keeps its key, and its rules are
+  // found by the new name).
+  void update_agent(const AgentInfo& info) { agent_ = info; }
   const crypto::PublicKey& peer() const noexcept { return conn_.session().peer(); }
   // SIGTERM: no new streams; the link closes when the last stream ends.
   void drain();

@@ -152,7 +152,10 @@ void RelayServer::reload() {
   config_.policy_rules = next.policy_rules;
   std::size_t revoked = 0;
   for (auto& [p, l] : links_) {
-    if (l->established() && !shared_.agents.find(l->peer())) {
+    if (!l->established()) continue;
+    if (auto info = shared_.agents.find(l->peer())) {
+      l->update_agent(*info);
+    } else {
       l->close(frame::CloseCode::Revoked, "this agent's key was removed");
       ++revoked;
     }
