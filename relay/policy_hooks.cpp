@@ -10,12 +10,17 @@ config::RuleCheck rule_check() {
   };
 }
 
+// The rules were validated when the configuration loaded (rule_check). Should a set still fail to
+// parse, it becomes "deny *": an empty set would fall through to the built-in "allow *".
 std::shared_ptr<const PolicyState> build_policy(const config::RelayConfig& cfg) {
+  auto parse_or_deny = [](std::string source, const std::vector<std::string>& rules) {
+    auto set = policy::parse_rules(source, rules);
+    return set ? std::move(*set) : std::move(*policy::parse_rules(std::move(source), {"deny *"}));
+  };
   auto state = std::make_shared<PolicyState>();
-  if (auto g = policy::parse_rules("[policy]", cfg.policy_rules)) state->global = std::move(*g);
+  state->global = parse_or_deny("[policy]", cfg.policy_rules);
   for (const auto& a : cfg.agents)
-    if (auto r = policy::parse_rules("agent \"" + a.name + "\"", a.rules))
-      state->agents[a.name] = std::move(*r);
+    if (!a.rules.empty()) state->agents[a.name] = parse_or_deny("agent \"" + a.name + "\"", a.rules);
   return state;
 }
 
