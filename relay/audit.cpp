@@ -1,5 +1,7 @@
 #include "relay/audit.hpp"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <ctime>
 
@@ -31,7 +33,23 @@ bool AuditLog::open(const std::string& where) {
   }
   file_ = std::fopen(where.c_str(), "a");
   owned_ = file_ != nullptr;
+  path_ = where;
   return file_ != nullptr;
+}
+
+bool AuditLog::reopen() {
+  std::lock_guard lock(mutex_);
+  if (!owned_) return true;
+  struct stat held {
+  }, at_path{};
+  if (::fstat(::fileno(file_), &held) == 0 && ::stat(path_.c_str(), &at_path) == 0 &&
+      held.st_dev == at_path.st_dev && held.st_ino == at_path.st_ino)
+    return true;  // not rotated, or another worker reopened it already
+  std::FILE* next = std::fopen(path_.c_str(), "a");
+  if (!next) return false;
+  std::fclose(file_);
+  file_ = next;
+  return true;
 }
 
 AuditLog::~AuditLog() {

@@ -23,6 +23,10 @@ class AuditLog {
  public:
   // "" disables the log; "-" writes to stderr; anything else is a file opened for appending.
   bool open(const std::string& where);
+  // SIGHUP after a rotation: when the file at the path is no longer the one held open (renamed or
+  // removed), opens the path afresh. Every worker calls it; the first one reopens. False only when
+  // the new file cannot be opened (records then keep going to the old one).
+  bool reopen();
   ~AuditLog();
   void write(const AuditRecord& r);
 
@@ -30,6 +34,7 @@ class AuditLog {
   std::mutex mutex_;
   std::FILE* file_ = nullptr;
   bool owned_ = false;
+  std::string path_;
 };
 
 // JSON string escaping for the few fields that come from outside (target names are printable ASCII

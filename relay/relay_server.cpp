@@ -140,6 +140,8 @@ void RelayServer::drain() {
 }
 
 void RelayServer::reload() {
+  if (!shared_.audit.reopen())  // logrotate's HUP: whatever becomes of the configuration
+    log::error("relay", "audit_log: cannot open " + config_.audit_log + " again; records go to the old file");
   config::RelayConfig next;
   auto err = config::load_relay_config(config_.file, next, rule_check());
   if (err) {

@@ -314,6 +314,35 @@ class Admission(unittest.TestCase):
             time.sleep(0.5)
         self.assertEqual(body, b"hello from the target at /back")
 
+    def test_sighup_reopens_a_rotated_audit_log(self):
+        audit = self.ferry.path("audit.jsonl")
+
+        def request_and_wait_for_record(path, records_before):
+            rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port,
+                                 "http://127.0.0.1:%d%s" % (self.target.port, path))
+            self.assertEqual(rc, 0, err)
+            deadline = time.time() + 10
+            while self.ferry.audit().count("\n") == records_before:
+                self.assertLess(time.time(), deadline, "no audit record")
+                time.sleep(0.05)
+
+        request_and_wait_for_record("/before", self.ferry.audit().count("\n"))
+        os.rename(audit, audit + ".1")  # what logrotate does, then it sends SIGHUP
+        with open(audit + ".1") as f:
+            rotated = f.read()
+        reloads = sum("reloaded:" in line for line in self.ferry.relay.lines)
+        self.ferry.relay.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while sum("reloaded:" in line for line in self.ferry.relay.lines) == reloads:
+            self.assertLess(time.time(), deadline, "no reload")
+            time.sleep(0.05)
+        request_and_wait_for_record("/after", 0)
+        fresh = self.ferry.audit().splitlines()
+        self.assertEqual(len(fresh), 1, fresh)
+        self.assertIn('"result":"connected"', fresh[0])
+        with open(audit + ".1") as f:
+            self.assertEqual(f.read(), rotated)  # nothing more went to the rotated file
+
     def test_reload_renames_an_agent_on_its_open_link(self):
         # Same key, new name and rules of its own: the link that is up (not reconnected) gets them.
         relay_toml = self.ferry.path("relay.toml")
