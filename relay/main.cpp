@@ -86,7 +86,7 @@ int run(const std::string& path) {
     relay::RelayServer first(loop.get(), cfg, *key, shared);
     relay::AdminServer admin(loop.get(), shared.metrics);
     first.on_stopped([&admin] { admin.stop([] {}); });
-    if (auto r = first.start(cfg.listen, false); !r) {
+    if (auto r = first.start(cfg.listen, false, true); !r) {
       log::error("relay", "cannot listen on " + cfg.listen + ": " + describe(r.error()));
       rc = 1;
       first.stop();  // close what was opened; the loop below then ends
@@ -103,7 +103,7 @@ int run(const std::string& path) {
           uv::Loop worker_loop;
           {
             relay::RelayServer server(worker_loop.get(), cfg, *key, shared);
-            if (auto w = server.start(bound, false); !w) {
+            if (auto w = server.start(bound, false, false); !w) {
               log::error("relay", "worker cannot listen: " + describe(w.error()));
               server.stop();  // close what was opened before the server goes
             }

@@ -42,7 +42,7 @@ RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, const cryp
 
 RelayServer::~RelayServer() = default;
 
-Result<void> RelayServer::start(const std::string& listen, bool announce) {
+Result<void> RelayServer::start(const std::string& listen, bool announce, bool reads_config) {
   auto addr = uv::parse_socket_address(listen);
   if (!addr) return addr.error();
   if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr), 511, true); !r) return r;
@@ -51,8 +51,18 @@ Result<void> RelayServer::start(const std::string& listen, bool announce) {
       &sigterm_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
   uv_signal_start(
       &sigint_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGINT);
-  uv_signal_start(
-      &sighup_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->reload(); }, SIGHUP);
+  reads_config_ = reads_config;
+  if (reads_config) {
+    uv_signal_start(
+        &sighup_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->reload(); }, SIGHUP);
+  } else {
+    uv_async_init(loop_, &reload_wake_, [](uv_async_t* a) {
+      auto* self = static_cast<RelayServer*>(a->data);
+      if (auto next = self->shared_.reloads.latest()) self->apply(*next);
+    });
+    reload_wake_.data = this;
+    shared_.reloads.subscribe(&reload_wake_);
+  }
   return {};
 }
 
@@ -142,16 +152,18 @@ void RelayServer::drain() {
 void RelayServer::reload() {
   if (!shared_.audit.reopen())  // logrotate's HUP: whatever becomes of the configuration
     log::error("relay", "audit_log: cannot open " + config_.audit_log + " again; records go to the old file");
-  config::RelayConfig next;
-  auto err = config::load_relay_config(config_.file, next, rule_check());
-  if (err) {
+  auto next = std::make_shared<config::RelayConfig>();
+  if (auto err = config::load_relay_config(config_.file, *next, rule_check())) {
     log::error("relay", "reload refused, the old configuration stays: " + err->to_string());
     return;
   }
-  shared_.agents.reload(next.agents);   // every worker does this; the result is the same
+  shared_.agents.reload(next->agents);
+  shared_.reloads.publish(next);  // the other workers apply it on their own loops
+  apply(*next);
+}
+
+void RelayServer::apply(const config::RelayConfig& next) {
   policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
-  config_.agents = next.agents;
-  config_.policy_rules = next.policy_rules;
   std::size_t revoked = 0;
   for (auto& [p, l] : links_) {
     if (!l->established()) continue;
@@ -172,6 +184,10 @@ void RelayServer::maybe_exit() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&reload_wake_))) {
+    shared_.reloads.unsubscribe(&reload_wake_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&reload_wake_), nullptr);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   if (on_stopped_) on_stopped_();
   log::info("relay", "stopped");

@@ -1,6 +1,7 @@
 // One relay worker: an event loop's listener (SO_REUSEPORT, so the kernel spreads new links over the
 // workers), its pre-authentication limits, its links, SIGTERM/SIGINT (drain) and SIGHUP (reload
-// agents and policy; every worker's loop receives the signal). What the workers share is thread-safe.
+// agents and policy: worker 0 reads relay.toml and the others apply what it published). What the
+// workers share is thread-safe.
 #include "relay/metrics.hpp"
 
 #pragma once
@@ -10,6 +11,7 @@
 
 #include "common/config/relay_config.hpp"
 #include "common/uv/tcp_listener.hpp"
+#include "relay/config_broadcast.hpp"
 #include "relay/link_handler.hpp"
 #include "relay/policy_hooks.hpp"
 
@@ -17,9 +19,10 @@ namespace ferry::relay {
 
 struct RelayShared {
   explicit RelayShared(const config::RelayConfig& cfg) : agents(cfg.agents) {}
-  AgentDirectory agents;  // mutex inside
-  AuditLog audit;         // mutex inside
-  Metrics metrics;        // atomics
+  AgentDirectory agents;    // mutex inside
+  AuditLog audit;           // mutex inside
+  Metrics metrics;          // atomics
+  ConfigBroadcast reloads;  // mutex inside
 };
 
 class RelayServer {
@@ -36,7 +39,8 @@ class RelayServer {
   RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key, RelayShared& shared);
   ~RelayServer();
   // Binds `listen` (SO_REUSEPORT) and logs "listening on ADDR" when `announce`.
-  Result<void> start(const std::string& listen, bool announce);
+  // `reads_config`: this is worker 0, which handles SIGHUP for all.
+  Result<void> start(const std::string& listen, bool announce, bool reads_config);
   std::string local_address() const { return listener_.local_address(); }
   // Drains and closes everything (SIGTERM does this too); after a failed start() as well.
   void stop();
@@ -55,6 +59,7 @@ class RelayServer {
   bool rate_ok(const std::string& source);
   void drain();
   void reload();
+  void apply(const config::RelayConfig& next);
   void maybe_exit();
 
   uv_loop_t* loop_;
@@ -67,6 +72,8 @@ class RelayServer {
   std::map<LinkHandler*, std::unique_ptr<LinkHandler>> links_;
   std::map<std::string, Bucket> buckets_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
+  uv_async_t reload_wake_{};  // the other workers: worker 0 published a configuration
+  bool reads_config_ = false;
   uv_timer_t drain_timer_{};
   bool draining_ = false;
   bool listener_closed_ = false;
