@@ -319,8 +319,10 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     if (control_.capacity() > 64 * 1024) Bytes().swap(control_);
   }
 
-  // Then one DATA frame per ready stream, in turn.
-  std::size_t turns = ready_.size();
+  // Then one DATA frame per ready stream, in turn, but only once every control frame has gone: a
+  // stream's OPEN_RESULT (or a RESET, a WINDOW) may still be queued, and its DATA must not overtake
+  // it into an earlier record.
+  std::size_t turns = control_head_ == control_.size() ? ready_.size() : 0;
   while (turns-- > 0 && left() > frame::kHeaderBytes) {
     const StreamId id = ready_.front();
     ready_.pop_front();

@@ -33,7 +33,74 @@ std::vector<link::StreamId> data_order(link::Mux& mux, std::size_t budget) {
   return order;
 }
 
+// Hands `wire` (whole frames) to `mux`, as the session does after decrypting a record.
+Result<void> feed(link::Mux& mux, ByteSpan wire) {
+  while (!wire.empty()) {
+    std::size_t used = 0;
+    auto f = frame::decode(wire, used);
+    REQUIRE(f);
+    if (auto r = mux.on_frame(*f, link::Instant{0}); !r) return r;
+    wire = wire.subspan(used);
+  }
+  return {};
+}
+
+std::vector<frame::Type> frame_types(ByteSpan wire) {
+  std::vector<frame::Type> types;
+  while (!wire.empty()) {
+    std::size_t used = 0;
+    auto f = frame::decode(wire, used);
+    REQUIRE(f);
+    types.push_back(f->type);
+    wire = wire.subspan(used);
+  }
+  return types;
+}
+
 }  // namespace
+
+TEST_CASE("a stream's DATA never overtakes its OPEN_RESULT, however little room is left", "[mux][order]") {
+  // OPEN_RESULT with no reason is 14 bytes; DATA with 1 byte (or a bare FIN) is 9 or 8. With 9 to 13
+  // bytes left in a record the OPEN_RESULT does not fit and the DATA would.
+  for (std::size_t budget = 8; budget < 14; ++budget) {
+    INFO("budget " << budget);
+    test::Recorder ev;
+    ev.auto_accept = false;
+    link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{}, ev);
+    Bytes open;
+    frame::put_open(open, 1, frame::Open{5000, Target::host("a", 1)});
+    REQUIRE(feed(relay, open));
+    relay.accept(1, frame::OpenCode::Ok);
+    relay.send(1, Bytes{'x'});
+    relay.finish(1);
+    Bytes out;
+    relay.produce(out, budget);
+    CHECK(out.empty());  // the control frame waits for the next record, and the DATA behind it
+    relay.produce(out, 1000);
+    CHECK((frame_types(out) == std::vector{frame::Type::OpenResult, frame::Type::Data}));
+  }
+}
+
+TEST_CASE("a control backlog over one record does not let DATA overtake its OPEN_RESULT", "[mux][order]") {
+  // 5000 OPEN_RESULTs (14 bytes each) fill more than one record; the last accepted stream answers at
+  // once. Its OPEN_RESULT goes in the second record, so its DATA must too, or the agent ends the link.
+  Pair p([](link::LinkConfig& c) { c.mux.max_streams = 8000; });
+  p.start();
+  p.relay_events.auto_accept = false;
+  for (int i = 0; i < 5000; ++i) REQUIRE(p.agent->mux().open(Target::ipv4({10, 0, 0, 1}, 22)));
+  p.pump();
+  link::StreamId last = 0;
+  for (auto& [id, log] : p.relay_events.streams) {
+    p.relay->mux().accept(id, frame::OpenCode::Ok);
+    last = id;
+  }
+  p.relay->mux().send(last, Bytes{'x'});
+  p.relay->mux().finish(last);
+  p.pump();
+  CHECK_FALSE(p.agent_events.closed);
+  CHECK(p.agent_events.streams[last].data == Bytes{'x'});
+  CHECK(p.agent_events.streams[last].fin);
+}
 
 TEST_CASE("a stalled reader stalls only its own stream, and its memory is bounded", "[mux][flow]") {
   Pair p;
