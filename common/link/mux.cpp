@@ -260,10 +260,14 @@ Result<void> Mux::on_data_frame(const frame::Frame& f) {
     return fail(Errc::Malformed, "DATA for a stream never opened");
   }
   // SPEC.md: a frame that breaks the protocol closes the link. A peer that overruns credit is broken
-  // or hostile, and a link carries one agent's streams only, so nobody else is disturbed.
+  // or hostile, and a link carries one agent's streams only, so nobody else is disturbed. Neither side
+  // sends DATA before the open handshake finished: the relay must not buffer bytes for a target it is
+  // still dialling (or will refuse).
+  if (!s->opened)
+    return fail(Errc::Malformed,
+                side_ == Side::Initiator ? "DATA before OPEN_RESULT" : "DATA before the stream was accepted");
   if (f.payload.size() > s->recv_allowed) return fail(Errc::Malformed, "DATA beyond the granted credit");
   if (s->fin_received) return fail(Errc::Malformed, "DATA after FIN");
-  if (!s->opened && side_ == Side::Initiator) return fail(Errc::Malformed, "DATA before OPEN_RESULT");
   s->recv_allowed -= f.payload.size();
   stats_.bytes_received += f.payload.size();
   const bool fin = f.flags & frame::kFlagFin;

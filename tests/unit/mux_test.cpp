@@ -102,6 +102,36 @@ TEST_CASE("a control backlog over one record does not let DATA overtake its OPEN
   CHECK(p.agent_events.streams[last].fin);
 }
 
+TEST_CASE("DATA before the stream was accepted breaks the link on the relay too", "[mux][order]") {
+  test::Recorder ev;
+  ev.auto_accept = false;
+  ev.auto_consume = false;
+  link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{}, ev);
+  Bytes wire;
+  frame::put_open(wire, 1, frame::Open{5000, Target::host("a", 1)});
+  frame::put_open(wire, 3, frame::Open{5000, Target::host("b", 1)});
+  frame::put_open(wire, 5, frame::Open{5000, Target::host("c", 1)});
+  REQUIRE(feed(relay, wire));
+  // The relay is still dialling: not one byte is taken in, nor a bare FIN.
+  wire.clear();
+  frame::put_data(wire, 1, Bytes(100), false);
+  auto early = feed(relay, wire);
+  REQUIRE_FALSE(early);
+  CHECK(std::string(early.error().what) == "DATA before the stream was accepted");
+  wire.clear();
+  frame::put_data(wire, 3, {}, true);
+  CHECK_FALSE(feed(relay, wire));
+  CHECK(ev.streams[1].bytes == 0);
+  CHECK_FALSE(ev.streams[3].fin);
+  // Once accepted (the OPEN_RESULT is queued), the stream takes DATA within its window.
+  relay.accept(5, frame::OpenCode::Ok);
+  wire.clear();
+  frame::put_data(wire, 5, Bytes(100), true);
+  CHECK(feed(relay, wire));
+  CHECK(ev.streams[5].bytes == 100);
+  CHECK(ev.streams[5].fin);
+}
+
 TEST_CASE("a stalled reader stalls only its own stream, and its memory is bounded", "[mux][flow]") {
   Pair p;
   p.start();
