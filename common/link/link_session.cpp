@@ -25,7 +25,8 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
     : cfg_(std::move(config)),
       events_(events),
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
-           events, [this] { wake(); }) {}
+           events, [this] { wake(); }),
+      control_(cfg_.mux.max_control_bytes) {}
 
 void LinkSession::wake() {
   if (cfg_.wake) cfg_.wake();
@@ -185,7 +186,7 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   send_key_since_ = keys_since_ = now;
   send_key_bytes_ = 0;
   // A first ping measures the RTT that window growth needs.
-  frame::put_ping(control_, static_cast<std::uint64_t>(now.count()), false);
+  control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
   last_ping_ = now;
   wake();
   events_.on_established(peer_);
@@ -242,11 +243,9 @@ Result<void> LinkSession::on_control(const frame::Frame& f, bool last_in_record,
         }
         return {};
       }
-      if (control_.size() > cfg_.mux.max_control_bytes)
-        return fail(Errc::Limit, "the peer does not read its pongs");
-      frame::put_ping(control_, *opaque, true);
+      auto queued = control_.push([&](Bytes& b) { frame::put_ping(b, *opaque, true); });
       wake();
-      return {};
+      return queued;
     }
     case Type::Rehandshake:
       return on_rehandshake(f.payload, now);
@@ -279,7 +278,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
     if (auto ok = check_payload_1(*who, *payload); !ok) return ok;
     auto msg = hs.write_message2(handshake_payload_2());
     if (!msg) return msg.error();
-    frame::put_rehandshake(control_, *msg);
+    control_.append([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
     auto keys = hs.split();
     next_send_ = std::move(keys.send);
     next_recv_ = std::move(keys.recv);
@@ -316,7 +315,7 @@ void LinkSession::start_rehandshake(Instant now) {
   hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue()));
   auto msg = hs_->write_message1(handshake_payload_1());
   if (!msg) return fail_link(msg.error(), true);
-  frame::put_rehandshake(control_, *msg);
+  control_.append([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
   wake();
 }
 
@@ -331,7 +330,7 @@ void LinkSession::tick(Instant now) {
   if (now - last_rx_ >= cfg_.dead_after)
     return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
   if (now - last_ping_ >= cfg_.keepalive_interval) {
-    frame::put_ping(control_, static_cast<std::uint64_t>(now.count()), false);
+    control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
     last_ping_ = now;
     wake();
   }
@@ -347,7 +346,7 @@ void LinkSession::tick(Instant now) {
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
   if (state_ == State::Closed) return;
   if (state_ == State::Established) {
-    frame::put_close(control_, frame::CloseInfo{code, std::string(reason)});
+    control_.append([&](Bytes& b) { frame::put_close(b, frame::CloseInfo{code, std::string(reason)}); });
     close_queued_ = true;
     wake();
   }
@@ -362,7 +361,7 @@ void LinkSession::fail_link(const Error& why, bool tell_peer) {
     const auto code = why.code == Errc::Timeout   ? frame::CloseCode::Timeout
                       : why.code == Errc::Refused ? frame::CloseCode::Revoked
                                                   : frame::CloseCode::ProtocolError;
-    frame::put_close(control_, frame::CloseInfo{code, why.what});
+    control_.append([&](Bytes& b) { frame::put_close(b, frame::CloseInfo{code, why.what}); });
     close_queued_ = true;
     wake();
   }
@@ -404,15 +403,7 @@ void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
     out.resize(rec + 2);
     const std::size_t pt = out.size();
     // Link control frames lead; each is small and whole.
-    std::size_t head = 0;
-    while (head < control_.size()) {
-      const std::size_t len = frame::kHeaderBytes + get_be16(&control_[head + 6]);
-      if (out.size() - pt + len > frame::kMaxRecordPlaintext) break;
-      out.insert(out.end(), control_.begin() + static_cast<std::ptrdiff_t>(head),
-                 control_.begin() + static_cast<std::ptrdiff_t>(head + len));
-      head += len;
-    }
-    control_.erase(control_.begin(), control_.begin() + static_cast<std::ptrdiff_t>(head));
+    control_.move_to(out, frame::kMaxRecordPlaintext);
     const bool closing = close_queued_ && control_.empty();
     std::optional<frame::KeyUpdateKind> switch_send;
     if (!closing && state_ == State::Established) {

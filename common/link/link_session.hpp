@@ -16,6 +16,7 @@
 
 #include "common/crypto/handshake_ik.hpp"
 #include "common/crypto/tai64n.hpp"
+#include "common/link/control_queue.hpp"
 #include "common/link/mux.hpp"
 
 namespace ferry::link {
@@ -130,8 +131,8 @@ class LinkSession {
   crypto::CipherState send_, recv_;
   crypto::CipherState next_send_, next_recv_;  // keys of a finished in-link handshake, not yet in use
   std::optional<frame::KeyUpdateKind> key_update_due_;
-  Bytes hs_out_;   // framed handshake message waiting for produce()
-  Bytes control_;  // PING, PONG, REHANDSHAKE, CLOSE frames
+  Bytes hs_out_;          // framed handshake message waiting for produce()
+  ControlQueue control_;  // PING, PING answers, REHANDSHAKE, CLOSE frames
   bool close_queued_ = false;
   Bytes partial_;  // a record split across reads
   // The last record gathered in partial_, kept whole until receive() returns: on_data() spans into
