@@ -267,6 +267,10 @@ Result<void> LinkSession::on_control(const frame::Frame& f, bool last_in_record,
 
 Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   if (cfg_.role == LinkConfig::Role::Responder) {
+    // One at a time, refused before any cryptography: each answer costs several X25519 and a
+    // directory lookup, and a second would replace keys the first has not yet put in use.
+    if (rehandshake_pending())
+      return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
     if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
     crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue());
     auto who = hs.read_message1_identity(message);
@@ -278,7 +282,8 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
     if (auto ok = check_payload_1(*who, *payload); !ok) return ok;
     auto msg = hs.write_message2(handshake_payload_2());
     if (!msg) return msg.error();
-    control_.append([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
+    if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)
+      return queued;
     auto keys = hs.split();
     next_send_ = std::move(keys.send);
     next_recv_ = std::move(keys.recv);
@@ -315,7 +320,8 @@ void LinkSession::start_rehandshake(Instant now) {
   hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue()));
   auto msg = hs_->write_message1(handshake_payload_1());
   if (!msg) return fail_link(msg.error(), true);
-  control_.append([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
+  auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
+  if (!queued) return fail_link(queued.error(), true);
   wake();
 }
 
@@ -330,13 +336,16 @@ void LinkSession::tick(Instant now) {
   if (now - last_rx_ >= cfg_.dead_after)
     return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
   if (now - last_ping_ >= cfg_.keepalive_interval) {
-    control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+    auto queued =
+        control_.push([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+    if (!queued) return fail_link(queued.error(), true);
     last_ping_ = now;
     wake();
   }
   if (now - send_key_since_ >= cfg_.rekey_interval) queue_key_update(frame::KeyUpdateKind::Rekey);
   if (cfg_.role == LinkConfig::Role::Initiator) {
-    if (!hs_ && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake(now);
+    // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
+    if (!rehandshake_pending() && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake(now);
   } else if (now - keys_since_ >= 2 * cfg_.rehandshake_interval) {
     // The initiator should have run a fresh handshake long ago: forward secrecy is not optional.
     fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);

@@ -118,6 +118,11 @@ class LinkSession {
   Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload);
   void become_established(crypto::TransportKeys keys, Instant now);
   void start_rehandshake(Instant now);
+  // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
+  // KEY_UPDATE kind 1 has yet to be sent or received.
+  bool rehandshake_pending() const noexcept {
+    return hs_.has_value() || next_send_.has_key() || next_recv_.has_key();
+  }
   void queue_key_update(frame::KeyUpdateKind kind);
   void fail_link(const Error& why, bool tell_peer);
   void end(const Error& why);

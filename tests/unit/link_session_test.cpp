@@ -405,3 +405,84 @@ TEST_CASE("the relay refuses streams beyond its limit, others unaffected", "[lin
   p.pump();
   CHECK(p.relay_events.streams[a].data == text("ok"));
 }
+
+namespace {
+
+// A fresh in-link message 1 from the pair's agent key, `later` past the pair's wall clock.
+Bytes rehandshake_message_1(Pair& p, std::chrono::seconds later, std::optional<crypto::HandshakeIK>& hs) {
+  hs.emplace(
+      crypto::HandshakeIK::initiator(p.agent_key, p.relay_key.public_key(), test::RawPeer::prologue()));
+  auto m = hs->write_message1(test::RawPeer::payload_1(p.wall + later));
+  REQUIRE(m);
+  return *m;
+}
+
+std::optional<frame::CloseCode> close_code(const std::vector<frame::Frame>& frames) {
+  for (const auto& f : frames)
+    if (f.type == frame::Type::Close) return frame::parse_close(f.payload)->code;
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("a REHANDSHAKE while the last one is unfinished breaks the link", "[link][rehandshake]") {
+  SECTION("two in one record") {
+    Pair p;
+    auto agent = test::RawPeer::agent_of(p);
+    std::optional<crypto::HandshakeIK> hs1, hs2;
+    Bytes frames;
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs2));
+    agent.send_to(*p.relay, frames, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Malformed);
+    CHECK(p.relay->counters().rehandshakes == 1);  // the first was answered, the second refused
+    Bytes keep;
+    CHECK(close_code(agent.drain(*p.relay, keep)) == frame::CloseCode::ProtocolError);
+  }
+  SECTION("the second before this side's KEY_UPDATE") {
+    Pair p;
+    auto agent = test::RawPeer::agent_of(p);
+    std::optional<crypto::HandshakeIK> hs1, hs2;
+    Bytes frames;
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
+    agent.send_to(*p.relay, frames, p.now);
+    REQUIRE_FALSE(p.relay_events.closed);
+    // The reply is read, but the agent never sends its KEY_UPDATE and asks again.
+    Bytes keep;
+    (void)agent.drain(*p.relay, keep);
+    frames.clear();
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs2));
+    agent.send_to(*p.relay, frames, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Malformed);
+  }
+  SECTION("after both KEY_UPDATEs a new one is answered") {
+    Pair p;
+    auto agent = test::RawPeer::agent_of(p);
+    std::optional<crypto::HandshakeIK> hs1, hs2;
+    Bytes frames;
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
+    agent.send_to(*p.relay, frames, p.now);
+    Bytes keep;
+    auto reply = agent.drain(*p.relay, keep);
+    REQUIRE(reply.size() == 2);
+    REQUIRE(reply[0].type == frame::Type::Rehandshake);
+    REQUIRE(reply[1].type == frame::Type::KeyUpdate);  // the relay's send key changes after it
+    REQUIRE(hs1->read_message2(reply[0].payload));
+    auto keys = hs1->split();
+    agent.recv = std::move(keys.recv);
+    frames.clear();
+    frame::put_key_update(frames, frame::KeyUpdateKind::NewHandshake);
+    agent.send_to(*p.relay, frames, p.now);
+    agent.send = std::move(keys.send);
+    frames.clear();
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs2));
+    agent.send_to(*p.relay, frames, p.now);
+    CHECK_FALSE(p.relay_events.closed);
+    CHECK(p.relay->counters().rehandshakes == 2);
+    auto second = agent.drain(*p.relay, keep);
+    REQUIRE_FALSE(second.empty());
+    CHECK(second[0].type == frame::Type::Rehandshake);
+  }
+}
