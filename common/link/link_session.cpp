@@ -164,13 +164,21 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
   become_established(std::move(keys), now);
 }
 
+// Message 2's payload (docs/protocol.md 2.4), in the first handshake and in an in-link one: the
+// relay's version, then the session id, which an in-link handshake must leave unchanged (8.1).
+Result<void> LinkSession::check_payload_2(ByteSpan payload, bool in_link) const {
+  if (payload.size() < 1 + session_id_.size())
+    return fail(Errc::Malformed, "handshake payload 2 is too short");
+  if (payload[0] != cfg_.wire_version) return fail(Errc::BadVersion, "the relay speaks another wire version");
+  if (in_link && std::memcmp(payload.data() + 1, session_id_.data(), session_id_.size()) != 0)
+    return fail(Errc::Malformed, "an in-link handshake changed the session id");
+  return {};
+}
+
 void LinkSession::on_message2(MutByteSpan record, Instant now) {
   auto payload = hs_->read_message2(record);
   if (!payload) return fail_link(payload.error(), false);
-  if (payload->size() < 17)
-    return fail_link(fail(Errc::Malformed, "handshake payload 2 is too short"), false);
-  if ((*payload)[0] != cfg_.wire_version)
-    return fail_link(fail(Errc::BadVersion, "the relay speaks another wire version"), false);
+  if (auto ok = check_payload_2(*payload, false); !ok) return fail_link(ok.error(), false);
   std::memcpy(session_id_.data(), payload->data() + 1, session_id_.size());
   peer_ = cfg_.peer_key;
   auto keys = hs_->split();
@@ -296,8 +304,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
   auto payload = hs_->read_message2(message);
   if (!payload) return payload.error();
-  if (payload->empty() || (*payload)[0] != cfg_.wire_version)
-    return fail(Errc::BadVersion, "in-link handshake version");
+  if (auto ok = check_payload_2(*payload, true); !ok) return ok;
   auto keys = hs_->split();
   hs_.reset();
   next_send_ = std::move(keys.send);

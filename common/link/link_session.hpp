@@ -116,6 +116,7 @@ class LinkSession {
   Result<void> on_control(const frame::Frame& f, bool last_in_record, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
   Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload);
+  Result<void> check_payload_2(ByteSpan payload, bool in_link) const;
   void become_established(crypto::TransportKeys keys, Instant now);
   void start_rehandshake(Instant now);
   // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a

@@ -266,8 +266,8 @@ struct RawPeer {
     return peer;
   }
 
-  // Plays the relay against p.agent, naming `session_id` in message 2.
-  static RawPeer relay_of(Pair& p, const link::LinkSession::SessionId& session_id) {
+  // Plays the relay against p.agent, with `payload` in message 2 (payload_2() for a valid one).
+  static RawPeer relay_of(Pair& p, ByteSpan payload) {
     p.agent->start(p.now);
     Bytes wire;
     p.agent->produce(wire, 1 << 20);
@@ -276,12 +276,11 @@ struct RawPeer {
     auto hs = crypto::HandshakeIK::responder(p.relay_key, prologue());
     REQUIRE(hs.read_message1_identity(recs[0]));
     REQUIRE(hs.read_message1_payload());
-    auto m2 = hs.write_message2(payload_2(session_id));
+    auto m2 = hs.write_message2(payload);
     REQUIRE(m2);
     wire.clear();
     put_record(wire, *m2);
     p.agent->receive(wire, p.now);
-    REQUIRE(p.agent->established());
     auto keys = hs.split();
     return RawPeer{std::move(keys.send), std::move(keys.recv)};
   }

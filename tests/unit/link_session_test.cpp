@@ -486,3 +486,63 @@ TEST_CASE("a REHANDSHAKE while the last one is unfinished breaks the link", "[li
     CHECK(second[0].type == frame::Type::Rehandshake);
   }
 }
+
+TEST_CASE("message 2 is checked the same way in the first and in an in-link handshake",
+          "[link][rehandshake]") {
+  const link::LinkSession::SessionId sid{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  const Bytes good = test::RawPeer::payload_2(sid);
+  const Bytes short_payload = {link::kWireVersion};
+  Bytes other_version = good;
+  other_version[0] = 2;
+  Bytes other_session = good;
+  other_session[16] ^= 1;
+
+  SECTION("first handshake") {
+    for (const auto& [payload, code] : {std::pair{short_payload, Errc::Malformed},
+                                        std::pair{Bytes(good.begin(), good.end() - 1), Errc::Malformed},
+                                        std::pair{other_version, Errc::BadVersion}}) {
+      Pair p;
+      (void)test::RawPeer::relay_of(p, payload);
+      REQUIRE(p.agent_events.closed);
+      CHECK(p.agent_events.closed->code == code);
+    }
+    Pair p;
+    (void)test::RawPeer::relay_of(p, good);
+    REQUIRE(p.agent->established());
+    CHECK(p.agent->session_id() == sid);
+  }
+
+  SECTION("in-link handshake: the same checks, and the session id must not change") {
+    for (const auto& [payload, code] :
+         {std::pair{short_payload, std::optional{Errc::Malformed}},
+          std::pair{other_version, std::optional{Errc::BadVersion}},
+          std::pair{other_session, std::optional{Errc::Malformed}}, std::pair{good, std::optional<Errc>{}}}) {
+      Pair p([](link::LinkConfig& c) { c.rehandshake_interval = 10s; });
+      auto relay = test::RawPeer::relay_of(p, good);
+      REQUIRE(p.agent->established());
+      p.advance(10s);  // the agent starts an in-link handshake
+      Bytes keep;
+      std::optional<ByteSpan> m1;
+      for (const auto& f : relay.drain(*p.agent, keep))
+        if (f.type == frame::Type::Rehandshake) m1 = f.payload;
+      REQUIRE(m1);
+      auto hs = crypto::HandshakeIK::responder(p.relay_key, test::RawPeer::prologue());
+      REQUIRE(hs.read_message1_identity(*m1));
+      REQUIRE(hs.read_message1_payload());
+      auto m2 = hs.write_message2(payload);
+      REQUIRE(m2);
+      Bytes frames;
+      frame::put_rehandshake(frames, *m2);
+      relay.send_to(*p.agent, frames, p.now);
+      if (code) {
+        REQUIRE(p.agent_events.closed);
+        CHECK(p.agent_events.closed->code == *code);
+        CHECK(p.agent->counters().rehandshakes == 0);
+      } else {
+        CHECK_FALSE(p.agent_events.closed);
+        CHECK(p.agent->counters().rehandshakes == 1);
+        CHECK(p.agent->session_id() == sid);
+      }
+    }
+  }
+}
