@@ -67,7 +67,6 @@ void LinkSession::start(Instant now) {
 void LinkSession::receive(MutByteSpan data, Instant now) {
   if (state_ == State::Closed || state_ == State::Idle) return;
   now_ = now;
-  last_rx_ = now;
   counters_.wire_bytes_received += data.size();
   std::size_t pos = 0;
   while (state_ != State::Closed && pos < data.size()) {
@@ -191,7 +190,7 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   recv_ = std::move(keys.recv);
   handshake_hash_ = keys.handshake_hash;
   state_ = State::Established;
-  send_key_since_ = keys_since_ = now;
+  send_key_since_ = keys_since_ = last_rx_ = now;  // the peer's handshake message authenticated
   send_key_bytes_ = 0;
   // A first ping measures the RTT that window growth needs.
   control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
@@ -203,6 +202,9 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
   auto n = recv_.decrypt({}, record.data(), record.size(), record.data());
   if (!n) return fail_link(n.error(), false);
+  // Liveness counts authenticated records only: raw bytes (a header, then a byte now and then) would
+  // let anyone on the path keep a dead link open.
+  last_rx_ = now;
   ByteSpan plain = record.first(*n);
   std::optional<frame::KeyUpdateKind> switch_recv;
   while (!plain.empty() && state_ == State::Established) {

@@ -546,3 +546,23 @@ TEST_CASE("message 2 is checked the same way in the first and in an in-link hand
     }
   }
 }
+
+TEST_CASE("a trickle of bytes that never completes a record does not keep a link alive",
+          "[link][keepalive]") {
+  Pair p;
+  p.start();
+  // A record header that claims 65535 bytes, then one byte every 40 s: no record ever authenticates.
+  Bytes header = {0xFF, 0xFF};
+  p.agent->receive(header, p.now);
+  int seconds = 0;
+  for (; seconds < 300 && !p.agent_events.closed; ++seconds) {
+    if (seconds % 40 == 39) {
+      Bytes one = {0x42};
+      p.agent->receive(one, p.now);
+    }
+    p.agent->tick(p.now += 1s);
+  }
+  REQUIRE(p.agent_events.closed);
+  CHECK(p.agent_events.closed->code == Errc::Timeout);
+  CHECK(seconds == 45);
+}
