@@ -105,6 +105,7 @@ class LinkSession {
   std::optional<Millis> rtt() const noexcept { return rtt_; }
   const LinkCounters& counters() const noexcept { return counters_; }
   const crypto::Hash& handshake_hash() const noexcept { return handshake_hash_; }
+  Millis handshake_timeout() const noexcept { return cfg_.handshake_timeout; }
 
  private:
   Bytes handshake_payload_1() const;
