@@ -351,11 +351,15 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     schedule(id, *s);
   }
 
-  // The owner may send() from on_writable(); by now the scheduler's state is consistent.
-  std::vector<StreamId> wake;
-  wake.swap(writable_);
-  for (StreamId id : wake)
-    if (find(id)) events_.on_writable(id);
+  // The owner may send() from on_writable(); by now the scheduler's state is consistent. The list
+  // keeps its capacity (no allocation per unblocked stream) and is walked by index, so ids added
+  // meanwhile (a produce() from inside on_writable) are served by this loop.
+  if (notifying_) return;
+  notifying_ = true;
+  for (std::size_t i = 0; i < writable_.size(); ++i)
+    if (const StreamId id = writable_[i]; find(id)) events_.on_writable(id);
+  writable_.clear();
+  notifying_ = false;
 }
 
 void Mux::trim() { pool_.release_all(); }

@@ -149,6 +149,7 @@ class Mux {
   std::deque<StreamId> ready_;
   ControlQueue control_;
   std::vector<StreamId> writable_;  // on_writable() calls deferred until produce() finishes
+  bool notifying_ = false;          // produce() is making those calls
   StreamId next_id_;
   StreamId highest_peer_id_ = 0;
   std::uint64_t growth_used_ = 0;
