@@ -49,8 +49,6 @@ class HandshakeIK {
   // After the last message: the initiator sends with c1, the responder with c2.
   TransportKeys split() noexcept;
 
-  const PublicKey& remote_static() const noexcept { return rs_; }
-
  private:
   enum class Role { Initiator, Responder };
   enum class Step { Message1, Message1Payload, Message2, Done };

@@ -220,9 +220,9 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
         return fail_link(fail(Errc::Malformed, "KEY_UPDATE is not the last frame of its record"), true);
       switch_recv = *k;
     } else if (f->type == Type::Ping || f->type == Type::Rehandshake || f->type == Type::Close) {
-      r = on_control(*f, plain.empty(), now);
+      r = on_control(*f, now);
     } else {
-      r = mux_.on_frame(*f, now);
+      r = mux_.on_frame(*f);
     }
     if (!r) return fail_link(r.error(), true);
   }
@@ -239,8 +239,7 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
   if (state_ == State::Established && mux_.has_output()) wake();
 }
 
-Result<void> LinkSession::on_control(const frame::Frame& f, bool last_in_record, Instant now) {
-  (void)last_in_record;
+Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
   switch (f.type) {
     case Type::Ping: {
       auto opaque = frame::parse_ping(f.payload);
@@ -324,8 +323,7 @@ void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
   wake();
 }
 
-void LinkSession::start_rehandshake(Instant now) {
-  (void)now;
+void LinkSession::start_rehandshake() {
   hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue()));
   auto msg = hs_->write_message1(handshake_payload_1());
   if (!msg) return fail_link(msg.error(), true);
@@ -354,7 +352,7 @@ void LinkSession::tick(Instant now) {
   if (now - send_key_since_ >= cfg_.rekey_interval) queue_key_update(frame::KeyUpdateKind::Rekey);
   if (cfg_.role == LinkConfig::Role::Initiator) {
     // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
-    if (!rehandshake_pending() && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake(now);
+    if (!rehandshake_pending() && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake();
   } else if (now - keys_since_ >= 2 * cfg_.rehandshake_interval) {
     // The initiator should have run a fresh handshake long ago: forward secrecy is not optional.
     fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);

@@ -114,12 +114,12 @@ class LinkSession {
   void on_message1(MutByteSpan record, Instant now);
   void on_message2(MutByteSpan record, Instant now);
   void on_transport(MutByteSpan record, Instant now);
-  Result<void> on_control(const frame::Frame& f, bool last_in_record, Instant now);
+  Result<void> on_control(const frame::Frame& f, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
   Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload);
   Result<void> check_payload_2(ByteSpan payload, bool in_link) const;
   void become_established(crypto::TransportKeys keys, Instant now);
-  void start_rehandshake(Instant now);
+  void start_rehandshake();
   // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
   // KEY_UPDATE kind 1 has yet to be sent or received.
   bool rehandshake_pending() const noexcept {

@@ -177,8 +177,7 @@ void Mux::goaway(std::string_view reason) {
   wake();
 }
 
-Result<void> Mux::on_frame(const frame::Frame& f, Instant now) {
-  (void)now;
+Result<void> Mux::on_frame(const frame::Frame& f) {
   if (f.stream == 0 && f.type != Type::GoAway) return fail(Errc::Malformed, "a stream frame on stream 0");
   Result<void> r;
   switch (f.type) {
@@ -337,7 +336,6 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     frame::put_header(out, Type::Data, fin ? frame::kFlagFin : 0, id, n);
     s->sendq.move_to(out, n, pool_);
     s->send_credit -= n;
-    s->sent_total += n;
     stats_.bytes_sent += n;
     if (s->blocked && s->queued() < limits_.send_low_water) {
       s->blocked = false;

@@ -85,7 +85,7 @@ class Mux {
   void goaway(std::string_view reason);
 
   // Link plumbing.
-  Result<void> on_frame(const frame::Frame& f, Instant now);
+  Result<void> on_frame(const frame::Frame& f);
   bool has_output() const noexcept { return !control_.empty() || !ready_.empty(); }
   // Appends whole frames, at most `budget` bytes, control frames first, then one DATA frame per
   // ready stream in turn.
@@ -117,7 +117,6 @@ class Mux {
     std::uint64_t recv_allowed = 0;  // bytes the peer may still send
     std::uint64_t unacked = 0;       // consumed, not yet granted back
     std::uint64_t delivered = 0;     // cumulative consumed (for future stream resumption)
-    std::uint64_t sent_total = 0;
     Instant last_grant{0};
     std::size_t queued() const noexcept { return sendq.size(); }
   };

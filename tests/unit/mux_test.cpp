@@ -39,7 +39,7 @@ Result<void> feed(link::Mux& mux, ByteSpan wire) {
     std::size_t used = 0;
     auto f = frame::decode(wire, used);
     REQUIRE(f);
-    if (auto r = mux.on_frame(*f, link::Instant{0}); !r) return r;
+    if (auto r = mux.on_frame(*f); !r) return r;
     wire = wire.subspan(used);
   }
   return {};
@@ -231,7 +231,6 @@ TEST_CASE("data beyond credit breaks the link; exact credit is fine", "[mux][flo
   test::Recorder ev;
   link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{.initial_window = 1000}, ev);
   ev.auto_consume = false;
-  link::Instant now{0};
   Bytes f;
   frame::put_open(f, 1, frame::Open{5000, Target::host("a", 1)});
   frame::put_open(f, 3, frame::Open{5000, Target::host("b", 1)});
@@ -241,7 +240,7 @@ TEST_CASE("data beyond credit breaks the link; exact credit is fine", "[mux][flo
     std::size_t used = 0;
     auto fr = frame::decode(in, used);
     REQUIRE(fr);
-    REQUIRE(relay.on_frame(*fr, now));
+    REQUIRE(relay.on_frame(*fr));
     in = in.subspan(used);
   }
   relay.accept(1, frame::OpenCode::Ok);
@@ -249,31 +248,31 @@ TEST_CASE("data beyond credit breaks the link; exact credit is fine", "[mux][flo
   Bytes d;
   std::size_t used = 0;
   frame::put_data(d, 3, Bytes(1000), false);  // exactly the window
-  REQUIRE(relay.on_frame(*frame::decode(d, used), now));
+  REQUIRE(relay.on_frame(*frame::decode(d, used)));
   CHECK(ev.streams[3].bytes == 1000);
   CHECK_FALSE(ev.streams[3].reset);
   d.clear();
   frame::put_data(d, 1, Bytes(1001), false);  // one byte over: the peer is broken
-  auto over = relay.on_frame(*frame::decode(d, used), now);
+  auto over = relay.on_frame(*frame::decode(d, used));
   REQUIRE_FALSE(over);
   CHECK(std::string(over.error().what) == "DATA beyond the granted credit");
   CHECK(ev.streams[1].bytes == 0);
   d.clear();
   frame::put_data(d, 0, Bytes(1), false);  // stream 0 is never a stream
-  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used)));
   relay.reset(1, frame::ResetCode::Cancel);
 
   // Frames for a stream never opened break the link; for a stream already gone they are ignored.
   d.clear();
   frame::put_data(d, 9, Bytes(1), false);
-  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used)));
   d.clear();
   frame::put_data(d, 1, Bytes(1), false);
-  CHECK(relay.on_frame(*frame::decode(d, used), now));
+  CHECK(relay.on_frame(*frame::decode(d, used)));
   // An OPEN with an id that goes backwards is a protocol error.
   d.clear();
   frame::put_open(d, 3, frame::Open{1, Target::host("c", 1)});
-  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used)));
 }
 
 TEST_CASE("10,000 idle streams cost little memory in the table", "[mux][memory]") {
