@@ -22,7 +22,6 @@ Result<void> dh(const SecretKey& sk, const PublicKey& pk, std::uint8_t (&out)[kK
 
 HandshakeIK HandshakeIK::initiator(const SecretKey& s, const PublicKey& rs, ByteSpan prologue) {
   HandshakeIK hs(s, Role::Initiator);
-  hs.e_ = SecretKey::generate();
   hs.ss_.initialize(kNoiseProtocolName);
   hs.ss_.mix_hash(prologue);
   hs.rs_ = rs;
@@ -32,7 +31,6 @@ HandshakeIK HandshakeIK::initiator(const SecretKey& s, const PublicKey& rs, Byte
 
 HandshakeIK HandshakeIK::responder(const SecretKey& s, ByteSpan prologue) {
   HandshakeIK hs(s, Role::Responder);
-  hs.e_ = SecretKey::generate();
   hs.ss_.initialize(kNoiseProtocolName);
   hs.ss_.mix_hash(prologue);
   hs.ss_.mix_hash(s.public_key().bytes);
@@ -43,14 +41,14 @@ Result<Bytes> HandshakeIK::write_message1(ByteSpan payload) {
   if (role_ != Role::Initiator || step_ != Step::Message1)
     return fail(Errc::Malformed, "handshake out of order");
   Bytes out(kMessage1Overhead + payload.size());
-  const PublicKey e_pub = e_.public_key();
+  if (!e_) e_.emplace(SecretKey::generate());
+  const PublicKey& e_pub = e_->public_key();
   std::memcpy(out.data(), e_pub.bytes.data(), 32);
   ss_.mix_hash(e_pub.bytes);
   Wiped k;
-  if (auto r = dh(e_, rs_, k.b); !r) return r.error();
+  if (auto r = dh(*e_, rs_, k.b); !r) return r.error();
   ss_.mix_key(k.b);
-  const PublicKey s_pub = s_->public_key();
-  auto n = ss_.encrypt_and_hash(s_pub.bytes, out.data() + 32);
+  auto n = ss_.encrypt_and_hash(s_->public_key().bytes, out.data() + 32);
   if (!n) return n.error();
   if (auto r = dh(*s_, rs_, k.b); !r) return r.error();
   ss_.mix_key(k.b);
@@ -96,13 +94,14 @@ Result<Bytes> HandshakeIK::write_message2(ByteSpan payload) {
   if (role_ != Role::Responder || step_ != Step::Message2)
     return fail(Errc::Malformed, "handshake out of order");
   Bytes out(kMessage2Overhead + payload.size());
-  const PublicKey e_pub = e_.public_key();
+  if (!e_) e_.emplace(SecretKey::generate());  // only now: after admission
+  const PublicKey& e_pub = e_->public_key();
   std::memcpy(out.data(), e_pub.bytes.data(), 32);
   ss_.mix_hash(e_pub.bytes);
   Wiped k;
-  if (auto r = dh(e_, re_, k.b); !r) return r.error();  // ee
+  if (auto r = dh(*e_, re_, k.b); !r) return r.error();  // ee
   ss_.mix_key(k.b);
-  if (auto r = dh(e_, rs_, k.b); !r) return r.error();  // se: the initiator's s, our e
+  if (auto r = dh(*e_, rs_, k.b); !r) return r.error();  // se: the initiator's s, our e
   ss_.mix_key(k.b);
   auto n = ss_.encrypt_and_hash(payload, out.data() + 32);
   if (!n) return n.error();
@@ -117,7 +116,7 @@ Result<Bytes> HandshakeIK::read_message2(ByteSpan message) {
   std::memcpy(re_.bytes.data(), message.data(), 32);
   ss_.mix_hash(re_.bytes);
   Wiped k;
-  if (auto r = dh(e_, re_, k.b); !r) return r.error();  // ee
+  if (auto r = dh(*e_, re_, k.b); !r) return r.error();  // ee
   ss_.mix_key(k.b);
   if (auto r = dh(*s_, re_, k.b); !r) return r.error();  // se
   ss_.mix_key(k.b);

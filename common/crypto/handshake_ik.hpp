@@ -8,6 +8,8 @@
 // The responder reads message 1 in two steps so that it can refuse an unknown initiator after one
 // DH (es, needed to decrypt s) and before the second (ss): read_message1_identity() returns the
 // initiator's static key, and only when the caller admits it does read_message1_payload() run.
+// Nothing else before admission costs an X25519: the static public key comes with the SecretKey,
+// and the ephemeral key is drawn only when message 2 is written.
 #pragma once
 
 #include <optional>
@@ -36,8 +38,8 @@ class HandshakeIK {
   static HandshakeIK initiator(const SecretKey& s, const PublicKey& rs, ByteSpan prologue);
   static HandshakeIK responder(const SecretKey& s, ByteSpan prologue);
 
-  // Tests only: fix the ephemeral key instead of drawing it from the RNG.
-  void set_ephemeral(SecretKey e) { e_ = std::move(e); }
+  // Tests only: fix the ephemeral key instead of drawing it from the RNG when the message is written.
+  void set_ephemeral(SecretKey e) { e_.emplace(std::move(e)); }
 
   Result<Bytes> write_message1(ByteSpan payload);
   Result<PublicKey> read_message1_identity(ByteSpan message);
@@ -46,8 +48,6 @@ class HandshakeIK {
   Result<Bytes> read_message2(ByteSpan message);
   // After the last message: the initiator sends with c1, the responder with c2.
   TransportKeys split() noexcept;
-
-  const PublicKey& remote_static() const noexcept { return rs_; }
 
  private:
   enum class Role { Initiator, Responder };
@@ -58,7 +58,7 @@ class HandshakeIK {
   Role role_;
   Step step_ = Step::Message1;
   SymmetricState ss_;
-  SecretKey e_;
+  std::optional<SecretKey> e_;  // drawn when this side writes its message
   PublicKey re_{};
   PublicKey rs_{};
   Bytes pending_;  // message 1's encrypted payload, kept between the two read steps

@@ -51,21 +51,27 @@ Result<PublicKey> PublicKey::from_base64(std::string_view text) {
 
 SecretKey::~SecretKey() { sodium_memzero(bytes_.data(), bytes_.size()); }
 
-SecretKey::SecretKey(SecretKey&& other) noexcept : bytes_(other.bytes_) {
+SecretKey::SecretKey(SecretKey&& other) noexcept : bytes_(other.bytes_), public_(other.public_) {
   sodium_memzero(other.bytes_.data(), other.bytes_.size());
+  other.public_ = PublicKey{};
 }
 
 SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
   if (this != &other) {
     bytes_ = other.bytes_;
+    public_ = other.public_;
     sodium_memzero(other.bytes_.data(), other.bytes_.size());
+    other.public_ = PublicKey{};
   }
   return *this;
 }
 
+void SecretKey::derive_public() noexcept { crypto_scalarmult_base(public_.bytes.data(), bytes_.data()); }
+
 SecretKey SecretKey::generate() {
   SecretKey k;
   randombytes_buf(k.bytes_.data(), k.bytes_.size());
+  k.derive_public();
   return k;
 }
 
@@ -73,13 +79,8 @@ SecretKey SecretKey::adopt(std::uint8_t (&raw)[kKeyBytes]) {
   SecretKey k;
   std::memcpy(k.bytes_.data(), raw, kKeyBytes);
   sodium_memzero(raw, kKeyBytes);
+  k.derive_public();
   return k;
-}
-
-PublicKey SecretKey::public_key() const {
-  PublicKey p;
-  crypto_scalarmult_base(p.bytes.data(), bytes_.data());
-  return p;
 }
 
 Result<SecretKey> read_key_file(const std::string& path) {

@@ -22,7 +22,9 @@ struct PublicKey {
 };
 
 // A private key. It cannot be copied or printed; moving wipes the source, and the destructor wipes
-// the bytes with sodium_memzero, so no stale copy outlives its owner.
+// the bytes with sodium_memzero, so no stale copy outlives its owner. It carries its public half,
+// derived once when the key is generated or adopted (loaded): a handshake then costs no base-point
+// multiply for this side's static key, so a stranger's message 1 costs the relay one X25519.
 class SecretKey {
  public:
   SecretKey() = default;
@@ -36,11 +38,14 @@ class SecretKey {
   // Takes the 32 bytes and wipes `raw` afterwards.
   static SecretKey adopt(std::uint8_t (&raw)[kKeyBytes]);
 
-  PublicKey public_key() const;
+  const PublicKey& public_key() const noexcept { return public_; }
   const std::uint8_t* data() const noexcept { return bytes_.data(); }
 
  private:
+  void derive_public() noexcept;
+
   std::array<std::uint8_t, kKeyBytes> bytes_{};
+  PublicKey public_{};
 };
 
 // Printing a secret is a compile error, not a code review finding.

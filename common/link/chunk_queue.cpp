@@ -47,7 +47,10 @@ void ChunkQueue::append(ByteSpan bytes, ChunkPool& pool) {
 }
 
 MutByteSpan ChunkQueue::tail_space(ChunkPool& pool) {
-  if (chunks_.size() == first_ || chunks_.back()->room() == 0) chunks_.push_back(pool.take());
+  // Reads go into full-size chunks: the few bytes left in a small one would cap the next bulk read
+  // at those (one more syscall for a handful of bytes).
+  if (chunks_.size() == first_ || chunks_.back()->room() == 0 || chunks_.back()->capacity != Chunk::kBytes)
+    chunks_.push_back(pool.take());
   Chunk& c = *chunks_.back();
   return MutByteSpan(c.data() + c.tail, c.room());
 }

@@ -51,8 +51,8 @@ class ChunkPool {
 class ChunkQueue {
  public:
   void append(ByteSpan bytes, ChunkPool& pool);
-  // Writable space at the tail (a new chunk when the last one is full), for a producer that reads
-  // straight into the queue; commit(n) then makes n of those bytes part of the queue.
+  // Writable space at the tail (a new full-size chunk when the last one is full or small), for a
+  // producer that reads straight into the queue; commit(n) then makes n of those bytes part of it.
   MutByteSpan tail_space(ChunkPool& pool);
   // commit(0) after an empty read gives an untouched tail chunk back, so an idle stream holds none.
   void commit(std::size_t n, ChunkPool& pool);

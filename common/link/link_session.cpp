@@ -25,7 +25,8 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
     : cfg_(std::move(config)),
       events_(events),
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
-           events, [this] { wake(); }) {}
+           events, [this] { wake(); }),
+      control_(cfg_.mux.max_control_bytes) {}
 
 void LinkSession::wake() {
   if (cfg_.wake) cfg_.wake();
@@ -66,7 +67,6 @@ void LinkSession::start(Instant now) {
 void LinkSession::receive(MutByteSpan data, Instant now) {
   if (state_ == State::Closed || state_ == State::Idle) return;
   now_ = now;
-  last_rx_ = now;
   counters_.wire_bytes_received += data.size();
   std::size_t pos = 0;
   while (state_ != State::Closed && pos < data.size()) {
@@ -163,13 +163,21 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
   become_established(std::move(keys), now);
 }
 
+// Message 2's payload (docs/protocol.md 2.4), in the first handshake and in an in-link one: the
+// relay's version, then the session id, which an in-link handshake must leave unchanged (8.1).
+Result<void> LinkSession::check_payload_2(ByteSpan payload, bool in_link) const {
+  if (payload.size() < 1 + session_id_.size())
+    return fail(Errc::Malformed, "handshake payload 2 is too short");
+  if (payload[0] != cfg_.wire_version) return fail(Errc::BadVersion, "the relay speaks another wire version");
+  if (in_link && std::memcmp(payload.data() + 1, session_id_.data(), session_id_.size()) != 0)
+    return fail(Errc::Malformed, "an in-link handshake changed the session id");
+  return {};
+}
+
 void LinkSession::on_message2(MutByteSpan record, Instant now) {
   auto payload = hs_->read_message2(record);
   if (!payload) return fail_link(payload.error(), false);
-  if (payload->size() < 17)
-    return fail_link(fail(Errc::Malformed, "handshake payload 2 is too short"), false);
-  if ((*payload)[0] != cfg_.wire_version)
-    return fail_link(fail(Errc::BadVersion, "the relay speaks another wire version"), false);
+  if (auto ok = check_payload_2(*payload, false); !ok) return fail_link(ok.error(), false);
   std::memcpy(session_id_.data(), payload->data() + 1, session_id_.size());
   peer_ = cfg_.peer_key;
   auto keys = hs_->split();
@@ -182,10 +190,10 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   recv_ = std::move(keys.recv);
   handshake_hash_ = keys.handshake_hash;
   state_ = State::Established;
-  send_key_since_ = keys_since_ = now;
+  send_key_since_ = keys_since_ = last_rx_ = now;  // the peer's handshake message authenticated
   send_key_bytes_ = 0;
   // A first ping measures the RTT that window growth needs.
-  frame::put_ping(control_, static_cast<std::uint64_t>(now.count()), false);
+  control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
   last_ping_ = now;
   wake();
   events_.on_established(peer_);
@@ -194,6 +202,9 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
   auto n = recv_.decrypt({}, record.data(), record.size(), record.data());
   if (!n) return fail_link(n.error(), false);
+  // Liveness counts authenticated records only: raw bytes (a header, then a byte now and then) would
+  // let anyone on the path keep a dead link open.
+  last_rx_ = now;
   ByteSpan plain = record.first(*n);
   std::optional<frame::KeyUpdateKind> switch_recv;
   while (!plain.empty() && state_ == State::Established) {
@@ -209,9 +220,9 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
         return fail_link(fail(Errc::Malformed, "KEY_UPDATE is not the last frame of its record"), true);
       switch_recv = *k;
     } else if (f->type == Type::Ping || f->type == Type::Rehandshake || f->type == Type::Close) {
-      r = on_control(*f, plain.empty(), now);
+      r = on_control(*f, now);
     } else {
-      r = mux_.on_frame(*f, now);
+      r = mux_.on_frame(*f);
     }
     if (!r) return fail_link(r.error(), true);
   }
@@ -228,8 +239,7 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
   if (state_ == State::Established && mux_.has_output()) wake();
 }
 
-Result<void> LinkSession::on_control(const frame::Frame& f, bool last_in_record, Instant now) {
-  (void)last_in_record;
+Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
   switch (f.type) {
     case Type::Ping: {
       auto opaque = frame::parse_ping(f.payload);
@@ -242,11 +252,9 @@ Result<void> LinkSession::on_control(const frame::Frame& f, bool last_in_record,
         }
         return {};
       }
-      if (control_.size() > cfg_.mux.max_control_bytes)
-        return fail(Errc::Limit, "the peer does not read its pongs");
-      frame::put_ping(control_, *opaque, true);
+      auto queued = control_.push([&](Bytes& b) { frame::put_ping(b, *opaque, true); });
       wake();
-      return {};
+      return queued;
     }
     case Type::Rehandshake:
       return on_rehandshake(f.payload, now);
@@ -268,6 +276,10 @@ Result<void> LinkSession::on_control(const frame::Frame& f, bool last_in_record,
 
 Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   if (cfg_.role == LinkConfig::Role::Responder) {
+    // One at a time, refused before any cryptography: each answer costs several X25519 and a
+    // directory lookup, and a second would replace keys the first has not yet put in use.
+    if (rehandshake_pending())
+      return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
     if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
     crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue());
     auto who = hs.read_message1_identity(message);
@@ -279,7 +291,8 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
     if (auto ok = check_payload_1(*who, *payload); !ok) return ok;
     auto msg = hs.write_message2(handshake_payload_2());
     if (!msg) return msg.error();
-    frame::put_rehandshake(control_, *msg);
+    if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)
+      return queued;
     auto keys = hs.split();
     next_send_ = std::move(keys.send);
     next_recv_ = std::move(keys.recv);
@@ -292,8 +305,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
   auto payload = hs_->read_message2(message);
   if (!payload) return payload.error();
-  if (payload->empty() || (*payload)[0] != cfg_.wire_version)
-    return fail(Errc::BadVersion, "in-link handshake version");
+  if (auto ok = check_payload_2(*payload, true); !ok) return ok;
   auto keys = hs_->split();
   hs_.reset();
   next_send_ = std::move(keys.send);
@@ -311,12 +323,12 @@ void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
   wake();
 }
 
-void LinkSession::start_rehandshake(Instant now) {
-  (void)now;
+void LinkSession::start_rehandshake() {
   hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue()));
   auto msg = hs_->write_message1(handshake_payload_1());
   if (!msg) return fail_link(msg.error(), true);
-  frame::put_rehandshake(control_, *msg);
+  auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
+  if (!queued) return fail_link(queued.error(), true);
   wake();
 }
 
@@ -331,13 +343,16 @@ void LinkSession::tick(Instant now) {
   if (now - last_rx_ >= cfg_.dead_after)
     return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
   if (now - last_ping_ >= cfg_.keepalive_interval) {
-    frame::put_ping(control_, static_cast<std::uint64_t>(now.count()), false);
+    auto queued =
+        control_.push([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+    if (!queued) return fail_link(queued.error(), true);
     last_ping_ = now;
     wake();
   }
   if (now - send_key_since_ >= cfg_.rekey_interval) queue_key_update(frame::KeyUpdateKind::Rekey);
   if (cfg_.role == LinkConfig::Role::Initiator) {
-    if (!hs_ && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake(now);
+    // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
+    if (!rehandshake_pending() && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake();
   } else if (now - keys_since_ >= 2 * cfg_.rehandshake_interval) {
     // The initiator should have run a fresh handshake long ago: forward secrecy is not optional.
     fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
@@ -347,7 +362,7 @@ void LinkSession::tick(Instant now) {
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
   if (state_ == State::Closed) return;
   if (state_ == State::Established) {
-    frame::put_close(control_, frame::CloseInfo{code, std::string(reason)});
+    control_.append([&](Bytes& b) { frame::put_close(b, frame::CloseInfo{code, std::string(reason)}); });
     close_queued_ = true;
     wake();
   }
@@ -362,7 +377,7 @@ void LinkSession::fail_link(const Error& why, bool tell_peer) {
     const auto code = why.code == Errc::Timeout   ? frame::CloseCode::Timeout
                       : why.code == Errc::Refused ? frame::CloseCode::Revoked
                                                   : frame::CloseCode::ProtocolError;
-    frame::put_close(control_, frame::CloseInfo{code, why.what});
+    control_.append([&](Bytes& b) { frame::put_close(b, frame::CloseInfo{code, why.what}); });
     close_queued_ = true;
     wake();
   }
@@ -404,15 +419,7 @@ void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
     out.resize(rec + 2);
     const std::size_t pt = out.size();
     // Link control frames lead; each is small and whole.
-    std::size_t head = 0;
-    while (head < control_.size()) {
-      const std::size_t len = frame::kHeaderBytes + get_be16(&control_[head + 6]);
-      if (out.size() - pt + len > frame::kMaxRecordPlaintext) break;
-      out.insert(out.end(), control_.begin() + static_cast<std::ptrdiff_t>(head),
-                 control_.begin() + static_cast<std::ptrdiff_t>(head + len));
-      head += len;
-    }
-    control_.erase(control_.begin(), control_.begin() + static_cast<std::ptrdiff_t>(head));
+    control_.move_to(out, frame::kMaxRecordPlaintext);
     const bool closing = close_queued_ && control_.empty();
     std::optional<frame::KeyUpdateKind> switch_send;
     if (!closing && state_ == State::Established) {

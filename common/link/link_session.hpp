@@ -16,6 +16,7 @@
 
 #include "common/crypto/handshake_ik.hpp"
 #include "common/crypto/tai64n.hpp"
+#include "common/link/control_queue.hpp"
 #include "common/link/mux.hpp"
 
 namespace ferry::link {
@@ -104,6 +105,7 @@ class LinkSession {
   std::optional<Millis> rtt() const noexcept { return rtt_; }
   const LinkCounters& counters() const noexcept { return counters_; }
   const crypto::Hash& handshake_hash() const noexcept { return handshake_hash_; }
+  Millis handshake_timeout() const noexcept { return cfg_.handshake_timeout; }
 
  private:
   Bytes handshake_payload_1() const;
@@ -112,11 +114,17 @@ class LinkSession {
   void on_message1(MutByteSpan record, Instant now);
   void on_message2(MutByteSpan record, Instant now);
   void on_transport(MutByteSpan record, Instant now);
-  Result<void> on_control(const frame::Frame& f, bool last_in_record, Instant now);
+  Result<void> on_control(const frame::Frame& f, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
   Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload);
+  Result<void> check_payload_2(ByteSpan payload, bool in_link) const;
   void become_established(crypto::TransportKeys keys, Instant now);
-  void start_rehandshake(Instant now);
+  void start_rehandshake();
+  // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
+  // KEY_UPDATE kind 1 has yet to be sent or received.
+  bool rehandshake_pending() const noexcept {
+    return hs_.has_value() || next_send_.has_key() || next_recv_.has_key();
+  }
   void queue_key_update(frame::KeyUpdateKind kind);
   void fail_link(const Error& why, bool tell_peer);
   void end(const Error& why);
@@ -130,8 +138,8 @@ class LinkSession {
   crypto::CipherState send_, recv_;
   crypto::CipherState next_send_, next_recv_;  // keys of a finished in-link handshake, not yet in use
   std::optional<frame::KeyUpdateKind> key_update_due_;
-  Bytes hs_out_;   // framed handshake message waiting for produce()
-  Bytes control_;  // PING, PONG, REHANDSHAKE, CLOSE frames
+  Bytes hs_out_;          // framed handshake message waiting for produce()
+  ControlQueue control_;  // PING, PING answers, REHANDSHAKE, CLOSE frames
   bool close_queued_ = false;
   Bytes partial_;  // a record split across reads
   // The last record gathered in partial_, kept whole until receive() returns: on_data() spans into

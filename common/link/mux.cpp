@@ -14,6 +14,7 @@ Mux::Mux(Side side, MuxLimits limits, LinkEvents& events, std::function<void()> 
       wake_(std::move(wake)),
       events_(events),
       pool_(limits.pooled_chunks),
+      control_(limits.max_control_bytes),
       next_id_(side == Side::Initiator ? 1 : 2) {}
 
 Mux::Stream* Mux::find(StreamId id) {
@@ -67,12 +68,6 @@ bool Mux::used_id(StreamId id) const noexcept {
   return ours ? id < next_id_ : id <= highest_peer_id_;
 }
 
-Result<void> Mux::check_control_bound() const {
-  if (control_bytes() > limits_.max_control_bytes)
-    return fail(Errc::Limit, "the peer does not read: control frames piled up");
-  return {};
-}
-
 Result<StreamId> Mux::open(const Target& target) {
   if (side_ != Side::Initiator) return fail(Errc::Unsupported, "only the initiator opens streams");
   if (draining()) return fail(Errc::Closed, "the link is draining (GOAWAY)");
@@ -86,7 +81,7 @@ Result<StreamId> Mux::open(const Target& target) {
   s->recv_window = limits_.initial_window;
   s->recv_allowed = limits_.initial_window;
   streams_.emplace(id, std::move(s));
-  frame::put_open(control_, id, frame::Open{limits_.initial_window, target});
+  control_.append([&](Bytes& b) { frame::put_open(b, id, frame::Open{limits_.initial_window, target}); });
   ++stats_.streams_opened;
   wake();
   return id;
@@ -96,7 +91,9 @@ void Mux::accept(StreamId id, OpenCode code, std::string_view reason) {
   Stream* s = find(id);
   if (!s || s->opened || side_ != Side::Responder) return;
   const std::uint32_t window = code == OpenCode::Ok ? limits_.initial_window : 0;
-  frame::put_open_result(control_, id, frame::OpenResult{code, window, std::string(reason)});
+  control_.append([&](Bytes& b) {
+    frame::put_open_result(b, id, frame::OpenResult{code, window, std::string(reason)});
+  });
   wake();
   if (code != OpenCode::Ok) {
     erase(id);
@@ -140,7 +137,7 @@ void Mux::finish(StreamId id) {
 
 void Mux::reset(StreamId id, ResetCode code) {
   if (!find(id)) return;
-  frame::put_reset(control_, id, code);
+  control_.append([&](Bytes& b) { frame::put_reset(b, id, code); });
   erase(id);
   wake();
 }
@@ -164,7 +161,9 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   s->recv_allowed += increment;
   s->unacked = 0;
   s->last_grant = now;
-  frame::put_window(control_, id, frame::WindowUpdate{static_cast<std::uint32_t>(increment), s->delivered});
+  control_.append([&](Bytes& b) {
+    frame::put_window(b, id, frame::WindowUpdate{static_cast<std::uint32_t>(increment), s->delivered});
+  });
   wake();
 }
 
@@ -172,12 +171,13 @@ void Mux::goaway(std::string_view reason) {
   if (goaway_sent_) return;
   goaway_sent_ = true;
   const StreamId last = side_ == Side::Responder ? highest_peer_id_ : (next_id_ > 2 ? next_id_ - 2 : 0);
-  frame::put_goaway(control_, frame::GoAway{last, frame::CloseCode::Shutdown, std::string(reason)});
+  control_.append([&](Bytes& b) {
+    frame::put_goaway(b, frame::GoAway{last, frame::CloseCode::Shutdown, std::string(reason)});
+  });
   wake();
 }
 
-Result<void> Mux::on_frame(const frame::Frame& f, Instant now) {
-  (void)now;
+Result<void> Mux::on_frame(const frame::Frame& f) {
   if (f.stream == 0 && f.type != Type::GoAway) return fail(Errc::Malformed, "a stream frame on stream 0");
   Result<void> r;
   switch (f.type) {
@@ -207,7 +207,8 @@ Result<void> Mux::on_frame(const frame::Frame& f, Instant now) {
       return fail(Errc::Malformed, "not a stream frame");
   }
   if (!r) return r;
-  return check_control_bound();
+  // Owner calls made since the last frame (accept, consumed) count too.
+  return control_.within_bound();
 }
 
 Result<void> Mux::on_open_frame(const frame::Frame& f) {
@@ -217,11 +218,12 @@ Result<void> Mux::on_open_frame(const frame::Frame& f) {
   if (!o) return o.error();
   highest_peer_id_ = f.stream;
   if (goaway_sent_ || streams_.size() >= limits_.max_streams) {
-    frame::put_open_result(
-        control_, f.stream,
-        frame::OpenResult{OpenCode::Limit, 0,
-                          goaway_sent_ ? "the relay is draining" : "too many streams on this link"});
-    return {};
+    return control_.push([&](Bytes& b) {
+      frame::put_open_result(
+          b, f.stream,
+          frame::OpenResult{OpenCode::Limit, 0,
+                            goaway_sent_ ? "the relay is draining" : "too many streams on this link"});
+    });
   }
   auto s = std::make_unique<Stream>();
   s->send_credit = o->window;
@@ -260,10 +262,14 @@ Result<void> Mux::on_data_frame(const frame::Frame& f) {
     return fail(Errc::Malformed, "DATA for a stream never opened");
   }
   // SPEC.md: a frame that breaks the protocol closes the link. A peer that overruns credit is broken
-  // or hostile, and a link carries one agent's streams only, so nobody else is disturbed.
+  // or hostile, and a link carries one agent's streams only, so nobody else is disturbed. Neither side
+  // sends DATA before the open handshake finished: the relay must not buffer bytes for a target it is
+  // still dialling (or will refuse).
+  if (!s->opened)
+    return fail(Errc::Malformed,
+                side_ == Side::Initiator ? "DATA before OPEN_RESULT" : "DATA before the stream was accepted");
   if (f.payload.size() > s->recv_allowed) return fail(Errc::Malformed, "DATA beyond the granted credit");
   if (s->fin_received) return fail(Errc::Malformed, "DATA after FIN");
-  if (!s->opened && side_ == Side::Initiator) return fail(Errc::Malformed, "DATA before OPEN_RESULT");
   s->recv_allowed -= f.payload.size();
   stats_.bytes_received += f.payload.size();
   const bool fin = f.flags & frame::kFlagFin;
@@ -306,21 +312,12 @@ void Mux::produce(Bytes& out, std::size_t budget) {
   auto left = [&] { return budget - (out.size() - start); };
 
   // Control frames first, whole frames only.
-  while (control_head_ < control_.size()) {
-    const std::size_t len = frame::kHeaderBytes + get_be16(&control_[control_head_ + 6]);
-    if (len > left()) break;
-    out.insert(out.end(), control_.begin() + static_cast<std::ptrdiff_t>(control_head_),
-               control_.begin() + static_cast<std::ptrdiff_t>(control_head_ + len));
-    control_head_ += len;
-  }
-  if (control_head_ == control_.size()) {
-    control_.clear();
-    control_head_ = 0;
-    if (control_.capacity() > 64 * 1024) Bytes().swap(control_);
-  }
+  control_.move_to(out, budget);
 
-  // Then one DATA frame per ready stream, in turn.
-  std::size_t turns = ready_.size();
+  // Then one DATA frame per ready stream, in turn, but only once every control frame has gone: a
+  // stream's OPEN_RESULT (or a RESET, a WINDOW) may still be queued, and its DATA must not overtake
+  // it into an earlier record.
+  std::size_t turns = control_.empty() ? ready_.size() : 0;
   while (turns-- > 0 && left() > frame::kHeaderBytes) {
     const StreamId id = ready_.front();
     ready_.pop_front();
@@ -339,7 +336,6 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     frame::put_header(out, Type::Data, fin ? frame::kFlagFin : 0, id, n);
     s->sendq.move_to(out, n, pool_);
     s->send_credit -= n;
-    s->sent_total += n;
     stats_.bytes_sent += n;
     if (s->blocked && s->queued() < limits_.send_low_water) {
       s->blocked = false;
@@ -353,11 +349,15 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     schedule(id, *s);
   }
 
-  // The owner may send() from on_writable(); by now the scheduler's state is consistent.
-  std::vector<StreamId> wake;
-  wake.swap(writable_);
-  for (StreamId id : wake)
-    if (find(id)) events_.on_writable(id);
+  // The owner may send() from on_writable(); by now the scheduler's state is consistent. The list
+  // keeps its capacity (no allocation per unblocked stream) and is walked by index, so ids added
+  // meanwhile (a produce() from inside on_writable) are served by this loop.
+  if (notifying_) return;
+  notifying_ = true;
+  for (std::size_t i = 0; i < writable_.size(); ++i)
+    if (const StreamId id = writable_[i]; find(id)) events_.on_writable(id);
+  writable_.clear();
+  notifying_ = false;
 }
 
 void Mux::trim() { pool_.release_all(); }

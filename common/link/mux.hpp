@@ -21,6 +21,7 @@
 #include "common/codec/link_frame.hpp"
 #include "common/link/chunk_queue.hpp"
 #include "common/link/clock.hpp"
+#include "common/link/control_queue.hpp"
 #include "common/link/link_events.hpp"
 
 namespace ferry::link {
@@ -84,8 +85,8 @@ class Mux {
   void goaway(std::string_view reason);
 
   // Link plumbing.
-  Result<void> on_frame(const frame::Frame& f, Instant now);
-  bool has_output() const noexcept { return control_.size() > control_head_ || !ready_.empty(); }
+  Result<void> on_frame(const frame::Frame& f);
+  bool has_output() const noexcept { return !control_.empty() || !ready_.empty(); }
   // Appends whole frames, at most `budget` bytes, control frames first, then one DATA frame per
   // ready stream in turn.
   void produce(Bytes& out, std::size_t budget);
@@ -100,7 +101,7 @@ class Mux {
   std::uint32_t recv_window(StreamId id) const;
   const MuxStats& stats() const noexcept { return stats_; }
   bool draining() const noexcept { return goaway_sent_ || goaway_received_; }
-  std::size_t control_bytes() const noexcept { return control_.size() - control_head_; }
+  std::size_t control_bytes() const noexcept { return control_.size(); }
 
  private:
   struct Stream {
@@ -116,7 +117,6 @@ class Mux {
     std::uint64_t recv_allowed = 0;  // bytes the peer may still send
     std::uint64_t unacked = 0;       // consumed, not yet granted back
     std::uint64_t delivered = 0;     // cumulative consumed (for future stream resumption)
-    std::uint64_t sent_total = 0;
     Instant last_grant{0};
     std::size_t queued() const noexcept { return sendq.size(); }
   };
@@ -128,7 +128,6 @@ class Mux {
   void erase(StreamId id);
   void erase_if_done(StreamId id, Stream& s);
   bool used_id(StreamId id) const noexcept;
-  Result<void> check_control_bound() const;
 
   Result<void> on_open_frame(const frame::Frame& f);
   Result<void> on_open_result_frame(const frame::Frame& f);
@@ -147,9 +146,9 @@ class Mux {
   ChunkPool pool_;  // send chunks shared by the streams of this link
   std::unordered_map<StreamId, std::unique_ptr<Stream>> streams_;
   std::deque<StreamId> ready_;
-  Bytes control_;
-  std::size_t control_head_ = 0;
+  ControlQueue control_;
   std::vector<StreamId> writable_;  // on_writable() calls deferred until produce() finishes
+  bool notifying_ = false;          // produce() is making those calls
   StreamId next_id_;
   StreamId highest_peer_id_ = 0;
   std::uint64_t growth_used_ = 0;

@@ -43,6 +43,11 @@ Result<void> LinkConnection::connect(const sockaddr* addr) {
   connect_req_.data = this;
   if (int r = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect_cb); r != 0)
     return fail(Errc::Io, "connect to the relay", r);
+  // The kernel alone would retry SYNs for about two minutes (a laptop between networks): the connect
+  // gets the handshake's time instead, counted by the link timer until begin().
+  connecting_ = true;
+  connect_started_ = now();
+  uv_timer_start(&timer_, on_tick_cb, kTickMs, kTickMs);
   return {};
 }
 
@@ -59,7 +64,8 @@ Result<void> LinkConnection::accept(uv_stream_t* server) {
 
 void LinkConnection::on_connect_cb(uv_connect_t* req, int status) noexcept {
   auto* self = static_cast<LinkConnection*>(req->data);
-  if (status == UV_ECANCELED) return;  // closed while connecting
+  if (status == UV_ECANCELED) return;  // closed while connecting (abort, or the connect timed out)
+  self->connecting_ = false;
   if (status != 0) {
     self->session_.abort(fail(Errc::Io, "connect to the relay", status));
     return;
@@ -242,6 +248,12 @@ void LinkConnection::on_tick_cb(uv_timer_t* t) noexcept {
   auto* self = static_cast<LinkConnection*>(t->data);
   if (self->closing_) {
     if ((self->now() - self->close_started_).count() >= kCloseFlushMs) self->close_handles();
+    return;
+  }
+  if (self->connecting_) {
+    if (self->now() - self->connect_started_ < self->session_.handshake_timeout()) return;
+    self->session_.abort(fail(Errc::Timeout, "connect to the relay timed out"));
+    self->close_handles();  // nothing was sent; uv_close cancels the connect (UV_ECANCELED)
     return;
   }
   self->session_.tick(self->now());

@@ -44,7 +44,8 @@ class LinkConnection final : private link::LinkEvents {
   LinkConnection(const LinkConnection&) = delete;
   LinkConnection& operator=(const LinkConnection&) = delete;
 
-  // Initiator: connects, then starts the handshake.
+  // Initiator: connects, then starts the handshake. A connect that has not finished after the
+  // handshake timeout ends the link with Errc::Timeout.
   Result<void> connect(const sockaddr* addr);
   // Responder: accepts a pending connection from `server`, then waits for message 1.
   Result<void> accept(uv_stream_t* server);
@@ -120,8 +121,10 @@ class LinkConnection final : private link::LinkEvents {
   static constexpr std::size_t kSpareBuffers = 1;
   std::string peer_address_;
   link::Instant close_started_{0};
+  link::Instant connect_started_{0};
   int open_handles_ = 0;
   bool tcp_open_ = false;
+  bool connecting_ = false;  // connect() called, on_connect_cb not yet run
   bool reading_ = false;
   bool closing_ = false;  // the link ended; flushing the last records
   bool handles_closing_ = false;

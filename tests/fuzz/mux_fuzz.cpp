@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
     if (f->type == frame::Type::Ping || f->type == frame::Type::KeyUpdate ||
         f->type == frame::Type::Rehandshake || f->type == frame::Type::Close)
       continue;  // link-level frames never reach the mux
-    if (!mux.on_frame(*f, link::Instant{1})) break;
+    if (!mux.on_frame(*f)) break;
     FERRY_FUZZ_ASSERT(mux.stream_count() <= limits.max_streams);
     Bytes out;
     mux.produce(out, 65519 - 8);

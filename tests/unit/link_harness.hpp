@@ -2,6 +2,7 @@
 // that exchange bytes directly under an injected clock.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <functional>
 #include <map>
 #include <optional>
@@ -158,6 +159,130 @@ struct Pair {
     wall += d;
     agent->tick(now);
     relay->tick(now);
+  }
+};
+
+// A hand-driven peer, for tests that must send what a LinkSession never would: it runs the IK
+// handshake with crypto::HandshakeIK itself, then seals and opens records with its own keys.
+struct RawPeer {
+  crypto::CipherState send, recv;
+
+  static ByteSpan prologue() {
+    return ByteSpan(reinterpret_cast<const std::uint8_t*>(link::kPrologue.data()), link::kPrologue.size());
+  }
+  // Message 1's payload (docs/protocol.md 2.2): TAI64N | version | reserved.
+  static Bytes payload_1(std::chrono::system_clock::time_point wall) {
+    const auto ts = crypto::tai64n_from(wall);
+    Bytes p(ts.begin(), ts.end());
+    p.push_back(link::kWireVersion);
+    p.push_back(0);
+    return p;
+  }
+  // Message 2's payload (2.4): version | session id.
+  static Bytes payload_2(const link::LinkSession::SessionId& id) {
+    Bytes p{link::kWireVersion};
+    p.insert(p.end(), id.begin(), id.end());
+    return p;
+  }
+  static void put_record(Bytes& out, ByteSpan body) {
+    const std::size_t at = out.size();
+    out.resize(at + 2 + body.size());
+    put_be16(&out[at], static_cast<std::uint16_t>(body.size()));
+    std::copy(body.begin(), body.end(), out.begin() + static_cast<std::ptrdiff_t>(at + 2));
+  }
+  // Splits wire bytes into record bodies (whole records only).
+  static std::vector<Bytes> records(ByteSpan wire) {
+    std::vector<Bytes> out;
+    while (wire.size() >= 2) {
+      const std::size_t len = get_be16(wire.data());
+      REQUIRE(wire.size() >= 2 + len);
+      out.emplace_back(wire.begin() + 2, wire.begin() + 2 + static_cast<std::ptrdiff_t>(len));
+      wire = wire.subspan(2 + len);
+    }
+    REQUIRE(wire.empty());
+    return out;
+  }
+
+  // One record holding `frames`, sealed with this peer's send key.
+  Bytes seal(ByteSpan frames) {
+    Bytes body(frames.size() + crypto::kTagBytes);
+    auto n = send.encrypt({}, frames.data(), frames.size(), body.data());
+    REQUIRE(n);
+    Bytes out;
+    put_record(out, body);
+    return out;
+  }
+  // Seals `frames` into one record and hands it to `s`.
+  void send_to(link::LinkSession& s, ByteSpan frames, link::Instant now) {
+    Bytes rec = seal(frames);
+    s.receive(rec, now);
+  }
+  // The plaintext (whole frames) of a transport record body.
+  Bytes open(Bytes body) {
+    auto n = recv.decrypt({}, body.data(), body.size(), body.data());
+    REQUIRE(n);
+    body.resize(*n);
+    return body;
+  }
+  // Every frame the session has to send now, decrypted, in order.
+  std::vector<frame::Frame> drain(link::LinkSession& s, Bytes& keep) {
+    Bytes wire;
+    s.produce(wire, 1 << 20);
+    keep.clear();
+    for (auto& rec : records(wire)) {
+      const Bytes plain = open(std::move(rec));
+      keep.insert(keep.end(), plain.begin(), plain.end());
+    }
+    std::vector<frame::Frame> frames;
+    ByteSpan in = keep;
+    while (!in.empty()) {
+      std::size_t used = 0;
+      auto f = frame::decode(in, used);
+      REQUIRE(f);
+      frames.push_back(*f);
+      in = in.subspan(used);
+    }
+    return frames;
+  }
+
+  // Plays the agent against p.relay: message 1 in, message 2 out, keys split.
+  static RawPeer agent_of(Pair& p) {
+    p.relay->start(p.now);
+    auto hs = crypto::HandshakeIK::initiator(p.agent_key, p.relay_key.public_key(), prologue());
+    auto m1 = hs.write_message1(payload_1(p.wall));
+    REQUIRE(m1);
+    Bytes wire;
+    put_record(wire, *m1);
+    p.relay->receive(wire, p.now);
+    REQUIRE(p.relay->established());
+    wire.clear();
+    p.relay->produce(wire, 1 << 20);
+    auto recs = records(wire);
+    REQUIRE(!recs.empty());
+    REQUIRE(hs.read_message2(recs[0]));
+    auto keys = hs.split();
+    RawPeer peer{std::move(keys.send), std::move(keys.recv)};
+    for (std::size_t i = 1; i < recs.size(); ++i) peer.open(std::move(recs[i]));  // the first PING
+    return peer;
+  }
+
+  // Plays the relay against p.agent, with `payload` in message 2 (payload_2() for a valid one).
+  static RawPeer relay_of(Pair& p, ByteSpan payload) {
+    p.agent->start(p.now);
+    Bytes wire;
+    p.agent->produce(wire, 1 << 20);
+    auto recs = records(wire);
+    REQUIRE(recs.size() == 1);
+    auto hs = crypto::HandshakeIK::responder(p.relay_key, prologue());
+    REQUIRE(hs.read_message1_identity(recs[0]));
+    REQUIRE(hs.read_message1_payload());
+    auto m2 = hs.write_message2(payload);
+    REQUIRE(m2);
+    wire.clear();
+    put_record(wire, *m2);
+    p.agent->receive(wire, p.now);
+    auto keys = hs.split();
+    return RawPeer{std::move(keys.send), std::move(keys.recv)};
   }
 };
 

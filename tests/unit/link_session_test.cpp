@@ -405,3 +405,164 @@ TEST_CASE("the relay refuses streams beyond its limit, others unaffected", "[lin
   p.pump();
   CHECK(p.relay_events.streams[a].data == text("ok"));
 }
+
+namespace {
+
+// A fresh in-link message 1 from the pair's agent key, `later` past the pair's wall clock.
+Bytes rehandshake_message_1(Pair& p, std::chrono::seconds later, std::optional<crypto::HandshakeIK>& hs) {
+  hs.emplace(
+      crypto::HandshakeIK::initiator(p.agent_key, p.relay_key.public_key(), test::RawPeer::prologue()));
+  auto m = hs->write_message1(test::RawPeer::payload_1(p.wall + later));
+  REQUIRE(m);
+  return *m;
+}
+
+std::optional<frame::CloseCode> close_code(const std::vector<frame::Frame>& frames) {
+  for (const auto& f : frames)
+    if (f.type == frame::Type::Close) return frame::parse_close(f.payload)->code;
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("a REHANDSHAKE while the last one is unfinished breaks the link", "[link][rehandshake]") {
+  SECTION("two in one record") {
+    Pair p;
+    auto agent = test::RawPeer::agent_of(p);
+    std::optional<crypto::HandshakeIK> hs1, hs2;
+    Bytes frames;
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs2));
+    agent.send_to(*p.relay, frames, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Malformed);
+    CHECK(p.relay->counters().rehandshakes == 1);  // the first was answered, the second refused
+    Bytes keep;
+    CHECK(close_code(agent.drain(*p.relay, keep)) == frame::CloseCode::ProtocolError);
+  }
+  SECTION("the second before this side's KEY_UPDATE") {
+    Pair p;
+    auto agent = test::RawPeer::agent_of(p);
+    std::optional<crypto::HandshakeIK> hs1, hs2;
+    Bytes frames;
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
+    agent.send_to(*p.relay, frames, p.now);
+    REQUIRE_FALSE(p.relay_events.closed);
+    // The reply is read, but the agent never sends its KEY_UPDATE and asks again.
+    Bytes keep;
+    (void)agent.drain(*p.relay, keep);
+    frames.clear();
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs2));
+    agent.send_to(*p.relay, frames, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Malformed);
+  }
+  SECTION("after both KEY_UPDATEs a new one is answered") {
+    Pair p;
+    auto agent = test::RawPeer::agent_of(p);
+    std::optional<crypto::HandshakeIK> hs1, hs2;
+    Bytes frames;
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
+    agent.send_to(*p.relay, frames, p.now);
+    Bytes keep;
+    auto reply = agent.drain(*p.relay, keep);
+    REQUIRE(reply.size() == 2);
+    REQUIRE(reply[0].type == frame::Type::Rehandshake);
+    REQUIRE(reply[1].type == frame::Type::KeyUpdate);  // the relay's send key changes after it
+    REQUIRE(hs1->read_message2(reply[0].payload));
+    auto keys = hs1->split();
+    agent.recv = std::move(keys.recv);
+    frames.clear();
+    frame::put_key_update(frames, frame::KeyUpdateKind::NewHandshake);
+    agent.send_to(*p.relay, frames, p.now);
+    agent.send = std::move(keys.send);
+    frames.clear();
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs2));
+    agent.send_to(*p.relay, frames, p.now);
+    CHECK_FALSE(p.relay_events.closed);
+    CHECK(p.relay->counters().rehandshakes == 2);
+    auto second = agent.drain(*p.relay, keep);
+    REQUIRE_FALSE(second.empty());
+    CHECK(second[0].type == frame::Type::Rehandshake);
+  }
+}
+
+TEST_CASE("message 2 is checked the same way in the first and in an in-link handshake",
+          "[link][rehandshake]") {
+  const link::LinkSession::SessionId sid{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  const Bytes good = test::RawPeer::payload_2(sid);
+  const Bytes short_payload = {link::kWireVersion};
+  Bytes other_version = good;
+  other_version[0] = 2;
+  Bytes other_session = good;
+  other_session[16] ^= 1;
+
+  SECTION("first handshake") {
+    for (const auto& [payload, code] : {std::pair{short_payload, Errc::Malformed},
+                                        std::pair{Bytes(good.begin(), good.end() - 1), Errc::Malformed},
+                                        std::pair{other_version, Errc::BadVersion}}) {
+      Pair p;
+      (void)test::RawPeer::relay_of(p, payload);
+      REQUIRE(p.agent_events.closed);
+      CHECK(p.agent_events.closed->code == code);
+    }
+    Pair p;
+    (void)test::RawPeer::relay_of(p, good);
+    REQUIRE(p.agent->established());
+    CHECK(p.agent->session_id() == sid);
+  }
+
+  SECTION("in-link handshake: the same checks, and the session id must not change") {
+    for (const auto& [payload, code] :
+         {std::pair{short_payload, std::optional{Errc::Malformed}},
+          std::pair{other_version, std::optional{Errc::BadVersion}},
+          std::pair{other_session, std::optional{Errc::Malformed}}, std::pair{good, std::optional<Errc>{}}}) {
+      Pair p([](link::LinkConfig& c) { c.rehandshake_interval = 10s; });
+      auto relay = test::RawPeer::relay_of(p, good);
+      REQUIRE(p.agent->established());
+      p.advance(10s);  // the agent starts an in-link handshake
+      Bytes keep;
+      std::optional<ByteSpan> m1;
+      for (const auto& f : relay.drain(*p.agent, keep))
+        if (f.type == frame::Type::Rehandshake) m1 = f.payload;
+      REQUIRE(m1);
+      auto hs = crypto::HandshakeIK::responder(p.relay_key, test::RawPeer::prologue());
+      REQUIRE(hs.read_message1_identity(*m1));
+      REQUIRE(hs.read_message1_payload());
+      auto m2 = hs.write_message2(payload);
+      REQUIRE(m2);
+      Bytes frames;
+      frame::put_rehandshake(frames, *m2);
+      relay.send_to(*p.agent, frames, p.now);
+      if (code) {
+        REQUIRE(p.agent_events.closed);
+        CHECK(p.agent_events.closed->code == *code);
+        CHECK(p.agent->counters().rehandshakes == 0);
+      } else {
+        CHECK_FALSE(p.agent_events.closed);
+        CHECK(p.agent->counters().rehandshakes == 1);
+        CHECK(p.agent->session_id() == sid);
+      }
+    }
+  }
+}
+
+TEST_CASE("a trickle of bytes that never completes a record does not keep a link alive",
+          "[link][keepalive]") {
+  Pair p;
+  p.start();
+  // A record header that claims 65535 bytes, then one byte every 40 s: no record ever authenticates.
+  Bytes header = {0xFF, 0xFF};
+  p.agent->receive(header, p.now);
+  int seconds = 0;
+  for (; seconds < 300 && !p.agent_events.closed; ++seconds) {
+    if (seconds % 40 == 39) {
+      Bytes one = {0x42};
+      p.agent->receive(one, p.now);
+    }
+    p.agent->tick(p.now += 1s);
+  }
+  REQUIRE(p.agent_events.closed);
+  CHECK(p.agent_events.closed->code == Errc::Timeout);
+  CHECK(seconds == 45);
+}

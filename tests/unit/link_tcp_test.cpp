@@ -1,5 +1,10 @@
 // The link over a real loopback TCP connection between two loops on two threads: 1 GiB through 64
 // concurrent streams with every byte checked, then a stalled reader that must not stop the others.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <future>
@@ -278,4 +283,90 @@ TEST_CASE("a stalled reader on one stream does not stop the others (loopback TCP
   CHECK(o.stalled_queue_max <= link::MuxLimits{}.send_high_water + 64 * 1024);
   CHECK(o.agent_loop_close == 0);
   CHECK(o.relay_loop_close == 0);
+}
+
+namespace {
+
+// A loopback listener that never accepts, with a backlog of 0: the first connection fills its
+// accept queue, and the kernel then drops every further SYN, as a path that lost the network does.
+struct BlackHole {
+  int listen_fd = -1, filler_fd = -1;
+  int port = 0;
+  BlackHole() {
+    listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(listen_fd, 0) == 0);
+    REQUIRE(::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+    filler_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(::connect(filler_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~BlackHole() {
+    ::close(filler_fd);
+    ::close(listen_fd);
+  }
+};
+
+struct ConnectWatcher final : link::LinkEvents {
+  std::optional<Error> closed;
+  void on_data(link::StreamId, ByteSpan) override {}
+  void on_fin(link::StreamId) override {}
+  void on_reset(link::StreamId, frame::ResetCode) override {}
+  void on_closed(const Error& why) override { closed = why; }
+};
+
+}  // namespace
+
+TEST_CASE("a connect that is never answered ends after the handshake timeout", "[tcp]") {
+  BlackHole hole;
+  const auto agent_key = crypto::SecretKey::generate();
+  const auto relay_key = crypto::SecretKey::generate();
+  uv::Loop loop;
+  ConnectWatcher events;
+  // Without a connect timeout the kernel would retry for minutes; this guard fails the test first.
+  struct Guard {
+    uv_timer_t timer{};
+    uv::LinkConnection* conn = nullptr;
+    bool fired = false;
+  } guard;
+  bool gone = false;
+  link::Instant closed_at{0};
+  const link::Instant start = loop.now();
+  {
+    link::LinkConfig c;
+    c.role = link::LinkConfig::Role::Initiator;
+    c.static_key = &agent_key;
+    c.peer_key = relay_key.public_key();
+    c.handshake_timeout = link::Millis(300);
+    uv::LinkConnection conn(loop.get(), c, events, [&](uv::LinkConnection&) {
+      gone = true;
+      closed_at = loop.now();
+      uv_close(reinterpret_cast<uv_handle_t*>(&guard.timer), nullptr);
+    });
+    guard.conn = &conn;
+    guard.timer.data = &guard;
+    uv_timer_init(loop.get(), &guard.timer);
+    uv_timer_start(
+        &guard.timer,
+        [](uv_timer_t* t) {
+          auto* g = static_cast<Guard*>(t->data);
+          g->fired = true;
+          g->conn->abort();
+        },
+        5000, 0);
+    auto addr = uv::parse_socket_address("127.0.0.1:" + std::to_string(hole.port));
+    REQUIRE(conn.connect(reinterpret_cast<const sockaddr*>(&*addr)));
+    loop.run();
+  }
+  CHECK(gone);
+  CHECK_FALSE(guard.fired);
+  REQUIRE(events.closed);
+  CHECK(events.closed->code == Errc::Timeout);
+  CHECK((closed_at - start) >= link::Millis(300));
+  CHECK((closed_at - start) < link::Millis(2000));
+  CHECK(loop.close() == 0);
 }

@@ -33,7 +33,104 @@ std::vector<link::StreamId> data_order(link::Mux& mux, std::size_t budget) {
   return order;
 }
 
+// Hands `wire` (whole frames) to `mux`, as the session does after decrypting a record.
+Result<void> feed(link::Mux& mux, ByteSpan wire) {
+  while (!wire.empty()) {
+    std::size_t used = 0;
+    auto f = frame::decode(wire, used);
+    REQUIRE(f);
+    if (auto r = mux.on_frame(*f); !r) return r;
+    wire = wire.subspan(used);
+  }
+  return {};
+}
+
+std::vector<frame::Type> frame_types(ByteSpan wire) {
+  std::vector<frame::Type> types;
+  while (!wire.empty()) {
+    std::size_t used = 0;
+    auto f = frame::decode(wire, used);
+    REQUIRE(f);
+    types.push_back(f->type);
+    wire = wire.subspan(used);
+  }
+  return types;
+}
+
 }  // namespace
+
+TEST_CASE("a stream's DATA never overtakes its OPEN_RESULT, however little room is left", "[mux][order]") {
+  // OPEN_RESULT with no reason is 14 bytes; DATA with 1 byte (or a bare FIN) is 9 or 8. With 9 to 13
+  // bytes left in a record the OPEN_RESULT does not fit and the DATA would.
+  for (std::size_t budget = 8; budget < 14; ++budget) {
+    INFO("budget " << budget);
+    test::Recorder ev;
+    ev.auto_accept = false;
+    link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{}, ev);
+    Bytes open;
+    frame::put_open(open, 1, frame::Open{5000, Target::host("a", 1)});
+    REQUIRE(feed(relay, open));
+    relay.accept(1, frame::OpenCode::Ok);
+    relay.send(1, Bytes{'x'});
+    relay.finish(1);
+    Bytes out;
+    relay.produce(out, budget);
+    CHECK(out.empty());  // the control frame waits for the next record, and the DATA behind it
+    relay.produce(out, 1000);
+    CHECK((frame_types(out) == std::vector{frame::Type::OpenResult, frame::Type::Data}));
+  }
+}
+
+TEST_CASE("a control backlog over one record does not let DATA overtake its OPEN_RESULT", "[mux][order]") {
+  // 5000 OPEN_RESULTs (14 bytes each) fill more than one record; the last accepted stream answers at
+  // once. Its OPEN_RESULT goes in the second record, so its DATA must too, or the agent ends the link.
+  Pair p([](link::LinkConfig& c) { c.mux.max_streams = 8000; });
+  p.start();
+  p.relay_events.auto_accept = false;
+  for (int i = 0; i < 5000; ++i) REQUIRE(p.agent->mux().open(Target::ipv4({10, 0, 0, 1}, 22)));
+  p.pump();
+  link::StreamId last = 0;
+  for (auto& [id, log] : p.relay_events.streams) {
+    p.relay->mux().accept(id, frame::OpenCode::Ok);
+    last = id;
+  }
+  p.relay->mux().send(last, Bytes{'x'});
+  p.relay->mux().finish(last);
+  p.pump();
+  CHECK_FALSE(p.agent_events.closed);
+  CHECK(p.agent_events.streams[last].data == Bytes{'x'});
+  CHECK(p.agent_events.streams[last].fin);
+}
+
+TEST_CASE("DATA before the stream was accepted breaks the link on the relay too", "[mux][order]") {
+  test::Recorder ev;
+  ev.auto_accept = false;
+  ev.auto_consume = false;
+  link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{}, ev);
+  Bytes wire;
+  frame::put_open(wire, 1, frame::Open{5000, Target::host("a", 1)});
+  frame::put_open(wire, 3, frame::Open{5000, Target::host("b", 1)});
+  frame::put_open(wire, 5, frame::Open{5000, Target::host("c", 1)});
+  REQUIRE(feed(relay, wire));
+  // The relay is still dialling: not one byte is taken in, nor a bare FIN.
+  wire.clear();
+  frame::put_data(wire, 1, Bytes(100), false);
+  auto early = feed(relay, wire);
+  REQUIRE_FALSE(early);
+  CHECK(std::string(early.error().what) == "DATA before the stream was accepted");
+  wire.clear();
+  frame::put_data(wire, 3, {}, true);
+  CHECK_FALSE(feed(relay, wire));
+  CHECK(ev.streams[1].bytes == 0);
+  CHECK_FALSE(ev.streams[3].fin);
+  // Once accepted (the OPEN_RESULT is queued), the stream takes DATA within its window.
+  relay.accept(5, frame::OpenCode::Ok);
+  wire.clear();
+  frame::put_data(wire, 5, Bytes(100), true);
+  CHECK(feed(relay, wire));
+  CHECK(ev.streams[5].bytes == 100);
+  CHECK(ev.streams[5].fin);
+}
 
 TEST_CASE("a stalled reader stalls only its own stream, and its memory is bounded", "[mux][flow]") {
   Pair p;
@@ -134,7 +231,6 @@ TEST_CASE("data beyond credit breaks the link; exact credit is fine", "[mux][flo
   test::Recorder ev;
   link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{.initial_window = 1000}, ev);
   ev.auto_consume = false;
-  link::Instant now{0};
   Bytes f;
   frame::put_open(f, 1, frame::Open{5000, Target::host("a", 1)});
   frame::put_open(f, 3, frame::Open{5000, Target::host("b", 1)});
@@ -144,7 +240,7 @@ TEST_CASE("data beyond credit breaks the link; exact credit is fine", "[mux][flo
     std::size_t used = 0;
     auto fr = frame::decode(in, used);
     REQUIRE(fr);
-    REQUIRE(relay.on_frame(*fr, now));
+    REQUIRE(relay.on_frame(*fr));
     in = in.subspan(used);
   }
   relay.accept(1, frame::OpenCode::Ok);
@@ -152,31 +248,31 @@ TEST_CASE("data beyond credit breaks the link; exact credit is fine", "[mux][flo
   Bytes d;
   std::size_t used = 0;
   frame::put_data(d, 3, Bytes(1000), false);  // exactly the window
-  REQUIRE(relay.on_frame(*frame::decode(d, used), now));
+  REQUIRE(relay.on_frame(*frame::decode(d, used)));
   CHECK(ev.streams[3].bytes == 1000);
   CHECK_FALSE(ev.streams[3].reset);
   d.clear();
   frame::put_data(d, 1, Bytes(1001), false);  // one byte over: the peer is broken
-  auto over = relay.on_frame(*frame::decode(d, used), now);
+  auto over = relay.on_frame(*frame::decode(d, used));
   REQUIRE_FALSE(over);
   CHECK(std::string(over.error().what) == "DATA beyond the granted credit");
   CHECK(ev.streams[1].bytes == 0);
   d.clear();
   frame::put_data(d, 0, Bytes(1), false);  // stream 0 is never a stream
-  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used)));
   relay.reset(1, frame::ResetCode::Cancel);
 
   // Frames for a stream never opened break the link; for a stream already gone they are ignored.
   d.clear();
   frame::put_data(d, 9, Bytes(1), false);
-  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used)));
   d.clear();
   frame::put_data(d, 1, Bytes(1), false);
-  CHECK(relay.on_frame(*frame::decode(d, used), now));
+  CHECK(relay.on_frame(*frame::decode(d, used)));
   // An OPEN with an id that goes backwards is a protocol error.
   d.clear();
   frame::put_open(d, 3, frame::Open{1, Target::host("c", 1)});
-  CHECK_FALSE(relay.on_frame(*frame::decode(d, used), now));
+  CHECK_FALSE(relay.on_frame(*frame::decode(d, used)));
 }
 
 TEST_CASE("10,000 idle streams cost little memory in the table", "[mux][memory]") {

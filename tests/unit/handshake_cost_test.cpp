@@ -1,0 +1,81 @@
+// What a handshake costs in X25519 operations, counted by interposing libsodium's two entry points
+// (the test binary links libsodium dynamically; dlsym(RTLD_NEXT) finds the real ones). The relay's
+// promise (docs/protocol.md 2.3): a stranger's message 1 costs one X25519 before it is refused.
+#include <dlfcn.h>
+#include <sodium.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+
+#include "tests/unit/link_harness.hpp"
+
+using namespace ferry;
+
+namespace {
+
+std::atomic<int> g_base_multiplies{0};  // crypto_scalarmult_base: deriving a public key
+std::atomic<int> g_dh{0};               // crypto_scalarmult: a DH
+
+template <class Fn>
+Fn real(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+}
+
+int x25519_calls() { return g_base_multiplies + g_dh; }
+
+}  // namespace
+
+extern "C" int crypto_scalarmult_base(unsigned char* q, const unsigned char* n) {
+  using Fn = int (*)(unsigned char*, const unsigned char*);
+  static const Fn next = real<Fn>("crypto_scalarmult_base");
+  ++g_base_multiplies;
+  return next(q, n);
+}
+
+extern "C" int crypto_scalarmult(unsigned char* q, const unsigned char* n, const unsigned char* p) {
+  using Fn = int (*)(unsigned char*, const unsigned char*, const unsigned char*);
+  static const Fn next = real<Fn>("crypto_scalarmult");
+  ++g_dh;
+  return next(q, n, p);
+}
+
+TEST_CASE("a key's public half is derived once, when the key is made", "[keys][cost]") {
+  const int before = x25519_calls();
+  const auto k = crypto::SecretKey::generate();
+  CHECK(x25519_calls() == before + 1);
+  const crypto::PublicKey& a = k.public_key();
+  const crypto::PublicKey& b = k.public_key();
+  CHECK(&a == &b);
+  CHECK(x25519_calls() == before + 1);
+  crypto::PublicKey check;
+  REQUIRE(crypto_scalarmult_base(check.bytes.data(), k.data()) == 0);
+  CHECK(check == a);
+}
+
+TEST_CASE("an unlisted initiator costs the relay one X25519", "[link][admission][cost]") {
+  test::Pair p;
+  p.admission.allowed.clear();
+  p.relay->start(p.now);
+  p.agent->start(p.now);
+  Bytes msg1;
+  p.agent->produce(msg1, 1 << 16);
+  const int base = g_base_multiplies, dh = g_dh;
+  p.relay->receive(msg1, p.now);
+  REQUIRE(p.relay_events.closed);
+  CHECK(p.relay_events.closed->code == Errc::Refused);
+  CHECK(g_dh - dh == 1);                 // es, to decrypt the initiator's static key
+  CHECK(g_base_multiplies - base == 0);  // neither our static public key nor an ephemeral key
+}
+
+TEST_CASE("an admitted initiator costs the relay four DHs and one ephemeral key", "[link][admission][cost]") {
+  test::Pair p;
+  p.relay->start(p.now);
+  p.agent->start(p.now);
+  Bytes msg1;
+  p.agent->produce(msg1, 1 << 16);
+  const int base = g_base_multiplies, dh = g_dh;
+  p.relay->receive(msg1, p.now);
+  REQUIRE(p.relay->established());
+  CHECK(g_dh - dh == 4);                 // es, ss, ee, se
+  CHECK(g_base_multiplies - base == 1);  // the ephemeral key, drawn for message 2
+}
