@@ -37,8 +37,9 @@ Result<void> ClientSession::accept(uv_stream_t* server) {
   int len = sizeof ss;
   if (uv_tcp_getpeername(pipe_->socket(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     peer_ = uv::format_socket_address(reinterpret_cast<sockaddr*>(&ss));
-  // Slowloris and idle sockets: a handshake must finish within the timeout, or the socket closes.
-  pipe_->set_idle_timeout(ctx_.handshake_timeout_ms);
+  // Slowloris and idle sockets: a handshake must finish within the timeout from accept, or the socket
+  // closes. A deadline, not an idle timer: a byte every few seconds must not keep it open.
+  pipe_->set_deadline(ctx_.handshake_timeout_ms);
   pipe_->start_handshake([this](ByteSpan b) { on_bytes(b); });
   return {};
 }

@@ -159,6 +159,16 @@ void SocketPipe::set_idle_timeout(std::uint64_t ms) {
     uv_timer_start(&idle_, on_idle_cb, ms, 0);
 }
 
+void SocketPipe::set_deadline(std::uint64_t ms) {
+  idle_ms_ = 0;
+  if (closing_) return;
+  uv_timer_start(&idle_, on_deadline_cb, ms, 0);
+}
+
+void SocketPipe::on_deadline_cb(uv_timer_t* t) noexcept {
+  static_cast<SocketPipe*>(t->data)->abort(frame::ResetCode::IdleTimeout);
+}
+
 void SocketPipe::on_idle_cb(uv_timer_t* t) noexcept {
   auto* self = static_cast<SocketPipe*>(t->data);
   const std::uint64_t idle_for = uv_now(self->loop_) - self->last_activity_;

@@ -71,8 +71,13 @@ class SocketPipe {
   void start();
   // Closes the stream (RESET) if it is still open, and the socket; with `rst` the socket sends RST.
   void abort(frame::ResetCode code, bool rst = false);
-  // A stream with no bytes either way for this long is reset (the relay's idle_timeout_s).
+  // A stream with no bytes either way for this long is reset (the relay's idle_timeout_s); 0 stops
+  // the timer. Replaces a deadline.
   void set_idle_timeout(std::uint64_t ms);
+  // The socket is closed `ms` from now, however many bytes arrive meanwhile: a handshake must finish
+  // in time, and a client trickling a byte at a time does not extend it. Replaced by
+  // set_idle_timeout(), which also cancels it with 0.
+  void set_deadline(std::uint64_t ms);
 
   void on_link_data(ByteSpan bytes);
   void on_link_fin();
@@ -98,6 +103,7 @@ class SocketPipe {
   static void on_write_cb(uv_write_t* req, int status) noexcept;
   static void on_shutdown_cb(uv_shutdown_t* req, int status) noexcept;
   static void on_idle_cb(uv_timer_t* t) noexcept;
+  static void on_deadline_cb(uv_timer_t* t) noexcept;
   static void on_close_cb(uv_handle_t* h) noexcept;
 
   void resume_reading();

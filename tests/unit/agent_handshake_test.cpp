@@ -1,0 +1,86 @@
+// The agent's client handshakes on a real loop (agent_harness.hpp): the handshake deadline, bytes a
+// client sends while its stream opens, and request heads that arrive in pieces.
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "tests/unit/agent_harness.hpp"
+#include "tests/unit/loopback_client.hpp"
+#include "tests/unit/test_util.hpp"
+
+using namespace ferry;
+using namespace std::chrono_literals;
+using test::AgentHarness;
+using test::AgentOptions;
+using test::LoopbackClient;
+
+namespace {
+
+std::string socks5_connect(const std::string& host, std::uint16_t port) {
+  std::string s("\x05\x01\x00", 3);  // greeting: no authentication
+  s += std::string("\x05\x01\x00\x03", 4) + static_cast<char>(host.size()) + host;
+  s += static_cast<char>(port >> 8);
+  s += static_cast<char>(port & 0xFF);
+  return s;
+}
+
+std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+// Sends `bytes` one at a time, `gap` apart, until the agent closes the connection; returns how long
+// that took, or nothing if it stayed open for `give_up`.
+std::optional<std::chrono::milliseconds> trickle_until_closed(LoopbackClient& c, const std::string& bytes,
+                                                              std::chrono::milliseconds gap,
+                                                              std::chrono::milliseconds give_up) {
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  };
+  for (std::size_t i = 0; elapsed() < give_up; i = (i + 1) % bytes.size()) {
+    if (!c.send(std::string_view(bytes).substr(i, 1), 1s) || c.closed_within(gap)) return elapsed();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("a handshake that trickles in is closed at its deadline, however steadily it trickles",
+          "[agent][handshake]") {
+  AgentHarness agent(AgentOptions{.handshake_timeout_ms = 400});
+  std::string slow;
+  SECTION("an HTTP head") {
+    slow = "GET http://slow.test/ HTTP/1.1\r\nHost: slow.test\r\nX-Slow: " + std::string(1000, 'a');
+  }
+  SECTION("a SOCKS5 greeting and request") { slow = socks5_connect(std::string(255, 'a'), 80); }
+  LoopbackClient c(agent.port());
+  // A byte every 100 ms: an idle timer of 400 ms would never fire.
+  const auto closed_after = trickle_until_closed(c, slow, 100ms, 3s);
+  REQUIRE(closed_after);
+  CHECK(*closed_after >= 350ms);
+  CHECK(*closed_after < 1500ms);
+  CHECK(agent.wait_until([&] { return agent.sessions() == 0; }));
+}
+
+TEST_CASE("past the handshake the deadline no longer applies: keep-alive and tunnels stay",
+          "[agent][handshake]") {
+  AgentHarness agent(AgentOptions{.handshake_timeout_ms = 300});
+  SECTION("an HTTP keep-alive connection idles on its own timer") {
+    LoopbackClient c(agent.port());
+    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
+    REQUIRE(c.read_until("a test agent's status page"));
+    std::this_thread::sleep_for(700ms);  // well past the handshake deadline
+    c.take_received();
+    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
+    CHECK(c.read_until("a test agent's status page"));
+  }
+  SECTION("a CONNECT tunnel") {
+    LoopbackClient c(agent.port());
+    REQUIRE(c.send("CONNECT tunnel.test:443 HTTP/1.1\r\nHost: tunnel.test:443\r\n\r\n"));
+    REQUIRE(c.read_until("\r\n\r\n"));
+    CHECK(c.received().rfind("HTTP/1.1 200", 0) == 0);
+    std::this_thread::sleep_for(700ms);
+    REQUIRE(c.send("still here"));
+    CHECK(agent.wait_until([&] {
+      const auto id = agent.relay().stream_to("tunnel.test");
+      return id != 0 && text(agent.relay().streams[id].data) == "still here";
+    }));
+  }
+}
