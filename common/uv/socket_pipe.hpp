@@ -51,13 +51,16 @@ class SocketPipe {
   // Writes bytes that are not piped stream data (a SOCKS reply, an HTTP error page, or bytes an HTTP
   // forwarder relays itself); `written` runs once the kernel took them (not on close).
   void write_raw(Bytes bytes, std::function<void()> written = {});
-  // Backpressure while a handshake-phase owner relays bytes itself.
+  // Backpressure while a handshake-phase owner relays bytes itself. Both do nothing once a close
+  // was asked for: the pipe then reads (and drops) until the end on its own.
   void pause_handshake();
   void resume_handshake();
   // A handshake-phase owner saw the client's EOF and passed it on.
   void mark_read_done();
   std::size_t pending_writes() const noexcept { return writing_; }
-  // Closes the socket once every raw write is out (after an error reply).
+  // Closes the socket once every write is out (after an error reply): what the client still sends
+  // is read and dropped, the socket is shut down, and it closes at the client's EOF or kLingerMs
+  // later. Asking twice changes nothing.
   void close_after_writes();
   // Binds the stream; `early` are bytes the client sent after its request, for the stream.
   void attach(link::Mux& mux, link::StreamId id, ByteSpan early = {});
@@ -117,14 +120,18 @@ class SocketPipe {
   static void on_handshake_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
   static void on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   void write_bytes(Bytes bytes, bool stream_data, std::function<void()> written = {});
+  void discard_reads();
+  void maybe_linger();
   void linger();
-  static void on_linger_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void on_discard_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
 
   link::Mux* mux_ = nullptr;
   link::StreamId id_ = 0;
   HandshakeFn handshake_;
   std::unique_ptr<std::uint8_t[]> handshake_buf_;
-  bool close_when_written_ = false;
+  bool close_when_written_ = false;  // close_after_writes() was called: the pipe owns reading now
+  bool lingering_ = false;           // every write is out; waiting for the client's EOF
   DoneFn done_;
   uv_tcp_t tcp_{};
   uv_timer_t idle_{};
