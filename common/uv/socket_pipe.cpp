@@ -192,7 +192,10 @@ void SocketPipe::on_deadline_cb(uv_timer_t* t) noexcept {
 void SocketPipe::on_idle_cb(uv_timer_t* t) noexcept {
   auto* self = static_cast<SocketPipe*>(t->data);
   const std::uint64_t idle_for = uv_now(self->loop_) - self->last_activity_;
-  if (idle_for >= self->idle_ms_) return self->abort(frame::ResetCode::IdleTimeout);
+  // A close that stalls with bytes still queued (a reader that stopped taking a finished stream's
+  // bytes) is cut with RST: its client must not take the part it got for the whole.
+  if (idle_for >= self->idle_ms_)
+    return self->abort(frame::ResetCode::IdleTimeout, self->close_when_written_ && self->writing_ > 0);
   uv_timer_start(t, on_idle_cb, self->idle_ms_ - idle_for, 0);
 }
 
@@ -366,9 +369,18 @@ void SocketPipe::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
 }
 
 void SocketPipe::on_link_reset() {
+  stream_gone_ = true;
+  // A FIN before the reset (the link closed behind a finished download): every byte for the socket
+  // is here, and a RST would throw away what still waits for a slow reader. A pipe that never
+  // started and has nothing to write (the relay's dial failed) just closes.
+  if (fin_received_ && !closing_ && (started_ || writing_ > 0 || gathered_bytes_ > 0)) {
+    if (log::enabled(log::Level::Debug))
+      log::debug("pipe", "stream " + std::to_string(id_) + " gone after its FIN: finishing its writes");
+    if (idle_ms_ == 0) set_idle_timeout(kDrainIdleMs);
+    return close_after_writes();
+  }
   aborted_ = true;
   log::debug("pipe", "stream " + std::to_string(id_) + " reset by the link");
-  stream_gone_ = true;
   close_handles(true);  // the other end aborted: abort this one too
 }
 

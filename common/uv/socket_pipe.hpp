@@ -41,6 +41,9 @@ class SocketPipe {
   using HandshakeFn = std::function<void(ByteSpan bytes)>;  // an empty span: EOF or a read error
   static constexpr std::size_t kHandshakeReadBytes = 16 * 1024;
   static constexpr std::uint64_t kLingerMs = 2000;
+  // A socket still being given a finished stream's bytes after its link went away, but taking none
+  // for this long, is closed: its reader is not coming back for them.
+  static constexpr std::uint64_t kDrainIdleMs = 30'000;
 
   SocketPipe(uv_loop_t* loop, DoneFn done);
   SocketPipe(uv_loop_t* loop, link::Mux& mux, link::StreamId id, DoneFn done);
@@ -58,9 +61,9 @@ class SocketPipe {
   // A handshake-phase owner saw the client's EOF and passed it on.
   void mark_read_done();
   std::size_t pending_writes() const noexcept { return writing_; }
-  // Closes the socket once every write is out (after an error reply): what the client still sends
-  // is read and dropped, the socket is shut down, and it closes at the client's EOF or kLingerMs
-  // later. Asking twice changes nothing.
+  // Closes the socket once every write is out (after an error reply, or a stream that ended before
+  // its link): what the client still sends is read and dropped, the socket is shut down, and it
+  // closes at the client's EOF or kLingerMs later. Asking twice changes nothing.
   void close_after_writes();
   // Binds the stream; `early` are bytes the client sent after its request, for the stream.
   void attach(link::Mux& mux, link::StreamId id, ByteSpan early = {});
@@ -84,7 +87,9 @@ class SocketPipe {
 
   void on_link_data(ByteSpan bytes);
   void on_link_fin();
-  void on_link_reset();  // the stream is gone (peer reset or link closed)
+  // The stream is gone (peer reset or link closed). The socket is reset too, unless the stream's
+  // FIN had arrived: then every byte for it is here, and it gets them all and an orderly end.
+  void on_link_reset();
   void on_link_writable();
 
   link::StreamId id() const noexcept { return id_; }
