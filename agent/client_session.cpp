@@ -238,10 +238,7 @@ void ClientSession::on_stream_fin() {
 }
 void ClientSession::on_stream_reset(frame::ResetCode code) {
   if (stage_ == Stage::Http) return http_->on_stream_reset(code);
-  if (stage_ == Stage::Opening)  // the link went down before the relay answered: say so (0x01, 502)
-    return on_open_result(0,
-                          frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
-  pipe_->on_link_reset();
+  pipe_->on_link_reset();  // a stream not yet answered gets a failed open result instead (LinkClient)
 }
 void ClientSession::on_stream_writable() {
   if (stage_ == Stage::Http) return http_->on_stream_writable();

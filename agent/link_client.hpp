@@ -1,13 +1,16 @@
 // The agent's end of the link: connects to the relay (its one name resolved here), pins the relay's
 // key, reconnects with jittered exponential backoff, and hands streams to their owners (the client
 // sessions). While the link is down, an open() waits at most kOpenWaitMs for it, then fails with
-// "relay unreachable": a client never hangs.
+// "relay unreachable": a client never hangs. A stream the relay had not answered when it was reset
+// or its link went down gets a failed open result, so its owner answers its client with the error
+// reply (SOCKS 0x01, HTTP 502) instead of just closing.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/stream_owners.hpp"
@@ -105,6 +108,7 @@ class LinkClient final : public link::LinkEvents {
   bool resolving_ = false;
   std::uint64_t backoff_ms_ = kBackoffFirstMs;
   StreamOwners streams_;
+  std::unordered_set<link::StreamId> unanswered_;  // opened, no OPEN_RESULT yet
   std::vector<Waiting> waiting_;
   std::string state_ = "connecting";
   std::string last_error_;

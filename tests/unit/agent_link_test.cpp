@@ -27,6 +27,52 @@ std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
 }  // namespace
 
+TEST_CASE("the link going down before the relay answered gets the error reply SPEC.md asks for",
+          "[agent][link]") {
+  AgentHarness agent;
+  agent.on_loop([&] { agent.relay().on_open_fn = [](link::StreamId, const Target&) {}; });  // never answers
+  LoopbackClient c(agent.port());
+  auto open_then_drop_link = [&](const std::string& request) {
+    REQUIRE(c.send(request));
+    REQUIRE(agent.wait_until([&] { return agent.relay().stream_to("down.test") != 0; }));
+    agent.on_loop([&] { agent.relay().close_link(); });
+  };
+  SECTION("SOCKS5: general failure (0x01)") {
+    open_then_drop_link(socks5_connect("down.test", 80));
+    REQUIRE(c.read_bytes(4));
+    CHECK(c.received().substr(0, 4) == std::string("\x05\x00\x05\x01", 4));
+  }
+  SECTION("SOCKS4a: rejected (0x5B)") {
+    open_then_drop_link(std::string("\x04\x01\x00\x50\x00\x00\x00\x01", 8) + "me" + '\0' + "down.test" +
+                        '\0');
+    REQUIRE(c.read_bytes(2));
+    CHECK(c.received().substr(0, 2) == std::string("\x00\x5B", 2));
+  }
+  SECTION("HTTP CONNECT: 502 that says so") {
+    open_then_drop_link("CONNECT down.test:443 HTTP/1.1\r\nHost: down.test:443\r\n\r\n");
+    REQUIRE(c.read_until("went down"));
+    CHECK(c.received().rfind("HTTP/1.1 502", 0) == 0);
+  }
+  SECTION("HTTP: a request after an earlier one on the connection") {
+    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
+    REQUIRE(c.read_until("a test agent's status page"));
+    c.take_received();
+    open_then_drop_link("GET http://down.test/ HTTP/1.1\r\nHost: down.test\r\n\r\n");
+    REQUIRE(c.read_until("\r\n\r\n"));
+    CHECK(c.received().rfind("HTTP/1.1 502", 0) == 0);
+    CHECK(c.read_until("the link to the relay went down"));
+  }
+  SECTION("HTTP: a CONNECT after an earlier request") {
+    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
+    REQUIRE(c.read_until("a test agent's status page"));
+    c.take_received();
+    open_then_drop_link("CONNECT down.test:443 HTTP/1.1\r\nHost: down.test:443\r\n\r\n");
+    REQUIRE(c.read_until("\r\n\r\n"));
+    CHECK(c.received().rfind("HTTP/1.1 502", 0) == 0);
+    CHECK(c.read_until("the link to the relay went down"));
+  }
+}
+
 TEST_CASE("a download the relay finished reaches its slow client whole when the link closes",
           "[agent][link]") {
   // Small socket buffers both sides, so most of the download waits in the agent, not in the kernel.
