@@ -21,11 +21,7 @@ LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const cr
 
 LinkClient::~LinkClient() = default;
 
-void LinkClient::start() {
-  uv_timer_start(
-      &wait_timer_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); }, 250, 250);
-  connect();
-}
+void LinkClient::start() { connect(); }
 
 void LinkClient::set_state(const std::string& state, const std::string& detail) {
   if (state == state_ && detail == last_error_) return;  // each change is logged once
@@ -105,6 +101,7 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   last_error_.clear();
   std::vector<Waiting> waiting;
   waiting.swap(waiting_);
+  arm_wait_timer();
   for (auto& w : waiting) open_now(w.target, w.owner);
 }
 
@@ -134,6 +131,7 @@ void LinkClient::on_closed(const Error& why) {
 void LinkClient::open(const Target& target, StreamOwner* owner) {
   if (up()) return open_now(target, owner);
   waiting_.push_back(Waiting{target, owner, uv_now(loop_) + kOpenWaitMs});
+  if (waiting_.size() == 1) arm_wait_timer();
 }
 
 void LinkClient::open_now(const Target& target, StreamOwner* owner) {
@@ -154,11 +152,24 @@ void LinkClient::fail_waiting(bool all) {
     expired.push_back(w);
     return true;
   });
+  arm_wait_timer();
   for (auto& w : expired) {
     const std::string why =
         "the relay is unreachable" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
     w.owner->on_open_result(0, frame::OpenResult{frame::OpenCode::Failure, 0, why});
   }
+}
+
+// The timer runs only while an open() waits for the link, and fires at the first deadline: an agent
+// whose link is down with nobody waiting (a laptop offline) wakes for its reconnects alone.
+void LinkClient::arm_wait_timer() {
+  if (stopping_) return;  // the timer is closed or closing
+  if (waiting_.empty()) return void(uv_timer_stop(&wait_timer_));
+  const std::uint64_t now = uv_now(loop_);
+  const std::uint64_t first = waiting_.front().deadline_ms;
+  uv_timer_start(
+      &wait_timer_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); },
+      first > now ? first - now : 0, 0);
 }
 
 StreamOwner* LinkClient::owner_of(link::StreamId id) { return streams_.find(id); }
@@ -198,7 +209,7 @@ void LinkClient::on_goaway(const frame::GoAway& g) {
 }
 
 void LinkClient::forget(StreamOwner* owner) {
-  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
+  if (std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; })) arm_wait_timer();
   for (link::StreamId id : streams_.take(owner)) {
     unanswered_.erase(id);
     if (conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
@@ -206,7 +217,7 @@ void LinkClient::forget(StreamOwner* owner) {
 }
 
 void LinkClient::detach(StreamOwner* owner) {
-  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
+  if (std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; })) arm_wait_timer();
   for (link::StreamId id : streams_.take(owner)) unanswered_.erase(id);
 }
 

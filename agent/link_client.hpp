@@ -81,6 +81,7 @@ class LinkClient final : public link::LinkEvents {
   void schedule_reconnect();
   void set_state(const std::string& state, const std::string& detail);
   void fail_waiting(bool all);
+  void arm_wait_timer();
   void open_now(const Target& target, StreamOwner* owner);
   StreamOwner* owner_of(link::StreamId id);
 
@@ -109,7 +110,7 @@ class LinkClient final : public link::LinkEvents {
   std::uint64_t backoff_ms_ = kBackoffFirstMs;
   StreamOwners streams_;
   std::unordered_set<link::StreamId> unanswered_;  // opened, no OPEN_RESULT yet
-  std::vector<Waiting> waiting_;
+  std::vector<Waiting> waiting_;                   // in deadline order
   std::string state_ = "connecting";
   std::string last_error_;
   std::chrono::steady_clock::time_point connected_at_;

@@ -123,3 +123,31 @@ TEST_CASE("a download the link cut short is not passed off as complete", "[agent
   CHECK(c.read_to_end(10s) == LoopbackClient::End::Reset);
   CHECK(c.received().size() < part.size());
 }
+
+TEST_CASE("with the link down and nobody waiting for it, the agent runs no repeating timer",
+          "[agent][link]") {
+  AgentHarness agent(AgentOptions{.relay_up = false});
+  auto repeating_timers = [&] {
+    int n = 0;
+    uv_walk(
+        agent.loop(),
+        [](uv_handle_t* h, void* count) {
+          if (h->type == UV_TIMER && uv_is_active(h) &&
+              uv_timer_get_repeat(reinterpret_cast<uv_timer_t*>(h)) > 0)
+            ++*static_cast<int*>(count);
+        },
+        &n);
+    return n;
+  };
+  CHECK(agent.on_loop(repeating_timers) == 0);
+  // A client that waits for the link still gets its answer when the wait runs out.
+  LoopbackClient c(agent.port());
+  const auto asked = std::chrono::steady_clock::now();
+  REQUIRE(c.send("CONNECT wait.test:443 HTTP/1.1\r\nHost: wait.test:443\r\n\r\n"));
+  REQUIRE(
+      c.read_until("relay is unreachable", std::chrono::milliseconds(agent::LinkClient::kOpenWaitMs + 2000)));
+  CHECK(c.received().rfind("HTTP/1.1 502", 0) == 0);
+  CHECK(std::chrono::steady_clock::now() - asked >=
+        std::chrono::milliseconds(agent::LinkClient::kOpenWaitMs - 100));
+  CHECK(agent.on_loop(repeating_timers) == 0);
+}
