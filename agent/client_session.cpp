@@ -58,13 +58,17 @@ void ClientSession::on_bytes(ByteSpan bytes) {
     return pipe_->abort(frame::ResetCode::Cancel);
   }
   if (stage_ == Stage::Http) return http_->on_client_bytes(bytes);
+  if (stage_ == Stage::Opening) {
+    // Early data (a TLS ClientHello right behind the CONNECT): the stream's first bytes, however many.
+    // They wait here, and reading pauses until the stream exists (start() resumes it).
+    inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+    return pipe_->pause_handshake();
+  }
   if (inbox_.size() + bytes.size() > kMaxHandshakeBytes) {
-    if (protocol_ == sniff::Protocol::Http) {
-      http_ = nullptr;
+    if (protocol_ == sniff::Protocol::Http)
       return refuse(
           http1::error_response(431, "The request head is larger than this proxy accepts (32 KiB)."),
           "request head too large");
-    }
     return refuse({}, "handshake too large");
   }
   inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());

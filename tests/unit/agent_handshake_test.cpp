@@ -84,3 +84,33 @@ TEST_CASE("past the handshake the deadline no longer applies: keep-alive and tun
     }));
   }
 }
+
+TEST_CASE("bytes a client sends while its stream opens wait for the stream, however many",
+          "[agent][opening]") {
+  AgentHarness agent;
+  agent.on_loop([&] { agent.relay().on_open_fn = [](link::StreamId, const Target&) {}; });  // answer later
+  Bytes early(300 * 1024);
+  test::pattern(3, 0, early);
+  std::string request, reply_prefix;
+  SECTION("SOCKS5") {
+    request = socks5_connect("early.test", 80);
+    reply_prefix = std::string("\x05\x00\x05\x00", 4);
+  }
+  SECTION("HTTP CONNECT") {
+    request = "CONNECT early.test:80 HTTP/1.1\r\nHost: early.test:80\r\n\r\n";
+    reply_prefix = "HTTP/1.1 200";
+  }
+  LoopbackClient c(agent.port());
+  // The agent reads no more than it holds while the stream opens, so the sender may have to wait.
+  auto sent = std::async(std::launch::async, [&] { return c.send(request + text(early), 10s); });
+  link::StreamId id = 0;
+  REQUIRE(agent.wait_until([&] { return (id = agent.relay().stream_to("early.test")) != 0; }));
+  sent.wait_for(1s);  // the early bytes are at the agent, or in the kernel in front of it
+  agent.on_loop([&] { agent.relay().answer(id, frame::OpenCode::Ok); });
+  CHECK(sent.get());
+  REQUIRE(c.read_until(reply_prefix));
+  CHECK(c.received().rfind(reply_prefix, 0) == 0);
+  REQUIRE(agent.wait_until([&] { return agent.relay().streams[id].data.size() >= early.size(); }));
+  const bool intact = agent.on_loop([&] { return agent.relay().streams[id].data == early; });
+  CHECK(intact);
+}
