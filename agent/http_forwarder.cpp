@@ -105,16 +105,23 @@ bool HttpForwarder::start_request() {
 void HttpForwarder::local_page(const http1::RequestHead& head, const http1::RequestTarget& rt) {
   if (head.method == "GET" && rt.origin_form == "/status" && ctx_.status_json) {
     const std::string body = ctx_.status_json();
-    std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\nCache-Control: no-store\r\nConnection: " +
-                       (http1::client_keep_alive(head) ? "keep-alive" : "close") + "\r\n\r\n" + body;
-    client_.write_raw(Bytes(resp.begin(), resp.end()));
+    write_local_page("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\nCache-Control: no-store\r\nConnection: " +
+                     (http1::client_keep_alive(head) ? "keep-alive" : "close") + "\r\n\r\n" + body);
     if (!http1::client_keep_alive(head)) close_client();
     return;
   }
   fail(404,
        "This is ferry's proxy port. Use it as a proxy (curl -x http://HOST:PORT http://target/), or GET "
        "/status.");
+}
+
+// process() stops while the client leaves too many answers unread; the write of this page, like
+// every to_client() write, starts it again once the client has taken it.
+void HttpForwarder::write_local_page(std::string page) {
+  client_.write_raw(Bytes(page.begin(), page.end()), [this] {
+    if (phase_ == Phase::Head) process();
+  });
 }
 
 void HttpForwarder::forward_request_body() {

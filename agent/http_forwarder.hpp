@@ -45,6 +45,7 @@ class HttpForwarder {
   void maybe_resume_client();
   bool start_request();
   void local_page(const http1::RequestHead& head, const http1::RequestTarget& rt);
+  void write_local_page(std::string page);
   void forward_request_body();
   void send_to_origin(ByteSpan bytes);
   void on_response_bytes(ByteSpan bytes);
