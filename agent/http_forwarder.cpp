@@ -320,6 +320,7 @@ void HttpForwarder::on_stream_fin() {
 void HttpForwarder::on_stream_reset(frame::ResetCode) {
   stream_.reset();
   origin_reusable_ = false;
+  upstream_blocked_ = false;                                      // its queue went with it
   if (phase_ == Phase::Closing || phase_ == Phase::Head) return;  // no exchange was using it
   if ((phase_ == Phase::Response || phase_ == Phase::Body) && !head_parsed_)
     return fail(502, "The connection to the origin broke before it answered.");
@@ -361,6 +362,7 @@ void HttpForwarder::release_stream(bool reset) {
   if (reset) ctx_.link->release(*stream_);
   stream_.reset();
   origin_reusable_ = false;
+  upstream_blocked_ = false;  // its full queue went with it: no on_stream_writable() will come
 }
 
 }  // namespace ferry::agent

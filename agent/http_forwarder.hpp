@@ -80,7 +80,7 @@ class HttpForwarder {
   std::optional<link::StreamId> stream_;
   Target origin_;
   bool opening_ = false;
-  bool upstream_blocked_ = false;  // the stream's send queue is full
+  bool upstream_blocked_ = false;  // the current stream's send queue is full
   std::uint64_t generation_ = 0;   // the link the stream belongs to
   bool origin_reusable_ = false;
   Bytes to_origin_;  // bytes waiting for the stream to open
