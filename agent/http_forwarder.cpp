@@ -96,6 +96,7 @@ bool HttpForwarder::start_request() {
     origin_ = rt_.target;
     opening_ = true;
     ctx_.link->open(rt_.target, &owner_);
+    if (phase_ == Phase::Closing) return false;  // refused at once (a limit): the error reply is out
   }
   phase_ = Phase::Body;
   send_to_origin(fwd.bytes);
