@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "agent/head_progress.hpp"
 #include "agent/http_forwarder.hpp"
 #include "agent/proxy_words.hpp"
 #include "common/codec/http1_response.hpp"
@@ -71,7 +72,9 @@ void ClientSession::on_bytes(ByteSpan bytes) {
           "request head too large");
     return refuse({}, "handshake too large");
   }
+  const std::size_t before = inbox_.size();
   inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+  if (stage_ == Stage::HttpHead && !head_may_be_decided(inbox_, before)) return;  // still "need more"
   step();
 }
 

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "agent/head_progress.hpp"
 #include "agent/proxy_words.hpp"
 #include "common/codec/http1_response.hpp"
 #include "common/codec/http1_rewrite.hpp"
@@ -24,7 +25,9 @@ void HttpForwarder::shutdown() { release_stream(true); }
 void HttpForwarder::on_client_bytes(ByteSpan bytes) {
   if (phase_ == Phase::Closing) return;
   if (phase_ == Phase::Tunnel) return send_to_origin(bytes);
+  const std::size_t before = inbox_.size();
   inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+  if (head_incomplete_ && head_may_be_decided(inbox_, before)) head_incomplete_ = false;
   if (inbox_.size() > kMaxInbox) client_.pause_handshake();  // pipelined requests wait their turn
   process();
 }
@@ -48,12 +51,16 @@ void HttpForwarder::maybe_resume_client() {
 
 // Parses the next request head and starts its exchange. False: more bytes are needed, or it failed.
 bool HttpForwarder::start_request() {
+  if (head_incomplete_) return false;  // no byte since the last try could complete it
   auto d = http1::decode_request_head(inbox_);
   if (!d)
     return fail(http1::status_for(d.error()),
                 std::string("The request is malformed: ") + d.error().what + "."),
            false;
-  if (!d->msg) return false;
+  if (!d->msg) {
+    head_incomplete_ = true;
+    return false;
+  }
   req_ = std::move(*d->msg);
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(d->used));
   auto rt = http1::parse_request_target(req_.method, req_.target);

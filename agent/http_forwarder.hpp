@@ -75,6 +75,9 @@ class HttpForwarder {
   bool keep_alive_ = true;
   bool upgrade_ = false;
   bool request_sent_ = false;
+  // The inbox holds the start of a head that the decoder said needs more, and nothing has arrived
+  // since that could change its answer (head_progress.hpp).
+  bool head_incomplete_ = false;
 
   // The origin stream: kept across exchanges to the same origin.
   std::optional<link::StreamId> stream_;

@@ -114,3 +114,31 @@ TEST_CASE("bytes a client sends while its stream opens wait for the stream, howe
   const bool intact = agent.on_loop([&] { return agent.relay().streams[id].data == early; });
   CHECK(intact);
 }
+
+TEST_CASE("a request head in pieces: served when whole, refused as soon as it cannot be", "[agent][head]") {
+  AgentHarness agent;
+  SECTION("a byte at a time") {
+    LoopbackClient c(agent.port());
+    for (char ch : std::string("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n")) {
+      REQUIRE(c.send(std::string_view(&ch, 1)));
+      std::this_thread::sleep_for(1ms);
+    }
+    CHECK(c.read_until("a test agent's status page"));
+  }
+  SECTION("binary garbage with no line end gets its 400 at once") {
+    LoopbackClient c(agent.port());
+    REQUIRE(c.send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));  // a TLS ClientHello
+    REQUIRE(c.read_until("\r\n\r\n", 2s));
+    CHECK(c.received().rfind("HTTP/1.1 400", 0) == 0);
+  }
+  SECTION("a request line past its limit, in pieces with no line end, gets 414") {
+    LoopbackClient c(agent.port());
+    REQUIRE(c.send("GET http://long.test/"));
+    for (int i = 0; i < 20 && c.received().empty(); ++i) {
+      c.send(std::string(1024, 'a'));
+      c.read_until("\r\n\r\n", 20ms);
+    }
+    REQUIRE(c.read_until("\r\n\r\n", 2s));
+    CHECK(c.received().rfind("HTTP/1.1 414", 0) == 0);
+  }
+}
