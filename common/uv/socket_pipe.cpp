@@ -274,10 +274,13 @@ void SocketPipe::on_link_data(ByteSpan bytes) {
 void SocketPipe::flush_gathered(void* who) noexcept {
   auto* self = static_cast<SocketPipe*>(who);
   const std::size_t total = std::exchange(self->gathered_bytes_, 0);
-  // Emptied on every way out, keeping its capacity: no allocation per batch.
+  // Emptied on every way out. A small capacity stays (no allocation per batch); a large one goes.
   struct Clear {
     std::vector<uv_buf_t>& v;
-    ~Clear() { v.clear(); }
+    ~Clear() {
+      v.clear();
+      if (v.capacity() > kKeptGatherEntries) std::vector<uv_buf_t>().swap(v);
+    }
   } clear{self->gathered_};
   const std::vector<uv_buf_t>& bufs = self->gathered_;
   if (self->closing_ || self->write_done_) return;  // the spans may be gone with the link: never read them

@@ -44,6 +44,10 @@ class SocketPipe {
   // A socket still being given a finished stream's bytes after its link went away, but taking none
   // for this long, is closed: its reader is not coming back for them.
   static constexpr std::uint64_t kDrainIdleMs = 30'000;
+  // Entries the gather list keeps between link reads: a batch of a few dozen DATA frames allocates
+  // nothing, and one of thousands of tiny frames does not pin its list (16 bytes each) for the
+  // pipe's life.
+  static constexpr std::size_t kKeptGatherEntries = 64;
 
   SocketPipe(uv_loop_t* loop, DoneFn done);
   SocketPipe(uv_loop_t* loop, link::Mux& mux, link::StreamId id, DoneFn done);
@@ -97,6 +101,8 @@ class SocketPipe {
   bool closing() const noexcept { return closing_; }
   // Both directions ended with FIN (nothing was aborted): the stream may finish on its own.
   bool ended_cleanly() const noexcept { return read_done_ && write_done_ && !aborted_; }
+  // What the gather list holds on to between link reads (at most kKeptGatherEntries).
+  std::size_t gathered_capacity() const noexcept { return gathered_.capacity(); }
 
  private:
   struct WriteOp {

@@ -1,4 +1,5 @@
-// SocketPipe on a real loop against a loopback client: the lingering close after a reply.
+// SocketPipe on a real loop against a loopback client: the lingering close after a reply, and the
+// memory a pipe keeps between link reads.
 #include "common/uv/socket_pipe.hpp"
 
 #include <catch2/catch.hpp>
@@ -57,6 +58,34 @@ TEST_CASE("a close requested from a write's own callback lingers once: the clien
     while (!done) uv_run(loop.get(), UV_RUN_ONCE);  // the linger ends at the client's EOF
     CHECK(end.get() == LoopbackClient::End::Eof);
     CHECK(c.received() == std::string(64 * 1024, 'r') + "bye");
+    server.listener.close();
+    uv_run(loop.get(), UV_RUN_DEFAULT);
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("a pipe keeps only a small gather list after a read batch of tiny DATA frames", "[pipe]") {
+  test::Pair link;
+  link.start();
+  auto id = link.agent->mux().open(Target::host("tiny.test", 80));
+  REQUIRE(id);
+  link.pump();
+  uv::Loop loop;
+  {
+    bool done = false;
+    uv::SocketPipe pipe(loop.get(), link.agent->mux(), *id, [&](uv::SocketPipe&) { done = true; });
+    AcceptInto server(loop, pipe);
+    LoopbackClient c(server.listener.local_port());
+    server.wait(loop);
+    Bytes frames(10'000);
+    for (std::size_t i = 0; i < frames.size(); ++i) frames[i] = static_cast<std::uint8_t>('a' + i % 26);
+    for (std::size_t i = 0; i < frames.size(); ++i) pipe.on_link_data(ByteSpan(frames).subspan(i, 1));
+    uv::read_batch::run();  // the end of the link's read: one writev of all 10,000
+    CHECK(pipe.gathered_capacity() <= uv::SocketPipe::kKeptGatherEntries);
+    CHECK(c.read_bytes(frames.size()));
+    CHECK(c.received() == std::string(frames.begin(), frames.end()));
+    pipe.abort(frame::ResetCode::Cancel);
+    while (!done) uv_run(loop.get(), UV_RUN_ONCE);
     server.listener.close();
     uv_run(loop.get(), UV_RUN_DEFAULT);
   }
