@@ -250,8 +250,9 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
   if (nread == 0) return;  // EAGAIN: nothing this time
   uv_read_stop(s);
   self->reading_ = false;
-  log::debug("pipe", "stream " + std::to_string(self->id_) +
-                         " socket read ended: " + uv_err_name(static_cast<int>(nread)));
+  if (log::enabled(log::Level::Debug))
+    log::debug("pipe", "stream " + std::to_string(self->id_) +
+                           " socket read ended: " + uv_err_name(static_cast<int>(nread)));
   if (nread == UV_EOF) {
     self->read_done_ = true;
     self->mux_->finish(self->id_);  // the half-close travels on as FIN
@@ -383,14 +384,16 @@ void SocketPipe::on_link_reset() {
     return close_after_writes();
   }
   aborted_ = true;
-  log::debug("pipe", "stream " + std::to_string(id_) + " reset by the link");
+  if (log::enabled(log::Level::Debug))
+    log::debug("pipe", "stream " + std::to_string(id_) + " reset by the link");
   close_handles(true);  // the other end aborted: abort this one too
 }
 
 void SocketPipe::abort(frame::ResetCode code, bool rst) {
   aborted_ = true;
-  log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " +
-                         std::to_string(static_cast<int>(code)) + ")");
+  if (log::enabled(log::Level::Debug))
+    log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " +
+                           std::to_string(static_cast<int>(code)) + ")");
   if (!stream_gone_ && mux_) {
     stream_gone_ = true;
     mux_->reset(id_, code);
