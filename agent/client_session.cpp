@@ -120,10 +120,9 @@ void ClientSession::socks5_greeting() {
                   std::string("bad greeting: ") + g.error().what);
   if (!g->msg) return;
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(g->used));
-  const auto& methods = g->msg->methods;
   const std::uint8_t want =
       ctx_.config->auth ? socks5::kMethodUsernamePassword : socks5::kMethodNoAuthenticationRequired;
-  if (std::find(methods.begin(), methods.end(), want) == methods.end())
+  if (!g->msg->offers(want))
     return refuse(
         socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods),
         ctx_.config->auth ? "client offers no username/password method" : "client offers no usable method");
@@ -160,12 +159,12 @@ void ClientSession::socks5_request() {
 
 void ClientSession::socks4_request() {
   auto req = socks4::decode_request(inbox_);
-  if (!req) return refuse(socks4::encode_reply(0x5B), std::string("bad request: ") + req.error().what);
+  const Bytes rejected = socks4::encode_reply(socks4::kRequestRejectedOrFailed);
+  if (!req) return refuse(rejected, std::string("bad request: ") + req.error().what);
   if (!req->msg) return;
-  if (req->msg->cmd != 0x01) return refuse(socks4::encode_reply(0x5B), "only CONNECT is supported");
+  if (req->msg->cmd != socks4::kCmdConnect) return refuse(rejected, "only CONNECT is supported");
   // SOCKS4 cannot carry a password: with [auth] it is refused outright (SPEC.md).
-  if (ctx_.config->auth)
-    return refuse(socks4::encode_reply(0x5B), "SOCKS4 cannot authenticate and [auth] is set");
+  if (ctx_.config->auth) return refuse(rejected, "SOCKS4 cannot authenticate and [auth] is set");
   open(req->msg->target, req->used);
 }
 
@@ -202,7 +201,8 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(request_bytes));
   target_ = target;
   stage_ = Stage::Opening;
-  pipe_->set_idle_timeout(0);     // the wait is bounded by the link (and the relay's connect timeout)
+  pipe_->set_idle_timeout(
+      0);  // the handshake is over; the link bounds the wait (and the relay's connect timeout)
   ctx_.link->open(target, this);  // the answer comes to on_open_result
 }
 
@@ -224,7 +224,6 @@ void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r
                                         (r.reason.empty() ? "" : " (" + r.reason + ")"));
   stage_ = Stage::Piping;  // the handshake reader stays on until start() turns it into the pipe's
   pipe_->write_raw(std::move(reply));
-  pipe_->set_idle_timeout(0);
   pipe_->attach(*ctx_.link->mux(), id, inbox_);  // bytes the client sent early go first
   inbox_.clear();
   if (client_eof_) {

@@ -72,7 +72,6 @@ class ClientSession final : public StreamOwner {
   Bytes inbox_;
   Target target_;
   std::string peer_;
-  bool http_connect_ = false;
   bool client_eof_ = false;
 };
 

@@ -74,7 +74,6 @@ class HttpForwarder {
   http1::ChunkedScanner req_chunks_;
   bool keep_alive_ = true;
   bool upgrade_ = false;
-  bool request_sent_ = false;
   // The inbox holds the start of a head that the decoder said needs more, and nothing has arrived
   // since that could change its answer (head_progress.hpp).
   bool head_incomplete_ = false;
