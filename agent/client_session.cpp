@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "agent/head_progress.hpp"
 #include "agent/http_forwarder.hpp"
 #include "agent/proxy_words.hpp"
 #include "common/codec/http1_response.hpp"
@@ -37,8 +38,9 @@ Result<void> ClientSession::accept(uv_stream_t* server) {
   int len = sizeof ss;
   if (uv_tcp_getpeername(pipe_->socket(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     peer_ = uv::format_socket_address(reinterpret_cast<sockaddr*>(&ss));
-  // Slowloris and idle sockets: a handshake must finish within the timeout, or the socket closes.
-  pipe_->set_idle_timeout(ctx_.handshake_timeout_ms);
+  // Slowloris and idle sockets: a handshake must finish within the timeout from accept, or the socket
+  // closes. A deadline, not an idle timer: a byte every few seconds must not keep it open.
+  pipe_->set_deadline(ctx_.handshake_timeout_ms);
   pipe_->start_handshake([this](ByteSpan b) { on_bytes(b); });
   return {};
 }
@@ -57,16 +59,22 @@ void ClientSession::on_bytes(ByteSpan bytes) {
     return pipe_->abort(frame::ResetCode::Cancel);
   }
   if (stage_ == Stage::Http) return http_->on_client_bytes(bytes);
+  if (stage_ == Stage::Opening) {
+    // Early data (a TLS ClientHello right behind the CONNECT): the stream's first bytes, however many.
+    // They wait here, and reading pauses until the stream exists (start() resumes it).
+    inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+    return pipe_->pause_handshake();
+  }
   if (inbox_.size() + bytes.size() > kMaxHandshakeBytes) {
-    if (protocol_ == sniff::Protocol::Http) {
-      http_ = nullptr;
+    if (protocol_ == sniff::Protocol::Http)
       return refuse(
           http1::error_response(431, "The request head is larger than this proxy accepts (32 KiB)."),
           "request head too large");
-    }
     return refuse({}, "handshake too large");
   }
+  const std::size_t before = inbox_.size();
   inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+  if (stage_ == Stage::HttpHead && !head_may_be_decided(inbox_, before)) return;  // still "need more"
   step();
 }
 
@@ -112,10 +120,9 @@ void ClientSession::socks5_greeting() {
                   std::string("bad greeting: ") + g.error().what);
   if (!g->msg) return;
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(g->used));
-  const auto& methods = g->msg->methods;
   const std::uint8_t want =
       ctx_.config->auth ? socks5::kMethodUsernamePassword : socks5::kMethodNoAuthenticationRequired;
-  if (std::find(methods.begin(), methods.end(), want) == methods.end())
+  if (!g->msg->offers(want))
     return refuse(
         socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods),
         ctx_.config->auth ? "client offers no username/password method" : "client offers no usable method");
@@ -152,12 +159,12 @@ void ClientSession::socks5_request() {
 
 void ClientSession::socks4_request() {
   auto req = socks4::decode_request(inbox_);
-  if (!req) return refuse(socks4::encode_reply(0x5B), std::string("bad request: ") + req.error().what);
+  const Bytes rejected = socks4::encode_reply(socks4::kRequestRejectedOrFailed);
+  if (!req) return refuse(rejected, std::string("bad request: ") + req.error().what);
   if (!req->msg) return;
-  if (req->msg->cmd != 0x01) return refuse(socks4::encode_reply(0x5B), "only CONNECT is supported");
+  if (req->msg->cmd != socks4::kCmdConnect) return refuse(rejected, "only CONNECT is supported");
   // SOCKS4 cannot carry a password: with [auth] it is refused outright (SPEC.md).
-  if (ctx_.config->auth)
-    return refuse(socks4::encode_reply(0x5B), "SOCKS4 cannot authenticate and [auth] is set");
+  if (ctx_.config->auth) return refuse(rejected, "SOCKS4 cannot authenticate and [auth] is set");
   open(req->msg->target, req->used);
 }
 
@@ -194,7 +201,8 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(request_bytes));
   target_ = target;
   stage_ = Stage::Opening;
-  pipe_->set_idle_timeout(0);     // the wait is bounded by the link (and the relay's connect timeout)
+  pipe_->set_idle_timeout(
+      0);  // the handshake is over; the link bounds the wait (and the relay's connect timeout)
   ctx_.link->open(target, this);  // the answer comes to on_open_result
 }
 
@@ -216,7 +224,6 @@ void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r
                                         (r.reason.empty() ? "" : " (" + r.reason + ")"));
   stage_ = Stage::Piping;  // the handshake reader stays on until start() turns it into the pipe's
   pipe_->write_raw(std::move(reply));
-  pipe_->set_idle_timeout(0);
   pipe_->attach(*ctx_.link->mux(), id, inbox_);  // bytes the client sent early go first
   inbox_.clear();
   if (client_eof_) {
@@ -237,10 +244,7 @@ void ClientSession::on_stream_fin() {
 }
 void ClientSession::on_stream_reset(frame::ResetCode code) {
   if (stage_ == Stage::Http) return http_->on_stream_reset(code);
-  if (stage_ == Stage::Opening)  // the link went down before the relay answered: say so (0x01, 502)
-    return on_open_result(0,
-                          frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
-  pipe_->on_link_reset();
+  pipe_->on_link_reset();  // a stream not yet answered gets a failed open result instead (LinkClient)
 }
 void ClientSession::on_stream_writable() {
   if (stage_ == Stage::Http) return http_->on_stream_writable();

@@ -18,7 +18,8 @@ class HttpForwarder;
 class ClientSession final : public StreamOwner {
  public:
   using GoneFn = std::function<void(ClientSession&)>;
-  // Bytes a client may send before its handshake completes (a 32 KiB HTTP head and change).
+  // Bytes a client may send before its handshake completes (a 32 KiB HTTP head and change). Bytes
+  // sent after it, while the stream opens, are not counted: reading pauses until the stream exists.
   static constexpr std::size_t kMaxHandshakeBytes = 64 * 1024;
   // An HTTP keep-alive connection with no traffic for this long is closed.
   static constexpr std::uint64_t kKeepAliveIdleMs = 300'000;
@@ -71,7 +72,6 @@ class ClientSession final : public StreamOwner {
   Bytes inbox_;
   Target target_;
   std::string peer_;
-  bool http_connect_ = false;
   bool client_eof_ = false;
 };
 

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "agent/head_progress.hpp"
 #include "agent/proxy_words.hpp"
 #include "common/codec/http1_response.hpp"
 #include "common/codec/http1_rewrite.hpp"
@@ -24,7 +25,9 @@ void HttpForwarder::shutdown() { release_stream(true); }
 void HttpForwarder::on_client_bytes(ByteSpan bytes) {
   if (phase_ == Phase::Closing) return;
   if (phase_ == Phase::Tunnel) return send_to_origin(bytes);
+  const std::size_t before = inbox_.size();
   inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
+  if (head_incomplete_ && head_may_be_decided(inbox_, before)) head_incomplete_ = false;
   if (inbox_.size() > kMaxInbox) client_.pause_handshake();  // pipelined requests wait their turn
   process();
 }
@@ -48,12 +51,16 @@ void HttpForwarder::maybe_resume_client() {
 
 // Parses the next request head and starts its exchange. False: more bytes are needed, or it failed.
 bool HttpForwarder::start_request() {
+  if (head_incomplete_) return false;  // no byte since the last try could complete it
   auto d = http1::decode_request_head(inbox_);
   if (!d)
     return fail(http1::status_for(d.error()),
                 std::string("The request is malformed: ") + d.error().what + "."),
            false;
-  if (!d->msg) return false;
+  if (!d->msg) {
+    head_incomplete_ = true;
+    return false;
+  }
   req_ = std::move(*d->msg);
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(d->used));
   auto rt = http1::parse_request_target(req_.method, req_.target);
@@ -96,6 +103,7 @@ bool HttpForwarder::start_request() {
     origin_ = rt_.target;
     opening_ = true;
     ctx_.link->open(rt_.target, &owner_);
+    if (phase_ == Phase::Closing) return false;  // refused at once (a limit): the error reply is out
   }
   phase_ = Phase::Body;
   send_to_origin(fwd.bytes);
@@ -105,16 +113,23 @@ bool HttpForwarder::start_request() {
 void HttpForwarder::local_page(const http1::RequestHead& head, const http1::RequestTarget& rt) {
   if (head.method == "GET" && rt.origin_form == "/status" && ctx_.status_json) {
     const std::string body = ctx_.status_json();
-    std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                       std::to_string(body.size()) + "\r\nCache-Control: no-store\r\nConnection: " +
-                       (http1::client_keep_alive(head) ? "keep-alive" : "close") + "\r\n\r\n" + body;
-    client_.write_raw(Bytes(resp.begin(), resp.end()));
+    write_local_page("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\nCache-Control: no-store\r\nConnection: " +
+                     (http1::client_keep_alive(head) ? "keep-alive" : "close") + "\r\n\r\n" + body);
     if (!http1::client_keep_alive(head)) close_client();
     return;
   }
   fail(404,
        "This is ferry's proxy port. Use it as a proxy (curl -x http://HOST:PORT http://target/), or GET "
        "/status.");
+}
+
+// process() stops while the client leaves too many answers unread; the write of this page, like
+// every to_client() write, starts it again once the client has taken it.
+void HttpForwarder::write_local_page(std::string page) {
+  client_.write_raw(Bytes(page.begin(), page.end()), [this] {
+    if (phase_ == Phase::Head) process();
+  });
 }
 
 void HttpForwarder::forward_request_body() {
@@ -313,6 +328,7 @@ void HttpForwarder::on_stream_fin() {
 void HttpForwarder::on_stream_reset(frame::ResetCode) {
   stream_.reset();
   origin_reusable_ = false;
+  upstream_blocked_ = false;                                      // its queue went with it
   if (phase_ == Phase::Closing || phase_ == Phase::Head) return;  // no exchange was using it
   if ((phase_ == Phase::Response || phase_ == Phase::Body) && !head_parsed_)
     return fail(502, "The connection to the origin broke before it answered.");
@@ -354,6 +370,7 @@ void HttpForwarder::release_stream(bool reset) {
   if (reset) ctx_.link->release(*stream_);
   stream_.reset();
   origin_reusable_ = false;
+  upstream_blocked_ = false;  // its full queue went with it: no on_stream_writable() will come
 }
 
 }  // namespace ferry::agent

@@ -45,6 +45,7 @@ class HttpForwarder {
   void maybe_resume_client();
   bool start_request();
   void local_page(const http1::RequestHead& head, const http1::RequestTarget& rt);
+  void write_local_page(std::string page);
   void forward_request_body();
   void send_to_origin(ByteSpan bytes);
   void on_response_bytes(ByteSpan bytes);
@@ -73,13 +74,15 @@ class HttpForwarder {
   http1::ChunkedScanner req_chunks_;
   bool keep_alive_ = true;
   bool upgrade_ = false;
-  bool request_sent_ = false;
+  // The inbox holds the start of a head that the decoder said needs more, and nothing has arrived
+  // since that could change its answer (head_progress.hpp).
+  bool head_incomplete_ = false;
 
   // The origin stream: kept across exchanges to the same origin.
   std::optional<link::StreamId> stream_;
   Target origin_;
   bool opening_ = false;
-  bool upstream_blocked_ = false;  // the stream's send queue is full
+  bool upstream_blocked_ = false;  // the current stream's send queue is full
   std::uint64_t generation_ = 0;   // the link the stream belongs to
   bool origin_reusable_ = false;
   Bytes to_origin_;  // bytes waiting for the stream to open

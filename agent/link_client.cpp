@@ -21,11 +21,7 @@ LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const cr
 
 LinkClient::~LinkClient() = default;
 
-void LinkClient::start() {
-  uv_timer_start(
-      &wait_timer_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); }, 250, 250);
-  connect();
-}
+void LinkClient::start() { connect(); }
 
 void LinkClient::set_state(const std::string& state, const std::string& detail) {
   if (state == state_ && detail == last_error_) return;  // each change is logged once
@@ -105,6 +101,7 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   last_error_.clear();
   std::vector<Waiting> waiting;
   waiting.swap(waiting_);
+  arm_wait_timer();
   for (auto& w : waiting) open_now(w.target, w.owner);
 }
 
@@ -116,8 +113,16 @@ void LinkClient::on_closed(const Error& why) {
   established_ = false;
   set_state("down", describe(why));
   // Streams the mux already forgot (both FINs crossed) may still be writing their last bytes to a
-  // client: they must learn that this mux is going away before it is freed.
-  for (auto& [id, owner] : streams_.take_all()) owner->on_stream_reset(frame::ResetCode::Shutdown);
+  // client: they must learn that this mux is going away before it is freed. (The mux reported every
+  // stream it still held, answered or not, to on_reset() before this.)
+  for (auto& [id, owner] : streams_.take_all()) {
+    if (unanswered_.erase(id))
+      owner->on_open_result(
+          id, frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
+    else
+      owner->on_stream_reset(frame::ResetCode::Shutdown);
+  }
+  unanswered_.clear();                              // ids start again at 1 on the next link
   if (conn_) retired_.push_back(std::move(conn_));  // freed by its gone callback
   if (stopping_) return;
   schedule_reconnect();
@@ -126,6 +131,7 @@ void LinkClient::on_closed(const Error& why) {
 void LinkClient::open(const Target& target, StreamOwner* owner) {
   if (up()) return open_now(target, owner);
   waiting_.push_back(Waiting{target, owner, uv_now(loop_) + kOpenWaitMs});
+  if (waiting_.size() == 1) arm_wait_timer();
 }
 
 void LinkClient::open_now(const Target& target, StreamOwner* owner) {
@@ -135,6 +141,7 @@ void LinkClient::open_now(const Target& target, StreamOwner* owner) {
     return owner->on_open_result(0, frame::OpenResult{code, 0, describe(id.error())});
   }
   streams_.add(*id, owner);
+  unanswered_.insert(*id);
 }
 
 void LinkClient::fail_waiting(bool all) {
@@ -145,6 +152,7 @@ void LinkClient::fail_waiting(bool all) {
     expired.push_back(w);
     return true;
   });
+  arm_wait_timer();
   for (auto& w : expired) {
     const std::string why =
         "the relay is unreachable" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
@@ -152,9 +160,22 @@ void LinkClient::fail_waiting(bool all) {
   }
 }
 
+// The timer runs only while an open() waits for the link, and fires at the first deadline: an agent
+// whose link is down with nobody waiting (a laptop offline) wakes for its reconnects alone.
+void LinkClient::arm_wait_timer() {
+  if (stopping_) return;  // the timer is closed or closing
+  if (waiting_.empty()) return void(uv_timer_stop(&wait_timer_));
+  const std::uint64_t now = uv_now(loop_);
+  const std::uint64_t first = waiting_.front().deadline_ms;
+  uv_timer_start(
+      &wait_timer_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); },
+      first > now ? first - now : 0, 0);
+}
+
 StreamOwner* LinkClient::owner_of(link::StreamId id) { return streams_.find(id); }
 
 void LinkClient::on_open_result(link::StreamId id, const frame::OpenResult& r) {
+  unanswered_.erase(id);
   StreamOwner* o = owner_of(id);
   if (!o) return;
   if (r.code != frame::OpenCode::Ok) streams_.erase(id);
@@ -170,10 +191,15 @@ void LinkClient::on_writable(link::StreamId id) {
   if (StreamOwner* o = owner_of(id)) o->on_stream_writable();
 }
 void LinkClient::on_reset(link::StreamId id, frame::ResetCode code) {
+  const bool answered = unanswered_.erase(id) == 0;
   StreamOwner* o = owner_of(id);
   if (!o) return;
   streams_.erase(id);
-  o->on_stream_reset(code);
+  if (answered) return o->on_stream_reset(code);
+  // The owner still waits for the relay's outcome: this is it (SPEC.md: link down -> 0x01, 502).
+  const char* why = code == frame::ResetCode::Shutdown ? "the link to the relay went down"
+                                                       : "the relay reset the stream before it answered";
+  o->on_open_result(id, frame::OpenResult{frame::OpenCode::Failure, 0, why});
 }
 void LinkClient::on_goaway(const frame::GoAway& g) {
   log::info("agent", "the relay is draining (" + g.reason + "); new streams wait for a new link");
@@ -183,17 +209,20 @@ void LinkClient::on_goaway(const frame::GoAway& g) {
 }
 
 void LinkClient::forget(StreamOwner* owner) {
-  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
-  for (link::StreamId id : streams_.take(owner))
+  if (std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; })) arm_wait_timer();
+  for (link::StreamId id : streams_.take(owner)) {
+    unanswered_.erase(id);
     if (conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
+  }
 }
 
 void LinkClient::detach(StreamOwner* owner) {
-  std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; });
-  streams_.take(owner);
+  if (std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; })) arm_wait_timer();
+  for (link::StreamId id : streams_.take(owner)) unanswered_.erase(id);
 }
 
 void LinkClient::release(link::StreamId id) {
+  unanswered_.erase(id);
   if (streams_.erase(id) && conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
 }
 

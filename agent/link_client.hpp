@@ -1,13 +1,16 @@
 // The agent's end of the link: connects to the relay (its one name resolved here), pins the relay's
 // key, reconnects with jittered exponential backoff, and hands streams to their owners (the client
 // sessions). While the link is down, an open() waits at most kOpenWaitMs for it, then fails with
-// "relay unreachable": a client never hangs.
+// "relay unreachable": a client never hangs. A stream the relay had not answered when it was reset
+// or its link went down gets a failed open result, so its owner answers its client with the error
+// reply (SOCKS 0x01, HTTP 502) instead of just closing.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "agent/stream_owners.hpp"
@@ -78,6 +81,7 @@ class LinkClient final : public link::LinkEvents {
   void schedule_reconnect();
   void set_state(const std::string& state, const std::string& detail);
   void fail_waiting(bool all);
+  void arm_wait_timer();
   void open_now(const Target& target, StreamOwner* owner);
   StreamOwner* owner_of(link::StreamId id);
 
@@ -105,7 +109,8 @@ class LinkClient final : public link::LinkEvents {
   bool resolving_ = false;
   std::uint64_t backoff_ms_ = kBackoffFirstMs;
   StreamOwners streams_;
-  std::vector<Waiting> waiting_;
+  std::unordered_set<link::StreamId> unanswered_;  // opened, no OPEN_RESULT yet
+  std::vector<Waiting> waiting_;                   // in deadline order
   std::string state_ = "connecting";
   std::string last_error_;
   std::chrono::steady_clock::time_point connected_at_;

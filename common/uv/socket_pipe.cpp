@@ -42,9 +42,10 @@ void SocketPipe::start_handshake(HandshakeFn on_bytes) {
 }
 
 void SocketPipe::stop_handshake() {
-  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  reading_ = false;
   handshake_ = nullptr;  // the buffer stays until start(): the caller may still hold a span into it
+  if (close_when_written_) return;
+  if (reading_) uv_read_stop(stream());
+  reading_ = false;
 }
 
 void SocketPipe::on_handshake_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
@@ -81,13 +82,13 @@ void SocketPipe::write_raw(Bytes bytes, std::function<void()> written) {
 }
 
 void SocketPipe::pause_handshake() {
-  if (!reading_) return;
+  if (!reading_ || close_when_written_) return;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   reading_ = false;
 }
 
 void SocketPipe::resume_handshake() {
-  if (reading_ || closing_ || !handshake_ || read_done_) return;
+  if (reading_ || closing_ || close_when_written_ || !handshake_ || read_done_) return;
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_handshake_read_cb) == 0)
     reading_ = true;
 }
@@ -101,31 +102,50 @@ void SocketPipe::close_after_writes() {
   if (closing_ || close_when_written_) return;
   stream_gone_ = true;
   close_when_written_ = true;
-  if (writing_ == 0) linger();
+  discard_reads();
+  maybe_linger();
 }
 
-// A lingering close (as HTTP servers do after an error reply): shutdown(SHUT_WR), then read and drop
-// what the client still sends until its EOF or kLingerMs. Closing at once with unread bytes would
-// make the kernel answer with RST, and the client could lose the reply it has not read yet.
-void SocketPipe::linger() {
-  if (closing_) return;
-  handshake_ = [](ByteSpan) {};  // discard
+// A lingering close (as HTTP servers do after an error reply): what the client still sends is read
+// and dropped, from now until its EOF. Closing with unread bytes would make the kernel answer with
+// RST, and the client could lose the reply it has not read yet.
+void SocketPipe::discard_reads() {
+  if (read_done_) return;  // the client's EOF came already: nothing more can arrive
   if (!handshake_buf_) handshake_buf_.reset(new std::uint8_t[kHandshakeReadBytes]);
-  if (!reading_ &&
-      uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_linger_read_cb) == 0)
+  if (reading_) {  // switch the callbacks in place, as start() does
+    tcp_.alloc_cb = on_handshake_alloc_cb;
+    tcp_.read_cb = on_discard_read_cb;
+  } else if (uv_read_start(stream(), on_handshake_alloc_cb, on_discard_read_cb) == 0) {
     reading_ = true;
-  else if (reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_linger_read_cb);
   }
+}
+
+void SocketPipe::on_discard_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
+  if (nread >= 0) return;  // dropped
+  auto* self = static_cast<SocketPipe*>(s->data);
+  uv_read_stop(s);
+  self->reading_ = false;
+  self->read_done_ = true;
+  // At its EOF the client has nothing more to say; it may still be reading what is queued for it,
+  // so only a linger (every write out) ends here. A read error means the client is gone.
+  if (nread != UV_EOF || self->lingering_) self->close_handles(false);
+}
+
+void SocketPipe::maybe_linger() {
+  if (close_when_written_ && writing_ == 0 && gathered_bytes_ == 0) linger();
+}
+
+// Every write is out: shutdown(SHUT_WR), then wait for the client's EOF, at most kLingerMs. A write
+// callback can ask for the close and then find nothing left to write itself: runs once.
+void SocketPipe::linger() {
+  if (closing_ || std::exchange(lingering_, true)) return;
+  if (read_done_) return close_handles(false);  // the client's EOF came already: it is done
   uv_timer_start(
       &idle_, [](uv_timer_t* t) { static_cast<SocketPipe*>(t->data)->close_handles(false); }, kLingerMs, 0);
-  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t*, int) {}) != 0)
+  // The stream's FIN may have shut the socket down already (maybe_shutdown): a second uv_shutdown
+  // would fail and close at once.
+  if (!shutdown_req_.handle && uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {}) != 0)
     close_handles(false);
-}
-
-void SocketPipe::on_linger_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
-  if (nread < 0) static_cast<SocketPipe*>(s->data)->close_handles(false);  // EOF: the client is done
 }
 
 SocketPipe::~SocketPipe() {
@@ -133,7 +153,7 @@ SocketPipe::~SocketPipe() {
 }
 
 void SocketPipe::start() {
-  if (closing_ || started_ || !mux_) return;
+  if (closing_ || close_when_written_ || started_ || !mux_) return;
   started_ = true;
   handshake_ = nullptr;
   if (reading_ && !read_done_) {
@@ -152,22 +172,35 @@ void SocketPipe::start() {
 
 void SocketPipe::set_idle_timeout(std::uint64_t ms) {
   idle_ms_ = ms;
-  if (closing_) return;
+  if (closing_ || lingering_) return;  // the linger timer runs now
   if (ms == 0)
     uv_timer_stop(&idle_);
   else
     uv_timer_start(&idle_, on_idle_cb, ms, 0);
 }
 
+void SocketPipe::set_deadline(std::uint64_t ms) {
+  idle_ms_ = 0;
+  if (closing_ || lingering_) return;
+  uv_timer_start(&idle_, on_deadline_cb, ms, 0);
+}
+
+void SocketPipe::on_deadline_cb(uv_timer_t* t) noexcept {
+  static_cast<SocketPipe*>(t->data)->abort(frame::ResetCode::IdleTimeout);
+}
+
 void SocketPipe::on_idle_cb(uv_timer_t* t) noexcept {
   auto* self = static_cast<SocketPipe*>(t->data);
   const std::uint64_t idle_for = uv_now(self->loop_) - self->last_activity_;
-  if (idle_for >= self->idle_ms_) return self->abort(frame::ResetCode::IdleTimeout);
+  // A close that stalls with bytes still queued (a reader that stopped taking a finished stream's
+  // bytes) is cut with RST: its client must not take the part it got for the whole.
+  if (idle_for >= self->idle_ms_)
+    return self->abort(frame::ResetCode::IdleTimeout, self->close_when_written_ && self->writing_ > 0);
   uv_timer_start(t, on_idle_cb, self->idle_ms_ - idle_for, 0);
 }
 
 void SocketPipe::resume_reading() {
-  if (reading_ || read_done_ || closing_ || !started_) return;
+  if (reading_ || read_done_ || closing_ || close_when_written_ || !started_) return;
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
 }
 
@@ -217,8 +250,9 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
   if (nread == 0) return;  // EAGAIN: nothing this time
   uv_read_stop(s);
   self->reading_ = false;
-  log::debug("pipe", "stream " + std::to_string(self->id_) +
-                         " socket read ended: " + uv_err_name(static_cast<int>(nread)));
+  if (log::enabled(log::Level::Debug))
+    log::debug("pipe", "stream " + std::to_string(self->id_) +
+                           " socket read ended: " + uv_err_name(static_cast<int>(nread)));
   if (nread == UV_EOF) {
     self->read_done_ = true;
     self->mux_->finish(self->id_);  // the half-close travels on as FIN
@@ -241,10 +275,13 @@ void SocketPipe::on_link_data(ByteSpan bytes) {
 void SocketPipe::flush_gathered(void* who) noexcept {
   auto* self = static_cast<SocketPipe*>(who);
   const std::size_t total = std::exchange(self->gathered_bytes_, 0);
-  // Emptied on every way out, keeping its capacity: no allocation per batch.
+  // Emptied on every way out. A small capacity stays (no allocation per batch); a large one goes.
   struct Clear {
     std::vector<uv_buf_t>& v;
-    ~Clear() { v.clear(); }
+    ~Clear() {
+      v.clear();
+      if (v.capacity() > kKeptGatherEntries) std::vector<uv_buf_t>().swap(v);
+    }
   } clear{self->gathered_};
   const std::vector<uv_buf_t>& bufs = self->gathered_;
   if (self->closing_ || self->write_done_) return;  // the spans may be gone with the link: never read them
@@ -274,6 +311,7 @@ void SocketPipe::flush_gathered(void* who) noexcept {
     }
     self->write_bytes(std::move(rest), true);
   }
+  if (self->close_when_written_) return self->maybe_linger();
   self->maybe_shutdown();
 }
 
@@ -308,7 +346,7 @@ void SocketPipe::on_write_cb(uv_write_t* req, int status) noexcept {
       self->mux_->consumed(self->id_, op->bytes.size(),
                            link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
   }
-  if (self->close_when_written_ && self->writing_ == 0) return self->linger();
+  if (self->close_when_written_) return self->maybe_linger();
   self->maybe_shutdown();
 }
 
@@ -335,16 +373,27 @@ void SocketPipe::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
 }
 
 void SocketPipe::on_link_reset() {
-  aborted_ = true;
-  log::debug("pipe", "stream " + std::to_string(id_) + " reset by the link");
   stream_gone_ = true;
+  // A FIN before the reset (the link closed behind a finished download): every byte for the socket
+  // is here, and a RST would throw away what still waits for a slow reader. A pipe that never
+  // started and has nothing to write (the relay's dial failed) just closes.
+  if (fin_received_ && !closing_ && (started_ || writing_ > 0 || gathered_bytes_ > 0)) {
+    if (log::enabled(log::Level::Debug))
+      log::debug("pipe", "stream " + std::to_string(id_) + " gone after its FIN: finishing its writes");
+    if (idle_ms_ == 0) set_idle_timeout(kDrainIdleMs);
+    return close_after_writes();
+  }
+  aborted_ = true;
+  if (log::enabled(log::Level::Debug))
+    log::debug("pipe", "stream " + std::to_string(id_) + " reset by the link");
   close_handles(true);  // the other end aborted: abort this one too
 }
 
 void SocketPipe::abort(frame::ResetCode code, bool rst) {
   aborted_ = true;
-  log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " +
-                         std::to_string(static_cast<int>(code)) + ")");
+  if (log::enabled(log::Level::Debug))
+    log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " +
+                           std::to_string(static_cast<int>(code)) + ")");
   if (!stream_gone_ && mux_) {
     stream_gone_ = true;
     mux_->reset(id_, code);

@@ -41,6 +41,13 @@ class SocketPipe {
   using HandshakeFn = std::function<void(ByteSpan bytes)>;  // an empty span: EOF or a read error
   static constexpr std::size_t kHandshakeReadBytes = 16 * 1024;
   static constexpr std::uint64_t kLingerMs = 2000;
+  // A socket still being given a finished stream's bytes after its link went away, but taking none
+  // for this long, is closed: its reader is not coming back for them.
+  static constexpr std::uint64_t kDrainIdleMs = 30'000;
+  // Entries the gather list keeps between link reads: a batch of a few dozen DATA frames allocates
+  // nothing, and one of thousands of tiny frames does not pin its list (16 bytes each) for the
+  // pipe's life.
+  static constexpr std::size_t kKeptGatherEntries = 64;
 
   SocketPipe(uv_loop_t* loop, DoneFn done);
   SocketPipe(uv_loop_t* loop, link::Mux& mux, link::StreamId id, DoneFn done);
@@ -51,13 +58,16 @@ class SocketPipe {
   // Writes bytes that are not piped stream data (a SOCKS reply, an HTTP error page, or bytes an HTTP
   // forwarder relays itself); `written` runs once the kernel took them (not on close).
   void write_raw(Bytes bytes, std::function<void()> written = {});
-  // Backpressure while a handshake-phase owner relays bytes itself.
+  // Backpressure while a handshake-phase owner relays bytes itself. Both do nothing once a close
+  // was asked for: the pipe then reads (and drops) until the end on its own.
   void pause_handshake();
   void resume_handshake();
   // A handshake-phase owner saw the client's EOF and passed it on.
   void mark_read_done();
   std::size_t pending_writes() const noexcept { return writing_; }
-  // Closes the socket once every raw write is out (after an error reply).
+  // Closes the socket once every write is out (after an error reply, or a stream that ended before
+  // its link): what the client still sends is read and dropped, the socket is shut down, and it
+  // closes at the client's EOF or kLingerMs later. Asking twice changes nothing.
   void close_after_writes();
   // Binds the stream; `early` are bytes the client sent after its request, for the stream.
   void attach(link::Mux& mux, link::StreamId id, ByteSpan early = {});
@@ -71,12 +81,19 @@ class SocketPipe {
   void start();
   // Closes the stream (RESET) if it is still open, and the socket; with `rst` the socket sends RST.
   void abort(frame::ResetCode code, bool rst = false);
-  // A stream with no bytes either way for this long is reset (the relay's idle_timeout_s).
+  // A stream with no bytes either way for this long is reset (the relay's idle_timeout_s); 0 stops
+  // the timer. Replaces a deadline.
   void set_idle_timeout(std::uint64_t ms);
+  // The socket is closed `ms` from now, however many bytes arrive meanwhile: a handshake must finish
+  // in time, and a client trickling a byte at a time does not extend it. Replaced by
+  // set_idle_timeout(), which also cancels it with 0.
+  void set_deadline(std::uint64_t ms);
 
   void on_link_data(ByteSpan bytes);
   void on_link_fin();
-  void on_link_reset();  // the stream is gone (peer reset or link closed)
+  // The stream is gone (peer reset or link closed). The socket is reset too, unless the stream's
+  // FIN had arrived: then every byte for it is here, and it gets them all and an orderly end.
+  void on_link_reset();
   void on_link_writable();
 
   link::StreamId id() const noexcept { return id_; }
@@ -84,6 +101,8 @@ class SocketPipe {
   bool closing() const noexcept { return closing_; }
   // Both directions ended with FIN (nothing was aborted): the stream may finish on its own.
   bool ended_cleanly() const noexcept { return read_done_ && write_done_ && !aborted_; }
+  // What the gather list holds on to between link reads (at most kKeptGatherEntries).
+  std::size_t gathered_capacity() const noexcept { return gathered_.capacity(); }
 
  private:
   struct WriteOp {
@@ -98,6 +117,7 @@ class SocketPipe {
   static void on_write_cb(uv_write_t* req, int status) noexcept;
   static void on_shutdown_cb(uv_shutdown_t* req, int status) noexcept;
   static void on_idle_cb(uv_timer_t* t) noexcept;
+  static void on_deadline_cb(uv_timer_t* t) noexcept;
   static void on_close_cb(uv_handle_t* h) noexcept;
 
   void resume_reading();
@@ -111,14 +131,18 @@ class SocketPipe {
   static void on_handshake_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
   static void on_handshake_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   void write_bytes(Bytes bytes, bool stream_data, std::function<void()> written = {});
+  void discard_reads();
+  void maybe_linger();
   void linger();
-  static void on_linger_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void on_discard_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
 
   link::Mux* mux_ = nullptr;
   link::StreamId id_ = 0;
   HandshakeFn handshake_;
   std::unique_ptr<std::uint8_t[]> handshake_buf_;
-  bool close_when_written_ = false;
+  bool close_when_written_ = false;  // close_after_writes() was called: the pipe owns reading now
+  bool lingering_ = false;           // every write is out; waiting for the client's EOF
   DoneFn done_;
   uv_tcp_t tcp_{};
   uv_timer_t idle_{};

@@ -1,0 +1,93 @@
+// SocketPipe on a real loop against a loopback client: the lingering close after a reply, and the
+// memory a pipe keeps between link reads.
+#include "common/uv/socket_pipe.hpp"
+
+#include <catch2/catch.hpp>
+#include <future>
+
+#include "common/uv/loop.hpp"
+#include "common/uv/read_batch.hpp"
+#include "common/uv/tcp_listener.hpp"
+#include "tests/unit/link_harness.hpp"
+#include "tests/unit/loopback_client.hpp"
+
+using namespace ferry;
+using namespace std::chrono_literals;
+using test::LoopbackClient;
+
+namespace {
+
+// A listener on 127.0.0.1:0 whose first connection is accepted into `pipe`.
+struct AcceptInto {
+  AcceptInto(uv::Loop& loop, uv::SocketPipe& pipe)
+      : listener(loop.get(), [&pipe, this](uv_stream_t* s) {
+          accepted = uv_accept(s, reinterpret_cast<uv_stream_t*>(pipe.socket())) == 0;
+        }) {
+    auto addr = uv::parse_socket_address("127.0.0.1:0");
+    REQUIRE(listener.listen(reinterpret_cast<const sockaddr*>(&*addr)));
+  }
+  void wait(uv::Loop& loop) {
+    while (!accepted) uv_run(loop.get(), UV_RUN_ONCE);
+  }
+  uv::TcpListener listener;
+  bool accepted = false;
+};
+
+}  // namespace
+
+TEST_CASE("a close requested from a write's own callback lingers once: the client reads the reply and EOF",
+          "[pipe]") {
+  uv::Loop loop;
+  {
+    bool done = false;
+    uv::SocketPipe pipe(loop.get(), [&](uv::SocketPipe&) { done = true; });
+    AcceptInto server(loop, pipe);
+    LoopbackClient c(server.listener.local_port());
+    server.wait(loop);
+    // Bytes the pipe never reads: closing with them unread would make the kernel send RST.
+    REQUIRE(c.send("a request the server will not read"));
+    pipe.write_raw(Bytes(64 * 1024, 'r'), [&] {
+      pipe.write_raw(Bytes{'b', 'y', 'e'});
+      pipe.close_after_writes();
+    });
+    auto end = std::async(std::launch::async, [&] {
+      const auto how = c.read_to_end(10s);
+      c.shutdown_write();  // which ends the pipe's linger
+      return how;
+    });
+    while (!done) uv_run(loop.get(), UV_RUN_ONCE);  // the linger ends at the client's EOF
+    CHECK(end.get() == LoopbackClient::End::Eof);
+    CHECK(c.received() == std::string(64 * 1024, 'r') + "bye");
+    server.listener.close();
+    uv_run(loop.get(), UV_RUN_DEFAULT);
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("a pipe keeps only a small gather list after a read batch of tiny DATA frames", "[pipe]") {
+  test::Pair link;
+  link.start();
+  auto id = link.agent->mux().open(Target::host("tiny.test", 80));
+  REQUIRE(id);
+  link.pump();
+  uv::Loop loop;
+  {
+    bool done = false;
+    uv::SocketPipe pipe(loop.get(), link.agent->mux(), *id, [&](uv::SocketPipe&) { done = true; });
+    AcceptInto server(loop, pipe);
+    LoopbackClient c(server.listener.local_port());
+    server.wait(loop);
+    Bytes frames(10'000);
+    for (std::size_t i = 0; i < frames.size(); ++i) frames[i] = static_cast<std::uint8_t>('a' + i % 26);
+    for (std::size_t i = 0; i < frames.size(); ++i) pipe.on_link_data(ByteSpan(frames).subspan(i, 1));
+    uv::read_batch::run();  // the end of the link's read: one writev of all 10,000
+    CHECK(pipe.gathered_capacity() <= uv::SocketPipe::kKeptGatherEntries);
+    CHECK(c.read_bytes(frames.size()));
+    CHECK(c.received() == std::string(frames.begin(), frames.end()));
+    pipe.abort(frame::ResetCode::Cancel);
+    while (!done) uv_run(loop.get(), UV_RUN_ONCE);
+    server.listener.close();
+    uv_run(loop.get(), UV_RUN_DEFAULT);
+  }
+  CHECK(loop.close() == 0);
+}
