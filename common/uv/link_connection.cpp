@@ -44,10 +44,10 @@ Result<void> LinkConnection::connect(const sockaddr* addr) {
   if (int r = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect_cb); r != 0)
     return fail(Errc::Io, "connect to the relay", r);
   // The kernel alone would retry SYNs for about two minutes (a laptop between networks): the connect
-  // gets the handshake's time instead, counted by the link timer until begin().
+  // gets the handshake's time instead: one shot of the link timer, which begin() turns into its tick.
   connecting_ = true;
   connect_started_ = now();
-  uv_timer_start(&timer_, on_tick_cb, kTickMs, kTickMs);
+  uv_timer_start(&timer_, on_tick_cb, static_cast<std::uint64_t>(session_.handshake_timeout().count()), 0);
   return {};
 }
 
