@@ -46,4 +46,19 @@ std::optional<AgentInfo> AgentDirectory::find(const crypto::PublicKey& key) cons
   return it->second;
 }
 
+bool AgentDirectory::acquire_link(const crypto::PublicKey& key, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::size_t& n = links_[key.bytes];
+  if (n >= limit) return false;
+  ++n;
+  return true;
+}
+
+void AgentDirectory::release_link(const crypto::PublicKey& key) {
+  std::lock_guard lock(mutex_);
+  auto it = links_.find(key.bytes);
+  if (it == links_.end()) return;
+  if (--it->second == 0) links_.erase(it);
+}
+
 }  // namespace ferry::relay

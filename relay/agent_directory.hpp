@@ -30,6 +30,9 @@ class AgentDirectory final : public link::Admission {
   // Counts an agent's open streams across all its links and workers; false when `limit` is reached.
   bool acquire_stream(const crypto::PublicKey& key, std::size_t limit);
   void release_stream(const crypto::PublicKey& key);
+  // The same for an agent's established links, across workers.
+  bool acquire_link(const crypto::PublicKey& key, std::size_t limit);
+  void release_link(const crypto::PublicKey& key);
 
  private:
   using KeyBytes = std::array<std::uint8_t, 32>;
@@ -37,6 +40,7 @@ class AgentDirectory final : public link::Admission {
   std::map<KeyBytes, AgentInfo> agents_;
   std::map<KeyBytes, crypto::Tai64n> last_;
   std::map<KeyBytes, std::size_t> streams_;
+  std::map<KeyBytes, std::size_t> links_;
 };
 
 }  // namespace ferry::relay

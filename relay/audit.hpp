@@ -24,8 +24,8 @@ class AuditLog {
   // "" disables the log; "-" writes to stderr; anything else is a file opened for appending.
   bool open(const std::string& where);
   // SIGHUP after a rotation: when the file at the path is no longer the one held open (renamed or
-  // removed), opens the path afresh. Every worker calls it; the first one reopens. False only when
-  // the new file cannot be opened (records then keep going to the old one).
+  // removed), opens the path afresh; a HUP without a rotation changes nothing. False only when the
+  // new file cannot be opened (records then keep going to the old one).
   bool reopen();
   ~AuditLog();
   void write(const AuditRecord& r);

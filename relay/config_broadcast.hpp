@@ -1,7 +1,7 @@
-// SIGHUP reaches every worker's loop, but relay.toml must be read once per reload: a worker that read
-// the file half-written while another read it whole would split the relay's policy between them.
-// So worker 0 alone reads it and publishes the result here; the other workers are woken (uv_async)
-// and apply what was published.
+// relay.toml must be read once per reload: a worker that read the file half-written while another
+// read it whole would split the relay's policy between them. So worker 0 alone acts on SIGHUP,
+// reads the file and publishes the result here; the other workers are woken (uv_async) and apply
+// what was published.
 #pragma once
 
 #include <uv.h>

@@ -133,11 +133,9 @@ void Dialer::start_lookup() {
         Dialer* owner = box->owner;
         const std::shared_ptr<LookupSlots> slots = std::move(box->slots);
         delete box;
+        if (owner) owner->resolve_ = nullptr;
         if (slots) slots->give();  // may start other Dialers' lookups first
-        if (owner) {
-          owner->resolve_ = nullptr;
-          owner->on_resolved(status, res);
-        }
+        if (owner) owner->on_resolved(status, res);
         uv_freeaddrinfo(res);
       },
       target_.name.c_str(), port.c_str(), &hints);
@@ -206,8 +204,13 @@ void Dialer::start_next_attempt() {
   if (next_ >= addresses_.size()) return;  // the last attempts are still running
   if (addresses_.size() == 1) return connect_directly();
   // Racing is for the first answer, not for every address at once: a name with 64 addresses that
-  // never answer must not cost the relay 40 sockets per stream. The next starts when one fails.
-  if (attempts_.size() >= kMaxAttemptsInFlight) return;
+  // never answer must not cost the relay 40 sockets per stream. At the cap the oldest attempt gives
+  // way, so every address still gets its turn on the RFC 8305 schedule.
+  if (attempts_.size() >= kMaxAttemptsInFlight) {
+    Attempt* oldest = attempts_.front();
+    attempts_.erase(attempts_.begin());
+    close_box(oldest, reinterpret_cast<uv_handle_t*>(&oldest->tcp));
+  }
   auto* a = new Attempt;  // freed by its close callback
   a->owner = this;
   a->addr = addresses_[next_++];

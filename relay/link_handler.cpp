@@ -31,6 +31,7 @@ LinkHandler::LinkHandler(RelayContext& ctx, GoneFn gone)
 
 LinkHandler::~LinkHandler() {
   if (counted_unauthenticated_) --ctx_.unauthenticated;
+  if (holds_link_) ctx_.agents->release_link(peer());
 }
 
 Result<void> LinkHandler::accept(uv_stream_t* server) { return conn_.accept(server); }
@@ -39,6 +40,14 @@ void LinkHandler::on_established(const crypto::PublicKey& peer) {
   if (std::exchange(counted_unauthenticated_, false)) --ctx_.unauthenticated;
   agent_ = ctx_.agents->find(peer);
   if (!agent_) return conn_.close(frame::CloseCode::Revoked, "not listed");  // revoked mid-handshake
+  // Each link may hold kMaxLookups threads of the shared lookup pool: links per agent bound one
+  // agent's share of it (an agent has one link, briefly two while a dead one times out).
+  if (!ctx_.agents->acquire_link(peer, kMaxLinksPerAgent)) {
+    agent_.reset();
+    return conn_.close(frame::CloseCode::Normal,
+                       "this agent has " + std::to_string(kMaxLinksPerAgent) + " links open already");
+  }
+  holds_link_ = true;
   ctx_.metrics->links++;
   log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_.peer_address());
 }
@@ -142,10 +151,12 @@ void LinkHandler::on_fin(link::StreamId id) {
 void LinkHandler::on_writable(link::StreamId id) {
   if (Outbound* o = find(id)) o->pipe->on_link_writable();
 }
-void LinkHandler::on_reset(link::StreamId id, frame::ResetCode) {
+void LinkHandler::on_reset(link::StreamId id, frame::ResetCode code) {
   Outbound* o = find(id);
   if (!o) return;
-  if (o->dialer && !o->dialled) o->audit.result = "cancelled by the agent while dialling";
+  if (o->dialer && !o->dialled)
+    o->audit.result = code == frame::ResetCode::Shutdown ? "link ended while dialling"
+                                                         : "cancelled by the agent while dialling";
   o->dialer.reset();  // a dial in flight is abandoned
   o->pipe->on_link_reset();
 }
@@ -160,8 +171,9 @@ void LinkHandler::on_closed(const Error& why) {
   const std::uint64_t minute = uv_now(ctx_.loop) / 60'000;
   if (minute != ctx_.refusal_minute) {
     if (ctx_.refusals_unlogged > 0)
-      log::info("relay", std::to_string(ctx_.refusals_unlogged) +
-                             " more handshakes were refused in the last minute (not logged one by one)");
+      log::info("relay",
+                std::to_string(ctx_.refusals_unlogged) +
+                    " more handshakes were refused since the last such line (not logged one by one)");
     ctx_.refusal_minute = minute;
     ctx_.refusal_lines = ctx_.refusals_unlogged = 0;
   }

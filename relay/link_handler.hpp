@@ -73,6 +73,8 @@ class LinkHandler final : public link::LinkEvents {
   // Name lookups one link may have on the thread pool all agents share (relay/main.cpp sizes the
   // pool at 8 times this); its further lookups wait for one of these to end.
   static constexpr std::size_t kMaxLookups = 16;
+  // Links one agent key may hold at once (so at most 8 x 16 lookup threads).
+  static constexpr std::size_t kMaxLinksPerAgent = 8;
 
  private:
   struct Outbound {
@@ -108,6 +110,7 @@ class LinkHandler final : public link::LinkEvents {
   bool draining_ = false;
   bool quiet_ = false;
   bool counted_unauthenticated_ = true;
+  bool holds_link_ = false;  // counted in AgentDirectory's links per agent
 };
 
 }  // namespace ferry::relay

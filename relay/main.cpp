@@ -77,8 +77,9 @@ int run(const std::string& path) {
                          " workers");
   // Name lookups run on libuv's thread pool, shared by every worker: with its default 4 threads, a
   // few lookups that hang on a dead name server would stall every agent's dials. Each link may hold
-  // at most LinkHandler::kMaxLookups (16) of the threads.
-  ::setenv("UV_THREADPOOL_SIZE", "128", 0);  // before the pool starts; an operator's value wins
+  // at most LinkHandler::kMaxLookups (16) of the threads, and an agent kMaxLinksPerAgent (8) links:
+  // one agent takes at most half of them.
+  ::setenv("UV_THREADPOOL_SIZE", "256", 0);  // before the pool starts; an operator's value wins
   uv::Loop loop;
   int rc = 0;
   std::vector<std::thread> threads;

@@ -51,17 +51,25 @@ Result<void> RelayServer::start(const std::string& listen, bool announce, bool r
       &sigterm_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
   uv_signal_start(
       &sigint_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGINT);
+  // Every worker keeps a SIGHUP handler, though only worker 0 acts on it: when the last handler for a
+  // signal closes, libuv restores its default action, and a HUP would then kill a draining relay.
   reads_config_ = reads_config;
-  if (reads_config) {
-    uv_signal_start(
-        &sighup_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->reload(); }, SIGHUP);
-  } else {
+  uv_signal_start(
+      &sighup_,
+      [](uv_signal_t* s, int) {
+        auto* self = static_cast<RelayServer*>(s->data);
+        if (self->reads_config_) self->reload();
+      },
+      SIGHUP);
+  if (!reads_config) {
     uv_async_init(loop_, &reload_wake_, [](uv_async_t* a) {
       auto* self = static_cast<RelayServer*>(a->data);
       if (auto next = self->shared_.reloads.latest()) self->apply(*next);
     });
     reload_wake_.data = this;
     shared_.reloads.subscribe(&reload_wake_);
+    subscribed_ = true;
+    uv_async_send(&reload_wake_);  // a reload published before this worker subscribed
   }
   return {};
 }
@@ -184,7 +192,7 @@ void RelayServer::maybe_exit() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&reload_wake_))) {
+  if (std::exchange(subscribed_, false)) {
     shared_.reloads.unsubscribe(&reload_wake_);
     uv_close(reinterpret_cast<uv_handle_t*>(&reload_wake_), nullptr);
   }

@@ -72,8 +72,9 @@ class RelayServer {
   std::map<LinkHandler*, std::unique_ptr<LinkHandler>> links_;
   std::map<std::string, Bucket> buckets_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
-  uv_async_t reload_wake_{};  // the other workers: worker 0 published a configuration
-  bool reads_config_ = false;
+  uv_async_t reload_wake_{};   // the other workers: worker 0 published a configuration
+  bool reads_config_ = false;  // worker 0: SIGHUP reads relay.toml
+  bool subscribed_ = false;    // reload_wake_ is initialised and in shared_.reloads
   uv_timer_t drain_timer_{};
   bool draining_ = false;
   bool listener_closed_ = false;

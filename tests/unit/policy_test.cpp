@@ -363,6 +363,12 @@ TEST_CASE("policy: NAT64 and 6to4 addresses answer for the IPv4 host they reach"
     INFO(fine);
     CHECK(check_address(chain, *parse_address(fine), 443, true).allowed);
   }
+  // An explicit allow of the IPv6 literal stands; the IPv4 host behind it meets the address rules only
+  // (a `deny *` does not take part there), so a public host stays reachable and a private one does not.
+  const auto nat64 = must_parse("[policy]", {"allow 64:ff9b::/96", "deny *"});
+  const auto chain64 = make_chain(nullptr, &nat64);
+  CHECK(check_address(chain64, *parse_address("64:ff9b::8.8.8.8"), 443, false).allowed);
+  CHECK_FALSE(check_address(chain64, *parse_address("64:ff9b::127.0.0.1"), 443, false).allowed);
   CHECK(parse_address("64:ff9b::10.0.0.5")->embedded_ipv4() == Address::v4({10, 0, 0, 5}));
   CHECK(parse_address("2002:0a00:0005::9")->embedded_ipv4() == Address::v4({10, 0, 0, 5}));
   CHECK_FALSE(parse_address("2001:db8::1")->embedded_ipv4());
