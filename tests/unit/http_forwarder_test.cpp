@@ -16,7 +16,7 @@ using test::LoopbackClient;
 
 namespace {
 
-std::size_t count(const std::string &haystack, std::string_view needle) {
+std::size_t count(const std::string& haystack, std::string_view needle) {
   std::size_t n = 0;
   for (auto at = haystack.find(needle); at != std::string::npos;
        at = haystack.find(needle, at + needle.size()))
@@ -30,63 +30,58 @@ std::string chunk(std::size_t data_bytes) {
   return size + std::string(data_bytes, 'u') + "\r\n";
 }
 
-} // namespace
+}  // namespace
 
-TEST_CASE("pipelined local pages are all answered, however far the client "
-          "falls behind",
-          "[agent][http]") {
+TEST_CASE(
+    "pipelined local pages are all answered, however far the client "
+    "falls behind",
+    "[agent][http]") {
   AgentHarness agent(AgentOptions{.client_sndbuf = 4096});
   LoopbackClient c(agent.port(), 4096);
-  constexpr std::size_t kRequests =
-      6000; // far more answers than the 256 KiB the agent lets wait
+  constexpr std::size_t kRequests = 6000;  // far more answers than the 256 KiB the agent lets wait
   std::string requests;
-  for (std::size_t i = 0; i < kRequests; ++i)
-    requests += "GET /status HTTP/1.1\r\nHost: agent\r\n\r\n";
-  auto sent =
-      std::async(std::launch::async, [&] { return c.send(requests, 20s); });
-  sent.wait_for(2s); // the client reads nothing meanwhile: the agent falls
-                     // behind and stops reading
+  for (std::size_t i = 0; i < kRequests; ++i) requests += "GET /status HTTP/1.1\r\nHost: agent\r\n\r\n";
+  auto sent = std::async(std::launch::async, [&] { return c.send(requests, 20s); });
+  sent.wait_for(2s);  // the client reads nothing meanwhile: the agent falls
+                      // behind and stops reading
   const bool all = c.read_until(
-      [&](const std::string &got) {
-        return count(got, "a test agent's status page") == kRequests;
-      },
-      20s);
+      [&](const std::string& got) { return count(got, "a test agent's status page") == kRequests; }, 20s);
   CHECK(sent.get());
   CHECK(count(c.received(), "HTTP/1.1 200 OK") == kRequests);
   CHECK(all);
 }
 
-TEST_CASE("backpressure from a stream the connection let go does not pause the "
-          "client for good",
-          "[agent][http]") {
+TEST_CASE(
+    "backpressure from a stream the connection let go does not pause the "
+    "client for good",
+    "[agent][http]") {
   AgentHarness agent;
   // slow.test takes a request body but never opens its window again; fast.test
   // answers every head.
   auto answered = std::make_shared<std::map<link::StreamId, std::size_t>>();
   agent.on_loop([&] {
-    auto &relay = agent.relay();
-    relay.on_open_fn = [&relay](link::StreamId id, const Target &t) {
+    auto& relay = agent.relay();
+    relay.on_open_fn = [&relay](link::StreamId id, const Target& t) {
       relay.streams[id].consume = t.name != "slow.test";
       relay.answer(id, frame::OpenCode::Ok);
     };
     relay.on_data_fn = [&relay, answered](link::StreamId id) {
-      const auto &s = relay.streams[id];
-      if (s.target.name != "fast.test")
-        return;
-      const std::size_t heads =
-          count(std::string(s.data.begin(), s.data.end()), "\r\n\r\n");
-      for (auto &done = (*answered)[id]; done < heads; ++done)
+      const auto& s = relay.streams[id];
+      if (s.target.name != "fast.test") return;
+      const std::size_t heads = count(std::string(s.data.begin(), s.data.end()), "\r\n\r\n");
+      for (auto& done = (*answered)[id]; done < heads; ++done)
         relay.send(id, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfast");
     };
   });
   LoopbackClient c(agent.port());
-  REQUIRE(c.send("POST http://slow.test/upload HTTP/1.1\r\nHost: "
-                 "slow.test\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  REQUIRE(
+      c.send("POST http://slow.test/upload HTTP/1.1\r\nHost: "
+             "slow.test\r\nTransfer-Encoding: chunked\r\n\r\n"));
   link::StreamId id = 0;
-  std::size_t head = 0; // the request head as the relay got it
+  std::size_t head = 0;  // the request head as the relay got it
   REQUIRE(agent.wait_until([&] {
     id = agent.relay().stream_to("slow.test");
-    const auto &data = agent.relay().streams[id].data;
+    const auto& data = agent.relay().streams[id].data;
     const auto end = std::string(data.begin(), data.end()).find("\r\n\r\n");
     head = end == std::string::npos ? 0 : end + 4;
     return id != 0 && head != 0;
@@ -96,24 +91,18 @@ TEST_CASE("backpressure from a stream the connection let go does not pause the "
   // body's last chunk, with the next request behind it, pushes it over: the
   // agent stops reading with the body sent whole.
   std::size_t body = 0;
-  auto queued = [&] {
-    return agent.on_loop([&] { return agent.link().mux()->queued(id); });
-  };
+  auto queued = [&] { return agent.on_loop([&] { return agent.link().mux()->queued(id); }); };
   auto settled = [&] {
     return agent.wait_until([&] {
-      return agent.relay().streams[id].data.size() +
-                 agent.link().mux()->queued(id) ==
-             head + body;
+      return agent.relay().streams[id].data.size() + agent.link().mux()->queued(id) == head + body;
     });
   };
   const std::size_t high_water = link::MuxLimits{}.send_high_water;
   for (;;) {
     const std::size_t room = high_water - queued();
     if (room < 16 * 1024 + 16) {
-      std::size_t data =
-          room - 2 - 4 - 1; // leaves the queue 2 bytes under the watermark
-      while (chunk(data).size() > room - 2)
-        --data;
+      std::size_t data = room - 2 - 4 - 1;  // leaves the queue 2 bytes under the watermark
+      while (chunk(data).size() > room - 2) --data;
       REQUIRE(c.send(chunk(data)));
       body += chunk(data).size();
       REQUIRE(settled());
@@ -124,30 +113,24 @@ TEST_CASE("backpressure from a stream the connection let go does not pause the "
     REQUIRE(settled());
   }
   REQUIRE(queued() == high_water - 2);
-  REQUIRE(c.send(
-      "0\r\n\r\nGET http://fast.test/one HTTP/1.1\r\nHost: fast.test\r\n\r\n"));
-  REQUIRE(agent.wait_until(
-      [&] { return agent.link().mux()->queued(id) > high_water; }));
+  REQUIRE(c.send("0\r\n\r\nGET http://fast.test/one HTTP/1.1\r\nHost: fast.test\r\n\r\n"));
+  REQUIRE(agent.wait_until([&] { return agent.link().mux()->queued(id) > high_water; }));
 
   // slow.test answers early (its window still closed); the connection moves on
   // to fast.test.
-  agent.on_loop([&] {
-    agent.relay().send(id, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  });
-  REQUIRE(c.read_until(
-      [](const std::string &got) { return count(got, "fast") == 1; }));
+  agent.on_loop([&] { agent.relay().send(id, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); });
+  REQUIRE(c.read_until([](const std::string& got) { return count(got, "fast") == 1; }));
   CHECK(count(c.received(), "HTTP/1.1 200 OK") == 2);
   // The slow stream is gone, and its full queue with it: the next request is
   // read and answered.
-  REQUIRE(
-      c.send("GET http://fast.test/two HTTP/1.1\r\nHost: fast.test\r\n\r\n"));
-  CHECK(c.read_until(
-      [](const std::string &got) { return count(got, "fast") == 2; }, 3s));
+  REQUIRE(c.send("GET http://fast.test/two HTTP/1.1\r\nHost: fast.test\r\n\r\n"));
+  CHECK(c.read_until([](const std::string& got) { return count(got, "fast") == 2; }, 3s));
 }
 
-TEST_CASE("after an error reply the forwarder reads the client to its end "
-          "instead of resetting it",
-          "[agent][http]") {
+TEST_CASE(
+    "after an error reply the forwarder reads the client to its end "
+    "instead of resetting it",
+    "[agent][http]") {
   AgentHarness agent;
   LoopbackClient c(agent.port());
   // A keep-alive request, then a malformed one with a large upload behind it
@@ -161,8 +144,7 @@ TEST_CASE("after an error reply the forwarder reads the client to its end "
     return ok;
   });
   CHECK(c.read_to_end(20s) == LoopbackClient::End::Eof);
-  CHECK(
-      sent.get()); // every byte was taken (and dropped): no RST cut the upload
+  CHECK(sent.get());  // every byte was taken (and dropped): no RST cut the upload
   const auto page = c.received().find("a test agent's status page");
   const auto refusal = c.received().find("HTTP/1.1 400");
   CHECK(page != std::string::npos);
