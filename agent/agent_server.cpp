@@ -101,6 +101,7 @@ std::string AgentServer::status_json() const {
   std::string j = "{";
   j += "\"link\":" + json_string(s.state);
   j += ",\"relay\":" + json_string(s.relay);
+  j += ",\"cipher\":" + (s.cipher.empty() ? std::string("null") : json_string(s.cipher));
   j += ",\"rtt_ms\":" + (s.rtt_ms ? std::to_string(*s.rtt_ms) : std::string("null"));
   j += ",\"open_streams\":" + std::to_string(s.streams);
   j += ",\"clients\":" + std::to_string(sessions_.size());

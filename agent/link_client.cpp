@@ -27,7 +27,7 @@ void LinkClient::set_state(const std::string& state, const std::string& detail) 
   if (state == state_ && detail == last_error_) return;  // each change is logged once
   state_ = state;
   if (state == "up") {
-    log::info("agent", "link up to " + cfg_.relay_address + detail);
+    log::info("agent", "link up to " + cfg_.relay_address + " (" + detail + ")");
   } else {
     last_error_ = detail;
     log::warn("agent", "link " + state + ": " + detail);
@@ -56,6 +56,12 @@ void LinkClient::connect() {
   }
 }
 
+crypto::CipherSuite LinkClient::next_suite() const noexcept {
+  if (cfg_.cipher) return *cfg_.cipher;
+  return crypto::aes_gcm_accelerated() && !aes_unanswered_ ? crypto::CipherSuite::AesGcm
+                                                           : crypto::CipherSuite::ChaChaPoly;
+}
+
 void LinkClient::on_resolved(int status, addrinfo* res) {
   if (stopping_) {
     if (!conn_ && retired_.empty())
@@ -70,6 +76,7 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   c.role = link::LinkConfig::Role::Initiator;
   c.static_key = &key_;
   c.peer_key = cfg_.relay_key;
+  c.suite = attempt_suite_ = next_suite();
   // The relay decides how many streams an agent may hold (max_streams_per_agent) and refuses the
   // rest with a reason; the agent's own limit is only a backstop, far above any file limit.
   c.mux.max_streams = 1 << 20;
@@ -97,7 +104,8 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   ++generation_;
   backoff_ms_ = kBackoffFirstMs;
   connected_at_ = std::chrono::steady_clock::now();
-  set_state("up", "");
+  if (conn_->session().peer_suites().contains(crypto::CipherSuite::AesGcm)) aes_unanswered_ = false;
+  set_state("up", std::string(crypto::suite_name(conn_->session().suite())));
   last_error_.clear();
   std::vector<Waiting> waiting;
   waiting.swap(waiting_);
@@ -109,6 +117,14 @@ void LinkClient::on_closed(const Error& why) {
   if (conn_) {
     past_sent_ += conn_->mux().stats().bytes_sent;
     past_received_ += conn_->mux().stats().bytes_received;
+    // Message 1 reached a relay and no message 2 came back: under "auto", offer the mandatory suite
+    // next time. An attacker who drops the link only gets the SPEC's own cipher.
+    if (!established_ && conn_->session().handshake_begun() && !cfg_.cipher &&
+        attempt_suite_ == crypto::CipherSuite::AesGcm && !aes_unanswered_) {
+      aes_unanswered_ = true;
+      log::info("agent",
+                "the relay did not answer an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
+    }
   }
   established_ = false;
   set_state("down", describe(why));
@@ -250,6 +266,7 @@ LinkStatus LinkClient::status() const {
     s.bytes_sent += mux.stats().bytes_sent;
     s.bytes_received += mux.stats().bytes_received;
     if (auto rtt = conn_->session().rtt()) s.rtt_ms = rtt->count();
+    if (conn_->session().established()) s.cipher = crypto::suite_name(conn_->session().suite());
     if (conn_->session().established())
       s.connected_for_s =
           std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - connected_at_)

@@ -32,6 +32,7 @@ class StreamOwner {
 struct LinkStatus {
   std::string state;  // "connecting", "up", "down"
   std::string relay;
+  std::string cipher;  // the link's, while it is established
   std::optional<std::int64_t> rtt_ms;
   std::size_t streams = 0;
   std::uint64_t bytes_sent = 0, bytes_received = 0;
@@ -77,6 +78,8 @@ class LinkClient final : public link::LinkEvents {
     std::uint64_t deadline_ms;
   };
   void connect();
+  // The suite the next handshake offers (agent.toml [relay] cipher; "auto" is docs/protocol.md 2.5).
+  crypto::CipherSuite next_suite() const noexcept;
   void on_resolved(int status, addrinfo* res);
   void schedule_reconnect();
   void set_state(const std::string& state, const std::string& detail);
@@ -108,6 +111,10 @@ class LinkClient final : public link::LinkEvents {
   uv_getaddrinfo_t resolve_{};
   bool resolving_ = false;
   std::uint64_t backoff_ms_ = kBackoffFirstMs;
+  crypto::CipherSuite attempt_suite_ = crypto::CipherSuite::ChaChaPoly;  // of the current link
+  // "auto": an AES-256-GCM handshake went unanswered (a relay that does not take it looks exactly
+  // like that), so ChaCha20-Poly1305 is offered until a relay's message 2 lists AES-256-GCM again.
+  bool aes_unanswered_ = false;
   StreamOwners streams_;
   std::unordered_set<link::StreamId> unanswered_;  // opened, no OPEN_RESULT yet
   std::vector<Waiting> waiting_;                   // in deadline order

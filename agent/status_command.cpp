@@ -94,6 +94,8 @@ int status_command(const config::AgentConfig& cfg) {
   const std::string j = resp.substr(body_at + 4);
   std::printf("link:            %s\n", field(j, "link").c_str());
   std::printf("relay:           %s\n", field(j, "relay").c_str());
+  const std::string cipher = field(j, "cipher");
+  std::printf("cipher:          %s\n", cipher == "null" ? "-" : cipher.c_str());
   const std::string rtt = field(j, "rtt_ms");
   std::printf("rtt:             %s\n", rtt == "null" ? "-" : (rtt + " ms").c_str());
   std::printf("open streams:    %s\n", field(j, "open_streams").c_str());

@@ -11,6 +11,7 @@ link::LinkConfig responder_config(RelayContext& ctx) {
   c.static_key = ctx.key;
   c.admission = ctx.agents;
   c.handshake_timeout = ctx.handshake_timeout;
+  c.accept_suites = ctx.link_suites;
   // The per-agent limit is counted across links in AgentDirectory; the mux's own bound only keeps
   // one link's table finite (a little above it, so the agent-wide count answers first).
   c.mux.max_streams = ctx.max_streams + 16;
@@ -49,7 +50,8 @@ void LinkHandler::on_established(const crypto::PublicKey& peer) {
   }
   holds_link_ = true;
   ctx_.metrics->links++;
-  log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_.peer_address());
+  log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_.peer_address() + " (" +
+                         std::string(crypto::suite_name(conn_.session().suite())) + ")");
 }
 
 LinkHandler::Outbound* LinkHandler::find(link::StreamId id) {

@@ -36,6 +36,7 @@ struct RelayContext {
   std::uint64_t idle_timeout_ms = 900'000;
   std::size_t max_streams = 4096;
   link::Millis handshake_timeout{5000};
+  crypto::SuiteSet link_suites{crypto::CipherSuite::ChaChaPoly};
   std::size_t unauthenticated = 0;  // this worker's links that have not completed a handshake
   // Handshake refusals are logged at most kMaxRefusalLines per minute: a scanner must not fill the
   // disk. The rest are counted in the metrics, and in one line when the minute ends.

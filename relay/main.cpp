@@ -74,7 +74,7 @@ int run(const std::string& path) {
   }
   log::info("relay", "public key " + key->public_key().to_base64() + ", " +
                          std::to_string(cfg.agents.size()) + " agents listed, " + std::to_string(workers) +
-                         " workers");
+                         " workers, link ciphers " + crypto::describe_suites(config::link_suites(cfg)));
   // Name lookups run on libuv's thread pool, shared by every worker: with its default 4 threads, a
   // few lookups that hang on a dead name server would stall every agent's dials. Each link may hold
   // at most LinkHandler::kMaxLookups (16) of the threads, and an agent kMaxLinksPerAgent (8) links:

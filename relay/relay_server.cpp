@@ -32,6 +32,7 @@ RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, const cryp
   ctx_.idle_timeout_ms = static_cast<std::uint64_t>(config_.idle_timeout_s) * 1000;
   ctx_.max_streams = static_cast<std::size_t>(config_.max_streams_per_agent);
   ctx_.handshake_timeout = link::Millis(config_.handshake_timeout_ms);
+  ctx_.link_suites = config::link_suites(config_);
   uv_signal_init(loop_, &sigterm_);
   uv_signal_init(loop_, &sigint_);
   uv_signal_init(loop_, &sighup_);

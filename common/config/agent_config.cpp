@@ -54,9 +54,15 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
   if (const toml::table* relay = top.table("relay")) {
     TableReader r(*relay, path, "relay.", err);
     std::string key_text;
+    std::string cipher = "auto";
     r.string("address", out.relay_address, true);
     r.string("public_key", key_text, true);
+    r.string("cipher", cipher);
     r.reject_unknown();
+    if (!err && cipher != "auto") {
+      out.cipher = crypto::parse_suite(cipher);
+      if (!out.cipher) r.fail("cipher", "must be \"auto\", \"aes-256-gcm\" or \"chacha20-poly1305\"");
+    }
     if (!err && !valid_host_port(out.relay_address))
       r.fail("address", "must be HOST:PORT, e.g. relay.example.com:7443");
     if (!err) {

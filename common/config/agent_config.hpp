@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/config/config_error.hpp"
+#include "common/crypto/cipher_suite.hpp"
 #include "common/crypto/keys.hpp"
 
 namespace ferry::config {
@@ -14,6 +15,9 @@ struct AgentConfig {
   std::string private_key_file = "agent.key";
   std::string relay_address;  // HOST:PORT; the agent resolves this one name itself
   crypto::PublicKey relay_key{};
+  // [relay] cipher: empty for "auto" (AES-256-GCM where this CPU has AES instructions and the relay
+  // takes it, ChaCha20-Poly1305 otherwise), or the one suite to use.
+  std::optional<crypto::CipherSuite> cipher;
   std::optional<std::string> http_listen;   // set when [http] is present
   std::optional<std::string> socks_listen;  // set when [socks] is present
   bool auth = false;

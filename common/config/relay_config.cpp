@@ -56,6 +56,23 @@ void read_agents(TableReader& top, const std::string& file, RelayConfig& out, co
   }
 }
 
+void read_link_ciphers(TableReader& top, RelayConfig& out) {
+  std::vector<std::string> names;
+  top.string_array("link_ciphers", names);
+  if (!top.has("link_ciphers")) return;
+  crypto::SuiteSet set;
+  for (const auto& name : names) {
+    const auto suite = crypto::parse_suite(name);
+    if (!suite)
+      return top.fail("link_ciphers",
+                      "\"" + name + "\" is not a cipher: use \"chacha20-poly1305\" and/or \"aes-256-gcm\"");
+    if (set.contains(*suite)) return top.fail("link_ciphers", "\"" + name + "\" is listed twice");
+    set.add(*suite);
+  }
+  if (set.empty()) return top.fail("link_ciphers", "must name at least one cipher");
+  out.link_ciphers = set;
+}
+
 }  // namespace
 
 std::string resolve_path(const std::string& config_file, const std::string& path) {
@@ -68,6 +85,13 @@ bool valid_agent_name(const std::string& name) {
   for (unsigned char c : name)
     if (c < 0x21 || c > 0x7E || c == '"') return false;
   return true;
+}
+
+crypto::SuiteSet link_suites(const RelayConfig& cfg) {
+  if (cfg.link_ciphers) return *cfg.link_ciphers;
+  crypto::SuiteSet s{crypto::CipherSuite::ChaChaPoly};
+  if (crypto::aes_gcm_accelerated()) s.add(crypto::CipherSuite::AesGcm);
+  return s;
 }
 
 std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out,
@@ -83,6 +107,7 @@ std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfi
   top.string("admin_listen", out.admin_listen);
   top.string("audit_log", out.audit_log);
   top.integer("workers", out.workers, 0, 256);
+  read_link_ciphers(top, out);
   check_address(top, "listen", out.listen);
   check_address(top, "admin_listen", out.admin_listen);
   if (!out.egress_bind.empty()) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/config/config_error.hpp"
+#include "common/crypto/cipher_suite.hpp"
 #include "common/crypto/keys.hpp"
 
 namespace ferry::config {
@@ -26,6 +27,9 @@ struct RelayConfig {
   std::string admin_listen;                    // empty: no admin endpoint
   std::string audit_log;                       // empty: none; "-": stderr
   std::int64_t workers = 0;                    // 0: one per core
+  // The link ciphers agents may use; empty: ChaCha20-Poly1305, and AES-256-GCM where this CPU has
+  // AES instructions (link_suites() gives the effective set).
+  std::optional<crypto::SuiteSet> link_ciphers;
   std::int64_t connect_timeout_ms = 10000;
   std::int64_t idle_timeout_s = 900;
   std::int64_t max_streams_per_agent = 4096;
@@ -42,6 +46,8 @@ bool valid_agent_name(const std::string& name);
 
 std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfig& out,
                                              const RuleCheck& check_rule);
+
+crypto::SuiteSet link_suites(const RelayConfig& cfg);
 
 // Resolves a path from a config file against the file's directory (SPEC.md: relative paths are
 // relative to the config file).

@@ -12,24 +12,28 @@
 namespace ferry::crypto {
 namespace {
 
-void make_nonce(std::uint64_t n, std::uint8_t (&out)[12]) noexcept {
+void make_nonce(CipherSuite suite, std::uint64_t n, std::uint8_t (&out)[12]) noexcept {
   std::memset(out, 0, 4);
-  for (int i = 0; i < 8; ++i) out[4 + i] = static_cast<std::uint8_t>(n >> (8 * i));
+  if (suite == CipherSuite::AesGcm) {
+    for (int i = 0; i < 8; ++i) out[11 - i] = static_cast<std::uint8_t>(n >> (8 * i));
+  } else {
+    for (int i = 0; i < 8; ++i) out[4 + i] = static_cast<std::uint8_t>(n >> (8 * i));
+  }
 }
 
 // libcrypto fails these calls only on allocation failure or misuse (a bad length): neither can be
 // handled by the caller of a cipher, and going on would send or accept unauthenticated bytes.
 void require(int ok, const char* what) noexcept {
   if (ok == 1) return;
-  std::fprintf(stderr, "ferry: libcrypto ChaCha20-Poly1305 failed in %s\n", what);
+  std::fprintf(stderr, "ferry: the libcrypto AEAD failed in %s\n", what);
   std::abort();
 }
 
 // One AEAD pass; `encrypt` chooses the direction. Returns false only when a decrypt's tag is wrong.
-bool seal_or_open(EVP_CIPHER_CTX* ctx, bool encrypt, std::uint64_t n, ByteSpan ad, const std::uint8_t* in,
-                  std::size_t len, std::uint8_t* out, std::uint8_t* tag) noexcept {
+bool seal_or_open(EVP_CIPHER_CTX* ctx, CipherSuite suite, bool encrypt, std::uint64_t n, ByteSpan ad,
+                  const std::uint8_t* in, std::size_t len, std::uint8_t* out, std::uint8_t* tag) noexcept {
   std::uint8_t nonce[12];
-  make_nonce(n, nonce);
+  make_nonce(suite, n, nonce);
   require(EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, nonce, encrypt ? 1 : 0), "init");
   int outl = 0;
   if (!ad.empty())
@@ -49,22 +53,29 @@ bool seal_or_open(EVP_CIPHER_CTX* ctx, bool encrypt, std::uint64_t n, ByteSpan a
 CipherState::~CipherState() { EVP_CIPHER_CTX_free(ctx_); }
 
 CipherState::CipherState(CipherState&& o) noexcept
-    : ctx_(std::exchange(o.ctx_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+    : ctx_(std::exchange(o.ctx_, nullptr)), n_(std::exchange(o.n_, 0)), suite_(o.suite_) {}
 
 CipherState& CipherState::operator=(CipherState&& o) noexcept {
   if (this != &o) {
     EVP_CIPHER_CTX_free(ctx_);
     ctx_ = std::exchange(o.ctx_, nullptr);
     n_ = std::exchange(o.n_, 0);
+    suite_ = o.suite_;
   }
   return *this;
 }
 
-void CipherState::initialize_key(const std::uint8_t* key32) noexcept {
+void CipherState::initialize_key(const std::uint8_t* key32, CipherSuite suite) noexcept {
+  if (ctx_ != nullptr && suite != suite_) {
+    EVP_CIPHER_CTX_free(ctx_);
+    ctx_ = nullptr;
+  }
+  suite_ = suite;
   if (ctx_ == nullptr) {
     ctx_ = EVP_CIPHER_CTX_new();
     require(ctx_ != nullptr, "allocation");
-    require(EVP_CipherInit_ex(ctx_, EVP_chacha20_poly1305(), nullptr, nullptr, nullptr, 1), "setup");
+    const EVP_CIPHER* cipher = suite == CipherSuite::AesGcm ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+    require(EVP_CipherInit_ex(ctx_, cipher, nullptr, nullptr, nullptr, 1), "setup");
   }
   require(EVP_CipherInit_ex(ctx_, nullptr, nullptr, key32, nullptr, -1), "key");
   n_ = 0;
@@ -78,7 +89,7 @@ Result<std::size_t> CipherState::encrypt(ByteSpan ad, const std::uint8_t* plain,
   }
   if (n_ == kReservedNonce) return fail(Errc::NonceExhausted, "the send nonce reached 2^64-1");
   if (n > INT_MAX - kTagBytes || ad.size() > INT_MAX) return fail(Errc::TooLarge, "a message over 2 GiB");
-  seal_or_open(ctx_, true, n_, ad, plain, n, out, out + n);
+  seal_or_open(ctx_, suite_, true, n_, ad, plain, n, out, out + n);
   ++n_;
   return n + kTagBytes;
 }
@@ -97,7 +108,7 @@ Result<std::size_t> CipherState::decrypt(ByteSpan ad, const std::uint8_t* cipher
   // but libcrypto reads the tag only at the end.
   std::uint8_t tag[kTagBytes];
   std::memcpy(tag, cipher + len, kTagBytes);
-  if (!seal_or_open(ctx_, false, n_, ad, cipher, len, out, tag)) {
+  if (!seal_or_open(ctx_, suite_, false, n_, ad, cipher, len, out, tag)) {
     sodium_memzero(out, len);
     return fail(Errc::DecryptFailed, "the authentication tag does not match");
   }
@@ -109,7 +120,7 @@ void CipherState::rekey() noexcept {
   if (ctx_ == nullptr) return;
   std::uint8_t zeros[32] = {};
   std::uint8_t out[32 + kTagBytes];
-  seal_or_open(ctx_, true, kReservedNonce, {}, zeros, sizeof zeros, out, out + 32);
+  seal_or_open(ctx_, suite_, true, kReservedNonce, {}, zeros, sizeof zeros, out, out + 32);
   require(EVP_CipherInit_ex(ctx_, nullptr, nullptr, out, nullptr, -1), "key");
   sodium_memzero(out, sizeof out);
 }

@@ -1,15 +1,18 @@
-// Noise CipherState for ChaChaPoly (Noise spec §5.1, §12.3): a key and a 64-bit counter nonce.
-// The 96-bit ChaCha20-Poly1305 IETF nonce is 4 zero bytes then the counter, little-endian.
+// Noise CipherState (Noise spec §5.1) for ChaChaPoly (§12.3) and AESGCM (§12.2): a key, a 64-bit
+// counter nonce and the suite. The 96-bit nonce is 4 zero bytes then the counter: little-endian for
+// ChaCha20-Poly1305, big-endian for AES-256-GCM.
 //
-// The AEAD itself is OpenSSL libcrypto's ChaCha20-Poly1305, not libsodium's: the same primitive,
+// The AEAD itself is OpenSSL libcrypto's, not libsodium's: ChaCha20-Poly1305 is the same primitive,
 // 2.6x faster on this hardware (vector code up to AVX-512), and it is the link's largest cost per
-// byte (docs/performance.md). The published Noise vectors and a byte-for-byte comparison with
-// libsodium (tests/unit/cipher_state_test.cpp) hold it to the same output.
+// byte (docs/performance.md); libsodium's AES-256-GCM is slower than libcrypto's and absent without
+// AES-NI. The published Noise vectors and a byte-for-byte comparison with libsodium
+// (tests/unit/cipher_state_test.cpp) hold both to the same output.
 #pragma once
 
 #include <cstdint>
 
 #include "common/codec/byte_reader.hpp"
+#include "common/crypto/cipher_suite.hpp"
 #include "common/result.hpp"
 
 typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
@@ -30,8 +33,9 @@ class CipherState {
   CipherState(CipherState&& o) noexcept;
   CipherState& operator=(CipherState&& o) noexcept;
 
-  void initialize_key(const std::uint8_t* key32) noexcept;
+  void initialize_key(const std::uint8_t* key32, CipherSuite suite) noexcept;
   bool has_key() const noexcept { return ctx_ != nullptr; }
+  CipherSuite suite() const noexcept { return suite_; }
   void set_nonce(std::uint64_t n) noexcept { n_ = n; }
   std::uint64_t nonce() const noexcept { return n_; }
 
@@ -51,6 +55,7 @@ class CipherState {
   // Holds the key (OpenSSL wipes it on free); null until a key is set.
   EVP_CIPHER_CTX* ctx_ = nullptr;
   std::uint64_t n_ = 0;
+  CipherSuite suite_ = CipherSuite::ChaChaPoly;
 };
 
 }  // namespace ferry::crypto

@@ -20,20 +20,31 @@ Result<void> dh(const SecretKey& sk, const PublicKey& pk, std::uint8_t (&out)[kK
   return {};
 }
 
-HandshakeIK HandshakeIK::initiator(const SecretKey& s, const PublicKey& rs, ByteSpan prologue) {
+std::string_view noise_protocol_name(CipherSuite suite) noexcept {
+  return suite == CipherSuite::AesGcm ? kNoiseProtocolNameAesGcm : kNoiseProtocolName;
+}
+
+SymmetricState HandshakeIK::begin_chain(CipherSuite suite, const PublicKey& responder_static) const {
+  SymmetricState ss;
+  ss.initialize(noise_protocol_name(suite), suite);
+  ss.mix_hash(prologue_);
+  ss.mix_hash(responder_static.bytes);
+  return ss;
+}
+
+HandshakeIK HandshakeIK::initiator(const SecretKey& s, const PublicKey& rs, ByteSpan prologue,
+                                   CipherSuite suite) {
   HandshakeIK hs(s, Role::Initiator);
-  hs.ss_.initialize(kNoiseProtocolName);
-  hs.ss_.mix_hash(prologue);
+  hs.prologue_.assign(prologue.begin(), prologue.end());
   hs.rs_ = rs;
-  hs.ss_.mix_hash(rs.bytes);
+  hs.ss_ = hs.begin_chain(suite, rs);
   return hs;
 }
 
-HandshakeIK HandshakeIK::responder(const SecretKey& s, ByteSpan prologue) {
+HandshakeIK HandshakeIK::responder(const SecretKey& s, ByteSpan prologue, SuiteSet accept) {
   HandshakeIK hs(s, Role::Responder);
-  hs.ss_.initialize(kNoiseProtocolName);
-  hs.ss_.mix_hash(prologue);
-  hs.ss_.mix_hash(s.public_key().bytes);
+  hs.prologue_.assign(prologue.begin(), prologue.end());
+  hs.accept_ = accept;
   return hs;
 }
 
@@ -63,14 +74,24 @@ Result<PublicKey> HandshakeIK::read_message1_identity(ByteSpan message) {
     return fail(Errc::Malformed, "handshake out of order");
   if (message.size() < kMessage1Overhead) return fail(Errc::Malformed, "handshake message 1 is too short");
   std::memcpy(re_.bytes.data(), message.data(), 32);
-  ss_.mix_hash(re_.bytes);
   Wiped k;
   if (auto r = dh(*s_, re_, k.b); !r) return r.error();
-  ss_.mix_key(k.b);
   std::uint8_t s_plain[32];
-  auto n = ss_.decrypt_and_hash(message.subspan(32, 48), s_plain);
-  if (!n) return n.error();
+  bool found = false;
+  for (const CipherSuite suite : kAllSuites) {
+    if (!accept_.contains(suite)) continue;
+    SymmetricState chain = begin_chain(suite, s_->public_key());
+    chain.mix_hash(re_.bytes);
+    chain.mix_key(k.b);
+    if (chain.decrypt_and_hash(message.subspan(32, 48), s_plain)) {
+      ss_ = std::move(chain);
+      found = true;
+      break;
+    }
+  }
+  if (!found) return fail(Errc::DecryptFailed, "message 1 does not open under an accepted cipher suite");
   std::memcpy(rs_.bytes.data(), s_plain, 32);
+  sodium_memzero(s_plain, sizeof s_plain);
   pending_.assign(message.begin() + 80, message.end());
   step_ = Step::Message1Payload;
   return rs_;
@@ -131,6 +152,7 @@ Result<Bytes> HandshakeIK::read_message2(ByteSpan message) {
 TransportKeys HandshakeIK::split() noexcept {
   auto [c1, c2] = ss_.split();
   TransportKeys keys;
+  keys.suite = ss_.suite();
   keys.handshake_hash = ss_.handshake_hash();
   if (role_ == Role::Initiator) {
     keys.send = std::move(c1);

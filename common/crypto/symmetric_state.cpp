@@ -42,7 +42,8 @@ SymmetricState::~SymmetricState() {
   sodium_memzero(h_.data(), h_.size());
 }
 
-void SymmetricState::initialize(std::string_view protocol_name) noexcept {
+void SymmetricState::initialize(std::string_view protocol_name, CipherSuite suite) noexcept {
+  suite_ = suite;
   h_.fill(0);
   if (protocol_name.size() <= kHashBytes) {
     std::memcpy(h_.data(), protocol_name.data(), protocol_name.size());
@@ -57,7 +58,7 @@ void SymmetricState::initialize(std::string_view protocol_name) noexcept {
 void SymmetricState::mix_key(ByteSpan ikm) noexcept {
   Hash temp_k;
   hkdf2(ck_, ikm, ck_, temp_k);
-  cs_.initialize_key(temp_k.data());  // HASHLEN is 32, the key size: no truncation needed
+  cs_.initialize_key(temp_k.data(), suite_);  // HASHLEN is 32, the key size: no truncation needed
   sodium_memzero(temp_k.data(), temp_k.size());
 }
 
@@ -96,8 +97,8 @@ std::pair<CipherState, CipherState> SymmetricState::split() noexcept {
   Hash k1, k2;
   hkdf2(ck_, {}, k1, k2);
   std::pair<CipherState, CipherState> out;
-  out.first.initialize_key(k1.data());
-  out.second.initialize_key(k2.data());
+  out.first.initialize_key(k1.data(), suite_);
+  out.second.initialize_key(k2.data(), suite_);
   sodium_memzero(k1.data(), k1.size());
   sodium_memzero(k2.data(), k2.size());
   return out;

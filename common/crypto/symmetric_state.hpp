@@ -23,8 +23,9 @@ class SymmetricState {
   SymmetricState(SymmetricState&&) noexcept = default;
   SymmetricState& operator=(SymmetricState&&) noexcept = default;
   // A name of at most 32 bytes is used raw as h (padded with zeros); a longer one is hashed.
-  // "Noise_IK_25519_ChaChaPoly_SHA256" is exactly 32 bytes, so it is used raw.
-  void initialize(std::string_view protocol_name) noexcept;
+  // "Noise_IK_25519_ChaChaPoly_SHA256" is exactly 32 bytes, so it is used raw. `suite` is the
+  // cipher the name names.
+  void initialize(std::string_view protocol_name, CipherSuite suite) noexcept;
   void mix_key(ByteSpan ikm) noexcept;
   void mix_hash(ByteSpan data) noexcept;
   // out must have room for plain.size() + 16 (when a key is set).
@@ -34,11 +35,13 @@ class SymmetricState {
   std::pair<CipherState, CipherState> split() noexcept;
   const Hash& handshake_hash() const noexcept { return h_; }
   bool has_key() const noexcept { return cs_.has_key(); }
+  CipherSuite suite() const noexcept { return suite_; }
 
  private:
   Hash ck_{};
   Hash h_{};
   CipherState cs_;
+  CipherSuite suite_ = CipherSuite::ChaChaPoly;
 };
 
 }  // namespace ferry::crypto

@@ -41,11 +41,13 @@ Bytes LinkSession::handshake_payload_1() const {
   return p;
 }
 
-// Message 2's payload: wire version (1) | session id (16).
+// Message 2's payload: wire version (1) | session id (16) | suites the relay accepts (1, bit i =
+// CipherSuite i).
 Bytes LinkSession::handshake_payload_2() const {
-  Bytes p(1 + session_id_.size());
+  Bytes p(1 + session_id_.size() + 1);
   p[0] = cfg_.wire_version;
   std::memcpy(p.data() + 1, session_id_.data(), session_id_.size());
+  p.back() = cfg_.accept_suites.bits();
   return p;
 }
 
@@ -55,8 +57,9 @@ void LinkSession::start(Instant now) {
   state_ = State::Handshaking;
   started_ = now;
   last_rx_ = now;
+  handshake_begun_ = true;
   if (cfg_.role == LinkConfig::Role::Responder) return;
-  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue()));
+  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
   auto msg = hs_->write_message1(handshake_payload_1());
   if (!msg) return fail_link(msg.error(), false);
   append_record_header(hs_out_, msg->size());
@@ -139,7 +142,7 @@ Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan
 }
 
 void LinkSession::on_message1(MutByteSpan record, Instant now) {
-  hs_.emplace(crypto::HandshakeIK::responder(*cfg_.static_key, prologue()));
+  hs_.emplace(crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites));
   auto who = hs_->read_message1_identity(record);
   if (!who) return fail_link(who.error(), false);
   // The allow-list, before the second DH: an unknown key costs us one X25519 and nothing more.
@@ -164,7 +167,8 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
 }
 
 // Message 2's payload (docs/protocol.md 2.4), in the first handshake and in an in-link one: the
-// relay's version, then the session id, which an in-link handshake must leave unchanged (8.1).
+// relay's version, then the session id, which an in-link handshake must leave unchanged (8.1), then
+// the relay's suites (a relay that omits the byte accepts ChaCha20-Poly1305 alone).
 Result<void> LinkSession::check_payload_2(ByteSpan payload, bool in_link) const {
   if (payload.size() < 1 + session_id_.size())
     return fail(Errc::Malformed, "handshake payload 2 is too short");
@@ -179,10 +183,17 @@ void LinkSession::on_message2(MutByteSpan record, Instant now) {
   if (!payload) return fail_link(payload.error(), false);
   if (auto ok = check_payload_2(*payload, false); !ok) return fail_link(ok.error(), false);
   std::memcpy(session_id_.data(), payload->data() + 1, session_id_.size());
+  note_peer_suites(*payload);
   peer_ = cfg_.peer_key;
   auto keys = hs_->split();
   hs_.reset();
   become_established(std::move(keys), now);
+}
+
+void LinkSession::note_peer_suites(ByteSpan payload_2) {
+  const std::size_t at = 1 + session_id_.size();
+  peer_suites_ = payload_2.size() > at ? crypto::SuiteSet::from_bits(payload_2[at])
+                                       : crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly};
 }
 
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
@@ -281,7 +292,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
     if (rehandshake_pending())
       return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
     if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
-    crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue());
+    crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
     auto who = hs.read_message1_identity(message);
     if (!who) return who.error();
     if (!(*who == peer_)) return fail(Errc::Malformed, "an in-link handshake with another key");
@@ -306,6 +317,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   auto payload = hs_->read_message2(message);
   if (!payload) return payload.error();
   if (auto ok = check_payload_2(*payload, true); !ok) return ok;
+  note_peer_suites(*payload);
   auto keys = hs_->split();
   hs_.reset();
   next_send_ = std::move(keys.send);
@@ -324,7 +336,7 @@ void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
 }
 
 void LinkSession::start_rehandshake() {
-  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue()));
+  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
   auto msg = hs_->write_message1(handshake_payload_1());
   if (!msg) return fail_link(msg.error(), true);
   auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); });

@@ -42,6 +42,10 @@ struct LinkConfig {
   const crypto::SecretKey* static_key = nullptr;  // outlives the session
   crypto::PublicKey peer_key{};                   // initiator: the relay's pinned key
   Admission* admission = nullptr;                 // responder: required
+  // Initiator: the suite of its handshakes. Responder: the suites it accepts; message 2 names them,
+  // so that an initiator that fell back to ChaCha20-Poly1305 learns it may offer AES-256-GCM again.
+  crypto::CipherSuite suite = crypto::CipherSuite::ChaChaPoly;
+  crypto::SuiteSet accept_suites{crypto::CipherSuite::ChaChaPoly};
   Millis handshake_timeout{5000};
   Millis keepalive_interval{15000};
   Millis dead_after{45000};  // nothing received for this long: the link is dead
@@ -106,6 +110,12 @@ class LinkSession {
   const LinkCounters& counters() const noexcept { return counters_; }
   const crypto::Hash& handshake_hash() const noexcept { return handshake_hash_; }
   Millis handshake_timeout() const noexcept { return cfg_.handshake_timeout; }
+  // The suite of the keys in use (the last handshake's).
+  crypto::CipherSuite suite() const noexcept { return send_.suite(); }
+  // Initiator: the suites the relay accepts, from message 2 (ChaCha20-Poly1305 alone until then).
+  crypto::SuiteSet peer_suites() const noexcept { return peer_suites_; }
+  // start() ran: as initiator, message 1 went out on a connected socket.
+  bool handshake_begun() const noexcept { return handshake_begun_; }
 
  private:
   Bytes handshake_payload_1() const;
@@ -118,6 +128,7 @@ class LinkSession {
   Result<void> on_rehandshake(ByteSpan message, Instant now);
   Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload);
   Result<void> check_payload_2(ByteSpan payload, bool in_link) const;
+  void note_peer_suites(ByteSpan payload_2);
   void become_established(crypto::TransportKeys keys, Instant now);
   void start_rehandshake();
   // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
@@ -148,6 +159,8 @@ class LinkSession {
   crypto::PublicKey peer_{};
   SessionId session_id_{};
   crypto::Hash handshake_hash_{};
+  crypto::SuiteSet peer_suites_{crypto::CipherSuite::ChaChaPoly};
+  bool handshake_begun_ = false;
   Instant now_{0};  // the latest time passed in
   Instant started_{0};
   Instant last_rx_{0};

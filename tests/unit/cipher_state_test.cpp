@@ -19,42 +19,64 @@ namespace {
 const std::uint8_t kKey[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
-// What Noise §12.3 says the ciphertext must be: 32 bits of zeros, then n as 64-bit little-endian.
-Bytes reference(std::uint64_t n, ByteSpan plain) {
+// What Noise says the ciphertext must be, computed by libsodium: the nonce is 32 bits of zeros, then
+// n as 64-bit little-endian for ChaChaPoly (§12.3), big-endian for AESGCM (§12.2).
+Bytes reference(crypto::CipherSuite suite, std::uint64_t n, ByteSpan plain, const std::uint8_t* key = kKey) {
   std::uint8_t nonce[12] = {};
-  for (int i = 0; i < 8; ++i) nonce[4 + i] = static_cast<std::uint8_t>(n >> (8 * i));
   Bytes out(plain.size() + 16);
   unsigned long long len = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &len, plain.data(), plain.size(), nullptr, 0, nullptr,
-                                            nonce, kKey);
+  if (suite == crypto::CipherSuite::AesGcm) {
+    for (int i = 0; i < 8; ++i) nonce[11 - i] = static_cast<std::uint8_t>(n >> (8 * i));
+    crypto_aead_aes256gcm_encrypt(out.data(), &len, plain.data(), plain.size(), nullptr, 0, nullptr, nonce,
+                                  key);
+  } else {
+    for (int i = 0; i < 8; ++i) nonce[4 + i] = static_cast<std::uint8_t>(n >> (8 * i));
+    crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &len, plain.data(), plain.size(), nullptr, 0,
+                                              nullptr, nonce, key);
+  }
+  return out;
+}
+
+// Both suites, each where libsodium can check it (its AES-256-GCM needs AES-NI and PCLMUL).
+std::vector<crypto::CipherSuite> checkable_suites() {
+  std::vector<crypto::CipherSuite> out{crypto::CipherSuite::ChaChaPoly};
+  REQUIRE(sodium_init() >= 0);
+  if (crypto_aead_aes256gcm_is_available())
+    out.push_back(crypto::CipherSuite::AesGcm);
+  else
+    WARN("libsodium has no AES-256-GCM on this CPU: the AESGCM nonce layout is checked by the vectors only");
   return out;
 }
 
 }  // namespace
 
-TEST_CASE("nonce layout at n = 1, 2^32 and 2^64-2", "[noise][nonce]") {
+TEST_CASE("nonce layout at n = 0, 1, 2^32 and 2^64-2, for both suites", "[noise][nonce]") {
   const Bytes plain = {'f', 'e', 'r', 'r', 'y'};
-  for (std::uint64_t n : {std::uint64_t{1}, std::uint64_t{1} << 32, ~std::uint64_t{0} - 1}) {
-    CipherState cs;
-    cs.initialize_key(kKey);
-    cs.set_nonce(n);
-    Bytes out(plain.size() + 16);
-    REQUIRE(cs.encrypt({}, plain.data(), plain.size(), out.data()));
-    CHECK(out == reference(n, plain));
-    CHECK(cs.nonce() == n + 1);
+  for (const auto suite : checkable_suites())
+    for (std::uint64_t n :
+         {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{1} << 32, ~std::uint64_t{0} - 1}) {
+      INFO(crypto::suite_name(suite) << " n " << n);
+      CipherState cs;
+      cs.initialize_key(kKey, suite);
+      CHECK(cs.suite() == suite);
+      cs.set_nonce(n);
+      Bytes out(plain.size() + 16);
+      REQUIRE(cs.encrypt({}, plain.data(), plain.size(), out.data()));
+      CHECK(out == reference(suite, n, plain));
+      CHECK(cs.nonce() == n + 1);
 
-    CipherState rx;
-    rx.initialize_key(kKey);
-    rx.set_nonce(n);
-    Bytes back(plain.size());
-    REQUIRE(rx.decrypt({}, out.data(), out.size(), back.data()));
-    CHECK(back == plain);
-  }
+      CipherState rx;
+      rx.initialize_key(kKey, suite);
+      rx.set_nonce(n);
+      Bytes back(plain.size());
+      REQUIRE(rx.decrypt({}, out.data(), out.size(), back.data()));
+      CHECK(back == plain);
+    }
 }
 
 TEST_CASE("the reserved nonce 2^64-1 is never used", "[noise][nonce]") {
   CipherState cs;
-  cs.initialize_key(kKey);
+  cs.initialize_key(kKey, crypto::CipherSuite::ChaChaPoly);
   cs.set_nonce(~std::uint64_t{0} - 1);
   std::uint8_t buf[32] = {};
   REQUIRE(cs.encrypt({}, buf, 8, buf));  // uses 2^64-2
@@ -64,7 +86,7 @@ TEST_CASE("the reserved nonce 2^64-1 is never used", "[noise][nonce]") {
   CHECK(cs.nonce() == ~std::uint64_t{0});
 
   CipherState rx;
-  rx.initialize_key(kKey);
+  rx.initialize_key(kKey, crypto::CipherSuite::ChaChaPoly);
   rx.set_nonce(~std::uint64_t{0});
   auto d = rx.decrypt({}, buf, 24, buf);
   REQUIRE_FALSE(d);
@@ -73,8 +95,8 @@ TEST_CASE("the reserved nonce 2^64-1 is never used", "[noise][nonce]") {
 
 TEST_CASE("a failed decrypt does not advance the nonce", "[noise][nonce]") {
   CipherState tx, rx;
-  tx.initialize_key(kKey);
-  rx.initialize_key(kKey);
+  tx.initialize_key(kKey, crypto::CipherSuite::ChaChaPoly);
+  rx.initialize_key(kKey, crypto::CipherSuite::ChaChaPoly);
   const Bytes plain = {1, 2, 3};
   Bytes good(19);
   REQUIRE(tx.encrypt({}, plain.data(), plain.size(), good.data()));
@@ -93,20 +115,38 @@ TEST_CASE("a failed decrypt does not advance the nonce", "[noise][nonce]") {
 }
 
 TEST_CASE("REKEY is ENCRYPT(k, 2^64-1, empty, zeros)[0..32] and keeps the nonce", "[noise][rekey]") {
+  for (const auto suite : checkable_suites()) {
+    INFO(crypto::suite_name(suite));
+    CipherState cs;
+    cs.initialize_key(kKey, suite);
+    cs.set_nonce(7);
+    cs.rekey();
+    CHECK(cs.nonce() == 7);
+    CHECK(cs.suite() == suite);
+    const Bytes zeros(32, 0);
+    const Bytes next_key = reference(suite, ~std::uint64_t{0}, zeros);
+    std::uint8_t a[24] = {};
+    REQUIRE(cs.encrypt({}, a, 8, a));
+    const Bytes expect = reference(suite, 7, Bytes(8, 0), next_key.data());
+    CHECK(Bytes(a, a + 24) == expect);
+  }
+}
+
+TEST_CASE("a CipherState keyed again for the other suite uses that suite", "[noise][suite]") {
+  const auto suites = checkable_suites();
+  if (suites.size() < 2) return;
+  const Bytes plain = {'s', 'w', 'a', 'p'};
   CipherState cs;
-  cs.initialize_key(kKey);
-  cs.set_nonce(7);
-  cs.rekey();
-  CHECK(cs.nonce() == 7);
-  const Bytes zeros(32, 0);
-  const Bytes r = reference(~std::uint64_t{0}, zeros);
-  CipherState expect;
-  expect.initialize_key(r.data());
-  expect.set_nonce(7);
-  std::uint8_t a[24] = {}, b[24] = {};
-  REQUIRE(cs.encrypt({}, a, 8, a));
-  REQUIRE(expect.encrypt({}, b, 8, b));
-  CHECK(std::memcmp(a, b, 24) == 0);
+  for (const auto suite :
+       {crypto::CipherSuite::AesGcm, crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm}) {
+    cs.initialize_key(kKey, suite);
+    Bytes out(plain.size() + 16);
+    REQUIRE(cs.encrypt({}, plain.data(), plain.size(), out.data()));
+    CHECK(out == reference(suite, 0, plain));
+  }
+  // The two suites never agree on a ciphertext.
+  CHECK(reference(crypto::CipherSuite::AesGcm, 0, plain) !=
+        reference(crypto::CipherSuite::ChaChaPoly, 0, plain));
 }
 
 TEST_CASE("small-order public keys are refused", "[noise][keys]") {
@@ -157,7 +197,7 @@ TEST_CASE("libcrypto's ChaCha20-Poly1305 matches libsodium's byte for byte", "[n
     if (len > 0) randombytes_buf(plain.data(), plain.size());  // an empty vector's data() may be null
     const std::uint64_t n = 1000 + len;
     CipherState cs;
-    cs.initialize_key(kKey);
+    cs.initialize_key(kKey, crypto::CipherSuite::ChaChaPoly);
     cs.set_nonce(n);
     Bytes sealed = plain;
     sealed.resize(len + 16);
@@ -172,7 +212,7 @@ TEST_CASE("libcrypto's ChaCha20-Poly1305 matches libsodium's byte for byte", "[n
     CHECK(sealed == expect);
 
     CipherState rx;
-    rx.initialize_key(kKey);
+    rx.initialize_key(kKey, crypto::CipherSuite::ChaChaPoly);
     rx.set_nonce(n);
     Bytes opened = sealed;
     auto got = rx.decrypt(ad, opened.data(), opened.size(), opened.data());  // in place
@@ -183,7 +223,7 @@ TEST_CASE("libcrypto's ChaCha20-Poly1305 matches libsodium's byte for byte", "[n
 
     if (len > 0) {  // a forged record leaves no plaintext behind, and the wrong AD is a forgery too
       CipherState rx2;
-      rx2.initialize_key(kKey);
+      rx2.initialize_key(kKey, crypto::CipherSuite::ChaChaPoly);
       rx2.set_nonce(n);
       Bytes forged = sealed;
       auto bad = rx2.decrypt(Bytes{'x'}, forged.data(), forged.size(), forged.data());
@@ -197,7 +237,7 @@ TEST_CASE("libcrypto's ChaCha20-Poly1305 matches libsodium's byte for byte", "[n
 
 TEST_CASE("a moved-from CipherState has no key", "[noise]") {
   CipherState a;
-  a.initialize_key(kKey);
+  a.initialize_key(kKey, crypto::CipherSuite::ChaChaPoly);
   CipherState b = std::move(a);
   CHECK(b.has_key());
   CHECK_FALSE(a.has_key());  // NOLINT(bugprone-use-after-move): the state after a move is the point

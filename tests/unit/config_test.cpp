@@ -160,3 +160,60 @@ TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
             open));
   CHECK(open.auth);
 }
+
+TEST_CASE("relay.toml: link_ciphers", "[config][suite]") {
+  using crypto::CipherSuite;
+  RelayConfig c;
+  REQUIRE_FALSE(relay("", c));
+  CHECK_FALSE(c.link_ciphers);
+  // The default: ChaCha20-Poly1305 always, AES-256-GCM where this CPU runs it in hardware.
+  CHECK(config::link_suites(c).contains(CipherSuite::ChaChaPoly));
+  CHECK(config::link_suites(c).contains(CipherSuite::AesGcm) == crypto::aes_gcm_accelerated());
+
+  RelayConfig only;
+  REQUIRE_FALSE(relay("link_ciphers = [\"chacha20-poly1305\"]\n", only));
+  CHECK(config::link_suites(only) == crypto::SuiteSet{CipherSuite::ChaChaPoly});
+  RelayConfig both;
+  REQUIRE_FALSE(relay("link_ciphers = [\"aes-256-gcm\", \"chacha20-poly1305\"]\n", both));
+  CHECK(config::link_suites(both) == (crypto::SuiteSet{CipherSuite::ChaChaPoly, CipherSuite::AesGcm}));
+
+  for (const auto& [text, expect] : {
+           std::pair{std::string("link_ciphers = []\n"),
+                     "relay.toml:1: link_ciphers: must name at least one cipher"},
+           std::pair{std::string("link_ciphers = [\"aes-128-gcm\"]\n"),
+                     "relay.toml:1: link_ciphers: \"aes-128-gcm\" is not a cipher"},
+           std::pair{std::string("link_ciphers = [\"aes-256-gcm\", \"aes-256-gcm\"]\n"),
+                     "relay.toml:1: link_ciphers: \"aes-256-gcm\" is listed twice"},
+           std::pair{std::string("link_ciphers = \"aes-256-gcm\"\n"),
+                     "relay.toml:1: link_ciphers: must be an array"},
+       }) {
+    INFO(text);
+    RelayConfig r;
+    auto err = relay(text, r);
+    REQUIRE(err);
+    CHECK_THAT(err->to_string(), Catch::Contains(expect));
+  }
+}
+
+TEST_CASE("agent.toml: [relay] cipher", "[config][suite]") {
+  const std::string head = "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n";
+  const std::string tail = "[socks]\n";
+  AgentConfig a;
+  REQUIRE_FALSE(agent(head + tail, a));
+  CHECK_FALSE(a.cipher);  // auto
+  AgentConfig b;
+  REQUIRE_FALSE(agent(head + "cipher = \"auto\"\n" + tail, b));
+  CHECK_FALSE(b.cipher);
+  AgentConfig c;
+  REQUIRE_FALSE(agent(head + "cipher = \"aes-256-gcm\"\n" + tail, c));
+  CHECK(c.cipher == crypto::CipherSuite::AesGcm);
+  AgentConfig d;
+  REQUIRE_FALSE(agent(head + "cipher = \"chacha20-poly1305\"\n" + tail, d));
+  CHECK(d.cipher == crypto::CipherSuite::ChaChaPoly);
+  AgentConfig e;
+  auto err = agent(head + "cipher = \"rc4\"\n" + tail, e);
+  REQUIRE(err);
+  CHECK_THAT(err->to_string(),
+             Catch::Contains(
+                 "agent.toml:4: relay.cipher: must be \"auto\", \"aes-256-gcm\" or \"chacha20-poly1305\""));
+}

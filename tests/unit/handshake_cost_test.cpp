@@ -79,3 +79,24 @@ TEST_CASE("an admitted initiator costs the relay four DHs and one ephemeral key"
   CHECK(g_dh - dh == 4);                 // es, ss, ee, se
   CHECK(g_base_multiplies - base == 1);  // the ephemeral key, drawn for message 2
 }
+
+TEST_CASE("with both suites accepted, a stranger offering either still costs one X25519",
+          "[link][admission][cost][suite]") {
+  for (const auto offer : {crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm}) {
+    test::Pair p([=](link::LinkConfig& c) {
+      c.suite = offer;
+      c.accept_suites = crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm};
+    });
+    p.admission.allowed.clear();
+    p.relay->start(p.now);
+    p.agent->start(p.now);
+    Bytes msg1;
+    p.agent->produce(msg1, 1 << 16);
+    const int base = g_base_multiplies, dh = g_dh;
+    p.relay->receive(msg1, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Refused);  // the suite was found; the key was not listed
+    CHECK(g_dh - dh == 1);
+    CHECK(g_base_multiplies - base == 0);
+  }
+}
