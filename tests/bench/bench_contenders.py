@@ -216,6 +216,7 @@ class Ferry(Contender):
         self.relay_bin = os.path.join(bin_dir, "ferry-relay")
         self.agent_bin = os.path.join(bin_dir, "ferry-agent")
         self.relay = self.agent = None
+        self.negotiated = None  # the link's cipher suite, from the agent's "link up" line
 
     def setup(self, workdir):
         if not (os.access(self.relay_bin, os.X_OK) and os.access(self.agent_bin, os.X_OK)):
@@ -248,7 +249,10 @@ class Ferry(Contender):
                     '[http]\nlisten = "127.0.0.1:0"\n[socks]\nlisten = "127.0.0.1:0"\n' % (relay_addr, self.relay_pub))
         self.agent = Proc(net.laptop.cmd([self.agent_bin, "--config", agent_toml]), os.path.join(self.logs, "ferry-agent.log"))
         http_addr, socks_addr = self.agent.wait_log(r"listening on (\S+)", count=2)
-        self.agent.wait_log(r"link up")
+        suite, = self.agent.wait_log(r"link up to \S+ \((\S+)\)")
+        if self.negotiated is None:
+            self.negotiated = suite
+            self.label = "%s (%s)" % (self.name, suite)
         self.http, self.socks = "http://" + http_addr, "socks5://" + socks_addr
 
     def stop(self):
