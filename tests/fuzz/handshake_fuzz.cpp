@@ -1,6 +1,7 @@
 // Pre-authentication input at the relay: a responder link session fed arbitrary bytes, cut into reads
 // of fuzzer-chosen sizes. It must refuse or wait, never crash, and never produce output for input it
-// did not authenticate.
+// did not authenticate. The relay accepts both cipher suites, so every message 1 goes through the
+// trial of docs/protocol.md 2.3 step 3.
 #include <sodium.h>
 
 #include <cstdint>
@@ -42,6 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
   c.role = link::LinkConfig::Role::Responder;
   c.static_key = &fuzz::relay_key();
   c.admission = &admission;
+  c.accept_suites = crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm};
   link::LinkSession s(c, ev);
   s.start(link::Instant{0});
   for (std::size_t off = 0; off < input.size() && !ev.closed; off += chunk) {

@@ -65,20 +65,25 @@ int main(int argc, char** argv) {
   for (std::uint32_t id = 1; id < 40; id += 2) frame::put_data(opens, id, Bytes(5000, 1), id % 4 == 1);
   write(root / "mux", "many-streams", opens);
 
-  // A real message 1 from the fixed agent key to the fixed relay key, framed as on the wire.
-  Quiet ev;
-  link::LinkConfig c;
-  c.role = link::LinkConfig::Role::Initiator;
-  c.static_key = &fuzz::agent_key();
-  c.peer_key = fuzz::relay_key().public_key();
-  link::LinkSession agent(c, ev);
-  agent.start(link::Instant{0});
-  Bytes msg1;
-  agent.produce(msg1, 1 << 16);
-  for (std::uint8_t chunk : {0, 1, 6, 63}) {
-    Bytes seed{chunk};
-    seed.insert(seed.end(), msg1.begin(), msg1.end());
-    write(root / "handshake", "message1-chunk" + std::to_string(chunk), seed);
+  // A real message 1 from the fixed agent key to the fixed relay key, framed as on the wire, in each
+  // cipher suite.
+  for (const auto suite : crypto::kAllSuites) {
+    Quiet ev;
+    link::LinkConfig c;
+    c.role = link::LinkConfig::Role::Initiator;
+    c.static_key = &fuzz::agent_key();
+    c.peer_key = fuzz::relay_key().public_key();
+    c.suite = suite;
+    link::LinkSession agent(c, ev);
+    agent.start(link::Instant{0});
+    Bytes msg1;
+    agent.produce(msg1, 1 << 16);
+    const std::string prefix = suite == crypto::CipherSuite::AesGcm ? "aesgcm-message1-chunk" : "message1-chunk";
+    for (std::uint8_t chunk : {0, 1, 6, 63}) {
+      Bytes seed{chunk};
+      seed.insert(seed.end(), msg1.begin(), msg1.end());
+      write(root / "handshake", prefix + std::to_string(chunk), seed);
+    }
   }
   Bytes bad{0, 0xFF, 0xFF};
   write(root / "handshake", "oversized", bad);
