@@ -177,8 +177,19 @@ class Target:
 class Ferry:
     """A relay and an agent on loopback, with fresh keys and configs written for this test."""
 
-    def __init__(self, relay_rules, agent_rules=None, relay_extra="", agent_extra="", limits=""):
+    def __init__(self, relay_rules, agent_rules=None, relay_extra="", agent_extra="", limits="", agent_relay_extra="",
+                 wait_link=True):
+        """relay_extra goes in relay.toml's top level, agent_relay_extra in agent.toml's [relay] table and
+        agent_extra at the end of agent.toml. With wait_link=False the link need not come up."""
         self.dir = tempfile.mkdtemp(prefix="ferry-e2e-")
+        self.relay = self.agent = None
+        try:
+            self._start(relay_rules, agent_rules, relay_extra, agent_extra, limits, agent_relay_extra, wait_link)
+        except BaseException:
+            self.close()  # a daemon that did start is not left behind
+            raise
+
+    def _start(self, relay_rules, agent_rules, relay_extra, agent_extra, limits, agent_relay_extra, wait_link):
         self.relay_pub = self.keygen(RELAY, "relay.key")
         self.agent_pub = self.keygen(AGENT, "agent.key")
         agent_rules_line = "rules = %s\n" % toml_list(agent_rules) if agent_rules else ""
@@ -191,11 +202,12 @@ class Ferry:
         (_, self.relay_port), = self.relay.listening(1)
         self.write("agent.toml",
                    'private_key_file = "agent.key"\n[relay]\naddress = "127.0.0.1:%d"\npublic_key = "%s"\n'
-                   '[http]\nlisten = "127.0.0.1:0"\n[socks]\nlisten = "127.0.0.1:0"\n' % (self.relay_port, self.relay_pub)
-                   + agent_extra)
+                   % (self.relay_port, self.relay_pub) + agent_relay_extra +
+                   '[http]\nlisten = "127.0.0.1:0"\n[socks]\nlisten = "127.0.0.1:0"\n' + agent_extra)
         self.agent = Daemon([AGENT, "--config", self.path("agent.toml")])
         (_, self.http_port), (_, self.socks_port) = self.agent.listening(2)
-        self.agent.wait_for(r"link up")
+        if wait_link:
+            self.agent.wait_for(r"link up")
 
     def keygen(self, binary, name):
         out = subprocess.run([binary, "keygen", "--out", self.path(name)], check=True, capture_output=True, text=True)
@@ -216,8 +228,9 @@ class Ferry:
             return ""
 
     def close(self):
-        self.agent.stop()
-        self.relay.stop()
+        for daemon in (self.agent, self.relay):
+            if daemon:
+                daemon.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
