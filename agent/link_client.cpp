@@ -9,6 +9,10 @@ namespace ferry::agent {
 
 LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key)
     : loop_(loop), cfg_(cfg), key_(key) {
+  if (cfg.cipher == crypto::CipherSuite::AesGcm && !crypto::aes_gcm_accelerated())
+    log::warn("agent",
+              "cipher = \"aes-256-gcm\", but this CPU has no AES instructions: it will be slow and its "
+              "software fallback is not constant-time");
   const auto colon = cfg.relay_address.rfind(':');
   host_ = cfg.relay_address.substr(0, colon);
   port_ = cfg.relay_address.substr(colon + 1);
@@ -104,7 +108,11 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   ++generation_;
   backoff_ms_ = kBackoffFirstMs;
   connected_at_ = std::chrono::steady_clock::now();
-  if (conn_->session().peer_suites().contains(crypto::CipherSuite::AesGcm)) aes_unanswered_ = false;
+  if (conn_->session().peer_suites().contains(crypto::CipherSuite::AesGcm)) {
+    aes_unanswered_ = false;
+    // A link that fell back moves to AES-256-GCM at its next in-link handshake (hourly).
+    if (next_suite() == crypto::CipherSuite::AesGcm) conn_->session().set_suite(crypto::CipherSuite::AesGcm);
+  }
   set_state("up", std::string(crypto::suite_name(conn_->session().suite())));
   last_error_.clear();
   std::vector<Waiting> waiting;
@@ -117,13 +125,23 @@ void LinkClient::on_closed(const Error& why) {
   if (conn_) {
     past_sent_ += conn_->mux().stats().bytes_sent;
     past_received_ += conn_->mux().stats().bytes_received;
-    // Message 1 reached a relay and no message 2 came back: under "auto", offer the mandatory suite
-    // next time. An attacker who drops the link only gets the SPEC's own cipher.
-    if (!established_ && conn_->session().handshake_begun() && !cfg_.cipher &&
-        attempt_suite_ == crypto::CipherSuite::AesGcm && !aes_unanswered_) {
-      aes_unanswered_ = true;
-      log::info("agent",
-                "the relay did not answer an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
+    // Message 1 reached a relay and the handshake did not complete: under "auto", offer the other
+    // suite next time, ChaCha20-Poly1305 (which every relay takes) after AES-256-GCM, and AES-256-GCM
+    // again after a ChaCha20-Poly1305 failure too (the cause was something else: a key not yet listed,
+    // a relay restarting). An attacker who drops the link only gets the SPEC's own cipher.
+    if (!established_ && conn_->session().handshake_begun()) {
+      if (cfg_.cipher == crypto::CipherSuite::AesGcm && !aes_hint_logged_) {
+        aes_hint_logged_ = true;
+        log::info("agent",
+                  "the relay did not complete an AES-256-GCM handshake, which agent.toml requires "
+                  "(cipher = \"aes-256-gcm\"); if it persists, check the relay's link_ciphers");
+      } else if (!cfg_.cipher && attempt_suite_ == crypto::CipherSuite::AesGcm) {
+        aes_unanswered_ = true;
+        log::info("agent",
+                  "the relay did not complete an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
+      } else if (!cfg_.cipher && aes_unanswered_) {
+        aes_unanswered_ = false;
+      }
     }
   }
   established_ = false;

@@ -72,6 +72,11 @@ int run(const std::string& path) {
                  std::strerror(errno));
     return 2;
   }
+  if (cfg.link_ciphers && cfg.link_ciphers->contains(crypto::CipherSuite::AesGcm) &&
+      !crypto::aes_gcm_accelerated())
+    log::warn("relay",
+              "link_ciphers includes aes-256-gcm, but this CPU has no AES instructions: it will be slow "
+              "and its software fallback is not constant-time");
   log::info("relay", "public key " + key->public_key().to_base64() + ", " +
                          std::to_string(cfg.agents.size()) + " agents listed, " + std::to_string(workers) +
                          " workers, link ciphers " + crypto::describe_suites(config::link_suites(cfg)));

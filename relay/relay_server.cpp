@@ -166,6 +166,9 @@ void RelayServer::reload() {
     log::error("relay", "reload refused, the old configuration stays: " + err->to_string());
     return;
   }
+  if (config::link_suites(*next) != ctx_.link_suites)
+    log::warn("relay",
+              "link_ciphers changed: it is read at start, so the change takes effect after a restart");
   shared_.agents.reload(next->agents);
   shared_.reloads.publish(next);  // the other workers apply it on their own loops
   apply(*next);

@@ -69,7 +69,10 @@ void read_link_ciphers(TableReader& top, RelayConfig& out) {
     if (set.contains(*suite)) return top.fail("link_ciphers", "\"" + name + "\" is listed twice");
     set.add(*suite);
   }
-  if (set.empty()) return top.fail("link_ciphers", "must name at least one cipher");
+  // SPEC.md's cipher stays on: every agent can fall back to it, and an agent that lost an AES
+  // handshake (docs/protocol.md 2.5) must find it.
+  if (!set.contains(crypto::CipherSuite::ChaChaPoly))
+    return top.fail("link_ciphers", "must include \"chacha20-poly1305\", the cipher every agent speaks");
   out.link_ciphers = set;
 }
 

@@ -33,6 +33,8 @@ bool aes_gcm_accelerated() noexcept {
 #elif defined(__aarch64__) && defined(__linux__)
   const unsigned long caps = getauxval(AT_HWCAP);
   return (caps & HWCAP_AES) != 0 && (caps & HWCAP_PMULL) != 0;
+#elif defined(__aarch64__) && defined(__APPLE__)
+  return true;  // every Apple arm64 CPU has the ARMv8 crypto extensions (AES, PMULL)
 #else
   return false;
 #endif

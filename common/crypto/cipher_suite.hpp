@@ -31,6 +31,7 @@ class SuiteSet {
   constexpr bool empty() const { return bits_ == 0; }
   constexpr std::uint8_t bits() const { return bits_; }
   constexpr bool operator==(const SuiteSet&) const = default;
+  constexpr bool operator!=(const SuiteSet&) const = default;
 
  private:
   static constexpr std::uint8_t kKnownBits = 0b11;
@@ -47,7 +48,8 @@ std::optional<CipherSuite> parse_suite(std::string_view name) noexcept;
 std::string describe_suites(SuiteSet set);
 
 // This CPU runs AES-GCM in hardware (x86-64: AES-NI and PCLMULQDQ; AArch64: AES and PMULL). Without
-// them libcrypto's constant-time AES is several times slower than ChaCha20-Poly1305.
+// them libcrypto's AES-GCM is several times slower than ChaCha20-Poly1305, and its table-based
+// fallbacks are not constant-time: a configuration that asks for AES there gets a warning.
 bool aes_gcm_accelerated() noexcept;
 
 }  // namespace ferry::crypto

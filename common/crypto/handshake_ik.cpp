@@ -89,7 +89,9 @@ Result<PublicKey> HandshakeIK::read_message1_identity(ByteSpan message) {
       break;
     }
   }
-  if (!found) return fail(Errc::DecryptFailed, "message 1 does not open under an accepted cipher suite");
+  if (!found)
+    return fail(Errc::DecryptFailed,
+                "message 1 does not decrypt (a wrong relay key, or a cipher not in link_ciphers)");
   std::memcpy(rs_.bytes.data(), s_plain, 32);
   sodium_memzero(s_plain, sizeof s_plain);
   pending_.assign(message.begin() + 80, message.end());

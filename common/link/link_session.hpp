@@ -110,8 +110,10 @@ class LinkSession {
   const LinkCounters& counters() const noexcept { return counters_; }
   const crypto::Hash& handshake_hash() const noexcept { return handshake_hash_; }
   Millis handshake_timeout() const noexcept { return cfg_.handshake_timeout; }
-  // The suite of the keys in use (the last handshake's).
+  // The suite of the keys in use (the last handshake's); meaningful while established.
   crypto::CipherSuite suite() const noexcept { return send_.suite(); }
+  // Initiator: the suite later in-link handshakes offer (the relay accepts any suite it takes).
+  void set_suite(crypto::CipherSuite suite) noexcept { cfg_.suite = suite; }
   // Initiator: the suites the relay accepts, from message 2 (ChaCha20-Poly1305 alone until then).
   crypto::SuiteSet peer_suites() const noexcept { return peer_suites_; }
   // start() ran: as initiator, message 1 went out on a connected socket.

@@ -179,7 +179,10 @@ TEST_CASE("relay.toml: link_ciphers", "[config][suite]") {
 
   for (const auto& [text, expect] : {
            std::pair{std::string("link_ciphers = []\n"),
-                     "relay.toml:1: link_ciphers: must name at least one cipher"},
+                     "relay.toml:1: link_ciphers: must include \"chacha20-poly1305\", the cipher every agent "
+                     "speaks"},
+           std::pair{std::string("link_ciphers = [\"aes-256-gcm\"]\n"),
+                     "relay.toml:1: link_ciphers: must include \"chacha20-poly1305\""},
            std::pair{std::string("link_ciphers = [\"aes-128-gcm\"]\n"),
                      "relay.toml:1: link_ciphers: \"aes-128-gcm\" is not a cipher"},
            std::pair{std::string("link_ciphers = [\"aes-256-gcm\", \"aes-256-gcm\"]\n"),

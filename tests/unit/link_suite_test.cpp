@@ -131,3 +131,23 @@ TEST_CASE("the relay's accepted set is announced in message 2 exactly", "[link][
     CHECK(p.agent->peer_suites() == accept);
   }
 }
+
+TEST_CASE(
+    "a link that began on ChaCha20-Poly1305 moves to the agent's new choice at its next in-link "
+    "handshake",
+    "[link][suite]") {
+  auto p = make_pair(CipherSuite::ChaChaPoly, SuiteSet{CipherSuite::ChaChaPoly, CipherSuite::AesGcm});
+  p.start();
+  REQUIRE(p.agent->established());
+  REQUIRE(p.agent->suite() == CipherSuite::ChaChaPoly);
+  p.agent->set_suite(CipherSuite::AesGcm);
+  p.live(10min);  // REKEYs keep the suite
+  CHECK(p.agent->counters().rekeys_sent >= 1);
+  CHECK(p.agent->suite() == CipherSuite::ChaChaPoly);
+  p.live(55min);  // the hourly in-link handshake
+  REQUIRE(p.agent->counters().rehandshakes == 1);
+  CHECK(p.agent->suite() == CipherSuite::AesGcm);
+  CHECK(p.relay->suite() == CipherSuite::AesGcm);
+  exchange(p, 50'000);
+  CHECK_FALSE(p.agent_events.closed);
+}
