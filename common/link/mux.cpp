@@ -142,6 +142,12 @@ void Mux::reset(StreamId id, ResetCode code) {
   wake();
 }
 
+void Mux::set_rtt(Millis rtt) noexcept {
+  recent_rtt_[rtt_samples_++ % kRttSamples] = rtt;
+  const auto end = recent_rtt_.begin() + static_cast<std::ptrdiff_t>(std::min(rtt_samples_, kRttSamples));
+  rtt_ = *std::min_element(recent_rtt_.begin(), end);
+}
+
 void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   Stream* s = find(id);
   if (!s || n == 0) return;
@@ -151,9 +157,12 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   // Half the window went in less than about two round trips: the window, not the reader, is the
   // bottleneck. Grow it, from the link's budget. (+2 ms: on loopback the RTT rounds to 0 ms.)
   std::uint64_t grow = 0;
-  if (now - s->last_grant <= 2 * rtt_ + Millis(2) && s->recv_window < limits_.max_window) {
+  const std::uint64_t cap = std::min<std::uint64_t>(
+      limits_.max_window,
+      std::max<std::uint64_t>(1, static_cast<std::uint64_t>(rtt_.count())) * limits_.window_per_rtt_ms);
+  if (now - s->last_grant <= 2 * rtt_ + Millis(2) && s->recv_window < cap) {
     grow = std::min<std::uint64_t>(
-        {s->recv_window, limits_.max_window - s->recv_window, limits_.link_growth_budget - growth_used_});
+        {s->recv_window, cap - s->recv_window, limits_.link_growth_budget - growth_used_});
     s->recv_window += static_cast<std::uint32_t>(grow);
     growth_used_ += grow;
   }

@@ -7,10 +7,14 @@
 // `initial_window` and doubles, up to `max_window`, whenever half of it was consumed within about two
 // round trips: the window then limits throughput, so it grows toward the bandwidth-delay product.
 // Growth beyond the initial window is drawn from a per-link budget, which bounds the link's memory.
+// It also stops at `window_per_rtt_ms` per millisecond of the path's minimum RTT: the RTT measured
+// under load includes the bulk stream's own queue, so a window sized from it keeps growing into that
+// queue, and every other stream on the link waits behind it (docs/performance.md "Head-of-line").
 //
 // Sans-I/O: no sockets and no clock; the session passes `now` in and pulls frames out with produce().
 #pragma once
 
+#include <array>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -30,6 +34,10 @@ struct MuxLimits {
   std::uint32_t initial_window = 256 * 1024;
   // 16 MiB fills a 100 ms path at 1.3 Gbit/s.
   std::uint32_t max_window = 16 * 1024 * 1024;
+  // A stream's window is at most this per millisecond of the minimum RTT (at least this): 8 Gbit/s
+  // per stream on any path, and on loopback or a LAN, where the RTT rounds to 0 ms, a bulk stream's
+  // queue ahead of other streams stays near 1 ms.
+  std::uint32_t window_per_rtt_ms = 1024 * 1024;
   // Credit granted beyond initial windows, summed over the link's streams.
   std::uint64_t link_growth_budget = 64ull * 1024 * 1024;
   std::size_t max_streams = 4096;
@@ -90,7 +98,10 @@ class Mux {
   // Appends whole frames, at most `budget` bytes, control frames first, then one DATA frame per
   // ready stream in turn.
   void produce(Bytes& out, std::size_t budget);
-  void set_rtt(Millis rtt) noexcept { rtt_ = rtt; }
+  // An RTT sample. Windows follow the minimum of the last kRttSamples (a minute of keepalives): a
+  // sample taken under load is inflated by queues, the minimum is the path's.
+  void set_rtt(Millis rtt) noexcept;
+  Millis min_rtt() const noexcept { return rtt_; }
   // The link is gone: every stream gets on_reset(Shutdown) and the table empties.
   void shutdown_all();
   // Returns pooled send chunks to the heap (an idle link keeps nothing it does not need).
@@ -152,7 +163,10 @@ class Mux {
   StreamId next_id_;
   StreamId highest_peer_id_ = 0;
   std::uint64_t growth_used_ = 0;
-  Millis rtt_{0};
+  static constexpr std::size_t kRttSamples = 4;
+  Millis rtt_{0};  // the minimum of recent_rtt_
+  std::array<Millis, kRttSamples> recent_rtt_{};
+  std::size_t rtt_samples_ = 0;
   bool goaway_sent_ = false;
   bool goaway_received_ = false;
   MuxStats stats_;

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/config/relay_config.hpp"
+
 namespace ferry::test {
 namespace {
 
@@ -46,6 +48,7 @@ void FakeRelay::on_connection(uv_stream_t* server) {
   c.role = link::LinkConfig::Role::Responder;
   c.static_key = &key_;
   c.admission = &admission_;
+  c.accept_suites = config::link_suites(config::RelayConfig{});  // what a relay with defaults takes
   if (conn_) retired_.push_back(std::move(conn_));
   conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
     FakeRelay* self = this;  // erasing destroys this closure

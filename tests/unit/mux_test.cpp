@@ -173,7 +173,10 @@ TEST_CASE("a stalled reader stalls only its own stream, and its memory is bounde
 }
 
 TEST_CASE("windows grow toward the bandwidth-delay product and are capped", "[mux][flow]") {
-  Pair p([](link::LinkConfig& c) { c.mux.max_window = 4 * 1024 * 1024; });
+  Pair p([](link::LinkConfig& c) {
+    c.mux.max_window = 4 * 1024 * 1024;
+    c.mux.window_per_rtt_ms = 16 * 1024 * 1024;  // this test is about max_window
+  });
   p.start();
   const auto id = open_stream(p);
   const auto initial = p.relay->mux().recv_window(id);
@@ -195,9 +198,37 @@ TEST_CASE("windows grow toward the bandwidth-delay product and are capped", "[mu
   CHECK(p.relay->mux().recv_window(id2) == 256 * 1024);
 }
 
+TEST_CASE("a window grows to 1 MiB per millisecond of the minimum RTT, and no further", "[mux][flow][hol]") {
+  // The in-memory link's RTT is 0 ms, like loopback's: windows stop at 1 MiB, however fast the reader.
+  Pair p;
+  p.start();
+  CHECK(p.relay->mux().min_rtt() == 0ms);
+  const auto fast = open_stream(p);
+  for (int i = 0; i < 200; ++i) {
+    p.agent->mux().send(fast, Bytes(256 * 1024));
+    p.pump();
+  }
+  CHECK(p.relay->mux().recv_window(fast) == 1024 * 1024);
+
+  // Samples taken under load are inflated by queues: the minimum of the last four counts. A 3 ms path
+  // lets a window reach 3 MiB; an inflated 40 ms sample changes nothing.
+  for (auto rtt : {3ms, 40ms, 40ms, 40ms}) p.relay->mux().set_rtt(rtt);
+  CHECK(p.relay->mux().min_rtt() == 3ms);
+  const auto wan = open_stream(p);
+  for (int i = 0; i < 200; ++i) {
+    p.agent->mux().send(wan, Bytes(256 * 1024));
+    p.pump();
+  }
+  CHECK(p.relay->mux().recv_window(wan) == 4 * 1024 * 1024 / 2 + 1024 * 1024);  // 3 MiB
+  // Four samples later the old minimum is forgotten: the path really is slower now.
+  for (int i = 0; i < 4; ++i) p.relay->mux().set_rtt(40ms);
+  CHECK(p.relay->mux().min_rtt() == 40ms);
+}
+
 TEST_CASE("window growth is bounded per link", "[mux][flow]") {
   Pair p([](link::LinkConfig& c) {
     c.mux.max_window = 8 * 1024 * 1024;
+    c.mux.window_per_rtt_ms = 16 * 1024 * 1024;  // this test is about the link's budget
     c.mux.link_growth_budget = 4 * 1024 * 1024;
   });
   p.start();
