@@ -154,7 +154,6 @@ Result<Bytes> HandshakeIK::read_message2(ByteSpan message) {
 TransportKeys HandshakeIK::split() noexcept {
   auto [c1, c2] = ss_.split();
   TransportKeys keys;
-  keys.suite = ss_.suite();
   keys.handshake_hash = ss_.handshake_hash();
   if (role_ == Role::Initiator) {
     keys.send = std::move(c1);

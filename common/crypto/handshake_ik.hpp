@@ -34,7 +34,6 @@ inline constexpr std::size_t kMessage2Overhead = 32 + kTagBytes;
 Result<void> dh(const SecretKey& sk, const PublicKey& pk, std::uint8_t (&out)[kKeyBytes]) noexcept;
 
 struct TransportKeys {
-  CipherSuite suite = CipherSuite::ChaChaPoly;
   CipherState send;
   CipherState recv;
   Hash handshake_hash{};

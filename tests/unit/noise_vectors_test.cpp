@@ -103,8 +103,8 @@ void check_vectors(const std::vector<Vector>& vectors, crypto::CipherSuite suite
     auto ik = init.split();
     auto rk = resp.split();
     CHECK(ik.handshake_hash == rk.handshake_hash);
-    CHECK(ik.suite == suite);
-    CHECK(rk.suite == suite);
+    CHECK(ik.send.suite() == suite);
+    CHECK(rk.recv.suite() == suite);
     if (!v.handshake_hash.empty()) CHECK(to_hex(ik.handshake_hash) == v.handshake_hash);
 
     for (std::size_t i = 2; i < v.messages.size(); ++i) {
