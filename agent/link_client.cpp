@@ -108,6 +108,7 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   ++generation_;
   backoff_ms_ = kBackoffFirstMs;
   connected_at_ = std::chrono::steady_clock::now();
+  fallback_logged_ = false;
   if (conn_->session().peer_suites().contains(crypto::CipherSuite::AesGcm)) {
     aes_unanswered_ = false;
     // A link that fell back moves to AES-256-GCM at its next in-link handshake (hourly).
@@ -137,8 +138,10 @@ void LinkClient::on_closed(const Error& why) {
                   "(cipher = \"aes-256-gcm\"); if it persists, check the relay's link_ciphers");
       } else if (!cfg_.cipher && attempt_suite_ == crypto::CipherSuite::AesGcm) {
         aes_unanswered_ = true;
-        log::info("agent",
-                  "the relay did not complete an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
+        if (!fallback_logged_)  // once per outage: a relay that refuses every key alternates the two
+          log::info("agent",
+                    "the relay did not complete an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
+        fallback_logged_ = true;
       } else if (!cfg_.cipher && aes_unanswered_) {
         aes_unanswered_ = false;
       }
