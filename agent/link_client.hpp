@@ -115,9 +115,8 @@ class LinkClient final : public link::LinkEvents {
   // "auto": an AES-256-GCM handshake went unanswered (a relay that does not take it looks exactly
   // like that), so ChaCha20-Poly1305 is offered until a relay's message 2 lists AES-256-GCM again.
   bool aes_unanswered_ = false;
-  bool aes_hint_logged_ = false;
-  bool fallback_logged_ = false;  // the fallback was logged during this outage  // cipher = "aes-256-gcm" and
-                                  // the relay did not answer: said once
+  bool aes_hint_logged_ = false;  // cipher = "aes-256-gcm" and the relay did not answer: said once
+  bool fallback_logged_ = false;  // the fallback was logged during this outage
   StreamOwners streams_;
   std::unordered_set<link::StreamId> unanswered_;  // opened, no OPEN_RESULT yet
   std::vector<Waiting> waiting_;                   // in deadline order

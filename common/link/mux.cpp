@@ -143,9 +143,21 @@ void Mux::reset(StreamId id, ResetCode code) {
 }
 
 void Mux::set_rtt(Millis rtt) noexcept {
+  rtt_ = rtt;
   recent_rtt_[rtt_samples_++ % kRttSamples] = rtt;
-  const auto end = recent_rtt_.begin() + static_cast<std::ptrdiff_t>(std::min(rtt_samples_, kRttSamples));
-  rtt_ = *std::min_element(recent_rtt_.begin(), end);
+}
+
+std::uint64_t Mux::window_cap() const noexcept {
+  std::uint64_t micros = 0;
+  if (path_min_rtt_) {
+    micros = static_cast<std::uint64_t>(std::max<std::int64_t>(0, path_min_rtt_->count()));
+  } else if (rtt_samples_ > 0) {
+    const auto end = recent_rtt_.begin() + static_cast<std::ptrdiff_t>(std::min(rtt_samples_, kRttSamples));
+    // Whole milliseconds from a cached loop clock: a 1.9 ms path reads 1 ms, so round up.
+    micros = (static_cast<std::uint64_t>(std::min_element(recent_rtt_.begin(), end)->count()) + 1) * 1000;
+  }
+  const std::uint64_t per_rtt = limits_.window_per_rtt_ms * std::max<std::uint64_t>(micros, 1000) / 1000;
+  return std::min<std::uint64_t>(limits_.max_window, per_rtt);
 }
 
 void Mux::consumed(StreamId id, std::size_t n, Instant now) {
@@ -157,9 +169,7 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   // Half the window went in less than about two round trips: the window, not the reader, is the
   // bottleneck. Grow it, from the link's budget. (+2 ms: on loopback the RTT rounds to 0 ms.)
   std::uint64_t grow = 0;
-  const std::uint64_t cap = std::min<std::uint64_t>(
-      limits_.max_window,
-      std::max<std::uint64_t>(1, static_cast<std::uint64_t>(rtt_.count())) * limits_.window_per_rtt_ms);
+  const std::uint64_t cap = window_cap();
   if (now - s->last_grant <= 2 * rtt_ + Millis(2) && s->recv_window < cap) {
     grow = std::min<std::uint64_t>(
         {s->recv_window, cap - s->recv_window, limits_.link_growth_budget - growth_used_});

@@ -7,9 +7,11 @@
 // `initial_window` and doubles, up to `max_window`, whenever half of it was consumed within about two
 // round trips: the window then limits throughput, so it grows toward the bandwidth-delay product.
 // Growth beyond the initial window is drawn from a per-link budget, which bounds the link's memory.
-// It also stops at `window_per_rtt_ms` per millisecond of the path's minimum RTT: the RTT measured
-// under load includes the bulk stream's own queue, so a window sized from it keeps growing into that
+// It also stops at `window_per_rtt_ms` per millisecond of the path's minimum RTT: a PING answered
+// under load measures the bulk stream's own queue, so a window sized from it keeps growing into that
 // queue, and every other stream on the link waits behind it (docs/performance.md "Head-of-line").
+// The minimum comes from the kernel (TCP_INFO's min_rtt, in µs, over its last five minutes of ACKs,
+// which our queues do not delay) where the I/O layer provides it, else from the PINGs.
 //
 // Sans-I/O: no sockets and no clock; the session passes `now` in and pulls frames out with produce().
 #pragma once
@@ -18,6 +20,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,8 +38,8 @@ struct MuxLimits {
   // 16 MiB fills a 100 ms path at 1.3 Gbit/s.
   std::uint32_t max_window = 16 * 1024 * 1024;
   // A stream's window is at most this per millisecond of the minimum RTT (at least this): 8 Gbit/s
-  // per stream on any path, and on loopback or a LAN, where the RTT rounds to 0 ms, a bulk stream's
-  // queue ahead of other streams stays near 1 ms.
+  // per stream on any path, and on loopback or a LAN, where the RTT is far below 1 ms, a bulk
+  // stream's queue ahead of other streams stays near 1 ms.
   std::uint32_t window_per_rtt_ms = 1024 * 1024;
   // Credit granted beyond initial windows, summed over the link's streams.
   std::uint64_t link_growth_budget = 64ull * 1024 * 1024;
@@ -98,10 +101,13 @@ class Mux {
   // Appends whole frames, at most `budget` bytes, control frames first, then one DATA frame per
   // ready stream in turn.
   void produce(Bytes& out, std::size_t budget);
-  // An RTT sample. Windows follow the minimum of the last kRttSamples (a minute of keepalives): a
-  // sample taken under load is inflated by queues, the minimum is the path's.
+  // A PING's RTT: the latest paces window growth; without the kernel's figure, the minimum of the
+  // last kRttSamples (a minute of keepalives, rounded up to whole ms) sets the window cap.
   void set_rtt(Millis rtt) noexcept;
-  Millis min_rtt() const noexcept { return rtt_; }
+  // The kernel's minimum RTT of the link's socket, which takes over the window cap from the PINGs.
+  void set_path_min_rtt(std::chrono::microseconds rtt) noexcept { path_min_rtt_ = rtt; }
+  // The largest window a stream may grow to now.
+  std::uint64_t window_cap() const noexcept;
   // The link is gone: every stream gets on_reset(Shutdown) and the table empties.
   void shutdown_all();
   // Returns pooled send chunks to the heap (an idle link keeps nothing it does not need).
@@ -164,9 +170,10 @@ class Mux {
   StreamId highest_peer_id_ = 0;
   std::uint64_t growth_used_ = 0;
   static constexpr std::size_t kRttSamples = 4;
-  Millis rtt_{0};  // the minimum of recent_rtt_
+  Millis rtt_{0};  // the latest PING sample
   std::array<Millis, kRttSamples> recent_rtt_{};
   std::size_t rtt_samples_ = 0;
+  std::optional<std::chrono::microseconds> path_min_rtt_;
   bool goaway_sent_ = false;
   bool goaway_received_ = false;
   MuxStats stats_;

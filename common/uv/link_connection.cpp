@@ -9,6 +9,7 @@
 #include "common/uv/heap_trim.hpp"
 #include "common/uv/loop.hpp"
 #include "common/uv/read_batch.hpp"
+#include "common/uv/tcp_path.hpp"
 #include "common/uv/unsent_budget.hpp"
 
 namespace ferry::uv {
@@ -144,9 +145,10 @@ void LinkConnection::retune_unsent_budget() {
   const std::uint64_t now_ms = uv_now(loop_);
   if (fd_ < 0 || now_ms - tuned_at_ms_ < kRetuneMs) return;
   tuned_at_ms_ = now_ms;
-  const auto rate = pacing_rate(fd_);
-  if (!rate) return;
-  const std::size_t budget = unsent_budget(*rate);
+  const auto path = tcp_path(fd_);
+  if (!path) return;
+  if (path->min_rtt.count() > 0) session_.mux().set_path_min_rtt(path->min_rtt);
+  const std::size_t budget = unsent_budget(path->pacing_rate);
   // Small drifts are not worth a syscall; a change of an eighth is.
   const std::size_t diff = budget > unsent_budget_ ? budget - unsent_budget_ : unsent_budget_ - budget;
   if (diff * 8 < unsent_budget_) return;

@@ -99,6 +99,8 @@ class LinkConnection final : private link::LinkEvents {
   void on_writable(link::StreamId id) override { events_.on_writable(id); }
   void on_goaway(const frame::GoAway& g) override { events_.on_goaway(g); }
   void on_closed(const Error& why) override;
+  // While the link sends, at most every kRetuneMs: the unsent budget from the pacing rate, and the
+  // streams' window cap from the path's minimum RTT (uv/tcp_path.hpp).
   void retune_unsent_budget();
 
   uv_loop_t* loop_;

@@ -20,10 +20,6 @@ inline constexpr std::uint64_t kUnsentBudgetMicros = 3000;
 // congestion control measured it carries).
 std::size_t unsent_budget(std::uint64_t pacing_rate) noexcept;
 
-// The kernel's pacing rate for a connected TCP socket (Linux TCP_INFO), in bytes per second; nothing
-// where the system does not say.
-std::optional<std::uint64_t> pacing_rate(int fd) noexcept;
-
 // Sets TCP_NOTSENT_LOWAT where the system has it (Linux, macOS); best effort.
 void set_unsent_limit(int fd, std::size_t bytes) noexcept;
 

@@ -199,30 +199,42 @@ TEST_CASE("windows grow toward the bandwidth-delay product and are capped", "[mu
 }
 
 TEST_CASE("a window grows to 1 MiB per millisecond of the minimum RTT, and no further", "[mux][flow][hol]") {
-  // The in-memory link's RTT is 0 ms, like loopback's: windows stop at 1 MiB, however fast the reader.
+  auto fill = [](Pair& p, link::StreamId id) {
+    for (int i = 0; i < 200; ++i) {
+      p.agent->mux().send(id, Bytes(256 * 1024));
+      p.pump();  // read at once, within the same millisecond: the window is the bottleneck
+    }
+  };
+  // The in-memory link's PINGs measure 0 ms, like loopback's: windows stop at 1 MiB.
   Pair p;
   p.start();
-  CHECK(p.relay->mux().min_rtt() == 0ms);
+  auto& mux = p.relay->mux();
+  CHECK(mux.window_cap() == 1024 * 1024);
   const auto fast = open_stream(p);
-  for (int i = 0; i < 200; ++i) {
-    p.agent->mux().send(fast, Bytes(256 * 1024));
-    p.pump();
-  }
-  CHECK(p.relay->mux().recv_window(fast) == 1024 * 1024);
+  fill(p, fast);
+  CHECK(mux.recv_window(fast) == 1024 * 1024);
 
-  // Samples taken under load are inflated by queues: the minimum of the last four counts. A 3 ms path
-  // lets a window reach 3 MiB; an inflated 40 ms sample changes nothing.
-  for (auto rtt : {3ms, 40ms, 40ms, 40ms}) p.relay->mux().set_rtt(rtt);
-  CHECK(p.relay->mux().min_rtt() == 3ms);
-  const auto wan = open_stream(p);
-  for (int i = 0; i < 200; ++i) {
-    p.agent->mux().send(wan, Bytes(256 * 1024));
-    p.pump();
-  }
-  CHECK(p.relay->mux().recv_window(wan) == 4 * 1024 * 1024 / 2 + 1024 * 1024);  // 3 MiB
-  // Four samples later the old minimum is forgotten: the path really is slower now.
-  for (int i = 0; i < 4; ++i) p.relay->mux().set_rtt(40ms);
-  CHECK(p.relay->mux().min_rtt() == 40ms);
+  // Without the kernel's figure the cap follows the smallest of the last four PING samples, rounded up
+  // to whole milliseconds: answers that waited behind a queue do not raise it while a small one is
+  // among them. (The 0 ms sample of the first PING is the oldest of the four and is pushed out.)
+  for (auto rtt : {2ms, 40ms, 40ms, 40ms}) mux.set_rtt(rtt);
+  CHECK(mux.window_cap() == 3 * 1024 * 1024);
+  fill(p, fast);  // a stream that stopped at the old cap grows again
+  CHECK(mux.recv_window(fast) == 2 * 1024 * 1024 + 1024 * 1024);
+  for (int i = 0; i < 4; ++i) mux.set_rtt(40ms);  // four samples later: the path really is slower
+  CHECK(mux.window_cap() == 16 * 1024 * 1024);    // max_window
+
+  // The kernel's minimum (µs, five minutes of ACKs) takes over: 1.5 ms allows 1.5 MiB. A window that
+  // grew past a cap that then fell neither shrinks nor grows.
+  mux.set_path_min_rtt(std::chrono::microseconds(1500));
+  CHECK(mux.window_cap() == 1536 * 1024);
+  fill(p, fast);
+  CHECK(mux.recv_window(fast) == 3 * 1024 * 1024);
+  const auto next = open_stream(p);
+  fill(p, next);
+  CHECK(mux.recv_window(next) == 1536 * 1024);
+  mux.set_path_min_rtt(std::chrono::microseconds(20));  // loopback: the floor of 1 MiB
+  CHECK(mux.window_cap() == 1024 * 1024);
 }
 
 TEST_CASE("window growth is bounded per link", "[mux][flow]") {

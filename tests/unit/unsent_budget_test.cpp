@@ -1,10 +1,14 @@
 // The link's unsent-byte budget: a few milliseconds of the path's rate, within fixed bounds.
 #include "common/uv/unsent_budget.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
+#include "common/uv/tcp_path.hpp"
 
 using namespace ferry;
 
@@ -20,12 +24,39 @@ TEST_CASE("the unsent budget is 3 ms of the pacing rate, between 32 and 512 KiB"
 }
 
 #if defined(__linux__)
-TEST_CASE("the pacing rate is read from a real socket", "[link][latency]") {
-  // Not connected: TCP_INFO still answers on Linux (rate 0 or the default), never fails on a TCP fd.
+TEST_CASE("the pacing rate and minimum RTT are read from a real socket", "[link][latency]") {
+  // Not connected: TCP_INFO still answers on Linux (rate 0 or the default, no RTT yet).
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
-  CHECK(uv::pacing_rate(fd).has_value());
+  const auto fresh = uv::tcp_path(fd);
+  REQUIRE(fresh.has_value());
+  CHECK(fresh->min_rtt.count() == 0);
   ::close(fd);
-  CHECK_FALSE(uv::pacing_rate(-1).has_value());
+  CHECK_FALSE(uv::tcp_path(-1).has_value());
+
+  // Connected over loopback: the handshake alone gives an RTT sample, far below a millisecond.
+  const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(server, 1) == 0);
+  REQUIRE(::getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const int accepted = ::accept(server, nullptr, nullptr);
+  REQUIRE(accepted >= 0);
+  REQUIRE(::write(client, "x", 1) == 1);
+  char c = 0;
+  REQUIRE(::read(accepted, &c, 1) == 1);
+  const auto path = uv::tcp_path(client);
+  REQUIRE(path.has_value());
+  CHECK(path->min_rtt.count() > 0);
+  CHECK(path->min_rtt < std::chrono::milliseconds(5));
+  CHECK(path->pacing_rate > 0);
+  ::close(accepted);
+  ::close(client);
+  ::close(server);
 }
 #endif
