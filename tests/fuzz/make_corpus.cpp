@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
     agent.start(link::Instant{0});
     Bytes msg1;
     agent.produce(msg1, 1 << 16);
-    const std::string prefix = suite == crypto::CipherSuite::AesGcm ? "aesgcm-message1-chunk" : "message1-chunk";
+    const std::string prefix =
+        suite == crypto::CipherSuite::AesGcm ? "aesgcm-message1-chunk" : "message1-chunk";
     for (std::uint8_t chunk : {0, 1, 6, 63}) {
       Bytes seed{chunk};
       seed.insert(seed.end(), msg1.begin(), msg1.end());

@@ -293,14 +293,8 @@ struct BlackHole {
   int listen_fd = -1, filler_fd = -1;
   int port = 0;
   BlackHole() {
-    listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    REQUIRE(::bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(listen_fd, 0) == 0);
-    REQUIRE(::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    listen_fd = test::listen_on_loopback(0, a);
     port = ntohs(a.sin_port);
     filler_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(::connect(filler_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);

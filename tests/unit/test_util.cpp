@@ -1,8 +1,11 @@
 #include "tests/unit/test_util.hpp"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <stdexcept>
 
@@ -60,6 +63,19 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
+}
+
+int listen_on_loopback(int backlog, sockaddr_in& bound) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  bound = sockaddr_in{};
+  bound.sin_family = AF_INET;
+  bound.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof bound;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&bound), sizeof bound) == 0);
+  REQUIRE(::listen(fd, backlog) == 0);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0);
+  return fd;
 }
 
 }  // namespace ferry::test

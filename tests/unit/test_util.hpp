@@ -1,6 +1,8 @@
 // Helpers shared by the unit tests: hex, deterministic bytes, a scratch directory.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,8 @@ std::string to_hex(ByteSpan b);
 crypto::SecretKey secret_from_hex(std::string_view h);
 // Bytes that depend on (seed, offset) only, so a receiver can check any slice without a copy.
 void pattern(std::uint64_t seed, std::uint64_t offset, MutByteSpan out);
+// A listening TCP socket on 127.0.0.1 with a port the kernel chose; `bound` is its address.
+int listen_on_loopback(int backlog, sockaddr_in& bound);
 // A fresh directory under $TMPDIR, removed by the destructor.
 struct TempDir {
   TempDir();

@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/uv/tcp_path.hpp"
+#include "tests/unit/test_util.hpp"
 
 using namespace ferry;
 
@@ -35,14 +36,8 @@ TEST_CASE("the pacing rate and minimum RTT are read from a real socket", "[link]
   CHECK_FALSE(uv::tcp_path(-1).has_value());
 
   // Connected over loopback: the handshake alone gives an RTT sample, far below a millisecond.
-  const int server = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  REQUIRE(::bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(server, 1) == 0);
-  REQUIRE(::getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int server = test::listen_on_loopback(1, addr);
   const int client = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
   const int accepted = ::accept(server, nullptr, nullptr);
