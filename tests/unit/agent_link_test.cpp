@@ -12,20 +12,10 @@ using namespace std::chrono_literals;
 using test::AgentHarness;
 using test::AgentOptions;
 using test::LoopbackClient;
+using test::socks5_connect;
+using test::text;
 
-namespace {
-
-std::string socks5_connect(const std::string& host, std::uint16_t port) {
-  std::string s("\x05\x01\x00", 3);  // greeting: no authentication
-  s += std::string("\x05\x01\x00\x03", 4) + static_cast<char>(host.size()) + host;
-  s += static_cast<char>(port >> 8);
-  s += static_cast<char>(port & 0xFF);
-  return s;
-}
-
-std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("the link going down before the relay answered gets the error reply SPEC.md asks for",
           "[agent][link]") {

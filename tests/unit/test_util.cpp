@@ -65,6 +65,16 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path, ec);
 }
 
+std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
+
+std::string socks5_connect(const std::string& host, std::uint16_t port) {
+  std::string s("\x05\x01\x00", 3);  // greeting: no authentication
+  s += std::string("\x05\x01\x00\x03", 4) + static_cast<char>(host.size()) + host;
+  s += static_cast<char>(port >> 8);
+  s += static_cast<char>(port & 0xFF);
+  return s;
+}
+
 int listen_on_loopback(int backlog, sockaddr_in& bound) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(fd >= 0);
