@@ -1,13 +1,17 @@
 #include "relay/agent_directory.hpp"
 
+#include <algorithm>
+
 namespace ferry::relay {
 
-void AgentDirectory::reload(const std::vector<config::AgentEntry>& agents) {
+std::size_t AgentDirectory::reload(const std::vector<config::AgentEntry>& agents) {
   std::map<KeyBytes, AgentInfo> next;
   for (const auto& a : agents) next[a.public_key.bytes] = AgentInfo{a.name};
   std::lock_guard lock(mutex_);
   agents_.swap(next);
   std::erase_if(last_, [this](const auto& kv) { return !agents_.contains(kv.first); });
+  return static_cast<std::size_t>(std::count_if(
+      next.begin(), next.end(), [this](const auto& kv) { return !agents_.contains(kv.first); }));
 }
 
 bool AgentDirectory::admit(const crypto::PublicKey& key) {

@@ -22,7 +22,8 @@ struct AgentInfo {
 class AgentDirectory final : public link::Admission {
  public:
   explicit AgentDirectory(const std::vector<config::AgentEntry>& agents) { reload(agents); }
-  void reload(const std::vector<config::AgentEntry>& agents);
+  // Returns how many listed keys the new list no longer has (revoked agents).
+  std::size_t reload(const std::vector<config::AgentEntry>& agents);
 
   bool admit(const crypto::PublicKey& key) override;
   bool fresh(const crypto::PublicKey& key, const crypto::Tai64n& timestamp) override;

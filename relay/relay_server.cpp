@@ -169,25 +169,22 @@ void RelayServer::reload() {
   if (config::link_suites(*next) != ctx_.link_suites)
     log::warn("relay",
               "link_ciphers changed: it is read at start, so the change takes effect after a restart");
-  shared_.agents.reload(next->agents);
+  const std::size_t revoked = shared_.agents.reload(next->agents);
   shared_.reloads.publish(next);  // the other workers apply it on their own loops
   apply(*next);
+  log::info("relay", "reloaded: " + std::to_string(next->agents.size()) + " agents, " +
+                         std::to_string(revoked) + " revoked");  // once, by the worker that read the file
 }
 
 void RelayServer::apply(const config::RelayConfig& next) {
   policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
-  std::size_t revoked = 0;
   for (auto& [p, l] : links_) {
     if (!l->established()) continue;
-    if (auto info = shared_.agents.find(l->peer())) {
+    if (auto info = shared_.agents.find(l->peer()))
       l->update_agent(*info);
-    } else {
+    else
       l->close(frame::CloseCode::Revoked, "this agent's key was removed");
-      ++revoked;
-    }
   }
-  log::info("relay", "reloaded: " + std::to_string(next.agents.size()) + " agents, " +
-                         std::to_string(revoked) + " revoked");
 }
 
 void RelayServer::maybe_exit() {
