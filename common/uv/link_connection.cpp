@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "common/uv/congestion_control.hpp"
 #include "common/uv/heap_trim.hpp"
+#include "common/uv/link_activity.hpp"
 #include "common/uv/loop.hpp"
 #include "common/uv/read_batch.hpp"
 #include "common/uv/tcp_path.hpp"
@@ -28,9 +29,8 @@ LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::L
   uv_tcp_init(loop_, &tcp_);
   uv_timer_init(loop_, &timer_);
   uv_prepare_init(loop_, &prepare_);
-  uv_check_init(loop_, &resume_);
-  tcp_.data = timer_.data = prepare_.data = resume_.data = this;
-  open_handles_ = 4;
+  tcp_.data = timer_.data = prepare_.data = this;
+  open_handles_ = 3;
   tcp_open_ = true;
 }
 
@@ -92,28 +92,33 @@ void LinkConnection::begin(link::Instant t) {
   session_.start(t);
 }
 
-void LinkConnection::on_alloc_cb(uv_handle_t*, std::size_t, uv_buf_t* buf) noexcept {
+void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<LinkConnection*>(h->data);
+  // One buffer per event: after a full one, an empty buffer ends libuv's read loop (UV_ENOBUFS, no
+  // syscall) instead of up to 32 more reads, and the socket, still readable, comes back from the
+  // next poll. While another link of this thread is active the buffer is small, so that link's
+  // streams (a keystroke behind a download) wait for a short turn only (link_activity.hpp).
+  if (std::exchange(self->read_turn_used_, false)) {
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   // Safe to share: libuv calls read_cb right after alloc_cb on this thread, and the session copies
   // a partial record out before read_cb returns.
   thread_local const std::unique_ptr<std::uint8_t[]> rx(new std::uint8_t[kReadBytes]);
   buf->base = reinterpret_cast<char*>(rx.get());
-  buf->len = kReadBytes;
+  buf->len = link_activity::crowded(&self->session_.mux(), uv_now(self->loop_)) ? kTurnBytes : kReadBytes;
 }
 
 void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<LinkConnection*>(s->data);
+  if (nread == UV_ENOBUFS) return;  // the turn ended in on_alloc_cb
   if (nread > 0) {
+    self->note_activity();
     self->session_.receive(
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());
     read_batch::run();  // streams write what this read delivered, before the buffer is reused
-    // A full buffer means more is waiting, and libuv would read again at once (up to 32 times). One
-    // buffer per loop iteration instead: the other sockets' events of this iteration (a keystroke
-    // behind a download) are served first, then the check phase resumes reading.
-    if (static_cast<std::size_t>(nread) == kReadBytes && self->reading_ && !self->handles_closing_) {
-      uv_read_stop(s);
-      uv_check_start(&self->resume_, on_resume_cb);
-    }
+    self->read_turn_used_ = static_cast<std::size_t>(nread) == buf->len;  // more is waiting
   } else if (nread < 0) {
     uv_read_stop(s);
     self->reading_ = false;
@@ -123,11 +128,9 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
   }
 }
 
-void LinkConnection::on_resume_cb(uv_check_t* c) noexcept {
-  auto* self = static_cast<LinkConnection*>(c->data);
-  uv_check_stop(c);
-  if (!self->reading_ || self->handles_closing_) return;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), on_alloc_cb, on_read_cb);
+// Keepalives of a link without streams do not make the thread's other links take short turns.
+void LinkConnection::note_activity() {
+  if (session_.mux().stream_count() > 0) link_activity::note(&session_.mux(), uv_now(loop_));
 }
 
 void LinkConnection::wake() {
@@ -173,6 +176,7 @@ void LinkConnection::flush() {
     scratch_.clear();
     session_.produce(scratch_, std::min(batch_, unsent_budget_));
     if (scratch_.empty()) break;
+    note_activity();
     uv_buf_t buf =
         uv_buf_init(reinterpret_cast<char*>(scratch_.data()), static_cast<unsigned>(scratch_.size()));
     int written = uv_try_write(stream, &buf, 1);
@@ -277,11 +281,11 @@ void LinkConnection::abort() {
 
 void LinkConnection::close_handles() {
   if (std::exchange(handles_closing_, true)) return;
+  link_activity::forget(&session_.mux());
   session_.eof();  // no-op when the session already ended
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close_cb);
   uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), on_close_cb);
-  uv_close(reinterpret_cast<uv_handle_t*>(&resume_), on_close_cb);
 }
 
 void LinkConnection::on_close_cb(uv_handle_t* h) noexcept {

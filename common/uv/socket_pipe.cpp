@@ -4,6 +4,7 @@
 #include <string>
 
 #include "common/log.hpp"
+#include "common/uv/link_activity.hpp"
 #include "common/uv/read_batch.hpp"
 
 namespace ferry::uv {
@@ -215,6 +216,14 @@ std::uint8_t* small_read_buffer() {
 
 void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(h->data);
+  // While another link of this thread is active (link_activity.hpp), one buffer per event: after a
+  // full one, an empty buffer ends libuv's read loop (UV_ENOBUFS, no syscall) instead of up to 32 more
+  // reads, so a relay worker that pipes a download serves its other links' streams in between. The
+  // socket comes back from the next poll. Alone, the loop reads on: larger link batches, less CPU.
+  if (std::exchange(self->read_turn_used_, false)) {
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   if (!self->stream_gone_ && self->small_reads_ && self->mux_->queued(self->id_) == 0) {
     buf->base = reinterpret_cast<char*>(small_read_buffer());
     buf->len = link::Chunk::kBytes;
@@ -229,6 +238,7 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
 void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(s->data);
   if (self->stream_gone_) return self->abort(frame::ResetCode::Cancel);
+  if (nread == UV_ENOBUFS && buf->base == nullptr) return;  // the turn ended in on_alloc_cb
   const std::size_t n = nread > 0 ? static_cast<std::size_t>(nread) : 0;
   bool more = true;
   if (buf->base == reinterpret_cast<char*>(small_read_buffer())) {
@@ -244,6 +254,8 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
     if (!more) {
       uv_read_stop(s);
       self->reading_ = false;
+    } else {
+      self->read_turn_used_ = n == buf->len && link_activity::crowded(self->mux_, uv_now(self->loop_));
     }
     return;
   }

@@ -1,0 +1,24 @@
+// Which links of this thread's loop moved bytes lately. Reading and writing in large batches saves
+// CPU (fewer syscalls, fewer loop iterations), but while one batch is being read, decrypted and
+// written, every other socket of the loop waits: a download on one link of the agent's pool (or on
+// one link of a relay worker) would hold up a keystroke on another. So the readers take short turns
+// (one buffer per event) only while another link of the same thread is active, and large batches
+// when a link has the thread to itself (docs/performance.md, "Head-of-line").
+#pragma once
+
+#include <cstdint>
+
+namespace ferry::uv::link_activity {
+
+// Another link counts as active for this long after it last moved a byte: long enough to cover the
+// pauses of an interactive session, short enough that a finished exchange soon stops counting.
+inline constexpr std::uint64_t kWindowMs = 1000;
+
+// `link` (any stable address that names one link; its mux) moved bytes at `now_ms` (uv_now).
+void note(const void* link, std::uint64_t now_ms) noexcept;
+// Whether a link of this thread other than `link` moved bytes within kWindowMs before `now_ms`.
+bool crowded(const void* link, std::uint64_t now_ms) noexcept;
+// `link` is going away: it no longer counts (its address may be reused).
+void forget(const void* link) noexcept;
+
+}  // namespace ferry::uv::link_activity

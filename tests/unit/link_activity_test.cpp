@@ -1,0 +1,35 @@
+// Which links of a thread count as active (common/uv/link_activity.hpp): what decides whether a
+// reader takes short turns.
+#include "common/uv/link_activity.hpp"
+
+#include <catch2/catch.hpp>
+
+namespace activity = ferry::uv::link_activity;
+
+TEST_CASE("link activity: a link alone is never crowded; another active link crowds it for a while",
+          "[pool]") {
+  int a = 0, b = 0, c = 0;  // any distinct addresses name links
+  activity::forget(&a);
+  activity::forget(&b);
+  activity::forget(&c);
+  activity::note(&a, 10'000);
+  CHECK_FALSE(activity::crowded(&a, 10'000));
+  CHECK(activity::crowded(&b, 10'000));  // from b's point of view, a is busy
+  activity::note(&b, 10'100);
+  CHECK(activity::crowded(&a, 10'100));
+  CHECK(activity::crowded(&b, 10'100));
+  // b falls quiet: a takes large batches again once the window has passed.
+  activity::note(&a, 10'900);
+  CHECK(activity::crowded(&a, 10'100 + activity::kWindowMs - 1));
+  CHECK_FALSE(activity::crowded(&a, 10'100 + activity::kWindowMs));
+  // A third link pushes out the oldest: a and c are the two remembered.
+  activity::note(&c, 12'000);
+  activity::note(&a, 12'001);
+  CHECK(activity::crowded(&a, 12'002));
+  CHECK(activity::crowded(&c, 12'002));
+  // A link that goes away stops counting (its address may name a new link next).
+  activity::forget(&c);
+  CHECK_FALSE(activity::crowded(&a, 12'003));
+  activity::forget(&a);
+  CHECK_FALSE(activity::crowded(&b, 12'003));
+}
