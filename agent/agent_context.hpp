@@ -6,14 +6,14 @@
 #include <functional>
 #include <string>
 
-#include "agent/link_client.hpp"
+#include "agent/link_pool.hpp"
 #include "common/config/agent_config.hpp"
 
 namespace ferry::agent {
 
 struct AgentContext {
   uv_loop_t* loop = nullptr;
-  LinkClient* link = nullptr;
+  LinkPool* links = nullptr;
   const config::AgentConfig* config = nullptr;
   // A client that has not finished its SOCKS or HTTP handshake after this long is closed.
   std::uint64_t handshake_timeout_ms = 10'000;

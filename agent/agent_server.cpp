@@ -22,9 +22,9 @@ std::string json_string(const std::string& s) {
 }  // namespace
 
 AgentServer::AgentServer(uv_loop_t* loop, config::AgentConfig config, crypto::SecretKey key)
-    : loop_(loop), config_(std::move(config)), key_(std::move(key)), link_(loop, config_, key_) {
+    : loop_(loop), config_(std::move(config)), key_(std::move(key)), links_(loop, config_, key_) {
   ctx_.loop = loop;
-  ctx_.link = &link_;
+  ctx_.links = &links_;
   ctx_.config = &config_;
   ctx_.status_json = [this] { return status_json(); };
 }
@@ -54,7 +54,7 @@ Result<void> AgentServer::start() {
   };
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_signal_start(&sigint_, on_signal, SIGINT);
-  link_.start();
+  links_.start();
   return {};
 }
 
@@ -82,7 +82,7 @@ void AgentServer::stop() {
       maybe_exit();
     });
   for (auto& [p, s] : sessions_) s->shutdown();
-  link_.stop([this] {
+  links_.stop([this] {
     link_stopped_ = true;
     maybe_exit();
   });
@@ -97,7 +97,7 @@ void AgentServer::maybe_exit() {
 }
 
 std::string AgentServer::status_json() const {
-  const LinkStatus s = link_.status();
+  const LinkStatus s = links_.status();
   std::string j = "{";
   j += "\"link\":" + json_string(s.state);
   j += ",\"relay\":" + json_string(s.relay);
@@ -111,6 +111,19 @@ std::string AgentServer::status_json() const {
        (s.connected_for_s ? std::to_string(*s.connected_for_s) : std::string("null"));
   j += ",\"last_error\":" + (s.last_error.empty() ? std::string("null") : json_string(s.last_error));
   j += ",\"uptime_s\":" + std::to_string((uv_now(loop_) - started_ms_) / 1000);
+  // Each link of the pool ([relay] links), last: `ferry-agent status` reads the first of each key.
+  std::size_t up = 0;
+  std::string each;
+  for (const LinkStatus& l : links_.statuses()) {
+    up += l.state == "up";
+    each += std::string(each.empty() ? "" : ",") + "{\"state\":" + json_string(l.state) +
+            ",\"rtt_ms\":" + (l.rtt_ms ? std::to_string(*l.rtt_ms) : std::string("null")) +
+            ",\"streams\":" + std::to_string(l.streams) + ",\"bytes_sent\":" + std::to_string(l.bytes_sent) +
+            ",\"bytes_received\":" + std::to_string(l.bytes_received) +
+            ",\"last_error\":" + (l.last_error.empty() ? std::string("null") : json_string(l.last_error)) +
+            "}";
+  }
+  j += ",\"links_up\":" + std::to_string(up) + ",\"links\":[" + each + "]";
   return j + "}\n";
 }
 

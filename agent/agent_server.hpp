@@ -1,5 +1,5 @@
 // The agent process on one event loop: the local listeners (every one speaks every protocol), the
-// client sessions, the link to the relay, /status, and SIGTERM/SIGINT.
+// client sessions, the links to the relay, /status, and SIGTERM/SIGINT.
 #pragma once
 
 #include <map>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "agent/client_session.hpp"
-#include "agent/link_client.hpp"
+#include "agent/link_pool.hpp"
 #include "common/uv/tcp_listener.hpp"
 
 namespace ferry::agent {
@@ -19,7 +19,7 @@ class AgentServer {
 
   AgentServer(uv_loop_t* loop, config::AgentConfig config, crypto::SecretKey key);
   ~AgentServer();
-  // Binds every listener (each logs "listening on ADDR") and starts the link.
+  // Binds every listener (each logs "listening on ADDR") and starts the links.
   Result<void> start();
   std::string status_json() const;
   // Closes everything (SIGTERM does this too); the loop then ends.
@@ -32,7 +32,7 @@ class AgentServer {
   uv_loop_t* loop_;
   config::AgentConfig config_;
   crypto::SecretKey key_;
-  LinkClient link_;
+  LinkPool links_;
   AgentContext ctx_;
   std::vector<std::unique_ptr<uv::TcpListener>> listeners_;
   std::map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;

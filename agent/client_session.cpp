@@ -19,9 +19,9 @@ ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(
     // A stream that ended with FINs both ways may still have queued bytes and its FIN to send:
     // only a stream that was aborted is reset.
     if (p.ended_cleanly())
-      ctx_.link->detach(this);
+      ctx_.links->detach(this);
     else
-      ctx_.link->forget(this);
+      ctx_.links->forget(this);
     stage_ = Stage::Done;
     if (gone_) gone_(*this);  // deletes this
   });
@@ -203,13 +203,13 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   stage_ = Stage::Opening;
   pipe_->set_idle_timeout(
       0);  // the handshake is over; the link bounds the wait (and the relay's connect timeout)
-  ctx_.link->open(target, this);  // the answer comes to on_open_result
+  ctx_.links->open(target, this);  // the answer comes to on_open_result
 }
 
-void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r) {
-  if (stage_ == Stage::Http) return http_->on_open_result(id, r);
+void ClientSession::on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r) {
+  if (stage_ == Stage::Http) return http_->on_open_result(link, id, r);
   if (stage_ != Stage::Opening) {  // refused meanwhile (the client broke a limit): drop the stream
-    if (r.code == frame::OpenCode::Ok) ctx_.link->release(id);
+    if (r.code == frame::OpenCode::Ok) link.release(id);
     return;
   }
   const bool ok = r.code == frame::OpenCode::Ok;
@@ -224,10 +224,10 @@ void ClientSession::on_open_result(link::StreamId id, const frame::OpenResult& r
                                         (r.reason.empty() ? "" : " (" + r.reason + ")"));
   stage_ = Stage::Piping;  // the handshake reader stays on until start() turns it into the pipe's
   pipe_->write_raw(std::move(reply));
-  pipe_->attach(*ctx_.link->mux(), id, inbox_);  // bytes the client sent early go first
+  pipe_->attach(*link.mux(), id, inbox_);  // bytes the client sent early go first
   inbox_.clear();
   if (client_eof_) {
-    ctx_.link->mux()->finish(id);
+    link.mux()->finish(id);
     pipe_->mark_read_done();
     return;
   }

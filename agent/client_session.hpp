@@ -57,7 +57,7 @@ class ClientSession final : public StreamOwner {
   void refuse(Bytes reply, const std::string& why);
   void log_refusal(const std::string& why);
 
-  void on_open_result(link::StreamId id, const frame::OpenResult& r) override;
+  void on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r) override;
   void on_stream_data(ByteSpan bytes) override;
   void on_stream_fin() override;
   void on_stream_reset(frame::ResetCode code) override;

@@ -83,7 +83,7 @@ bool HttpForwarder::start_request() {
     release_stream(true);
     origin_ = rt_.target;
     opening_ = true;
-    ctx_.link->open(rt_.target, &owner_);
+    ctx_.links->open(rt_.target, &owner_);
     return false;
   }
   auto framing = http1::request_body(req_);
@@ -102,7 +102,7 @@ bool HttpForwarder::start_request() {
     release_stream(true);
     origin_ = rt_.target;
     opening_ = true;
-    ctx_.link->open(rt_.target, &owner_);
+    ctx_.links->open(rt_.target, &owner_);
     if (phase_ == Phase::Closing) return false;  // refused at once (a limit): the error reply is out
   }
   phase_ = Phase::Body;
@@ -153,7 +153,7 @@ void HttpForwarder::forward_request_body() {
 
 void HttpForwarder::send_to_origin(ByteSpan bytes) {
   if (bytes.empty()) return;
-  link::Mux* mux = ctx_.link->mux();
+  link::Mux* mux = link_ ? link_->mux() : nullptr;
   if (!stream_ || opening_ || !mux) {
     to_origin_.insert(to_origin_.end(), bytes.begin(), bytes.end());
     if (to_origin_.size() > kMaxInbox / 2) client_.pause_handshake();  // resumed once the stream opens
@@ -171,7 +171,7 @@ void HttpForwarder::on_stream_writable() {
   maybe_resume_client();
 }
 
-void HttpForwarder::on_open_result(link::StreamId id, const frame::OpenResult& r) {
+void HttpForwarder::on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r) {
   opening_ = false;
   if (r.code != frame::OpenCode::Ok) {
     log::info("agent", peer_ + " HTTP " + origin_.to_string() + ": " + frame::open_code_name(r.code) +
@@ -179,7 +179,8 @@ void HttpForwarder::on_open_result(link::StreamId id, const frame::OpenResult& r
     return fail(http1::status_for(r.code), explain(r, origin_));
   }
   stream_ = id;
-  generation_ = ctx_.link->generation();
+  link_ = &link;
+  generation_ = link.generation();
   origin_reusable_ = false;
   if (phase_ == Phase::Tunnel) {
     client_.write_raw(http1::connect_established());
@@ -191,7 +192,7 @@ void HttpForwarder::on_open_result(link::StreamId id, const frame::OpenResult& r
   pending.swap(to_origin_);
   send_to_origin(pending);
   if (phase_ == Phase::Tunnel && client_eof_) {  // the client finished while the stream opened
-    if (link::Mux* mux = ctx_.link->mux()) mux->finish(id);
+    if (link::Mux* mux = link.mux()) mux->finish(id);
     client_.mark_read_done();
   }
   if (phase_ == Phase::Body) forward_request_body();
@@ -201,13 +202,14 @@ void HttpForwarder::on_open_result(link::StreamId id, const frame::OpenResult& r
 void HttpForwarder::to_client(ByteSpan bytes, std::optional<std::size_t> credit) {
   const std::uint64_t generation = generation_;
   const link::StreamId id = stream_ ? *stream_ : 0;
+  LinkClient* link = link_;
   const std::size_t n = credit ? *credit : bytes.size();
   // Credit goes back once the client has the bytes: a slow client slows only its own origin. The
   // generation check keeps credit for a stream of a link that since went down off a new link's
   // stream with the same id.
-  client_.write_raw(Bytes(bytes.begin(), bytes.end()), [this, generation, id, n] {
-    link::Mux* mux = ctx_.link->mux();
-    if (mux && id != 0 && generation == ctx_.link->generation())
+  client_.write_raw(Bytes(bytes.begin(), bytes.end()), [this, link, generation, id, n] {
+    link::Mux* mux = link ? link->mux() : nullptr;
+    if (mux && id != 0 && generation == link->generation())
       mux->consumed(id, n, link::Instant(static_cast<std::int64_t>(uv_now(ctx_.loop))));
     if (phase_ == Phase::Head) process();  // pipelined requests waited for the client to read
   });
@@ -218,7 +220,7 @@ void HttpForwarder::on_stream_data(ByteSpan bytes) {
   if (phase_ == Phase::Tunnel) return to_client(bytes);
   if (phase_ == Phase::Head) {  // an idle kept-alive origin spoke unasked (a 408, say): drop it
     const std::uint64_t n = bytes.size();
-    if (link::Mux* mux = ctx_.link->mux(); mux && stream_)
+    if (link::Mux* mux = link_ ? link_->mux() : nullptr; mux && stream_)
       mux->consumed(*stream_, n, link::Instant(static_cast<std::int64_t>(uv_now(ctx_.loop))));
     return release_stream(true);
   }
@@ -338,7 +340,7 @@ void HttpForwarder::on_stream_reset(frame::ResetCode) {
 void HttpForwarder::on_client_eof() {
   client_eof_ = true;
   if (phase_ == Phase::Tunnel) {
-    if (stream_ && !opening_ && ctx_.link->mux()) ctx_.link->mux()->finish(*stream_);
+    if (link::Mux* mux = link_ ? link_->mux() : nullptr; stream_ && !opening_ && mux) mux->finish(*stream_);
     return client_.mark_read_done();
   }
   if (phase_ == Phase::Head && inbox_.empty()) return close_client();  // a keep-alive connection ends
@@ -363,12 +365,13 @@ void HttpForwarder::close_client() {
 
 void HttpForwarder::release_stream(bool reset) {
   if (!stream_) {
-    if (opening_) ctx_.link->forget(&owner_);
+    if (opening_) ctx_.links->forget(&owner_);
     opening_ = false;
     return;
   }
-  if (reset) ctx_.link->release(*stream_);
+  if (reset) link_->release(*stream_);
   stream_.reset();
+  link_ = nullptr;
   origin_reusable_ = false;
   upstream_blocked_ = false;  // its full queue went with it: no on_stream_writable() will come
 }

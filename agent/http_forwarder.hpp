@@ -31,7 +31,7 @@ class HttpForwarder {
   void on_client_bytes(ByteSpan bytes);
   void on_client_eof();
   // Stream side, forwarded by the session.
-  void on_open_result(link::StreamId id, const frame::OpenResult& r);
+  void on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r);
   void on_stream_data(ByteSpan bytes);
   void on_stream_fin();
   void on_stream_reset(frame::ResetCode code);
@@ -80,10 +80,11 @@ class HttpForwarder {
 
   // The origin stream: kept across exchanges to the same origin.
   std::optional<link::StreamId> stream_;
+  LinkClient* link_ = nullptr;  // the pool's link that stream_ rides
   Target origin_;
   bool opening_ = false;
   bool upstream_blocked_ = false;  // the current stream's send queue is full
-  std::uint64_t generation_ = 0;   // the link the stream belongs to
+  std::uint64_t generation_ = 0;   // link_'s connection that the stream belongs to
   bool origin_reusable_ = false;
   Bytes to_origin_;  // bytes waiting for the stream to open
 

@@ -7,9 +7,17 @@
 
 namespace ferry::agent {
 
-LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key)
-    : loop_(loop), cfg_(cfg), key_(key) {
-  if (cfg.cipher == crypto::CipherSuite::AesGcm && !crypto::aes_gcm_accelerated())
+LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key,
+                       LinkPoolHooks hooks)
+    : loop_(loop),
+      cfg_(cfg),
+      key_(key),
+      hooks_(std::move(hooks)),
+      // The primary is just "the link" in logs (one-link agents read as before), the others by number.
+      name_(hooks_.index == 0
+                ? "link"
+                : "link " + std::to_string(hooks_.index + 1) + " of " + std::to_string(hooks_.size)) {
+  if (hooks_.index == 0 && cfg.cipher == crypto::CipherSuite::AesGcm && !crypto::aes_gcm_accelerated())
     log::warn("agent",
               "cipher = \"aes-256-gcm\", but this CPU has no AES instructions: it will be slow and its "
               "software fallback is not constant-time");
@@ -31,15 +39,23 @@ void LinkClient::set_state(const std::string& state, const std::string& detail) 
   if (state == state_ && detail == last_error_) return;  // each change is logged once
   state_ = state;
   if (state == "up") {
-    log::info("agent", "link up to " + cfg_.relay_address + " (" + detail + ")");
+    log::info("agent", name_ + " up to " + cfg_.relay_address + " (" + detail + ")");
   } else {
     last_error_ = detail;
-    log::warn("agent", "link " + state + ": " + detail);
+    log::warn("agent", name_ + " " + state + ": " + detail);
   }
+}
+
+void LinkClient::poke() {
+  if (std::exchange(parked_, false)) connect();
 }
 
 void LinkClient::connect() {
   if (stopping_ || resolving_ || conn_) return;
+  if (hooks_.may_connect && !hooks_.may_connect()) {
+    parked_ = true;
+    return;
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -62,6 +78,11 @@ void LinkClient::connect() {
 
 crypto::CipherSuite LinkClient::next_suite() const noexcept {
   if (cfg_.cipher) return *cfg_.cipher;
+  if (hooks_.primary && hooks_.primary != this && hooks_.primary->handshake_done_)
+    return crypto::aes_gcm_accelerated() &&
+                   hooks_.primary->relay_suites().contains(crypto::CipherSuite::AesGcm)
+               ? crypto::CipherSuite::AesGcm
+               : crypto::CipherSuite::ChaChaPoly;
   return crypto::aes_gcm_accelerated() && !aes_unanswered_ ? crypto::CipherSuite::AesGcm
                                                            : crypto::CipherSuite::ChaChaPoly;
 }
@@ -84,6 +105,7 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   // The relay decides how many streams an agent may hold (max_streams_per_agent) and refuses the
   // rest with a reason; the agent's own limit is only a backstop, far above any file limit.
   c.mux.max_streams = 1 << 20;
+  handshake_done_ = false;
   conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
     LinkClient* self = this;  // erasing destroys this closure
     std::erase_if(self->retired_, [&](const auto& p) { return p.get() == &gone; });
@@ -101,10 +123,11 @@ void LinkClient::schedule_reconnect() {
   backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
   uv_timer_start(
       &retry_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->connect(); }, delay, 0);
+  if (hooks_.on_change) hooks_.on_change();  // this link's attempt is over: another may take its turn
 }
 
 void LinkClient::on_established(const crypto::PublicKey&) {
-  established_ = true;
+  established_ = handshake_done_ = true;
   ++generation_;
   backoff_ms_ = kBackoffFirstMs;
   connected_at_ = std::chrono::steady_clock::now();
@@ -120,6 +143,7 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   waiting.swap(waiting_);
   arm_wait_timer();
   for (auto& w : waiting) open_now(w.target, w.owner);
+  if (hooks_.on_change) hooks_.on_change();
 }
 
 void LinkClient::on_closed(const Error& why) {
@@ -155,7 +179,7 @@ void LinkClient::on_closed(const Error& why) {
   for (auto& [id, owner] : streams_.take_all()) {
     if (unanswered_.erase(id))
       owner->on_open_result(
-          id, frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
+          *this, id, frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
     else
       owner->on_stream_reset(frame::ResetCode::Shutdown);
   }
@@ -175,7 +199,7 @@ void LinkClient::open_now(const Target& target, StreamOwner* owner) {
   auto id = conn_->mux().open(target);
   if (!id) {
     const auto code = id.error().code == Errc::Limit ? frame::OpenCode::Limit : frame::OpenCode::Failure;
-    return owner->on_open_result(0, frame::OpenResult{code, 0, describe(id.error())});
+    return owner->on_open_result(*this, 0, frame::OpenResult{code, 0, describe(id.error())});
   }
   streams_.add(*id, owner);
   unanswered_.insert(*id);
@@ -193,7 +217,7 @@ void LinkClient::fail_waiting(bool all) {
   for (auto& w : expired) {
     const std::string why =
         "the relay is unreachable" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
-    w.owner->on_open_result(0, frame::OpenResult{frame::OpenCode::Failure, 0, why});
+    w.owner->on_open_result(*this, 0, frame::OpenResult{frame::OpenCode::Failure, 0, why});
   }
 }
 
@@ -216,7 +240,7 @@ void LinkClient::on_open_result(link::StreamId id, const frame::OpenResult& r) {
   StreamOwner* o = owner_of(id);
   if (!o) return;
   if (r.code != frame::OpenCode::Ok) streams_.erase(id);
-  o->on_open_result(id, r);
+  o->on_open_result(*this, id, r);
 }
 void LinkClient::on_data(link::StreamId id, ByteSpan bytes) {
   if (StreamOwner* o = owner_of(id)) o->on_stream_data(bytes);
@@ -236,7 +260,7 @@ void LinkClient::on_reset(link::StreamId id, frame::ResetCode code) {
   // The owner still waits for the relay's outcome: this is it (SPEC.md: link down -> 0x01, 502).
   const char* why = code == frame::ResetCode::Shutdown ? "the link to the relay went down"
                                                        : "the relay reset the stream before it answered";
-  o->on_open_result(id, frame::OpenResult{frame::OpenCode::Failure, 0, why});
+  o->on_open_result(*this, id, frame::OpenResult{frame::OpenCode::Failure, 0, why});
 }
 void LinkClient::on_goaway(const frame::GoAway& g) {
   log::info("agent", "the relay is draining (" + g.reason + "); new streams wait for a new link");
@@ -272,6 +296,16 @@ void LinkClient::stop(std::function<void()> done) {
   if (conn_) return conn_->close(frame::CloseCode::Shutdown, "agent stopping");
   if (!resolving_ && retired_.empty())
     if (auto f = std::exchange(stopped_, nullptr)) f();
+}
+
+crypto::SuiteSet LinkClient::relay_suites() const noexcept {
+  return conn_ && handshake_done_ ? conn_->session().peer_suites() : crypto::SuiteSet{};
+}
+
+std::uint64_t LinkClient::bytes_moved() const noexcept {
+  std::uint64_t n = past_sent_ + past_received_;
+  if (conn_) n += conn_->mux().stats().bytes_sent + conn_->mux().stats().bytes_received;
+  return n;
 }
 
 LinkStatus LinkClient::status() const {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,10 +20,14 @@
 
 namespace ferry::agent {
 
+class LinkClient;
+
 class StreamOwner {
  public:
   virtual ~StreamOwner() = default;
-  virtual void on_open_result(link::StreamId id, const frame::OpenResult& r) = 0;
+  // `link` is the pool's link the stream rides (its mux(), release() and generation() are the
+  // stream's); on a failure it is the link that failed the open.
+  virtual void on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r) = 0;
   virtual void on_stream_data(ByteSpan bytes) = 0;
   virtual void on_stream_fin() = 0;
   virtual void on_stream_reset(frame::ResetCode code) = 0;
@@ -40,13 +45,26 @@ struct LinkStatus {
   std::string last_error;
 };
 
+// How a link of a pool (link_pool.hpp) takes turns: `may_connect` is asked before each connection
+// attempt (false parks the link until LinkClient::poke()), `on_change` is told when the link comes up
+// or an attempt ends.
+struct LinkPoolHooks {
+  std::size_t index = 0, size = 1;  // index 0 is the primary
+  // The others offer the cipher the primary's relay answered with (and lists), instead of each
+  // finding out for itself under cipher = "auto".
+  const LinkClient* primary = nullptr;
+  std::function<bool()> may_connect;
+  std::function<void()> on_change;
+};
+
 class LinkClient final : public link::LinkEvents {
  public:
   static constexpr std::uint64_t kOpenWaitMs = 5000;
   static constexpr std::uint64_t kBackoffFirstMs = 250;
   static constexpr std::uint64_t kBackoffMaxMs = 30'000;
 
-  LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key);
+  LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key,
+             LinkPoolHooks hooks = {});
   ~LinkClient() override;
   LinkClient(const LinkClient&) = delete;
   LinkClient& operator=(const LinkClient&) = delete;
@@ -58,6 +76,16 @@ class LinkClient final : public link::LinkEvents {
   void forget(StreamOwner* owner);
   // Ends one stream (RESET) and forgets its owner for it (an HTTP exchange finished with an origin).
   void release(link::StreamId id);
+  // A parked link (may_connect said no) asks again.
+  void poke();
+  // Resolving, connecting or in the handshake: what a pool lets one link at a time do, since the
+  // relay takes each agent's handshake timestamps in order only (replay protection).
+  bool connecting() const noexcept { return resolving_ || (conn_ != nullptr && !handshake_done_); }
+  // Bytes sent and received over every link this client has had.
+  std::uint64_t bytes_moved() const noexcept;
+  std::size_t stream_count() const noexcept { return conn_ ? conn_->mux().stream_count() : 0; }
+  // The relay's suites from its message 2, while this link is established (none before).
+  crypto::SuiteSet relay_suites() const noexcept;
   // Drains and stops (SIGTERM): `done` runs once the link is closed.
   void stop(std::function<void()> done);
   // The current link's mux, also while it drains after GOAWAY (open streams finish on it).
@@ -100,10 +128,14 @@ class LinkClient final : public link::LinkEvents {
   uv_loop_t* loop_;
   const config::AgentConfig& cfg_;
   const crypto::SecretKey& key_;
+  LinkPoolHooks hooks_;
+  std::string name_;  // in logs: "link" (the primary) or "link 2 of 2"
+  bool parked_ = false;
   std::string host_, port_;
   std::unique_ptr<uv::LinkConnection> conn_;
   std::vector<std::unique_ptr<uv::LinkConnection>> retired_;  // closing; freed when gone
-  bool established_ = false;
+  bool established_ = false;                                  // up and taking new streams (not after GOAWAY)
+  bool handshake_done_ = false;                               // the current conn_ completed its handshake
   bool stopping_ = false;
   std::function<void()> stopped_;
   uv_timer_t retry_{};

@@ -94,6 +94,9 @@ int status_command(const config::AgentConfig& cfg) {
   const std::string j = resp.substr(body_at + 4);
   std::printf("link:            %s\n", field(j, "link").c_str());
   std::printf("relay:           %s\n", field(j, "relay").c_str());
+  std::size_t links = 0;
+  for (auto at = j.find("{\"state\":"); at != std::string::npos; at = j.find("{\"state\":", at + 1)) ++links;
+  if (links > 0) std::printf("links up:        %s of %zu\n", field(j, "links_up").c_str(), links);
   const std::string cipher = field(j, "cipher");
   std::printf("cipher:          %s\n", cipher == "null" ? "-" : cipher.c_str());
   const std::string rtt = field(j, "rtt_ms");

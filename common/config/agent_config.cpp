@@ -58,6 +58,7 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
     r.string("address", out.relay_address, true);
     r.string("public_key", key_text, true);
     r.string("cipher", cipher);
+    r.integer("links", out.links, 1, AgentConfig::kMaxLinks);
     r.reject_unknown();
     if (!err && cipher != "auto") {
       out.cipher = crypto::parse_suite(cipher);

@@ -1,6 +1,7 @@
 // agent.toml (SPEC.md "agent.toml"): every key, its default, and its checks.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -18,6 +19,10 @@ struct AgentConfig {
   // [relay] cipher: empty for "auto" (AES-256-GCM where this CPU has AES instructions and the relay
   // takes it, ChaCha20-Poly1305 otherwise), or the one suite to use.
   std::optional<crypto::CipherSuite> cipher;
+  // [relay] links: TCP connections to the relay, each a link of its own; new streams go to the one
+  // that carried the least lately, so a bulk transfer and an interactive stream ride apart.
+  static constexpr std::int64_t kMaxLinks = 4;  // the relay takes 8 per agent, dying ones included
+  std::int64_t links = 2;
   std::optional<std::string> http_listen;   // set when [http] is present
   std::optional<std::string> socks_listen;  // set when [socks] is present
   bool auth = false;

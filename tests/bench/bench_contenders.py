@@ -212,9 +212,10 @@ class Direct(Contender):
 class Ferry(Contender):
     name, label = "ferry", "ferry"
 
-    def __init__(self, bin_dir):
+    def __init__(self, bin_dir, links=None):
         self.relay_bin = os.path.join(bin_dir, "ferry-relay")
         self.agent_bin = os.path.join(bin_dir, "ferry-agent")
+        self.links = links  # agent.toml [relay] links; None: the agent's default
         self.relay = self.agent = None
         self.negotiated = None  # the link's cipher suite, from the agent's "link up" line
 
@@ -245,11 +246,16 @@ class Ferry(Contender):
         relay_addr, = self.relay.wait_log(r"(?<!admin )listening on (\S+)")
         agent_toml = os.path.join(self.dir, "agent.toml")
         with open(agent_toml, "w") as f:
-            f.write('private_key_file = "agent.key"\n[relay]\naddress = "%s"\npublic_key = "%s"\n'
-                    '[http]\nlisten = "127.0.0.1:0"\n[socks]\nlisten = "127.0.0.1:0"\n' % (relay_addr, self.relay_pub))
+            f.write('private_key_file = "agent.key"\n[relay]\naddress = "%s"\npublic_key = "%s"\n%s'
+                    '[http]\nlisten = "127.0.0.1:0"\n[socks]\nlisten = "127.0.0.1:0"\n'
+                    % (relay_addr, self.relay_pub, "links = %d\n" % self.links if self.links else ""))
         self.agent = Proc(net.laptop.cmd([self.agent_bin, "--config", agent_toml]), os.path.join(self.logs, "ferry-agent.log"))
         http_addr, socks_addr = self.agent.wait_log(r"listening on (\S+)", count=2)
         suite, = self.agent.wait_log(r"link up to \S+ \((\S+)\)")
+        # Every link of the agent's pool up before anything is measured (they connect one at a time).
+        if self.links != 1:
+            total, = self.agent.wait_log(r"link \d+ of (\d+) up")
+            self.agent.wait_log(r"link %s of %s up" % (total, total))
         if self.negotiated is None:
             self.negotiated = suite
             self.label = "%s (%s)" % (self.name, suite)
@@ -371,8 +377,8 @@ class Ssh(Contender):
         return tree(self.sshd.pid) if self.sshd else []
 
 
-def all_contenders(bin_dir):
-    return [Direct(), Ferry(bin_dir), Shadowsocks("ss-chacha", "chacha20-ietf-poly1305"),
+def all_contenders(bin_dir, ferry_links=None):
+    return [Direct(), Ferry(bin_dir, ferry_links), Shadowsocks("ss-chacha", "chacha20-ietf-poly1305"),
             Shadowsocks("ss-aes", "aes-256-gcm"), Ssh("ssh"), Ssh("ssh-aes128", "aes128-gcm@openssh.com")]
 
 

@@ -213,7 +213,7 @@ class Bench:
     # ---- the run ----
 
     def contenders(self):
-        everyone = bc.all_contenders(self.bin)
+        everyone = bc.all_contenders(self.bin, self.args.ferry_links)
         default = "direct,ferry" if self.args.quick else ",".join(c.name for c in everyone)
         wanted = (self.args.only or default).split(",")
         unknown = set(wanted) - {c.name for c in everyone}
@@ -340,6 +340,7 @@ def main():
     ap.add_argument("--scenarios", help="comma-separated: a,b,c,d,e (default all)")
     ap.add_argument("--shaped", dest="shaped", action="store_true", default=None, help="run the shaped link (root)")
     ap.add_argument("--no-shaped", dest="shaped", action="store_false", help="skip the shaped link")
+    ap.add_argument("--ferry-links", type=int, help="agent.toml [relay] links for ferry (default: the agent's)")
     ap.add_argument("--guard", action="store_true", help="exit 1 on a gross regression of ferry against direct")
     ap.add_argument("--json", help="also write every measurement to this file")
     ap.add_argument("--log-dir", help="where logs and generated keys go (default: a new temporary directory)")

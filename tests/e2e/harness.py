@@ -4,6 +4,7 @@ Daemons bind port 0 and the harness reads the address from their "listening on A
 needs a fixed port or a sleep to wait for readiness. Every wait has a timeout.
 """
 import http.server
+import json
 import os
 import queue
 import re
@@ -206,8 +207,29 @@ class Ferry:
                    '[http]\nlisten = "127.0.0.1:0"\n[socks]\nlisten = "127.0.0.1:0"\n' + agent_extra)
         self.agent = Daemon([AGENT, "--config", self.path("agent.toml")])
         (_, self.http_port), (_, self.socks_port) = self.agent.listening(2)
+        # [relay] links (default 2): the rest connect one at a time once the primary is up.
+        m = re.search(r"^links\s*=\s*(\d+)", agent_relay_extra, re.M)
+        self.links = int(m.group(1)) if m else 2
         if wait_link:
             self.agent.wait_for(r"link up")
+            for n in range(2, self.links + 1):
+                self.agent.wait_for(r"link %d of %d up" % (n, self.links))
+
+    def agent_status(self):
+        """`ferry-agent status` (its lines as a dict) and GET /status (JSON) from the running agent."""
+        # The agent listens on port 0; `status` reads the port from its config, so give it the real one.
+        with open(self.path("agent.toml")) as f:
+            config = f.read().replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:%d"' % self.http_port, 1)
+        self.write("status.toml", config)
+        out = subprocess.run([AGENT, "status", "--config", self.path("status.toml")], capture_output=True, text=True,
+                             timeout=10)
+        if out.returncode != 0:
+            raise AssertionError("ferry-agent status exited %d: %s" % (out.returncode, out.stderr))
+        text = dict(re.findall(r"^([a-z ]+):\s+(.*)$", out.stdout, re.M))
+        rc, body, err = curl("http://127.0.0.1:%d/status" % self.http_port)
+        if rc != 0:
+            raise AssertionError("GET /status failed: " + err)
+        return text, json.loads(body)
 
     def keygen(self, binary, name):
         out = subprocess.run([binary, "keygen", "--out", self.path(name)], check=True, capture_output=True, text=True)

@@ -93,22 +93,8 @@ class Cipher(unittest.TestCase):
         self.assertEqual(ups[nth], relay)
         return ups[nth]
 
-    def status(self, ferry):
-        """`ferry-agent status` (text) and GET /status (JSON) from the running agent."""
-        # The agent listens on port 0; `status` reads the port from its config, so give it the real one.
-        with open(ferry.path("agent.toml")) as f:
-            config = f.read().replace('listen = "127.0.0.1:0"', 'listen = "127.0.0.1:%d"' % ferry.http_port, 1)
-        ferry.write("status.toml", config)
-        out = subprocess.run([AGENT, "status", "--config", ferry.path("status.toml")], capture_output=True, text=True,
-                             timeout=10)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        text = dict(re.findall(r"^([a-z ]+):\s+(.*)$", out.stdout, re.M))
-        rc, body, err = curl("http://127.0.0.1:%d/status" % ferry.http_port)
-        self.assertEqual(rc, 0, err)
-        return text, json.loads(body)
-
     def assert_status_up(self, ferry, cipher):
-        text, js = self.status(ferry)
+        text, js = ferry.agent_status()
         self.assertEqual((text["link"], text["cipher"], text["last error"]), ("up", cipher, "-"), text)
         self.assertEqual((js["link"], js["cipher"], js["last_error"]), ("up", cipher, None), js)
         self.assertEqual(js["relay"], "127.0.0.1:%d" % ferry.relay_port)
@@ -164,7 +150,7 @@ class Cipher(unittest.TestCase):
         while count(f.relay.lines, REFUSED) < 2 and time.time() < deadline:
             time.sleep(0.05)
         self.assertGreaterEqual(count(f.relay.lines, REFUSED), 2, "\n".join(f.relay.lines))
-        text, js = self.status(f)
+        text, js = f.agent_status()
         self.assertNotEqual(text["link"], "up", text)
         self.assertEqual(text["cipher"], "-")
         self.assertNotEqual(text["last error"], "-")

@@ -405,7 +405,7 @@ class Admission(unittest.TestCase):
         rc, body, err = curl("http://%s/metrics" % admin)
         self.assertEqual(rc, 0, err)
         text = body.decode()
-        self.assertIn("ferry_links 1\n", text)
+        self.assertIn("ferry_links %d\n" % self.ferry.links, text)  # the agent's pool, every link up
         self.assertRegex(text, r'ferry_dials_total\{result="ok"\} [1-9]')
         self.assertRegex(text, r'ferry_dials_total\{result="denied"\} [1-9]')
         self.assertRegex(text, r'ferry_dial_seconds_count [1-9]')

@@ -111,9 +111,10 @@ AgentHarness::AgentHarness(AgentOptions options) : options_(options) {
   config_.relay_address = "127.0.0.1:" + std::to_string(relay_port);
   config_.relay_key = relay_key_.public_key();
   config_.http_listen = "127.0.0.1:0";
-  link_ = std::make_unique<agent::LinkClient>(loop_->get(), config_, agent_key_);
+  config_.links = 1;  // FakeRelay serves one link at a time
+  link_ = std::make_unique<agent::LinkPool>(loop_->get(), config_, agent_key_);
   ctx_.loop = loop_->get();
-  ctx_.link = link_.get();
+  ctx_.links = link_.get();
   ctx_.config = &config_;
   ctx_.handshake_timeout_ms = options_.handshake_timeout_ms;
   ctx_.status_json = [] {
@@ -146,7 +147,7 @@ AgentHarness::AgentHarness(AgentOptions options) : options_(options) {
     loop_->run();
     loop_close_ = loop_->close();
   });
-  if (options_.relay_up && !wait_until([this] { return link_->up(); }))
+  if (options_.relay_up && !wait_until([this] { return link_->link(0).up(); }))
     throw std::runtime_error("the agent's link did not come up");
 }
 

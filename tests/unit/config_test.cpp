@@ -220,3 +220,22 @@ TEST_CASE("agent.toml: [relay] cipher", "[config][suite]") {
              Catch::Contains(
                  "agent.toml:4: relay.cipher: must be \"auto\", \"aes-256-gcm\" or \"chacha20-poly1305\""));
 }
+
+TEST_CASE("agent.toml: [relay] links", "[config][pool]") {
+  const std::string head = "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n";
+  AgentConfig a;
+  REQUIRE_FALSE(agent(head + "[socks]\n", a));
+  CHECK(a.links == 2);  // the default pool
+  AgentConfig one;
+  REQUIRE_FALSE(agent(head + "links = 1\n[socks]\n", one));
+  CHECK(one.links == 1);
+  AgentConfig four;
+  REQUIRE_FALSE(agent(head + "links = 4\n[socks]\n", four));
+  CHECK(four.links == 4);
+  for (const char* bad : {"links = 0\n", "links = 5\n", "links = \"two\"\n", "links = 1.5\n"}) {
+    AgentConfig x;
+    auto err = agent(head + bad + "[socks]\n", x);
+    REQUIRE(err);
+    CHECK_THAT(err->to_string(), Catch::Contains("agent.toml:4: relay.links:"));
+  }
+}

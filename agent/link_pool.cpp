@@ -1,0 +1,100 @@
+#include "agent/link_pool.hpp"
+
+namespace ferry::agent {
+
+LinkPool::LinkPool(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key)
+    : loop_(loop) {
+  const auto n =
+      static_cast<std::size_t>(std::clamp<std::int64_t>(cfg.links, 1, config::AgentConfig::kMaxLinks));
+  for (std::size_t i = 0; i < n; ++i) {
+    LinkPoolHooks hooks;
+    hooks.index = i;
+    hooks.size = n;
+    hooks.primary = i == 0 ? nullptr : links_.front().get();
+    if (n > 1) {
+      hooks.may_connect = [this, i] { return may_connect(i); };
+      hooks.on_change = [this] { on_change(); };
+    }
+    links_.push_back(std::make_unique<LinkClient>(loop, cfg, key, std::move(hooks)));
+  }
+  recent_.resize(n);
+  loads_.resize(n);
+}
+
+void LinkPool::start() {
+  for (auto& l : links_) l->start();  // all but the primary park until it is up
+}
+
+bool LinkPool::may_connect(std::size_t i) const {
+  if (stopping_) return false;
+  if (i != 0 && !links_[0]->up()) return false;
+  for (std::size_t j = 0; j < links_.size(); ++j)
+    if (j != i && links_[j]->connecting()) return false;
+  return true;
+}
+
+// A link came up or an attempt ended: the next parked link may take its turn. poke() of a link that
+// starts connecting makes may_connect() false for the rest, so at most one starts.
+void LinkPool::on_change() {
+  if (stopping_) return;
+  for (auto& l : links_) l->poke();
+}
+
+void LinkPool::open(const Target& target, StreamOwner* owner) {
+  const std::uint64_t now = uv_now(loop_);
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    recent_[i].update(links_[i]->bytes_moved(), now);
+    loads_[i] = LinkLoad{links_[i]->up(), recent_[i].value(), links_[i]->stream_count()};
+  }
+  links_[choose_link(loads_).value_or(0)]->open(target, owner);
+}
+
+void LinkPool::forget(StreamOwner* owner) {
+  for (auto& l : links_) l->forget(owner);
+}
+
+void LinkPool::detach(StreamOwner* owner) {
+  for (auto& l : links_) l->detach(owner);
+}
+
+void LinkPool::stop(std::function<void()> done) {
+  stopping_ = true;
+  auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
+  for (auto& l : links_)
+    l->stop([this, shared_done] {
+      if (++stopped_ == links_.size() && *shared_done) (*shared_done)();
+    });
+}
+
+std::vector<LinkStatus> LinkPool::statuses() const {
+  std::vector<LinkStatus> out;
+  for (const auto& l : links_) out.push_back(l->status());
+  return out;
+}
+
+LinkStatus LinkPool::status() const {
+  const std::vector<LinkStatus> each = statuses();
+  LinkStatus s = each.front();  // relay, last error: the primary's
+  const LinkStatus* up = nullptr;
+  for (const LinkStatus& l : each) {
+    if (!up && l.state == "up") up = &l;
+    if (s.state != "up" && (l.state == "up" || l.state == "draining")) s.state = l.state;
+  }
+  if (up) {  // the figures of a link that is up (the primary's when it is)
+    s.cipher = up->cipher;
+    s.rtt_ms = up->rtt_ms;
+    s.connected_for_s = up->connected_for_s;
+  }
+  s.streams = s.bytes_sent = s.bytes_received = 0;
+  for (const LinkStatus& l : each) {
+    s.streams += l.streams;
+    s.bytes_sent += l.bytes_sent;
+    s.bytes_received += l.bytes_received;
+  }
+  if (s.last_error.empty() && !up)  // while one is up, the others' errors are in statuses()
+    for (const LinkStatus& l : each)
+      if (!l.last_error.empty()) s.last_error = l.last_error;
+  return s;
+}
+
+}  // namespace ferry::agent

@@ -1,0 +1,54 @@
+// The agent's links to the relay: agent.toml [relay] links of them (default 2), each a LinkClient
+// with its own TCP connection, handshake, keys and reconnects. SPEC.md allows "a small pool where that
+// measurably helps": a new stream goes to the link that moved the least lately (link_choice.hpp), so a
+// bulk transfer does not queue ahead of an interactive stream on one TCP connection
+// (docs/performance.md). Links connect one at a time and the others only while the primary is up:
+// the relay accepts an agent's handshake timestamps in order only, and a relay that is down gets one
+// agent's retries, not one per link.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "agent/link_choice.hpp"
+#include "agent/link_client.hpp"
+
+namespace ferry::agent {
+
+class LinkPool {
+ public:
+  LinkPool(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key);
+  LinkPool(const LinkPool&) = delete;
+  LinkPool& operator=(const LinkPool&) = delete;
+
+  void start();
+  // Asks the relay for a stream to `target` on the chosen link; while no link is up, the primary's
+  // open() waits for it (LinkClient::kOpenWaitMs). The answer names the link (StreamOwner).
+  void open(const Target& target, StreamOwner* owner);
+  // The owner is going away, or its streams ended cleanly: as LinkClient's, on every link.
+  void forget(StreamOwner* owner);
+  void detach(StreamOwner* owner);
+  // Drains and stops every link; `done` runs once all are closed.
+  void stop(std::function<void()> done);
+
+  std::size_t size() const noexcept { return links_.size(); }
+  LinkClient& link(std::size_t i) { return *links_[i]; }
+  const LinkClient& link(std::size_t i) const { return *links_[i]; }
+  // The pool as one link for `status` (state "up" while any link is), then each link.
+  LinkStatus status() const;
+  std::vector<LinkStatus> statuses() const;
+
+ private:
+  bool may_connect(std::size_t i) const;
+  void on_change();
+
+  uv_loop_t* loop_;
+  std::vector<std::unique_ptr<LinkClient>> links_;
+  std::vector<RecentBytes> recent_;
+  std::vector<LinkLoad> loads_;  // scratch for open()
+  bool stopping_ = false;
+  std::size_t stopped_ = 0;
+};
+
+}  // namespace ferry::agent

@@ -1,0 +1,200 @@
+"""The agent's pool of links ([relay] links, default 2) end to end: every link comes up, one at a
+time, with no handshake refused as a replay; a stream opened beside a download rides the other
+link; `links = 1` keeps one; links come back after the relay revokes and readmits the agent.
+Run: python3 -m unittest tests/e2e/test_pool.py
+"""
+import json
+import os
+import re
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import AGENT, Ferry, curl  # noqa: E402
+
+
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            b = self.request.recv(65536)
+            if not b:
+                return
+            self.request.sendall(b)
+
+
+class Source(socketserver.BaseRequestHandler):
+    """Sends a counting pattern until the client goes away: a download that lasts as long as the test."""
+    block = bytes(range(256)) * 256
+
+    def handle(self):
+        try:
+            while True:
+                self.request.sendall(Source.block)
+        except OSError:
+            return
+
+
+def serve(handler):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def tunnel(proxy_port, target_port):
+    """An HTTP CONNECT tunnel through the agent; returns the socket once the agent said 200."""
+    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=10)
+    s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (target_port, target_port))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(1)
+        if not b:
+            raise AssertionError("the agent closed the CONNECT: %r" % head)
+        head += b
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise AssertionError("CONNECT failed: %r" % head)
+    return s
+
+
+def echo_once(s, payload):
+    s.sendall(payload)
+    got = b""
+    while len(got) < len(payload):
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    return got
+
+
+class Pool(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = serve(Echo)
+        cls.source = serve(Source)
+        ports = (cls.echo.server_address[1], cls.source.server_address[1])
+        cls.ferry = Ferry(["allow 127.0.0.1:%d" % p for p in ports],
+                          relay_extra='admin_listen = "127.0.0.1:0"\n')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ferry.close()
+        cls.echo.shutdown()
+        cls.source.shutdown()
+
+    def status(self):
+        rc, body, err = curl("http://127.0.0.1:%d/status" % self.ferry.http_port)
+        self.assertEqual(rc, 0, err)
+        return json.loads(body)
+
+    def metrics(self):
+        admin = self.ferry.relay.wait_for(r"admin listening on (\S+)").group(1)
+        rc, body, err = curl("http://%s/metrics" % admin)
+        self.assertEqual(rc, 0, err)
+        return body.decode()
+
+    def test_1_both_links_come_up_one_after_the_other(self):
+        s = self.status()
+        self.assertEqual((s["link"], s["links_up"], len(s["links"])), ("up", 2, 2), s)
+        self.assertEqual([l["state"] for l in s["links"]], ["up", "up"])
+        self.assertEqual(len([l for l in self.ferry.relay.lines if re.search(r'agent "e2e" connected from', l)]), 2,
+                         "\n".join(self.ferry.relay.lines))
+        text = self.metrics()
+        self.assertIn("ferry_links 2\n", text)
+        self.assertIn('ferry_handshake_failures_total{reason="replay"} 0\n', text)
+        # The second link's handshake started after the first one's had finished.
+        agent = self.ferry.agent.lines
+        first = next(i for i, l in enumerate(agent) if re.search(r"link up to ", l))
+        second = next(i for i, l in enumerate(agent) if re.search(r"link 2 of 2 up to ", l))
+        self.assertLess(first, second)
+        text, _ = self.ferry.agent_status()
+        self.assertEqual(text["links up"], "2 of 2", text)
+
+    def test_2_a_stream_opened_beside_a_download_rides_the_other_link(self):
+        echo_port, source_port = self.echo.server_address[1], self.source.server_address[1]
+        interactive = tunnel(self.ferry.http_port, echo_port)  # both links idle: the first link
+        download = tunnel(self.ferry.http_port, source_port)   # fewer streams: the second
+        try:
+            got = 0
+            while got < 16 << 20:  # 16 MiB: the download's link is now the busy one
+                b = download.recv(1 << 20)
+                self.assertTrue(b, "the download ended early")
+                got += len(b)
+            late = tunnel(self.ferry.http_port, echo_port)  # opened while the download runs
+            try:
+                self.assertEqual(echo_once(late, b"keystroke" * 7), b"keystroke" * 7)
+                self.assertEqual(echo_once(interactive, b"x" * 100), b"x" * 100)
+                links = self.status()["links"]
+                busy = max(range(2), key=lambda i: links[i]["bytes_received"])
+                quiet = 1 - busy
+                self.assertGreater(links[busy]["bytes_received"], 16 << 20, links)
+                self.assertLess(links[quiet]["bytes_received"], 1 << 20, links)
+                # The download alone on its link; the two interactive streams together on the other.
+                self.assertEqual((links[busy]["streams"], links[quiet]["streams"]), (1, 2), links)
+            finally:
+                late.close()
+        finally:
+            download.close()
+            interactive.close()
+
+    def test_3_links_come_back_after_a_revoke_and_readmit(self):
+        relay_toml = self.ferry.path("relay.toml")
+        with open(relay_toml) as f:
+            original = f.read()
+        try:
+            with open(relay_toml, "w") as f:
+                f.write(original.split("[[agents]]")[0])
+            self.ferry.relay.proc.send_signal(signal.SIGHUP)
+            self.ferry.relay.wait_for(r"reloaded: 0 agents, 1 revoked")
+            self.ferry.agent.wait_for(r"link down: closed: the peer revoked this key")
+        finally:
+            with open(relay_toml, "w") as f:
+                f.write(original)
+        self.ferry.relay.proc.send_signal(signal.SIGHUP)
+        self.ferry.relay.wait_for(r"reloaded: 1 agents, 0 revoked")
+        deadline = time.time() + 60  # the reconnect backoff grew while the key was refused
+        while time.time() < deadline and self.status()["links_up"] < 2:
+            time.sleep(0.5)
+        s = self.status()
+        self.assertEqual(s["links_up"], 2, s)
+        self.assertIn('ferry_handshake_failures_total{reason="replay"} 0\n', self.metrics())
+        with tunnel(self.ferry.http_port, self.echo.server_address[1]) as t:
+            self.assertEqual(echo_once(t, b"back"), b"back")
+
+
+class OneLink(unittest.TestCase):
+    def test_links_1_keeps_one_link(self):
+        echo = serve(Echo)
+        ferry = Ferry(["allow 127.0.0.1:%d" % echo.server_address[1]], agent_relay_extra="links = 1\n")
+        try:
+            with tunnel(ferry.http_port, echo.server_address[1]) as t:
+                self.assertEqual(echo_once(t, b"one"), b"one")
+            rc, body, err = curl("http://127.0.0.1:%d/status" % ferry.http_port)
+            s = json.loads(body)
+            self.assertEqual((s["links_up"], len(s["links"])), (1, 1), s)
+            self.assertFalse([l for l in ferry.agent.lines if re.search(r"link \d of", l)], "\n".join(ferry.agent.lines))
+        finally:
+            ferry.close()
+            echo.shutdown()
+
+    def test_links_out_of_range_is_a_config_error(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "agent.toml")
+            for value in ("0", "9", '"two"'):
+                with open(path, "w") as f:
+                    f.write('[relay]\naddress = "127.0.0.1:7443"\npublic_key = "%s"\nlinks = %s\n[socks]\n'
+                            % ("A" * 43 + "=", value))
+                out = subprocess.run([AGENT, "check", "--config", path], capture_output=True, text=True, timeout=20)
+                self.assertEqual(out.returncode, 2, out.stdout)
+                self.assertIn("agent.toml:4: relay.links: must be", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
