@@ -129,13 +129,14 @@ void LinkSession::process_record(MutByteSpan record, Instant now) {
   if (state_ == State::Established) on_transport(record, now);
 }
 
-Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan payload) {
+Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan payload, bool in_link) {
   if (payload.size() < 14) return fail(Errc::Malformed, "handshake payload is too short");
   // The replay check comes first, so a recorded message 1 of any version is answered at most once.
   crypto::Tai64n ts;
   std::memcpy(ts.data(), payload.data(), ts.size());
-  if (!cfg_.admission->fresh(who, ts))
+  if (in_link ? !crypto::newer(ts, peer_timestamp_) : !cfg_.admission->fresh(who, ts))
     return fail(Errc::Replay, "handshake timestamp is not newer than the last");
+  peer_timestamp_ = ts;
   if (payload[12] != cfg_.wire_version)
     return fail(Errc::BadVersion, "the agent speaks another wire version");
   return {};
@@ -150,7 +151,7 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
     return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
   auto payload = hs_->read_message1_payload();
   if (!payload) return fail_link(payload.error(), false);
-  auto ok = check_payload_1(*who, *payload);
+  auto ok = check_payload_1(*who, *payload, false);
   if (!ok && ok.error().code != Errc::BadVersion) return fail_link(ok.error(), false);
   peer_ = *who;
   randombytes_buf(session_id_.data(), session_id_.size());
@@ -299,7 +300,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
     if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
     auto payload = hs.read_message1_payload();
     if (!payload) return payload.error();
-    if (auto ok = check_payload_1(*who, *payload); !ok) return ok;
+    if (auto ok = check_payload_1(*who, *payload, true); !ok) return ok;
     auto msg = hs.write_message2(handshake_payload_2());
     if (!msg) return msg.error();
     if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)

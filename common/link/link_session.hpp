@@ -128,7 +128,11 @@ class LinkSession {
   void on_transport(MutByteSpan record, Instant now);
   Result<void> on_control(const frame::Frame& f, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
-  Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload);
+  // `in_link`: message 1 of an in-link handshake, which only the authenticated peer can send; its
+  // timestamp must be newer than this link's last, not than the agent's latest on any link (the
+  // links of an agent's pool rekey at about the same time, and a message 1 queued behind a bulk
+  // transfer would lose that race).
+  Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload, bool in_link);
   Result<void> check_payload_2(ByteSpan payload, bool in_link) const;
   void note_peer_suites(ByteSpan payload_2);
   void become_established(crypto::TransportKeys keys, Instant now);
@@ -162,6 +166,7 @@ class LinkSession {
   SessionId session_id_{};
   crypto::Hash handshake_hash_{};
   crypto::SuiteSet peer_suites_{crypto::CipherSuite::ChaChaPoly};
+  crypto::Tai64n peer_timestamp_{};  // of the last message 1 accepted on this link (responder)
   bool handshake_begun_ = false;
   Instant now_{0};  // the latest time passed in
   Instant started_{0};

@@ -1,6 +1,7 @@
 // Agent-side and relay-side sessions in memory under an injected clock: handshake, refusal, replay,
 // bad input, key updates, keepalive and close, with no sleeping and no sockets.
 #include <catch2/catch.hpp>
+#include <cstring>
 
 #include "tests/unit/link_harness.hpp"
 #include "tests/unit/test_util.hpp"
@@ -310,7 +311,7 @@ TEST_CASE("a fresh in-link handshake every hour; open streams continue", "[link]
   CHECK(p.agent->handshake_hash() != first_hash);
   CHECK((p.relay_events.streams[id].data == expect));
   CHECK_FALSE(p.relay_events.closed);
-  CHECK(p.admission.last.size() == 1);  // each in-link handshake's timestamp was checked too
+  CHECK(p.admission.last.size() == 1);  // the first handshake's timestamp; in-link ones are the link's
 }
 
 TEST_CASE("a relay whose agent never renews keys closes the link", "[link][rehandshake]") {
@@ -417,6 +418,23 @@ Bytes rehandshake_message_1(Pair& p, std::chrono::seconds later, std::optional<c
   return *m;
 }
 
+// Reads the relay's answer to an in-link message 1 and switches `agent` to the new keys, as the
+// agent does: its KEY_UPDATE goes out under the old send key.
+void finish_rehandshake(Pair& p, test::RawPeer& agent, crypto::HandshakeIK& hs) {
+  Bytes keep;
+  auto reply = agent.drain(*p.relay, keep);
+  REQUIRE(reply.size() == 2);
+  REQUIRE(reply[0].type == frame::Type::Rehandshake);
+  REQUIRE(reply[1].type == frame::Type::KeyUpdate);  // the relay's send key changes after it
+  REQUIRE(hs.read_message2(reply[0].payload));
+  auto keys = hs.split();
+  agent.recv = std::move(keys.recv);
+  Bytes frames;
+  frame::put_key_update(frames, frame::KeyUpdateKind::NewHandshake);
+  agent.send_to(*p.relay, frames, p.now);
+  agent.send = std::move(keys.send);
+}
+
 std::optional<frame::CloseCode> close_code(const std::vector<frame::Frame>& frames) {
   for (const auto& f : frames)
     if (f.type == frame::Type::Close) return frame::parse_close(f.payload)->code;
@@ -464,18 +482,8 @@ TEST_CASE("a REHANDSHAKE while the last one is unfinished breaks the link", "[li
     Bytes frames;
     frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
     agent.send_to(*p.relay, frames, p.now);
+    finish_rehandshake(p, agent, *hs1);
     Bytes keep;
-    auto reply = agent.drain(*p.relay, keep);
-    REQUIRE(reply.size() == 2);
-    REQUIRE(reply[0].type == frame::Type::Rehandshake);
-    REQUIRE(reply[1].type == frame::Type::KeyUpdate);  // the relay's send key changes after it
-    REQUIRE(hs1->read_message2(reply[0].payload));
-    auto keys = hs1->split();
-    agent.recv = std::move(keys.recv);
-    frames.clear();
-    frame::put_key_update(frames, frame::KeyUpdateKind::NewHandshake);
-    agent.send_to(*p.relay, frames, p.now);
-    agent.send = std::move(keys.send);
     frames.clear();
     frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs2));
     agent.send_to(*p.relay, frames, p.now);
@@ -565,4 +573,30 @@ TEST_CASE("a trickle of bytes that never completes a record does not keep a link
   REQUIRE(p.agent_events.closed);
   CHECK(p.agent_events.closed->code == Errc::Timeout);
   CHECK(seconds == 45);
+}
+
+TEST_CASE("an in-link handshake must be newer than its own link's last, not the agent's latest",
+          "[link][rehandshake][pool]") {
+  Pair p;
+  auto agent = test::RawPeer::agent_of(p);
+  // Another link of the agent's pool handshook since, with a later clock: its timestamp is now the
+  // agent's latest. This link's hourly handshake, queued behind a transfer, carries an older one.
+  const Bytes other_link = test::RawPeer::payload_1(p.wall + 10s);
+  crypto::Tai64n latest;
+  std::memcpy(latest.data(), other_link.data(), latest.size());
+  REQUIRE(p.admission.fresh(p.agent_key.public_key(), latest));
+  std::optional<crypto::HandshakeIK> hs1, hs2;
+  Bytes frames;
+  frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
+  agent.send_to(*p.relay, frames, p.now);
+  REQUIRE_FALSE(p.relay_events.closed);
+  finish_rehandshake(p, agent, *hs1);
+  CHECK(p.relay->counters().rehandshakes == 1);
+  // A message 1 no newer than this link's last is a replay, in the link or not.
+  frames.clear();
+  frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs2));
+  agent.send_to(*p.relay, frames, p.now);
+  REQUIRE(p.relay_events.closed);
+  CHECK(p.relay_events.closed->code == Errc::Replay);
+  CHECK(p.relay->counters().rehandshakes == 1);
 }
