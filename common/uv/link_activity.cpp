@@ -29,4 +29,8 @@ void forget(const void* link) noexcept {
     if (r.link == link) r = Recent{};
 }
 
+void clear() noexcept {
+  for (Recent& r : recent) r = Recent{};
+}
+
 }  // namespace ferry::uv::link_activity

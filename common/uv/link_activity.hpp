@@ -10,6 +10,11 @@
 
 namespace ferry::uv::link_activity {
 
+// Where a reader is in its turn: Full after a full buffer (its next alloc_cb ends the turn with an
+// empty buffer), Ended until libuv reports that empty buffer as UV_ENOBUFS, which is then not an
+// error. Any other UV_ENOBUFS still is.
+enum class ReadTurn : std::uint8_t { Open, Full, Ended };
+
 // Another link counts as active for this long after it last moved a byte: long enough to cover the
 // pauses of an interactive session, short enough that a finished exchange soon stops counting.
 inline constexpr std::uint64_t kWindowMs = 1000;
@@ -18,7 +23,9 @@ inline constexpr std::uint64_t kWindowMs = 1000;
 void note(const void* link, std::uint64_t now_ms) noexcept;
 // Whether a link of this thread other than `link` moved bytes within kWindowMs before `now_ms`.
 bool crowded(const void* link, std::uint64_t now_ms) noexcept;
-// `link` is going away: it no longer counts (its address may be reused).
+// `link` is going away, or has no streams left: it no longer counts (its address may be reused).
 void forget(const void* link) noexcept;
+// Forgets every link of this thread (tests start from nothing).
+void clear() noexcept;
 
 }  // namespace ferry::uv::link_activity

@@ -98,7 +98,8 @@ void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noe
   // syscall) instead of up to 32 more reads, and the socket, still readable, comes back from the
   // next poll. While another link of this thread is active the buffer is small, so that link's
   // streams (a keystroke behind a download) wait for a short turn only (link_activity.hpp).
-  if (std::exchange(self->read_turn_used_, false)) {
+  if (self->read_turn_ == link_activity::ReadTurn::Full) {
+    self->read_turn_ = link_activity::ReadTurn::Ended;
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
@@ -111,14 +112,18 @@ void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noe
 
 void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<LinkConnection*>(s->data);
-  if (nread == UV_ENOBUFS) return;  // the turn ended in on_alloc_cb
+  if (nread == UV_ENOBUFS && self->read_turn_ == link_activity::ReadTurn::Ended) {
+    self->read_turn_ = link_activity::ReadTurn::Open;  // the turn ended in on_alloc_cb
+    return;
+  }
   if (nread > 0) {
     self->note_activity();
     self->session_.receive(
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());
     read_batch::run();  // streams write what this read delivered, before the buffer is reused
-    self->read_turn_used_ = static_cast<std::size_t>(nread) == buf->len;  // more is waiting
+    if (static_cast<std::size_t>(nread) == buf->len)
+      self->read_turn_ = link_activity::ReadTurn::Full;  // more waits
   } else if (nread < 0) {
     uv_read_stop(s);
     self->reading_ = false;
@@ -130,7 +135,10 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
 
 // Keepalives of a link without streams do not make the thread's other links take short turns.
 void LinkConnection::note_activity() {
-  if (session_.mux().stream_count() > 0) link_activity::note(&session_.mux(), uv_now(loop_));
+  if (session_.mux().stream_count() > 0)
+    link_activity::note(&session_.mux(), uv_now(loop_));
+  else
+    link_activity::forget(&session_.mux());  // a finished download stops crowding the others at once
 }
 
 void LinkConnection::wake() {

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "common/link/link_session.hpp"
+#include "common/uv/link_activity.hpp"
 #include "common/uv/unsent_budget.hpp"
 
 namespace ferry::uv {
@@ -110,7 +111,7 @@ class LinkConnection final : private link::LinkEvents {
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   uv_prepare_t prepare_{};
-  bool read_turn_used_ = false;  // a full buffer was just read: on_alloc_cb ends the turn
+  link_activity::ReadTurn read_turn_ = link_activity::ReadTurn::Open;
   uv_connect_t connect_req_{};
   uv_shutdown_t shutdown_req_{};
   link::LinkEvents& events_;

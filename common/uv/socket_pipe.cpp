@@ -220,7 +220,8 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
   // full one, an empty buffer ends libuv's read loop (UV_ENOBUFS, no syscall) instead of up to 32 more
   // reads, so a relay worker that pipes a download serves its other links' streams in between. The
   // socket comes back from the next poll. Alone, the loop reads on: larger link batches, less CPU.
-  if (std::exchange(self->read_turn_used_, false)) {
+  if (self->read_turn_ == link_activity::ReadTurn::Full) {
+    self->read_turn_ = link_activity::ReadTurn::Ended;
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
@@ -238,7 +239,10 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
 void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(s->data);
   if (self->stream_gone_) return self->abort(frame::ResetCode::Cancel);
-  if (nread == UV_ENOBUFS && buf->base == nullptr) return;  // the turn ended in on_alloc_cb
+  if (nread == UV_ENOBUFS && self->read_turn_ == link_activity::ReadTurn::Ended) {
+    self->read_turn_ = link_activity::ReadTurn::Open;  // the turn ended in on_alloc_cb
+    return;
+  }
   const std::size_t n = nread > 0 ? static_cast<std::size_t>(nread) : 0;
   bool more = true;
   if (buf->base == reinterpret_cast<char*>(small_read_buffer())) {
@@ -254,8 +258,8 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
     if (!more) {
       uv_read_stop(s);
       self->reading_ = false;
-    } else {
-      self->read_turn_used_ = n == buf->len && link_activity::crowded(self->mux_, uv_now(self->loop_));
+    } else if (n == buf->len && link_activity::crowded(self->mux_, uv_now(self->loop_))) {
+      self->read_turn_ = link_activity::ReadTurn::Full;
     }
     return;
   }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/link/mux.hpp"
+#include "common/uv/link_activity.hpp"
 
 namespace ferry::uv {
 
@@ -143,7 +144,7 @@ class SocketPipe {
   std::unique_ptr<std::uint8_t[]> handshake_buf_;
   bool close_when_written_ = false;  // close_after_writes() was called: the pipe owns reading now
   bool lingering_ = false;           // every write is out; waiting for the client's EOF
-  bool read_turn_used_ = false;      // a full buffer was just read: on_alloc_cb ends the turn
+  link_activity::ReadTurn read_turn_ = link_activity::ReadTurn::Open;
   DoneFn done_;
   uv_tcp_t tcp_{};
   uv_timer_t idle_{};

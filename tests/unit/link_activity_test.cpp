@@ -9,9 +9,7 @@ namespace activity = ferry::uv::link_activity;
 TEST_CASE("link activity: a link alone is never crowded; another active link crowds it for a while",
           "[pool]") {
   int a = 0, b = 0, c = 0;  // any distinct addresses name links
-  activity::forget(&a);
-  activity::forget(&b);
-  activity::forget(&c);
+  activity::clear();        // whatever links other tests ran on this thread
   activity::note(&a, 10'000);
   CHECK_FALSE(activity::crowded(&a, 10'000));
   CHECK(activity::crowded(&b, 10'000));  // from b's point of view, a is busy
