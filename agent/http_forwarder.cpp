@@ -329,6 +329,7 @@ void HttpForwarder::on_stream_fin() {
 
 void HttpForwarder::on_stream_reset(frame::ResetCode) {
   stream_.reset();
+  link_ = nullptr;
   origin_reusable_ = false;
   upstream_blocked_ = false;                                      // its queue went with it
   if (phase_ == Phase::Closing || phase_ == Phase::Head) return;  // no exchange was using it

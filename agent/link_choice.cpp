@@ -1,5 +1,6 @@
 #include "agent/link_choice.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ferry::agent {
@@ -12,24 +13,23 @@ void RecentBytes::update(std::uint64_t total, std::uint64_t now_ms) {
     return;
   }
   const double elapsed = static_cast<double>(now_ms - std::min(now_ms, at_ms_));
-  value_ = value_ * std::exp2(-elapsed / kHalfLifeMs) + static_cast<double>(total - std::min(total, total_));
+  const double moved = static_cast<double>(total - std::min(total, total_));
+  // The bytes moved since the last sample are taken to have moved half-way through it.
+  value_ = value_ * std::exp2(-elapsed / kHalfLifeMs) + moved * std::exp2(-elapsed / (2 * kHalfLifeMs));
   total_ = std::max(total_, total);
   at_ms_ = std::max(at_ms_, now_ms);
 }
 
 std::optional<std::size_t> choose_link(std::span<const LinkLoad> links) {
+  std::optional<double> lightest;
+  for (const LinkLoad& l : links)
+    if (l.up && (!lightest || l.recent < *lightest)) lightest = l.recent;
+  if (!lightest) return std::nullopt;
   std::optional<std::size_t> best;
   for (std::size_t i = 0; i < links.size(); ++i) {
     const LinkLoad& l = links[i];
-    if (!l.up) continue;
-    if (!best) {
-      best = i;
-      continue;
-    }
-    const LinkLoad& b = links[*best];
-    const bool lighter = l.recent + kBusyMarginBytes < b.recent;
-    const bool as_busy = std::abs(l.recent - b.recent) <= kBusyMarginBytes;
-    if (lighter || (as_busy && l.streams < b.streams)) best = i;
+    if (!l.up || l.recent > *lightest + kBusyMarginBytes) continue;  // busier than the lightest
+    if (!best || l.streams < links[*best].streams) best = i;
   }
   return best;
 }

@@ -12,7 +12,8 @@
 
 namespace ferry::agent {
 
-// Bytes a link moved lately: a total that halves every kHalfLifeMs, fed the link's running byte count.
+// Bytes a link moved lately, each counted less the longer ago it moved (halved every kHalfLifeMs),
+// fed the link's running byte count.
 class RecentBytes {
  public:
   static constexpr double kHalfLifeMs = 1000;
@@ -34,13 +35,13 @@ struct LinkLoad {
   std::size_t streams = 0;
 };
 
-// Two links whose recent bytes differ by less than this are equally busy, and the one with fewer
+// Links within this many recent bytes of the lightest are equally free, and the one with the fewest
 // streams wins: small exchanges (a few KiB each) spread by count, while a link that carries a bulk
 // transfer (megabytes a second) is avoided.
 inline constexpr double kBusyMarginBytes = 256 * 1024;
 
-// The index of the link for a new stream: an up link with the least recent bytes (by the margin),
-// then the fewest streams, then the lowest index. Empty when no link is up.
+// The index of the link for a new stream: among the up links within kBusyMarginBytes of the
+// lightest, the one with the fewest streams, then the lowest index. Empty when no link is up.
 std::optional<std::size_t> choose_link(std::span<const LinkLoad> links);
 
 }  // namespace ferry::agent

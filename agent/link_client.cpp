@@ -16,7 +16,8 @@ LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const cr
       // The primary is just "the link" in logs (one-link agents read as before), the others by number.
       name_(hooks_.index == 0
                 ? "link"
-                : "link " + std::to_string(hooks_.index + 1) + " of " + std::to_string(hooks_.size)) {
+                : "link " + std::to_string(hooks_.index + 1) + " of " + std::to_string(hooks_.size)),
+      prefix_(hooks_.index == 0 ? "" : name_ + ": ") {
   if (hooks_.index == 0 && cfg.cipher == crypto::CipherSuite::AesGcm && !crypto::aes_gcm_accelerated())
     log::warn("agent",
               "cipher = \"aes-256-gcm\", but this CPU has no AES instructions: it will be slow and its "
@@ -78,9 +79,10 @@ void LinkClient::connect() {
 
 crypto::CipherSuite LinkClient::next_suite() const noexcept {
   if (cfg_.cipher) return *cfg_.cipher;
-  if (hooks_.primary && hooks_.primary != this && hooks_.primary->handshake_done_)
-    return crypto::aes_gcm_accelerated() &&
-                   hooks_.primary->relay_suites().contains(crypto::CipherSuite::AesGcm)
+  // A secondary follows what the primary's relay listed while the primary is established.
+  if (const crypto::SuiteSet listed = hooks_.primary ? hooks_.primary->relay_suites() : crypto::SuiteSet{};
+      listed.contains(crypto::CipherSuite::ChaChaPoly))
+    return crypto::aes_gcm_accelerated() && listed.contains(crypto::CipherSuite::AesGcm)
                ? crypto::CipherSuite::AesGcm
                : crypto::CipherSuite::ChaChaPoly;
   return crypto::aes_gcm_accelerated() && !aes_unanswered_ ? crypto::CipherSuite::AesGcm
@@ -158,13 +160,16 @@ void LinkClient::on_closed(const Error& why) {
       if (cfg_.cipher == crypto::CipherSuite::AesGcm && !aes_hint_logged_) {
         aes_hint_logged_ = true;
         log::info("agent",
-                  "the relay did not complete an AES-256-GCM handshake, which agent.toml requires "
-                  "(cipher = \"aes-256-gcm\"); if it persists, check the relay's link_ciphers");
+                  prefix_ +
+                      "the relay did not complete an AES-256-GCM handshake, which agent.toml requires "
+                      "(cipher = \"aes-256-gcm\"); if it persists, check the relay's link_ciphers");
       } else if (!cfg_.cipher && attempt_suite_ == crypto::CipherSuite::AesGcm) {
         aes_unanswered_ = true;
         if (!fallback_logged_)  // once per outage: a relay that refuses every key alternates the two
-          log::info("agent",
-                    "the relay did not complete an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
+          log::info(
+              "agent",
+              prefix_ +
+                  "the relay did not complete an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
         fallback_logged_ = true;
       } else if (!cfg_.cipher && aes_unanswered_) {
         aes_unanswered_ = false;
@@ -193,6 +198,13 @@ void LinkClient::open(const Target& target, StreamOwner* owner) {
   if (up()) return open_now(target, owner);
   waiting_.push_back(Waiting{target, owner, uv_now(loop_) + kOpenWaitMs});
   if (waiting_.size() == 1) arm_wait_timer();
+}
+
+void LinkClient::hand_over_waiting(LinkClient& other) {
+  std::vector<Waiting> waiting;
+  waiting.swap(waiting_);
+  arm_wait_timer();
+  for (auto& w : waiting) other.open(w.target, w.owner);
 }
 
 void LinkClient::open_now(const Target& target, StreamOwner* owner) {
@@ -263,7 +275,7 @@ void LinkClient::on_reset(link::StreamId id, frame::ResetCode code) {
   o->on_open_result(*this, id, frame::OpenResult{frame::OpenCode::Failure, 0, why});
 }
 void LinkClient::on_goaway(const frame::GoAway& g) {
-  log::info("agent", "the relay is draining (" + g.reason + "); new streams wait for a new link");
+  log::info("agent", prefix_ + "the relay is draining (" + g.reason + "); new streams wait for a new link");
   // Streams already open finish on this link; the next open() finds no link up and waits for the
   // reconnect that follows the relay's close.
   established_ = false;

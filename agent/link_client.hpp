@@ -76,6 +76,8 @@ class LinkClient final : public link::LinkEvents {
   void forget(StreamOwner* owner);
   // Ends one stream (RESET) and forgets its owner for it (an HTTP exchange finished with an origin).
   void release(link::StreamId id);
+  // Opens waiting for this link to come up go to `other` instead (a pool's link that is up).
+  void hand_over_waiting(LinkClient& other);
   // A parked link (may_connect said no) asks again.
   void poke();
   // Resolving, connecting or in the handshake: what a pool lets one link at a time do, since the
@@ -129,7 +131,8 @@ class LinkClient final : public link::LinkEvents {
   const config::AgentConfig& cfg_;
   const crypto::SecretKey& key_;
   LinkPoolHooks hooks_;
-  std::string name_;  // in logs: "link" (the primary) or "link 2 of 2"
+  std::string name_;    // in logs: "link" (the primary) or "link 2 of 2"
+  std::string prefix_;  // before other log lines: "" (the primary) or "link 2 of 2: "
   bool parked_ = false;
   std::string host_, port_;
   std::unique_ptr<uv::LinkConnection> conn_;

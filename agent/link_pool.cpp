@@ -38,6 +38,10 @@ bool LinkPool::may_connect(std::size_t i) const {
 void LinkPool::on_change() {
   if (stopping_) return;
   for (auto& l : links_) l->poke();
+  // Opens wait on the primary while no link is up; one that comes up first takes them.
+  if (links_[0]->up()) return;
+  for (auto& l : links_)
+    if (l->up()) return links_[0]->hand_over_waiting(*l);
 }
 
 void LinkPool::open(const Target& target, StreamOwner* owner) {

@@ -17,8 +17,10 @@ TEST_CASE("recent bytes: the first sample is the baseline, then deltas add and h
   CHECK(r.value() == Approx(1'000'000));
   r.update(6'000'000, 1100);  // a second later, nothing new: half is left
   CHECK(r.value() == Approx(500'000));
-  r.update(6'000'000 + 100, 3100);  // two more seconds: a quarter of that, plus 100
-  CHECK(r.value() == Approx(125'000 + 100));
+  r.update(6'000'000 + 100, 3100);  // two more seconds: a quarter of that, plus 100 a second ago
+  CHECK(r.value() == Approx(125'000 + 50));
+  r.update(6'000'000 + 100 + 1'000'000, 3600'000);  // a megabyte some time in the last hour
+  CHECK(r.value() < 1);
   r.update(6'000'000 + 100, 60'000);  // a minute of quiet: nothing worth counting
   CHECK(r.value() < 1);
 }
