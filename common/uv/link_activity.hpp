@@ -6,9 +6,16 @@
 // when a link has the thread to itself (docs/performance.md, "Head-of-line").
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace ferry::uv::link_activity {
+
+// A reader's turn while another link of its thread is active: one read of at most this much per
+// event. Measured on loopback with an echo beside a download (peer_bench scenario d, two runs each):
+// 64 KiB left the echo's p50 at 1.1-1.65x idle with the download at 900-1000 MB/s; 32 KiB gave
+// 0.91-0.99x at 840-890 MB/s; 16 KiB 0.76-0.82x at 740-760 MB/s. A link alone reads 256 KiB.
+inline constexpr std::size_t kTurnBytes = 32 * 1024;
 
 // Where a reader is in its turn: Full after a full buffer (its next alloc_cb ends the turn with an
 // empty buffer), Ended until libuv reports that empty buffer as UV_ENOBUFS, which is then not an

@@ -107,7 +107,8 @@ void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noe
   // a partial record out before read_cb returns.
   thread_local const std::unique_ptr<std::uint8_t[]> rx(new std::uint8_t[kReadBytes]);
   buf->base = reinterpret_cast<char*>(rx.get());
-  buf->len = link_activity::crowded(&self->session_.mux(), uv_now(self->loop_)) ? kTurnBytes : kReadBytes;
+  buf->len = link_activity::crowded(&self->session_.mux(), uv_now(self->loop_)) ? link_activity::kTurnBytes
+                                                                                : kReadBytes;
 }
 
 void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {

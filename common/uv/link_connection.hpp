@@ -25,9 +25,7 @@ class LinkConnection final : private link::LinkEvents {
   // 128 KiB, 512 KiB and 1 MiB: 1.1 GB/s at 0.56 + 0.88 s/GiB (agent + relay) against 0.54-0.78 GB/s
   // at 0.7 + 1.1 with 1 MiB. The records decrypted in place, and the writev from them, stay in L2.
   static constexpr std::size_t kReadBytes = 256 * 1024;
-  // The read while another link of this thread is active (link_activity.hpp): a quarter of the
-  // time another link's streams wait behind this one's.
-  static constexpr std::size_t kTurnBytes = 64 * 1024;
+  // While another link of this thread is active, a read is link_activity::kTurnBytes.
   // Records are produced in batches, written with one syscall each. While the kernel takes every batch
   // at once (a fast path), batches are large: loopback TCP costs the sender 0.41 s/GiB of CPU at
   // 128 KiB writes and 0.22 s/GiB at 1 MiB, and 512 KiB measured best end to end (it stays in L2).

@@ -1,5 +1,6 @@
 #include "common/uv/socket_pipe.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -216,24 +217,27 @@ std::uint8_t* small_read_buffer() {
 
 void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(h->data);
-  // While another link of this thread is active (link_activity.hpp), one buffer per event: after a
-  // full one, an empty buffer ends libuv's read loop (UV_ENOBUFS, no syscall) instead of up to 32 more
-  // reads, so a relay worker that pipes a download serves its other links' streams in between. The
-  // socket comes back from the next poll. Alone, the loop reads on: larger link batches, less CPU.
+  // While another link of this thread is active (link_activity.hpp), one short buffer per event:
+  // after a full one, an empty buffer ends libuv's read loop (UV_ENOBUFS, no syscall) instead of up
+  // to 32 more reads, so a relay worker that pipes a download serves its other links' streams in
+  // between. The socket comes back from the next poll. Alone, the loop reads on in whole chunks:
+  // larger link batches, less CPU.
   if (self->read_turn_ == link_activity::ReadTurn::Full) {
     self->read_turn_ = link_activity::ReadTurn::Ended;
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
+  const std::size_t most = link_activity::crowded(self->mux_, uv_now(self->loop_)) ? link_activity::kTurnBytes
+                                                                                   : link::Chunk::kBytes;
   if (!self->stream_gone_ && self->small_reads_ && self->mux_->queued(self->id_) == 0) {
     buf->base = reinterpret_cast<char*>(small_read_buffer());
-    buf->len = link::Chunk::kBytes;
+    buf->len = most;
     return;
   }
   // Bulk: the kernel copies straight into the stream's send queue, no copy of ours on this path.
   const MutByteSpan space = self->stream_gone_ ? MutByteSpan{} : self->mux_->send_space(self->id_);
   buf->base = reinterpret_cast<char*>(space.data());
-  buf->len = space.size();
+  buf->len = std::min(space.size(), most);
 }
 
 void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
