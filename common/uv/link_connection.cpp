@@ -118,11 +118,11 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
     return;
   }
   if (nread > 0) {
-    self->note_activity();
     self->session_.receive(
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());
     read_batch::run();  // streams write what this read delivered, before the buffer is reused
+    self->note_activity(true);
     if (static_cast<std::size_t>(nread) == buf->len)
       self->read_turn_ = link_activity::ReadTurn::Full;  // more waits
   } else if (nread < 0) {
@@ -134,12 +134,14 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
   }
 }
 
-// Keepalives of a link without streams do not make the thread's other links take short turns.
-void LinkConnection::note_activity() {
-  if (session_.mux().stream_count() > 0)
+// Called after bytes moved (`moved`) and at the end of each flush. A link without streams does not
+// count, for its keepalives or after its last stream ended: a finished download stops crowding the
+// thread's other links at once, not a window later.
+void LinkConnection::note_activity(bool moved) {
+  if (session_.mux().stream_count() == 0)
+    link_activity::forget(&session_.mux());
+  else if (moved)
     link_activity::note(&session_.mux(), uv_now(loop_));
-  else
-    link_activity::forget(&session_.mux());  // a finished download stops crowding the others at once
 }
 
 void LinkConnection::wake() {
@@ -185,7 +187,7 @@ void LinkConnection::flush() {
     scratch_.clear();
     session_.produce(scratch_, std::min(batch_, unsent_budget_));
     if (scratch_.empty()) break;
-    note_activity();
+    note_activity(true);
     uv_buf_t buf =
         uv_buf_init(reinterpret_cast<char*>(scratch_.data()), static_cast<unsigned>(scratch_.size()));
     int written = uv_try_write(stream, &buf, 1);
@@ -213,6 +215,7 @@ void LinkConnection::flush() {
     op.release();          // owned by req.data until on_write_cb
     batch_ = kSmallBatch;  // the kernel pushed back: keep what waits here small
   }
+  note_activity(false);
   if (closing_ && writing_bytes_ == 0 && !session_.has_output()) finish_close();
 }
 

@@ -73,7 +73,7 @@ class LinkConnection final : private link::LinkEvents {
 
   static void on_connect_cb(uv_connect_t* req, int status) noexcept;
   static void on_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
-  void note_activity();
+  void note_activity(bool moved);
   static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void on_write_cb(uv_write_t* req, int status) noexcept;
   static void on_tick_cb(uv_timer_t* t) noexcept;
