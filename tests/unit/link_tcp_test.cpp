@@ -11,6 +11,7 @@
 #include <map>
 #include <thread>
 
+#include "common/uv/link_activity.hpp"
 #include "common/uv/link_connection.hpp"
 #include "common/uv/loop.hpp"
 #include "common/uv/tcp_listener.hpp"
@@ -130,7 +131,9 @@ class AgentSide final : public link::LinkEvents {
     auto addr = uv::parse_socket_address("127.0.0.1:" + std::to_string(port));
     REQUIRE(conn_->connect(reinterpret_cast<const sockaddr*>(&*addr)));
     uv_timer_init(loop.get(), &watchdog_);
-    watchdog_.data = this;
+    uv_timer_init(loop.get(), &after_end_);
+    watchdog_.data = after_end_.data = this;
+    uv::link_activity::clear();
     uv_timer_start(
         &watchdog_,
         [](uv_timer_t* t) {
@@ -145,9 +148,17 @@ class AgentSide final : public link::LinkEvents {
   bool timed_out = false;
   std::size_t stalled_queue_max = 0;
   std::optional<Error> closed;
+  // What another link of this thread saw (uv::link_activity): crowded while the streams moved
+  // bytes, and no longer once they had all ended (checked on the next loop iteration).
+  bool crowded_while_moving = false;
+  std::optional<bool> crowded_after_end;
 
  private:
-  void gone() { uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr); }
+  void gone() {
+    uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&after_end_), nullptr);
+  }
+  bool crowded() const { return uv::link_activity::crowded(&other_link_, uv_now(loop_.get())); }
 
   void on_established(const crypto::PublicKey&) override {
     for (int i = 0; i < plan_.streams; ++i) {
@@ -173,6 +184,7 @@ class AgentSide final : public link::LinkEvents {
       stalled_queue_max = std::max(stalled_queue_max, conn_->mux().queued(id));
       return;
     }
+    crowded_while_moving = crowded_while_moving || crowded();
     auto& off = sent_[id];
     while (off < plan_.bytes_per_stream) {
       const std::size_t n = std::min<std::uint64_t>(chunk_.size(), plan_.bytes_per_stream - off);
@@ -190,7 +202,14 @@ class AgentSide final : public link::LinkEvents {
         stalled_queue_max = std::max(stalled_queue_max, conn_->mux().queued(stalled_));
         conn_->mux().reset(stalled_, frame::ResetCode::Cancel);
       }
-      conn_->close(frame::CloseCode::Normal, "test done");
+      uv_timer_start(  // once this read and its flush are over: every stream has ended
+          &after_end_,
+          [](uv_timer_t* t) {
+            auto* self = static_cast<AgentSide*>(t->data);
+            self->crowded_after_end = self->crowded();
+            self->conn_->close(frame::CloseCode::Normal, "test done");
+          },
+          0, 0);
     }
   }
   void on_reset(link::StreamId, frame::ResetCode) override {}
@@ -199,7 +218,8 @@ class AgentSide final : public link::LinkEvents {
   uv::Loop& loop_;
   const Plan& plan_;
   Bytes chunk_;
-  uv_timer_t watchdog_{};
+  uv_timer_t watchdog_{}, after_end_{};
+  int other_link_ = 0;  // its address names a second link of this thread
   std::unique_ptr<uv::LinkConnection> conn_;
   std::map<link::StreamId, std::uint64_t> sent_;
   link::StreamId stalled_ = 0;
@@ -210,6 +230,8 @@ struct Outcome {
   int relay_fins = 0, agent_done = 0;
   std::size_t stalled_queue_max = 0;
   bool timed_out = false;
+  bool crowded_while_moving = false;
+  std::optional<bool> crowded_after_end;
   std::optional<Error> agent_closed, relay_closed;
   int relay_loop_close = -1, agent_loop_close = -1;
 };
@@ -242,6 +264,8 @@ Outcome run(const Plan& plan) {
       loop.run();
       out.agent_done = agent.done;
       out.stalled_queue_max = agent.stalled_queue_max;
+      out.crowded_while_moving = agent.crowded_while_moving;
+      out.crowded_after_end = agent.crowded_after_end;
       out.agent_closed = agent.closed;
       out.timed_out |= agent.timed_out;
     }
@@ -261,6 +285,10 @@ TEST_CASE("1 GiB through 64 concurrent streams over loopback TCP, every byte che
   CHECK(o.verified == 1ull << 30);
   CHECK(o.relay_fins == 64);
   CHECK(o.agent_done == 64);
+  // A second link of the agent's thread would have taken short read turns during the transfer, and
+  // large ones again right after its last stream ended.
+  CHECK(o.crowded_while_moving);
+  CHECK(o.crowded_after_end == false);
   REQUIRE(o.relay_closed);
   CHECK(o.relay_closed->code == Errc::Closed);  // the agent's authenticated CLOSE arrived
   CHECK(o.agent_loop_close == 0);               // no handle leaked on either loop
