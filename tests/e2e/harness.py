@@ -39,7 +39,8 @@ class Daemon:
         self._q = queue.Queue()
         self.proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
                                      env=dict(os.environ, **(env or {})))
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
 
     def _pump(self):
         for line in self.proc.stderr:
@@ -82,6 +83,10 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # Nothing else holds the pipe (ferry starts no processes), so the reader is at EOF once the process is
+        # gone; closing the pipe before the reader is done would block until it was.
+        self._reader.join()
+        self.proc.stderr.close()
         return self.proc.returncode
 
 
@@ -170,9 +175,10 @@ class Target:
             threading.Thread(target=self.https.serve_forever, daemon=True).start()
 
     def close(self):
-        self.http.shutdown()
-        if self.https:
-            self.https.shutdown()
+        for server in (self.http, self.https):
+            if server:
+                server.shutdown()
+                server.server_close()
 
 
 class Ferry:

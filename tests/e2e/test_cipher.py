@@ -220,7 +220,7 @@ class Cipher(unittest.TestCase):
     def test_an_auto_agent_offers_aes_again_once_a_relay_lists_it(self):
         f = self.start(relay_extra=CHACHA_ONLY)
         self.assertEqual(self.link_up(f), CHACHA)
-        self.assertEqual(count(f.agent.lines, FALLBACK), 1)
+        self.assertEqual(count(f.agent.lines, FALLBACK), 1, "\n".join(f.agent.lines))
 
         def restart_relay(name):
             """The same relay key and agent on the same port, with the default link_ciphers."""

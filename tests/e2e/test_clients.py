@@ -62,9 +62,11 @@ class RealClients(unittest.TestCase):
         if cls.sshd:
             cls.sshd.terminate()
             cls.sshd.wait(10)
+            cls.sshd.stderr.close()
         cls.ferry.close()
         cls.target.close()
         cls.files.shutdown()
+        cls.files.server_close()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def test_wget_through_the_http_proxy(self):

@@ -35,7 +35,7 @@ TARGET_SERVER = textwrap.dedent("""
             self.end_headers()
             self.wfile.write(body)
     s = http.server.ThreadingHTTPServer(("198.18.2.2", 80), H)
-    print("ready", flush=True)
+    print("ready", file=sys.stderr, flush=True)
     s.serve_forever()
 """)
 
@@ -107,26 +107,22 @@ class Office(unittest.TestCase):
         with open(d + "/agent.toml", "w") as f:
             f.write('private_key_file = "agent.key"\n[relay]\naddress = "198.18.1.1:7443"\npublic_key = "%s"\n'
                     '[http]\nlisten = "127.0.0.1:8080"\n[socks]\nlisten = "127.0.0.1:1080"\n' % cls.relay_pub)
-        target = subprocess.Popen(ns(TARGET, sys.executable, "-c", TARGET_SERVER), stdout=subprocess.PIPE, text=True)
+        # A Daemon too, so that tearDownClass stops it and closes its pipe like the others.
+        target = Daemon(ns(TARGET, sys.executable, "-c", TARGET_SERVER))
         cls.daemons.append(target)
-        assert target.stdout.readline().strip() == "ready"
+        target.wait_for(r"^ready$")
         cls.relay = Daemon(ns(OFFICE, RELAY, "--config", d + "/relay.toml"))
-        cls.daemons.append(cls.relay.proc)
+        cls.daemons.append(cls.relay)
         cls.relay.listening(1)
         cls.agent = Daemon(ns(LAPTOP, AGENT, "--config", d + "/agent.toml"))
-        cls.daemons.append(cls.agent.proc)
+        cls.daemons.append(cls.agent)
         cls.agent.listening(2)
         cls.agent.wait_for("link up")
 
     @classmethod
     def tearDownClass(cls):
-        for p in getattr(cls, "daemons", []):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        for daemon in getattr(cls, "daemons", []):
+            daemon.stop(timeout=10)
         for n in (LAPTOP, OFFICE, TARGET):
             subprocess.run(["ip", "netns", "del", n], capture_output=True)
         shutil.rmtree("/etc/netns/" + OFFICE, ignore_errors=True)

@@ -48,19 +48,28 @@ def serve(handler):
     return server
 
 
+def stop(server):
+    server.shutdown()
+    server.server_close()
+
+
 def tunnel(proxy_port, target_port):
     """An HTTP CONNECT tunnel through the agent; returns the socket once the agent said 200."""
     s = socket.create_connection(("127.0.0.1", proxy_port), timeout=10)
-    s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (target_port, target_port))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        b = s.recv(1)
-        if not b:
-            raise AssertionError("the agent closed the CONNECT: %r" % head)
-        head += b
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise AssertionError("CONNECT failed: %r" % head)
-    return s
+    try:
+        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (target_port, target_port))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = s.recv(1)
+            if not b:
+                raise AssertionError("the agent closed the CONNECT: %r" % head)
+            head += b
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise AssertionError("CONNECT failed: %r" % head)
+        return s
+    except BaseException:
+        s.close()  # the caller never gets it to close
+        raise
 
 
 def echo_once(s, payload):
@@ -86,8 +95,8 @@ class Pool(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.ferry.close()
-        cls.echo.shutdown()
-        cls.source.shutdown()
+        stop(cls.echo)
+        stop(cls.source)
 
     def status(self):
         rc, body, err = curl("http://127.0.0.1:%d/status" % self.ferry.http_port)
@@ -119,30 +128,23 @@ class Pool(unittest.TestCase):
 
     def test_2_a_stream_opened_beside_a_download_rides_the_other_link(self):
         echo_port, source_port = self.echo.server_address[1], self.source.server_address[1]
-        interactive = tunnel(self.ferry.http_port, echo_port)  # both links idle: the first link
-        download = tunnel(self.ferry.http_port, source_port)   # fewer streams: the second
-        try:
-            got = 0
-            while got < 16 << 20:  # 16 MiB: the download's link is now the busy one
-                b = download.recv(1 << 20)
-                self.assertTrue(b, "the download ended early")
-                got += len(b)
-            late = tunnel(self.ferry.http_port, echo_port)  # opened while the download runs
-            try:
-                self.assertEqual(echo_once(late, b"keystroke" * 7), b"keystroke" * 7)
-                self.assertEqual(echo_once(interactive, b"x" * 100), b"x" * 100)
-                links = self.status()["links"]
-                busy = max(range(2), key=lambda i: links[i]["bytes_received"])
-                quiet = 1 - busy
-                self.assertGreater(links[busy]["bytes_received"], 16 << 20, links)
-                self.assertLess(links[quiet]["bytes_received"], 1 << 20, links)
-                # The download alone on its link; the two interactive streams together on the other.
-                self.assertEqual((links[busy]["streams"], links[quiet]["streams"]), (1, 2), links)
-            finally:
-                late.close()
-        finally:
-            download.close()
-            interactive.close()
+        with tunnel(self.ferry.http_port, echo_port) as interactive:  # both links idle: the first link
+            with tunnel(self.ferry.http_port, source_port) as download:  # fewer streams: the second
+                got = 0
+                while got < 16 << 20:  # 16 MiB: the download's link is now the busy one
+                    b = download.recv(1 << 20)
+                    self.assertTrue(b, "the download ended early")
+                    got += len(b)
+                with tunnel(self.ferry.http_port, echo_port) as late:  # opened while the download runs
+                    self.assertEqual(echo_once(late, b"keystroke" * 7), b"keystroke" * 7)
+                    self.assertEqual(echo_once(interactive, b"x" * 100), b"x" * 100)
+                    links = self.status()["links"]
+                    busy = max(range(2), key=lambda i: links[i]["bytes_received"])
+                    quiet = 1 - busy
+                    self.assertGreater(links[busy]["bytes_received"], 16 << 20, links)
+                    self.assertLess(links[quiet]["bytes_received"], 1 << 20, links)
+                    # The download alone on its link; the two interactive streams together on the other.
+                    self.assertEqual((links[busy]["streams"], links[quiet]["streams"]), (1, 2), links)
 
     def test_3_links_come_back_after_a_revoke_and_readmit(self):
         relay_toml = self.ferry.path("relay.toml")
@@ -172,17 +174,15 @@ class Pool(unittest.TestCase):
 class OneLink(unittest.TestCase):
     def test_links_1_keeps_one_link(self):
         echo = serve(Echo)
+        self.addCleanup(stop, echo)  # also when Ferry() fails
         ferry = Ferry(["allow 127.0.0.1:%d" % echo.server_address[1]], agent_relay_extra="links = 1\n")
-        try:
-            with tunnel(ferry.http_port, echo.server_address[1]) as t:
-                self.assertEqual(echo_once(t, b"one"), b"one")
-            rc, body, err = curl("http://127.0.0.1:%d/status" % ferry.http_port)
-            s = json.loads(body)
-            self.assertEqual((s["links_up"], len(s["links"])), (1, 1), s)
-            self.assertFalse([l for l in ferry.agent.lines if re.search(r"link \d of", l)], "\n".join(ferry.agent.lines))
-        finally:
-            ferry.close()
-            echo.shutdown()
+        self.addCleanup(ferry.close)
+        with tunnel(ferry.http_port, echo.server_address[1]) as t:
+            self.assertEqual(echo_once(t, b"one"), b"one")
+        rc, body, err = curl("http://127.0.0.1:%d/status" % ferry.http_port)
+        s = json.loads(body)
+        self.assertEqual((s["links_up"], len(s["links"])), (1, 1), s)
+        self.assertFalse([l for l in ferry.agent.lines if re.search(r"link \d of", l)], "\n".join(ferry.agent.lines))
 
     def test_links_out_of_range_is_a_config_error(self):
         with tempfile.TemporaryDirectory() as d:

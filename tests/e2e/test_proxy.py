@@ -2,6 +2,7 @@
 CONNECT and socks5h, keep-alive and pipelining across origins, half-close, policy denials, an unlisted
 key, egress_bind, the idle timeout, reload and bad input. Run: python3 -m unittest tests/e2e/test_proxy.py
 """
+import contextlib
 import hashlib
 import os
 import shutil
@@ -134,11 +135,11 @@ class Proxying(unittest.TestCase):
         self.assertTrue(raw(port, b"GET http://x/ HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n").startswith(b"HTTP/1.1 400"))
         self.assertEqual(raw(port, b"\x05\x00"), b"\x05\xff")  # SOCKS5 with no methods... or none acceptable
         self.assertEqual(raw(port, os.urandom(4096).replace(b"\x05", b"\x06").replace(b"\x04", b"\x06"), read_timeout=3)[:8], b"HTTP/1.1")
-        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(1000)]
-        rc, body, err = curl("-x", "http://127.0.0.1:%d" % port, self.url("/still"))
-        self.assertEqual((rc, body), (0, b"hello from the target at /still"), err)
-        for s in idle:
-            s.close()
+        with contextlib.ExitStack() as idle:  # closes every socket opened so far, whatever fails
+            for _ in range(1000):
+                idle.enter_context(socket.create_connection(("127.0.0.1", port)))
+            rc, body, err = curl("-x", "http://127.0.0.1:%d" % port, self.url("/still"))
+            self.assertEqual((rc, body), (0, b"hello from the target at /still"), err)
 
     def test_relay_port_battery_then_service_as_usual(self):
         def rss_kib(pid):
@@ -151,18 +152,16 @@ class Proxying(unittest.TestCase):
         raw(port, b"\x00\x6e" + os.urandom(50), read_timeout=1)            # a truncated message 1
         raw(port, b"\xff\xff" + os.urandom(1000), read_timeout=1)          # an oversized record
         raw(port, b"\x00\x00", read_timeout=1)                              # an empty record
-        idle = []
-        for _ in range(1000):                                                # 1,000 sockets that never speak
-            try:
-                idle.append(socket.create_connection(("127.0.0.1", port), timeout=2))
-            except OSError:
-                break
-        for a in range(1000):                                                # and 1,000 at the agent's port
-            idle.append(socket.create_connection(("127.0.0.1", self.ferry.socks_port), timeout=2))
-        rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, self.url("/after-battery"))
-        self.assertEqual((rc, body), (0, b"hello from the target at /after-battery"), err)
-        for s in idle:
-            s.close()
+        with contextlib.ExitStack() as idle:  # closes every socket opened so far, whatever fails
+            for _ in range(1000):                                            # 1,000 sockets that never speak
+                try:
+                    idle.enter_context(socket.create_connection(("127.0.0.1", port), timeout=2))
+                except OSError:
+                    break
+            for a in range(1000):                                            # and 1,000 at the agent's port
+                idle.enter_context(socket.create_connection(("127.0.0.1", self.ferry.socks_port), timeout=2))
+            rc, body, err = curl("-x", "socks5h://127.0.0.1:%d" % self.ferry.socks_port, self.url("/after-battery"))
+            self.assertEqual((rc, body), (0, b"hello from the target at /after-battery"), err)
         relay_growth = rss_kib(self.ferry.relay.proc.pid) - relay_before
         agent_growth = rss_kib(self.ferry.agent.proc.pid) - agent_before
         # The stated bound: the battery costs each process less than 32 MiB.
@@ -373,20 +372,15 @@ class Admission(unittest.TestCase):
         self.assertEqual(body, b"hello from the target at /again 200")
 
     def test_streams_beyond_the_agent_limit_are_refused(self):
-        tunnels = []
-        try:
+        with contextlib.ExitStack() as tunnels:  # a tunnel is closed even if its CONNECT fails
             for _ in range(3):
-                s = socket.create_connection(("127.0.0.1", self.ferry.http_port), timeout=10)
+                s = tunnels.enter_context(socket.create_connection(("127.0.0.1", self.ferry.http_port), timeout=10))
                 s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.target.port)
                 self.assertTrue(s.recv(1024).startswith(b"HTTP/1.1 200"))
-                tunnels.append(s)
             rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "-o", "-", "-w", " %{http_code}",
                                  "http://127.0.0.1:%d/fourth" % self.target.port)
             self.assertTrue(body.endswith(b" 503"), body)
             self.assertIn(b"max_streams_per_agent", body)
-        finally:
-            for s in tunnels:
-                s.close()
         deadline = time.time() + 10
         while time.time() < deadline:  # the relay counts the closed streams down, then serves again
             rc, body, err = curl("-x", "http://127.0.0.1:%d" % self.ferry.http_port, "http://127.0.0.1:%d/again" % self.target.port)

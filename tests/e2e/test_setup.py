@@ -64,7 +64,8 @@ class Setup(unittest.TestCase):
         self.assertIn("public_key", bad.stderr)
         # The name and key are spliced into TOML: text that would add keys of its own is refused
         # before the file is touched, and no scratch file is left behind.
-        before = open(self.path("relay.toml")).read()
+        with open(self.path("relay.toml")) as f:
+            before = f.read()
         sneaky_key = self.run_cmd(RELAY, "enroll", "--config", self.path("relay.toml"), "--name", "y",
                                   "--pubkey", agent_pub + '"\nrules = ["allow *"]\n#')
         self.assertEqual(sneaky_key.returncode, 2)
@@ -73,7 +74,8 @@ class Setup(unittest.TestCase):
                                    "--pubkey", agent_pub)
         self.assertEqual(sneaky_name.returncode, 2)
         self.assertIn("--name", sneaky_name.stderr)
-        self.assertEqual(open(self.path("relay.toml")).read(), before)
+        with open(self.path("relay.toml")) as f:
+            self.assertEqual(f.read(), before)
         self.assertEqual([f for f in os.listdir(self.path("")) if ".enroll" in f], [])
         self.assertEqual(self.run_cmd(RELAY, "check", "--config", self.path("relay.toml")).returncode, 0)
 
