@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 namespace ferry::agent {
 
@@ -14,8 +15,11 @@ void RecentBytes::update(std::uint64_t total, std::uint64_t now_ms) {
   }
   const double elapsed = static_cast<double>(now_ms - std::min(now_ms, at_ms_));
   const double moved = static_cast<double>(total - std::min(total, total_));
-  // The bytes moved since the last sample are taken to have moved half-way through it.
-  value_ = value_ * std::exp2(-elapsed / kHalfLifeMs) + moved * std::exp2(-elapsed / (2 * kHalfLifeMs));
+  // The bytes moved since the last sample are taken to have moved at a steady rate through it, so a
+  // transfer still running after a long gap between samples counts as what it moves per half-life.
+  const double decay = std::exp2(-elapsed / kHalfLifeMs);
+  const double weight = elapsed > 0 ? (1 - decay) * kHalfLifeMs / (elapsed * std::numbers::ln2) : 1.0;
+  value_ = value_ * decay + moved * weight;
   total_ = std::max(total_, total);
   at_ms_ = std::max(at_ms_, now_ms);
 }

@@ -13,7 +13,8 @@
 namespace ferry::agent {
 
 // Bytes a link moved lately, each counted less the longer ago it moved (halved every kHalfLifeMs),
-// fed the link's running byte count.
+// fed the link's running byte count whenever a stream opens. A link that moves R bytes a second
+// settles at about R x 1.44.
 class RecentBytes {
  public:
   static constexpr double kHalfLifeMs = 1000;

@@ -79,12 +79,16 @@ void LinkClient::connect() {
 
 crypto::CipherSuite LinkClient::next_suite() const noexcept {
   if (cfg_.cipher) return *cfg_.cipher;
-  // A secondary follows what the primary's relay listed while the primary is established.
-  if (const crypto::SuiteSet listed = hooks_.primary ? hooks_.primary->relay_suites() : crypto::SuiteSet{};
-      listed.contains(crypto::CipherSuite::ChaChaPoly))
+  if (hooks_.primary) {
+    // A secondary takes what the primary's relay listed in its message 2 (every relay lists
+    // ChaCha20-Poly1305), or else what the primary would offer next: only the primary finds out
+    // (and says) that a relay does not take AES-256-GCM.
+    const crypto::SuiteSet listed = hooks_.primary->relay_suites();
+    if (!listed.contains(crypto::CipherSuite::ChaChaPoly)) return hooks_.primary->next_suite();
     return crypto::aes_gcm_accelerated() && listed.contains(crypto::CipherSuite::AesGcm)
                ? crypto::CipherSuite::AesGcm
                : crypto::CipherSuite::ChaChaPoly;
+  }
   return crypto::aes_gcm_accelerated() && !aes_unanswered_ ? crypto::CipherSuite::AesGcm
                                                            : crypto::CipherSuite::ChaChaPoly;
 }
@@ -152,24 +156,22 @@ void LinkClient::on_closed(const Error& why) {
   if (conn_) {
     past_sent_ += conn_->mux().stats().bytes_sent;
     past_received_ += conn_->mux().stats().bytes_received;
+    // (The primary's bookkeeping: a secondary follows it, next_suite().)
     // Message 1 reached a relay and the handshake did not complete: under "auto", offer the other
     // suite next time, ChaCha20-Poly1305 (which every relay takes) after AES-256-GCM, and AES-256-GCM
     // again after a ChaCha20-Poly1305 failure too (the cause was something else: a key not yet listed,
     // a relay restarting). An attacker who drops the link only gets the SPEC's own cipher.
-    if (!established_ && conn_->session().handshake_begun()) {
+    if (!established_ && conn_->session().handshake_begun() && !hooks_.primary) {
       if (cfg_.cipher == crypto::CipherSuite::AesGcm && !aes_hint_logged_) {
         aes_hint_logged_ = true;
         log::info("agent",
-                  prefix_ +
-                      "the relay did not complete an AES-256-GCM handshake, which agent.toml requires "
-                      "(cipher = \"aes-256-gcm\"); if it persists, check the relay's link_ciphers");
+                  "the relay did not complete an AES-256-GCM handshake, which agent.toml requires "
+                  "(cipher = \"aes-256-gcm\"); if it persists, check the relay's link_ciphers");
       } else if (!cfg_.cipher && attempt_suite_ == crypto::CipherSuite::AesGcm) {
         aes_unanswered_ = true;
         if (!fallback_logged_)  // once per outage: a relay that refuses every key alternates the two
-          log::info(
-              "agent",
-              prefix_ +
-                  "the relay did not complete an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
+          log::info("agent",
+                    "the relay did not complete an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
         fallback_logged_ = true;
       } else if (!cfg_.cipher && aes_unanswered_) {
         aes_unanswered_ = false;

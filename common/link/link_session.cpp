@@ -136,6 +136,9 @@ Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan
   std::memcpy(ts.data(), payload.data(), ts.size());
   if (in_link ? !crypto::newer(ts, peer_timestamp_) : !cfg_.admission->fresh(who, ts))
     return fail(Errc::Replay, "handshake timestamp is not newer than the last");
+  // An accepted in-link timestamp also raises the agent's record when it is newer (fresh() keeps the
+  // newest; its answer is not the test here), so an outer message 1 captured before it is refused.
+  if (in_link) (void)cfg_.admission->fresh(who, ts);
   peer_timestamp_ = ts;
   if (payload[12] != cfg_.wire_version)
     return fail(Errc::BadVersion, "the agent speaks another wire version");

@@ -28,7 +28,9 @@ inline constexpr std::string_view kPrologue = "ferry link v1";
 inline constexpr std::size_t kMaxHandshakeRecord = 512;
 
 // The responder's gatekeeper. admit() runs after one DH (the initiator's static key is known) and
-// before any further DH; fresh() then checks and records message 1's TAI64N timestamp (replay).
+// before any further DH; fresh() then checks message 1's TAI64N timestamp against the newest one
+// accepted for that key and records it when newer (replay). A link's first handshake must pass
+// fresh(); an in-link one must be newer than its own link's last and only raises the record.
 class Admission {
  public:
   virtual ~Admission() = default;

@@ -1,9 +1,10 @@
 // Which links of this thread's loop moved bytes lately. Reading and writing in large batches saves
 // CPU (fewer syscalls, fewer loop iterations), but while one batch is being read, decrypted and
 // written, every other socket of the loop waits: a download on one link of the agent's pool (or on
-// one link of a relay worker) would hold up a keystroke on another. So the readers take short turns
-// (one buffer per event) only while another link of the same thread is active, and large batches
-// when a link has the thread to itself (docs/performance.md, "Head-of-line").
+// one link of a relay worker) would hold up a keystroke on another. So while another link of the
+// same thread is active, readers take short turns: a link reads one kTurnBytes buffer per event
+// instead of one 256 KiB buffer, and a socket one kTurnBytes read instead of up to 32 whole chunks.
+// Alone, a reader takes large batches (docs/performance.md, "A pool of links").
 #pragma once
 
 #include <cstddef>

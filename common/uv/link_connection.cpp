@@ -34,7 +34,7 @@ LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::L
   tcp_open_ = true;
 }
 
-LinkConnection::~LinkConnection() = default;
+LinkConnection::~LinkConnection() { link_activity::forget(&session_.mux()); }
 
 link::Instant LinkConnection::now() const noexcept {
   return link::Instant(static_cast<std::int64_t>(uv_now(loop_)));
@@ -136,9 +136,10 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
 
 // Called after bytes moved (`moved`) and at the end of each flush. A link without streams does not
 // count, for its keepalives or after its last stream ended: a finished download stops crowding the
-// thread's other links at once, not a window later.
+// thread's other links at once, not a window later. (A link with idle streams counts for a second
+// after a keepalive or a WINDOW frame: a short turn now and then.)
 void LinkConnection::note_activity(bool moved) {
-  if (session_.mux().stream_count() == 0)
+  if (handles_closing_ || session_.mux().stream_count() == 0)
     link_activity::forget(&session_.mux());
   else if (moved)
     link_activity::note(&session_.mux(), uv_now(loop_));

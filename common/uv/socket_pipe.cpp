@@ -215,6 +215,8 @@ std::uint8_t* small_read_buffer() {
 }
 }  // namespace
 
+static_assert(link_activity::kTurnBytes <= link::Chunk::kBytes, "a turn fits the small-read buffer");
+
 void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(h->data);
   // While another link of this thread is active (link_activity.hpp), one short buffer per event:

@@ -2,6 +2,7 @@
 #include "agent/link_choice.hpp"
 
 #include <catch2/catch.hpp>
+#include <numbers>
 #include <vector>
 
 using ferry::agent::choose_link;
@@ -9,7 +10,8 @@ using ferry::agent::kBusyMarginBytes;
 using ferry::agent::LinkLoad;
 using ferry::agent::RecentBytes;
 
-TEST_CASE("recent bytes: the first sample is the baseline, then deltas add and halve each second", "[pool]") {
+TEST_CASE("recent bytes: the first sample is the baseline, then bytes count less the older they are",
+          "[pool]") {
   RecentBytes r;
   r.update(5'000'000, 100);  // whatever the link moved before the pool first looked
   CHECK(r.value() == 0);
@@ -17,12 +19,21 @@ TEST_CASE("recent bytes: the first sample is the baseline, then deltas add and h
   CHECK(r.value() == Approx(1'000'000));
   r.update(6'000'000, 1100);  // a second later, nothing new: half is left
   CHECK(r.value() == Approx(500'000));
-  r.update(6'000'000 + 100, 3100);  // two more seconds: a quarter of that, plus 100 a second ago
-  CHECK(r.value() == Approx(125'000 + 50));
-  r.update(6'000'000 + 100 + 1'000'000, 3600'000);  // a megabyte some time in the last hour
+  // Two more seconds and 100 bytes moved during them: a quarter of the 500,000, and of the 100 what
+  // a steady trickle over those two seconds leaves: (1 - 1/4) / (2 ln 2) of it.
+  r.update(6'000'000 + 100, 3100);
+  CHECK(r.value() == Approx(125'000 + 100 * 0.75 / (2 * std::numbers::ln2)));
+  r.update(6'000'100, 3100 + 60'000);  // a minute of quiet: nothing worth counting
   CHECK(r.value() < 1);
-  r.update(6'000'000 + 100, 60'000);  // a minute of quiet: nothing worth counting
-  CHECK(r.value() < 1);
+}
+
+TEST_CASE("recent bytes: a transfer that runs between two samples far apart still counts", "[pool]") {
+  RecentBytes r;
+  r.update(0, 0);
+  r.update(60'000'000'000, 60'000);  // a minute at 1 GB/s, and no stream opened meanwhile
+  CHECK(r.value() == Approx(1e9 * 1000 / 1000 / std::numbers::ln2).epsilon(0.01));  // ~1.44 GB
+  // Against a link that carried an ssh session, the download's link is the busy one.
+  CHECK(choose_link(std::vector<LinkLoad>{{true, r.value(), 1}, {true, 5'000, 1}}) == 1u);
 }
 
 TEST_CASE("recent bytes: a clock or a counter that goes backwards adds nothing", "[pool]") {

@@ -295,6 +295,8 @@ TEST_CASE("rekey after a byte budget", "[link][rekey]") {
 TEST_CASE("a fresh in-link handshake every hour; open streams continue", "[link][rehandshake]") {
   Pair p;
   p.start();
+  REQUIRE(p.admission.last.size() == 1);
+  const crypto::Tai64n first_timestamp = p.admission.last[0].second;
   auto id = open_stream(p);
   const auto first_hash = p.agent->handshake_hash();
   Bytes expect;
@@ -311,7 +313,9 @@ TEST_CASE("a fresh in-link handshake every hour; open streams continue", "[link]
   CHECK(p.agent->handshake_hash() != first_hash);
   CHECK((p.relay_events.streams[id].data == expect));
   CHECK_FALSE(p.relay_events.closed);
-  CHECK(p.admission.last.size() == 1);  // the first handshake's timestamp; in-link ones are the link's
+  // The in-link handshakes raised the agent's record: an outer message 1 older than them is refused.
+  REQUIRE(p.admission.last.size() == 1);
+  CHECK(crypto::newer(p.admission.last[0].second, first_timestamp));
 }
 
 TEST_CASE("a relay whose agent never renews keys closes the link", "[link][rehandshake]") {

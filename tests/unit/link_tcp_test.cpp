@@ -202,7 +202,7 @@ class AgentSide final : public link::LinkEvents {
         stalled_queue_max = std::max(stalled_queue_max, conn_->mux().queued(stalled_));
         conn_->mux().reset(stalled_, frame::ResetCode::Cancel);
       }
-      uv_timer_start(  // once this read and its flush are over: every stream has ended
+      uv_timer_start(  // once this read is over (the link checks its streams after each read)
           &after_end_,
           [](uv_timer_t* t) {
             auto* self = static_cast<AgentSide*>(t->data);
