@@ -138,8 +138,9 @@ int main(int argc, char** argv) {
   if (a.command == "check") {
     config::RelayConfig cfg;
     if (int rc = load(a.config, cfg)) return rc;
-    std::printf("%s: OK (%zu agents, %zu policy rules)\n", a.config.c_str(), cfg.agents.size(),
-                cfg.policy_rules.size());
+    std::printf("%s: OK (%zu agents, %zu policy rules, link ciphers %s)\n", a.config.c_str(),
+                cfg.agents.size(), cfg.policy_rules.size(),
+                crypto::describe_suites(config::link_suites(cfg)).c_str());
     return 0;
   }
   return run(a.config);

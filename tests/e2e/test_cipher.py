@@ -307,11 +307,12 @@ class BadValues(unittest.TestCase):
                     self.assertEqual(out.returncode, 2, out.stderr)
                     self.assertIn("%s:3: link_ciphers: %s" % (path, message), out.stderr)
                     self.assertNotIn("listening", out.stderr)
-        for good in ([CHACHA], [AES, CHACHA]):
+        for good, effective in (([CHACHA], CHACHA), ([AES, CHACHA], "%s, %s" % (CHACHA, AES))):
             with self.subTest(good=good):
                 line = "link_ciphers = [%s]" % ", ".join('"%s"' % c for c in good)
                 out = self.run_cmd(RELAY, "check", "--config", self.relay_config(line))
                 self.assertEqual(out.returncode, 0, out.stderr)
+                self.assertIn("OK (1 agents, 1 policy rules, link ciphers %s)" % effective, out.stdout)
 
 
 if __name__ == "__main__":

@@ -232,7 +232,7 @@ class Packages(unittest.TestCase):
     def test_shipped_configs(self):
         out = run(self.relay, "check", "--config", self.path("etc/ferry/relay.toml"))
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("OK (0 agents, 1 policy rules)", out.stdout)
+        self.assertRegex(out.stdout, r"OK \(0 agents, 1 policy rules, link ciphers chacha20-poly1305(, aes-256-gcm)?\)")
         # The agent example only lacks a real relay key; with one it passes `check`.
         d = tempfile.mkdtemp(dir=self.dir)
         pub = run(self.relay, "keygen", "--out", os.path.join(d, "relay.key")).stdout.strip()
@@ -261,7 +261,7 @@ class Packages(unittest.TestCase):
         st = os.stat(conf)
         self.assertEqual((stat.S_IMODE(st.st_mode), st.st_gid), (0o640, gid))
         out = run(self.relay, "check", "--config", conf)
-        self.assertIn("OK (1 agents, 1 policy rules)", out.stdout)
+        self.assertRegex(out.stdout, r"OK \(1 agents, 1 policy rules, link ciphers chacha20-poly1305(, aes-256-gcm)?\)")
         self.assertEqual([n for n in os.listdir(d) if ".enroll" in n], [])  # no scratch file left
 
     # -- the units and the plist
