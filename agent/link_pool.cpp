@@ -1,5 +1,7 @@
 #include "agent/link_pool.hpp"
 
+#include <algorithm>
+
 namespace ferry::agent {
 
 LinkPool::LinkPool(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key)
