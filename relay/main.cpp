@@ -124,6 +124,7 @@ int run(const std::string& path) {
   }
   uv_run(loop.get(), UV_RUN_DEFAULT);  // let the last close callbacks run
   for (auto& t : threads) t.join();
+  log::info("relay", "stopped");  // once, when every worker has finished
   return rc;
 }
 

@@ -142,8 +142,9 @@ void RelayServer::stop() { drain(); }
 
 void RelayServer::drain() {
   if (std::exchange(draining_, true)) return;
-  log::info("relay", "draining: no new links or streams; open streams may finish for " +
-                         std::to_string(kDrainMs / 1000) + " s");
+  if (reads_config_)  // said once for the relay, by worker 0; every worker drains
+    log::info("relay", "draining: no new links or streams; open streams may finish for " +
+                           std::to_string(kDrainMs / 1000) + " s");
   listener_.close([this] {
     listener_closed_ = true;
     maybe_exit();
@@ -199,7 +200,6 @@ void RelayServer::maybe_exit() {
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   if (on_stopped_) on_stopped_();
-  log::info("relay", "stopped");
 }
 
 }  // namespace ferry::relay
