@@ -161,7 +161,7 @@ void LinkClient::on_closed(const Error& why) {
     // suite next time, ChaCha20-Poly1305 (which every relay takes) after AES-256-GCM, and AES-256-GCM
     // again after a ChaCha20-Poly1305 failure too (the cause was something else: a key not yet listed,
     // a relay restarting). An attacker who drops the link only gets the SPEC's own cipher.
-    if (!established_ && conn_->session().handshake_begun() && !hooks_.primary) {
+    if (!handshake_done_ && conn_->session().handshake_begun() && !hooks_.primary) {
       if (cfg_.cipher == crypto::CipherSuite::AesGcm && !aes_hint_logged_) {
         aes_hint_logged_ = true;
         log::info("agent",
