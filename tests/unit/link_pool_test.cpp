@@ -327,6 +327,12 @@ class PoolBench {
     pool_->open(Target::host(host, 7), owners_.back().get());
     return *owners_.back();
   }
+  // Opens a stream and waits (bounded) for the relay's answer.
+  TestOwner& open_answered(const std::string& host) {
+    TestOwner& o = open(host);
+    REQUIRE(run_until([&] { return o.answered(); }));
+    return o;
+  }
   void stop_pool() {
     ++stop_requests_;
     pool_->stop([this] { ++stop_done_calls; });
@@ -442,12 +448,9 @@ TEST_CASE("pool: a new stream goes to the link with fewer streams, unless that l
 
   // Idle links: the first stream to the primary, the second to the link with fewer streams, the
   // third to the lower index among equals.
-  TestOwner& a = bench.open("a.example");
-  REQUIRE(bench.run_until([&] { return a.answered(); }));
-  TestOwner& b = bench.open("b.example");
-  REQUIRE(bench.run_until([&] { return b.answered(); }));
-  TestOwner& c = bench.open("c.example");
-  REQUIRE(bench.run_until([&] { return c.answered(); }));
+  TestOwner& a = bench.open_answered("a.example");
+  TestOwner& b = bench.open_answered("b.example");
+  TestOwner& c = bench.open_answered("c.example");
   REQUIRE(a.ok());
   REQUIRE(b.ok());
   REQUIRE(c.ok());
@@ -462,8 +465,7 @@ TEST_CASE("pool: a new stream goes to the link with fewer streams, unless that l
   CHECK(b.bulk_queued());
   REQUIRE(pool.link(1).stream_count() < pool.link(0).stream_count());  // by count, link 1 would win
 
-  TestOwner& d = bench.open("d.example");
-  REQUIRE(bench.run_until([&] { return d.answered(); }));
+  TestOwner& d = bench.open_answered("d.example");
   CHECK(d.ok());
   CHECK(bench.link_index(d) == 0);  // the busy link is avoided despite its fewer streams
 
@@ -480,8 +482,7 @@ TEST_CASE("pool: a secondary closed by the relay comes back; the primary's strea
   agent::LinkPool& pool = bench.pool();
   PoolRelay& relay = bench.relay();
 
-  TestOwner& s = bench.open("primary.example");
-  REQUIRE(bench.run_until([&] { return s.answered(); }));
+  TestOwner& s = bench.open_answered("primary.example");
   REQUIRE(s.ok());
   REQUIRE(bench.link_index(s) == 0);
   REQUIRE(echoes(bench, s, "before"));
@@ -517,10 +518,8 @@ TEST_CASE("pool: while the primary is down, opens go to the secondary at once; t
   agent::LinkPool& pool = bench.pool();
   PoolRelay& relay = bench.relay();
 
-  TestOwner& on_primary = bench.open("one.example");
-  REQUIRE(bench.run_until([&] { return on_primary.answered(); }));
-  TestOwner& on_secondary = bench.open("two.example");
-  REQUIRE(bench.run_until([&] { return on_secondary.answered(); }));
+  TestOwner& on_primary = bench.open_answered("one.example");
+  TestOwner& on_secondary = bench.open_answered("two.example");
   REQUIRE(bench.link_index(on_primary) == 0);
   REQUIRE(bench.link_index(on_secondary) == 1);
 
@@ -549,8 +548,7 @@ TEST_CASE("pool: while the primary is down, opens go to the secondary at once; t
   CHECK(relay.link(2).established);
   CHECK(relay.replays_refused() == 0);
   // Back, it takes new streams again (it has none, the secondary three).
-  TestOwner& after = bench.open("after.example");
-  REQUIRE(bench.run_until([&] { return after.answered(); }));
+  TestOwner& after = bench.open_answered("after.example");
   CHECK(after.ok());
   CHECK(bench.link_index(after) == 0);
   CHECK(bench.finish() == 0);
@@ -599,12 +597,9 @@ TEST_CASE("pool: a link the relay drains (GOAWAY) takes no new streams, finishes
   agent::LinkPool& pool = bench.pool();
   PoolRelay& relay = bench.relay();
 
-  TestOwner& a = bench.open("a.example");
-  REQUIRE(bench.run_until([&] { return a.answered(); }));
-  TestOwner& b = bench.open("b.example");
-  REQUIRE(bench.run_until([&] { return b.answered(); }));
-  TestOwner& c = bench.open("c.example");
-  REQUIRE(bench.run_until([&] { return c.answered(); }));
+  bench.open_answered("a.example");
+  TestOwner& b = bench.open_answered("b.example");
+  bench.open_answered("c.example");
   REQUIRE(bench.link_index(b) == 1);  // link 1 has one stream, link 0 two
 
   relay.goaway(1);
@@ -703,8 +698,7 @@ TEST_CASE("pool: a primary the relay drained reconnects with the cipher it had",
   PoolRelay& relay = bench.relay();
   const std::string cipher_before = pool.link(0).status().cipher;  // aes-256-gcm where the CPU has AES
 
-  TestOwner& s = bench.open("busy.example");
-  REQUIRE(bench.run_until([&] { return s.answered(); }));
+  TestOwner& s = bench.open_answered("busy.example");
   REQUIRE(bench.link_index(s) == 0);
   relay.goaway(0);  // a relay shutting down with a stream open on the primary
   REQUIRE(bench.run_until([&] { return !pool.link(0).up(); }, 2s));
