@@ -7,6 +7,8 @@
 // Alone, a reader takes large batches (docs/performance.md, "A pool of links").
 #pragma once
 
+#include <uv.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -18,10 +20,31 @@ namespace ferry::uv::link_activity {
 // 0.91-0.99x at 840-890 MB/s; 16 KiB 0.76-0.82x at 740-760 MB/s. A link alone reads 256 KiB.
 inline constexpr std::size_t kTurnBytes = 32 * 1024;
 
-// Where a reader is in its turn: Full after a full buffer (its next alloc_cb ends the turn with an
-// empty buffer), Ended until libuv reports that empty buffer as UV_ENOBUFS, which is then not an
-// error. Any other UV_ENOBUFS still is.
-enum class ReadTurn : std::uint8_t { Open, Full, Ended };
+// One reader's turn, the same for link and socket reads. After a read that filled its buffer
+// (full()), the next alloc_cb ends the turn with an empty buffer (end()): libuv then stops its read
+// loop with UV_ENOBUFS, no syscall, and the socket, still readable, comes back from the next poll.
+// ended() tells that UV_ENOBUFS from a real one, which is still an error.
+class ReadTurn {
+ public:
+  void full() noexcept { state_ = State::Full; }
+  // In alloc_cb: true when the turn is over and `buf` has been made empty.
+  bool end(uv_buf_t* buf) noexcept {
+    if (state_ != State::Full) return false;
+    state_ = State::Ended;
+    *buf = uv_buf_init(nullptr, 0);
+    return true;
+  }
+  // In read_cb: true for the UV_ENOBUFS that end() caused.
+  bool ended(ssize_t nread) noexcept {
+    if (nread != UV_ENOBUFS || state_ != State::Ended) return false;
+    state_ = State::Open;
+    return true;
+  }
+
+ private:
+  enum class State : std::uint8_t { Open, Full, Ended };
+  State state_ = State::Open;
+};
 
 // Another link counts as active for this long after it last moved a byte: long enough to cover the
 // pauses of an interactive session, short enough that a finished exchange soon stops counting.

@@ -98,11 +98,7 @@ void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noe
   // syscall) instead of up to 32 more reads, and the socket, still readable, comes back from the
   // next poll. While another link of this thread is active the buffer is small, so that link's
   // streams (a keystroke behind a download) wait for a short turn only (link_activity.hpp).
-  if (self->read_turn_ == link_activity::ReadTurn::Full) {
-    self->read_turn_ = link_activity::ReadTurn::Ended;
-    *buf = uv_buf_init(nullptr, 0);
-    return;
-  }
+  if (self->read_turn_.end(buf)) return;
   // Safe to share: libuv calls read_cb right after alloc_cb on this thread, and the session copies
   // a partial record out before read_cb returns.
   thread_local const std::unique_ptr<std::uint8_t[]> rx(new std::uint8_t[kReadBytes]);
@@ -113,18 +109,14 @@ void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noe
 
 void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<LinkConnection*>(s->data);
-  if (nread == UV_ENOBUFS && self->read_turn_ == link_activity::ReadTurn::Ended) {
-    self->read_turn_ = link_activity::ReadTurn::Open;  // the turn ended in on_alloc_cb
-    return;
-  }
+  if (self->read_turn_.ended(nread)) return;
   if (nread > 0) {
     self->session_.receive(
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());
     read_batch::run();  // streams write what this read delivered, before the buffer is reused
     self->note_activity(true);
-    if (static_cast<std::size_t>(nread) == buf->len)
-      self->read_turn_ = link_activity::ReadTurn::Full;  // more waits
+    if (static_cast<std::size_t>(nread) == buf->len) self->read_turn_.full();  // more waits
   } else if (nread < 0) {
     uv_read_stop(s);
     self->reading_ = false;

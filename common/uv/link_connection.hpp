@@ -109,7 +109,7 @@ class LinkConnection final : private link::LinkEvents {
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   uv_prepare_t prepare_{};
-  link_activity::ReadTurn read_turn_ = link_activity::ReadTurn::Open;
+  link_activity::ReadTurn read_turn_;
   uv_connect_t connect_req_{};
   uv_shutdown_t shutdown_req_{};
   link::LinkEvents& events_;

@@ -224,11 +224,7 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
   // to 32 more reads, so a relay worker that pipes a download serves its other links' streams in
   // between. The socket comes back from the next poll. Alone, the loop reads on in whole chunks:
   // larger link batches, less CPU.
-  if (self->read_turn_ == link_activity::ReadTurn::Full) {
-    self->read_turn_ = link_activity::ReadTurn::Ended;
-    *buf = uv_buf_init(nullptr, 0);
-    return;
-  }
+  if (self->read_turn_.end(buf)) return;
   const std::size_t most = link_activity::crowded(self->mux_, uv_now(self->loop_)) ? link_activity::kTurnBytes
                                                                                    : link::Chunk::kBytes;
   if (!self->stream_gone_ && self->small_reads_ && self->mux_->queued(self->id_) == 0) {
@@ -245,10 +241,7 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
 void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(s->data);
   if (self->stream_gone_) return self->abort(frame::ResetCode::Cancel);
-  if (nread == UV_ENOBUFS && self->read_turn_ == link_activity::ReadTurn::Ended) {
-    self->read_turn_ = link_activity::ReadTurn::Open;  // the turn ended in on_alloc_cb
-    return;
-  }
+  if (self->read_turn_.ended(nread)) return;
   const std::size_t n = nread > 0 ? static_cast<std::size_t>(nread) : 0;
   bool more = true;
   if (buf->base == reinterpret_cast<char*>(small_read_buffer())) {
@@ -265,7 +258,7 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
       uv_read_stop(s);
       self->reading_ = false;
     } else if (n == buf->len && link_activity::crowded(self->mux_, uv_now(self->loop_))) {
-      self->read_turn_ = link_activity::ReadTurn::Full;
+      self->read_turn_.full();
     }
     return;
   }

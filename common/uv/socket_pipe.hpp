@@ -144,7 +144,7 @@ class SocketPipe {
   std::unique_ptr<std::uint8_t[]> handshake_buf_;
   bool close_when_written_ = false;  // close_after_writes() was called: the pipe owns reading now
   bool lingering_ = false;           // every write is out; waiting for the client's EOF
-  link_activity::ReadTurn read_turn_ = link_activity::ReadTurn::Open;
+  link_activity::ReadTurn read_turn_;
   DoneFn done_;
   uv_tcp_t tcp_{};
   uv_timer_t idle_{};

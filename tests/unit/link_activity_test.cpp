@@ -31,3 +31,19 @@ TEST_CASE("link activity: a link alone is never crowded; another active link cro
   activity::forget(&a);
   CHECK_FALSE(activity::crowded(&b, 12'003));
 }
+
+TEST_CASE("read turn: a full buffer ends the turn once; only that UV_ENOBUFS is not an error", "[pool]") {
+  activity::ReadTurn turn;
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(&turn), 1);
+  CHECK_FALSE(turn.end(&buf));  // no full read yet: the buffer stays as alloc_cb set it
+  CHECK(buf.len == 1);
+  CHECK_FALSE(turn.ended(UV_ENOBUFS));  // a real ENOBUFS (a stream that is gone) stays an error
+  turn.full();
+  CHECK(turn.end(&buf));
+  CHECK((buf.base == nullptr && buf.len == 0));
+  CHECK_FALSE(turn.ended(UV_EOF));  // other results pass through
+  CHECK(turn.ended(UV_ENOBUFS));    // the one end() caused
+  CHECK_FALSE(turn.ended(UV_ENOBUFS));
+  buf = uv_buf_init(reinterpret_cast<char*>(&turn), 1);
+  CHECK_FALSE(turn.end(&buf));  // the next event reads again
+}
