@@ -7,8 +7,11 @@
 
 namespace ferry::relay {
 
-AdminServer::AdminServer(uv_loop_t* loop, const Metrics& metrics)
-    : loop_(loop), metrics_(metrics), listener_(loop, [this](uv_stream_t* s) { on_connection(s); }) {}
+AdminServer::AdminServer(uv_loop_t* loop, const Metrics& metrics, const LinkPlacement& placement)
+    : loop_(loop),
+      metrics_(metrics),
+      placement_(placement),
+      listener_(loop, [this](uv_stream_t* s) { on_connection(s); }) {}
 
 Result<void> AdminServer::start(const std::string& listen) {
   auto addr = uv::parse_socket_address(listen);
@@ -52,7 +55,7 @@ void AdminServer::on_request(uv::SocketPipe& pipe, Bytes& inbox, ByteSpan bytes)
     status = 405;
     body = "GET only\n";
   } else if (d->msg->target == "/metrics") {
-    body = metrics_.render();
+    body = metrics_.render(placement_.links());
     type = "text/plain; version=0.0.4";
   } else if (d->msg->target == "/healthz") {
     body = "ok\n";

@@ -7,13 +7,14 @@
 
 #include "common/uv/socket_pipe.hpp"
 #include "common/uv/tcp_listener.hpp"
+#include "relay/link_placement.hpp"
 #include "relay/metrics.hpp"
 
 namespace ferry::relay {
 
 class AdminServer {
  public:
-  AdminServer(uv_loop_t* loop, const Metrics& metrics);
+  AdminServer(uv_loop_t* loop, const Metrics& metrics, const LinkPlacement& placement);
   Result<void> start(const std::string& listen);
   void stop(std::function<void()> done);
 
@@ -23,6 +24,7 @@ class AdminServer {
 
   uv_loop_t* loop_;
   const Metrics& metrics_;
+  const LinkPlacement& placement_;
   uv::TcpListener listener_;
   std::map<uv::SocketPipe*, std::unique_ptr<uv::SocketPipe>> clients_;
   std::map<uv::SocketPipe*, Bytes> inboxes_;

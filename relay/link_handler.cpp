@@ -35,7 +35,7 @@ LinkHandler::~LinkHandler() {
   if (holds_link_) ctx_.agents->release_link(peer());
 }
 
-Result<void> LinkHandler::accept(uv_stream_t* server) { return conn_.accept(server); }
+Result<void> LinkHandler::adopt(int fd) { return conn_.adopt(fd); }
 
 void LinkHandler::on_established(const crypto::PublicKey& peer) {
   if (std::exchange(counted_unauthenticated_, false)) --ctx_.unauthenticated;

@@ -54,7 +54,8 @@ class LinkHandler final : public link::LinkEvents {
   LinkHandler(const LinkHandler&) = delete;
   LinkHandler& operator=(const LinkHandler&) = delete;
 
-  Result<void> accept(uv_stream_t* server);
+  // Starts the handshake on an accepted socket, which it then owns (the caller still does on failure).
+  Result<void> adopt(int fd);
   bool established() const noexcept { return agent_.has_value(); }
   // After a reload: the agent's entry as it is now (a renamed entry keeps its key, and its rules are
   // found by the new name).

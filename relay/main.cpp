@@ -66,7 +66,7 @@ int run(const std::string& path) {
   auto key = load_private_key(path, cfg.private_key_file);
   if (!key) return 2;
   const unsigned workers = cfg.workers > 0 ? static_cast<unsigned>(cfg.workers) : default_workers();
-  relay::RelayShared shared(cfg);
+  relay::RelayShared shared(cfg, workers);
   if (!shared.audit.open(cfg.audit_log)) {
     std::fprintf(stderr, "%s: audit_log: cannot open %s: %s\n", path.c_str(), cfg.audit_log.c_str(),
                  std::strerror(errno));
@@ -89,8 +89,8 @@ int run(const std::string& path) {
   int rc = 0;
   std::vector<std::thread> threads;
   {
-    relay::RelayServer first(loop.get(), cfg, *key, shared);
-    relay::AdminServer admin(loop.get(), shared.metrics);
+    relay::RelayServer first(loop.get(), 0, cfg, *key, shared);
+    relay::AdminServer admin(loop.get(), shared.metrics, shared.placement);
     first.on_stopped([&admin] { admin.stop([] {}); });
     if (auto r = first.start(cfg.listen, false, true); !r) {
       log::error("relay", "cannot listen on " + cfg.listen + ": " + describe(r.error()));
@@ -105,10 +105,10 @@ int run(const std::string& path) {
     } else {
       const std::string bound = first.local_address();
       for (unsigned i = 1; i < workers; ++i) {
-        threads.emplace_back([&, bound] {
+        threads.emplace_back([&, bound, i] {
           uv::Loop worker_loop;
           {
-            relay::RelayServer server(worker_loop.get(), cfg, *key, shared);
+            relay::RelayServer server(worker_loop.get(), i, cfg, *key, shared);
             if (auto w = server.start(bound, false, false); !w) {
               log::error("relay", "worker cannot listen: " + describe(w.error()));
               server.stop();  // close what was opened before the server goes

@@ -46,12 +46,18 @@ Metrics::HandshakeFailure Metrics::classify(const Error& e) {
   }
 }
 
-std::string Metrics::render() const {
+std::string Metrics::render(const std::vector<std::size_t>& worker_links) const {
   std::string s;
   auto line = [&s](const std::string& text) { s += text + "\n"; };
   line("# HELP ferry_links Agent links established now.");
   line("# TYPE ferry_links gauge");
   line("ferry_links " + std::to_string(links.load()));
+  if (!worker_links.empty()) {
+    line("# HELP ferry_worker_links Connections each event-loop thread holds now, handshakes included.");
+    line("# TYPE ferry_worker_links gauge");
+    for (std::size_t w = 0; w < worker_links.size(); ++w)
+      line("ferry_worker_links{worker=\"" + std::to_string(w) + "\"} " + std::to_string(worker_links[w]));
+  }
   line("# HELP ferry_streams Streams open now.");
   line("# TYPE ferry_streams gauge");
   line("ferry_streams " + std::to_string(streams.load()));

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/codec/link_frame.hpp"
 #include "common/result.hpp"
@@ -39,7 +40,8 @@ class Metrics {
   void refused(frame::OpenCode code) { dials_[static_cast<std::size_t>(code)]++; }
   void handshake_failure(HandshakeFailure why) { failures_[static_cast<std::size_t>(why)]++; }
   static HandshakeFailure classify(const Error& e);
-  std::string render() const;
+  // `worker_links`: each worker thread's links, handshakes included (LinkPlacement::links).
+  std::string render(const std::vector<std::size_t>& worker_links = {}) const;
 
  private:
   std::array<std::atomic<std::uint64_t>, 9> dials_{};  // by OpenCode

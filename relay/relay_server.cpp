@@ -1,6 +1,7 @@
 #include "relay/relay_server.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.hpp"
 #include "common/policy/address.hpp"
@@ -8,9 +9,10 @@
 
 namespace ferry::relay {
 
-RelayServer::RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key,
-                         RelayShared& shared)
+RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfig config,
+                         const crypto::SecretKey& key, RelayShared& shared)
     : loop_(loop),
+      worker_(worker),
       config_(std::move(config)),
       key_(key),
       shared_(shared),
@@ -48,6 +50,11 @@ Result<void> RelayServer::start(const std::string& listen, bool announce, bool r
   if (!addr) return addr.error();
   if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr), 511, true); !r) return r;
   if (announce) log::info("relay", "listening on " + listener_.local_address());
+  uv_async_init(loop_, &arrivals_wake_,
+                [](uv_async_t* a) { static_cast<RelayServer*>(a->data)->on_arrivals(); });
+  arrivals_wake_.data = this;
+  shared_.placement.open(worker_, &arrivals_wake_);
+  placing_ = true;
   uv_signal_start(
       &sigterm_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
   uv_signal_start(
@@ -108,32 +115,53 @@ bool RelayServer::rate_ok(const std::string& source) {
 }
 
 void RelayServer::on_connection(uv_stream_t* server) {
+  auto fd = uv::accept_socket(server);
+  if (!fd) {  // EMFILE and friends: libuv has shed the connection rather than spin on it
+    log::warn("relay", "cannot accept a connection: " + describe(fd.error()));
+    return;
+  }
+  // Cheap refusals before any cryptography, and before a hand-over: draining, too many handshakes in
+  // progress, or a source address that opens connections faster than any real agent would.
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  const bool named = ::getpeername(*fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+  const std::string source =
+      rate_source(named ? uv::format_socket_address(reinterpret_cast<sockaddr*>(&peer)) : "");
+  const auto refuse = [&](std::optional<Metrics::HandshakeFailure> why) {
+    if (why) shared_.metrics.handshake_failure(*why);
+    ::close(*fd);
+  };
+  if (draining_ || !named) return refuse(std::nullopt);
+  if (ctx_.unauthenticated >= kMaxUnauthenticated) return refuse(Metrics::HandshakeFailure::TooMany);
+  if (!rate_ok(source)) return refuse(Metrics::HandshakeFailure::RateLimited);
+  LinkPlacement::Arrival arrival{*fd, source};
+  if (shared_.placement.place(worker_, arrival)) admit(std::move(arrival));
+}
+
+void RelayServer::on_arrivals() {
+  for (auto& arrival : shared_.placement.take(worker_)) admit(std::move(arrival));
+}
+
+void RelayServer::admit(LinkPlacement::Arrival arrival) {
   const std::size_t unauthenticated = ctx_.unauthenticated;  // before this connection's handler counts
-  auto handler = std::make_unique<LinkHandler>(ctx_, [this](LinkHandler& h) {
-    // Erasing destroys the handler, and with it this very closure: keep `this` in a local first.
+  auto handler = std::make_unique<LinkHandler>(ctx_, [this, source = arrival.source](LinkHandler& h) {
+    // Erasing destroys the handler, and with it this very closure: keep what it needs in locals first.
     RelayServer* self = this;
+    self->shared_.placement.release(self->worker_, source);
     self->links_.erase(&h);
     self->maybe_exit();
   });
-  if (auto r = handler->accept(server); !r) {
-    // EMFILE and friends: shed the connection rather than spin on it (libuv keeps a spare fd).
-    log::warn("relay", "cannot accept a connection: " + describe(r.error()));
-    handler->abort();
-    LinkHandler* raw = handler.get();
-    links_.emplace(raw, std::move(handler));
-    return;
-  }
   LinkHandler* raw = handler.get();
   links_.emplace(raw, std::move(handler));
-  // Cheap refusals before any cryptography: draining, too many handshakes in progress, or a source
-  // address that opens connections faster than any real agent would.
+  if (auto r = raw->adopt(arrival.fd); !r) {
+    log::warn("relay", "cannot accept a connection: " + describe(r.error()));
+    ::close(arrival.fd);
+    return raw->abort();
+  }
+  // Checked again here: a connection another worker placed on this one counts against this one's limit.
   if (draining_) return raw->abort();
   if (unauthenticated >= kMaxUnauthenticated) {
     shared_.metrics.handshake_failure(Metrics::HandshakeFailure::TooMany);
-    return raw->abort();
-  }
-  if (!rate_ok(rate_source(raw->peer_address()))) {
-    shared_.metrics.handshake_failure(Metrics::HandshakeFailure::RateLimited);
     return raw->abort();
   }
 }
@@ -149,6 +177,13 @@ void RelayServer::drain() {
     listener_closed_ = true;
     maybe_exit();
   });
+  if (std::exchange(placing_, false)) {
+    for (auto& arrival : shared_.placement.close(worker_)) {  // placed here, never taken
+      ::close(arrival.fd);
+      shared_.placement.release(worker_, arrival.source);
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&arrivals_wake_), nullptr);
+  }
   for (auto& [p, l] : links_) l->drain();
   uv_timer_start(
       &drain_timer_,

@@ -1,5 +1,6 @@
-// One relay worker: an event loop's listener (SO_REUSEPORT, so the kernel spreads new links over the
-// workers), its pre-authentication limits, its links, SIGTERM/SIGINT (drain) and SIGHUP (reload
+// One relay worker: an event loop's listener (SO_REUSEPORT, so the kernel spreads new connections
+// over the workers, and LinkPlacement then moves some so that an agent's links use different workers),
+// its pre-authentication limits, its links, SIGTERM/SIGINT (drain) and SIGHUP (reload
 // agents and policy: worker 0 reads relay.toml and the others apply what it published). What the
 // workers share is thread-safe.
 #include "relay/metrics.hpp"
@@ -13,16 +14,18 @@
 #include "common/uv/tcp_listener.hpp"
 #include "relay/config_broadcast.hpp"
 #include "relay/link_handler.hpp"
+#include "relay/link_placement.hpp"
 #include "relay/policy_hooks.hpp"
 
 namespace ferry::relay {
 
 struct RelayShared {
-  explicit RelayShared(const config::RelayConfig& cfg) : agents(cfg.agents) {}
+  RelayShared(const config::RelayConfig& cfg, std::size_t workers) : agents(cfg.agents), placement(workers) {}
   AgentDirectory agents;    // mutex inside
   AuditLog audit;           // mutex inside
   Metrics metrics;          // atomics
   ConfigBroadcast reloads;  // mutex inside
+  LinkPlacement placement;  // mutex inside
 };
 
 class RelayServer {
@@ -36,7 +39,9 @@ class RelayServer {
   // Source buckets kept at once; past it (a flood from many addresses) a new source evicts another.
   static constexpr std::size_t kMaxBuckets = 16'384;
 
-  RelayServer(uv_loop_t* loop, config::RelayConfig config, const crypto::SecretKey& key, RelayShared& shared);
+  // `worker`: this worker's index, 0 to the number of workers given to `shared` less one.
+  RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfig config, const crypto::SecretKey& key,
+              RelayShared& shared);
   ~RelayServer();
   // Binds `listen` (SO_REUSEPORT) and logs "listening on ADDR" when `announce`.
   // `reads_config`: this is worker 0, which handles SIGHUP for all.
@@ -56,6 +61,9 @@ class RelayServer {
     std::uint64_t at_ms = 0;
   };
   void on_connection(uv_stream_t* server);
+  // A connection placed on this worker, accepted here or by another worker.
+  void admit(LinkPlacement::Arrival arrival);
+  void on_arrivals();
   bool rate_ok(const std::string& source);
   void drain();
   void reload();
@@ -63,6 +71,7 @@ class RelayServer {
   void maybe_exit();
 
   uv_loop_t* loop_;
+  std::size_t worker_;
   config::RelayConfig config_;
   const crypto::SecretKey& key_;
   RelayShared& shared_;
@@ -72,9 +81,11 @@ class RelayServer {
   std::map<LinkHandler*, std::unique_ptr<LinkHandler>> links_;
   std::map<std::string, Bucket> buckets_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
-  uv_async_t reload_wake_{};   // the other workers: worker 0 published a configuration
-  bool reads_config_ = false;  // worker 0: SIGHUP reads relay.toml
-  bool subscribed_ = false;    // reload_wake_ is initialised and in shared_.reloads
+  uv_async_t reload_wake_{};    // the other workers: worker 0 published a configuration
+  uv_async_t arrivals_wake_{};  // another worker placed a connection here
+  bool placing_ = false;        // arrivals_wake_ is initialised and open in shared_.placement
+  bool reads_config_ = false;   // worker 0: SIGHUP reads relay.toml
+  bool subscribed_ = false;     // reload_wake_ is initialised and in shared_.reloads
   uv_timer_t drain_timer_{};
   bool draining_ = false;
   bool listener_closed_ = false;

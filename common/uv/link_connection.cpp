@@ -55,12 +55,22 @@ Result<void> LinkConnection::connect(const sockaddr* addr) {
 Result<void> LinkConnection::accept(uv_stream_t* server) {
   if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)); r != 0)
     return fail(Errc::Io, "accept", r);
+  begin_responder();
+  return {};
+}
+
+Result<void> LinkConnection::adopt(int fd) {
+  if (int r = uv_tcp_open(&tcp_, fd); r != 0) return fail(Errc::Io, "accept", r);
+  begin_responder();
+  return {};
+}
+
+void LinkConnection::begin_responder() {
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     peer_address_ = format_socket_address(reinterpret_cast<sockaddr*>(&ss));
   begin(now());
-  return {};
 }
 
 void LinkConnection::on_connect_cb(uv_connect_t* req, int status) noexcept {

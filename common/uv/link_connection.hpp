@@ -51,6 +51,9 @@ class LinkConnection final : private link::LinkEvents {
   Result<void> connect(const sockaddr* addr);
   // Responder: accepts a pending connection from `server`, then waits for message 1.
   Result<void> accept(uv_stream_t* server);
+  // Responder on a socket accepted elsewhere (uv::accept_socket), perhaps by another loop: takes
+  // ownership of `fd` when it succeeds; otherwise the caller still owns it.
+  Result<void> adopt(int fd);
 
   link::LinkSession& session() noexcept { return session_; }
   const link::LinkSession& session() const noexcept { return session_; }
@@ -72,6 +75,7 @@ class LinkConnection final : private link::LinkEvents {
   };
 
   static void on_connect_cb(uv_connect_t* req, int status) noexcept;
+  void begin_responder();
   static void on_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
   void note_activity(bool moved);
   static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;

@@ -1,5 +1,6 @@
 #include "common/uv/tcp_listener.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -8,6 +9,28 @@
 #include "common/uv/loop.hpp"
 
 namespace ferry::uv {
+
+Result<int> accept_socket(uv_stream_t* server) {
+  // libuv accepts only into a handle of the server's loop, and a handle keeps its descriptor: take a
+  // duplicate, then close the handle, which never joined the loop's epoll set (it never read).
+  auto* staging = new uv_tcp_t;
+  uv_tcp_init(server->loop, staging);
+  const auto done = [staging] {
+    uv_close(reinterpret_cast<uv_handle_t*>(staging),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  };
+  if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(staging)); r != 0) {
+    done();
+    return fail(Errc::Io, "accept", r);
+  }
+  uv_os_fd_t fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(staging), &fd);
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  const int e = errno;
+  done();
+  if (copy < 0) return fail(Errc::Io, "accept", -e);
+  return copy;
+}
 
 TcpListener::TcpListener(uv_loop_t* loop, ConnectionFn on_connection)
     : on_connection_(std::move(on_connection)) {

@@ -10,6 +10,10 @@
 
 namespace ferry::uv {
 
+// Takes a pending connection from `server` (in its on_connection) as a bare socket: non-blocking,
+// close-on-exec, owned by the caller, so that any loop, on any thread, may adopt it (uv_tcp_open).
+Result<int> accept_socket(uv_stream_t* server);
+
 class TcpListener {
  public:
   using ConnectionFn = std::function<void(uv_stream_t* server)>;

@@ -1,5 +1,5 @@
 """The agent's pool of links ([relay] links, default 2) end to end: every link comes up, one at a
-time, with no handshake refused as a replay; a stream opened beside a download rides the other
+time, with no handshake refused as a replay, each on its own relay worker; a stream opened beside a download rides the other
 link; `links = 1` keeps one; links come back after the relay revokes and readmits the agent.
 Run: python3 -m unittest tests/e2e/test_pool.py
 """
@@ -90,7 +90,7 @@ class Pool(unittest.TestCase):
         cls.source = serve(Source)
         ports = (cls.echo.server_address[1], cls.source.server_address[1])
         cls.ferry = Ferry(["allow 127.0.0.1:%d" % p for p in ports],
-                          relay_extra='admin_listen = "127.0.0.1:0"\n')
+                          relay_extra='admin_listen = "127.0.0.1:0"\nworkers = 2\n')
 
     @classmethod
     def tearDownClass(cls):
@@ -118,6 +118,9 @@ class Pool(unittest.TestCase):
         text = self.metrics()
         self.assertIn("ferry_links 2\n", text)
         self.assertIn('ferry_handshake_failures_total{reason="replay"} 0\n', text)
+        # The relay put the two links on its two workers (the kernel alone shares one half the time).
+        self.assertIn('ferry_worker_links{worker="0"} 1\n', text)
+        self.assertIn('ferry_worker_links{worker="1"} 1\n', text)
         # The second link's handshake started after the first one's had finished.
         agent = self.ferry.agent.lines
         first = next(i for i, l in enumerate(agent) if re.search(r"link up to ", l))
@@ -166,7 +169,11 @@ class Pool(unittest.TestCase):
             time.sleep(0.5)
         s = self.status()
         self.assertEqual(s["links_up"], 2, s)
-        self.assertIn('ferry_handshake_failures_total{reason="replay"} 0\n', self.metrics())
+        text = self.metrics()
+        self.assertIn('ferry_handshake_failures_total{reason="replay"} 0\n', text)
+        # The revoked links were counted off their workers, and the new ones spread again.
+        self.assertIn('ferry_worker_links{worker="0"} 1\n', text)
+        self.assertIn('ferry_worker_links{worker="1"} 1\n', text)
         with tunnel(self.ferry.http_port, self.echo.server_address[1]) as t:
             self.assertEqual(echo_once(t, b"back"), b"back")
 

@@ -1,0 +1,143 @@
+// Which relay worker a new link joins (relay/link_placement.hpp): an agent's links spread over the
+// workers, and a socket handed to another worker reaches it through its loop.
+#include "relay/link_placement.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "common/uv/loop.hpp"
+
+using ferry::relay::LinkPlacement;
+
+namespace {
+
+// A real descriptor to hand over (one end of a socket pair); the test closes what it gets back.
+int socket_end(int& other) {
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  other = fds[1];
+  return fds[0];
+}
+
+// A worker's side: an async handle on its own loop, counting wake-ups.
+struct Worker {
+  ferry::uv::Loop loop;
+  uv_async_t wake{};
+  int woken = 0;
+  Worker() {
+    uv_async_init(loop.get(), &wake, [](uv_async_t* a) { ++*static_cast<int*>(a->data); });
+    wake.data = &woken;
+  }
+  ~Worker() {
+    uv_close(reinterpret_cast<uv_handle_t*>(&wake), nullptr);
+    uv_run(loop.get(), UV_RUN_DEFAULT);
+  }
+  void run_once() { uv_run(loop.get(), UV_RUN_NOWAIT); }
+};
+
+}  // namespace
+
+TEST_CASE("placement rule: fewest links from the source first, then fewest links, then stay", "[placement]") {
+  const std::vector<bool> open{true, true, true};
+  // The agent's first link is on worker 0: its second goes elsewhere, even to a busier worker.
+  CHECK(LinkPlacement::choose({1, 0, 0}, {1, 5, 3}, open, 0) == 2u);
+  CHECK(LinkPlacement::choose({1, 0, 0}, {1, 3, 3}, open, 0) == 1u);  // tie: the lowest index
+  // A source with no links yet: the least loaded worker.
+  CHECK(LinkPlacement::choose({0, 0, 0}, {4, 2, 3}, open, 0) == 1u);
+  // Ties stay with the worker that accepted: no hand-over for nothing.
+  CHECK(LinkPlacement::choose({0, 0, 0}, {2, 2, 2}, open, 2) == 2u);
+  CHECK(LinkPlacement::choose({1, 1, 0}, {3, 3, 3}, open, 2) == 2u);
+  // A worker that is not open (drained, or not started) is never chosen; the accepting one always may be.
+  CHECK(LinkPlacement::choose({1, 0, 0}, {1, 0, 0}, {true, false, false}, 0) == 0u);
+  CHECK(LinkPlacement::choose({1, 0, 0}, {1, 0, 0}, {false, true, false}, 0) == 1u);
+}
+
+TEST_CASE("placement: an agent's two links land on different workers, and the socket arrives",
+          "[placement]") {
+  Worker w0, w1;
+  LinkPlacement p(2);
+  p.open(0, &w0.wake);
+  p.open(1, &w1.wake);
+
+  int peer_a = -1, peer_b = -1;
+  LinkPlacement::Arrival first{socket_end(peer_a), "agent"};
+  const int first_fd = first.fd;
+  REQUIRE(p.place(0, first));  // accepted by worker 0, kept there
+  ::close(first_fd);
+
+  // The second link from the same source, also hashed to worker 0 by the kernel: handed to worker 1.
+  LinkPlacement::Arrival second{socket_end(peer_b), "agent"};
+  const int second_fd = second.fd;
+  CHECK_FALSE(p.place(0, second));
+  CHECK(p.links() == std::vector<std::size_t>{1, 1});
+  CHECK(p.take(0).empty());
+  w1.run_once();
+  CHECK(w1.woken == 1);
+  auto got = p.take(1);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].fd == second_fd);  // the very socket: bytes written at the far end can be read from it
+  CHECK(got[0].source == "agent");
+  REQUIRE(::write(peer_b, "hi", 2) == 2);
+  char buf[2];
+  CHECK(::read(got[0].fd, buf, 2) == 2);
+  CHECK(std::string(buf, 2) == "hi");
+  ::close(got[0].fd);
+  ::close(peer_a);
+  ::close(peer_b);
+
+  // Another agent's link: the workers are level, so it stays where it was accepted.
+  LinkPlacement::Arrival other{-1, "other agent"};
+  CHECK(p.place(1, other));
+  CHECK(p.links() == std::vector<std::size_t>{1, 2});
+}
+
+TEST_CASE("placement: links that go are no longer counted, and their source is forgotten", "[placement]") {
+  Worker w0, w1;
+  LinkPlacement p(2);
+  p.open(0, &w0.wake);
+  p.open(1, &w1.wake);
+  LinkPlacement::Arrival a{-1, "agent"}, b{-1, "agent"};
+  REQUIRE(p.place(0, a));
+  REQUIRE_FALSE(p.place(0, b));
+  p.take(1);
+  p.release(0, "agent");
+  CHECK(p.links() == std::vector<std::size_t>{0, 1});
+  // With its first link gone, the agent's next link goes where it has none: back to worker 0.
+  LinkPlacement::Arrival c{-1, "agent"};
+  CHECK(p.place(0, c));
+  p.release(0, "agent");
+  p.release(1, "agent");
+  CHECK(p.links() == std::vector<std::size_t>{0, 0});
+  // Releasing what was never placed changes nothing (no underflow).
+  p.release(1, "agent");
+  p.release(0, "never seen");
+  CHECK(p.links() == std::vector<std::size_t>{0, 0});
+}
+
+TEST_CASE("placement: a closed worker gets nothing more and gives back what it had not taken",
+          "[placement]") {
+  Worker w0, w1;
+  LinkPlacement p(2);
+  p.open(0, &w0.wake);
+  p.open(1, &w1.wake);
+  int peer = -1;
+  LinkPlacement::Arrival a{-1, "agent"}, b{socket_end(peer), "agent"};
+  const int b_fd = b.fd;
+  REQUIRE(p.place(0, a));
+  REQUIRE_FALSE(p.place(0, b));  // queued for worker 1, which drains before taking it
+  auto left = p.close(1);
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].fd == b_fd);
+  ::close(left[0].fd);
+  ::close(peer);
+  p.release(1, "agent");
+  // Worker 1 is closed: the agent's next link stays on worker 0, however many it has there.
+  LinkPlacement::Arrival c{-1, "agent"};
+  CHECK(p.place(0, c));
+  CHECK(p.links() == std::vector<std::size_t>{2, 0});
+  CHECK(p.take(1).empty());
+}
