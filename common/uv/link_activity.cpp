@@ -3,7 +3,7 @@
 namespace ferry::uv::link_activity {
 namespace {
 
-// The two links of this thread that moved bytes most recently, newest first: enough to answer
+// The two light links of this thread that moved bytes most recently, newest first: enough to answer
 // "is anyone else busy?" for any link, with no table to grow or clean.
 struct Recent {
   const void* link = nullptr;
@@ -13,7 +13,8 @@ thread_local Recent recent[2];
 
 }  // namespace
 
-void note(const void* link, std::uint64_t now_ms) noexcept {
+void note(const void* link, std::uint64_t now_ms, bool heavy) noexcept {
+  if (heavy) return forget(link);
   if (recent[0].link != link) recent[1] = recent[0];
   recent[0] = Recent{link, now_ms};
 }

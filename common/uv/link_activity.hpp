@@ -5,6 +5,10 @@
 // same thread is active, readers take short turns: a link reads one kTurnBytes buffer per event
 // instead of one 256 KiB buffer, and a socket one kTurnBytes read instead of up to 32 whole chunks.
 // Alone, a reader takes large batches (docs/performance.md, "A pool of links").
+//
+// Only light links crowd the others: turns shorten the wait of small exchanges, but between two
+// downloads they only cost CPU (about a quarter more per byte). A link that moved kHeavyBytes within
+// a window is heavy (MovedBytes), and its activity does not make anyone take turns.
 #pragma once
 
 #include <uv.h>
@@ -50,9 +54,39 @@ class ReadTurn {
 // pauses of an interactive session, short enough that a finished exchange soon stops counting.
 inline constexpr std::uint64_t kWindowMs = 1000;
 
-// `link` (any stable address that names one link; its mux) moved bytes at `now_ms` (uv_now).
-void note(const void* link, std::uint64_t now_ms) noexcept;
-// Whether a link of this thread other than `link` moved bytes within kWindowMs before `now_ms`.
+// A link moving this much within one window is heavy: far above interactive traffic (keystrokes, an
+// API call), and about a millisecond of a loopback download.
+inline constexpr std::size_t kHeavyBytes = 1 << 20;
+
+// What one link moved in the current window and the one before, to tell heavy from light.
+class MovedBytes {
+ public:
+  void add(std::size_t bytes, std::uint64_t now_ms) noexcept {
+    roll(now_ms);
+    current_ += bytes;
+  }
+  // Whether the link moved kHeavyBytes within the current window or the last one.
+  bool heavy(std::uint64_t now_ms) noexcept {
+    roll(now_ms);
+    return current_ >= kHeavyBytes || last_ >= kHeavyBytes;
+  }
+
+ private:
+  void roll(std::uint64_t now_ms) noexcept {
+    if (now_ms - started_ms_ < kWindowMs) return;
+    last_ = now_ms - started_ms_ < 2 * kWindowMs ? current_ : 0;  // a quiet window in between: nothing
+    current_ = 0;
+    started_ms_ = now_ms;
+  }
+  std::uint64_t started_ms_ = 0;
+  std::size_t current_ = 0;
+  std::size_t last_ = 0;
+};
+
+// `link` (any stable address that names one link; its mux) moved bytes at `now_ms` (uv_now). A heavy
+// link is forgotten instead: it crowds no one.
+void note(const void* link, std::uint64_t now_ms, bool heavy = false) noexcept;
+// Whether a light link of this thread other than `link` moved bytes within kWindowMs before `now_ms`.
 bool crowded(const void* link, std::uint64_t now_ms) noexcept;
 // `link` is going away, or has no streams left: it no longer counts (its address may be reused).
 void forget(const void* link) noexcept;

@@ -125,7 +125,7 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());
     read_batch::run();  // streams write what this read delivered, before the buffer is reused
-    self->note_activity(true);
+    self->note_activity(static_cast<std::size_t>(nread));
     if (static_cast<std::size_t>(nread) == buf->len) self->read_turn_.full();  // more waits
   } else if (nread < 0) {
     uv_read_stop(s);
@@ -136,15 +136,18 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
   }
 }
 
-// Called after bytes moved (`moved`) and at the end of each flush. A link without streams does not
-// count, for its keepalives or after its last stream ended: a finished download stops crowding the
-// thread's other links at once, not a window later. (A link with idle streams counts for a second
-// after a keepalive or a WINDOW frame: a short turn now and then.)
-void LinkConnection::note_activity(bool moved) {
+// Called after `moved` bytes were read or produced, and with 0 at the end of each flush. A link
+// without streams does not count, for its keepalives or after its last stream ended: a finished
+// exchange stops crowding the thread's other links at once, not a window later. (A link with idle
+// streams counts for a second after a keepalive or a WINDOW frame: a short turn now and then.) A
+// heavy link does not count either: downloads need no turns from each other.
+void LinkConnection::note_activity(std::size_t moved) {
+  const std::uint64_t now_ms = uv_now(loop_);
+  if (moved > 0) moved_.add(moved, now_ms);
   if (handles_closing_ || session_.mux().stream_count() == 0)
     link_activity::forget(&session_.mux());
-  else if (moved)
-    link_activity::note(&session_.mux(), uv_now(loop_));
+  else if (moved > 0)
+    link_activity::note(&session_.mux(), now_ms, moved_.heavy(now_ms));
 }
 
 void LinkConnection::wake() {
@@ -190,7 +193,7 @@ void LinkConnection::flush() {
     scratch_.clear();
     session_.produce(scratch_, std::min(batch_, unsent_budget_));
     if (scratch_.empty()) break;
-    note_activity(true);
+    note_activity(scratch_.size());
     uv_buf_t buf =
         uv_buf_init(reinterpret_cast<char*>(scratch_.data()), static_cast<unsigned>(scratch_.size()));
     int written = uv_try_write(stream, &buf, 1);
@@ -218,7 +221,7 @@ void LinkConnection::flush() {
     op.release();          // owned by req.data until on_write_cb
     batch_ = kSmallBatch;  // the kernel pushed back: keep what waits here small
   }
-  note_activity(false);
+  note_activity(0);
   if (closing_ && writing_bytes_ == 0 && !session_.has_output()) finish_close();
 }
 

@@ -77,7 +77,7 @@ class LinkConnection final : private link::LinkEvents {
   static void on_connect_cb(uv_connect_t* req, int status) noexcept;
   void begin_responder();
   static void on_alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
-  void note_activity(bool moved);
+  void note_activity(std::size_t moved);
   static void on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void on_write_cb(uv_write_t* req, int status) noexcept;
   static void on_tick_cb(uv_timer_t* t) noexcept;
@@ -114,6 +114,7 @@ class LinkConnection final : private link::LinkEvents {
   uv_timer_t timer_{};
   uv_prepare_t prepare_{};
   link_activity::ReadTurn read_turn_;
+  link_activity::MovedBytes moved_;  // heavy links do not make the thread's others take turns
   uv_connect_t connect_req_{};
   uv_shutdown_t shutdown_req_{};
   link::LinkEvents& events_;

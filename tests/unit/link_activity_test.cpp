@@ -47,3 +47,40 @@ TEST_CASE("read turn: a full buffer ends the turn once; only that UV_ENOBUFS is 
   buf = uv_buf_init(reinterpret_cast<char*>(&turn), 1);
   CHECK_FALSE(turn.end(&buf));  // the next event reads again
 }
+
+TEST_CASE("link activity: a heavy link crowds no one; a light one does, whatever the other moves", "[pool]") {
+  int download = 0, second_download = 0, keystrokes = 0;
+  activity::clear();
+  // Two downloads on one thread: neither makes the other take short turns.
+  activity::note(&download, 20'000, true);
+  activity::note(&second_download, 20'001, true);
+  CHECK_FALSE(activity::crowded(&download, 20'002));
+  CHECK_FALSE(activity::crowded(&second_download, 20'002));
+  // An interactive link joins: both downloads take turns while it is active; it does not.
+  activity::note(&keystrokes, 20'003, false);
+  CHECK(activity::crowded(&download, 20'004));
+  CHECK(activity::crowded(&second_download, 20'004));
+  CHECK_FALSE(activity::crowded(&keystrokes, 20'004));
+  // A light link that turns heavy (a download started on it) stops crowding at once.
+  activity::note(&keystrokes, 20'005, true);
+  CHECK_FALSE(activity::crowded(&download, 20'006));
+}
+
+TEST_CASE("moved bytes: heavy from kHeavyBytes within a window, light again after a quiet window", "[pool]") {
+  activity::MovedBytes m;
+  const std::uint64_t t = 50'000;
+  m.add(activity::kHeavyBytes - 1, t);
+  CHECK_FALSE(m.heavy(t));  // an interactive session's worth
+  m.add(1, t + 10);
+  CHECK(m.heavy(t + 10));
+  // The next window: still heavy from the last one, though nothing moved yet.
+  CHECK(m.heavy(t + activity::kWindowMs));
+  m.add(10, t + activity::kWindowMs + 1);
+  CHECK(m.heavy(t + 2 * activity::kWindowMs - 1));
+  // A window later with little moved: light.
+  CHECK_FALSE(m.heavy(t + 2 * activity::kWindowMs));
+  // Heavy again, then a long silence: light, with no memory of it.
+  m.add(activity::kHeavyBytes, t + 5 * activity::kWindowMs);
+  CHECK(m.heavy(t + 5 * activity::kWindowMs));
+  CHECK_FALSE(m.heavy(t + 8 * activity::kWindowMs));
+}
