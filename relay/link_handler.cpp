@@ -26,19 +26,16 @@ LinkHandler::LinkHandler(RelayContext& ctx, GoneFn gone)
       conn_(ctx.loop, responder_config(ctx), *this, [this](uv::LinkConnection&) {
         link_gone_ = true;
         maybe_gone();
-      }) {
-  ++ctx_.unauthenticated;
-}
+      }) {}
 
 LinkHandler::~LinkHandler() {
-  if (counted_unauthenticated_) --ctx_.unauthenticated;
   if (holds_link_) ctx_.agents->release_link(peer());
 }
 
 Result<void> LinkHandler::adopt(int fd) { return conn_.adopt(fd); }
 
 void LinkHandler::on_established(const crypto::PublicKey& peer) {
-  if (std::exchange(counted_unauthenticated_, false)) --ctx_.unauthenticated;
+  if (std::exchange(handshaking_, false) && ctx_.placement) ctx_.placement->established(ctx_.worker);
   agent_ = ctx_.agents->find(peer);
   if (!agent_) return conn_.close(frame::CloseCode::Revoked, "not listed");  // revoked mid-handshake
   // Each link may hold kMaxLookups threads of the shared lookup pool: links per agent bound one

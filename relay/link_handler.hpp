@@ -13,6 +13,7 @@
 #include "relay/agent_directory.hpp"
 #include "relay/audit.hpp"
 #include "relay/dialer.hpp"
+#include "relay/link_placement.hpp"
 #include "relay/metrics.hpp"
 
 namespace ferry::relay {
@@ -37,7 +38,9 @@ struct RelayContext {
   std::size_t max_streams = 4096;
   link::Millis handshake_timeout{5000};
   crypto::SuiteSet link_suites{crypto::CipherSuite::ChaChaPoly};
-  std::size_t unauthenticated = 0;  // this worker's links that have not completed a handshake
+  // Where this worker's links are counted (handshakes in progress, and links per worker).
+  LinkPlacement* placement = nullptr;
+  std::size_t worker = 0;
   // Handshake refusals are logged at most kMaxRefusalLines per minute: a scanner must not fill the
   // disk. The rest are counted in the metrics, and in one line when the minute ends.
   static constexpr std::uint64_t kMaxRefusalLines = 20;
@@ -71,6 +74,8 @@ class LinkHandler final : public link::LinkEvents {
   }
   const std::string& peer_address() const noexcept { return conn_.peer_address(); }
   std::size_t streams() const noexcept { return outbound_.size(); }
+  // The handshake has not completed (or never will).
+  bool handshaking() const noexcept { return handshaking_; }
 
   // Name lookups one link may have on the thread pool all agents share (relay/main.cpp sizes the
   // pool at 8 times this); its further lookups wait for one of these to end.
@@ -111,7 +116,7 @@ class LinkHandler final : public link::LinkEvents {
   bool link_gone_ = false;
   bool draining_ = false;
   bool quiet_ = false;
-  bool counted_unauthenticated_ = true;
+  bool handshaking_ = true;
   bool holds_link_ = false;  // counted in AgentDirectory's links per agent
 };
 

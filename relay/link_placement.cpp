@@ -1,47 +1,59 @@
 #include "relay/link_placement.hpp"
 
+#include <algorithm>
 #include <tuple>
-#include <utility>
 
 namespace ferry::relay {
 
-LinkPlacement::LinkPlacement(std::size_t workers)
-    : workers_(workers), totals_(workers, 0), open_(workers, false) {}
+LinkPlacement::LinkPlacement(std::size_t workers, std::size_t max_handshakes_per_worker)
+    : workers_(workers), max_handshakes_(max_handshakes_per_worker) {}
 
 void LinkPlacement::open(std::size_t worker, uv_async_t* wake) {
   std::lock_guard lock(mutex_);
   workers_.at(worker).wake = wake;
-  open_.at(worker) = true;
 }
 
 std::vector<LinkPlacement::Arrival> LinkPlacement::close(std::size_t worker) {
   std::lock_guard lock(mutex_);
   workers_.at(worker).wake = nullptr;  // under the lock: no place() wakes it once this returns
-  open_.at(worker) = false;
   return std::exchange(workers_[worker].arrivals, {});
 }
 
-std::size_t LinkPlacement::choose(const std::vector<std::uint32_t>& from_source,
-                                  const std::vector<std::size_t>& totals, const std::vector<bool>& open,
-                                  std::size_t accepted_by) {
-  std::size_t best = accepted_by;  // ties stay where they were accepted: no hand-over
-  const auto rank = [&](std::size_t w) { return std::tuple(from_source[w], totals[w]); };
-  for (std::size_t w = 0; w < totals.size(); ++w)
-    if (open[w] && rank(w) < rank(best)) best = w;
+std::optional<std::size_t> LinkPlacement::choose(const std::vector<Candidate>& workers,
+                                                 std::size_t accepted_by) {
+  const auto rank = [&](std::size_t w) { return std::tuple(workers[w].from_source, workers[w].links); };
+  std::optional<std::size_t> best;
+  if (!workers.at(accepted_by).full) best = accepted_by;
+  for (std::size_t w = 0; w < workers.size(); ++w)
+    if (w != accepted_by && workers[w].open && !workers[w].full && (!best || rank(w) < rank(*best))) best = w;
   return best;
 }
 
-bool LinkPlacement::place(std::size_t worker, Arrival& arrival) {
+LinkPlacement::Placed LinkPlacement::place(std::size_t worker, Arrival& arrival) {
   std::lock_guard lock(mutex_);
-  auto& counts = by_source_[arrival.source];
-  counts.resize(totals_.size(), 0);
-  const std::size_t to = choose(counts, totals_, open_, worker);
-  ++counts[to];
-  ++totals_[to];
-  if (to == worker) return true;
-  workers_[to].arrivals.push_back(std::move(arrival));
-  uv_async_send(workers_[to].wake);  // under the lock: close() cannot end the handle meanwhile
-  return false;
+  SourceLinks& mine = by_source_[arrival.source];
+  std::vector<Candidate> candidates(workers_.size());
+  for (std::size_t w = 0; w < workers_.size(); ++w)
+    candidates[w] = {workers_[w].wake != nullptr, workers_[w].handshakes >= max_handshakes_, 0,
+                     workers_[w].links};
+  for (const auto& [w, n] : mine) candidates[w].from_source = n;
+  const auto to = choose(candidates, worker);
+  if (!to) {
+    if (mine.empty()) by_source_.erase(arrival.source);
+    return Placed::Full;
+  }
+  auto it = std::find_if(mine.begin(), mine.end(), [&](const auto& e) { return e.first == *to; });
+  if (it == mine.end())
+    mine.emplace_back(*to, 1);
+  else
+    ++it->second;
+  Worker& target = workers_[*to];
+  ++target.links;
+  ++target.handshakes;
+  if (*to == worker) return Placed::Here;
+  target.arrivals.push_back(std::move(arrival));
+  uv_async_send(target.wake);  // under the lock: close() cannot end the handle meanwhile
+  return Placed::Elsewhere;
 }
 
 std::vector<LinkPlacement::Arrival> LinkPlacement::take(std::size_t worker) {
@@ -49,20 +61,31 @@ std::vector<LinkPlacement::Arrival> LinkPlacement::take(std::size_t worker) {
   return std::exchange(workers_.at(worker).arrivals, {});
 }
 
-void LinkPlacement::release(std::size_t worker, const std::string& source) {
+void LinkPlacement::established(std::size_t worker) {
+  std::lock_guard lock(mutex_);
+  Worker& w = workers_.at(worker);
+  if (w.handshakes > 0) --w.handshakes;
+}
+
+void LinkPlacement::release(std::size_t worker, const std::string& source, bool handshaking) {
   std::lock_guard lock(mutex_);
   auto it = by_source_.find(source);
-  if (it == by_source_.end() || it->second.at(worker) == 0 || totals_.at(worker) == 0) return;
-  --it->second[worker];
-  --totals_[worker];
-  for (std::uint32_t n : it->second)
-    if (n != 0) return;
-  by_source_.erase(it);
+  if (it == by_source_.end()) return;
+  SourceLinks& mine = it->second;
+  auto e = std::find_if(mine.begin(), mine.end(), [&](const auto& p) { return p.first == worker; });
+  if (e == mine.end()) return;  // never placed there: nothing to take back
+  if (--e->second == 0) mine.erase(e);
+  if (mine.empty()) by_source_.erase(it);
+  Worker& w = workers_.at(worker);
+  if (w.links > 0) --w.links;
+  if (handshaking && w.handshakes > 0) --w.handshakes;
 }
 
 std::vector<std::size_t> LinkPlacement::links() const {
   std::lock_guard lock(mutex_);
-  return totals_;
+  std::vector<std::size_t> out;
+  for (const Worker& w : workers_) out.push_back(w.links);
+  return out;
 }
 
 }  // namespace ferry::relay

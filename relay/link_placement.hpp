@@ -7,6 +7,8 @@
 // The choice: the worker with the fewest links from the connection's source (an agent's address, as
 // RelayServer::rate_source gives it), then the one with the fewest links, then the accepting worker.
 // Links are counted from placement until their handler has gone, handshakes in progress included.
+// A worker holding its limit of handshakes in progress takes no more: the limit is per worker, and
+// an unauthenticated flood must fill every worker before an agent's link is refused.
 // Thread-safe: every worker calls in from its own thread.
 #pragma once
 
@@ -14,8 +16,10 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace ferry::relay {
@@ -27,46 +31,58 @@ class LinkPlacement {
     int fd = -1;
     std::string source;
   };
+  enum class Placed { Here, Elsewhere, Full };
+  // One worker as the rule sees it.
+  struct Candidate {
+    bool open = false;              // taking part (see open())
+    bool full = false;              // at its limit of handshakes in progress
+    std::uint32_t from_source = 0;  // its links from the connection's source
+    std::size_t links = 0;          // its links in all
+  };
 
-  explicit LinkPlacement(std::size_t workers);
+  LinkPlacement(std::size_t workers, std::size_t max_handshakes_per_worker);
 
   // A worker takes part once `wake` (initialised on its own loop) can tell it of arrivals. Until then,
   // and after close(), nothing is placed on it.
   void open(std::size_t worker, uv_async_t* wake);
   // The worker drains: nothing more is placed on it. Returns the arrivals it had not taken; the worker
-  // closes their sockets and release()s them. Call before closing `wake`.
+  // closes their sockets and release()s them (still handshaking). Call before closing `wake`.
   std::vector<Arrival> close(std::size_t worker);
 
-  // Places a connection accepted by `worker` and counts it where it goes. Returns true when `worker`
-  // keeps it; otherwise the arrival (its socket included) was queued for another worker, which is
-  // woken and take()s it.
-  bool place(std::size_t worker, Arrival& arrival);
+  // Places a connection accepted by `worker` and counts it, as a handshake in progress, where it goes.
+  // Here: `worker` keeps it. Elsewhere: the arrival (its socket included) was queued for another
+  // worker, which is woken and take()s it. Full: every worker that could take it holds its limit of
+  // handshakes; nothing was counted and the caller refuses the connection.
+  Placed place(std::size_t worker, Arrival& arrival);
   std::vector<Arrival> take(std::size_t worker);
-  // A placed link has gone from `worker`.
-  void release(std::size_t worker, const std::string& source);
+  // A placed link finished its handshake.
+  void established(std::size_t worker);
+  // A placed link has gone from `worker`; `handshaking`: before established().
+  void release(std::size_t worker, const std::string& source, bool handshaking);
 
   // Each worker's links now, handshakes included (GET /metrics).
   std::vector<std::size_t> links() const;
 
-  // The rule, apart from the bookkeeping: `from_source[w]` and `totals[w]` are worker w's links from
-  // the source and in all. Other workers with `open[w]` false are skipped; the accepting worker is
-  // always a candidate, and wins ties (a hand-over costs a wake-up of another thread).
-  static std::size_t choose(const std::vector<std::uint32_t>& from_source,
-                            const std::vector<std::size_t>& totals, const std::vector<bool>& open,
-                            std::size_t accepted_by);
+  // The rule, apart from the bookkeeping. Workers other than `accepted_by` that are not open or are
+  // full are skipped; the accepting worker wins ties (a hand-over costs a wake-up of another thread).
+  // None when the accepting worker is full and no other can take the connection.
+  static std::optional<std::size_t> choose(const std::vector<Candidate>& workers, std::size_t accepted_by);
 
  private:
   struct Worker {
     uv_async_t* wake = nullptr;  // null: not open
     std::vector<Arrival> arrivals;
+    std::size_t links = 0;
+    std::size_t handshakes = 0;
   };
+  // A source's links, by worker: (worker, count) pairs, usually one or two, never a zero count.
+  using SourceLinks = std::vector<std::pair<std::size_t, std::uint32_t>>;
 
   mutable std::mutex mutex_;
   std::vector<Worker> workers_;
-  std::vector<std::size_t> totals_;
-  std::vector<bool> open_;
+  std::size_t max_handshakes_;
   // Only sources with a link somewhere: bounded by the relay's open connections.
-  std::unordered_map<std::string, std::vector<std::uint32_t>> by_source_;
+  std::unordered_map<std::string, SourceLinks> by_source_;
 };
 
 }  // namespace ferry::relay

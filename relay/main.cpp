@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <latch>
 #include <string>
 #include <thread>
 #include <vector>
@@ -104,6 +105,9 @@ int run(const std::string& path) {
       loop.run();
     } else {
       const std::string bound = first.local_address();
+      // "listening on" once every worker listens and takes part in placement: a link that came
+      // earlier would stay on the first worker.
+      std::latch started(workers - 1);
       for (unsigned i = 1; i < workers; ++i) {
         threads.emplace_back([&, bound, i] {
           uv::Loop worker_loop;
@@ -113,11 +117,13 @@ int run(const std::string& path) {
               log::error("relay", "worker cannot listen: " + describe(w.error()));
               server.stop();  // close what was opened before the server goes
             }
+            started.count_down();
             worker_loop.run();
           }
           uv_run(worker_loop.get(), UV_RUN_DEFAULT);
         });
       }
+      started.wait();
       log::info("relay", "listening on " + bound);
       loop.run();
     }

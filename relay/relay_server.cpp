@@ -9,6 +9,9 @@
 
 namespace ferry::relay {
 
+RelayShared::RelayShared(const config::RelayConfig& cfg, std::size_t workers)
+    : agents(cfg.agents), placement(workers, RelayServer::kMaxUnauthenticated) {}
+
 RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfig config,
                          const crypto::SecretKey& key, RelayShared& shared)
     : loop_(loop),
@@ -35,6 +38,8 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   ctx_.max_streams = static_cast<std::size_t>(config_.max_streams_per_agent);
   ctx_.handshake_timeout = link::Millis(config_.handshake_timeout_ms);
   ctx_.link_suites = config::link_suites(config_);
+  ctx_.placement = &shared_.placement;
+  ctx_.worker = worker_;
   uv_signal_init(loop_, &sigterm_);
   uv_signal_init(loop_, &sigint_);
   uv_signal_init(loop_, &sighup_);
@@ -132,10 +137,16 @@ void RelayServer::on_connection(uv_stream_t* server) {
     ::close(*fd);
   };
   if (draining_ || !named) return refuse(std::nullopt);
-  if (ctx_.unauthenticated >= kMaxUnauthenticated) return refuse(Metrics::HandshakeFailure::TooMany);
   if (!rate_ok(source)) return refuse(Metrics::HandshakeFailure::RateLimited);
   LinkPlacement::Arrival arrival{*fd, source};
-  if (shared_.placement.place(worker_, arrival)) admit(std::move(arrival));
+  switch (shared_.placement.place(worker_, arrival)) {
+    case LinkPlacement::Placed::Here:
+      return admit(std::move(arrival));
+    case LinkPlacement::Placed::Elsewhere:
+      return;
+    case LinkPlacement::Placed::Full:  // kMaxUnauthenticated handshakes on every worker that could take it
+      return refuse(Metrics::HandshakeFailure::TooMany);
+  }
 }
 
 void RelayServer::on_arrivals() {
@@ -143,11 +154,10 @@ void RelayServer::on_arrivals() {
 }
 
 void RelayServer::admit(LinkPlacement::Arrival arrival) {
-  const std::size_t unauthenticated = ctx_.unauthenticated;  // before this connection's handler counts
   auto handler = std::make_unique<LinkHandler>(ctx_, [this, source = arrival.source](LinkHandler& h) {
     // Erasing destroys the handler, and with it this very closure: keep what it needs in locals first.
     RelayServer* self = this;
-    self->shared_.placement.release(self->worker_, source);
+    self->shared_.placement.release(self->worker_, source, h.handshaking());
     self->links_.erase(&h);
     self->maybe_exit();
   });
@@ -158,12 +168,7 @@ void RelayServer::admit(LinkPlacement::Arrival arrival) {
     ::close(arrival.fd);
     return raw->abort();
   }
-  // Checked again here: a connection another worker placed on this one counts against this one's limit.
-  if (draining_) return raw->abort();
-  if (unauthenticated >= kMaxUnauthenticated) {
-    shared_.metrics.handshake_failure(Metrics::HandshakeFailure::TooMany);
-    return raw->abort();
-  }
+  if (draining_) return raw->abort();  // placed here by another worker just before this one drained
 }
 
 void RelayServer::stop() { drain(); }
@@ -180,7 +185,7 @@ void RelayServer::drain() {
   if (std::exchange(placing_, false)) {
     for (auto& arrival : shared_.placement.close(worker_)) {  // placed here, never taken
       ::close(arrival.fd);
-      shared_.placement.release(worker_, arrival.source);
+      shared_.placement.release(worker_, arrival.source, true);
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&arrivals_wake_), nullptr);
   }

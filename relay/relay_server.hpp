@@ -20,7 +20,7 @@
 namespace ferry::relay {
 
 struct RelayShared {
-  RelayShared(const config::RelayConfig& cfg, std::size_t workers) : agents(cfg.agents), placement(workers) {}
+  RelayShared(const config::RelayConfig& cfg, std::size_t workers);
   AgentDirectory agents;    // mutex inside
   AuditLog audit;           // mutex inside
   Metrics metrics;          // atomics
@@ -30,7 +30,8 @@ struct RelayShared {
 
 class RelayServer {
  public:
-  // Unauthenticated connections in progress at once; beyond this new ones are closed at accept.
+  // Unauthenticated connections in progress at once, per worker. A new one goes to a worker below it
+  // (LinkPlacement); when every worker is at it, the connection is closed at accept.
   static constexpr std::size_t kMaxUnauthenticated = 256;
   // New connections per source address: a bucket of 20 that refills at 10 per second.
   static constexpr double kHandshakesPerSecond = 10;

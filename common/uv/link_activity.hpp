@@ -7,8 +7,9 @@
 // Alone, a reader takes large batches (docs/performance.md, "A pool of links").
 //
 // Only light links crowd the others: turns shorten the wait of small exchanges, but between two
-// downloads they only cost CPU (about a quarter more per byte). A link that moved kHeavyBytes within
-// a window is heavy (MovedBytes), and its activity does not make anyone take turns.
+// downloads they only cost CPU (about a quarter more per byte). A link with one stream that moved
+// kHeavyBytes within a window is heavy (MovedBytes): a download, and its activity makes no one take
+// turns. With more streams, one of them may be a keystroke, so the link stays light.
 #pragma once
 
 #include <uv.h>
@@ -58,7 +59,8 @@ inline constexpr std::uint64_t kWindowMs = 1000;
 // API call), and about a millisecond of a loopback download.
 inline constexpr std::size_t kHeavyBytes = 1 << 20;
 
-// What one link moved in the current window and the one before, to tell heavy from light.
+// What one link moved in the current window and the one before (windows of kWindowMs on uv_now's
+// clock), to tell heavy from light: heavy lasts until the end of the window after the heavy one.
 class MovedBytes {
  public:
   void add(std::size_t bytes, std::uint64_t now_ms) noexcept {
@@ -73,12 +75,13 @@ class MovedBytes {
 
  private:
   void roll(std::uint64_t now_ms) noexcept {
-    if (now_ms - started_ms_ < kWindowMs) return;
-    last_ = now_ms - started_ms_ < 2 * kWindowMs ? current_ : 0;  // a quiet window in between: nothing
+    const std::uint64_t window = now_ms / kWindowMs;
+    if (window == window_) return;
+    last_ = window == window_ + 1 ? current_ : 0;  // a quiet window in between: nothing
     current_ = 0;
-    started_ms_ = now_ms;
+    window_ = window;
   }
-  std::uint64_t started_ms_ = 0;
+  std::uint64_t window_ = 0;
   std::size_t current_ = 0;
   std::size_t last_ = 0;
 };

@@ -140,14 +140,16 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
 // without streams does not count, for its keepalives or after its last stream ended: a finished
 // exchange stops crowding the thread's other links at once, not a window later. (A link with idle
 // streams counts for a second after a keepalive or a WINDOW frame: a short turn now and then.) A
-// heavy link does not count either: downloads need no turns from each other.
+// heavy link with one stream (a download) does not count either: downloads need no turns from each
+// other. One with more streams may carry a keystroke beside its download, and counts.
 void LinkConnection::note_activity(std::size_t moved) {
   const std::uint64_t now_ms = uv_now(loop_);
   if (moved > 0) moved_.add(moved, now_ms);
-  if (handles_closing_ || session_.mux().stream_count() == 0)
+  const std::size_t streams = session_.mux().stream_count();
+  if (handles_closing_ || streams == 0)
     link_activity::forget(&session_.mux());
   else if (moved > 0)
-    link_activity::note(&session_.mux(), now_ms, moved_.heavy(now_ms));
+    link_activity::note(&session_.mux(), now_ms, streams == 1 && moved_.heavy(now_ms));
 }
 
 void LinkConnection::wake() {

@@ -178,6 +178,27 @@ class Pool(unittest.TestCase):
             self.assertEqual(echo_once(t, b"back"), b"back")
 
 
+class Placement(unittest.TestCase):
+    def test_four_links_on_four_workers(self):
+        """The kernel's hash alone puts four links on four workers one time in ten; placement always."""
+        echo = serve(Echo)
+        self.addCleanup(stop, echo)
+        ferry = Ferry(["allow 127.0.0.1:%d" % echo.server_address[1]], agent_relay_extra="links = 4\n",
+                      relay_extra='admin_listen = "127.0.0.1:0"\nworkers = 4\n')
+        self.addCleanup(ferry.close)
+        admin = ferry.relay.wait_for(r"admin listening on (\S+)").group(1)
+        rc, body, err = curl("http://%s/metrics" % admin)
+        self.assertEqual(rc, 0, err)
+        for worker in range(4):
+            self.assertIn('ferry_worker_links{worker="%d"} 1\n' % worker, body.decode())
+        # Each link carries streams from its own worker thread.
+        for i in range(8):
+            with tunnel(ferry.http_port, echo.server_address[1]) as t:
+                self.assertEqual(echo_once(t, b"stream %d" % i), b"stream %d" % i)
+        links = json.loads(curl("http://127.0.0.1:%d/status" % ferry.http_port)[1])["links"]
+        self.assertEqual([l["state"] for l in links], ["up"] * 4, links)
+
+
 class OneLink(unittest.TestCase):
     def test_links_1_keeps_one_link(self):
         echo = serve(Echo)
