@@ -394,6 +394,29 @@ class Harness {
   bool finished_ = false;
 };
 
+// Closes every link and both loops, and checks that nothing was left open.
+void finish_cleanly(Harness& h) {
+  h.finish();
+  CHECK(h.closed_all);
+  CHECK(h.relay.adopt_errors.empty());
+  CHECK(h.loop_close == 0);
+  CHECK(h.relay.loop_close == 0);
+}
+
+// Makes X and Y heavy (each one's first megabyte counts as light), then downloads on both at once
+// with their read sizes recorded.
+void download_both(Harness& h, AgentLink& x, link::StreamId xs, AgentLink& y, link::StreamId ys) {
+  auto want_x = h.request(x, xs);
+  REQUIRE(h.run_until([&] { return x.received[xs] >= want_x; }));
+  auto want_y = h.request(y, ys);
+  REQUIRE(h.run_until([&] { return y.received[ys] >= want_y; }));
+  x.spy.recording = y.spy.recording = true;
+  want_x = h.request(x, xs);
+  want_y = h.request(y, ys);
+  REQUIRE(h.run_until([&] { return x.received[xs] >= want_x && y.received[ys] >= want_y; }));
+  x.spy.recording = y.spy.recording = false;
+}
+
 }  // namespace
 
 TEST_CASE("a socket accepted on one loop and adopted on another thread's loop carries a link", "[adopt]") {
@@ -543,11 +566,7 @@ TEST_CASE("a heavy link (one bulk stream) crowds no one; a light one makes it ta
   CHECK(x.spy.other == 0);
   CHECK(y.spy.other == 0);
 
-  h.finish();
-  CHECK(h.closed_all);
-  CHECK(h.relay.adopt_errors.empty());
-  CHECK(h.loop_close == 0);
-  CHECK(h.relay.loop_close == 0);
+  finish_cleanly(h);
 }
 
 TEST_CASE("two heavy links, one bulk stream each, take no turns from each other", "[adopt][pool]") {
@@ -559,18 +578,8 @@ TEST_CASE("two heavy links, one bulk stream each, take no turns from each other"
   const link::StreamId xs = h.open(x, "bulk");
   const link::StreamId ys = h.open(y, "bulk");
 
-  // Each becomes heavy: its first megabyte counted as light, and crowded the other.
-  auto want_x = h.request(x, xs);
-  REQUIRE(h.run_until([&] { return x.received[xs] >= want_x; }));
-  auto want_y = h.request(y, ys);
-  REQUIRE(h.run_until([&] { return y.received[ys] >= want_y; }));
-
   // Both download at once: neither reads in short turns.
-  x.spy.recording = y.spy.recording = true;
-  want_x = h.request(x, xs);
-  want_y = h.request(y, ys);
-  REQUIRE(h.run_until([&] { return x.received[xs] >= want_x && y.received[ys] >= want_y; }));
-  x.spy.recording = y.spy.recording = false;
+  download_both(h, x, xs, y, ys);
   CHECK(x.spy.turns == 0);
   CHECK(y.spy.turns == 0);
   CHECK(x.spy.full > 0);
@@ -578,10 +587,7 @@ TEST_CASE("two heavy links, one bulk stream each, take no turns from each other"
   CHECK_FALSE(x.crowded());
   CHECK_FALSE(y.crowded());
 
-  h.finish();
-  CHECK(h.closed_all);
-  CHECK(h.loop_close == 0);
-  CHECK(h.relay.loop_close == 0);
+  finish_cleanly(h);
 }
 
 TEST_CASE("a link that moved megabytes with two streams stays light and crowds a heavy one",
@@ -597,17 +603,8 @@ TEST_CASE("a link that moved megabytes with two streams stays light and crowds a
   REQUIRE(x.mux().stream_count() == 2);
   REQUIRE(y.mux().stream_count() == 1);
 
-  auto want_x = h.request(x, xs);
-  REQUIRE(h.run_until([&] { return x.received[xs] >= want_x; }));
-  auto want_y = h.request(y, ys);
-  REQUIRE(h.run_until([&] { return y.received[ys] >= want_y; }));
-
   // Both download at once: Y (heavy, one stream) takes turns because of X; X none because of Y.
-  x.spy.recording = y.spy.recording = true;
-  want_x = h.request(x, xs);
-  want_y = h.request(y, ys);
-  REQUIRE(h.run_until([&] { return x.received[xs] >= want_x && y.received[ys] >= want_y; }));
-  x.spy.recording = y.spy.recording = false;
+  download_both(h, x, xs, y, ys);
   CHECK(y.spy.turns > 0);
   CHECK(x.spy.turns == 0);
   CHECK(x.spy.full > 0);
@@ -615,8 +612,5 @@ TEST_CASE("a link that moved megabytes with two streams stays light and crowds a
   CHECK_FALSE(x.crowded());
   CHECK(x.received[xe] == 0);
 
-  h.finish();
-  CHECK(h.closed_all);
-  CHECK(h.loop_close == 0);
-  CHECK(h.relay.loop_close == 0);
+  finish_cleanly(h);
 }

@@ -39,6 +39,16 @@ struct Worker {
   void run_once() { uv_run(loop.get(), UV_RUN_NOWAIT); }
 };
 
+// A placement over two workers, both taking part.
+struct TwoWorkers {
+  Worker w0, w1;
+  LinkPlacement p;
+  explicit TwoWorkers(std::size_t max_handshakes = 256) : p(2, max_handshakes) {
+    p.open(0, &w0.wake);
+    p.open(1, &w1.wake);
+  }
+};
+
 }  // namespace
 
 namespace {
@@ -83,10 +93,8 @@ TEST_CASE("placement rule: a worker at its limit of handshakes takes none; all f
 
 TEST_CASE("placement: an agent's two links land on different workers, and the socket arrives",
           "[placement]") {
-  Worker w0, w1;
-  LinkPlacement p(2, 256);
-  p.open(0, &w0.wake);
-  p.open(1, &w1.wake);
+  TwoWorkers t;
+  LinkPlacement& p = t.p;
 
   int peer_a = -1, peer_b = -1;
   LinkPlacement::Arrival first{socket_end(peer_a), "agent"};
@@ -100,8 +108,8 @@ TEST_CASE("placement: an agent's two links land on different workers, and the so
   CHECK(p.place(0, second) == LinkPlacement::Placed::Elsewhere);
   CHECK(p.links() == std::vector<std::size_t>{1, 1});
   CHECK(p.take(0).empty());
-  w1.run_once();
-  CHECK(w1.woken == 1);
+  t.w1.run_once();
+  CHECK(t.w1.woken == 1);
   auto got = p.take(1);
   REQUIRE(got.size() == 1);
   CHECK(got[0].fd == second_fd);  // the very socket: bytes written at the far end can be read from it
@@ -121,10 +129,8 @@ TEST_CASE("placement: an agent's two links land on different workers, and the so
 }
 
 TEST_CASE("placement: links that go are no longer counted, and their source is forgotten", "[placement]") {
-  Worker w0, w1;
-  LinkPlacement p(2, 256);
-  p.open(0, &w0.wake);
-  p.open(1, &w1.wake);
+  TwoWorkers t;
+  LinkPlacement& p = t.p;
   LinkPlacement::Arrival a{-1, "agent"}, b{-1, "agent"};
   REQUIRE(p.place(0, a) == LinkPlacement::Placed::Here);
   REQUIRE(p.place(0, b) == LinkPlacement::Placed::Elsewhere);
@@ -145,10 +151,8 @@ TEST_CASE("placement: links that go are no longer counted, and their source is f
 
 TEST_CASE("placement: a closed worker gets nothing more and gives back what it had not taken",
           "[placement]") {
-  Worker w0, w1;
-  LinkPlacement p(2, 256);
-  p.open(0, &w0.wake);
-  p.open(1, &w1.wake);
+  TwoWorkers t;
+  LinkPlacement& p = t.p;
   int peer = -1;
   LinkPlacement::Arrival a{-1, "agent"}, b{socket_end(peer), "agent"};
   const int b_fd = b.fd;
@@ -169,10 +173,8 @@ TEST_CASE("placement: a closed worker gets nothing more and gives back what it h
 }
 
 TEST_CASE("placement: handshakes count against a worker's limit until established or gone", "[placement]") {
-  Worker w0, w1;
-  LinkPlacement p(2, 2);  // two handshakes per worker
-  p.open(0, &w0.wake);
-  p.open(1, &w1.wake);
+  TwoWorkers t(2);  // two handshakes per worker
+  LinkPlacement& p = t.p;
   std::vector<LinkPlacement::Arrival> a(5);
   for (std::size_t i = 0; i < a.size(); ++i) a[i].source = "scanner";
   CHECK(p.place(0, a[0]) == LinkPlacement::Placed::Here);
