@@ -99,26 +99,6 @@ std::string RelayServer::rate_source(const std::string& peer) {
          std::string(reinterpret_cast<const char*>(n.bytes.data()), n.is_v4() ? 4 : 8);
 }
 
-bool RelayServer::rate_ok(const std::string& source) {
-  const std::uint64_t now = uv_now(loop_);
-  if (buckets_.size() >= kMaxBuckets && now - last_sweep_ms_ >= 1000) {  // sweep at most once a second
-    last_sweep_ms_ = now;
-    std::erase_if(buckets_, [now](const auto& kv) { return now - kv.second.at_ms > 10'000; });
-  }
-  // Still full (a flood from many addresses): a new source takes some other source's place rather
-  // than being refused, so an agent arriving from a new network is never locked out. The source
-  // that lost its bucket starts afresh, with a full one, next time.
-  if (buckets_.size() >= kMaxBuckets && !buckets_.contains(source)) buckets_.erase(buckets_.begin());
-  Bucket& b = buckets_[source];
-  if (b.at_ms != 0)
-    b.tokens = std::min(kHandshakeBurst,
-                        b.tokens + static_cast<double>(now - b.at_ms) / 1000.0 * kHandshakesPerSecond);
-  b.at_ms = now;
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
-  return true;
-}
-
 void RelayServer::on_connection(uv_stream_t* server) {
   auto fd = uv::accept_socket(server);
   if (!fd) {  // EMFILE and friends: libuv has shed the connection rather than spin on it
@@ -137,7 +117,7 @@ void RelayServer::on_connection(uv_stream_t* server) {
     ::close(*fd);
   };
   if (draining_ || !named) return refuse(std::nullopt);
-  if (!rate_ok(source)) return refuse(Metrics::HandshakeFailure::RateLimited);
+  if (!shared_.rates.take(source, uv_now(loop_))) return refuse(Metrics::HandshakeFailure::RateLimited);
   LinkPlacement::Arrival arrival{*fd, source};
   switch (shared_.placement.place(worker_, arrival)) {
     case LinkPlacement::Placed::Here:

@@ -16,6 +16,7 @@
 #include "relay/link_handler.hpp"
 #include "relay/link_placement.hpp"
 #include "relay/policy_hooks.hpp"
+#include "relay/source_rate_limit.hpp"
 
 namespace ferry::relay {
 
@@ -26,6 +27,7 @@ struct RelayShared {
   Metrics metrics;          // atomics
   ConfigBroadcast reloads;  // mutex inside
   LinkPlacement placement;  // mutex inside
+  SourceRateLimit rates;    // mutex inside
 };
 
 class RelayServer {
@@ -33,12 +35,7 @@ class RelayServer {
   // Unauthenticated connections in progress at once, per worker. A new one goes to a worker below it
   // (LinkPlacement); when every worker is at it, the connection is closed at accept.
   static constexpr std::size_t kMaxUnauthenticated = 256;
-  // New connections per source address: a bucket of 20 that refills at 10 per second.
-  static constexpr double kHandshakesPerSecond = 10;
-  static constexpr double kHandshakeBurst = 20;
   static constexpr std::uint64_t kDrainMs = 10'000;
-  // Source buckets kept at once; past it (a flood from many addresses) a new source evicts another.
-  static constexpr std::size_t kMaxBuckets = 16'384;
 
   // `worker`: this worker's index, 0 to the number of workers given to `shared` less one.
   RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfig config, const crypto::SecretKey& key,
@@ -57,15 +54,10 @@ class RelayServer {
   void on_stopped(std::function<void()> fn) { on_stopped_ = std::move(fn); }
 
  private:
-  struct Bucket {
-    double tokens = kHandshakeBurst;
-    std::uint64_t at_ms = 0;
-  };
   void on_connection(uv_stream_t* server);
   // A connection placed on this worker, accepted here or by another worker.
   void admit(LinkPlacement::Arrival arrival);
   void on_arrivals();
-  bool rate_ok(const std::string& source);
   void drain();
   void reload();
   void apply(const config::RelayConfig& next);
@@ -80,7 +72,6 @@ class RelayServer {
   RelayContext ctx_;
   uv::TcpListener listener_;
   std::map<LinkHandler*, std::unique_ptr<LinkHandler>> links_;
-  std::map<std::string, Bucket> buckets_;
   uv_signal_t sigterm_{}, sigint_{}, sighup_{};
   uv_async_t reload_wake_{};    // the other workers: worker 0 published a configuration
   uv_async_t arrivals_wake_{};  // another worker placed a connection here
@@ -91,7 +82,6 @@ class RelayServer {
   bool draining_ = false;
   bool listener_closed_ = false;
   bool exited_ = false;
-  std::uint64_t last_sweep_ms_ = 0;
   std::function<void()> on_stopped_;
 };
 
