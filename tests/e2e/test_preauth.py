@@ -19,6 +19,10 @@ from harness import Ferry, curl  # noqa: E402
 from test_pool import Echo, echo_once, serve, stop, tunnel  # noqa: E402
 
 HANDSHAKE_TIMEOUT_S = 8
+RATE = 'ferry_handshake_failures_total{reason="rate_limited"}'
+FULL = 'ferry_handshake_failures_total{reason="too_many_unauthenticated"}'
+TIMEOUT = 'ferry_handshake_failures_total{reason="timeout"}'
+WORKERS = ['ferry_worker_links{worker="%d"}' % w for w in range(2)]
 
 
 def closed_by_peer(s):
@@ -58,55 +62,53 @@ class PreAuth(unittest.TestCase):
             s.connect(("127.0.0.1", self.ferry.relay_port))
             self.held.append(s)
 
-    def settle(self, closed, timeout=10.0):
-        """Waits until exactly `closed` of the held connections are closed by the relay; returns the count."""
+    def settle(self, timeout=10.0):
+        """Waits until the relay has answered every held connection: each is either closed (a refusal,
+        counted in the metrics) or held as a handshake (counted in its worker's links, beside the
+        agent's two). Returns (closed, metrics)."""
         deadline = time.time() + timeout
-        n = -1
-        while time.time() < deadline:
-            n = sum(closed_by_peer(s) for s in self.held)
-            if n == closed:
-                time.sleep(0.3)  # and no more follow
-                return sum(closed_by_peer(s) for s in self.held)
+        while True:
+            closed = sum(closed_by_peer(s) for s in self.held)
+            m = self.metrics()
+            if closed + sum(m[w] for w in WORKERS) - 2 == len(self.held) or time.time() > deadline:
+                return closed, m
             time.sleep(0.05)
-        return n
 
     def test_limits_hold_across_workers_and_agents_carry_on(self):
-        rate = 'ferry_handshake_failures_total{reason="rate_limited"}'
-        full = 'ferry_handshake_failures_total{reason="too_many_unauthenticated"}'
-        timeout = 'ferry_handshake_failures_total{reason="timeout"}'
-        workers = ['ferry_worker_links{worker="%d"}' % w for w in range(2)]
-        before = self.metrics()
-        self.assertEqual([before[w] for w in workers], [1, 1])  # the agent's two links
+        self.assertEqual([self.metrics()[w] for w in WORKERS], [1, 1])  # the agent's two links
 
-        # 1. One source opens 30 connections: 20 are held, whichever worker's listener each reached.
+        # 1. One source opens 30 connections: 20 are held (up to 2 more if the machine stalls long
+        # enough for the bucket to refill), whichever worker's listener each reached.
         self.connect_from("127.0.0.2", 30)
-        self.assertEqual(self.settle(10), 10)
-        m = self.metrics()
-        self.assertEqual(m[rate], 10)
-        self.assertEqual(sum(m[w] for w in workers), 2 + 20)
+        closed, m = self.settle()
+        self.assertIn(closed, (8, 9, 10))
+        self.assertEqual(m[RATE], closed)
+        self.assertEqual(m[FULL], 0)
 
         # 2. 28 more sources, 20 each: the relay holds 256 handshakes per worker, no more.
         for i in range(3, 31):
             self.connect_from("127.0.0.%d" % i, 20)
-        refused = 30 + 28 * 20 - 2 * 256
-        self.assertEqual(self.settle(refused), refused)
-        m = self.metrics()
-        self.assertEqual([m[w] for w in workers], [257, 257])  # 256 handshakes and one link each
-        self.assertEqual(m[full], refused - 10)
-        self.assertEqual(m[rate], 10)
+        closed, m = self.settle()
+        self.assertEqual([m[w] for w in WORKERS], [257, 257])  # 256 handshakes and one link each
+        self.assertEqual(closed, len(self.held) - 2 * 256)
+        self.assertEqual(m[FULL] + m[RATE], closed)
+        self.assertGreater(m[FULL], 0)
 
         # 3. The agent's links are authenticated and carry streams while the relay is full.
         with tunnel(self.ferry.http_port, self.echo.server_address[1]) as t:
             self.assertEqual(echo_once(t, b"still here"), b"still here")
 
         # 4. The handshake timeout closes every held connection and gives its place back.
-        self.assertEqual(self.settle(len(self.held), timeout=HANDSHAKE_TIMEOUT_S + 10), len(self.held))
+        deadline = time.time() + HANDSHAKE_TIMEOUT_S + 10
+        while time.time() < deadline and not all(closed_by_peer(s) for s in self.held):
+            time.sleep(0.1)
+        self.assertTrue(all(closed_by_peer(s) for s in self.held))
         deadline = time.time() + 5
-        while time.time() < deadline and sum(self.metrics()[w] for w in workers) != 2:
+        while time.time() < deadline and sum(self.metrics()[w] for w in WORKERS) != 2:
             time.sleep(0.1)
         m = self.metrics()
-        self.assertEqual([m[w] for w in workers], [1, 1])
-        self.assertEqual(m[timeout], 2 * 256)
+        self.assertEqual([m[w] for w in WORKERS], [1, 1])
+        self.assertEqual(m[TIMEOUT], 2 * 256)
         with tunnel(self.ferry.http_port, self.echo.server_address[1]) as t:
             self.assertEqual(echo_once(t, b"and after"), b"and after")
 
