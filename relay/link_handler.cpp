@@ -46,7 +46,8 @@ void LinkHandler::on_established(const crypto::PublicKey& peer) {
                        "this agent has " + std::to_string(kMaxLinksPerAgent) + " links open already");
   }
   holds_link_ = true;
-  ctx_.metrics->links++;
+  link_suite_ = conn_.session().suite();  // counted under the cipher it came up with
+  ctx_.metrics->link_up(link_suite_);
   log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_.peer_address() + " (" +
                          std::string(crypto::suite_name(conn_.session().suite())) + ")");
 }
@@ -162,7 +163,7 @@ void LinkHandler::on_reset(link::StreamId id, frame::ResetCode code) {
 
 void LinkHandler::on_closed(const Error& why) {
   if (agent_) {
-    ctx_.metrics->links--;
+    ctx_.metrics->link_down(link_suite_);
     return log::info("relay", "agent \"" + agent_->name + "\" link ended: " + describe(why));
   }
   if (quiet_) return;

@@ -52,6 +52,11 @@ std::string Metrics::render(const std::vector<std::size_t>& worker_links) const 
   line("# HELP ferry_links Agent links established now.");
   line("# TYPE ferry_links gauge");
   line("ferry_links " + std::to_string(links.load()));
+  line("# HELP ferry_links_by_cipher Agent links established now, by link cipher.");
+  line("# TYPE ferry_links_by_cipher gauge");
+  for (const auto suite : {crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm})
+    line("ferry_links_by_cipher{cipher=\"" + std::string(crypto::suite_name(suite)) + "\"} " +
+         std::to_string(links_by_suite_[static_cast<std::size_t>(suite)].load()));
   if (!worker_links.empty()) {
     line("# HELP ferry_worker_links Connections each event-loop thread holds now, handshakes included.");
     line("# TYPE ferry_worker_links gauge");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/codec/link_frame.hpp"
+#include "common/crypto/cipher_suite.hpp"
 #include "common/result.hpp"
 
 namespace ferry::relay {
@@ -35,6 +36,15 @@ class Metrics {
   std::atomic<std::uint64_t> bytes_up{0};    // agent -> targets
   std::atomic<std::uint64_t> bytes_down{0};  // targets -> agents
 
+  // An agent link was established, or ended, with this cipher (counted in `links` too).
+  void link_up(crypto::CipherSuite suite) {
+    links++;
+    links_by_suite_[static_cast<std::size_t>(suite)]++;
+  }
+  void link_down(crypto::CipherSuite suite) {
+    links--;
+    links_by_suite_[static_cast<std::size_t>(suite)]--;
+  }
   void dial(frame::OpenCode code, std::uint64_t latency_ms);
   // An open answered without dialling (policy, limits, draining): counted, but not a latency sample.
   void refused(frame::OpenCode code) { dials_[static_cast<std::size_t>(code)]++; }
@@ -44,7 +54,8 @@ class Metrics {
   std::string render(const std::vector<std::size_t>& worker_links = {}) const;
 
  private:
-  std::array<std::atomic<std::uint64_t>, 9> dials_{};  // by OpenCode
+  std::array<std::atomic<std::int64_t>, 2> links_by_suite_{};  // by CipherSuite
+  std::array<std::atomic<std::uint64_t>, 9> dials_{};          // by OpenCode
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(HandshakeFailure::Count)> failures_{};
   std::array<std::atomic<std::uint64_t>, kBucketsMs.size() + 1> buckets_{};
   std::atomic<std::uint64_t> latency_sum_ms_{0};

@@ -117,6 +117,11 @@ class Pool(unittest.TestCase):
                          "\n".join(self.ferry.relay.lines))
         text = self.metrics()
         self.assertIn("ferry_links 2\n", text)
+        # Both links under the cipher the agent logged (the secondary follows the primary's).
+        suite = re.search(r"link up to \S+ \((\S+)\)", "\n".join(self.ferry.agent.lines)).group(1)
+        other = {"aes-256-gcm": "chacha20-poly1305", "chacha20-poly1305": "aes-256-gcm"}[suite]
+        self.assertIn('ferry_links_by_cipher{cipher="%s"} 2\n' % suite, text)
+        self.assertIn('ferry_links_by_cipher{cipher="%s"} 0\n' % other, text)
         self.assertIn('ferry_handshake_failures_total{reason="replay"} 0\n', text)
         # The relay put the two links on its two workers (the kernel alone shares one half the time).
         self.assertIn('ferry_worker_links{worker="0"} 1\n', text)
@@ -171,7 +176,10 @@ class Pool(unittest.TestCase):
         self.assertEqual(s["links_up"], 2, s)
         text = self.metrics()
         self.assertIn('ferry_handshake_failures_total{reason="replay"} 0\n', text)
-        # The revoked links were counted off their workers, and the new ones spread again.
+        # The revoked links were counted off (in all, by cipher, by worker), and the new ones spread again.
+        self.assertIn("ferry_links 2\n", text)
+        by_cipher = [int(n) for n in re.findall(r"^ferry_links_by_cipher\{[^}]*\} (\d+)$", text, re.M)]
+        self.assertEqual(sum(by_cipher), 2, text)
         self.assertIn('ferry_worker_links{worker="0"} 1\n', text)
         self.assertIn('ferry_worker_links{worker="1"} 1\n', text)
         with tunnel(self.ferry.http_port, self.echo.server_address[1]) as t:
