@@ -49,7 +49,7 @@ void LinkHandler::on_established(const crypto::PublicKey& peer) {
   link_suite_ = conn_.session().suite();  // counted under the cipher it came up with
   ctx_.metrics->link_up(link_suite_);
   log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_.peer_address() + " (" +
-                         std::string(crypto::suite_name(conn_.session().suite())) + ")");
+                         std::string(crypto::suite_name(link_suite_)) + ")");
 }
 
 LinkHandler::Outbound* LinkHandler::find(link::StreamId id) {

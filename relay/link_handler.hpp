@@ -117,9 +117,8 @@ class LinkHandler final : public link::LinkEvents {
   bool draining_ = false;
   bool quiet_ = false;
   bool handshaking_ = true;
-  bool holds_link_ = false;
-  crypto::CipherSuite link_suite_ = crypto::CipherSuite::ChaChaPoly;  // as counted in the metrics  // counted
-                                                                      // in AgentDirectory's links per agent
+  bool holds_link_ = false;  // counted in AgentDirectory's links per agent
+  crypto::CipherSuite link_suite_ = crypto::CipherSuite::ChaChaPoly;  // as counted in the metrics
 };
 
 }  // namespace ferry::relay

@@ -57,12 +57,10 @@ std::string Metrics::render(const std::vector<std::size_t>& worker_links) const 
   for (const auto suite : {crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm})
     line("ferry_links_by_cipher{cipher=\"" + std::string(crypto::suite_name(suite)) + "\"} " +
          std::to_string(links_by_suite_[static_cast<std::size_t>(suite)].load()));
-  if (!worker_links.empty()) {
-    line("# HELP ferry_worker_links Connections each event-loop thread holds now, handshakes included.");
-    line("# TYPE ferry_worker_links gauge");
-    for (std::size_t w = 0; w < worker_links.size(); ++w)
-      line("ferry_worker_links{worker=\"" + std::to_string(w) + "\"} " + std::to_string(worker_links[w]));
-  }
+  line("# HELP ferry_worker_links Connections each event-loop thread holds now, handshakes included.");
+  line("# TYPE ferry_worker_links gauge");
+  for (std::size_t w = 0; w < worker_links.size(); ++w)
+    line("ferry_worker_links{worker=\"" + std::to_string(w) + "\"} " + std::to_string(worker_links[w]));
   line("# HELP ferry_streams Streams open now.");
   line("# TYPE ferry_streams gauge");
   line("ferry_streams " + std::to_string(streams.load()));

@@ -51,7 +51,7 @@ class Metrics {
   void handshake_failure(HandshakeFailure why) { failures_[static_cast<std::size_t>(why)]++; }
   static HandshakeFailure classify(const Error& e);
   // `worker_links`: each worker thread's links, handshakes included (LinkPlacement::links).
-  std::string render(const std::vector<std::size_t>& worker_links = {}) const;
+  std::string render(const std::vector<std::size_t>& worker_links) const;
 
  private:
   std::array<std::atomic<std::int64_t>, 2> links_by_suite_{};  // by CipherSuite

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/uv/link_activity.hpp"
@@ -327,6 +328,15 @@ class Harness {
     return a;
   }
 
+  // Two new agent links on this thread, each with its read sizes watched (install_spy).
+  std::pair<AgentLink&, AgentLink&> connect_spied_pair() {
+    AgentLink& x = connect();
+    AgentLink& y = connect();
+    x.install_spy();
+    y.install_spy();
+    return {x, y};
+  }
+
   // Opens a stream to `host` and waits for its OPEN_RESULT.
   link::StreamId open(AgentLink& a, const std::string& host) {
     auto id = a.mux().open(Target::host(host, 9));
@@ -522,10 +532,7 @@ TEST_CASE("adopt() of a bad or busy descriptor fails; the link still closes and 
 TEST_CASE("a heavy link (one bulk stream) crowds no one; a light one makes it take short turns",
           "[adopt][pool]") {
   Harness h;
-  AgentLink& x = h.connect();
-  AgentLink& y = h.connect();
-  x.install_spy();
-  y.install_spy();
+  auto [x, y] = h.connect_spied_pair();
   const link::StreamId xs = h.open(x, "bulk");
 
   // X downloads alone (Y has no streams): large reads only, and X becomes heavy.
@@ -571,10 +578,7 @@ TEST_CASE("a heavy link (one bulk stream) crowds no one; a light one makes it ta
 
 TEST_CASE("two heavy links, one bulk stream each, take no turns from each other", "[adopt][pool]") {
   Harness h;
-  AgentLink& x = h.connect();
-  AgentLink& y = h.connect();
-  x.install_spy();
-  y.install_spy();
+  auto [x, y] = h.connect_spied_pair();
   const link::StreamId xs = h.open(x, "bulk");
   const link::StreamId ys = h.open(y, "bulk");
 
@@ -593,10 +597,7 @@ TEST_CASE("two heavy links, one bulk stream each, take no turns from each other"
 TEST_CASE("a link that moved megabytes with two streams stays light and crowds a heavy one",
           "[adopt][pool]") {
   Harness h;
-  AgentLink& x = h.connect();
-  AgentLink& y = h.connect();
-  x.install_spy();
-  y.install_spy();
+  auto [x, y] = h.connect_spied_pair();
   const link::StreamId xs = h.open(x, "bulk");
   const link::StreamId xe = h.open(x, "echo");  // X's second stream: it may carry a keystroke
   const link::StreamId ys = h.open(y, "bulk");
