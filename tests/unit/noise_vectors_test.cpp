@@ -1,4 +1,4 @@
-// Every Noise_IK_25519_ChaChaPoly_SHA256 vector in ../shared/vectors/noise-ik.json and every
+// Every Noise_IK_25519_ChaChaPoly_SHA256 vector in tests/vectors/noise-ik.json and every
 // Noise_IK_25519_AESGCM_SHA256 vector in tests/vectors/noise-ik-aesgcm.json, read at run time,
 // through our handshake and transport: each message byte for byte, both directions.
 #include <catch2/catch.hpp>
@@ -135,6 +135,6 @@ TEST_CASE("every Noise_IK_25519_ChaChaPoly_SHA256 vector passes", "[noise][vecto
 
 TEST_CASE("every Noise_IK_25519_AESGCM_SHA256 vector passes", "[noise][vectors]") {
   check_vectors(
-      load(std::string(FERRY_OWN_VECTORS_DIR) + "/noise-ik-aesgcm.json", "Noise_IK_25519_AESGCM_SHA256"),
+      load(std::string(FERRY_VECTORS_DIR) + "/noise-ik-aesgcm.json", "Noise_IK_25519_AESGCM_SHA256"),
       crypto::CipherSuite::AesGcm);
 }
