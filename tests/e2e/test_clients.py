@@ -156,6 +156,10 @@ class RealClients(unittest.TestCase):
             results = list(pool.map(one, range(500)))
         bad = [(i, r) for i, r in enumerate(results) if r[1] != b"hello from the target at /c%d" % i]
         self.assertEqual(bad, [])
+        # What this measures is ferry, not the target's accept queue (harness.QuietServer): no dial of
+        # the relay waited for a retransmitted SYN until its timeout.
+        timeouts = [l for l in self.ferry.audit().splitlines() if '"result":"dial timed out"' in l]
+        self.assertEqual(timeouts, [])
 
 
 if __name__ == "__main__":
