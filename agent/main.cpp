@@ -69,6 +69,7 @@ int run(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ignore_sigpipe();  // first: a client that vanishes mid-write must cost one stream, not the process
   CliArgs a;
   if (auto done = start_program("ferry-agent", kUsage, argc, argv,
                                 {"keygen", "pubkey", "check", "status", "init", "env"}, a))

@@ -1,5 +1,6 @@
 #include "common/program_start.hpp"
 
+#include <signal.h>
 #include <sodium.h>
 
 #include <cstdio>
@@ -10,6 +11,13 @@
 #include "common/log.hpp"
 
 namespace ferry {
+
+void ignore_sigpipe() {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGPIPE, &ignore, nullptr);
+}
 
 std::optional<int> start_program(std::string_view name, const char* usage, int argc, char** argv,
                                  std::initializer_list<std::string_view> commands, CliArgs& args) {
