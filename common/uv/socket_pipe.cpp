@@ -1,5 +1,7 @@
 #include "common/uv/socket_pipe.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -268,12 +270,29 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
   if (log::enabled(log::Level::Debug))
     log::debug("pipe", "stream " + std::to_string(self->id_) +
                            " socket read ended: " + uv_err_name(static_cast<int>(nread)));
+  if (nread == UV_EOF && self->reset_by_peer()) {
+    // Not an end but an abort: the stream is reset, so a download cut short never looks complete.
+    if (log::enabled(log::Level::Debug))
+      log::debug("pipe", "stream " + std::to_string(self->id_) + " socket was reset (reported as EOF)");
+    return self->abort(frame::ResetCode::TargetError);
+  }
   if (nread == UV_EOF) {
     self->read_done_ = true;
     self->mux_->finish(self->id_);  // the half-close travels on as FIN
     return self->maybe_done();
   }
   self->abort(frame::ResetCode::TargetError);  // ECONNRESET and friends (or ENOBUFS: stream gone)
+}
+
+// libuv reports a connection reset as EOF when the poll said HUP after a short read (it reads no
+// further, so the error is never seen). The kernel still holds it: a pending ECONNRESET in SO_ERROR
+// means the peer aborted. Once per stream, at its end.
+bool SocketPipe::reset_by_peer() noexcept {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return false;
+  int error = 0;
+  socklen_t len = sizeof error;
+  return ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0;
 }
 
 void SocketPipe::on_link_writable() { resume_reading(); }

@@ -122,6 +122,7 @@ class SocketPipe {
   static void on_close_cb(uv_handle_t* h) noexcept;
 
   void resume_reading();
+  bool reset_by_peer() noexcept;
   static void flush_gathered(void* self) noexcept;
   void maybe_shutdown();
   void maybe_done();
