@@ -17,6 +17,8 @@ struct AgentContext {
   const config::AgentConfig* config = nullptr;
   // A client that has not finished its SOCKS or HTTP handshake after this long is closed.
   std::uint64_t handshake_timeout_ms = 10'000;
+  // SIGTERM/SIGINT came: streams already open run on, new ones are refused ("the agent is stopping").
+  bool draining = false;
   // The JSON of GET /status.
   std::function<std::string()> status_json;
 };

@@ -36,7 +36,8 @@ Result<void> AgentServer::start() {
   started_ms_ = uv_now(loop_);
   uv_signal_init(loop_, &sigterm_);
   uv_signal_init(loop_, &sigint_);
-  sigterm_.data = sigint_.data = this;
+  uv_timer_init(loop_, &drain_timer_);
+  sigterm_.data = sigint_.data = drain_timer_.data = this;
   for (const auto* listen : {&config_.http_listen, &config_.socks_listen}) {
     if (!*listen) continue;
     auto addr = uv::parse_socket_address(**listen);
@@ -48,10 +49,7 @@ Result<void> AgentServer::start() {
     if (auto r = l.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
     log::info("agent", "listening on " + l.local_address() + " (HTTP, SOCKS5, SOCKS4)");
   }
-  auto on_signal = [](uv_signal_t* s, int) {
-    log::info("agent", "stopping");
-    static_cast<AgentServer*>(s->data)->stop();
-  };
+  auto on_signal = [](uv_signal_t* s, int) { static_cast<AgentServer*>(s->data)->on_signal(); };
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_signal_start(&sigint_, on_signal, SIGINT);
   links_.start();
@@ -74,6 +72,36 @@ void AgentServer::on_connection(uv_stream_t* server) {
   if (stopping_ || sessions_.size() > kMaxClients) raw->shutdown();
 }
 
+void AgentServer::on_signal() {
+  if (stopping_) return;  // the loop is ending already
+  if (!ctx_.draining) return drain();
+  log::info("agent", "second signal: closing " + std::to_string(sessions_.size()) + " connections now");
+  stop();
+}
+
+void AgentServer::drain() {
+  if (ctx_.draining || stopping_) return;
+  ctx_.draining = true;
+  drain_started_ms_ = uv_now(loop_);
+  log::info("agent", "draining: " + std::to_string(links_.status().streams) + " open streams may finish within " +
+                         std::to_string(config_.drain_timeout_s) + " s; new requests are refused");
+  // Collected first: a session that closes at once leaves sessions_ from its close callback, which
+  // runs later in the loop, but nothing here may depend on that.
+  std::vector<ClientSession*> all;
+  all.reserve(sessions_.size());
+  for (auto& [p, s] : sessions_) all.push_back(p);
+  for (ClientSession* s : all) s->drain();
+  uv_timer_start(
+      &drain_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<AgentServer*>(t->data);
+        log::info("agent", "drain time is up: closing " + std::to_string(self->sessions_.size()) + " connections");
+        self->stop();
+      },
+      static_cast<std::uint64_t>(config_.drain_timeout_s) * 1000, 0);
+  maybe_exit();
+}
+
 void AgentServer::stop() {
   if (std::exchange(stopping_, true)) return;
   for (auto& l : listeners_)
@@ -89,10 +117,15 @@ void AgentServer::stop() {
 }
 
 void AgentServer::maybe_exit() {
+  if (ctx_.draining && !stopping_ && sessions_.empty()) {
+    log::info("agent", "drained: every stream has ended");
+    return stop();
+  }
   if (!stopping_ || listeners_open_ > 0 || !sessions_.empty() || !link_stopped_) return;
   if (std::exchange(exited_, true)) return;
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   log::info("agent", "stopped");
 }
 
@@ -100,6 +133,12 @@ std::string AgentServer::status_json() const {
   const LinkStatus s = links_.status();
   std::string j = "{";
   j += "\"link\":" + json_string(s.state);
+  j += ",\"agent\":" + json_string(ctx_.draining ? "draining" : "running");
+  if (ctx_.draining) {
+    const std::uint64_t spent_s = (uv_now(loop_) - drain_started_ms_) / 1000;
+    const auto budget = static_cast<std::uint64_t>(config_.drain_timeout_s);
+    j += ",\"drain_left_s\":" + std::to_string(budget > spent_s ? budget - spent_s : 0);
+  }
   j += ",\"relay\":" + json_string(s.relay);
   j += ",\"cipher\":" + (s.cipher.empty() ? std::string("null") : json_string(s.cipher));
   j += ",\"rtt_ms\":" + (s.rtt_ms ? std::to_string(*s.rtt_ms) : std::string("null"));

@@ -1,5 +1,10 @@
 // The agent process on one event loop: the local listeners (every one speaks every protocol), the
 // client sessions, the links to the relay, /status, and SIGTERM/SIGINT.
+//
+// The first SIGTERM/SIGINT drains: every new proxy request is refused at once (HTTP 503, SOCKS5
+// 0x01, SOCKS4 0x5B; the ports stay bound so that `ferry-agent status` still answers "draining"),
+// idle connections close, and open streams run on until they end or drain_timeout_s passes. Then
+// everything closes and the loop ends (exit 0). A second signal closes everything at once.
 #pragma once
 
 #include <map>
@@ -22,12 +27,16 @@ class AgentServer {
   // Binds every listener (each logs "listening on ADDR") and starts the links.
   Result<void> start();
   std::string status_json() const;
-  // Closes everything (SIGTERM does this too); the loop then ends.
+  // Stops taking new streams and lets open ones finish, at most drain_timeout_s; then stop().
+  void drain();
+  // Closes everything (the end of a drain, or a second signal); the loop then ends.
   void stop();
+  bool draining() const noexcept { return ctx_.draining; }
 
  private:
   void on_connection(uv_stream_t* server);
   void maybe_exit();
+  void on_signal();
 
   uv_loop_t* loop_;
   config::AgentConfig config_;
@@ -37,6 +46,8 @@ class AgentServer {
   std::vector<std::unique_ptr<uv::TcpListener>> listeners_;
   std::map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
   uv_signal_t sigterm_{}, sigint_{};
+  uv_timer_t drain_timer_{};
+  std::uint64_t drain_started_ms_ = 0;
   bool stopping_ = false;
   bool link_stopped_ = false;
   bool exited_ = false;

@@ -50,6 +50,14 @@ void ClientSession::shutdown() {
   pipe_->abort(frame::ResetCode::Cancel);
 }
 
+void ClientSession::drain() {
+  if (http_) return http_->drain();
+  if (stage_ == Stage::Sniff && inbox_.empty()) {  // nothing said, nothing owed: no linger either
+    stage_ = Stage::Done;
+    pipe_->abort(frame::ResetCode::Cancel);
+  }
+}
+
 void ClientSession::on_bytes(ByteSpan bytes) {
   if (bytes.empty()) {  // EOF or error
     if (http_) return http_->on_client_eof();
@@ -198,6 +206,13 @@ void ClientSession::http_head() {
 }
 
 void ClientSession::open(const Target& target, std::size_t request_bytes) {
+  if (ctx_.draining) {
+    const std::string why = "the agent is stopping: no new connections";
+    if (protocol_ == sniff::Protocol::Socks5) return refuse(socks5::encode_reply(socks5::kRepGeneralSocksServerFailure), why);
+    if (protocol_ == sniff::Protocol::Socks4)
+      return refuse(socks4::encode_reply(socks4::kRequestRejectedOrFailed), why);
+    return refuse(http1::error_response(503, "The proxy is shutting down; it takes no new connections.\n"), why);
+  }
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(request_bytes));
   target_ = target;
   stage_ = Stage::Opening;

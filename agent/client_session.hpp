@@ -31,6 +31,9 @@ class ClientSession final : public StreamOwner {
 
   Result<void> accept(uv_stream_t* server);
   void shutdown();  // the agent stops: close at once
+  // The agent drains: a stream already open (or opening) runs on; a connection that has said nothing
+  // yet, or an idle HTTP keep-alive one, closes now; any new request is refused.
+  void drain();
 
  private:
   enum class Stage {

@@ -22,6 +22,16 @@ HttpForwarder::~HttpForwarder() = default;
 
 void HttpForwarder::shutdown() { release_stream(true); }
 
+void HttpForwarder::drain() {
+  if (phase_ == Phase::Tunnel || phase_ == Phase::Closing) return;
+  keep_alive_ = false;  // response_done() closes once the answer under way is out
+  if (phase_ == Phase::Head && inbox_.empty() && client_.pending_writes() == 0) {
+    phase_ = Phase::Closing;  // idle between requests: nothing is owed, so no linger either
+    release_stream(true);
+    client_.abort(frame::ResetCode::Cancel);
+  }
+}
+
 void HttpForwarder::on_client_bytes(ByteSpan bytes) {
   if (phase_ == Phase::Closing) return;
   if (phase_ == Phase::Tunnel) return send_to_origin(bytes);
@@ -75,6 +85,10 @@ bool HttpForwarder::start_request() {
   if (rt_.form == http1::TargetForm::Origin || rt_.form == http1::TargetForm::Asterisk) {
     local_page(req_, rt_);
     return phase_ == Phase::Head;
+  }
+  if (ctx_.draining) {
+    log::info("agent", peer_ + " HTTP: the agent is stopping: no new connections");
+    return fail(503, "The proxy is shutting down; it takes no new connections."), false;
   }
   upgrade_ = false;
   if (rt_.form == http1::TargetForm::Authority) {  // CONNECT after other requests: a tunnel from here on

@@ -37,6 +37,9 @@ class HttpForwarder {
   void on_stream_reset(frame::ResetCode code);
   void on_stream_writable();
   void shutdown();
+  // The agent drains: an exchange under way finishes and then the connection closes; an idle one
+  // closes now; a new request gets 503 (local pages such as /status still answer).
+  void drain();
 
  private:
   enum class Phase { Head, Body, Response, Tunnel, Closing };

@@ -92,6 +92,12 @@ int status_command(const config::AgentConfig& cfg) {
     return 1;
   }
   const std::string j = resp.substr(body_at + 4);
+  const std::string agent = field(j, "agent");
+  if (agent == "draining")
+    std::printf("agent:           draining (open streams finish, new ones are refused; %s s left)\n",
+                field(j, "drain_left_s").c_str());
+  else if (!agent.empty())
+    std::printf("agent:           %s\n", agent.c_str());
   std::printf("link:            %s\n", field(j, "link").c_str());
   std::printf("relay:           %s\n", field(j, "relay").c_str());
   std::size_t links = 0;

@@ -51,6 +51,7 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
   out.file = path;
   TableReader top(doc, path, "", err);
   top.string("private_key_file", out.private_key_file);
+  top.integer("drain_timeout_s", out.drain_timeout_s, 0, 3600);
   if (const toml::table* relay = top.table("relay")) {
     TableReader r(*relay, path, "relay.", err);
     std::string key_text;

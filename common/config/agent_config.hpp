@@ -23,6 +23,8 @@ struct AgentConfig {
   // that carried the least lately, so a bulk transfer and an interactive stream ride apart.
   static constexpr std::int64_t kMaxLinks = 4;  // the relay takes 8 per agent, dying ones included
   std::int64_t links = 2;
+  // SIGTERM/SIGINT: open streams may finish for this long, then what is left is closed (0: at once).
+  std::int64_t drain_timeout_s = 10;
   std::optional<std::string> http_listen;   // set when [http] is present
   std::optional<std::string> socks_listen;  // set when [socks] is present
   bool auth = false;
