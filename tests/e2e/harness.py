@@ -53,11 +53,12 @@ class Daemon:
         deadline = time.time() + timeout
         seen = 0
         while time.time() < deadline:
-            for line in self.lines[seen:]:
+            new = self.lines[seen:]  # the reader thread may append meanwhile: count only what was read
+            seen += len(new)
+            for line in new:
                 m = rx.search(line)
                 if m:
                     return m
-            seen = len(self.lines)
             try:
                 self._q.get(timeout=0.05)
             except queue.Empty:

@@ -136,7 +136,7 @@ class Cipher(unittest.TestCase):
             # The retry waits the first backoff step (250 ms, jittered x0.5 to x1.5), not longer.
             gap = log_time(agent[up]) - log_time(agent[fallback])
             self.assertGreaterEqual(gap, 0.1, "\n".join(agent))
-            self.assertLess(gap, 2.0, "\n".join(agent))
+            self.assertLess(gap, 5.0, "\n".join(agent))  # a connect and a handshake under ASan, on 2 busy cores
         else:
             self.assertIsNone(index_of(agent, FALLBACK))   # nothing to fall back from
             self.assertIsNone(index_of(relay, "refused"))
@@ -196,7 +196,7 @@ class Cipher(unittest.TestCase):
         self.assertEqual(socks["greeting"], b"\x05\x00")
         self.assertEqual(socks["reply"][:2], b"\x05\x01", socks)  # general failure
         self.assertEqual(socks["eof"], b"")
-        self.assertLess(socks["seconds"], 8.0)
+        self.assertLess(socks["seconds"], 15.0)  # the agent waits 5 s; the rest is room for a busy machine
         # By now the agent has tried for over 5 s, on AES-256-GCM only, and never come up.
         self.assertIsNone(index_of(f.agent.lines, "link up"), "\n".join(f.agent.lines))
         self.assertIsNone(index_of(f.agent.lines, FALLBACK))

@@ -34,6 +34,7 @@ TARGET_SERVER = textwrap.dedent("""
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+    http.server.ThreadingHTTPServer.request_queue_size = 128  # socketserver's 5 drops SYNs under load
     s = http.server.ThreadingHTTPServer(("198.18.2.2", 80), H)
     print("ready", file=sys.stderr, flush=True)
     s.serve_forever()

@@ -42,6 +42,7 @@ class Source(socketserver.BaseRequestHandler):
 
 
 def serve(handler):
+    socketserver.ThreadingTCPServer.request_queue_size = 128  # the default 5 drops SYNs under load
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -5,6 +5,7 @@ back. Raw TCP connections that never send a byte stand for a scanner; each sourc
 127.0.0.0/8, which is all loopback on Linux.
 Run: python3 -m unittest tests/e2e/test_preauth.py
 """
+import math
 import os
 import re
 import resource
@@ -18,7 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Ferry, curl  # noqa: E402
 from test_pool import Echo, echo_once, serve, stop, tunnel  # noqa: E402
 
-HANDSHAKE_TIMEOUT_S = 8
+HANDSHAKE_TIMEOUT_S = 25  # steps 1 and 2 must finish inside it, also under ASan on 2 busy cores
 RATE = 'ferry_handshake_failures_total{reason="rate_limited"}'
 FULL = 'ferry_handshake_failures_total{reason="too_many_unauthenticated"}'
 TIMEOUT = 'ferry_handshake_failures_total{reason="timeout"}'
@@ -77,11 +78,14 @@ class PreAuth(unittest.TestCase):
     def test_limits_hold_across_workers_and_agents_carry_on(self):
         self.assertEqual([self.metrics()[w] for w in WORKERS], [1, 1])  # the agent's two links
 
-        # 1. One source opens 30 connections: 20 are held (up to 2 more if the machine stalls long
-        # enough for the bucket to refill), whichever worker's listener each reached.
+        # 1. One source opens 30 connections: 20 are held, plus what the bucket refilled (10 a second)
+        # while they were opened, whichever worker's listener each reached.
+        started = time.monotonic()
         self.connect_from("127.0.0.2", 30)
+        span = time.monotonic() - started
         closed, m = self.settle()
-        self.assertIn(closed, (8, 9, 10))
+        self.assertLessEqual(closed, 10)
+        self.assertGreaterEqual(closed, 10 - math.ceil(10 * span) - 1, "%.2f s to connect" % span)
         self.assertEqual(m[RATE], closed)
         self.assertEqual(m[FULL], 0)
 
@@ -89,6 +93,7 @@ class PreAuth(unittest.TestCase):
         for i in range(3, 31):
             self.connect_from("127.0.0.%d" % i, 20)
         closed, m = self.settle()
+        self.assertLess(time.monotonic() - started, HANDSHAKE_TIMEOUT_S - 1, "steps 1 and 2 outlasted the timeout")
         self.assertEqual([m[w] for w in WORKERS], [257, 257])  # 256 handshakes and one link each
         self.assertEqual(closed, len(self.held) - 2 * 256)
         self.assertEqual(m[FULL] + m[RATE], closed)

@@ -44,21 +44,23 @@ TEST_CASE("a handshake that trickles in is closed at its deadline, however stead
   SECTION("a SOCKS5 greeting and request") { slow = socks5_connect(std::string(255, 'a'), 80); }
   LoopbackClient c(agent.port());
   // A byte every 100 ms: an idle timer of 400 ms would never fire.
-  const auto closed_after = trickle_until_closed(c, slow, 100ms, 3s);
+  // The whole trickle would take over 100 s: closing within a few seconds is the deadline's doing,
+  // with room for a busy machine.
+  const auto closed_after = trickle_until_closed(c, slow, 100ms, 10s);
   REQUIRE(closed_after);
   CHECK(*closed_after >= 350ms);
-  CHECK(*closed_after < 1500ms);
+  CHECK(*closed_after < 5s);
   CHECK(agent.wait_until([&] { return agent.sessions() == 0; }));
 }
 
 TEST_CASE("past the handshake the deadline no longer applies: keep-alive and tunnels stay",
           "[agent][handshake]") {
-  AgentHarness agent(AgentOptions{.handshake_timeout_ms = 300});
+  AgentHarness agent(AgentOptions{.handshake_timeout_ms = 1000});
   SECTION("an HTTP keep-alive connection idles on its own timer") {
     LoopbackClient c(agent.port());
     REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
     REQUIRE(c.read_until("a test agent's status page"));
-    std::this_thread::sleep_for(700ms);  // well past the handshake deadline
+    std::this_thread::sleep_for(2500ms);  // well past the handshake deadline
     c.take_received();
     REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
     CHECK(c.read_until("a test agent's status page"));
@@ -68,7 +70,7 @@ TEST_CASE("past the handshake the deadline no longer applies: keep-alive and tun
     REQUIRE(c.send("CONNECT tunnel.test:443 HTTP/1.1\r\nHost: tunnel.test:443\r\n\r\n"));
     REQUIRE(c.read_until("\r\n\r\n"));
     CHECK(c.received().rfind("HTTP/1.1 200", 0) == 0);
-    std::this_thread::sleep_for(700ms);
+    std::this_thread::sleep_for(2500ms);
     REQUIRE(c.send("still here"));
     CHECK(agent.wait_until([&] {
       const auto id = agent.relay().stream_to("tunnel.test");
@@ -120,7 +122,7 @@ TEST_CASE("a request head in pieces: served when whole, refused as soon as it ca
   SECTION("binary garbage with no line end gets its 400 at once") {
     LoopbackClient c(agent.port());
     REQUIRE(c.send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));  // a TLS ClientHello
-    REQUIRE(c.read_until("\r\n\r\n", 2s));
+    REQUIRE(c.read_until("\r\n\r\n", 10s));
     CHECK(c.received().rfind("HTTP/1.1 400", 0) == 0);
   }
   SECTION("a request line past its limit, in pieces with no line end, gets 414") {
@@ -130,7 +132,7 @@ TEST_CASE("a request head in pieces: served when whole, refused as soon as it ca
       c.send(std::string(1024, 'a'));
       c.read_until("\r\n\r\n", 20ms);
     }
-    REQUIRE(c.read_until("\r\n\r\n", 2s));
+    REQUIRE(c.read_until("\r\n\r\n", 10s));
     CHECK(c.received().rfind("HTTP/1.1 414", 0) == 0);
   }
 }

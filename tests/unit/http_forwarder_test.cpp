@@ -124,7 +124,7 @@ TEST_CASE(
   // The slow stream is gone, and its full queue with it: the next request is
   // read and answered.
   REQUIRE(c.send("GET http://fast.test/two HTTP/1.1\r\nHost: fast.test\r\n\r\n"));
-  CHECK(c.read_until([](const std::string& got) { return count(got, "fast") == 2; }, 3s));
+  CHECK(c.read_until([](const std::string& got) { return count(got, "fast") == 2; }, 10s));
 }
 
 TEST_CASE(

@@ -389,6 +389,6 @@ TEST_CASE("a connect that is never answered ends after the handshake timeout", "
   REQUIRE(events.closed);
   CHECK(events.closed->code == Errc::Timeout);
   CHECK((closed_at - start) >= link::Millis(300));
-  CHECK((closed_at - start) < link::Millis(2000));
+  CHECK((closed_at - start) < link::Millis(4500));  // the guard fires at 5 s
   CHECK(loop.close() == 0);
 }
