@@ -138,7 +138,6 @@ void LinkHandler::on_pipe_done(link::StreamId id) {
   ctx_.metrics->bytes_up += o.audit.bytes_up;
   ctx_.metrics->bytes_down += o.audit.bytes_down;
   outbound_.erase(it);  // the pipe's handles are closed; the dialer boxes free themselves
-  if (draining_ && outbound_.empty()) conn_.close(frame::CloseCode::Shutdown, "relay shutting down");
   maybe_gone();
 }
 
@@ -181,10 +180,12 @@ void LinkHandler::on_closed(const Error& why) {
   log::info("relay", "handshake from " + conn_.peer_address() + " refused: " + describe(why));
 }
 
+// The link stays until every stream has ended both ways and its last bytes are out (a client that
+// half-closed still gets its answer and the FIN), or until the drain's time is up.
 void LinkHandler::drain() {
   draining_ = true;
   conn_.mux().goaway("relay shutting down");
-  if (outbound_.empty()) conn_.close(frame::CloseCode::Shutdown, "relay shutting down");
+  conn_.close_when_streams_end(frame::CloseCode::Shutdown, "relay shutting down");
 }
 
 void LinkHandler::maybe_gone() {

@@ -113,6 +113,7 @@ void LinkSession::receive(MutByteSpan data, Instant now) {
       partial_.clear();
     }
   }
+  close_if_drained();  // the peer's FIN may have ended the last stream
 }
 
 void LinkSession::trim() noexcept {
@@ -385,6 +386,21 @@ void LinkSession::close(frame::CloseCode code, std::string_view reason) {
   end(fail(Errc::Closed, "closed by this side"));
 }
 
+void LinkSession::close_when_streams_end(frame::CloseCode code, std::string_view reason) {
+  if (state_ != State::Established) return close(code, reason);
+  close_when_drained_ = frame::CloseInfo{code, std::string(reason)};
+  close_if_drained();
+}
+
+bool LinkSession::close_if_drained() {
+  if (!close_when_drained_ || state_ != State::Established) return false;
+  if (mux_.stream_count() > 0 || mux_.has_output()) return false;
+  const frame::CloseInfo c = std::move(*close_when_drained_);
+  close_when_drained_.reset();
+  close(c.code, c.reason);
+  return true;
+}
+
 void LinkSession::abort(const Error& why) { end(why); }
 
 void LinkSession::fail_link(const Error& why, bool tell_peer) {
@@ -423,6 +439,12 @@ bool LinkSession::has_output() const noexcept {
 }
 
 void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
+  produce_records(out, max_bytes);
+  // The last stream's FIN just left: the deferred CLOSE follows it in the same write.
+  if (close_if_drained()) produce_records(out, frame::kMaxRecordPlaintext);
+}
+
+void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
   const std::size_t start = out.size();
   if (!hs_out_.empty()) {
     out.insert(out.end(), hs_out_.begin(), hs_out_.end());

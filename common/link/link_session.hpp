@@ -95,8 +95,13 @@ class LinkSession {
   void tick(Instant now);
   // Ends the link at once with `why` (no CLOSE record): a failed connect, a failed write.
   void abort(const Error& why);
-  // Authenticated close: a CLOSE record is queued (produce() emits it) and on_closed() runs.
+  // Authenticated close: a CLOSE record is queued (produce() emits it) and on_closed() runs. What
+  // the streams still had queued is dropped.
   void close(frame::CloseCode code, std::string_view reason);
+  // A drain's close: once every stream has ended both ways (the mux forgot it) and every frame is
+  // out, so a half-closed stream's answer and its FIN still reach the peer; then close(). At once
+  // when nothing is left. A plain close() meanwhile (the drain's time limit) still cuts it short.
+  void close_when_streams_end(frame::CloseCode code, std::string_view reason);
 
   bool has_output() const noexcept;
   // Appends encrypted records, about `max_bytes` (whole records; each at most 65537 bytes).
@@ -145,6 +150,9 @@ class LinkSession {
     return hs_.has_value() || next_send_.has_key() || next_recv_.has_key();
   }
   void queue_key_update(frame::KeyUpdateKind kind);
+  // Runs the close that close_when_streams_end() deferred once nothing is left; true if it did.
+  bool close_if_drained();
+  void produce_records(Bytes& out, std::size_t max_bytes);
   void fail_link(const Error& why, bool tell_peer);
   void end(const Error& why);
   void wake();
@@ -160,6 +168,7 @@ class LinkSession {
   Bytes hs_out_;          // framed handshake message waiting for produce()
   ControlQueue control_;  // PING, PING answers, REHANDSHAKE, CLOSE frames
   bool close_queued_ = false;
+  std::optional<frame::CloseInfo> close_when_drained_;  // close_when_streams_end() is waiting
   Bytes partial_;  // a record split across reads
   // The last record gathered in partial_, kept whole until receive() returns: on_data() spans into
   // it must outlive the next partial record that the same read starts.

@@ -61,6 +61,10 @@ class LinkConnection final : private link::LinkEvents {
   const link::Mux& mux() const noexcept { return session_.mux(); }
   // Authenticated close; the socket closes once the CLOSE record is written.
   void close(frame::CloseCode code, std::string_view reason) { session_.close(code, reason); }
+  // A drain: closes once every stream has ended both ways and its last bytes are out.
+  void close_when_streams_end(frame::CloseCode code, std::string_view reason) {
+    session_.close_when_streams_end(code, reason);
+  }
   // Drops the socket now, without a CLOSE record (used when the loop shuts down).
   void abort();
   bool closing() const noexcept { return closing_; }

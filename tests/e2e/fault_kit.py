@@ -76,6 +76,23 @@ class Source(socketserver.BaseRequestHandler):
             return
 
 
+class AnswersAtEof(socketserver.BaseRequestHandler):
+    """Reads the whole request (until the client's half-close), then answers and closes: HTTP/1.0
+    style, `nc -N`, any client whose request ends with its FIN."""
+
+    def handle(self):
+        request = b""
+        try:
+            while True:
+                b = self.request.recv(65536)
+                if not b:
+                    break
+                request += b
+            self.request.sendall(b"answer to: " + request)
+        except OSError:
+            return
+
+
 class ResetsMidDownload(socketserver.BaseRequestHandler):
     """Sends 1 MiB, then resets the connection."""
 

@@ -21,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fault_kit import (BLOCK, Echo, ResetsMidDownload, ResetsMidUpload, Source, dials, echo_works,  # noqa: E402
+from fault_kit import (BLOCK, AnswersAtEof, Echo, ResetsMidDownload, ResetsMidUpload, Source, dials, echo_works,  # noqa: E402
                        fd_count, http_connect, metrics, recv_exactly, rss_kib, serve, set_rst_on_close,
                        socks5_open, tunnel, wait_until)
 from harness import AGENT, RELAY, Daemon, Ferry, Target, TargetHandler, curl  # noqa: E402
@@ -482,6 +482,40 @@ class AgentDrain(unittest.TestCase):
         start = time.time()
         self.assertEqual(ferry.agent.proc.wait(10), 0)
         self.assertLess(time.time() - start, 3)
+
+
+class RelayDrain(unittest.TestCase):
+    """SIGTERM on the relay: a stream whose client half-closes after the GOAWAY still gets its answer and
+    the FIN (docs/protocol.md 5.3: the link stays until every stream has ended both ways)."""
+
+    def test_nc_half_close_during_the_relay_drain_gets_its_answer(self):
+        server = serve(AnswersAtEof)
+        self.addCleanup(lambda: (server.shutdown(), server.server_close()))
+        port = server.server_address[1]
+        ferry = Ferry(["allow 127.0.0.1:%d" % port])
+        self.addCleanup(ferry.close)
+        for attempt in range(3):  # three streams, one after the other, on three relays
+            if attempt:
+                ferry.close()
+                ferry = Ferry(["allow 127.0.0.1:%d" % port])
+                self.addCleanup(ferry.close)
+            nc = subprocess.Popen(["nc", "-N", "-X", "5", "-x", "127.0.0.1:%d" % ferry.socks_port, "127.0.0.1", str(port)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            # The stream is open once the relay's dial is counted; then the relay drains.
+            wait_until(lambda: "connected from" in "\n".join(ferry.relay.lines) or None, 10, "link up")
+            nc.stdin.write(b"first part, ")
+            nc.stdin.flush()
+            time.sleep(0.3)  # the stream is open and piping
+            ferry.relay.proc.send_signal(signal.SIGTERM)
+            ferry.relay.wait_for(r"draining")
+            ferry.agent.wait_for(r"the relay is draining")
+            # communicate() writes the last words, then closes stdin: nc -N then shuts its socket down
+            # (the FIN after the last words).
+            out, err = nc.communicate(input=b"last words", timeout=15)
+            self.assertEqual(out, b"answer to: first part, last words", err)
+            self.assertEqual(nc.returncode, 0, err)
+            self.assertEqual(ferry.relay.proc.wait(15), 0)
+            self.assertIn('"result":"connected"', ferry.audit())
 
 
 if __name__ == "__main__":

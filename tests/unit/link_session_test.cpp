@@ -604,3 +604,57 @@ TEST_CASE("an in-link handshake must be newer than its own link's last, not the 
   CHECK(p.relay_events.closed->code == Errc::Replay);
   CHECK(p.relay->counters().rehandshakes == 1);
 }
+
+// docs/protocol.md 5.3: a drain's CLOSE waits until every stream has ended both ways. A client that
+// half-closed after GOAWAY ("last words") still gets the answer and its FIN before the CLOSE.
+TEST_CASE("a drain closes the link only after every stream has ended both ways", "[link][close][drain]") {
+  Pair p;
+  p.start();
+  const auto id = open_stream(p);
+  p.relay->mux().goaway("relay shutting down");
+  p.relay->close_when_streams_end(frame::CloseCode::Shutdown, "relay shutting down");
+  p.pump();
+  REQUIRE(p.agent_events.goaway);
+  CHECK_FALSE(p.relay_events.closed);  // a stream is open: no CLOSE yet
+
+  p.agent->mux().send(id, text("last words"));
+  p.agent->mux().finish(id);
+  p.pump();
+  CHECK(p.relay_events.streams[id].fin);
+  CHECK_FALSE(p.relay_events.closed);  // half-closed, the answer is still to come
+
+  // The target answers and ends in the same turn: the answer is queued, and the stream forgotten only
+  // once its FIN has been sealed. Before the fix the CLOSE went first and dropped both.
+  p.relay->mux().send(id, text("the answer"));
+  p.relay->mux().finish(id);
+  p.pump();
+  CHECK(p.agent_events.streams[id].data == text("the answer"));
+  CHECK(p.agent_events.streams[id].fin);
+  CHECK_FALSE(p.agent_events.streams[id].reset);
+  REQUIRE(p.relay_events.closed);
+  REQUIRE(p.agent_events.closed);
+  CHECK(std::string(p.agent_events.closed->what) == "the peer shut down");
+}
+
+TEST_CASE("a drain with no stream open closes at once; a plain close still cuts streams short",
+          "[link][close][drain]") {
+  SECTION("nothing open") {
+    Pair p;
+    p.start();
+    p.relay->close_when_streams_end(frame::CloseCode::Shutdown, "relay shutting down");
+    p.pump();
+    REQUIRE(p.agent_events.closed);
+  }
+  SECTION("the drain's time limit") {
+    Pair p;
+    p.start();
+    const auto id = open_stream(p);
+    p.relay->close_when_streams_end(frame::CloseCode::Shutdown, "relay shutting down");
+    p.pump();
+    CHECK_FALSE(p.agent_events.closed);
+    p.relay->close(frame::CloseCode::Shutdown, "relay shutting down");
+    p.pump();
+    REQUIRE(p.agent_events.closed);
+    CHECK(p.agent_events.streams[id].reset);
+  }
+}
