@@ -180,6 +180,17 @@ void LinkClient::on_closed(const Error& why) {
   }
   established_ = false;
   set_state("down", describe(why));
+  if (why.code != Errc::Limit) limit_refused_ = false;
+  if (why.code == Errc::Limit) {
+    // Not a fault that a quick retry mends: the relay holds as many links of this key as it admits,
+    // which usually means another ferry-agent runs with the same key. Say so once until a link ends
+    // otherwise, and wait the longest backoff before each try.
+    backoff_ms_ = kBackoffMaxMs;
+    if (!std::exchange(limit_refused_, true))
+      log::warn("agent", prefix_ + "the relay refused this link: it already holds as many links of this "
+                                   "agent's key as it admits (is another ferry-agent running with this key?); "
+                                   "retrying every " + std::to_string(kBackoffMaxMs / 1000) + " s");
+  }
   // Streams the mux already forgot (both FINs crossed) may still be writing their last bytes to a
   // client: they must learn that this mux is going away before it is freed. (The mux reported every
   // stream it still held, answered or not, to on_reset() before this.)
@@ -217,6 +228,17 @@ void LinkClient::open_now(const Target& target, StreamOwner* owner) {
   }
   streams_.add(*id, owner);
   unanswered_.insert(*id);
+  if (conn_->mux().ids_left() == 0) retire();
+}
+
+// The link's stream ids are used up (2^30 streams): it takes no new stream, tells the relay so with
+// GOAWAY, and closes once its streams have ended; the usual reconnect then brings a fresh link.
+void LinkClient::retire() {
+  log::info("agent", prefix_ + "this link has used every stream id; new streams wait for a fresh link");
+  established_ = false;
+  conn_->mux().goaway("stream ids used up");
+  conn_->close_when_streams_end(frame::CloseCode::Normal, "stream ids used up");
+  if (hooks_.on_change) hooks_.on_change();
 }
 
 void LinkClient::fail_waiting(bool all) {

@@ -112,6 +112,7 @@ class LinkClient final : public link::LinkEvents {
   crypto::CipherSuite next_suite() const noexcept;
   void on_resolved(int status, addrinfo* res);
   void schedule_reconnect();
+  void retire();
   void set_state(const std::string& state, const std::string& detail);
   void fail_waiting(bool all);
   void arm_wait_timer();
@@ -146,6 +147,7 @@ class LinkClient final : public link::LinkEvents {
   uv_getaddrinfo_t resolve_{};
   bool resolving_ = false;
   std::uint64_t backoff_ms_ = kBackoffFirstMs;
+  bool limit_refused_ = false;  // the relay's last CLOSE said Limit (logged once)
   crypto::CipherSuite attempt_suite_ = crypto::CipherSuite::ChaChaPoly;  // of the current link
   // "auto": an AES-256-GCM handshake went unanswered (a relay that does not take it looks exactly
   // like that), so ChaCha20-Poly1305 is offered until a relay's message 2 lists AES-256-GCM again.

@@ -42,7 +42,7 @@ void LinkHandler::on_established(const crypto::PublicKey& peer) {
   // agent's share of it (an agent has one link, briefly two while a dead one times out).
   if (!ctx_.agents->acquire_link(peer, kMaxLinksPerAgent)) {
     agent_.reset();
-    return conn_.close(frame::CloseCode::Normal,
+    return conn_.close(frame::CloseCode::Limit,
                        "this agent has " + std::to_string(kMaxLinksPerAgent) + " links open already");
   }
   holds_link_ = true;

@@ -11,8 +11,8 @@ bool known_type(std::uint8_t t) { return t >= 0x01 && t <= 0x0A; }
 
 // Close codes are advisory: an unknown one (from a newer peer) reads as a protocol error.
 CloseCode close_code(std::uint8_t c) {
-  return c <= static_cast<std::uint8_t>(CloseCode::Revoked) ? static_cast<CloseCode>(c)
-                                                            : CloseCode::ProtocolError;
+  return c <= static_cast<std::uint8_t>(CloseCode::Limit) ? static_cast<CloseCode>(c)
+                                                          : CloseCode::ProtocolError;
 }
 
 // A host name as the wire carries it: 1..255 printable ASCII bytes, no spaces. Anything else

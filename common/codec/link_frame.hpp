@@ -73,6 +73,9 @@ enum class CloseCode : std::uint8_t {
   Timeout = 2,
   Shutdown = 3,
   Revoked = 4,
+  // The relay already holds as many links of this agent's key as it admits (kMaxLinksPerAgent):
+  // the agent says so and does not retry at once. A peer that predates it reads ProtocolError.
+  Limit = 5,
 };
 
 struct Frame {

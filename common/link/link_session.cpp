@@ -278,6 +278,10 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
       auto c = frame::parse_close(f.payload);
       if (!c) return c.error();
       // The peer ended the link cleanly; the reason is its own text, kept static here.
+      if (c->code == frame::CloseCode::Limit) {  // told apart from a clean end: the agent backs off
+        end(fail(Errc::Limit, "the relay already holds as many links of this key as it admits"));
+        return {};
+      }
       end(fail(Errc::Closed, c->code == frame::CloseCode::Shutdown  ? "the peer shut down"
                              : c->code == frame::CloseCode::Revoked ? "the peer revoked this key"
                              : c->code == frame::CloseCode::Normal
@@ -296,6 +300,10 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
     // directory lookup, and a second would replace keys the first has not yet put in use.
     if (rehandshake_pending())
       return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
+    // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
+    // get around the per-source rate limit on new links (docs/protocol.md 8.1).
+    if (now - keys_since_ < cfg_.min_rehandshake_gap)
+      return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
     if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
     crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
     auto who = hs.read_message1_identity(message);

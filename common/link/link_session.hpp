@@ -54,6 +54,8 @@ struct LinkConfig {
   Millis rekey_interval{10 * 60 * 1000};
   std::uint64_t rekey_bytes = std::uint64_t{1} << 30;
   Millis rehandshake_interval{60 * 60 * 1000};
+  // Responder: an in-link handshake sooner than this after the last key change closes the link.
+  Millis min_rehandshake_gap{10 * 1000};
   MuxLimits mux{};
   std::uint8_t wire_version = kWireVersion;  // tests set another to check the refusal
   std::function<std::chrono::system_clock::time_point()> wall_clock = [] {

@@ -15,7 +15,7 @@ Mux::Mux(Side side, MuxLimits limits, LinkEvents& events, std::function<void()> 
       events_(events),
       pool_(limits.pooled_chunks),
       control_(limits.max_control_bytes),
-      next_id_(side == Side::Initiator ? 1 : 2) {}
+      next_id_(side == Side::Initiator ? (limits.first_stream_id | 1) : 2) {}
 
 Mux::Stream* Mux::find(StreamId id) {
   auto it = streams_.find(id);
@@ -72,7 +72,7 @@ Result<StreamId> Mux::open(const Target& target) {
   if (side_ != Side::Initiator) return fail(Errc::Unsupported, "only the initiator opens streams");
   if (draining()) return fail(Errc::Closed, "the link is draining (GOAWAY)");
   if (streams_.size() >= limits_.max_streams) return fail(Errc::Limit, "too many streams on this link");
-  if (next_id_ > 0x7FFFFFFFu) return fail(Errc::Limit, "stream ids exhausted on this link");
+  if (next_id_ > kMaxStreamId) return fail(Errc::Limit, "stream ids exhausted on this link");
   if (target.kind == Target::Kind::Name && (target.name.empty() || target.name.size() > 255))
     return fail(Errc::Malformed, "a host name must be 1 to 255 bytes");
   const StreamId id = next_id_;
@@ -231,8 +231,11 @@ Result<void> Mux::on_frame(const frame::Frame& f) {
 }
 
 Result<void> Mux::on_open_frame(const frame::Frame& f) {
-  if (side_ != Side::Responder || f.stream % 2 != 1 || f.stream <= highest_peer_id_)
-    return fail(Errc::Malformed, "OPEN with a stream id out of order");
+  if (side_ != Side::Responder) return fail(Errc::Malformed, "OPEN from the relay");
+  if (f.stream % 2 != 1) return fail(Errc::Malformed, "OPEN with an even stream id");
+  if (f.stream > kMaxStreamId) return fail(Errc::Malformed, "OPEN with a stream id above 2^31-1");
+  if (f.stream <= highest_peer_id_) return fail(Errc::Malformed, "OPEN with a stream id out of order");
+  if (goaway_received_) return fail(Errc::Malformed, "OPEN after the agent's GOAWAY");
   auto o = frame::parse_open(f.payload);
   if (!o) return o.error();
   highest_peer_id_ = f.stream;
@@ -257,9 +260,9 @@ Result<void> Mux::on_open_frame(const frame::Frame& f) {
 Result<void> Mux::on_open_result_frame(const frame::Frame& f) {
   auto r = frame::parse_open_result(f.payload);
   if (!r) return r.error();
+  if (side_ != Side::Initiator) return fail(Errc::Malformed, "OPEN_RESULT from the agent");
   Stream* s = find(f.stream);
-  if (side_ != Side::Initiator || !used_id(f.stream))
-    return fail(Errc::Malformed, "OPEN_RESULT for a stream never opened");
+  if (!used_id(f.stream)) return fail(Errc::Malformed, "OPEN_RESULT for a stream never opened");
   if (!s) return {};  // reset locally while the relay dialled
   if (s->opened) return fail(Errc::Malformed, "a second OPEN_RESULT");
   if (r->code != OpenCode::Ok) {

@@ -33,6 +33,10 @@
 
 namespace ferry::link {
 
+// Stream ids are 31-bit on both sides (docs/protocol.md 4.12): the agent moves to a fresh link before
+// it runs out, and the relay refuses an OPEN above it.
+inline constexpr StreamId kMaxStreamId = 0x7FFFFFFF;
+
 struct MuxLimits {
   std::uint32_t initial_window = 256 * 1024;
   // 16 MiB fills a 100 ms path at 1.3 Gbit/s.
@@ -55,6 +59,8 @@ struct MuxLimits {
   std::size_t max_control_bytes = 1024 * 1024;
   // Free 64 KiB send chunks a link keeps for reuse (4 MiB).
   std::size_t pooled_chunks = 64;
+  // The initiator's first stream id (odd). Only tests start elsewhere, to reach the end of the ids.
+  StreamId first_stream_id = 1;
 };
 
 struct MuxStats {
@@ -114,6 +120,10 @@ class Mux {
   void trim();
 
   std::size_t stream_count() const noexcept { return streams_.size(); }
+  // Initiator: how many more streams this link can open before its ids run out.
+  std::uint64_t ids_left() const noexcept {
+    return next_id_ > kMaxStreamId ? 0 : (std::uint64_t{kMaxStreamId} - next_id_) / 2 + 1;
+  }
   std::size_t queued(StreamId id) const;
   std::uint32_t recv_window(StreamId id) const;
   const MuxStats& stats() const noexcept { return stats_; }

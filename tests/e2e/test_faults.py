@@ -245,7 +245,12 @@ class Faults(unittest.TestCase):
 
     def test_targets_that_reset_mid_download(self):
         def one(i):
-            s = tunnel("socks" if i % 2 else "connect", self.ferry, self.resets_down_port)
+            try:
+                s = tunnel("socks" if i % 2 else "connect", self.ferry, self.resets_down_port)
+            except ConnectionError:
+                # The reset can beat the relay's connect callback, which then reports the dial as failed
+                # (libuv reads SO_ERROR): an error before any byte, which is fine too.
+                return "refused", 0
             got = 0
             try:
                 while True:

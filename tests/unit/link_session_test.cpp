@@ -439,6 +439,9 @@ void finish_rehandshake(Pair& p, test::RawPeer& agent, crypto::HandshakeIK& hs) 
   agent.send = std::move(keys.send);
 }
 
+// These tests run in-link handshakes back to back; the relay's minimum gap between them has its own.
+void any_gap(link::LinkConfig& c) { c.min_rehandshake_gap = link::Millis(0); }
+
 std::optional<frame::CloseCode> close_code(const std::vector<frame::Frame>& frames) {
   for (const auto& f : frames)
     if (f.type == frame::Type::Close) return frame::parse_close(f.payload)->code;
@@ -449,7 +452,7 @@ std::optional<frame::CloseCode> close_code(const std::vector<frame::Frame>& fram
 
 TEST_CASE("a REHANDSHAKE while the last one is unfinished breaks the link", "[link][rehandshake]") {
   SECTION("two in one record") {
-    Pair p;
+    Pair p(any_gap);
     auto agent = test::RawPeer::agent_of(p);
     std::optional<crypto::HandshakeIK> hs1, hs2;
     Bytes frames;
@@ -463,7 +466,7 @@ TEST_CASE("a REHANDSHAKE while the last one is unfinished breaks the link", "[li
     CHECK(close_code(agent.drain(*p.relay, keep)) == frame::CloseCode::ProtocolError);
   }
   SECTION("the second before this side's KEY_UPDATE") {
-    Pair p;
+    Pair p(any_gap);
     auto agent = test::RawPeer::agent_of(p);
     std::optional<crypto::HandshakeIK> hs1, hs2;
     Bytes frames;
@@ -480,7 +483,7 @@ TEST_CASE("a REHANDSHAKE while the last one is unfinished breaks the link", "[li
     CHECK(p.relay_events.closed->code == Errc::Malformed);
   }
   SECTION("after both KEY_UPDATEs a new one is answered") {
-    Pair p;
+    Pair p(any_gap);
     auto agent = test::RawPeer::agent_of(p);
     std::optional<crypto::HandshakeIK> hs1, hs2;
     Bytes frames;
@@ -581,7 +584,7 @@ TEST_CASE("a trickle of bytes that never completes a record does not keep a link
 
 TEST_CASE("an in-link handshake must be newer than its own link's last, not the agent's latest",
           "[link][rehandshake][pool]") {
-  Pair p;
+  Pair p(any_gap);
   auto agent = test::RawPeer::agent_of(p);
   // Another link of the agent's pool handshook since, with a later clock: its timestamp is now the
   // agent's latest. This link's hourly handshake, queued behind a transfer, carries an older one.
@@ -657,4 +660,58 @@ TEST_CASE("a drain with no stream open closes at once; a plain close still cuts 
     REQUIRE(p.agent_events.closed);
     CHECK(p.agent_events.streams[id].reset);
   }
+}
+
+// docs/protocol.md 8.1: at most one in-link handshake per 10 s per link. A second implementation
+// completed 200 in 0.2 s before this (an X25519 each, around the per-source limit on new links).
+TEST_CASE("in-link handshakes closer than 10 s apart close the link with ProtocolError", "[link][rehandshake]") {
+  Pair p;
+  auto agent = test::RawPeer::agent_of(p);
+  std::optional<crypto::HandshakeIK> hs1, hs2, hs3;
+  p.now += link::Millis(10'000);  // the link's own handshake was 10 s ago
+  Bytes frames;
+  frame::put_rehandshake(frames, rehandshake_message_1(p, 1s, hs1));
+  agent.send_to(*p.relay, frames, p.now);
+  REQUIRE_FALSE(p.relay_events.closed);
+  finish_rehandshake(p, agent, *hs1);
+  SECTION("the next one 9.9 s later is refused before any cryptography") {
+    p.now += link::Millis(9'900);
+    frames.clear();
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs2));
+    agent.send_to(*p.relay, frames, p.now);
+    REQUIRE(p.relay_events.closed);
+    CHECK(p.relay_events.closed->code == Errc::Malformed);
+    CHECK(p.relay->counters().rehandshakes == 1);
+    Bytes keep;
+    CHECK(close_code(agent.drain(*p.relay, keep)) == frame::CloseCode::ProtocolError);
+  }
+  SECTION("10 s later it is answered") {
+    p.now += link::Millis(10'000);
+    frames.clear();
+    frame::put_rehandshake(frames, rehandshake_message_1(p, 2s, hs3));
+    agent.send_to(*p.relay, frames, p.now);
+    CHECK_FALSE(p.relay_events.closed);
+    CHECK(p.relay->counters().rehandshakes == 2);
+  }
+}
+
+// docs/protocol.md 8.1: another static key than the link's is a protocol error, not a revocation
+// (Revoked would tell an honest agent that it had been removed).
+TEST_CASE("an in-link handshake with another static key closes with ProtocolError", "[link][rehandshake]") {
+  Pair p;
+  auto agent = test::RawPeer::agent_of(p);
+  p.now += link::Millis(10'000);
+  const crypto::SecretKey other = crypto::SecretKey::generate();
+  p.admission.allowed.push_back(other.public_key());  // admitted, but not this link's key
+  crypto::HandshakeIK hs =
+      crypto::HandshakeIK::initiator(other, p.relay_key.public_key(), test::RawPeer::prologue());
+  auto m = hs.write_message1(test::RawPeer::payload_1(p.wall + 1s));
+  REQUIRE(m);
+  Bytes frames;
+  frame::put_rehandshake(frames, *m);
+  agent.send_to(*p.relay, frames, p.now);
+  REQUIRE(p.relay_events.closed);
+  CHECK(std::string(p.relay_events.closed->what) == "an in-link handshake with another key");
+  Bytes keep;
+  CHECK(close_code(agent.drain(*p.relay, keep)) == frame::CloseCode::ProtocolError);
 }

@@ -327,3 +327,70 @@ TEST_CASE("10,000 idle streams cost little memory in the table", "[mux][memory]"
   CHECK(p.relay->mux().stream_count() == 10000);
   for (auto& [id, log] : p.agent_events.streams) CHECK(log.result->code == frame::OpenCode::Ok);
 }
+
+// docs/protocol.md 4.12: stream ids are odd, increasing and at most 2^31-1, on both sides; OPEN_RESULT
+// comes only from the relay; after the agent's GOAWAY no OPEN may follow. Each breach closes the link
+// (a failed on_frame: the session sends CLOSE ProtocolError) and names what was wrong.
+TEST_CASE("the relay's mux refuses bad stream ids and frames the agent never sends", "[mux][ids]") {
+  auto open_frame = [](link::StreamId id) {
+    Bytes b;
+    frame::put_open(b, id, frame::Open{5000, Target::host("a", 1)});
+    return b;
+  };
+  struct Case {
+    const char* what;
+    std::vector<Bytes> frames;
+    const char* error;
+  };
+  Bytes goaway;
+  frame::put_goaway(goaway, frame::GoAway{1, frame::CloseCode::Shutdown, "going away"});
+  Bytes result;
+  frame::put_open_result(result, 1, frame::OpenResult{frame::OpenCode::Ok, 100, ""});
+  const std::vector<Case> cases = {
+      {"an even id", {open_frame(2)}, "OPEN with an even stream id"},
+      {"id 2^31+1", {open_frame(0x80000001u)}, "OPEN with a stream id above 2^31-1"},
+      {"id 0xFFFFFFFF", {open_frame(0xFFFFFFFFu)}, "OPEN with a stream id above 2^31-1"},
+      {"an id repeated", {open_frame(5), open_frame(5)}, "OPEN with a stream id out of order"},
+      {"an id going down", {open_frame(7), open_frame(5)}, "OPEN with a stream id out of order"},
+      {"OPEN_RESULT from the agent", {open_frame(1), result}, "OPEN_RESULT from the agent"},
+      {"OPEN after the agent's GOAWAY", {open_frame(1), goaway, open_frame(3)}, "OPEN after the agent's GOAWAY"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    test::Recorder ev;
+    ev.auto_accept = false;
+    link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{}, ev);
+    Result<void> r;
+    for (const Bytes& f : c.frames)
+      if (r = feed(relay, f); !r) break;
+    REQUIRE_FALSE(r);
+    CHECK(std::string(r.error().what) == c.error);
+  }
+  SECTION("the largest id is fine; the agent's GOAWAY alone changes nothing for open streams") {
+    test::Recorder ev;
+    ev.auto_accept = false;
+    link::Mux relay(link::Mux::Side::Responder, link::MuxLimits{}, ev);
+    REQUIRE(feed(relay, open_frame(link::kMaxStreamId)));
+    CHECK(relay.stream_count() == 1);
+    REQUIRE(feed(relay, goaway));
+    CHECK(relay.stream_count() == 1);
+  }
+}
+
+TEST_CASE("the agent's mux counts the ids left and opens none past 2^31-1", "[mux][ids]") {
+  test::Recorder ev;
+  link::MuxLimits limits;
+  limits.first_stream_id = link::kMaxStreamId - 2;
+  link::Mux agent(link::Mux::Side::Initiator, limits, ev);
+  CHECK(agent.ids_left() == 2);
+  auto a = agent.open(Target::host("a", 1));
+  REQUIRE(a);
+  CHECK(*a == link::kMaxStreamId - 2);
+  auto b = agent.open(Target::host("b", 1));
+  REQUIRE(b);
+  CHECK(*b == link::kMaxStreamId);
+  CHECK(agent.ids_left() == 0);
+  auto c = agent.open(Target::host("c", 1));
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == Errc::Limit);
+}

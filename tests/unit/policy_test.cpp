@@ -305,6 +305,24 @@ TEST_CASE("policy: invalid target names are denied", "[policy]") {
   CHECK(check_name(chain, "example.com", 80).allowed);
 }
 
+// docs/protocol.md 4.2: the wire takes 1..255 bytes; a DNS host name is at most 253 characters (and
+// an optional trailing dot) in labels of 1..63. Past that the relay answers Denied, not a protocol error.
+TEST_CASE("policy: host name length limits, as docs/protocol.md states them", "[policy][names]") {
+  const auto chain = make_chain(nullptr, nullptr);
+  const std::string l63(63, 'a');
+  const std::string n253 = l63 + "." + l63 + "." + l63 + "." + std::string(61, 'b');
+  REQUIRE(n253.size() == 253);
+  CHECK(check_name(chain, n253, 80).allowed);
+  CHECK(check_name(chain, n253 + ".", 80).allowed);  // 254 bytes: the fully qualified spelling
+  for (const std::string& name : {n253 + "c", n253 + "cc", std::string(64, 'a') + ".example.com",
+                                  std::string("host:80"), std::string("example.com:443")}) {
+    INFO(name.size() << " bytes: " << name.substr(0, 20));
+    const auto d = check_name(chain, name, 80);
+    CHECK_FALSE(d.allowed);
+    CHECK(d.text == "invalid host name");
+  }
+}
+
 TEST_CASE("policy: built-in rules and chain edges", "[policy]") {
   const auto& b = builtin_rules();
   CHECK(b.builtin);
