@@ -111,6 +111,7 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   // The relay decides how many streams an agent may hold (max_streams_per_agent) and refuses the
   // rest with a reason; the agent's own limit is only a backstop, far above any file limit.
   c.mux.max_streams = 1 << 20;
+  c.mux.first_stream_id = cfg_.first_stream_id;
   handshake_done_ = false;
   conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
     LinkClient* self = this;  // erasing destroys this closure

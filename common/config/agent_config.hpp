@@ -25,6 +25,9 @@ struct AgentConfig {
   std::int64_t links = 2;
   // SIGTERM/SIGINT: open streams may finish for this long, then what is left is closed (0: at once).
   std::int64_t drain_timeout_s = 10;
+  // Not read from agent.toml: the first stream id of each link, so that tests reach the end of the
+  // ids (docs/protocol.md 4.12) without opening 2^30 streams.
+  std::uint32_t first_stream_id = 1;
   std::optional<std::string> http_listen;   // set when [http] is present
   std::optional<std::string> socks_listen;  // set when [socks] is present
   bool auth = false;

@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import AGENT, Ferry, curl  # noqa: E402
+from harness import AGENT, Daemon, Ferry, curl  # noqa: E402
 
 
 class Echo(socketserver.BaseRequestHandler):
@@ -206,6 +206,41 @@ class Placement(unittest.TestCase):
                 self.assertEqual(echo_once(t, b"stream %d" % i), b"stream %d" % i)
         links = json.loads(curl("http://127.0.0.1:%d/status" % ferry.http_port)[1])["links"]
         self.assertEqual([l["state"] for l in links], ["up"] * 4, links)
+
+
+class NinthLink(unittest.TestCase):
+    def test_a_ninth_link_of_one_key_is_refused_with_its_own_code_and_not_retried_in_a_loop(self):
+        """The relay admits 8 links per agent key. Three agents share one key with 4 links each: the
+        links past 8 get CLOSE Limit, which the agent names (another agent with this key?) once, and it
+        waits the longest backoff before trying again instead of looping."""
+        echo = serve(Echo)
+        self.addCleanup(stop, echo)
+        ferry = Ferry(["allow 127.0.0.1:%d" % echo.server_address[1]], agent_relay_extra="links = 4\n",
+                      relay_extra='admin_listen = "127.0.0.1:0"\n')
+        self.addCleanup(ferry.close)
+        others = []
+        for n in range(2):
+            with open(ferry.path("agent.toml")) as f:
+                ferry.write("agent%d.toml" % n, f.read())
+            others.append(Daemon([AGENT, "--config", ferry.path("agent%d.toml" % n)]))
+            self.addCleanup(others[-1].stop)
+        deadline = time.time() + 20  # 12 links for 8 places: some agent's links are refused
+        while not any("already holds as many links" in l for d in others for l in d.lines):
+            self.assertLess(time.time(), deadline, "no link was refused")
+            time.sleep(0.05)
+        time.sleep(3)  # no retry loop meanwhile: the next try waits the longest backoff (15-45 s)
+        for d in [ferry.agent] + others:  # each refused link said so once, and tried once
+            said = [re.search(r"agent: (link \d of \d|)", l).group(1) for l in d.lines if "retrying every 30 s" in l]
+            downs = [l for l in d.lines if "down: limit reached" in l]
+            self.assertEqual(len(said), len(set(said)), "\n".join(d.lines))
+            self.assertEqual(len(downs), len(said), "\n".join(d.lines))
+        self.assertGreaterEqual(sum("retrying every 30 s" in l for d in others for l in d.lines), 1)
+        admin = ferry.relay.wait_for(r"admin listening on (\S+)").group(1)
+        rc, body, err = curl("http://%s/metrics" % admin)
+        self.assertIn("ferry_links 8\n", body.decode())
+        # Streams of the agents that are up still work.
+        with tunnel(ferry.http_port, echo.server_address[1]) as t:
+            self.assertEqual(echo_once(t, b"still fine"), b"still fine")
 
 
 class OneLink(unittest.TestCase):

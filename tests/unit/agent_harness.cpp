@@ -112,6 +112,7 @@ AgentHarness::AgentHarness(AgentOptions options) : options_(options) {
   config_.relay_key = relay_key_.public_key();
   config_.http_listen = "127.0.0.1:0";
   config_.links = 1;  // FakeRelay serves one link at a time
+  config_.first_stream_id = options.first_stream_id;
   link_ = std::make_unique<agent::LinkPool>(loop_->get(), config_, agent_key_);
   ctx_.loop = loop_->get();
   ctx_.links = link_.get();

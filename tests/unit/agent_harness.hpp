@@ -97,6 +97,8 @@ struct AgentOptions {
   // Non-zero: SO_SNDBUF of the agent's client sockets (inherited from the listener), so that what a
   // client does not read queues in the agent instead of in the kernel.
   int client_sndbuf = 0;
+  // The first stream id of each link (odd): near 2^31-1, a link runs out of ids after a few streams.
+  std::uint32_t first_stream_id = 1;
 };
 
 class AgentHarness {

@@ -141,3 +141,44 @@ TEST_CASE("with the link down and nobody waiting for it, the agent runs no repea
         std::chrono::milliseconds(agent::LinkClient::kOpenWaitMs - 100));
   CHECK(agent.on_loop(repeating_timers) == 0);
 }
+
+// docs/protocol.md 4.12: a link that has used its last stream id takes no new stream. It tells the relay
+// (GOAWAY), lets its open streams finish, and closes; the reconnect brings a fresh link for the rest.
+TEST_CASE("a link whose stream ids run out moves to a fresh link after its streams finish",
+          "[agent][link][ids]") {
+  AgentHarness agent(AgentOptions{.first_stream_id = link::kMaxStreamId - 2});
+  LoopbackClient a(agent.port()), b(agent.port());
+  REQUIRE(a.send(socks5_connect("a.test", 80)));
+  REQUIRE(a.read_bytes(2 + 10));
+  REQUIRE(b.send(socks5_connect("b.test", 80)));  // the link's last id
+  REQUIRE(b.read_bytes(2 + 10));
+  CHECK(a.received().substr(2, 2) == std::string("\x05\x00", 2));
+  CHECK(b.received().substr(2, 2) == std::string("\x05\x00", 2));
+  REQUIRE(agent.wait_until([&] { return agent.relay().mux() && agent.relay().mux()->draining(); }));  // GOAWAY
+
+  LoopbackClient c(agent.port());
+  REQUIRE(c.send(socks5_connect("c.test", 80)));
+  std::this_thread::sleep_for(300ms);  // c waits for a fresh link: nothing reaches the old one
+  CHECK(agent.on_loop([&] { return agent.relay().stream_to("c.test"); }) == 0);
+  CHECK(agent.on_loop([&] { return agent.relay().links; }) == 1);
+
+  // The old link's streams still work, then end both ways.
+  const auto ida = agent.on_loop([&] { return agent.relay().stream_to("a.test"); });
+  const auto idb = agent.on_loop([&] { return agent.relay().stream_to("b.test"); });
+  REQUIRE(a.send("still here"));
+  REQUIRE(agent.wait_until([&] { return text(agent.relay().streams[ida].data) == "still here"; }));
+  a.shutdown_write();
+  b.shutdown_write();
+  agent.on_loop([&] {
+    agent.relay().finish(ida);
+    agent.relay().finish(idb);
+  });
+  CHECK(a.read_to_end(5s) == LoopbackClient::End::Eof);
+  CHECK(b.read_to_end(5s) == LoopbackClient::End::Eof);
+
+  // The link closed once they had; the reconnect carries c.
+  REQUIRE(agent.wait_until([&] { return agent.relay().links == 2 && agent.relay().stream_to("c.test") != 0; },
+                           10s));
+  REQUIRE(c.read_bytes(2 + 10));
+  CHECK(c.received().substr(2, 2) == std::string("\x05\x00", 2));
+}
