@@ -86,6 +86,12 @@ int run(const std::string& path) {
   // at most LinkHandler::kMaxLookups (16) of the threads, and an agent kMaxLinksPerAgent (8) links:
   // one agent takes at most half of them.
   ::setenv("UV_THREADPOOL_SIZE", "256", 0);  // before the pool starts; an operator's value wins
+  // The name the policy checked must be the name resolved: with resolv.conf's `search corp.example`,
+  // glibc would turn a request for "secret" into "secret.corp.example", past a rule that denies that
+  // name. An empty LOCALDOMAIN replaces the search list with nothing (before the resolver first reads
+  // its configuration). A trailing dot would do the same for DNS, but glibc's hosts file does not
+  // match "name." against "name", and /etc/hosts names must keep working.
+  ::setenv("LOCALDOMAIN", "", 1);
   uv::Loop loop;
   int rc = 0;
   std::vector<std::thread> threads;

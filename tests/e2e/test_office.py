@@ -95,6 +95,9 @@ class Office(unittest.TestCase):
         os.makedirs("/etc/netns/" + OFFICE, exist_ok=True)
         with open("/etc/netns/%s/hosts" % OFFICE, "w") as f:
             f.write("127.0.0.1 localhost\n198.18.2.2 intranet.corp\n")
+        # The office's resolver has a search domain, and its DNS knows secret.corp.test.
+        with open("/etc/netns/%s/resolv.conf" % OFFICE, "w") as f:
+            f.write("nameserver 127.0.0.1\nsearch corp.test\noptions timeout:1 attempts:1\n")
 
     @classmethod
     def start_processes(cls):
@@ -103,7 +106,8 @@ class Office(unittest.TestCase):
         agent_pub = subprocess.run([AGENT, "keygen", "--out", d + "/agent.key"], check=True, capture_output=True, text=True).stdout.strip()
         with open(d + "/relay.toml", "w") as f:
             f.write('listen = "198.18.1.1:7443"\nprivate_key_file = "relay.key"\negress_bind = "198.18.2.1"\n'
-                    '[policy]\nrules = ["allow intranet.corp:80", "allow 198.18.2.0/24:80", "deny *"]\n'
+                    '[policy]\nrules = ["deny secret.corp.test", "allow intranet.corp:80", "allow 198.18.2.0/24:80", '
+                    '"allow *:80", "deny *"]\n'
                     '[[agents]]\nname = "laptop"\npublic_key = "%s"\n' % agent_pub)
         with open(d + "/agent.toml", "w") as f:
             f.write('private_key_file = "agent.key"\n[relay]\naddress = "198.18.1.1:7443"\npublic_key = "%s"\n'
@@ -112,6 +116,10 @@ class Office(unittest.TestCase):
         target = Daemon(ns(TARGET, sys.executable, "-c", TARGET_SERVER))
         cls.daemons.append(target)
         target.wait_for(r"^ready$")
+        cls.dns = Daemon(ns(OFFICE, sys.executable, os.path.join(os.path.dirname(__file__), "tiny_dns.py"), "127.0.0.1",
+                            "secret.corp.test=198.18.2.2"))
+        cls.daemons.append(cls.dns)
+        cls.dns.wait_for(r"^ready$")
         cls.relay = Daemon(ns(OFFICE, RELAY, "--config", d + "/relay.toml"))
         cls.daemons.append(cls.relay)
         cls.relay.listening(1)
@@ -153,7 +161,19 @@ class Office(unittest.TestCase):
     def test_policy_still_applies_in_the_office(self):
         rc, body, err = self.curl("-x", "http://127.0.0.1:8080", "-o", "-", "-w", " %{http_code}", "http://198.18.1.1:22/")
         self.assertTrue(body.endswith(" 403"), body)
-        self.assertIn('rule 3 of [policy]: "deny *"', body)
+        self.assertIn('rule 5 of [policy]: "deny *"', body)
+
+    def test_a_search_domain_does_not_get_around_a_name_rule(self):
+        """`deny secret.corp.test` holds for a request for `secret` although the office's resolv.conf
+        says `search corp.test`: the relay resolves the name it checked, not a longer one."""
+        rc, body, err = self.curl("-x", "http://127.0.0.1:8080", "-o", "-", "-w", " %{http_code}", "http://secret/")
+        self.assertNotIn("intranet page", body)
+        self.assertTrue(body.endswith(" 502"), body)
+        self.assertIn("resolve", body)
+        self.assertFalse([l for l in self.dns.lines if "secret.corp.test" in l], "\n".join(self.dns.lines))
+        # The full name is denied by its rule, as written.
+        rc, body, err = self.curl("-x", "http://127.0.0.1:8080", "-o", "-", "-w", " %{http_code}", "http://secret.corp.test/")
+        self.assertTrue(body.endswith(" 403"), body)
 
     def test_an_unlisted_agent_gets_nothing(self):
         d = self.dir + "/stranger"
