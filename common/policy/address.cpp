@@ -105,13 +105,24 @@ Address Address::normalised() const {
   return v4({bytes[12], bytes[13], bytes[14], bytes[15]});
 }
 
-std::optional<Address> Address::embedded_ipv4() const {
-  if (is_v4()) return std::nullopt;
+std::vector<Address> Address::embedded_ipv4s() const {
+  if (is_v4()) return {};
+  const auto& b = bytes;
   static constexpr std::uint8_t kNat64[12] = {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
-  if (std::memcmp(bytes.data(), kNat64, sizeof kNat64) == 0)
-    return v4({bytes[12], bytes[13], bytes[14], bytes[15]});
-  if (bytes[0] == 0x20 && bytes[1] == 0x02) return v4({bytes[2], bytes[3], bytes[4], bytes[5]});
-  return std::nullopt;
+  if (std::memcmp(b.data(), kNat64, sizeof kNat64) == 0) return {v4({b[12], b[13], b[14], b[15]})};
+  if (b[0] == 0x20 && b[1] == 0x02) return {v4({b[2], b[3], b[4], b[5]})};
+  static constexpr std::uint8_t kLocalUse[6] = {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01};
+  if (std::memcmp(b.data(), kLocalUse, sizeof kLocalUse) != 0) return {};
+  // RFC 6052 2.2: bits 64-71 (byte 8) are never part of the IPv4 address. A placement that reads as
+  // 0.0.0.0/8 ("this network", which no NAT64 delivers to) is the zero padding of another placement,
+  // and is skipped: 64:ff9b:1::8.8.8.8 is 8.8.8.8, not also 0.0.0.8.
+  std::vector<Address> out;
+  for (const Address& a : {v4({b[6], b[7], b[9], b[10]}),      // a /48 prefix
+                           v4({b[7], b[9], b[10], b[11]}),      // a /56 prefix
+                           v4({b[9], b[10], b[11], b[12]}),     // a /64 prefix
+                           v4({b[12], b[13], b[14], b[15]})})   // a /96 prefix
+    if (a.bytes[0] != 0 && std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+  return out;
 }
 
 socklen_t Address::to_sockaddr(std::uint16_t port, sockaddr_storage& out) const {

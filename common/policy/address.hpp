@@ -13,10 +13,13 @@
 //
 //   64:ff9b::a.b.c.d   NAT64, the well-known prefix (RFC 6052). With DNS64 an allowed name's AAAA record
 //                      points here even when its A record is denied.
+//   64:ff9b:1::/48     NAT64's local-use prefix (RFC 8215). An operator picks a prefix of 48 to 96 bits
+//                      inside it, and each length places the IPv4 address elsewhere (RFC 6052 2.2), which
+//                      the address alone does not tell: every placement is checked.
 //   2002:AABB:CCDD::/48  6to4 (RFC 3056): the relay router delivers to AA.BB.CC.DD.
 //
 // Such an address stays IPv6 (it is what gets dialled), but check_address also checks the IPv4 host
-// it embeds (embedded_ipv4), and either one denying denies. Teredo (2001::/32, obfuscated) and
+// it embeds (embedded_ipv4s), and any one denying denies. Teredo (2001::/32, obfuscated) and
 // network-specific NAT64 prefixes are not recognised.
 #pragma once
 
@@ -26,6 +29,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -50,8 +54,9 @@ struct Address {
   unsigned bit_count() const noexcept { return is_v4() ? 32 : 128; }
   // The IPv4 address behind an IPv4-mapped or IPv4-compatible IPv6 address (see above); else *this.
   Address normalised() const;
-  // The IPv4 host behind a NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address; nullopt otherwise.
-  std::optional<Address> embedded_ipv4() const;
+  // The IPv4 hosts a NAT64 (64:ff9b::/96, 64:ff9b:1::/48) or 6to4 (2002::/16) address may reach:
+  // one, or for the local-use prefix one per RFC 6052 prefix length; none for any other address.
+  std::vector<Address> embedded_ipv4s() const;
   // Fills `out` for connect(2) or uv_tcp_connect and returns the length used.
   socklen_t to_sockaddr(std::uint16_t port, sockaddr_storage& out) const;
   Target to_target(std::uint16_t port) const;

@@ -123,8 +123,8 @@ Decision check_address(const Chain& chain, const Address& address, std::uint16_t
   if (!d.allowed) return d;
   // A NAT64 or 6to4 address reaches the IPv4 host it embeds: no address rule may deny that host.
   // (As for a resolved address: the IPv6 address itself is what the target named, and decided above.)
-  if (const auto v4 = a.embedded_ipv4()) {
-    Decision behind = check_one_address(chain, *v4, port, true);
+  for (const Address& v4 : a.embedded_ipv4s()) {
+    Decision behind = check_one_address(chain, v4, port, true);
     if (!behind.allowed) return behind;
   }
   return d;

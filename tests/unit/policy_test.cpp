@@ -387,8 +387,28 @@ TEST_CASE("policy: NAT64 and 6to4 addresses answer for the IPv4 host they reach"
   const auto chain64 = make_chain(nullptr, &nat64);
   CHECK(check_address(chain64, *parse_address("64:ff9b::8.8.8.8"), 443, false).allowed);
   CHECK_FALSE(check_address(chain64, *parse_address("64:ff9b::127.0.0.1"), 443, false).allowed);
-  CHECK(parse_address("64:ff9b::10.0.0.5")->embedded_ipv4() == Address::v4({10, 0, 0, 5}));
-  CHECK(parse_address("2002:0a00:0005::9")->embedded_ipv4() == Address::v4({10, 0, 0, 5}));
-  CHECK_FALSE(parse_address("2001:db8::1")->embedded_ipv4());
-  CHECK_FALSE(Address::v4({10, 0, 0, 5}).embedded_ipv4());
+  using V = std::vector<Address>;
+  CHECK(parse_address("64:ff9b::10.0.0.5")->embedded_ipv4s() == V{Address::v4({10, 0, 0, 5})});
+  CHECK(parse_address("2002:0a00:0005::9")->embedded_ipv4s() == V{Address::v4({10, 0, 0, 5})});
+  CHECK(parse_address("2001:db8::1")->embedded_ipv4s().empty());
+  CHECK(Address::v4({10, 0, 0, 5}).embedded_ipv4s().empty());
+}
+
+// RFC 8215's local-use prefix 64:ff9b:1::/48: an operator's NAT64 prefix of 48, 56, 64 or 96 bits
+// inside it places the IPv4 address differently (RFC 6052 2.2); every placement is checked.
+TEST_CASE("policy: NAT64's local-use prefix 64:ff9b:1::/48 answers for the IPv4 hosts it may reach",
+          "[policy]") {
+  const auto policy = must_parse("[policy]", {"deny private", "deny 198.51.100.7", "allow *"});
+  const auto chain = make_chain(nullptr, &policy);
+  for (const char* hidden : {"64:ff9b:1::10.0.0.5",          // a /96 prefix: the last 32 bits
+                             "64:ff9b:1:0:a:0:500::",         // a /64 prefix: bits 72-103 (10.0.0.5)
+                             "64:ff9b:1:c6:33:6407::",        // a /56 prefix: 198 | u | 51.100.7
+                             "64:ff9b:1:7f00:0:1::",          // a /48 prefix: 127.0 | u | 0.1
+                             "64:ff9b:1:ffff::7f00:1"}) {     // the /96 placement: 127.0.0.1
+    INFO(hidden);
+    CHECK_FALSE(check_address(chain, *parse_address(hidden), 443, true).allowed);
+    CHECK_FALSE(check_name(chain, hidden, 443).allowed);
+  }
+  CHECK(check_address(chain, *parse_address("64:ff9b:1::8.8.8.8"), 443, true).allowed);
+  CHECK(parse_address("64:ff9b:1::8.8.8.8")->embedded_ipv4s() == std::vector{Address::v4({8, 8, 8, 8})});
 }
