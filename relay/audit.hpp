@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <vector>
+
+#include "relay/refusal_budget.hpp"
 
 namespace ferry::relay {
 
@@ -28,10 +31,21 @@ class AuditLog {
   // new file cannot be opened (records then keep going to the old one).
   bool reopen();
   ~AuditLog();
+  // A stream that was not "connected" counts against its agent's RefusalBudget: past it, the line is
+  // left out and counted into that agent's summary line for the second.
   void write(const AuditRecord& r);
+  // Writes the summary lines of seconds that have ended (a 1 s timer); with `all`, every one (exit).
+  void flush_summaries(bool all = false);
+  // The agent has refused streams past its budget for RefusalBudget::kAbuseSeconds seconds in a row.
+  bool abusive(const std::string& agent);
 
  private:
+  static std::int64_t now_ms();
+  void put_summaries(const std::vector<RefusalBudget::Summary>& due);  // mutex_ held
+  void put_line(const std::string& line);                             // mutex_ held
+
   std::mutex mutex_;
+  RefusalBudget budget_;
   std::FILE* file_ = nullptr;
   bool owned_ = false;
   std::string path_;

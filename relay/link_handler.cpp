@@ -64,6 +64,16 @@ void LinkHandler::refuse(link::StreamId id, AuditRecord record, frame::OpenCode 
   record.result = frame::open_code_name(code);
   record.reason = reason;
   ctx_.audit->write(record);
+  close_if_abusive();
+}
+
+// An agent that has kept its refusals past the audit log's budget for a minute (RefusalBudget) is
+// hammering the relay, not using it: its link closes. It may come back, on the same budget.
+void LinkHandler::close_if_abusive() {
+  if (!agent_ || !ctx_.audit->abusive(agent_->name)) return;
+  log::warn("relay", "agent \"" + agent_->name + "\" closed: streams refused past the audit budget for " +
+                         std::to_string(RefusalBudget::kAbuseSeconds) + " s");
+  conn_.close(frame::CloseCode::ProtocolError, "too many refused streams");
 }
 
 void LinkHandler::on_open(link::StreamId id, const Target& target) {
@@ -133,11 +143,13 @@ void LinkHandler::on_pipe_done(link::StreamId id) {
   o.audit.bytes_down = o.pipe->counters().to_link;
   o.audit.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - o.started).count();
   ctx_.audit->write(o.audit);
+  const bool refused = o.audit.result != "connected";
   ctx_.metrics->streams--;
   ctx_.agents->release_stream(peer());
   ctx_.metrics->bytes_up += o.audit.bytes_up;
   ctx_.metrics->bytes_down += o.audit.bytes_down;
   outbound_.erase(it);  // the pipe's handles are closed; the dialer boxes free themselves
+  if (refused) close_if_abusive();
   maybe_gone();
 }
 

@@ -104,6 +104,7 @@ class LinkHandler final : public link::LinkEvents {
   void refuse(link::StreamId id, AuditRecord record, frame::OpenCode code, const std::string& reason);
   void on_dialled(link::StreamId id, const DialResult& r);
   void on_pipe_done(link::StreamId id);
+  void close_if_abusive();
   void maybe_gone();
   Outbound* find(link::StreamId id);
 

@@ -45,7 +45,8 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   uv_signal_init(loop_, &sighup_);
   sigterm_.data = sigint_.data = sighup_.data = this;
   uv_timer_init(loop_, &drain_timer_);
-  drain_timer_.data = this;
+  uv_timer_init(loop_, &audit_timer_);
+  drain_timer_.data = audit_timer_.data = this;
 }
 
 RelayServer::~RelayServer() = default;
@@ -67,6 +68,10 @@ Result<void> RelayServer::start(const std::string& listen, bool announce, bool r
   // Every worker keeps a SIGHUP handler, though only worker 0 acts on it: when the last handler for a
   // signal closes, libuv restores its default action, and a HUP would then kill a draining relay.
   reads_config_ = reads_config;
+  if (reads_config)  // summaries of refusals the audit log left out, for the second just ended
+    uv_timer_start(
+        &audit_timer_, [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->shared_.audit.flush_summaries(); },
+        1000, 1000);
   uv_signal_start(
       &sighup_,
       [](uv_signal_t* s, int) {
@@ -219,6 +224,8 @@ void RelayServer::maybe_exit() {
     uv_close(reinterpret_cast<uv_handle_t*>(&reload_wake_), nullptr);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&audit_timer_), nullptr);
+  if (reads_config_) shared_.audit.flush_summaries(true);
   if (on_stopped_) on_stopped_();
 }
 

@@ -79,6 +79,7 @@ class RelayServer {
   bool reads_config_ = false;   // worker 0: SIGHUP reads relay.toml
   bool subscribed_ = false;     // reload_wake_ is initialised and in shared_.reloads
   uv_timer_t drain_timer_{};
+  uv_timer_t audit_timer_{};  // worker 0: the audit log's summary lines, once a second
   bool draining_ = false;
   bool listener_closed_ = false;
   bool exited_ = false;

@@ -1,0 +1,78 @@
+"""What an outside review of the relay found, each reproduced as a test that failed before its fix:
+an audit log that one agent could flood with refusals.
+Run: python3 -m unittest tests/e2e/test_security.py
+"""
+import concurrent.futures
+import json
+import os
+import re
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fault_kit import metrics, wait_until  # noqa: E402
+from harness import Ferry  # noqa: E402
+
+SANITIZED = os.environ.get("FERRY_SANITIZED") == "1"
+
+
+def socks4a_refused(port, name):
+    """One SOCKS4a CONNECT (one round trip): True when the agent answered 0x5B (refused)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        s.sendall(b"\x04\x01\x00\x50\x00\x00\x00\x01\x00" + name + b"\x00")
+        reply = b""
+        while len(reply) < 8:
+            b = s.recv(8 - len(reply))
+            if not b:
+                break
+            reply += b
+        return reply[:2] == b"\x00\x5b"
+
+
+class AuditFlood(unittest.TestCase):
+    def test_a_flood_of_refused_streams_is_summarised_not_written_line_by_line(self):
+        """An agent asking for denied targets as fast as it can: at most 50 lines a second for it in
+        full, one summary line a second with the count left out and the top targets, and every
+        refusal accounted for (lines + suppressed = the relay's count)."""
+        ferry = Ferry(["deny *.denied.test", "allow *"], relay_extra='admin_listen = "127.0.0.1:0"\n')
+        self.addCleanup(ferry.close)
+        admin = int(ferry.relay.wait_for(r"admin listening on \S+:(\d+)").group(1))
+        seconds = 3 if SANITIZED else 5
+        deadline = time.time() + seconds
+
+        def flood(n):
+            count = 0
+            while time.time() < deadline:
+                self.assertTrue(socks4a_refused(ferry.socks_port, b"t%d.denied.test" % (count % 7)))
+                count += 1
+            return count
+
+        started = time.time()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            sent = sum(pool.map(flood, range(16)))
+        elapsed = time.time() - started
+        denied = wait_until(lambda: int(metrics(admin).get('ferry_dials_total{result="denied"}', 0)) or None, 10,
+                            "the relay's count of denied streams")
+        self.assertEqual(denied, sent)
+        # The last second's summary comes from the relay's 1 s timer.
+        def settled():
+            lines = [json.loads(l) for l in ferry.audit().splitlines()]
+            full = [l for l in lines if l["result"] == "denied by policy"]
+            summaries = [l for l in lines if l["result"] == "refusals suppressed"]
+            return (full, summaries) if len(full) + sum(s["suppressed"] for s in summaries) == sent else None
+        full, summaries = wait_until(settled, 10, "every refusal written or counted in a summary")
+        print("%d refused streams in %.1f s: %d lines in full, %d summaries" % (sent, elapsed, len(full), len(summaries)),
+              file=sys.stderr)
+        self.assertGreater(sent, 50 * (elapsed + 2), "the flood was too slow to test anything")
+        self.assertLessEqual(len(full), 50 * (int(elapsed) + 2))
+        self.assertLess(len(full) + len(summaries), 2000)
+        self.assertLessEqual(len(summaries), int(elapsed) + 2)
+        self.assertTrue(all(s["agent"] == "e2e" for s in summaries))
+        top = summaries[0]["top_targets"]
+        self.assertTrue(top and all(re.match(r"t\d\.denied\.test:80$", t["target"]) for t in top), top)
+
+
+if __name__ == "__main__":
+    unittest.main()
