@@ -5,12 +5,12 @@
 namespace ferry::relay {
 namespace {
 
-link::LinkConfig responder_config(RelayContext& ctx) {
+link::LinkConfig responder_config(RelayContext& ctx, link::Millis handshake_timeout) {
   link::LinkConfig c;
   c.role = link::LinkConfig::Role::Responder;
   c.static_key = ctx.key;
   c.admission = ctx.agents;
-  c.handshake_timeout = ctx.handshake_timeout;
+  c.handshake_timeout = handshake_timeout;
   c.accept_suites = ctx.link_suites;
   // The per-agent limit is counted across links in AgentDirectory; the mux's own bound only keeps
   // one link's table finite (a little above it, so the agent-wide count answers first).
@@ -20,10 +20,11 @@ link::LinkConfig responder_config(RelayContext& ctx) {
 
 }  // namespace
 
-LinkHandler::LinkHandler(RelayContext& ctx, GoneFn gone)
+LinkHandler::LinkHandler(RelayContext& ctx, std::string source, link::Millis handshake_timeout, GoneFn gone)
     : ctx_(ctx),
+      source_(std::move(source)),
       gone_(std::move(gone)),
-      conn_(ctx.loop, responder_config(ctx), *this, [this](uv::LinkConnection&) {
+      conn_(ctx.loop, responder_config(ctx, handshake_timeout), *this, [this](uv::LinkConnection&) {
         link_gone_ = true;
         maybe_gone();
       }) {}
@@ -35,7 +36,7 @@ LinkHandler::~LinkHandler() {
 Result<void> LinkHandler::adopt(int fd) { return conn_.adopt(fd); }
 
 void LinkHandler::on_established(const crypto::PublicKey& peer) {
-  if (std::exchange(handshaking_, false) && ctx_.placement) ctx_.placement->established(ctx_.worker);
+  if (std::exchange(handshaking_, false) && ctx_.placement) ctx_.placement->established(ctx_.worker, source_);
   agent_ = ctx_.agents->find(peer);
   if (!agent_) return conn_.close(frame::CloseCode::Revoked, "not listed");  // revoked mid-handshake
   // Each link may hold kMaxLookups threads of the shared lookup pool: links per agent bound one

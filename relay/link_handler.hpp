@@ -52,7 +52,9 @@ struct RelayContext {
 class LinkHandler final : public link::LinkEvents {
  public:
   using GoneFn = std::function<void(LinkHandler&)>;
-  LinkHandler(RelayContext& ctx, GoneFn gone);
+  // `source`: the peer's address as placement counts it (RelayServer::rate_source). A worker filling up
+  // with handshakes gives new ones a shorter `handshake_timeout` than the configured one.
+  LinkHandler(RelayContext& ctx, std::string source, link::Millis handshake_timeout, GoneFn gone);
   ~LinkHandler() override;
   LinkHandler(const LinkHandler&) = delete;
   LinkHandler& operator=(const LinkHandler&) = delete;
@@ -76,6 +78,11 @@ class LinkHandler final : public link::LinkEvents {
   std::size_t streams() const noexcept { return outbound_.size(); }
   // The handshake has not completed (or never will).
   bool handshaking() const noexcept { return handshaking_; }
+  // Its connection is closing (an eviction or a refusal already under way).
+  bool closing() const noexcept { return conn_.closing(); }
+  // When its worker admitted it, in admission order: the oldest handshake is evicted first.
+  std::uint64_t admitted() const noexcept { return admitted_; }
+  void set_admitted(std::uint64_t n) noexcept { admitted_ = n; }
 
   // Name lookups one link may have on the thread pool all agents share (relay/main.cpp sizes the
   // pool at 8 times this); its further lookups wait for one of these to end.
@@ -109,6 +116,8 @@ class LinkHandler final : public link::LinkEvents {
   Outbound* find(link::StreamId id);
 
   RelayContext& ctx_;
+  std::uint64_t admitted_ = 0;
+  std::string source_;
   GoneFn gone_;
   uv::LinkConnection conn_;
   std::optional<AgentInfo> agent_;

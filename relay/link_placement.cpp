@@ -31,26 +31,28 @@ std::optional<std::size_t> LinkPlacement::choose(const std::vector<Candidate>& w
 
 LinkPlacement::Placed LinkPlacement::place(std::size_t worker, Arrival& arrival) {
   std::lock_guard lock(mutex_);
+  if (auto h = handshaking_by_source_.find(arrival.source);
+      h != handshaking_by_source_.end() && h->second >= kMaxHandshakesPerSource)
+    return Placed::SourceFull;
   SourceLinks& mine = by_source_[arrival.source];
   std::vector<Candidate> candidates(workers_.size());
   for (std::size_t w = 0; w < workers_.size(); ++w)
     candidates[w] = {workers_[w].wake != nullptr, workers_[w].handshakes >= max_handshakes_, 0,
                      workers_[w].links};
   for (const auto& [w, n] : mine) candidates[w].from_source = n;
-  const auto to = choose(candidates, worker);
-  if (!to) {
-    if (mine.empty()) by_source_.erase(arrival.source);
-    return Placed::Full;
-  }
-  auto it = std::find_if(mine.begin(), mine.end(), [&](const auto& e) { return e.first == *to; });
+  // Every worker that could take it is full: the accepting worker takes it and evicts its oldest.
+  const auto to = choose(candidates, worker).value_or(worker);
+  const bool evict = workers_[to].handshakes >= max_handshakes_;
+  ++handshaking_by_source_[arrival.source];
+  auto it = std::find_if(mine.begin(), mine.end(), [&](const auto& e) { return e.first == to; });
   if (it == mine.end())
-    mine.emplace_back(*to, 1);
+    mine.emplace_back(to, 1);
   else
     ++it->second;
-  Worker& target = workers_[*to];
+  Worker& target = workers_[to];
   ++target.links;
   ++target.handshakes;
-  if (*to == worker) return Placed::Here;
+  if (to == worker) return evict ? Placed::Evict : Placed::Here;
   target.arrivals.push_back(std::move(arrival));
   uv_async_send(target.wake);  // under the lock: close() cannot end the handle meanwhile
   return Placed::Elsewhere;
@@ -61,10 +63,21 @@ std::vector<LinkPlacement::Arrival> LinkPlacement::take(std::size_t worker) {
   return std::exchange(workers_.at(worker).arrivals, {});
 }
 
-void LinkPlacement::established(std::size_t worker) {
+void LinkPlacement::established(std::size_t worker, const std::string& source) {
   std::lock_guard lock(mutex_);
   Worker& w = workers_.at(worker);
   if (w.handshakes > 0) --w.handshakes;
+  handshake_ended(source);
+}
+
+std::size_t LinkPlacement::handshakes(std::size_t worker) const {
+  std::lock_guard lock(mutex_);
+  return workers_.at(worker).handshakes;
+}
+
+void LinkPlacement::handshake_ended(const std::string& source) {
+  auto h = handshaking_by_source_.find(source);
+  if (h != handshaking_by_source_.end() && --h->second == 0) handshaking_by_source_.erase(h);
 }
 
 void LinkPlacement::release(std::size_t worker, const std::string& source, bool handshaking) {
@@ -79,6 +92,7 @@ void LinkPlacement::release(std::size_t worker, const std::string& source, bool 
   Worker& w = workers_.at(worker);
   if (w.links > 0) --w.links;
   if (handshaking && w.handshakes > 0) --w.handshakes;
+  if (handshaking) handshake_ended(source);
 }
 
 std::vector<std::size_t> LinkPlacement::links() const {

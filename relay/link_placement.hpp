@@ -8,7 +8,11 @@
 // RelayServer::rate_source gives it), then the one with the fewest links, then the accepting worker.
 // Links are counted from placement until their handler has gone, handshakes in progress included.
 // A worker holding its limit of handshakes in progress takes no more: the limit is per worker, and
-// an unauthenticated flood must fill every worker before an agent's link is refused.
+// an unauthenticated flood must fill every worker before it matters. Even then an agent's link is not
+// refused: the accepting worker makes room by evicting its oldest handshake (Placed::Evict), which a
+// silent or trickling connection is, since a well-formed message 1 is answered at once. And one
+// source (an IPv4 address, an IPv6 /64) holds at most kMaxHandshakesPerSource handshakes at a time,
+// so a few addresses cannot fill the relay at all.
 // Thread-safe: every worker calls in from its own thread.
 #pragma once
 
@@ -31,7 +35,11 @@ class LinkPlacement {
     int fd = -1;
     std::string source;
   };
-  enum class Placed { Here, Elsewhere, Full };
+  // Here: the accepting worker keeps it. Elsewhere: queued for another worker. Evict: every worker is
+  // at its limit; the accepting worker keeps it and must end its oldest handshake. SourceFull: the
+  // source holds kMaxHandshakesPerSource handshakes already; nothing was counted.
+  enum class Placed { Here, Elsewhere, Evict, SourceFull };
+  static constexpr std::uint32_t kMaxHandshakesPerSource = 8;
   // One worker as the rule sees it.
   struct Candidate {
     bool open = false;              // taking part (see open())
@@ -49,14 +57,16 @@ class LinkPlacement {
   // closes their sockets and release()s them (still handshaking). Call before closing `wake`.
   std::vector<Arrival> close(std::size_t worker);
 
-  // Places a connection accepted by `worker` and counts it, as a handshake in progress, where it goes.
-  // Here: `worker` keeps it. Elsewhere: the arrival (its socket included) was queued for another
-  // worker, which is woken and take()s it. Full: every worker that could take it holds its limit of
-  // handshakes; nothing was counted and the caller refuses the connection.
+  // Places a connection accepted by `worker` and counts it, as a handshake in progress, where it goes
+  // (see Placed). Elsewhere: the arrival (its socket included) was queued for another worker, which
+  // is woken and take()s it.
   Placed place(std::size_t worker, Arrival& arrival);
   std::vector<Arrival> take(std::size_t worker);
   // A placed link finished its handshake.
-  void established(std::size_t worker);
+  void established(std::size_t worker, const std::string& source);
+  // The worker's handshakes in progress: past half its limit, new ones get a short deadline.
+  std::size_t handshakes(std::size_t worker) const;
+  std::size_t max_handshakes() const noexcept { return max_handshakes_; }
   // A placed link has gone from `worker`; `handshaking`: before established().
   void release(std::size_t worker, const std::string& source, bool handshaking);
 
@@ -83,6 +93,9 @@ class LinkPlacement {
   std::size_t max_handshakes_;
   // Only sources with a link somewhere: bounded by the relay's open connections.
   std::unordered_map<std::string, SourceLinks> by_source_;
+  // Handshakes in progress per source, only while there are any.
+  std::unordered_map<std::string, std::uint32_t> handshaking_by_source_;
+  void handshake_ended(const std::string& source);
 };
 
 }  // namespace ferry::relay

@@ -28,6 +28,8 @@ class Metrics {
     Malformed,
     RateLimited,
     TooMany,
+    TooManyFromSource,
+    Evicted,
     Count
   };
 

@@ -129,9 +129,24 @@ void RelayServer::on_connection(uv_stream_t* server) {
       return admit(std::move(arrival));
     case LinkPlacement::Placed::Elsewhere:
       return;
-    case LinkPlacement::Placed::Full:  // kMaxUnauthenticated handshakes on every worker that could take it
-      return refuse(Metrics::HandshakeFailure::TooMany);
+    case LinkPlacement::Placed::Evict:  // kMaxUnauthenticated handshakes on every worker that could take it
+      evict_oldest_handshake();
+      return admit(std::move(arrival));
+    case LinkPlacement::Placed::SourceFull:
+      return refuse(Metrics::HandshakeFailure::TooManyFromSource);
   }
+}
+
+// Every worker is full of handshakes in progress. Refusing the newcomer would let a flood of silent
+// connections lock every agent out; the oldest handshake on this worker is a connection that has not
+// sent a whole message 1 in all that time (one that did was answered at once), so it goes instead.
+void RelayServer::evict_oldest_handshake() {
+  LinkHandler* oldest = nullptr;
+  for (auto& [p, h] : links_)
+    if (h->handshaking() && !h->closing() && (!oldest || h->admitted() < oldest->admitted())) oldest = p;
+  if (!oldest) return;
+  shared_.metrics.handshake_failure(Metrics::HandshakeFailure::Evicted);
+  oldest->abort();
 }
 
 void RelayServer::on_arrivals() {
@@ -139,7 +154,12 @@ void RelayServer::on_arrivals() {
 }
 
 void RelayServer::admit(LinkPlacement::Arrival arrival) {
-  auto handler = std::make_unique<LinkHandler>(ctx_, [this, source = arrival.source](LinkHandler& h) {
+  // Past half its limit of handshakes, a worker is being flooded or an office reconnects at once: a
+  // new connection then has kBusyHandshakeMs to send its message 1, which an agent does at once.
+  const bool busy = shared_.placement.handshakes(worker_) > shared_.placement.max_handshakes() / 2;
+  const link::Millis timeout = busy ? std::min(ctx_.handshake_timeout, link::Millis(kBusyHandshakeMs))
+                                    : ctx_.handshake_timeout;
+  auto handler = std::make_unique<LinkHandler>(ctx_, arrival.source, timeout, [this, source = arrival.source](LinkHandler& h) {
     // Erasing destroys the handler, and with it this very closure: keep what it needs in locals first.
     RelayServer* self = this;
     self->shared_.placement.release(self->worker_, source, h.handshaking());
@@ -147,6 +167,7 @@ void RelayServer::admit(LinkPlacement::Arrival arrival) {
     self->maybe_exit();
   });
   LinkHandler* raw = handler.get();
+  raw->set_admitted(++admitted_);
   links_.emplace(raw, std::move(handler));
   if (auto r = raw->adopt(arrival.fd); !r) {
     log::warn("relay", "cannot accept a connection: " + describe(r.error()));

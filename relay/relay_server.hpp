@@ -35,6 +35,8 @@ class RelayServer {
   // Unauthenticated connections in progress at once, per worker. A new one goes to a worker below it
   // (LinkPlacement); when every worker is at it, the connection is closed at accept.
   static constexpr std::size_t kMaxUnauthenticated = 256;
+  // The time to send message 1 on a worker past half its limit of handshakes.
+  static constexpr std::int64_t kBusyHandshakeMs = 1000;
   static constexpr std::uint64_t kDrainMs = 10'000;
 
   // `worker`: this worker's index, 0 to the number of workers given to `shared` less one.
@@ -56,6 +58,7 @@ class RelayServer {
  private:
   void on_connection(uv_stream_t* server);
   // A connection placed on this worker, accepted here or by another worker.
+  void evict_oldest_handshake();
   void admit(LinkPlacement::Arrival arrival);
   void on_arrivals();
   void drain();
@@ -78,6 +81,7 @@ class RelayServer {
   bool placing_ = false;        // arrivals_wake_ is initialised and open in shared_.placement
   bool reads_config_ = false;   // worker 0: SIGHUP reads relay.toml
   bool subscribed_ = false;     // reload_wake_ is initialised and in shared_.reloads
+  std::uint64_t admitted_ = 0;  // links admitted so far: their order, for eviction
   uv_timer_t drain_timer_{};
   uv_timer_t audit_timer_{};  // worker 0: the audit log's summary lines, once a second
   bool draining_ = false;

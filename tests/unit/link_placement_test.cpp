@@ -176,24 +176,45 @@ TEST_CASE("placement: handshakes count against a worker's limit until establishe
   TwoWorkers t(2);  // two handshakes per worker
   LinkPlacement& p = t.p;
   std::vector<LinkPlacement::Arrival> a(5);
-  for (std::size_t i = 0; i < a.size(); ++i) a[i].source = "scanner";
+  for (std::size_t i = 0; i < a.size(); ++i) a[i].source = "scanner" + std::to_string(i);
   CHECK(p.place(0, a[0]) == LinkPlacement::Placed::Here);
   CHECK(p.place(0, a[1]) == LinkPlacement::Placed::Elsewhere);
   CHECK(p.place(0, a[2]) == LinkPlacement::Placed::Here);
   CHECK(p.place(0, a[3]) == LinkPlacement::Placed::Elsewhere);
-  CHECK(p.place(0, a[4]) == LinkPlacement::Placed::Full);  // four handshakes: both workers full
-  CHECK(p.links() == std::vector<std::size_t>{2, 2});      // the refused one is not counted
+  // Four handshakes: both workers full. The newcomer stays, and the accepting worker must evict.
+  CHECK(p.place(0, a[4]) == LinkPlacement::Placed::Evict);
+  CHECK(p.links() == std::vector<std::size_t>{3, 2});
+  CHECK(p.handshakes(0) == 3);
+  p.release(0, "scanner0", true);  // the eviction: worker 0 is back at its limit
+  CHECK(p.handshakes(0) == 2);
   // One handshake on worker 0 completes: it is a link now, and worker 0 has room again.
-  p.established(0);
+  p.established(0, "scanner2");
   LinkPlacement::Arrival agent{-1, "agent"};
   CHECK(p.place(1, agent) == LinkPlacement::Placed::Elsewhere);
   CHECK(p.links() == std::vector<std::size_t>{3, 2});
   // A handshake that fails on worker 1 gives its place back.
-  p.release(1, "scanner", true);
-  LinkPlacement::Arrival next{-1, "scanner"};
+  p.release(1, "scanner1", true);
+  LinkPlacement::Arrival next{-1, "scanner5"};
   CHECK(p.place(0, next) == LinkPlacement::Placed::Elsewhere);
   // An established link that goes gives back a link, not a handshake: worker 0 stays full.
-  p.release(0, "scanner", false);
+  p.release(0, "scanner2", false);
   LinkPlacement::Arrival last{-1, "other"};
-  CHECK(p.place(0, last) == LinkPlacement::Placed::Full);
+  CHECK(p.place(0, last) == LinkPlacement::Placed::Evict);
+}
+
+TEST_CASE("placement: one source holds at most 8 handshakes at a time", "[placement]") {
+  TwoWorkers t(256);
+  LinkPlacement& p = t.p;
+  std::vector<LinkPlacement::Arrival> a(LinkPlacement::kMaxHandshakesPerSource + 1);
+  for (auto& x : a) x.source = "scanner";
+  for (std::size_t i = 0; i < LinkPlacement::kMaxHandshakesPerSource; ++i)
+    CHECK(p.place(0, a[i]) != LinkPlacement::Placed::SourceFull);
+  CHECK(p.place(0, a.back()) == LinkPlacement::Placed::SourceFull);
+  const auto before = p.links();
+  CHECK(before[0] + before[1] == LinkPlacement::kMaxHandshakesPerSource);  // the refused one is not counted
+  // A handshake that ends, either way, gives the source its place back; another source is not affected.
+  p.established(0, "scanner");
+  LinkPlacement::Arrival again{-1, "scanner"}, other{-1, "agent"};
+  CHECK(p.place(0, again) != LinkPlacement::Placed::SourceFull);
+  CHECK(p.place(0, other) != LinkPlacement::Placed::SourceFull);
 }
