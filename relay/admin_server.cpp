@@ -36,7 +36,9 @@ void AdminServer::on_connection(uv_stream_t* server) {
   uv::SocketPipe* raw = pipe.get();
   clients_.emplace(raw, std::move(pipe));
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(raw->socket())) != 0) return raw->close_after_writes();
-  raw->set_idle_timeout(5000);
+  if (clients_.size() > kMaxClients) return raw->abort(frame::ResetCode::Cancel);
+  // A deadline, not an idle timer: a byte every few seconds must not hold a connection for hours.
+  raw->set_deadline(kRequestDeadlineMs);
   raw->start_handshake([this, raw](ByteSpan b) { on_request(*raw, inboxes_[raw], b); });
 }
 
@@ -66,6 +68,7 @@ void AdminServer::on_request(uv::SocketPipe& pipe, Bytes& inbox, ByteSpan bytes)
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(http1::reason_phrase(status)) +
                      "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
                      "\r\nConnection: close\r\n\r\n";
+  pipe.set_idle_timeout(kRequestDeadlineMs);  // the answer: a reader that stops reading is cut
   pipe.write_raw(Bytes(head.begin(), head.end()));
   pipe.write_raw(Bytes(body.begin(), body.end()));
   pipe.close_after_writes();

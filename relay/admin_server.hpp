@@ -14,6 +14,12 @@ namespace ferry::relay {
 
 class AdminServer {
  public:
+  // Connections at once; past it a new one is closed at accept. The endpoint is for a monitoring
+  // system, which needs a handful.
+  static constexpr std::size_t kMaxClients = 64;
+  // A whole request head must arrive within this, however steadily it trickles in.
+  static constexpr std::uint64_t kRequestDeadlineMs = 5000;
+
   AdminServer(uv_loop_t* loop, const Metrics& metrics, const LinkPlacement& placement);
   Result<void> start(const std::string& listen);
   void stop(std::function<void()> done);

@@ -1,5 +1,6 @@
 """What an outside review of the relay found, each reproduced as a test that failed before its fix:
-an audit log that one agent could flood with refusals.
+an audit log that one agent could flood with refusals; an admin endpoint that any number of
+connections could hold, a byte every few seconds keeping each open.
 Run: python3 -m unittest tests/e2e/test_security.py
 """
 import concurrent.futures
@@ -73,6 +74,53 @@ class AuditFlood(unittest.TestCase):
         top = summaries[0]["top_targets"]
         self.assertTrue(top and all(re.match(r"t\d\.denied\.test:80$", t["target"]) for t in top), top)
 
+
+def try_metrics(admin):
+    try:
+        return metrics(admin)
+    except OSError:
+        return None
+
+
+class AdminEndpoint(unittest.TestCase):
+    def setUp(self):
+        self.ferry = Ferry(["allow *"], relay_extra='admin_listen = "127.0.0.1:0"\n')
+        self.addCleanup(self.ferry.close)
+        self.admin = int(self.ferry.relay.wait_for(r"admin listening on \S+:(\d+)").group(1))
+
+    def test_a_head_trickled_a_byte_a_second_is_cut_at_its_deadline(self):
+        trickle = socket.create_connection(("127.0.0.1", self.admin), timeout=15)
+        self.addCleanup(trickle.close)
+        started = time.time()
+        trickle.sendall(b"GET /metr")
+        try:
+            while time.time() - started < 12:
+                time.sleep(1)
+                trickle.sendall(b"i")
+        except OSError:
+            pass
+        self.assertLess(time.time() - started, 8, "the trickled head was not cut at its deadline")
+        self.assertIn("ferry_links", metrics(self.admin))
+
+    def test_past_64_connections_a_new_one_is_closed_at_once(self):
+        idle = [socket.create_connection(("127.0.0.1", self.admin), timeout=15) for _ in range(100)]
+        self.addCleanup(lambda: [s.close() for s in idle])
+        time.sleep(1)  # well within the 5 s any of them may take for its head
+
+        def closed(s):
+            s.setblocking(False)
+            try:
+                return s.recv(1) == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+
+        self.assertEqual(sum(closed(s) for s in idle), 100 - 64)
+        for s in idle:
+            s.close()
+        idle.clear()
+        self.assertIn("ferry_links", wait_until(lambda: try_metrics(self.admin), 10, "GET /metrics once they closed"))
 
 if __name__ == "__main__":
     unittest.main()
