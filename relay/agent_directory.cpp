@@ -20,6 +20,7 @@ bool AgentDirectory::admit(const crypto::PublicKey& key) {
 }
 
 bool AgentDirectory::fresh(const crypto::PublicKey& key, const crypto::Tai64n& timestamp) {
+  if (!crypto::newer(timestamp, floor_)) return false;  // recorded before this relay started
   std::lock_guard lock(mutex_);
   auto [it, inserted] = last_.try_emplace(key.bytes, timestamp);
   if (inserted) return true;

@@ -3,6 +3,7 @@
 // atomically (SIGHUP) and keeps the timestamps of agents that stay.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common/config/relay_config.hpp"
+#include "common/crypto/tai64n.hpp"
 #include "common/link/link_session.hpp"
 
 namespace ferry::relay {
@@ -21,7 +23,15 @@ struct AgentInfo {
 
 class AgentDirectory final : public link::Admission {
  public:
-  explicit AgentDirectory(const std::vector<config::AgentEntry>& agents) { reload(agents); }
+  // A restart forgets the last timestamps, so a message 1 recorded before it would be answered once
+  // more: a first handshake's timestamp must not be older than `started` less kStartSlack (an agent's
+  // clock may lag the relay's that much).
+  static constexpr std::chrono::seconds kStartSlack{120};
+  explicit AgentDirectory(const std::vector<config::AgentEntry>& agents,
+                          std::chrono::system_clock::time_point started = std::chrono::system_clock::now())
+      : floor_(crypto::tai64n_from(started - kStartSlack)) {
+    reload(agents);
+  }
   // Returns how many listed keys the new list no longer has (revoked agents).
   std::size_t reload(const std::vector<config::AgentEntry>& agents);
 
@@ -40,6 +50,7 @@ class AgentDirectory final : public link::Admission {
   mutable std::mutex mutex_;
   std::map<KeyBytes, AgentInfo> agents_;
   std::map<KeyBytes, crypto::Tai64n> last_;
+  const crypto::Tai64n floor_;
   std::map<KeyBytes, std::size_t> streams_;
   std::map<KeyBytes, std::size_t> links_;
 };

@@ -150,10 +150,11 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
   hs_.emplace(crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites));
   auto who = hs_->read_message1_identity(record);
   if (!who) return fail_link(who.error(), false);
-  // The allow-list, before the second DH: an unknown key costs us one X25519 and nothing more.
-  if (!cfg_.admission->admit(*who))
-    return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
+  // The allow-list. An unknown key still costs the second DH, as an enrolled one does: answering a
+  // stranger one X25519 sooner would tell anyone who times it which keys are enrolled.
+  const bool admitted = cfg_.admission->admit(*who);
   auto payload = hs_->read_message1_payload();
+  if (!admitted) return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
   if (!payload) return fail_link(payload.error(), false);
   auto ok = check_payload_1(*who, *payload, false);
   if (!ok && ok.error().code != Errc::BadVersion) return fail_link(ok.error(), false);

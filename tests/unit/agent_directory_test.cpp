@@ -33,3 +33,19 @@ TEST_CASE("agent directory: streams and links are bounded per key", "[relay]") {
   dir.release_stream(alice);
   CHECK(dir.acquire_stream(alice, 1));
 }
+
+// docs/protocol.md 2.3: a restart forgets the last timestamp of each key, so a message 1 recorded
+// before it would be answered once more. A first handshake older than the start less 2 minutes is not.
+TEST_CASE("agent directory: a timestamp from before the relay started is a replay", "[relay][replay]") {
+  const auto alice = crypto::SecretKey::generate().public_key();
+  config::AgentEntry entry;
+  entry.name = "alice";
+  entry.public_key = alice;
+  const auto started = std::chrono::system_clock::now();
+  relay::AgentDirectory dir({entry}, started);
+  CHECK_FALSE(dir.fresh(alice, crypto::tai64n_from(started - std::chrono::minutes(10))));  // recorded long before
+  CHECK_FALSE(dir.fresh(alice, crypto::tai64n_from(started - std::chrono::seconds(121))));
+  CHECK(dir.fresh(alice, crypto::tai64n_from(started - std::chrono::seconds(60))));  // a clock a minute slow
+  CHECK_FALSE(dir.fresh(alice, crypto::tai64n_from(started - std::chrono::seconds(60))));  // and only once
+  CHECK(dir.fresh(alice, crypto::tai64n_from(started + std::chrono::seconds(1))));
+}

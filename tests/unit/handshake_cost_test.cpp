@@ -1,6 +1,7 @@
 // What a handshake costs in X25519 operations, counted by interposing libsodium's two entry points
 // (the test binary links libsodium dynamically; dlsym(RTLD_NEXT) finds the real ones). The relay's
-// promise (docs/protocol.md 2.3): a stranger's message 1 costs one X25519 before it is refused.
+// promise (docs/protocol.md 2.3): a stranger's message 1 costs two X25519 before it is refused, the
+// same as an enrolled key's that is refused, so timing tells nobody which keys are enrolled.
 #include <dlfcn.h>
 #include <sodium.h>
 
@@ -76,11 +77,33 @@ TEST_CASE("a key's public half is derived once, when the key is made", "[keys][c
   CHECK(check == a);
 }
 
-TEST_CASE("an unlisted initiator costs the relay one X25519", "[link][admission][cost]") {
+TEST_CASE("an unlisted initiator costs the relay two X25519, as a refused enrolled one does",
+          "[link][admission][cost]") {
   test::Pair p;
   const Cost c = stranger_cost(p);
-  CHECK(c.dh == 1);               // es, to decrypt the initiator's static key
+  CHECK(c.dh == 2);               // es to decrypt the initiator's static key, ss as for an enrolled key
   CHECK(c.base_multiplies == 0);  // neither our static public key nor an ephemeral key
+  // An enrolled key's message 1 that is refused (here: a replay) costs exactly the same.
+  test::Pair q;
+  q.relay->start(q.now);
+  q.agent->start(q.now);
+  Bytes msg1;
+  q.agent->produce(msg1, 1 << 16);
+  Bytes again = msg1;
+  q.relay->receive(msg1, q.now);
+  REQUIRE(q.relay->established());
+  link::LinkConfig rc;
+  rc.role = link::LinkConfig::Role::Responder;
+  rc.static_key = &q.relay_key;
+  rc.admission = &q.admission;
+  test::Recorder ev;
+  link::LinkSession replayed(rc, ev);
+  replayed.start(q.now);
+  const int dh = g_dh;
+  replayed.receive(again, q.now);
+  REQUIRE(ev.closed);
+  CHECK(ev.closed->code == Errc::Replay);
+  CHECK(g_dh - dh == c.dh);
 }
 
 TEST_CASE("an admitted initiator costs the relay four DHs and one ephemeral key", "[link][admission][cost]") {
@@ -91,7 +114,7 @@ TEST_CASE("an admitted initiator costs the relay four DHs and one ephemeral key"
   CHECK(c.base_multiplies == 1);  // the ephemeral key, drawn for message 2
 }
 
-TEST_CASE("with both suites accepted, a stranger offering either still costs one X25519",
+TEST_CASE("with both suites accepted, a stranger offering either still costs two X25519",
           "[link][admission][cost][suite]") {
   for (const auto offer : {crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm}) {
     test::Pair p([=](link::LinkConfig& c) {
@@ -99,7 +122,7 @@ TEST_CASE("with both suites accepted, a stranger offering either still costs one
       c.accept_suites = crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm};
     });
     const Cost c = stranger_cost(p);
-    CHECK(c.dh == 1);
+    CHECK(c.dh == 2);
     CHECK(c.base_multiplies == 0);
   }
 }
