@@ -1,6 +1,7 @@
 #include "relay/link_handler.hpp"
 
 #include "common/log.hpp"
+#include "common/uv/loop.hpp"
 
 namespace ferry::relay {
 namespace {
@@ -93,6 +94,7 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
     }
   }
   auto out = std::make_unique<Outbound>();
+  out->target = target;
   out->audit = record;
   out->started = std::chrono::steady_clock::now();
   out->pipe = std::make_unique<uv::SocketPipe>(ctx_.loop, conn_.mux(), id,
@@ -131,6 +133,7 @@ void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
   }
   o->connected = true;
   o->audit.result = "connected";
+  if (auto ss = uv::parse_socket_address(r.dialled)) o->dialled_addr = *ss;
   conn_.mux().accept(id, frame::OpenCode::Ok);
   o->pipe->set_idle_timeout(ctx_.idle_timeout_ms);
   o->pipe->start();
@@ -191,6 +194,38 @@ void LinkHandler::on_closed(const Error& why) {
   }
   if (ctx_.refusal_lines++ >= RelayContext::kMaxRefusalLines) return void(++ctx_.refusals_unlogged);
   log::info("relay", "handshake from " + conn_.peer_address() + " refused: " + describe(why));
+}
+
+void LinkHandler::recheck_policy() {
+  if (!agent_) return;
+  std::vector<std::pair<link::StreamId, std::string>> denied;
+  for (auto& [id, o] : outbound_) {
+    if (o->pipe->closing()) continue;
+    std::optional<std::string> why;
+    if (o->target.kind == Target::Kind::Name && ctx_.policy.check_name)
+      why = ctx_.policy.check_name(*agent_, o->target.name, o->target.port);
+    if (!why && o->dialled_addr && ctx_.policy.check_address)
+      why = ctx_.policy.check_address(*agent_, reinterpret_cast<const sockaddr*>(&*o->dialled_addr),
+                                      o->target.kind == Target::Kind::Name);
+    if (why) denied.emplace_back(id, *why);
+  }
+  // Aborting may end a stream and erase it: found first, reset after.
+  for (const auto& [id, why] : denied) {
+    Outbound* o = find(id);
+    if (!o) continue;
+    o->audit.result = "denied after reload";
+    o->audit.reason = why;
+    o->dialer.reset();  // a dial in flight is abandoned
+    if (o->connected)
+      o->pipe->abort(frame::ResetCode::Denied, true);
+    else {  // still dialling: its answer is the refusal
+      conn_.mux().accept(id, frame::OpenCode::Denied, why);
+      o->pipe->on_link_reset();
+    }
+  }
+  if (!denied.empty())
+    log::info("relay", "agent \"" + agent_->name + "\": " + std::to_string(denied.size()) +
+                           " open streams reset, denied by the reloaded policy");
 }
 
 // The link stays until every stream has ended both ways and its last bytes are out (a client that

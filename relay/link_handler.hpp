@@ -68,6 +68,9 @@ class LinkHandler final : public link::LinkEvents {
   const crypto::PublicKey& peer() const noexcept { return conn_.session().peer(); }
   // SIGTERM: no new streams; the link closes when the last stream ends.
   void drain();
+  // SIGHUP: checks every open stream against the policy now in force, name and dialled address,
+  // and resets those it denies (audit: "denied after reload" and the rule). Others carry on.
+  void recheck_policy();
   void close(frame::CloseCode code, std::string_view reason) { conn_.close(code, reason); }
   // Drops the connection without a word (pre-authentication refusals).
   void abort() {
@@ -94,6 +97,8 @@ class LinkHandler final : public link::LinkEvents {
   struct Outbound {
     std::unique_ptr<uv::SocketPipe> pipe;
     std::unique_ptr<Dialer> dialer;
+    Target target;
+    std::optional<sockaddr_storage> dialled_addr;  // once connected: what the policy checks again
     AuditRecord audit;
     std::chrono::steady_clock::time_point started;
     bool connected = false;

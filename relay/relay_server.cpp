@@ -227,9 +227,10 @@ void RelayServer::apply(const config::RelayConfig& next) {
   policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
   for (auto& [p, l] : links_) {
     if (!l->established()) continue;
-    if (auto info = shared_.agents.find(l->peer()))
+    if (auto info = shared_.agents.find(l->peer())) {
       l->update_agent(*info);
-    else
+      l->recheck_policy();
+    } else
       l->close(frame::CloseCode::Revoked, "this agent's key was removed");
   }
 }

@@ -147,7 +147,7 @@ Result<WindowUpdate> parse_window(ByteSpan payload) {
 
 Result<ResetCode> parse_reset(ByteSpan payload) {
   if (payload.size() != 1) return fail(Errc::Malformed, "RESET must be 1 byte");
-  if (payload[0] > static_cast<std::uint8_t>(ResetCode::TargetError)) return ResetCode::ProtocolError;
+  if (payload[0] > static_cast<std::uint8_t>(ResetCode::Denied)) return ResetCode::ProtocolError;
   return static_cast<ResetCode>(payload[0]);
 }
 

@@ -63,6 +63,7 @@ enum class ResetCode : std::uint8_t {
   IdleTimeout = 2,
   Shutdown = 3,     // the link is going away
   TargetError = 4,  // the target connection failed mid-stream
+  Denied = 5,       // a reload's policy no longer allows the stream's target
 };
 
 enum class KeyUpdateKind : std::uint8_t { Rekey = 0, NewHandshake = 1 };

@@ -1,11 +1,13 @@
 """What an outside review of the relay found, each reproduced as a test that failed before its fix:
 an audit log that one agent could flood with refusals; an admin endpoint that any number of
-connections could hold, a byte every few seconds keeping each open.
+connections could hold, a byte every few seconds keeping each open; a reload that left open the
+streams its new rules deny.
 Run: python3 -m unittest tests/e2e/test_security.py
 """
 import concurrent.futures
 import json
 import os
+import signal
 import re
 import socket
 import sys
@@ -13,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fault_kit import metrics, wait_until  # noqa: E402
+from fault_kit import Echo, metrics, recv_exactly, serve, socks5_open, wait_until  # noqa: E402
 from harness import Ferry  # noqa: E402
 
 SANITIZED = os.environ.get("FERRY_SANITIZED") == "1"
@@ -121,6 +123,44 @@ class AdminEndpoint(unittest.TestCase):
             s.close()
         idle.clear()
         self.assertIn("ferry_links", wait_until(lambda: try_metrics(self.admin), 10, "GET /metrics once they closed"))
+
+class ReloadCutsDeniedStreams(unittest.TestCase):
+    def test_a_reload_resets_open_streams_its_rules_deny_and_keeps_the_rest(self):
+        a, b = serve(Echo), serve(Echo)
+        self.addCleanup(lambda: [(s.shutdown(), s.server_close()) for s in (a, b)])
+        pa, pb = a.server_address[1], b.server_address[1]
+        ferry = Ferry(["allow 127.0.0.1:%d" % pa, "allow 127.0.0.1:%d" % pb])
+        self.addCleanup(ferry.close)
+        by_address = socks5_open(ferry.socks_port, pa)                 # cut: its address is denied
+        by_name = socks5_open(ferry.socks_port, pb, host=b"localhost")  # cut: its name is denied
+        kept = socks5_open(ferry.socks_port, pb)                        # kept
+        for s in (by_address, by_name, kept):
+            self.addCleanup(s.close)
+            s.sendall(b"before")
+            self.assertEqual(recv_exactly(s, 6), b"before")
+        with open(ferry.path("relay.toml")) as f:
+            text = f.read()
+        old_rules = 'rules = ["allow 127.0.0.1:%d", "allow 127.0.0.1:%d"]' % (pa, pb)
+        self.assertIn(old_rules, text)
+        ferry.write("relay.toml", text.replace(old_rules, 'rules = ["deny 127.0.0.1:%d", "deny localhost", '
+                                                          '"allow 127.0.0.1:%d"]' % (pa, pb)))
+        ferry.relay.proc.send_signal(signal.SIGHUP)
+        ferry.relay.wait_for(r"reloaded: 1 agents")
+        for s in (by_address, by_name):  # reset at once, not at the idle timeout
+            s.settimeout(5)
+            with self.assertRaises((ConnectionError, AssertionError)):
+                s.sendall(b"after")
+                if recv_exactly(s, 5) == b"after":
+                    raise RuntimeError("a denied stream still flows")
+        kept.sendall(b"still allowed")
+        self.assertEqual(recv_exactly(kept, 13), b"still allowed")
+        def resets():
+            found = [l for l in ferry.audit().splitlines() if "denied after reload" in l]
+            return found if len(found) == 2 else None
+        lines = wait_until(resets, 10, "two audit lines for the reset streams")
+        self.assertTrue(any('rule 1 of [policy]: \\"deny 127.0.0.1:%d\\"' % pa in l for l in lines), lines)
+        self.assertTrue(any('rule 2 of [policy]: \\"deny localhost\\"' in l for l in lines), lines)
+
 
 if __name__ == "__main__":
     unittest.main()
