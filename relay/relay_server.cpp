@@ -5,6 +5,7 @@
 
 #include "common/log.hpp"
 #include "common/policy/address.hpp"
+#include "common/policy/local_addresses.hpp"
 #include "common/uv/loop.hpp"
 
 namespace ferry::relay {
@@ -68,10 +69,10 @@ Result<void> RelayServer::start(const std::string& listen, bool announce, bool r
   // Every worker keeps a SIGHUP handler, though only worker 0 acts on it: when the last handler for a
   // signal closes, libuv restores its default action, and a HUP would then kill a draining relay.
   reads_config_ = reads_config;
-  if (reads_config)  // summaries of refusals the audit log left out, for the second just ended
-    uv_timer_start(
-        &audit_timer_, [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->shared_.audit.flush_summaries(); },
-        1000, 1000);
+  if (reads_config) {
+    refresh_local_addresses();
+    uv_timer_start(&audit_timer_, [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->on_tick(); }, 1000, 1000);
+  }
   uv_signal_start(
       &sighup_,
       [](uv_signal_t* s, int) {
@@ -205,7 +206,28 @@ void RelayServer::drain() {
       kDrainMs, 0);
 }
 
+// Worker 0, once a second: the audit log's summaries of the second just ended, and every 10 s this
+// host's addresses (an interface that came up must not be reachable through the relay).
+void RelayServer::on_tick() {
+  shared_.audit.flush_summaries();
+  if (++ticks_ % 10 == 0) refresh_local_addresses();
+}
+
+// The named set `self` (policy/local_addresses.hpp): every address of every interface, up or down.
+void RelayServer::refresh_local_addresses() {
+  uv_interface_address_t* list = nullptr;
+  int count = 0;
+  if (uv_interface_addresses(&list, &count) != 0) return;  // keep what we had
+  std::vector<policy::Address> addresses;
+  for (int i = 0; i < count; ++i)
+    if (auto a = policy::Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&list[i].address)))
+      addresses.push_back(*a);
+  uv_free_interface_addresses(list, count);
+  policy::set_local_addresses(std::move(addresses));
+}
+
 void RelayServer::reload() {
+  refresh_local_addresses();
   if (!shared_.audit.reopen())  // logrotate's HUP: whatever becomes of the configuration
     log::error("relay", "audit_log: cannot open " + config_.audit_log + " again; records go to the old file");
   auto next = std::make_shared<config::RelayConfig>();

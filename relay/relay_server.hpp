@@ -58,6 +58,8 @@ class RelayServer {
  private:
   void on_connection(uv_stream_t* server);
   // A connection placed on this worker, accepted here or by another worker.
+  void on_tick();
+  void refresh_local_addresses();
   void evict_oldest_handshake();
   void admit(LinkPlacement::Arrival arrival);
   void on_arrivals();
@@ -83,7 +85,8 @@ class RelayServer {
   bool subscribed_ = false;     // reload_wake_ is initialised and in shared_.reloads
   std::uint64_t admitted_ = 0;  // links admitted so far: their order, for eviction
   uv_timer_t drain_timer_{};
-  uv_timer_t audit_timer_{};  // worker 0: the audit log's summary lines, once a second
+  std::uint64_t ticks_ = 0;
+  uv_timer_t audit_timer_{};  // worker 0, once a second: on_tick()
   bool draining_ = false;
   bool listener_closed_ = false;
   bool exited_ = false;

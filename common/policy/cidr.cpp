@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/policy/local_addresses.hpp"
+
 namespace ferry::policy {
 namespace {
 
@@ -40,7 +42,7 @@ struct SetName {
 constexpr SetName kSetNames[] = {
     {NamedSet::Loopback, "loopback"},       {NamedSet::Private, "private"},
     {NamedSet::LinkLocal, "link-local"},    {NamedSet::Multicast, "multicast"},
-    {NamedSet::Unspecified, "unspecified"},
+    {NamedSet::Unspecified, "unspecified"}, {NamedSet::Self, "self"},
 };
 
 // True when the bits of `a` from position `prefix` on are all zero.
@@ -116,11 +118,14 @@ std::span<const Cidr> named_set_blocks(NamedSet s) {
       return kMulticast;
     case NamedSet::Unspecified:
       return kUnspecified;
+    case NamedSet::Self:
+      return {};  // not blocks: the host's addresses as they are now
   }
   return {};
 }
 
 bool named_set_contains(NamedSet s, const Address& a) {
+  if (s == NamedSet::Self) return is_local_address(a);
   const auto blocks = named_set_blocks(s);
   return std::any_of(blocks.begin(), blocks.end(), [&](const Cidr& c) { return c.contains(a); });
 }

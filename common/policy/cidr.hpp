@@ -42,9 +42,10 @@ struct Cidr {
 // Errors carry Errc::Config and a static message.
 Result<Cidr> parse_cidr(std::string_view text);
 
-enum class NamedSet : std::uint8_t { Loopback, Private, LinkLocal, Multicast, Unspecified };
+enum class NamedSet : std::uint8_t { Loopback, Private, LinkLocal, Multicast, Unspecified, Self };
 
-// "loopback", "private", "link-local", "multicast", "unspecified"; case-insensitive.
+// "loopback", "private", "link-local", "multicast", "unspecified", "self" (this host's own interface
+// addresses, local_addresses.hpp: no fixed blocks); case-insensitive.
 std::optional<NamedSet> parse_named_set(std::string_view text);
 const char* named_set_name(NamedSet s) noexcept;
 std::span<const Cidr> named_set_blocks(NamedSet s);

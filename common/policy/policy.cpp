@@ -19,7 +19,8 @@ RuleSet make_builtin_rules() {
   RuleSet s;
   s.source = "built-in";
   s.builtin = true;
-  for (const auto set : {NamedSet::Loopback, NamedSet::LinkLocal, NamedSet::Multicast, NamedSet::Unspecified})
+  for (const auto set :
+       {NamedSet::Loopback, NamedSet::Self, NamedSet::LinkLocal, NamedSet::Multicast, NamedSet::Unspecified})
     s.rules.push_back(builtin(Action::Deny, Pattern::Kind::Set, set));
   s.rules.push_back(builtin(Action::Allow, Pattern::Kind::Any, NamedSet::Loopback));
   return s;

@@ -5,7 +5,7 @@
 //   1. the agent's own rules      ([[agents]] rules; source `agent "alice-laptop"`)
 //   2. the [policy] rules         (source `[policy]`)
 //   3. the built-in rules         (source `built-in`):
-//        deny loopback, deny link-local, deny multicast, deny unspecified, allow *
+//        deny loopback, deny self, deny link-local, deny multicast, deny unspecified, allow *
 // Within the chain the first rule that matches decides ("first match wins", like a firewall), so an
 // agent's rules can widen or narrow what [policy] says for that agent alone, and anything the
 // configuration does not mention falls through to the built-ins.
@@ -71,7 +71,7 @@ struct Decision {
 // Sets in evaluation order. Null entries are skipped. The pointed-to sets must outlive the chain.
 using Chain = std::vector<const RuleSet*>;
 
-// deny loopback, deny link-local, deny multicast, deny unspecified, allow *.
+// deny loopback, deny self, deny link-local, deny multicast, deny unspecified, allow *.
 const RuleSet& builtin_rules();
 
 // agent (may be null: an agent without rules), policy (may be null), then builtin_rules().

@@ -163,6 +163,17 @@ class Office(unittest.TestCase):
         self.assertTrue(body.endswith(" 403"), body)
         self.assertIn('rule 5 of [policy]: "deny *"', body)
 
+    def test_the_relay_hosts_own_addresses_are_not_reachable(self):
+        """`allow *:80` covers any address on port 80, but not the relay host's own: its listen address
+        is denied by the built-in `deny self`, as loopback is. (Its egress address, 198.18.2.1, is in
+        `allow 198.18.2.0/24:80`, an address rule, which may allow it on purpose.)"""
+        for own in ("198.18.1.1",):
+            with self.subTest(address=own):
+                rc, body, err = self.curl("-x", "http://127.0.0.1:8080", "-o", "-", "-w", " %{http_code}",
+                                          "http://%s/" % own)
+                self.assertTrue(body.endswith(" 403"), body)
+                self.assertIn("deny self (built-in)", body)
+
     def test_a_search_domain_does_not_get_around_a_name_rule(self):
         """`deny secret.corp.test` holds for a request for `secret` although the office's resolv.conf
         says `search corp.test`: the relay resolves the name it checked, not a longer one."""

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/policy/local_addresses.hpp"
+
 using namespace ferry;
 using namespace ferry::policy;
 
@@ -329,8 +331,8 @@ TEST_CASE("policy: built-in rules and chain edges", "[policy]") {
   CHECK(b.source == "built-in");
   std::vector<std::string> texts;
   for (const auto& r : b.rules) texts.push_back(to_string(r));
-  CHECK(
-      (texts == Rules{"deny loopback", "deny link-local", "deny multicast", "deny unspecified", "allow *"}));
+  CHECK((texts == Rules{"deny loopback", "deny self", "deny link-local", "deny multicast", "deny unspecified",
+                        "allow *"}));
   CHECK(decision_text(b, 0) == "deny loopback (built-in)");
 
   const auto chain = make_chain(nullptr, nullptr);
@@ -411,4 +413,29 @@ TEST_CASE("policy: NAT64's local-use prefix 64:ff9b:1::/48 answers for the IPv4 
   }
   CHECK(check_address(chain, *parse_address("64:ff9b:1::8.8.8.8"), 443, true).allowed);
   CHECK(parse_address("64:ff9b:1::8.8.8.8")->embedded_ipv4s() == std::vector{Address::v4({8, 8, 8, 8})});
+}
+
+// The relay host's own addresses (the named set `self`, filled by the relay from its interfaces): with
+// `allow *` a stream to its LAN or egress address reached sshd there. Denied as loopback is, unless an
+// address rule allows it.
+TEST_CASE("policy: the relay host's own addresses are denied unless an address rule allows one", "[policy]") {
+  set_local_addresses({*parse_address("192.0.2.10"), *parse_address("2001:db8::10")});
+  const auto open = must_parse("[policy]", {"allow *"});
+  const auto chain = make_chain(nullptr, &open);
+  for (const char* own : {"192.0.2.10", "2001:db8::10", "::ffff:192.0.2.10"}) {
+    INFO(own);
+    const auto d = check_address(chain, *parse_address(own), 22, false);
+    CHECK_FALSE(d.allowed);
+    CHECK(d.text == "deny self (built-in)");
+    CHECK_FALSE(check_address(chain, *parse_address(own), 22, true).allowed);  // a name resolving to it
+    CHECK_FALSE(check_name(chain, own, 22).allowed);
+  }
+  CHECK(check_address(chain, *parse_address("192.0.2.11"), 22, false).allowed);
+  const auto explicit_allow = must_parse("[policy]", {"allow 192.0.2.10:443", "allow self:8443", "deny *"});
+  const auto chain2 = make_chain(nullptr, &explicit_allow);
+  CHECK(check_address(chain2, *parse_address("192.0.2.10"), 443, false).allowed);
+  CHECK(check_address(chain2, *parse_address("2001:db8::10"), 8443, false).allowed);
+  CHECK_FALSE(check_address(chain2, *parse_address("192.0.2.10"), 22, false).allowed);
+  set_local_addresses({});  // the interfaces go: so does the rule's reach
+  CHECK(check_address(chain, *parse_address("192.0.2.10"), 22, false).allowed);
 }
