@@ -59,6 +59,21 @@ bool AgentDirectory::acquire_link(const crypto::PublicKey& key, std::size_t limi
   return true;
 }
 
+bool AgentDirectory::acquire_lookup(const crypto::PublicKey& key, std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  std::size_t& n = lookups_[key.bytes];
+  if (n >= limit) return false;
+  ++n;
+  return true;
+}
+
+void AgentDirectory::release_lookup(const crypto::PublicKey& key) {
+  std::lock_guard lock(mutex_);
+  auto it = lookups_.find(key.bytes);
+  if (it == lookups_.end()) return;
+  if (--it->second == 0) lookups_.erase(it);
+}
+
 void AgentDirectory::release_link(const crypto::PublicKey& key) {
   std::lock_guard lock(mutex_);
   auto it = links_.find(key.bytes);

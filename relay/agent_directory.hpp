@@ -43,12 +43,16 @@ class AgentDirectory final : public link::Admission {
   void release_stream(const crypto::PublicKey& key);
   // The same for an agent's established links, across workers.
   bool acquire_link(const crypto::PublicKey& key, std::size_t limit);
+  // Name lookups in progress per key, across its links (LinkHandler::kMaxAgentLookups).
+  bool acquire_lookup(const crypto::PublicKey& key, std::size_t limit);
+  void release_lookup(const crypto::PublicKey& key);
   void release_link(const crypto::PublicKey& key);
 
  private:
   using KeyBytes = std::array<std::uint8_t, 32>;
   mutable std::mutex mutex_;
   std::map<KeyBytes, AgentInfo> agents_;
+  std::map<KeyBytes, std::size_t> lookups_;
   std::map<KeyBytes, crypto::Tai64n> last_;
   const crypto::Tai64n floor_;
   std::map<KeyBytes, std::size_t> streams_;

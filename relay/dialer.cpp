@@ -25,6 +25,7 @@ struct Dialer::ResolveBox {
   uv_getaddrinfo_t req{};
   Dialer* owner = nullptr;
   std::shared_ptr<LookupSlots> slots;  // given back when the callback runs, even after the Dialer
+  std::function<void()> agent_done;    // likewise the agent's place
 };
 struct Dialer::DirectBox {  // outlives the Dialer when the caller closes `into_` mid-connect
   uv_connect_t req{};
@@ -117,9 +118,14 @@ void Dialer::start() {
 
 void Dialer::start_lookup() {
   waiting_for_slot_ = false;
+  if (options_.agent_lookup && !options_.agent_lookup()) {
+    if (options_.lookups) options_.lookups->give();  // the link's place goes to its next waiter
+    return finish({frame::OpenCode::Limit, "this agent has as many name lookups in progress as the relay allows", ""});
+  }
   resolve_ = new ResolveBox;  // freed in its callback
   resolve_->owner = this;
   resolve_->slots = options_.lookups;
+  resolve_->agent_done = options_.agent_lookup_done;
   resolve_->req.data = resolve_;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -132,6 +138,7 @@ void Dialer::start_lookup() {
         auto* box = static_cast<ResolveBox*>(req->data);
         Dialer* owner = box->owner;
         const std::shared_ptr<LookupSlots> slots = std::move(box->slots);
+        if (box->agent_done) box->agent_done();
         delete box;
         if (owner) owner->resolve_ = nullptr;
         if (slots) slots->give();  // may start other Dialers' lookups first
@@ -140,6 +147,7 @@ void Dialer::start_lookup() {
       },
       target_.name.c_str(), port.c_str(), &hints);
   if (r != 0) {
+    if (resolve_->agent_done) resolve_->agent_done();
     delete resolve_;
     resolve_ = nullptr;
     if (options_.lookups) options_.lookups->give_unused();

@@ -34,6 +34,12 @@ struct DialOptions {
   std::uint64_t attempt_delay_ms = 250;    // RFC 8305 §5 recommends 250 ms
   std::optional<sockaddr_storage> egress;  // source address for every attempt
   std::shared_ptr<LookupSlots> lookups;    // the link's share of the lookup threads (none: no bound)
+  // The agent's share across its links, old ones included (a link that churns leaves its lookups
+  // running): `agent_lookup` takes a place (false: the agent holds its limit already, the dial fails
+  // with Limit), `agent_lookup_done` gives it back when the lookup's thread returns, even after the
+  // Dialer and its link have gone. Both unset: no bound.
+  std::function<bool()> agent_lookup;
+  std::function<void()> agent_lookup_done;
 };
 
 class Dialer {

@@ -107,6 +107,8 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
   }
   DialOptions options = ctx_.dial;
   options.lookups = lookups_;
+  options.agent_lookup = [agents = ctx_.agents, key = peer()] { return agents->acquire_lookup(key, kMaxAgentLookups); };
+  options.agent_lookup_done = [agents = ctx_.agents, key = peer()] { agents->release_lookup(key); };
   out->dialer =
       std::make_unique<Dialer>(ctx_.loop, target, std::move(options), std::move(check), out->pipe->socket(),
                                [this, id](const DialResult& r) { on_dialled(id, r); });

@@ -90,6 +90,9 @@ class LinkHandler final : public link::LinkEvents {
   // Name lookups one link may have on the thread pool all agents share (relay/main.cpp sizes the
   // pool at 8 times this); its further lookups wait for one of these to end.
   static constexpr std::size_t kMaxLookups = 16;
+  // Name lookups one agent key may have running at once, across its links, including lookups its
+  // closed links left behind: of the pool's 256 threads, one agent holds at most this many.
+  static constexpr std::size_t kMaxAgentLookups = 32;
   // Links one agent key may hold at once (so at most 8 x 16 lookup threads).
   static constexpr std::size_t kMaxLinksPerAgent = 8;
 

@@ -83,8 +83,8 @@ int run(const std::string& path) {
                          " workers, link ciphers " + crypto::describe_suites(config::link_suites(cfg)));
   // Name lookups run on libuv's thread pool, shared by every worker: with its default 4 threads, a
   // few lookups that hang on a dead name server would stall every agent's dials. Each link may hold
-  // at most LinkHandler::kMaxLookups (16) of the threads, and an agent kMaxLinksPerAgent (8) links:
-  // one agent takes at most half of them.
+  // at most LinkHandler::kMaxLookups (16) of the threads, and an agent kMaxAgentLookups (32) across
+  // its links, those that closed included: one agent takes at most an eighth of them.
   ::setenv("UV_THREADPOOL_SIZE", "256", 0);  // before the pool starts; an operator's value wins
   // The name the policy checked must be the name resolved: with resolv.conf's `search corp.example`,
   // glibc would turn a request for "secret" into "secret.corp.example", past a rule that denies that
@@ -92,6 +92,10 @@ int run(const std::string& path) {
   // its configuration). A trailing dot would do the same for DNS, but glibc's hosts file does not
   // match "name." against "name", and /etc/hosts names must keep working.
   ::setenv("LOCALDOMAIN", "", 1);
+  // Every lookup ends within a few seconds, whatever the name servers do: each query gets 2 s and
+  // one retry (glibc's default is 5 s and two), so a server that never answers frees its pool thread
+  // well inside the dial timeout. An operator's RES_OPTIONS wins.
+  ::setenv("RES_OPTIONS", "timeout:2 attempts:2", 0);
   uv::Loop loop;
   int rc = 0;
   std::vector<std::thread> threads;

@@ -2,7 +2,9 @@
 every other name, and records every name it was asked for (so a test sees what the resolver asked).
 UDP only, one thread, loopback or a test's own network namespace only.
 
-    python3 tiny_dns.py ADDRESS NAME=IP [NAME=IP ...]     prints "ready", then one line per query, on stderr
+    python3 tiny_dns.py ADDRESS [--drop SUFFIX] NAME=IP [NAME=IP ...]
+                                   prints "ready", then one line per query, on stderr
+With --drop, a query for a name ending in SUFFIX is never answered (a name server that hangs).
 """
 import socket
 import struct
@@ -39,7 +41,11 @@ def answer(packet, records):
 
 def main():
     address = sys.argv[1]
-    records = dict(a.split("=", 1) for a in sys.argv[2:])
+    args = sys.argv[2:]
+    drop = None
+    if args[:1] == ["--drop"]:
+        drop, args = args[1].lower(), args[2:]
+    records = dict(a.split("=", 1) for a in args)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((address, 53))
     print("ready", file=sys.stderr, flush=True)
@@ -50,6 +56,8 @@ def main():
         except (ValueError, IndexError, struct.error):
             continue
         print("query %s" % name, file=sys.stderr, flush=True)
+        if drop and name.lower().rstrip(".").endswith(drop):
+            continue
         s.sendto(reply, peer)
 
 
