@@ -38,6 +38,10 @@ Result<void> ClientSession::accept(uv_stream_t* server) {
   int len = sizeof ss;
   if (uv_tcp_getpeername(pipe_->socket(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     peer_ = uv::format_socket_address(reinterpret_cast<sockaddr*>(&ss));
+  // The local address, not the configured one: a listener on 0.0.0.0 or [::] is reached at a real
+  // address, and local pages answer only a Host that names it. Unknown, they answer no Host at all.
+  len = sizeof local_;
+  if (uv_tcp_getsockname(pipe_->socket(), reinterpret_cast<sockaddr*>(&local_), &len) != 0) local_ = {};
   // Slowloris and idle sockets: a handshake must finish within the timeout from accept, or the socket
   // closes. A deadline, not an idle timer: a byte every few seconds must not keep it open.
   pipe_->set_deadline(ctx_.handshake_timeout_ms);
@@ -188,7 +192,7 @@ void ClientSession::http_head() {
   if (d->msg->method != "CONNECT") {
     stage_ = Stage::Http;
     pipe_->set_idle_timeout(kKeepAliveIdleMs);
-    http_ = std::make_unique<HttpForwarder>(ctx_, *pipe_, *this, peer_);
+    http_ = std::make_unique<HttpForwarder>(ctx_, *pipe_, *this, peer_, local_);
     Bytes all;
     all.swap(inbox_);
     return http_->on_client_bytes(all);

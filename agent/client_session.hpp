@@ -75,6 +75,7 @@ class ClientSession final : public StreamOwner {
   Bytes inbox_;
   Target target_;
   std::string peer_;
+  sockaddr_storage local_{};  // the address the client connected to (AF_UNSPEC if unknown)
   bool client_eof_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include "agent/head_progress.hpp"
+#include "agent/local_host.hpp"
 #include "agent/proxy_words.hpp"
 #include "common/codec/http1_response.hpp"
 #include "common/codec/http1_rewrite.hpp"
@@ -15,8 +16,9 @@ constexpr std::size_t kMaxResponseHead = 64 * 1024;
 
 }  // namespace
 
-HttpForwarder::HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer)
-    : ctx_(ctx), client_(client), owner_(owner), peer_(std::move(peer)) {}
+HttpForwarder::HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer,
+                             const sockaddr_storage& local)
+    : ctx_(ctx), client_(client), owner_(owner), peer_(std::move(peer)), local_(local) {}
 
 HttpForwarder::~HttpForwarder() = default;
 
@@ -78,11 +80,13 @@ bool HttpForwarder::start_request() {
     return fail(400, std::string("The request target is not usable by a proxy: ") + rt.error().what + "."),
            false;
   rt_ = std::move(*rt);
+  const bool local = rt_.form == http1::TargetForm::Origin || rt_.form == http1::TargetForm::Asterisk;
+  if (local && !addressed_here(req_)) return misdirected(), false;  // before 407: no password prompt either
   if (!http_authorised(*ctx_.config, req_)) {
     log::info("agent", peer_ + " HTTP: proxy authentication missing or wrong");
     return fail(407, "This proxy needs a username and password (Proxy-Authorization: Basic)."), false;
   }
-  if (rt_.form == http1::TargetForm::Origin || rt_.form == http1::TargetForm::Asterisk) {
+  if (local) {
     local_page(req_, rt_);
     return phase_ == Phase::Head;
   }
@@ -122,6 +126,21 @@ bool HttpForwarder::start_request() {
   phase_ = Phase::Body;
   send_to_origin(fwd.bytes);
   return true;
+}
+
+// DNS rebinding (local_host.hpp): a Host that names another site, or none, gets no local page.
+bool HttpForwarder::addressed_here(const http1::RequestHead& head) const {
+  const http1::Header* host = http1::find_header(head.headers, "Host");
+  return host && host_names_listener(host->value, reinterpret_cast<const sockaddr*>(&local_));
+}
+
+void HttpForwarder::misdirected() {
+  const http1::Header* host = http1::find_header(req_.headers, "Host");
+  log::info("agent", peer_ + " HTTP: " + req_.target.substr(0, 64) + " with Host " +
+                         (host ? "\"" + host->value.substr(0, 64) + "\"" : std::string("none")) +
+                         ", which is not this port: 421");
+  fail(421, "Misdirected request: this port's own pages answer only Host " +
+                listener_host_hint(reinterpret_cast<const sockaddr*>(&local_)) + ".");
 }
 
 void HttpForwarder::local_page(const http1::RequestHead& head, const http1::RequestTarget& rt) {
@@ -256,6 +275,12 @@ bool HttpForwarder::on_response_head() {
     return fail(502, std::string("The origin sent a malformed response: ") + d.error().what + "."), false;
   if (!d->msg) return false;
   const auto& head = *d->msg;
+  if (head.line.status == 101 && !upgrade_) {
+    // Turning into a tunnel now would send the client's next pipelined request (perhaps for another
+    // origin, with its Proxy-Authorization) to this origin, in a protocol nobody asked for.
+    log::info("agent", peer_ + " HTTP " + origin_.to_string() + ": 101 to a request without Upgrade: 502");
+    return fail(502, "The origin switched protocols without being asked."), false;
+  }
   const bool interim = head.line.status >= 100 && head.line.status < 200 && head.line.status != 101;
   auto framing = http1::response_body(req_.method, head);
   if (!interim && !framing)  // checked before the head goes out, so the client gets a clean 502

@@ -3,8 +3,13 @@
 // so keep-alive and pipelining work across origins. A stream is kept for the next request to the
 // same origin while both sides allow it. Bodies pass through by Content-Length, chunked (the scanner
 // finds the end) or until the origin closes; Upgrade (WebSocket) and a CONNECT after other requests
-// turn the connection into a tunnel. Errors are real HTTP responses that say what happened.
+// turn the connection into a tunnel; a 101 to a request that did not ask to upgrade is refused, so
+// that pipelined requests never flow into a protocol nobody chose. Local pages (origin-form: GET
+// /status) answer only a Host that names this port (local_host.hpp). Errors are real HTTP responses
+// that say what happened.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <functional>
 #include <optional>
@@ -24,7 +29,9 @@ class HttpForwarder {
   // Unprocessed client bytes (pipelined requests) held before reading pauses.
   static constexpr std::size_t kMaxInbox = 256 * 1024;
 
-  HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer);
+  // `local` is the address the client connected to: local pages answer only a Host that names it.
+  HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer,
+                const sockaddr_storage& local);
   ~HttpForwarder();
 
   // Client side: every byte after the protocol was recognised (the first call includes the head).
@@ -47,6 +54,8 @@ class HttpForwarder {
   void process();
   void maybe_resume_client();
   bool start_request();
+  bool addressed_here(const http1::RequestHead& head) const;
+  void misdirected();
   void local_page(const http1::RequestHead& head, const http1::RequestTarget& rt);
   void write_local_page(std::string page);
   void forward_request_body();
@@ -65,6 +74,7 @@ class HttpForwarder {
   uv::SocketPipe& client_;
   StreamOwner& owner_;
   std::string peer_;
+  sockaddr_storage local_;
   Phase phase_ = Phase::Head;
   Bytes inbox_;
   bool client_eof_ = false;

@@ -1,6 +1,7 @@
 #include "agent/status_command.hpp"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sodium.h>
 #include <sys/socket.h>
@@ -58,12 +59,27 @@ constexpr int kSendFlags = MSG_NOSIGNAL;
 constexpr int kSendFlags = 0;  // SO_NOSIGPIPE was set in open_socket()
 #endif
 
+// Where to reach a listener: its own address, or loopback for a wildcard one (0.0.0.0, [::]), whose
+// accepted connections have a real local address that the Host field must name.
+void to_reachable(sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+    if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) in6->sin6_addr = in6addr_loopback;
+  }
+}
+
 }  // namespace
 
 int status_command(const config::AgentConfig& cfg) {
   const std::string listen = cfg.http_listen ? *cfg.http_listen : *cfg.socks_listen;
   auto addr = uv::parse_socket_address(listen);
   if (!addr) return std::fprintf(stderr, "bad listen address %s\n", listen.c_str()), 1;
+  to_reachable(*addr);
+  // The agent's local pages answer only a Host that names the address connected to (DNS rebinding).
+  const std::string host = uv::format_socket_address(reinterpret_cast<const sockaddr*>(&*addr));
   const int fd = open_socket(addr->ss_family);
   const socklen_t len = addr->ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
   if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), len) != 0) {
@@ -71,7 +87,7 @@ int status_command(const config::AgentConfig& cfg) {
     if (fd >= 0) ::close(fd);
     return 1;
   }
-  std::string req = "GET /status HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n";
+  std::string req = "GET /status HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
   if (cfg.auth) req += "Proxy-Authorization: Basic " + base64(cfg.username + ":" + cfg.password) + "\r\n";
   req += "\r\n";
   if (::send(fd, req.data(), req.size(), kSendFlags) != static_cast<ssize_t>(req.size()))

@@ -31,6 +31,8 @@ std::string_view reason_phrase(int status) noexcept {
       return "Request Timeout";
     case 414:
       return "URI Too Long";
+    case 421:
+      return "Misdirected Request";
     case 431:
       return "Request Header Fields Too Large";
     case 500:

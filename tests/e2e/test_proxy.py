@@ -183,6 +183,20 @@ class Proxying(unittest.TestCase):
         self.assertIn("127.0.0.1:%d" % self.ferry.relay_port, out.stdout)
 
 
+    def test_status_answers_only_its_own_host(self):
+        # DNS rebinding: a web page whose name now resolves to 127.0.0.1 sends that name as its Host.
+        url = "http://127.0.0.1:%d/status" % self.ferry.http_port
+        for host in ("evil.example", "evil.example:%d" % self.ferry.http_port):
+            with self.subTest(host=host):
+                rc, body, err = curl("-o", "-", "-w", "%{http_code}", "-H", "Host: " + host, url)
+                self.assertEqual(rc, 0, err)
+                self.assertTrue(body.endswith(b"421"), body)
+                self.assertNotIn(b'"link"', body)
+        rc, body, err = curl("-H", "Host: localhost:%d" % self.ferry.http_port, url)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b'"link":"up"', body)
+
+
 class Upgrade(unittest.TestCase):
     def setUp(self):
         self.target = Target()

@@ -58,11 +58,11 @@ TEST_CASE("past the handshake the deadline no longer applies: keep-alive and tun
   AgentHarness agent(AgentOptions{.handshake_timeout_ms = 1000});
   SECTION("an HTTP keep-alive connection idles on its own timer") {
     LoopbackClient c(agent.port());
-    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
+    REQUIRE(c.send(agent.status_request()));
     REQUIRE(c.read_until("a test agent's status page"));
     std::this_thread::sleep_for(2500ms);  // well past the handshake deadline
     c.take_received();
-    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
+    REQUIRE(c.send(agent.status_request()));
     CHECK(c.read_until("a test agent's status page"));
   }
   SECTION("a CONNECT tunnel") {
@@ -113,7 +113,7 @@ TEST_CASE("a request head in pieces: served when whole, refused as soon as it ca
   AgentHarness agent;
   SECTION("a byte at a time") {
     LoopbackClient c(agent.port());
-    for (char ch : std::string("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n")) {
+    for (char ch : agent.status_request()) {
       REQUIRE(c.send(std::string_view(&ch, 1)));
       std::this_thread::sleep_for(1ms);
     }

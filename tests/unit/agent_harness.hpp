@@ -111,6 +111,10 @@ class AgentHarness {
 
   // The agent's proxy port (every protocol).
   int port() const { return port_; }
+  // GET /status as `ferry-agent status` sends it: its Host names this port, or the agent answers 421.
+  std::string status_request() const {
+    return "GET /status HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) + "\r\n\r\n";
+  }
   // Runs `f` on the loop thread between two callbacks and returns its result.
   template <class F>
   auto on_loop(F&& f) {

@@ -44,7 +44,7 @@ TEST_CASE("the link going down before the relay answered gets the error reply SP
     CHECK(c.received().rfind("HTTP/1.1 502", 0) == 0);
   }
   SECTION("HTTP: a request after an earlier one on the connection") {
-    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
+    REQUIRE(c.send(agent.status_request()));
     REQUIRE(c.read_until("a test agent's status page"));
     c.take_received();
     open_then_drop_link("GET http://down.test/ HTTP/1.1\r\nHost: down.test\r\n\r\n");
@@ -53,7 +53,7 @@ TEST_CASE("the link going down before the relay answered gets the error reply SP
     CHECK(c.read_until("the link to the relay went down"));
   }
   SECTION("HTTP: a CONNECT after an earlier request") {
-    REQUIRE(c.send("GET /status HTTP/1.1\r\nHost: agent\r\n\r\n"));
+    REQUIRE(c.send(agent.status_request()));
     REQUIRE(c.read_until("a test agent's status page"));
     c.take_received();
     open_then_drop_link("CONNECT down.test:443 HTTP/1.1\r\nHost: down.test:443\r\n\r\n");
