@@ -38,6 +38,19 @@ bool write_new(const std::string& path, const std::string& text, mode_t mode) {
   return (::close(fd) == 0) && ok;
 }
 
+// The git command writes ~/.gitconfig, a file that is often shared or published: with [auth] it names
+// the user alone. Git then fills in the password as for any proxy whose URL has a user and no password:
+// from its credential helper, or by asking, and it hands a password that worked to the helper.
+std::string git_text(const config::AgentConfig& cfg, const std::string& socks_port) {
+  const std::string user = cfg.auth ? userinfo(cfg.username) + "@" : "";
+  std::string s;
+  if (cfg.auth)
+    s = "# [auth] is set: the proxy URL names the user only, so that no password goes into ~/.gitconfig.\n"
+        "# git asks for the proxy password when it needs it; with a credential helper it asks once:\n"
+        "#   git config --global credential.helper cache    (or store, libsecret, osxkeychain)\n";
+  return s + "git config --global http.proxy socks5h://" + user + socks_port + "\n";
+}
+
 }  // namespace
 
 std::string default_config_dir() {
@@ -73,7 +86,8 @@ int init_command(const std::string& dir, const std::string& relay, const std::st
   // Write the config to a scratch name first and check it, so a bad --relay leaves nothing behind.
   const std::string scratch = config_path + ".new";
   std::filesystem::remove(scratch, ec);
-  if (!write_new(scratch, text, 0644))
+  // 0600: adding [auth] later puts a password in it, and the agent refuses such a file that others can read.
+  if (!write_new(scratch, text, 0600))
     return std::fprintf(stderr, "%s: %s\n", scratch.c_str(), std::strerror(errno)), 1;
   config::AgentConfig check;
   if (auto err = config::load_agent_config(scratch, check)) {
@@ -102,7 +116,7 @@ std::string env_text(const config::AgentConfig& cfg, bool git, bool ssh) {
   const std::string creds = cfg.auth ? userinfo(cfg.username) + ":" + userinfo(cfg.password) + "@" : "";
   const std::string http = "http://" + creds + http_port;
   const std::string socks = "socks5h://" + creds + socks_port;  // socks5h: the relay resolves names
-  if (git) return "git config --global http.proxy " + socks + "\n";
+  if (git) return git_text(cfg, socks_port);
   if (ssh) {
     std::string s =
         "# ~/.ssh/config: route these hosts through ferry (narrow the Host pattern to your office's)\n"

@@ -25,9 +25,11 @@ int pubkey_command(const std::string& key_path) {
     std::fprintf(stderr, "pubkey needs --key FILE\n");
     return 2;
   }
-  auto key = crypto::read_key_file(key_path);
+  std::string refusal;
+  auto key = crypto::read_key_file(key_path, KeyOwner::Anyone, &refusal);
   if (!key) {
-    std::fprintf(stderr, "%s: %s\n", key_path.c_str(), describe(key.error()).c_str());
+    std::fprintf(stderr, "%s: %s\n", key_path.c_str(),
+                 refusal.empty() ? describe(key.error()).c_str() : refusal.c_str());
     return 2;
   }
   std::printf("%s\n", key->public_key().to_base64().c_str());
@@ -36,10 +38,11 @@ int pubkey_command(const std::string& key_path) {
 
 std::optional<crypto::SecretKey> load_private_key(const std::string& config_file,
                                                   const std::string& key_path) {
-  auto key = crypto::read_key_file(key_path);
+  std::string refusal;
+  auto key = crypto::read_key_file(key_path, KeyOwner::Self, &refusal);
   if (!key) {
     std::fprintf(stderr, "%s: private_key_file: %s: %s\n", config_file.c_str(), key_path.c_str(),
-                 describe(key.error()).c_str());
+                 refusal.empty() ? describe(key.error()).c_str() : refusal.c_str());
     return std::nullopt;
   }
   return std::move(*key);

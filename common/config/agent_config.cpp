@@ -1,7 +1,10 @@
 #include "common/config/agent_config.hpp"
 
+#include <sys/stat.h>
+
 #include "common/config/relay_config.hpp"
 #include "common/config/table_reader.hpp"
+#include "common/secret_file.hpp"
 #include "common/uv/loop.hpp"
 
 namespace ferry::config {
@@ -29,6 +32,13 @@ bool valid_host_port(const std::string& s) {
   if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
   const long p = std::stol(port);
   return p >= 1 && p <= 65535;
+}
+
+// [auth] puts the password in this file: whoever else can read it can use the proxy as this user.
+void refuse_open_password_file(TableReader& top, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // it was just read; nothing to judge
+  if (auto why = password_file_refusal(path, st.st_mode); !why.empty()) top.fail("auth", why);
 }
 
 }  // namespace
@@ -100,6 +110,7 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
     else if (out.socks_listen && !is_loopback_listen(*out.socks_listen))
       top.fail("socks", "listen is outside loopback; that needs [auth] (username and password)");
   }
+  if (!err && out.auth) refuse_open_password_file(top, path);
   if (err) return err;
   out.private_key_file = resolve_path(path, out.private_key_file);
   return std::nullopt;

@@ -83,7 +83,7 @@ SecretKey SecretKey::adopt(std::uint8_t (&raw)[kKeyBytes]) {
   return k;
 }
 
-Result<SecretKey> read_key_file(const std::string& path) {
+Result<SecretKey> read_key_file(const std::string& path, KeyOwner owner, std::string* refusal) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(Errc::Io, "cannot open the key file", errno);
   struct stat st {};
@@ -92,9 +92,11 @@ Result<SecretKey> read_key_file(const std::string& path) {
     ::close(fd);
     return fail(Errc::Io, "cannot stat the key file", e);
   }
-  if (st.st_mode & S_IRWXO) {
+  // Checked on the open file, so that the file read is the file judged.
+  if (auto why = key_file_refusal(path, st.st_mode, st.st_uid, ::geteuid(), owner); !why.empty()) {
     ::close(fd);
-    return fail(Errc::Config, "the key file is accessible by others; chmod 600 it");
+    if (refusal) *refusal = std::move(why);
+    return fail(Errc::Config, "another user owns the key file, or group or others have access to it");
   }
   char text[128];
   ssize_t n = 0;

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/result.hpp"
+#include "common/secret_file.hpp"
 
 namespace ferry::crypto {
 
@@ -51,8 +52,11 @@ class SecretKey {
 // Printing a secret is a compile error, not a code review finding.
 std::ostream& operator<<(std::ostream&, const SecretKey&) = delete;
 
-// Reads a private key file: one line of base64. Refuses files that others can read.
-Result<SecretKey> read_key_file(const std::string& path);
+// Reads a private key file: one line of base64. A file that key_file_refusal() refuses (group or
+// others have access; with KeyOwner::Self, another user owns it) is an Errc::Config error, and
+// `refusal`, when given, gets the sentence that names the problem and its fix.
+Result<SecretKey> read_key_file(const std::string& path, KeyOwner owner = KeyOwner::Anyone,
+                                std::string* refusal = nullptr);
 
 // Writes `key` to a new file with mode 0600. Refuses to overwrite an existing file (O_EXCL).
 Result<void> write_new_key_file(const std::string& path, const SecretKey& key);

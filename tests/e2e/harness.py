@@ -252,7 +252,9 @@ class Ferry:
         return os.path.join(self.dir, name)
 
     def write(self, name, text):
-        with open(self.path(name), "w") as f:
+        # 0600: the agent refuses an agent.toml with [auth] that group or others can read.
+        with open(os.open(self.path(name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            os.fchmod(f.fileno(), 0o600)
             f.write(text)
 
     def audit(self):

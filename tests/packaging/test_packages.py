@@ -128,6 +128,9 @@ class Packages(unittest.TestCase):
         self.assertIn("adduser --system --group --no-create-home --home /nonexistent", postinst)
         self.assertIn("ferry-relay keygen --out", postinst)
         self.assertIn('if [ ! -e "$key" ]', postinst)  # an existing key is never replaced
+        # The relay runs as ferry-relay and refuses a key that another user owns or others may use.
+        self.assertIn('pub=$(umask 077; ferry-relay keygen --out "$key")', postinst)
+        self.assertIn('chown ferry-relay:ferry-relay "$key"\n\t\tchmod 0600 "$key"', postinst)
         self.assertNotIn("deluser", open(os.path.join(control, "postrm")).read())
 
     def test_file_lists_modes_and_owners(self):

@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
 
@@ -31,9 +33,12 @@ std::optional<config::ConfigError> relay(const std::string& text, RelayConfig& o
   return err;
 }
 
+// Written 0600, as a config that may hold a password must be.
 std::optional<config::ConfigError> agent(const std::string& text, AgentConfig& out) {
   test::TempDir dir;
-  auto err = config::load_agent_config(write(dir, "agent.toml", text), out);
+  const auto path = write(dir, "agent.toml", text);
+  ::chmod(path.c_str(), 0600);
+  auto err = config::load_agent_config(path, out);
   if (err) err->file = "agent.toml";
   return err;
 }
@@ -159,6 +164,35 @@ TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
       agent(relay_part + "[socks]\nlisten = \"0.0.0.0:1080\"\n[auth]\nusername = \"me\"\npassword = \"pw\"\n",
             open));
   CHECK(open.auth);
+}
+
+TEST_CASE("agent.toml with [auth] holds a password: refused when group or others can read it",
+          "[config][auth]") {
+  const std::string relay_part =
+      "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n[http]\n";
+  test::TempDir dir;
+  const auto path = write(dir, "agent.toml", relay_part + "[auth]\nusername = \"me\"\npassword = \"pw\"\n");
+  for (const mode_t mode : {0644, 0640, 0604, 0660}) {
+    INFO(std::oct << mode);
+    REQUIRE(::chmod(path.c_str(), mode) == 0);
+    AgentConfig c;
+    auto err = config::load_agent_config(path, c);
+    REQUIRE(err);
+    CHECK_THAT(err->to_string(), Catch::Contains(path + ":5: auth: "));
+    CHECK_THAT(err->to_string(), Catch::Contains("readable by group or others"));
+    CHECK_THAT(err->to_string(), Catch::EndsWith("run: chmod 600 " + path));
+  }
+  for (const mode_t mode : {0600, 0400, 0620}) {
+    INFO(std::oct << mode);
+    REQUIRE(::chmod(path.c_str(), mode) == 0);
+    AgentConfig c;
+    CHECK_FALSE(config::load_agent_config(path, c));
+  }
+  // Without a password in it, the file may be readable by all, as `ferry-agent init` used to write it.
+  const auto plain = write(dir, "plain.toml", relay_part);
+  REQUIRE(::chmod(plain.c_str(), 0644) == 0);
+  AgentConfig c;
+  CHECK_FALSE(config::load_agent_config(plain, c));
 }
 
 TEST_CASE("relay.toml: link_ciphers", "[config][suite]") {

@@ -46,14 +46,24 @@ TEST_CASE("key files: 0600, never overwritten, read back to the same key", "[key
   CHECK(back->public_key() == key.public_key());
 }
 
-TEST_CASE("key files: refused when others can read them or when malformed", "[keys]") {
+TEST_CASE("key files: refused when group or others have any permission on them, or when malformed",
+          "[keys]") {
   test::TempDir dir;
   const std::string path = dir.path + "/k";
   REQUIRE(crypto::write_new_key_file(path, SecretKey::generate()));
-  ::chmod(path.c_str(), 0644);
-  auto r = crypto::read_key_file(path);
-  REQUIRE_FALSE(r);
-  CHECK(r.error().code == Errc::Config);
+  // A key its group can read is a key shared with the group; one they can write can be swapped.
+  for (const mode_t mode : {0644, 0640, 0604, 0660, 0620, 0602, 0610, 0601}) {
+    INFO(std::oct << mode);
+    REQUIRE(::chmod(path.c_str(), mode) == 0);
+    auto r = crypto::read_key_file(path);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::Config);
+  }
+  for (const mode_t mode : {0600, 0400, 0700}) {
+    INFO(std::oct << mode);
+    REQUIRE(::chmod(path.c_str(), mode) == 0);
+    CHECK(crypto::read_key_file(path));
+  }
 
   const std::string bad = dir.path + "/bad";
   for (const char* text :
