@@ -3,6 +3,25 @@
 #include <algorithm>
 
 namespace ferry::relay {
+namespace {
+
+// A per-key count with a limit (streams, links, lookups); the caller holds the directory's mutex.
+template <class Counts, class Key>
+bool take(Counts& counts, const Key& key, std::size_t limit) {
+  std::size_t& n = counts[key];
+  if (n >= limit) return false;
+  ++n;
+  return true;
+}
+
+template <class Counts, class Key>
+void give(Counts& counts, const Key& key) {
+  auto it = counts.find(key);
+  if (it == counts.end()) return;  // an extra release does not underflow into a large count
+  if (--it->second == 0) counts.erase(it);
+}
+
+}  // namespace
 
 std::size_t AgentDirectory::reload(const std::vector<config::AgentEntry>& agents) {
   std::map<KeyBytes, AgentInfo> next;
@@ -31,17 +50,12 @@ bool AgentDirectory::fresh(const crypto::PublicKey& key, const crypto::Tai64n& t
 
 bool AgentDirectory::acquire_stream(const crypto::PublicKey& key, std::size_t limit) {
   std::lock_guard lock(mutex_);
-  std::size_t& n = streams_[key.bytes];
-  if (n >= limit) return false;
-  ++n;
-  return true;
+  return take(streams_, key.bytes, limit);
 }
 
 void AgentDirectory::release_stream(const crypto::PublicKey& key) {
   std::lock_guard lock(mutex_);
-  auto it = streams_.find(key.bytes);
-  if (it == streams_.end()) return;
-  if (--it->second == 0) streams_.erase(it);
+  give(streams_, key.bytes);
 }
 
 std::optional<AgentInfo> AgentDirectory::find(const crypto::PublicKey& key) const {
@@ -53,32 +67,22 @@ std::optional<AgentInfo> AgentDirectory::find(const crypto::PublicKey& key) cons
 
 bool AgentDirectory::acquire_link(const crypto::PublicKey& key, std::size_t limit) {
   std::lock_guard lock(mutex_);
-  std::size_t& n = links_[key.bytes];
-  if (n >= limit) return false;
-  ++n;
-  return true;
+  return take(links_, key.bytes, limit);
 }
 
 bool AgentDirectory::acquire_lookup(const crypto::PublicKey& key, std::size_t limit) {
   std::lock_guard lock(mutex_);
-  std::size_t& n = lookups_[key.bytes];
-  if (n >= limit) return false;
-  ++n;
-  return true;
+  return take(lookups_, key.bytes, limit);
 }
 
 void AgentDirectory::release_lookup(const crypto::PublicKey& key) {
   std::lock_guard lock(mutex_);
-  auto it = lookups_.find(key.bytes);
-  if (it == lookups_.end()) return;
-  if (--it->second == 0) lookups_.erase(it);
+  give(lookups_, key.bytes);
 }
 
 void AgentDirectory::release_link(const crypto::PublicKey& key) {
   std::lock_guard lock(mutex_);
-  auto it = links_.find(key.bytes);
-  if (it == links_.end()) return;
-  if (--it->second == 0) links_.erase(it);
+  give(links_, key.bytes);
 }
 
 }  // namespace ferry::relay

@@ -2,7 +2,6 @@
 checks that a relay and an agent came through it (alive, serving, no descriptor or memory left behind,
 an audit line for every stream). Loopback only; every wait has a deadline.
 """
-import hashlib
 import os
 import re
 import socket
@@ -181,25 +180,6 @@ def echo_works(ferry, echo_port, kind="socks"):
     with tunnel(kind, ferry, echo_port) as s:
         s.sendall(payload)
         return recv_exactly(s, len(payload)) == payload
-
-
-def download_digest(s, blocks):
-    """Reads `blocks` BLOCKs and the orderly end after them; returns (bytes read, True if intact)."""
-    want = hashlib.sha256(BLOCK * 1).digest()
-    got = 0
-    buf = b""
-    intact = True
-    while True:
-        b = s.recv(1 << 20)
-        if not b:
-            break
-        buf += b
-        got += len(b)
-        while len(buf) >= len(BLOCK):
-            if hashlib.sha256(buf[:len(BLOCK)]).digest() != want:
-                intact = False
-            buf = buf[len(BLOCK):]
-    return got, intact and not buf and got == blocks * len(BLOCK)
 
 
 def fd_count(pid):

@@ -12,21 +12,12 @@ import socketserver
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from fault_kit import Echo, serve  # noqa: E402,F401 (test_preauth imports them from here)
 from harness import AGENT, Daemon, Ferry, curl  # noqa: E402
-
-
-class Echo(socketserver.BaseRequestHandler):
-    def handle(self):
-        while True:
-            b = self.request.recv(65536)
-            if not b:
-                return
-            self.request.sendall(b)
 
 
 class Source(socketserver.BaseRequestHandler):
@@ -39,14 +30,6 @@ class Source(socketserver.BaseRequestHandler):
                 self.request.sendall(Source.block)
         except OSError:
             return
-
-
-def serve(handler):
-    socketserver.ThreadingTCPServer.request_queue_size = 128  # the default 5 drops SYNs under load
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def stop(server):

@@ -138,10 +138,10 @@ class Soak(unittest.TestCase):
                 return note("download", "refused: %s" % type(e).__name__)
             with s:
                 s.settimeout(STUCK_S)
-                s.sendall(b"%d\n" % blocks)
                 got, buf = 0, b""
                 want = hashlib.sha256(BLOCK).digest()
                 try:
+                    s.sendall(b"%d\n" % blocks)  # the link may be cut at any moment, this one too
                     while True:
                         b = s.recv(1 << 20)
                         if not b:
