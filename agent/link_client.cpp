@@ -181,8 +181,8 @@ void LinkClient::on_closed(const Error& why) {
   }
   established_ = false;
   set_state("down", describe(why));
-  if (why.code != Errc::Limit) limit_refused_ = false;
-  if (why.code == Errc::Limit) {
+  if (why.code != Errc::TooManyLinks) limit_refused_ = false;
+  if (why.code == Errc::TooManyLinks) {
     // Not a fault that a quick retry mends: the relay holds as many links of this key as it admits,
     // which usually means another ferry-agent runs with the same key. Say so once until a link ends
     // otherwise, and wait the longest backoff before each try.

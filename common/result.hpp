@@ -28,6 +28,7 @@ enum class Errc {
   Config,
   Exists,  // a file we refuse to overwrite
   Limit,   // a configured or built-in limit was reached
+  TooManyLinks,  // the relay closed the link: it holds as many links of this key as it admits
 };
 
 const char* errc_name(Errc e) noexcept;

@@ -119,7 +119,9 @@ void Dialer::start() {
 void Dialer::start_lookup() {
   waiting_for_slot_ = false;
   if (options_.agent_lookup && !options_.agent_lookup()) {
-    if (options_.lookups) options_.lookups->give();  // the link's place goes to its next waiter
+    // The link's place, unused: give()'s loop (which may have called us) or a later give() moves on
+    // to the next waiter, without recursion through this path.
+    if (options_.lookups) options_.lookups->give_unused();
     return finish({frame::OpenCode::Limit, "this agent has as many name lookups in progress as the relay allows", ""});
   }
   resolve_ = new ResolveBox;  // freed in its callback

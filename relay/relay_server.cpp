@@ -1,5 +1,6 @@
 #include "relay/relay_server.hpp"
 
+#include <ifaddrs.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -214,15 +215,16 @@ void RelayServer::on_tick() {
 }
 
 // The named set `self` (policy/local_addresses.hpp): every address of every interface, up or down.
+// Not uv_interface_addresses(), which leaves out interfaces without a carrier (docker0 with no
+// container, an unplugged NIC), whose addresses still reach this host's 0.0.0.0 listeners.
 void RelayServer::refresh_local_addresses() {
-  uv_interface_address_t* list = nullptr;
-  int count = 0;
-  if (uv_interface_addresses(&list, &count) != 0) return;  // keep what we had
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return;  // keep what we had
   std::vector<policy::Address> addresses;
-  for (int i = 0; i < count; ++i)
-    if (auto a = policy::Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&list[i].address)))
-      addresses.push_back(*a);
-  uv_free_interface_addresses(list, count);
+  for (const ifaddrs* i = list; i; i = i->ifa_next)
+    if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET || i->ifa_addr->sa_family == AF_INET6))
+      if (auto a = policy::Address::from_sockaddr(i->ifa_addr)) addresses.push_back(*a);
+  ::freeifaddrs(list);
   policy::set_local_addresses(std::move(addresses));
 }
 

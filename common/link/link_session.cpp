@@ -280,7 +280,7 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
       if (!c) return c.error();
       // The peer ended the link cleanly; the reason is its own text, kept static here.
       if (c->code == frame::CloseCode::Limit) {  // told apart from a clean end: the agent backs off
-        end(fail(Errc::Limit, "the relay already holds as many links of this key as it admits"));
+        end(fail(Errc::TooManyLinks, "the relay already holds as many links of this key as it admits"));
         return {};
       }
       end(fail(Errc::Closed, c->code == frame::CloseCode::Shutdown  ? "the peer shut down"

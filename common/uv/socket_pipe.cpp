@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <memory>
 #include <string>
 
@@ -292,7 +293,10 @@ bool SocketPipe::reset_by_peer() noexcept {
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return false;
   int error = 0;
   socklen_t len = sizeof error;
-  return ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0;
+  // Only an abort: a soft error left by an ICMP message (EHOSTUNREACH, ...) followed by a clean FIN
+  // is a complete stream.
+  return ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 &&
+         (error == ECONNRESET || error == ETIMEDOUT || error == EPIPE);
 }
 
 void SocketPipe::on_link_writable() { resume_reading(); }

@@ -214,7 +214,7 @@ class NinthLink(unittest.TestCase):
         time.sleep(3)  # no retry loop meanwhile: the next try waits the longest backoff (15-45 s)
         for d in [ferry.agent] + others:  # each refused link said so once, and tried once
             said = [re.search(r"agent: (link \d of \d|)", l).group(1) for l in d.lines if "retrying every 30 s" in l]
-            downs = [l for l in d.lines if "down: limit reached" in l]
+            downs = [l for l in d.lines if "down: too many links" in l]
             self.assertEqual(len(said), len(set(said)), "\n".join(d.lines))
             self.assertEqual(len(downs), len(said), "\n".join(d.lines))
         self.assertGreaterEqual(sum("retrying every 30 s" in l for d in others for l in d.lines), 1)
