@@ -185,17 +185,11 @@ void LinkHandler::on_closed(const Error& why) {
   }
   if (quiet_) return;
   ctx_.metrics->handshake_failure(Metrics::classify(why));
-  const std::uint64_t minute = uv_now(ctx_.loop) / 60'000;
-  if (minute != ctx_.refusal_minute) {
-    if (ctx_.refusals_unlogged > 0)
-      log::info("relay",
-                std::to_string(ctx_.refusals_unlogged) +
-                    " more handshakes were refused since the last such line (not logged one by one)");
-    ctx_.refusal_minute = minute;
-    ctx_.refusal_lines = ctx_.refusals_unlogged = 0;
-  }
-  if (ctx_.refusal_lines++ >= RelayContext::kMaxRefusalLines) return void(++ctx_.refusals_unlogged);
-  log::info("relay", "handshake from " + conn_.peer_address() + " refused: " + describe(why));
+  const auto v = ctx_.refusal_log ? ctx_.refusal_log->note(uv_now(ctx_.loop)) : RefusalLogRate::Verdict{true, 0};
+  if (v.left_out > 0)
+    log::info("relay", std::to_string(v.left_out) +
+                           " more handshakes were refused since the last such line (not logged one by one)");
+  if (v.log) log::info("relay", "handshake from " + conn_.peer_address() + " refused: " + describe(why));
 }
 
 void LinkHandler::recheck_policy() {

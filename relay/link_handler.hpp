@@ -11,6 +11,7 @@
 #include "common/uv/link_connection.hpp"
 #include "common/uv/socket_pipe.hpp"
 #include "relay/agent_directory.hpp"
+#include "relay/refusal_log_rate.hpp"
 #include "relay/audit.hpp"
 #include "relay/dialer.hpp"
 #include "relay/link_placement.hpp"
@@ -41,12 +42,8 @@ struct RelayContext {
   // Where this worker's links are counted (handshakes in progress, and links per worker).
   LinkPlacement* placement = nullptr;
   std::size_t worker = 0;
-  // Handshake refusals are logged at most kMaxRefusalLines per minute: a scanner must not fill the
-  // disk. The rest are counted in the metrics, and in one line when the minute ends.
-  static constexpr std::uint64_t kMaxRefusalLines = 20;
-  std::uint64_t refusal_minute = 0;  // uv_now() / 60000 of the current window
-  std::uint64_t refusal_lines = 0;
-  std::uint64_t refusals_unlogged = 0;
+  // How many handshake refusals get a log line (shared by every worker).
+  RefusalLogRate* refusal_log = nullptr;
 };
 
 class LinkHandler final : public link::LinkEvents {

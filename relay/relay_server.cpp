@@ -26,6 +26,7 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   ctx_.key = &key_;
   ctx_.agents = &shared_.agents;
   ctx_.audit = &shared_.audit;
+  ctx_.refusal_log = &shared_.refusal_log;
   ctx_.metrics = &shared_.metrics;
   policy_->state = build_policy(config_);
   ctx_.policy = policy_hooks(policy_);

@@ -28,12 +28,13 @@ struct RelayShared {
   ConfigBroadcast reloads;  // mutex inside
   LinkPlacement placement;  // mutex inside
   SourceRateLimit rates;    // mutex inside
+  RefusalLogRate refusal_log;  // mutex inside
 };
 
 class RelayServer {
  public:
   // Unauthenticated connections in progress at once, per worker. A new one goes to a worker below it
-  // (LinkPlacement); when every worker is at it, the connection is closed at accept.
+  // (LinkPlacement); when every worker is at it, the accepting worker evicts its oldest.
   static constexpr std::size_t kMaxUnauthenticated = 256;
   // The time to send message 1 on a worker past half its limit of handshakes.
   static constexpr std::int64_t kBusyHandshakeMs = 1000;

@@ -162,5 +162,32 @@ class ReloadCutsDeniedStreams(unittest.TestCase):
         self.assertTrue(any('rule 2 of [policy]: \\"deny localhost\\"' in l for l in lines), lines)
 
 
+class RefusalLog(unittest.TestCase):
+    def test_refused_handshakes_log_at_most_20_lines_a_minute_for_the_whole_relay(self):
+        """Garbage instead of message 1 from 100 sources (each under the per-source rate), on a relay with
+        4 workers: at most 20 "refused" lines a minute for the whole relay (40 if the test straddles a
+        minute), and the metrics count all 100. Each worker used to allow 20 of its own."""
+        ferry = Ferry(["allow *"], relay_extra='admin_listen = "127.0.0.1:0"\nworkers = 4\n')
+        self.addCleanup(ferry.close)
+        admin = int(ferry.relay.wait_for(r"admin listening on \S+:(\d+)").group(1))
+
+        def failures():
+            return sum(v for k, v in metrics(admin).items() if k.startswith("ferry_handshake_failures_total"))
+
+        before = failures()
+        for i in range(100):
+            with socket.socket() as s:
+                s.bind(("127.0.0.%d" % (10 + i), 0))
+                s.connect(("127.0.0.1", ferry.relay_port))
+                s.sendall(b"\x00\x60" + os.urandom(96))  # a well-sized record that is no message 1
+                s.settimeout(10)
+                self.assertEqual(s.recv(1), b"")  # closed without a word
+        wait_until(lambda: failures() - before >= 100 or None, 10, "100 handshake failures counted")
+        self.assertEqual(failures() - before, 100)
+        time.sleep(0.5)
+        refused = [l for l in ferry.relay.lines if "handshake from" in l and "refused" in l]
+        self.assertGreaterEqual(len(refused), 1)
+        self.assertLessEqual(len(refused), 40, "\n".join(refused))
+
 if __name__ == "__main__":
     unittest.main()
