@@ -77,7 +77,12 @@ std::int64_t AuditLog::now_ms() {
 }
 
 void AuditLog::write(const AuditRecord& r) {
-  if (!file_) return;
+  if (!file_) {  // no log, but the budget still decides who is abusive (close_if_abusive)
+    std::vector<RefusalBudget::Summary> due;
+    std::lock_guard lock(mutex_);
+    if (r.result != "connected") budget_.note(r.agent, r.target, now_ms(), due);
+    return;
+  }
   char line[2048];
   std::snprintf(line, sizeof line,
                 "{\"time\":\"%s\",\"agent\":\"%s\",\"target\":\"%s\",\"dialled\":\"%s\",\"result\":\"%s\","
@@ -94,11 +99,10 @@ void AuditLog::write(const AuditRecord& r) {
 }
 
 void AuditLog::flush_summaries(bool all) {
-  if (!file_) return;
   std::vector<RefusalBudget::Summary> due;
   std::lock_guard lock(mutex_);
   budget_.collect(all ? std::numeric_limits<std::int64_t>::max() : now_ms(), due);
-  put_summaries(due);
+  if (file_) put_summaries(due);
 }
 
 bool AuditLog::abusive(const std::string& agent) {
