@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import socketserver
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fault_kit import Echo, serve  # noqa: E402,F401 (test_preauth imports them from here)
+from fault_kit import http_connect as tunnel  # noqa: E402
 from harness import AGENT, Daemon, Ferry, curl  # noqa: E402
 
 
@@ -35,25 +35,6 @@ class Source(socketserver.BaseRequestHandler):
 def stop(server):
     server.shutdown()
     server.server_close()
-
-
-def tunnel(proxy_port, target_port):
-    """An HTTP CONNECT tunnel through the agent; returns the socket once the agent said 200."""
-    s = socket.create_connection(("127.0.0.1", proxy_port), timeout=10)
-    try:
-        s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (target_port, target_port))
-        head = b""
-        while b"\r\n\r\n" not in head:
-            b = s.recv(1)
-            if not b:
-                raise AssertionError("the agent closed the CONNECT: %r" % head)
-            head += b
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise AssertionError("CONNECT failed: %r" % head)
-        return s
-    except BaseException:
-        s.close()  # the caller never gets it to close
-        raise
 
 
 def echo_once(s, payload):
