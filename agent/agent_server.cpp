@@ -83,8 +83,9 @@ void AgentServer::drain() {
   if (ctx_.draining || stopping_) return;
   ctx_.draining = true;
   drain_started_ms_ = uv_now(loop_);
-  log::info("agent", "draining: " + std::to_string(links_.status().streams) + " open streams may finish within " +
-                         std::to_string(config_.drain_timeout_s) + " s; new requests are refused");
+  log::info("agent", "draining: " + std::to_string(links_.status().streams) +
+                         " open streams may finish within " + std::to_string(config_.drain_timeout_s) +
+                         " s; new requests are refused");
   // Collected first: a session that closes at once leaves sessions_ from its close callback, which
   // runs later in the loop, but nothing here may depend on that.
   std::vector<ClientSession*> all;
@@ -95,7 +96,8 @@ void AgentServer::drain() {
       &drain_timer_,
       [](uv_timer_t* t) {
         auto* self = static_cast<AgentServer*>(t->data);
-        log::info("agent", "drain time is up: closing " + std::to_string(self->sessions_.size()) + " connections");
+        log::info("agent",
+                  "drain time is up: closing " + std::to_string(self->sessions_.size()) + " connections");
         self->stop();
       },
       static_cast<std::uint64_t>(config_.drain_timeout_s) * 1000, 0);

@@ -212,10 +212,12 @@ void ClientSession::http_head() {
 void ClientSession::open(const Target& target, std::size_t request_bytes) {
   if (ctx_.draining) {
     const std::string why = "the agent is stopping: no new connections";
-    if (protocol_ == sniff::Protocol::Socks5) return refuse(socks5::encode_reply(socks5::kRepGeneralSocksServerFailure), why);
+    if (protocol_ == sniff::Protocol::Socks5)
+      return refuse(socks5::encode_reply(socks5::kRepGeneralSocksServerFailure), why);
     if (protocol_ == sniff::Protocol::Socks4)
       return refuse(socks4::encode_reply(socks4::kRequestRejectedOrFailed), why);
-    return refuse(http1::error_response(503, "The proxy is shutting down; it takes no new connections.\n"), why);
+    return refuse(http1::error_response(503, "The proxy is shutting down; it takes no new connections.\n"),
+                  why);
   }
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(request_bytes));
   target_ = target;

@@ -28,8 +28,9 @@ void HttpForwarder::drain() {
   if (phase_ == Phase::Tunnel || phase_ == Phase::Closing) return;
   keep_alive_ = false;  // response_done() closes once the answer under way is out
   if (phase_ != Phase::Head || !inbox_.empty()) return;
-  if (client_.pending_writes() > 0) return close_client();  // between requests: once the last answer is out
-  phase_ = Phase::Closing;  // idle: nothing is owed, so no linger either
+  // Between requests: closes once the last answer is out. Idle: nothing is owed, so no linger either.
+  if (client_.pending_writes() > 0) return close_client();
+  phase_ = Phase::Closing;
   release_stream(true);
   client_.abort(frame::ResetCode::Cancel);
 }
@@ -146,7 +147,8 @@ void HttpForwarder::misdirected() {
 void HttpForwarder::local_page(const http1::RequestHead& head, const http1::RequestTarget& rt) {
   if (head.method == "GET" && rt.origin_form == "/status" && ctx_.status_json) {
     const std::string body = ctx_.status_json();
-    const bool keep = http1::client_keep_alive(head) && !ctx_.draining;  // a draining agent keeps nothing open
+    // A draining agent keeps nothing open.
+    const bool keep = http1::client_keep_alive(head) && !ctx_.draining;
     write_local_page("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                      std::to_string(body.size()) + "\r\nCache-Control: no-store\r\nConnection: " +
                      (keep ? "keep-alive" : "close") + "\r\n\r\n" + body);

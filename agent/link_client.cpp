@@ -188,9 +188,11 @@ void LinkClient::on_closed(const Error& why) {
     // otherwise, and wait the longest backoff before each try.
     backoff_ms_ = kBackoffMaxMs;
     if (!std::exchange(limit_refused_, true))
-      log::warn("agent", prefix_ + "the relay refused this link: it already holds as many links of this "
-                                   "agent's key as it admits (is another ferry-agent running with this key?); "
-                                   "retrying every " + std::to_string(kBackoffMaxMs / 1000) + " s");
+      log::warn("agent", prefix_ +
+                             "the relay refused this link: it already holds as many links of this "
+                             "agent's key as it admits (is another ferry-agent running with this key?); "
+                             "retrying every " +
+                             std::to_string(kBackoffMaxMs / 1000) + " s");
   }
   // Streams the mux already forgot (both FINs crossed) may still be writing their last bytes to a
   // client: they must learn that this mux is going away before it is freed. (The mux reported every

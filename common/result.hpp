@@ -26,8 +26,8 @@ enum class Errc {
   Truncated,  // the byte stream ended without an authenticated close
   Io,         // a system call failed; `code` holds the errno/uv error
   Config,
-  Exists,  // a file we refuse to overwrite
-  Limit,   // a configured or built-in limit was reached
+  Exists,        // a file we refuse to overwrite
+  Limit,         // a configured or built-in limit was reached
   TooManyLinks,  // the relay closed the link: it holds as many links of this key as it admits
 };
 

@@ -72,7 +72,8 @@ std::string stamp_now() {
 }  // namespace
 
 std::int64_t AuditLog::now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -113,9 +114,10 @@ bool AuditLog::abusive(const std::string& agent) {
 // {"time":…,"agent":…,"result":"refusals suppressed","suppressed":N,"top_targets":[{"target":…,"count":N}]}
 void AuditLog::put_summaries(const std::vector<RefusalBudget::Summary>& due) {
   for (const auto& s : due) {
-    std::string line = "{\"time\":\"" + stamp_now() + "\",\"agent\":\"" + json_escape(s.agent) +
-                       "\",\"result\":\"refusals suppressed\",\"suppressed\":" + std::to_string(s.suppressed) +
-                       ",\"top_targets\":[";
+    std::string line =
+        "{\"time\":\"" + stamp_now() + "\",\"agent\":\"" + json_escape(s.agent) +
+        "\",\"result\":\"refusals suppressed\",\"suppressed\":" + std::to_string(s.suppressed) +
+        ",\"top_targets\":[";
     for (std::size_t i = 0; i < s.top.size(); ++i)
       line += std::string(i ? "," : "") + "{\"target\":\"" + json_escape(s.top[i].first) +
               "\",\"count\":" + std::to_string(s.top[i].second) + "}";

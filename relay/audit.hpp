@@ -42,7 +42,7 @@ class AuditLog {
  private:
   static std::int64_t now_ms();
   void put_summaries(const std::vector<RefusalBudget::Summary>& due);  // mutex_ held
-  void put_line(const std::string& line);                             // mutex_ held
+  void put_line(const std::string& line);                              // mutex_ held
 
   std::mutex mutex_;
   RefusalBudget budget_;

@@ -122,7 +122,8 @@ void Dialer::start_lookup() {
     // The link's place, unused: give()'s loop (which may have called us) or a later give() moves on
     // to the next waiter, without recursion through this path.
     if (options_.lookups) options_.lookups->give_unused();
-    return finish({frame::OpenCode::Limit, "this agent has as many name lookups in progress as the relay allows", ""});
+    return finish(
+        {frame::OpenCode::Limit, "this agent has as many name lookups in progress as the relay allows", ""});
   }
   resolve_ = new ResolveBox;  // freed in its callback
   resolve_->owner = this;

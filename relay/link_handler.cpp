@@ -107,7 +107,9 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
   }
   DialOptions options = ctx_.dial;
   options.lookups = lookups_;
-  options.agent_lookup = [agents = ctx_.agents, key = peer()] { return agents->acquire_lookup(key, kMaxAgentLookups); };
+  options.agent_lookup = [agents = ctx_.agents, key = peer()] {
+    return agents->acquire_lookup(key, kMaxAgentLookups);
+  };
   options.agent_lookup_done = [agents = ctx_.agents, key = peer()] { agents->release_lookup(key); };
   out->dialer =
       std::make_unique<Dialer>(ctx_.loop, target, std::move(options), std::move(check), out->pipe->socket(),
@@ -185,7 +187,8 @@ void LinkHandler::on_closed(const Error& why) {
   }
   if (quiet_) return;
   ctx_.metrics->handshake_failure(Metrics::classify(why));
-  const auto v = ctx_.refusal_log ? ctx_.refusal_log->note(uv_now(ctx_.loop)) : RefusalLogRate::Verdict{true, 0};
+  const auto v =
+      ctx_.refusal_log ? ctx_.refusal_log->note(uv_now(ctx_.loop)) : RefusalLogRate::Verdict{true, 0};
   if (v.left_out > 0)
     log::info("relay", std::to_string(v.left_out) +
                            " more handshakes were refused since the last such line (not logged one by one)");

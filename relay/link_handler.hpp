@@ -11,11 +11,11 @@
 #include "common/uv/link_connection.hpp"
 #include "common/uv/socket_pipe.hpp"
 #include "relay/agent_directory.hpp"
-#include "relay/refusal_log_rate.hpp"
 #include "relay/audit.hpp"
 #include "relay/dialer.hpp"
 #include "relay/link_placement.hpp"
 #include "relay/metrics.hpp"
+#include "relay/refusal_log_rate.hpp"
 
 namespace ferry::relay {
 

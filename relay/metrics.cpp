@@ -11,9 +11,16 @@ const char* code_label(std::size_t i) {
 }
 
 const char* failure_label(std::size_t i) {
-  static const char* names[] = {"not_admitted", "replay",    "decrypt",      "bad_version",
-                                "timeout",      "malformed", "rate_limited", "too_many_unauthenticated",
-                                "too_many_from_source",       "evicted"};
+  static const char* names[] = {"not_admitted",
+                                "replay",
+                                "decrypt",
+                                "bad_version",
+                                "timeout",
+                                "malformed",
+                                "rate_limited",
+                                "too_many_unauthenticated",
+                                "too_many_from_source",
+                                "evicted"};
   return names[i];
 }
 

@@ -19,10 +19,10 @@ namespace ferry::relay {
 
 class RefusalBudget {
  public:
-  static constexpr std::uint64_t kPerSecond = 50;      // refusals per agent and second written in full
-  static constexpr std::size_t kTrackedTargets = 64;   // distinct targets counted per summary
-  static constexpr std::size_t kTopTargets = 5;        // named in a summary line
-  static constexpr std::int64_t kAbuseSeconds = 60;    // seconds in a row over the budget: abusive
+  static constexpr std::uint64_t kPerSecond = 50;     // refusals per agent and second written in full
+  static constexpr std::size_t kTrackedTargets = 64;  // distinct targets counted per summary
+  static constexpr std::size_t kTopTargets = 5;       // named in a summary line
+  static constexpr std::int64_t kAbuseSeconds = 60;   // seconds in a row over the budget: abusive
 
   struct Summary {
     std::string agent;
@@ -33,7 +33,8 @@ class RefusalBudget {
 
   // A refusal for `agent` to `target`: true to write it in full, false when it was counted into the
   // agent's summary for this second. Summaries of seconds that have ended are appended to `due`.
-  bool note(const std::string& agent, const std::string& target, std::int64_t now_ms, std::vector<Summary>& due);
+  bool note(const std::string& agent, const std::string& target, std::int64_t now_ms,
+            std::vector<Summary>& due);
   // Appends the summaries of every second that ended before `now_ms` (a timer calls this).
   void collect(std::int64_t now_ms, std::vector<Summary>& due);
   // The agent went over its budget in every one of the last kAbuseSeconds seconds, this one included.
@@ -46,7 +47,7 @@ class RefusalBudget {
     std::uint64_t written = 0;
     std::uint64_t suppressed = 0;
     std::map<std::string, std::uint64_t> targets;
-    std::uint64_t other_targets = 0;  // refusals for targets past kTrackedTargets
+    std::uint64_t other_targets = 0;   // refusals for targets past kTrackedTargets
     std::int64_t over_since = kNever;  // first second of the current run of seconds over budget
     std::int64_t last_over = kNever;   // the last second that went over
   };

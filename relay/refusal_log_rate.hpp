@@ -13,8 +13,8 @@ class RefusalLogRate {
  public:
   static constexpr std::uint64_t kPerMinute = 20;
   struct Verdict {
-    bool log = false;                 // write this refusal's line
-    std::uint64_t left_out = 0;       // first say how many the last minute left out (0: nothing to say)
+    bool log = false;            // write this refusal's line
+    std::uint64_t left_out = 0;  // first say how many the last minute left out (0: nothing to say)
   };
   Verdict note(std::uint64_t now_ms);
 

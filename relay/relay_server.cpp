@@ -73,7 +73,8 @@ Result<void> RelayServer::start(const std::string& listen, bool announce, bool r
   reads_config_ = reads_config;
   if (reads_config) {
     refresh_local_addresses();
-    uv_timer_start(&audit_timer_, [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->on_tick(); }, 1000, 1000);
+    uv_timer_start(
+        &audit_timer_, [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->on_tick(); }, 1000, 1000);
   }
   uv_signal_start(
       &sighup_,
@@ -160,15 +161,16 @@ void RelayServer::admit(LinkPlacement::Arrival arrival) {
   // Past half its limit of handshakes, a worker is being flooded or an office reconnects at once: a
   // new connection then has kBusyHandshakeMs to send its message 1, which an agent does at once.
   const bool busy = shared_.placement.handshakes(worker_) > shared_.placement.max_handshakes() / 2;
-  const link::Millis timeout = busy ? std::min(ctx_.handshake_timeout, link::Millis(kBusyHandshakeMs))
-                                    : ctx_.handshake_timeout;
-  auto handler = std::make_unique<LinkHandler>(ctx_, arrival.source, timeout, [this, source = arrival.source](LinkHandler& h) {
-    // Erasing destroys the handler, and with it this very closure: keep what it needs in locals first.
-    RelayServer* self = this;
-    self->shared_.placement.release(self->worker_, source, h.handshaking());
-    self->links_.erase(&h);
-    self->maybe_exit();
-  });
+  const link::Millis timeout =
+      busy ? std::min(ctx_.handshake_timeout, link::Millis(kBusyHandshakeMs)) : ctx_.handshake_timeout;
+  auto handler = std::make_unique<LinkHandler>(
+      ctx_, arrival.source, timeout, [this, source = arrival.source](LinkHandler& h) {
+        // Erasing destroys the handler, and with it this very closure: keep what it needs in locals first.
+        RelayServer* self = this;
+        self->shared_.placement.release(self->worker_, source, h.handshaking());
+        self->links_.erase(&h);
+        self->maybe_exit();
+      });
   LinkHandler* raw = handler.get();
   raw->set_admitted(++admitted_);
   links_.emplace(raw, std::move(handler));

@@ -22,12 +22,12 @@ namespace ferry::relay {
 
 struct RelayShared {
   RelayShared(const config::RelayConfig& cfg, std::size_t workers);
-  AgentDirectory agents;    // mutex inside
-  AuditLog audit;           // mutex inside
-  Metrics metrics;          // atomics
-  ConfigBroadcast reloads;  // mutex inside
-  LinkPlacement placement;  // mutex inside
-  SourceRateLimit rates;    // mutex inside
+  AgentDirectory agents;       // mutex inside
+  AuditLog audit;              // mutex inside
+  Metrics metrics;             // atomics
+  ConfigBroadcast reloads;     // mutex inside
+  LinkPlacement placement;     // mutex inside
+  SourceRateLimit rates;       // mutex inside
   RefusalLogRate refusal_log;  // mutex inside
 };
 

@@ -170,7 +170,8 @@ class LinkSession {
   Bytes hs_out_;          // framed handshake message waiting for produce()
   ControlQueue control_;  // PING, PING answers, REHANDSHAKE, CLOSE frames
   bool close_queued_ = false;
-  std::optional<frame::CloseInfo> close_when_drained_;  // close_when_streams_end() is waiting
+  // close_when_streams_end() is waiting for the last stream.
+  std::optional<frame::CloseInfo> close_when_drained_;
   Bytes partial_;  // a record split across reads
   // The last record gathered in partial_, kept whole until receive() returns: on_data() spans into
   // it must outlive the next partial record that the same read starts.

@@ -118,9 +118,9 @@ std::vector<Address> Address::embedded_ipv4s() const {
   // and is skipped: 64:ff9b:1::8.8.8.8 is 8.8.8.8, not also 0.0.0.8.
   std::vector<Address> out;
   for (const Address& a : {v4({b[6], b[7], b[9], b[10]}),      // a /48 prefix
-                           v4({b[7], b[9], b[10], b[11]}),      // a /56 prefix
-                           v4({b[9], b[10], b[11], b[12]}),     // a /64 prefix
-                           v4({b[12], b[13], b[14], b[15]})})   // a /96 prefix
+                           v4({b[7], b[9], b[10], b[11]}),     // a /56 prefix
+                           v4({b[9], b[10], b[11], b[12]}),    // a /64 prefix
+                           v4({b[12], b[13], b[14], b[15]})})  // a /96 prefix
     if (a.bytes[0] != 0 && std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
   return out;
 }

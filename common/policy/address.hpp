@@ -29,9 +29,9 @@
 #include <array>
 #include <cstdint>
 #include <optional>
-#include <vector>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/codec/target.hpp"
 

@@ -34,8 +34,9 @@ struct Events : link::LinkEvents {
   }
   void on_data(link::StreamId id, ByteSpan b) override {
     if (consume) session->mux().consumed(id, b.size(), now);
-    if (!b.empty() && b[0] == 'R') session->mux().reset(id, frame::ResetCode::Cancel);  // an owner that aborts
-    if (!b.empty() && b[0] == 'E') session->mux().send(id, b);                          // and one that answers
+    if (!b.empty() && b[0] == 'R')
+      session->mux().reset(id, frame::ResetCode::Cancel);       // an owner that aborts
+    if (!b.empty() && b[0] == 'E') session->mux().send(id, b);  // and one that answers
   }
   void on_fin(link::StreamId id) override { session->mux().finish(id); }
   void on_reset(link::StreamId, frame::ResetCode) override {}
@@ -72,7 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
 
   // The agent's side of the handshake, by hand: message 1 in, message 2 out, keys split.
   auto hs = crypto::HandshakeIK::initiator(fuzz::agent_key(), fuzz::relay_key().public_key(), prologue());
-  const auto ts = crypto::tai64n_from(std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000)));
+  const auto ts =
+      crypto::tai64n_from(std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000)));
   Bytes payload(ts.begin(), ts.end());
   payload.push_back(link::kWireVersion);
   payload.push_back(0);

@@ -43,7 +43,8 @@ TEST_CASE("agent directory: a timestamp from before the relay started is a repla
   entry.public_key = alice;
   const auto started = std::chrono::system_clock::now();
   relay::AgentDirectory dir({entry}, started);
-  CHECK_FALSE(dir.fresh(alice, crypto::tai64n_from(started - std::chrono::minutes(10))));  // recorded long before
+  CHECK_FALSE(
+      dir.fresh(alice, crypto::tai64n_from(started - std::chrono::minutes(10))));  // recorded long before
   CHECK_FALSE(dir.fresh(alice, crypto::tai64n_from(started - std::chrono::seconds(121))));
   CHECK(dir.fresh(alice, crypto::tai64n_from(started - std::chrono::seconds(60))));  // a clock a minute slow
   CHECK_FALSE(dir.fresh(alice, crypto::tai64n_from(started - std::chrono::seconds(60))));  // and only once

@@ -134,8 +134,8 @@ TEST_CASE("with the link down and nobody waiting for it, the agent runs no repea
   LoopbackClient c(agent.port());
   const auto asked = std::chrono::steady_clock::now();
   REQUIRE(c.send("CONNECT wait.test:443 HTTP/1.1\r\nHost: wait.test:443\r\n\r\n"));
-  REQUIRE(
-      c.read_until("relay is unreachable", std::chrono::milliseconds(agent::LinkClient::kOpenWaitMs + 10000)));
+  REQUIRE(c.read_until("relay is unreachable",
+                       std::chrono::milliseconds(agent::LinkClient::kOpenWaitMs + 10000)));
   CHECK(c.received().rfind("HTTP/1.1 502", 0) == 0);
   CHECK(std::chrono::steady_clock::now() - asked >=
         std::chrono::milliseconds(agent::LinkClient::kOpenWaitMs - 100));
@@ -154,7 +154,8 @@ TEST_CASE("a link whose stream ids run out moves to a fresh link after its strea
   REQUIRE(b.read_bytes(2 + 10));
   CHECK(a.received().substr(2, 2) == std::string("\x05\x00", 2));
   CHECK(b.received().substr(2, 2) == std::string("\x05\x00", 2));
-  REQUIRE(agent.wait_until([&] { return agent.relay().mux() && agent.relay().mux()->draining(); }));  // GOAWAY
+  REQUIRE(
+      agent.wait_until([&] { return agent.relay().mux() && agent.relay().mux()->draining(); }));  // GOAWAY
 
   LoopbackClient c(agent.port());
   REQUIRE(c.send(socks5_connect("c.test", 80)));

@@ -664,7 +664,8 @@ TEST_CASE("a drain with no stream open closes at once; a plain close still cuts 
 
 // docs/protocol.md 8.1: at most one in-link handshake per 10 s per link. A second implementation
 // completed 200 in 0.2 s before this (an X25519 each, around the per-source limit on new links).
-TEST_CASE("in-link handshakes closer than 10 s apart close the link with ProtocolError", "[link][rehandshake]") {
+TEST_CASE("in-link handshakes closer than 10 s apart close the link with ProtocolError",
+          "[link][rehandshake]") {
   Pair p;
   auto agent = test::RawPeer::agent_of(p);
   std::optional<crypto::HandshakeIK> hs1, hs2, hs3;

@@ -353,7 +353,9 @@ TEST_CASE("the relay's mux refuses bad stream ids and frames the agent never sen
       {"an id repeated", {open_frame(5), open_frame(5)}, "OPEN with a stream id out of order"},
       {"an id going down", {open_frame(7), open_frame(5)}, "OPEN with a stream id out of order"},
       {"OPEN_RESULT from the agent", {open_frame(1), result}, "OPEN_RESULT from the agent"},
-      {"OPEN after the agent's GOAWAY", {open_frame(1), goaway, open_frame(3)}, "OPEN after the agent's GOAWAY"},
+      {"OPEN after the agent's GOAWAY",
+       {open_frame(1), goaway, open_frame(3)},
+       "OPEN after the agent's GOAWAY"},
   };
   for (const Case& c : cases) {
     INFO(c.what);

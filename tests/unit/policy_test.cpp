@@ -402,11 +402,11 @@ TEST_CASE("policy: NAT64's local-use prefix 64:ff9b:1::/48 answers for the IPv4 
           "[policy]") {
   const auto policy = must_parse("[policy]", {"deny private", "deny 198.51.100.7", "allow *"});
   const auto chain = make_chain(nullptr, &policy);
-  for (const char* hidden : {"64:ff9b:1::10.0.0.5",          // a /96 prefix: the last 32 bits
-                             "64:ff9b:1:0:a:0:500::",         // a /64 prefix: bits 72-103 (10.0.0.5)
-                             "64:ff9b:1:c6:33:6407::",        // a /56 prefix: 198 | u | 51.100.7
-                             "64:ff9b:1:7f00:0:1::",          // a /48 prefix: 127.0 | u | 0.1
-                             "64:ff9b:1:ffff::7f00:1"}) {     // the /96 placement: 127.0.0.1
+  for (const char* hidden : {"64:ff9b:1::10.0.0.5",        // a /96 prefix: the last 32 bits
+                             "64:ff9b:1:0:a:0:500::",      // a /64 prefix: bits 72-103 (10.0.0.5)
+                             "64:ff9b:1:c6:33:6407::",     // a /56 prefix: 198 | u | 51.100.7
+                             "64:ff9b:1:7f00:0:1::",       // a /48 prefix: 127.0 | u | 0.1
+                             "64:ff9b:1:ffff::7f00:1"}) {  // the /96 placement: 127.0.0.1
     INFO(hidden);
     CHECK_FALSE(check_address(chain, *parse_address(hidden), 443, true).allowed);
     CHECK_FALSE(check_name(chain, hidden, 443).allowed);

@@ -75,8 +75,8 @@ TEST_CASE("docs/protocol.md's limits table says what the code does", "[protocol]
   says("dead after", time_text(link.dead_after));
   says("REKEY", time_text(link.rekey_interval) + " or 2^30 bytes");
   CHECK(link.rekey_bytes == std::uint64_t{1} << 30);
-  says("new handshake; forced close", time_text(link.rehandshake_interval) + "; " +
-                                          time_text(2 * link.rehandshake_interval));
+  says("new handshake; forced close",
+       time_text(link.rehandshake_interval) + "; " + time_text(2 * link.rehandshake_interval));
   says("in-link handshakes", "one per " + time_text(link.min_rehandshake_gap));
   says("initial window", size_text(mux.initial_window));
   says("max window", size_text(mux.max_window) + " per stream");
@@ -91,10 +91,12 @@ TEST_CASE("docs/protocol.md's limits table says what the code does", "[protocol]
   says("chunk pool", std::to_string(mux.pooled_chunks) + " free chunks (" +
                          size_text(mux.pooled_chunks * link::Chunk::kBytes) + ")");
   says("control queue", size_text(mux.max_control_bytes));
-  says("links per agent", "at most " + std::to_string(relay::LinkHandler::kMaxLinksPerAgent) + " at the relay");
+  says("links per agent",
+       "at most " + std::to_string(relay::LinkHandler::kMaxLinksPerAgent) + " at the relay");
   says("read buffer", size_text(uv::LinkConnection::kReadBytes) + " per loop thread; " +
                           size_text(uv::link_activity::kTurnBytes) + " reads");
-  says("write batch", size_text(uv::LinkConnection::kLargeBatch) + " while the kernel takes batches whole, else " +
+  says("write batch", size_text(uv::LinkConnection::kLargeBatch) +
+                          " while the kernel takes batches whole, else " +
                           size_text(uv::LinkConnection::kSmallBatch));
   says("timer tick", std::to_string(uv::LinkConnection::kTickMs) + " ms");
   says("close flush", time_text(link::Millis(uv::LinkConnection::kCloseFlushMs)));

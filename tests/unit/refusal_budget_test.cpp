@@ -1,8 +1,8 @@
 // The audit log's budget of refusals per agent (relay/refusal_budget.hpp): 50 a second in full, the
 // rest counted into one summary per agent and second, and a minute over budget is abuse.
-#include <catch2/catch.hpp>
-
 #include "relay/refusal_budget.hpp"
+
+#include <catch2/catch.hpp>
 
 using ferry::relay::RefusalBudget;
 
@@ -13,7 +13,7 @@ TEST_CASE("the first 50 refusals of a second are written, the rest summarised pe
   for (int i = 0; i < 1000; ++i)
     written += b.note("mallory", i % 3 ? "a.test:80" : "b.test:" + std::to_string(i), 5'000 + i / 10, due);
   CHECK(written == 50);
-  CHECK(due.empty());  // the second has not ended
+  CHECK(due.empty());                                 // the second has not ended
   CHECK(b.note("alice", "ok.test:443", 5'500, due));  // another agent has its own budget
   b.collect(6'000, due);
   REQUIRE(due.size() == 1);
