@@ -85,4 +85,20 @@ void AgentDirectory::release_link(const crypto::PublicKey& key) {
   give(links_, key.bytes);
 }
 
+std::shared_ptr<link::BufferBudget> AgentDirectory::budget(const crypto::PublicKey& key) {
+  std::lock_guard lock(mutex_);
+  if (auto held = budgets_[key.bytes].lock()) return held;
+  std::erase_if(budgets_, [](const auto& kv) { return kv.second.expired(); });
+  auto made = std::make_shared<link::BufferBudget>(buffer_limit_);
+  budgets_[key.bytes] = made;
+  return made;
+}
+
+void AgentDirectory::set_buffer_limit(std::uint64_t bytes) {
+  std::lock_guard lock(mutex_);
+  buffer_limit_ = bytes;
+  for (auto& [key, weak] : budgets_)
+    if (auto b = weak.lock()) b->set_limit(bytes);
+}
+
 }  // namespace ferry::relay

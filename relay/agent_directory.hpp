@@ -13,6 +13,7 @@
 
 #include "common/config/relay_config.hpp"
 #include "common/crypto/tai64n.hpp"
+#include "common/link/buffer_budget.hpp"
 #include "common/link/link_session.hpp"
 
 namespace ferry::relay {
@@ -47,6 +48,10 @@ class AgentDirectory final : public link::Admission {
   bool acquire_lookup(const crypto::PublicKey& key, std::size_t limit);
   void release_lookup(const crypto::PublicKey& key);
   void release_link(const crypto::PublicKey& key);
+  // The agent's budget of buffered bytes, one for all its links while any holds it.
+  std::shared_ptr<link::BufferBudget> budget(const crypto::PublicKey& key);
+  // [limits] max_buffered_mib_per_agent, for budgets made from now on and those in use.
+  void set_buffer_limit(std::uint64_t bytes);
 
  private:
   using KeyBytes = std::array<std::uint8_t, 32>;
@@ -57,6 +62,8 @@ class AgentDirectory final : public link::Admission {
   const crypto::Tai64n floor_;
   std::map<KeyBytes, std::size_t> streams_;
   std::map<KeyBytes, std::size_t> links_;
+  std::map<KeyBytes, std::weak_ptr<link::BufferBudget>> budgets_;
+  std::uint64_t buffer_limit_ = 64ull << 20;
 };
 
 }  // namespace ferry::relay

@@ -48,6 +48,7 @@ void LinkHandler::on_established(const crypto::PublicKey& peer) {
                        "this agent has " + std::to_string(kMaxLinksPerAgent) + " links open already");
   }
   holds_link_ = true;
+  conn_.mux().set_budget(ctx_.agents->budget(peer));
   link_suite_ = conn_.session().suite();  // counted under the cipher it came up with
   ctx_.metrics->link_up(link_suite_);
   log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_.peer_address() + " (" +

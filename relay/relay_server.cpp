@@ -12,7 +12,9 @@
 namespace ferry::relay {
 
 RelayShared::RelayShared(const config::RelayConfig& cfg, std::size_t workers)
-    : agents(cfg.agents), placement(workers, RelayServer::kMaxUnauthenticated) {}
+    : agents(cfg.agents), placement(workers, RelayServer::kMaxUnauthenticated) {
+  agents.set_buffer_limit(static_cast<std::uint64_t>(cfg.max_buffered_mib_per_agent) << 20);
+}
 
 RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfig config,
                          const crypto::SecretKey& key, RelayShared& shared)
@@ -244,6 +246,7 @@ void RelayServer::reload() {
     log::warn("relay",
               "link_ciphers changed: it is read at start, so the change takes effect after a restart");
   const std::size_t revoked = shared_.agents.reload(next->agents);
+  shared_.agents.set_buffer_limit(static_cast<std::uint64_t>(next->max_buffered_mib_per_agent) << 20);
   shared_.reloads.publish(next);  // the other workers apply it on their own loops
   apply(*next);
   log::info("relay", "reloaded: " + std::to_string(next->agents.size()) + " agents, " +

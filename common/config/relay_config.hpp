@@ -33,6 +33,8 @@ struct RelayConfig {
   std::int64_t connect_timeout_ms = 10000;
   std::int64_t idle_timeout_s = 900;
   std::int64_t max_streams_per_agent = 4096;
+  // Receive credit plus send-queue chunks one agent may hold, over all its links (buffer_budget.hpp).
+  std::int64_t max_buffered_mib_per_agent = 64;
   std::int64_t handshake_timeout_ms = 5000;
   std::vector<std::string> policy_rules;
   std::vector<AgentEntry> agents;

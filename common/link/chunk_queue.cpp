@@ -30,13 +30,23 @@ void ChunkPool::give(ChunkPtr c) {
   if (c->capacity == Chunk::kBytes && free_.size() < max_free_) free_.push_back(std::move(c));
 }
 
+void ChunkQueue::push(ChunkPtr c) {
+  footprint_ += sizeof(Chunk) + c->capacity;
+  chunks_.push_back(std::move(c));
+}
+
+void ChunkQueue::give_back(ChunkPtr& c, ChunkPool& pool) {
+  footprint_ -= sizeof(Chunk) + c->capacity;
+  pool.give(std::move(c));
+}
+
 void ChunkQueue::append(ByteSpan bytes, ChunkPool& pool) {
   if (chunks_.size() == first_ && !bytes.empty() && bytes.size() <= Chunk::kSmallMax) {
     // Rounded up to 64 bytes, so a message that grows a little still fits.
-    chunks_.push_back(make_chunk((bytes.size() + 63) & ~std::size_t{63}));
+    push(make_chunk((bytes.size() + 63) & ~std::size_t{63}));
   }
   while (!bytes.empty()) {
-    if (chunks_.size() == first_ || chunks_.back()->room() == 0) chunks_.push_back(pool.take());
+    if (chunks_.size() == first_ || chunks_.back()->room() == 0) push(pool.take());
     Chunk& c = *chunks_.back();
     const std::size_t n = std::min<std::size_t>(bytes.size(), c.room());
     std::memcpy(c.data() + c.tail, bytes.data(), n);
@@ -50,7 +60,7 @@ MutByteSpan ChunkQueue::tail_space(ChunkPool& pool) {
   // Reads go into full-size chunks: the few bytes left in a small one would cap the next bulk read
   // at those (one more syscall for a handful of bytes).
   if (chunks_.size() == first_ || chunks_.back()->room() == 0 || chunks_.back()->capacity != Chunk::kBytes)
-    chunks_.push_back(pool.take());
+    push(pool.take());
   Chunk& c = *chunks_.back();
   return MutByteSpan(c.data() + c.tail, c.room());
 }
@@ -61,7 +71,7 @@ void ChunkQueue::commit(std::size_t n, ChunkPool& pool) {
   c.tail += static_cast<std::uint32_t>(n);
   size_ += n;
   if (c.tail == 0) {  // reserved and left unused
-    pool.give(std::move(chunks_.back()));
+    give_back(chunks_.back(), pool);
     chunks_.pop_back();
     if (chunks_.size() == first_) {
       chunks_.clear();
@@ -79,7 +89,7 @@ void ChunkQueue::move_to(Bytes& out, std::size_t n, ChunkPool& pool) {
     c.head += static_cast<std::uint32_t>(take);
     size_ -= take;
     n -= take;
-    if (c.head == c.tail) pool.give(std::move(chunks_[first_++]));
+    if (c.head == c.tail) give_back(chunks_[first_++], pool);
   }
   if (first_ == chunks_.size()) {
     chunks_.clear();
@@ -92,9 +102,9 @@ void ChunkQueue::move_to(Bytes& out, std::size_t n, ChunkPool& pool) {
 }
 
 void ChunkQueue::clear(ChunkPool& pool) {
-  for (std::size_t i = first_; i < chunks_.size(); ++i) pool.give(std::move(chunks_[i]));
+  for (std::size_t i = first_; i < chunks_.size(); ++i) give_back(chunks_[i], pool);
   std::vector<ChunkPtr>().swap(chunks_);
-  first_ = size_ = 0;
+  first_ = size_ = footprint_ = 0;
 }
 
 }  // namespace ferry::link

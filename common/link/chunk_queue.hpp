@@ -61,11 +61,17 @@ class ChunkQueue {
   void clear(ChunkPool& pool);
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
+  // The memory its chunks take (capacity and header), which the relay's budget counts.
+  std::size_t footprint() const noexcept { return footprint_; }
 
  private:
+  void push(ChunkPtr c);
+  void give_back(ChunkPtr& c, ChunkPool& pool);
+
   std::vector<ChunkPtr> chunks_;  // from first_ on
   std::size_t first_ = 0;
   std::size_t size_ = 0;
+  std::size_t footprint_ = 0;
 };
 
 }  // namespace ferry::link

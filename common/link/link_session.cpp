@@ -376,6 +376,8 @@ void LinkSession::tick(Instant now) {
     wake();
   }
   if (now - send_key_since_ >= cfg_.rekey_interval) queue_key_update(frame::KeyUpdateKind::Rekey);
+  mux_.poll_budget();  // another link of the agent may have given bytes back
+  if (state_ != State::Established) return;
   if (cfg_.role == LinkConfig::Role::Initiator) {
     // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
     if (!rehandshake_pending() && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake();

@@ -17,6 +17,35 @@ Mux::Mux(Side side, MuxLimits limits, LinkEvents& events, std::function<void()> 
       control_(limits.max_control_bytes),
       next_id_(side == Side::Initiator ? (limits.first_stream_id | 1) : 2) {}
 
+Mux::~Mux() {
+  if (!budget_) return;
+  for (auto& [id, st] : streams_) budget_->give(st->charged);
+}
+
+void Mux::set_budget(std::shared_ptr<BufferBudget> budget) {
+  if (budget_ || !streams_.empty()) return;  // once, before any stream holds bytes
+  budget_ = std::move(budget);
+}
+
+void Mux::recharge(Stream& s) {
+  if (!budget_) return;
+  const std::uint64_t held = std::uint64_t{s.recv_window} + s.sendq.footprint();
+  if (held > s.charged)
+    budget_->take(held - s.charged);
+  else
+    budget_->give(s.charged - held);
+  s.charged = held;
+}
+
+// Near the end of the budget a stream with bytes still queued reads no more, and one with an empty
+// queue reads in small pieces (SocketPipe asks budget_tight()): each reader then adds at most a
+// small chunk before the budget stops it.
+bool Mux::budget_allows_reading(const Stream& s) const noexcept {
+  if (!budget_) return true;
+  if (budget_->spent()) return false;
+  return !budget_->tight() || s.queued() == 0;
+}
+
 Mux::Stream* Mux::find(StreamId id) {
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second.get();
@@ -56,6 +85,7 @@ void Mux::erase(StreamId id) {
   if (it == streams_.end()) return;
   growth_used_ -= it->second->recv_window - std::min(it->second->recv_window, limits_.initial_window);
   it->second->sendq.clear(pool_);
+  if (budget_) budget_->give(it->second->charged);
   streams_.erase(it);  // a stale id left in ready_ is skipped by produce()
 }
 
@@ -90,7 +120,20 @@ Result<StreamId> Mux::open(const Target& target) {
 void Mux::accept(StreamId id, OpenCode code, std::string_view reason) {
   Stream* s = find(id);
   if (!s || s->opened || side_ != Side::Responder) return;
-  const std::uint32_t window = code == OpenCode::Ok ? limits_.initial_window : 0;
+  // With a budget, the window is decided now, not at the OPEN: the dial took a while, and the agent's
+  // other streams may have filled it meanwhile. Below a quarter of it the stream starts with no
+  // credit and gets its window (a WINDOW) once the agent's streams give bytes back.
+  std::uint32_t window = 0;
+  if (code == OpenCode::Ok) {
+    window = budget_ ? budget_->open_window(limits_.initial_window) : limits_.initial_window;
+    s->recv_window = window;
+    s->recv_allowed = window;
+    recharge(*s);
+    if (window == 0) {
+      starved_.push_back(id);
+      ++stats_.streams_starved;
+    }
+  }
   control_.append([&](Bytes& b) {
     frame::put_open_result(b, id, frame::OpenResult{code, window, std::string(reason)});
   });
@@ -107,7 +150,7 @@ bool Mux::send(StreamId id, ByteSpan bytes) {
   Stream* s = find(id);
   if (!s || s->fin_queued) return true;
   s->sendq.append(bytes, pool_);
-  return commit_send(id, 0);  // nothing reserved: only the scheduling and the watermark
+  return commit_send(id, 0);  // nothing reserved: the scheduling, the budget and the watermark
 }
 
 MutByteSpan Mux::send_space(StreamId id) {
@@ -120,9 +163,14 @@ bool Mux::commit_send(StreamId id, std::size_t n) {
   Stream* s = find(id);
   if (!s || s->fin_queued) return true;
   s->sendq.commit(n, pool_);
+  recharge(*s);
   schedule(id, *s);
   if (s->queued() > limits_.send_high_water) {
     s->blocked = true;
+    return false;
+  }
+  if (!budget_allows_reading(*s)) {
+    if (!std::exchange(s->budget_blocked, true)) budget_blocked_.push_back(id);
     return false;
   }
   return true;
@@ -171,10 +219,16 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   std::uint64_t grow = 0;
   const std::uint64_t cap = window_cap();
   if (now - s->last_grant <= 2 * rtt_ + Millis(2) && s->recv_window < cap) {
-    grow = std::min<std::uint64_t>(
-        {s->recv_window, cap - s->recv_window, limits_.link_growth_budget - growth_used_});
+    // The link's growth budget counts windows above the initial one (a stream that started small
+    // under the agent's budget grows up to it for free), the agent's budget every byte.
+    auto above_initial = [this](std::uint64_t w) { return w > limits_.initial_window ? w - limits_.initial_window : 0; };
+    const std::uint64_t below_initial = limits_.initial_window - std::min(s->recv_window, limits_.initial_window);
+    grow = std::min<std::uint64_t>({s->recv_window, cap - s->recv_window,
+                                    below_initial + limits_.link_growth_budget - growth_used_,
+                                    budget_ ? budget_->growth_room() : UINT64_MAX});
+    growth_used_ += above_initial(s->recv_window + grow) - above_initial(s->recv_window);
     s->recv_window += static_cast<std::uint32_t>(grow);
-    growth_used_ += grow;
+    recharge(*s);
   }
   const std::uint64_t increment = s->unacked + grow;
   s->recv_allowed += increment;
@@ -249,8 +303,11 @@ Result<void> Mux::on_open_frame(const frame::Frame& f) {
   }
   auto s = std::make_unique<Stream>();
   s->send_credit = o->window;
-  s->recv_window = limits_.initial_window;
-  s->recv_allowed = limits_.initial_window;
+  // With a budget, accept() sets the window; the OPEN itself reserves nothing while the relay dials.
+  if (!budget_) {
+    s->recv_window = limits_.initial_window;
+    s->recv_allowed = limits_.initial_window;
+  }
   streams_.emplace(f.stream, std::move(s));
   ++stats_.streams_opened;
   events_.on_open(f.stream, o->target);
@@ -357,10 +414,15 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     }
     frame::put_header(out, Type::Data, fin ? frame::kFlagFin : 0, id, n);
     s->sendq.move_to(out, n, pool_);
+    recharge(*s);
     s->send_credit -= n;
     stats_.bytes_sent += n;
     if (s->blocked && s->queued() < limits_.send_low_water) {
       s->blocked = false;
+      if (!s->budget_blocked) writable_.push_back(id);
+    }
+    if (s->budget_blocked && !s->blocked && budget_allows_reading(*s)) {
+      s->budget_blocked = false;  // its id stays in budget_blocked_ until the next sweep
       writable_.push_back(id);
     }
     if (fin) {
@@ -371,6 +433,57 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     schedule(id, *s);
   }
 
+  if (budget_) {
+    grant_starved();
+    resume_budget_blocked();
+  }
+  notify_writable();
+}
+
+void Mux::poll_budget() {
+  if (!budget_) return;
+  grant_starved();
+  resume_budget_blocked();
+  notify_writable();
+}
+
+void Mux::grant_starved() {
+  while (!starved_.empty()) {
+    const std::uint32_t w = budget_->open_window(limits_.initial_window);
+    if (w == 0) return;
+    const StreamId id = starved_.front();
+    starved_.pop_front();
+    Stream* s = find(id);
+    if (!s || s->fin_received || s->recv_window > 0) continue;
+    s->recv_window = w;
+    s->recv_allowed += w;
+    recharge(*s);
+    control_.append([&](Bytes& b) { frame::put_window(b, id, frame::WindowUpdate{w, s->delivered}); });
+    wake();
+  }
+}
+
+// Readers paused by the budget all resume once it is no longer tight (streams that drained their
+// queue meanwhile were resumed one by one by produce()).
+void Mux::resume_budget_blocked() {
+  if (budget_blocked_.empty() || budget_->tight()) {
+    if (budget_blocked_.size() > 2 * streams_.size() + 64)  // ids woken one by one, or gone
+      std::erase_if(budget_blocked_, [this](StreamId id) {
+        const Stream* s = find(id);
+        return !s || !s->budget_blocked;
+      });
+    return;
+  }
+  for (const StreamId id : budget_blocked_) {
+    Stream* s = find(id);
+    if (!s || !s->budget_blocked) continue;
+    s->budget_blocked = false;
+    if (!s->blocked) writable_.push_back(id);
+  }
+  budget_blocked_.clear();
+}
+
+void Mux::notify_writable() {
   // The owner may send() from on_writable(); by now the scheduler's state is consistent. The list
   // keeps its capacity (no allocation per unblocked stream) and is walked by index, so ids added
   // meanwhile (a produce() from inside on_writable) are served by this loop.
@@ -390,9 +503,12 @@ void Mux::shutdown_all() {
   for (auto& [id, s] : streams_) {
     ids.push_back(id);
     s->sendq.clear(pool_);
+    if (budget_) budget_->give(s->charged);
   }
   streams_.clear();
   ready_.clear();
+  starved_.clear();
+  budget_blocked_.clear();
   growth_used_ = 0;
   for (StreamId id : ids) events_.on_reset(id, ResetCode::Shutdown);
 }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/codec/link_frame.hpp"
+#include "common/link/buffer_budget.hpp"
 #include "common/link/chunk_queue.hpp"
 #include "common/link/clock.hpp"
 #include "common/link/control_queue.hpp"
@@ -67,6 +68,7 @@ struct MuxStats {
   std::uint64_t bytes_sent = 0;  // stream payload, both counted before encryption
   std::uint64_t bytes_received = 0;
   std::uint64_t streams_opened = 0;
+  std::uint64_t streams_starved = 0;  // accepted with no credit: the agent's budget was in use
 };
 
 class Mux {
@@ -76,8 +78,18 @@ class Mux {
   // `wake` runs whenever a call from outside the link's own callbacks may have produced output (a
   // new OPEN, queued bytes, a window update), so the I/O layer knows to flush.
   Mux(Side side, MuxLimits limits, LinkEvents& events, std::function<void()> wake = {});
+  ~Mux();
   Mux(const Mux&) = delete;
   Mux& operator=(const Mux&) = delete;
+
+  // Relay: the agent's budget of buffered bytes, shared by its links (buffer_budget.hpp). Set once
+  // the agent is known, before its first stream; without one, only the per-link bounds apply.
+  void set_budget(std::shared_ptr<BufferBudget> budget);
+  // The budget is nearly spent: a reader should read small pieces (at most Chunk::kSmallMax).
+  bool budget_tight() const noexcept { return budget_ && budget_->tight(); }
+  // Called periodically (the link's tick): another link of the same agent may have given bytes
+  // back, so credit-starved streams get their window and readers paused by the budget resume.
+  void poll_budget();
 
   // Initiator: asks the peer to dial `target`. Bytes may be queued with send() at once; they leave
   // when the OPEN_RESULT grants credit. Fails when the peer sent GOAWAY or a limit is reached.
@@ -126,6 +138,8 @@ class Mux {
   }
   std::size_t queued(StreamId id) const;
   std::uint32_t recv_window(StreamId id) const;
+  // Streams the budget keeps waiting: accepted with no credit yet, or paused reading.
+  std::size_t starved_streams() const noexcept { return starved_.size(); }
   const MuxStats& stats() const noexcept { return stats_; }
   bool draining() const noexcept { return goaway_sent_ || goaway_received_; }
   std::size_t control_bytes() const noexcept { return control_.size(); }
@@ -136,7 +150,8 @@ class Mux {
     bool fin_queued = false;  // finish() was called
     bool fin_sent = false;
     bool fin_received = false;
-    bool blocked = false;   // send() returned false; on_writable() pending
+    bool blocked = false;         // send() returned false at the high watermark; on_writable() pending
+    bool budget_blocked = false;  // send() returned false for the agent's budget; in budget_blocked_
     bool in_ready = false;  // its id is in ready_
     std::uint64_t send_credit = 0;
     ChunkQueue sendq;
@@ -145,6 +160,7 @@ class Mux {
     std::uint64_t unacked = 0;       // consumed, not yet granted back
     std::uint64_t delivered = 0;     // cumulative consumed (for future stream resumption)
     Instant last_grant{0};
+    std::uint64_t charged = 0;  // what this stream holds in the budget: its window and queue chunks
     std::size_t queued() const noexcept { return sendq.size(); }
   };
 
@@ -155,6 +171,13 @@ class Mux {
   void erase(StreamId id);
   void erase_if_done(StreamId id, Stream& s);
   bool used_id(StreamId id) const noexcept;
+  // Brings the stream's share of the budget up to date (its window and its queue's chunks).
+  void recharge(Stream& s);
+  // Whether a stream may read more into its queue now, as far as the budget goes.
+  bool budget_allows_reading(const Stream& s) const noexcept;
+  void grant_starved();
+  void resume_budget_blocked();
+  void notify_writable();
 
   Result<void> on_open_frame(const frame::Frame& f);
   Result<void> on_open_result_frame(const frame::Frame& f);
@@ -179,6 +202,9 @@ class Mux {
   StreamId next_id_;
   StreamId highest_peer_id_ = 0;
   std::uint64_t growth_used_ = 0;
+  std::shared_ptr<BufferBudget> budget_;
+  std::deque<StreamId> starved_;         // accepted with a window of 0, in order
+  std::vector<StreamId> budget_blocked_;  // may hold ids since woken or erased (flag checked)
   static constexpr std::size_t kRttSamples = 4;
   Millis rtt_{0};  // the latest PING sample
   std::array<Millis, kRttSamples> recent_rtt_{};

@@ -230,6 +230,13 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
   if (self->read_turn_.end(buf)) return;
   const std::size_t most = link_activity::crowded(self->mux_, uv_now(self->loop_)) ? link_activity::kTurnBytes
                                                                                    : link::Chunk::kBytes;
+  if (!self->stream_gone_ && self->mux_->budget_tight()) {
+    // The agent's budget is nearly spent: a small read gets a chunk of its own size, so the streams
+    // reading at once overshoot the budget by little (Mux::budget_allows_reading).
+    buf->base = reinterpret_cast<char*>(small_read_buffer());
+    buf->len = link::Chunk::kSmallMax;
+    return;
+  }
   if (!self->stream_gone_ && self->small_reads_ && self->mux_->queued(self->id_) == 0) {
     buf->base = reinterpret_cast<char*>(small_read_buffer());
     buf->len = most;
