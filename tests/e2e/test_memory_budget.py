@@ -171,7 +171,7 @@ class MemoryBudget(unittest.TestCase):
         if not SANITIZED:  # ASan's shadow memory and quarantine are not the relay's
             self.assertLess(peak, (BUDGET_MIB + 32) * 1024, "relay RSS above the budget + 32 MiB")
         # Every stream was accepted: the budget makes streams wait for credit, it does not refuse them.
-        self.assertNotIn('"result":"limit', self.ferry.audit())
+        self.assertNotIn('"result":"limit reached"', self.ferry.audit())
 
 
 if __name__ == "__main__":
