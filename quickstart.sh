@@ -24,14 +24,12 @@ stop() {
 if [ "${1:-}" = "stop" ]; then stop; exit 0; fi
 stop >/dev/null
 
-packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libssl-dev libtomlplusplus-dev catch2
-          nlohmann-json3-dev python3 curl)
 . tests/ensure_packages.sh
-ensure_packages "${packages[@]}"
+ensure_packages "${FERRY_BUILD_PACKAGES[@]}"
 
 echo "== building (Release)"
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release --target ferry-relay ferry-agent
+cmake --preset release >/dev/null
+cmake --build --preset release --target ferry-relay ferry-agent
 bin=$(pwd)/build/release
 
 mkdir -p "$dir/www"

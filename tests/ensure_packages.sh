@@ -1,5 +1,16 @@
-# Sourced by quickstart.sh and tests/run_all.sh: ensure_packages PKG... installs whichever of the
-# Debian packages are missing (with sudo when not root), after refreshing the package lists.
+# The Debian 12 packages ferry needs, in one place. Sourced by quickstart.sh, tests/run_all.sh and
+# .ci/run: ensure_packages PKG... installs whichever are missing (with sudo when not root), after
+# refreshing the package lists.
+
+# To build the programs and run the quickstart.
+FERRY_BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libssl-dev
+                      libtomlplusplus-dev catch2 nlohmann-json3-dev python3 curl)
+# Everything the whole suite uses besides: clang and its runtime for libFuzzer, the real clients of the
+# end-to-end tests, network namespaces, and the package test (cpack, lintian, systemd-analyze).
+FERRY_TEST_PACKAGES=("${FERRY_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev openssl ca-certificates iproute2 wget
+                     git openssh-server openssh-client netcat-openbsd chromium
+                     dpkg-dev lintian file man-db binutils systemd)
+
 ensure_packages() {
   local missing=() p
   for p in "$@"; do

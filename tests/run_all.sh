@@ -14,50 +14,64 @@ quick=0
 jobs="${FERRY_JOBS:-$(nproc)}"
 fuzz_seconds="${FERRY_FUZZ_SECONDS:-20}"
 
-packages=(build-essential cmake ninja-build pkg-config libuv1-dev libsodium-dev libssl-dev libtomlplusplus-dev catch2
-          nlohmann-json3-dev clang libclang-rt-14-dev python3 curl openssl ca-certificates iproute2 wget git
-          openssh-server openssh-client netcat-openbsd chromium
-          dpkg-dev lintian file man-db binutils systemd)  # the package test: cpack, lintian, systemd-analyze
 . tests/ensure_packages.sh
-ensure_packages "${packages[@]}"
+ensure_packages "${FERRY_TEST_PACKAGES[@]}"
 
 summary=()
-run_tree() {  # name, extra cmake args...
-  local name=$1; shift
+run_tree() {  # a preset of CMakePresets.json: release or asan
+  local name=$1
   echo "== build ($name)"
-  cmake -S . -B "build/$name" -G Ninja "$@" >/dev/null
-  cmake --build "build/$name" -j "$jobs"
+  cmake --preset "$name" >/dev/null
+  cmake --build --preset "$name" -j "$jobs"
   echo "== test ($name)"
-  local label_args=()
-  [ $quick -eq 1 ] && label_args=(-L unit)
-  (cd "build/$name" && ctest --output-on-failure -j "$jobs" "${label_args[@]}" | tee ctest.log)
+  local preset=$name
+  [ $quick -eq 1 ] && preset=unit
+  ctest --preset "$preset" -j "$jobs" | tee "build/$name/ctest.log"
   summary+=("$name: $(grep -E 'tests passed' "build/$name/ctest.log" || echo 'no summary')")
 }
 
-run_tree release -DCMAKE_BUILD_TYPE=Release
-if [ $quick -eq 0 ]; then
-  run_tree asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_SANITIZE=ON
+# One libFuzzer target for a bounded time on a copy of its seed corpus; its findings go to $2.
+fuzz_one() {  # target, artifacts dir
+  local t=$1 found=$2 work
+  work=$(mktemp -d)
+  cp tests/fuzz/corpus/"$t"/* "$work"/
+  ./build/fuzz/tests/fuzz/"${t}"_fuzz -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix="$found/" "$work" >"$found/log" 2>&1 || true
+  rm -rf "$work"
+}
 
-  echo "== fuzz (clang, libFuzzer, ${fuzz_seconds}s per target)"
-  cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
-        -DCMAKE_CXX_COMPILER=clang++ -DFERRY_FUZZ=ON -DFERRY_TESTS=ON >/dev/null
+run_tree release
+if [ $quick -eq 0 ]; then
+  run_tree asan
+
+  echo "== fuzz (clang, libFuzzer, ${fuzz_seconds}s per target, $jobs at a time)"
+  cmake --preset fuzz >/dev/null
   targets=()
   for f in tests/fuzz/*_fuzz.cpp; do t=$(basename "$f" _fuzz.cpp); targets+=("$t"); done
-  cmake --build build/fuzz -j "$jobs" --target "${targets[@]/%/_fuzz}"
+  cmake --build --preset fuzz -j "$jobs" --target "${targets[@]/%/_fuzz}"
+  findings=$(mktemp -d)
   for t in "${targets[@]}"; do
-    work=$(mktemp -d)
-    cp tests/fuzz/corpus/"$t"/* "$work"/
-    echo "-- $t"
-    (cd build/fuzz && ./tests/fuzz/"${t}"_fuzz -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 \
-        -print_final_stats=1 "$work" 2>&1 | grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|==.*ERROR)' || true)
-    # libFuzzer exits non-zero and writes crash-* on a finding; either fails the run.
-    if ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* >/dev/null 2>&1; then
-      echo "fuzz target $t found a failing input:"; ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* 2>/dev/null
-      exit 1
-    fi
-    rm -rf "$work"
-    summary+=("fuzz $t: ${fuzz_seconds}s, no failure")
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+    mkdir -p "$findings/$t"
+    fuzz_one "$t" "$findings/$t" &
   done
+  wait
+  failed=0
+  for t in "${targets[@]}"; do
+    echo "-- $t"
+    grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|==.*ERROR)' "$findings/$t/log" || true
+    # libFuzzer writes crash-*, leak-* or timeout-* on a finding; any fails the run.
+    if ls "$findings/$t"/crash-* "$findings/$t"/leak-* "$findings/$t"/timeout-* >/dev/null 2>&1; then
+      echo "fuzz target $t found a failing input:"; ls "$findings/$t"/crash-* "$findings/$t"/leak-* \
+          "$findings/$t"/timeout-* 2>/dev/null
+      mkdir -p build/fuzz/findings && cp -r "$findings/$t" build/fuzz/findings/
+      failed=1
+    else
+      summary+=("fuzz $t: ${fuzz_seconds}s, no failure")
+    fi
+  done
+  rm -rf "$findings"
+  [ $failed -eq 0 ] || exit 1
 fi
 
 echo
