@@ -175,7 +175,7 @@ void ClientSession::socks4_request() {
   if (!req) return refuse(rejected, std::string("bad request: ") + req.error().what);
   if (!req->msg) return;
   if (req->msg->cmd != socks4::kCmdConnect) return refuse(rejected, "only CONNECT is supported");
-  // SOCKS4 cannot carry a password: with [auth] it is refused outright (SPEC.md).
+  // SOCKS4 cannot carry a password: with [auth] it is refused outright (docs/spec.md 6.4).
   if (ctx_.config->auth) return refuse(rejected, "SOCKS4 cannot authenticate and [auth] is set");
   open(req->msg->target, req->used);
 }

@@ -1,6 +1,6 @@
 // One local client connection at the agent. The first byte says which protocol it speaks (0x05
 // SOCKS5, 0x04 SOCKS4/4a, anything else HTTP); the session runs that handshake, asks the link for a
-// stream to the target, answers the client with the relay's real outcome (SPEC.md's mapping table),
+// stream to the target, answers the client with the relay's real outcome (the outcome table of docs/spec.md),
 // and then pipes bytes both ways. HTTP requests other than CONNECT go to HttpForwarder.
 #pragma once
 

@@ -161,7 +161,8 @@ void LinkClient::on_closed(const Error& why) {
     // Message 1 reached a relay and the handshake did not complete: under "auto", offer the other
     // suite next time, ChaCha20-Poly1305 (which every relay takes) after AES-256-GCM, and AES-256-GCM
     // again after a ChaCha20-Poly1305 failure too (the cause was something else: a key not yet listed,
-    // a relay restarting). An attacker who drops the link only gets the SPEC's own cipher.
+    // a relay restarting). An attacker who drops the link only gets the contract's own cipher (docs/spec.md
+    // 15).
     if (!handshake_done_ && conn_->session().handshake_begun() && !hooks_.primary) {
       if (cfg_.cipher == crypto::CipherSuite::AesGcm && !aes_hint_logged_) {
         aes_hint_logged_ = true;
@@ -296,7 +297,7 @@ void LinkClient::on_reset(link::StreamId id, frame::ResetCode code) {
   if (!o) return;
   streams_.erase(id);
   if (answered) return o->on_stream_reset(code);
-  // The owner still waits for the relay's outcome: this is it (SPEC.md: link down -> 0x01, 502).
+  // The owner still waits for the relay's outcome: this is it (docs/spec.md 7: link down -> 0x01, 502).
   const char* why = code == frame::ResetCode::Shutdown ? "the link to the relay went down"
                                                        : "the relay reset the stream before it answered";
   o->on_open_result(*this, id, frame::OpenResult{frame::OpenCode::Failure, 0, why});

@@ -1,10 +1,10 @@
 // The agent's links to the relay: agent.toml [relay] links of them (default 2), each a LinkClient
-// with its own TCP connection, handshake, keys and reconnects. SPEC.md allows "a small pool where that
-// measurably helps": a new stream goes to the link that moved the least lately (link_choice.hpp), so a
-// bulk transfer does not queue ahead of an interactive stream on one TCP connection
-// (docs/performance.md). Links connect one at a time and the others only while the primary is up:
-// the relay accepts an agent's handshake timestamps in order only, and a relay that is down gets one
-// agent's retries, not one per link.
+// with its own TCP connection, handshake, keys and reconnects. The contract allows "a small pool
+// where that measurably helps": a new stream goes to the link that moved the least lately
+// (link_choice.hpp), so a bulk transfer does not queue ahead of an interactive stream on one TCP
+// connection (docs/decisions/0016-pool-of-links.md). Links connect one at a time and the others only while
+// the primary is up: the relay accepts an agent's handshake timestamps in order only, and a relay that is
+// down gets one agent's retries, not one per link.
 #pragma once
 
 #include <functional>

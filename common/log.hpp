@@ -1,5 +1,6 @@
-// One log line per decision (STYLE.md 4): "TIME LEVEL WHO: message". Lines go to stderr, whole, from
-// any thread. Callers never pass keys, passwords, Proxy-Authorization values or payload bytes.
+// One log line per decision (CONTRIBUTING.md "Errors and logs"): "TIME LEVEL WHO: message". Lines go to
+// stderr, whole, from any thread. Callers never pass keys, passwords, Proxy-Authorization values or payload
+// bytes.
 #pragma once
 
 #include <string_view>

@@ -1,5 +1,5 @@
-// The audit log: one JSON object per stream (SPEC.md "Relay"): time, agent, target as asked, address
-// dialled, result, bytes each way, duration. Never payload, never keys.
+// The audit log: one JSON object per stream (docs/spec.md 11 "Audit log"): time, agent, target as asked,
+// address dialled, result, bytes each way, duration. Never payload, never keys.
 #pragma once
 
 #include <cstdio>

@@ -1,8 +1,8 @@
 // Which relay worker (event loop thread) a new link joins. Every worker accepts on its own
 // SO_REUSEPORT listener, and the kernel hashes each connection to one of them: an agent's two links
 // shared a worker half the time, and a keystroke on one link then waited behind the other link's
-// download on that thread (docs/performance.md). So the worker that accepts a connection asks here,
-// before any byte is read, and keeps it or hands the bare socket to the worker chosen.
+// download on that thread (docs/decisions/0018-relay-worker-placement.md). So the worker that accepts a
+// connection asks here, before any byte is read, and keeps it or hands the bare socket to the worker chosen.
 //
 // The choice: the worker with the fewest links from the connection's source (an agent's address, as
 // RelayServer::rate_source gives it), then the one with the fewest links, then the accepting worker.

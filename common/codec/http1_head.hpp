@@ -37,9 +37,10 @@
 
 namespace ferry::http1 {
 
-// Every limit is finite (STYLE §10): a client that never sends the empty line cannot make us buffer
-// more than these bytes. 8 KiB for the request line is what nginx's large_client_header_buffers and
-// most origins allow for a URL; 32 KiB and 100 fields hold any real browser's cookies and headers.
+// Every limit is finite (CONTRIBUTING.md "Lifetime and ownership": everything is bounded): a client that
+// never sends the empty line cannot make us buffer more than these bytes. 8 KiB for the request line is what
+// nginx's large_client_header_buffers and most origins allow for a URL; 32 KiB and 100 fields hold any real
+// browser's cookies and headers.
 struct Limits {
   std::size_t max_start_line_bytes = 8 * 1024;  // request line or status line, without CRLF
   std::size_t max_header_count = 100;

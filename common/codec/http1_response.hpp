@@ -11,7 +11,8 @@
 //   \r\n
 //   ferry: connection refused by target\n
 //
-// The one table that maps errors to statuses lives here too (SPEC outcome table; STYLE §4).
+// The one table that maps errors to statuses lives here too (docs/spec.md 7, "Outcome table"; CONTRIBUTING.md
+// "Errors and logs").
 #pragma once
 
 #include <string_view>
@@ -37,8 +38,8 @@ inline constexpr int kRetryAfterSeconds = 5;
 // "HTTP/1.1 200 Connection established": after it, the connection is an opaque tunnel.
 [[nodiscard]] Bytes connect_established();
 
-// The SPEC's outcome table: Denied 403; NetworkUnreachable, HostUnreachable, NameNotResolved, Refused
-// and Failure 502; Timeout 504; Limit 503. Ok is 200 (for CONNECT).
+// The outcome table (docs/spec.md 7): Denied 403; NetworkUnreachable, HostUnreachable, NameNotResolved,
+// Refused and Failure 502; Timeout 504; Limit 503. Ok is 200 (for CONNECT).
 [[nodiscard]] int status_for(frame::OpenCode code) noexcept;
 
 // The status for a request that failed to parse (head, target, framing, auth): Errc::TooLarge 414,

@@ -1,5 +1,5 @@
 // Which protocol a local client speaks, from its first byte. Every agent port accepts all three
-// (SPEC "Users confuse schemes"), so the listener looks at one byte and hands the connection on.
+// (docs/spec.md 6.1 "Any scheme on any port"), so the listener looks at one byte and hands the connection on.
 //
 //   0x05  SOCKS5 greeting, VER field (RFC 1928 §3)
 //   0x04  SOCKS4 / SOCKS4a request, VN field (SOCKS4 protocol, "SOCKS 4A" extension)

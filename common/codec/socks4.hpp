@@ -15,7 +15,7 @@
 //   +----+----+----+----+----+----+----+----+
 //
 // SOCKS4 cannot carry a password, so with [auth] set the session rejects every SOCKS4 client
-// (SPEC); the USERID is reported only so that the refusal can be logged with it.
+// (docs/spec.md 6.4); the USERID is reported only so that the refusal can be logged with it.
 #pragma once
 
 #include <cstdint>
@@ -59,7 +59,7 @@ struct Request {
 // SOCKS4 has no IPv6; an Ipv6 target's first four bytes are written, so do not pass one.
 [[nodiscard]] Bytes encode_request(const Request& r);
 
-// The SPEC's outcome table: SOCKS4 has one way to say no.
+// The outcome table (docs/spec.md 7): SOCKS4 has one way to say no.
 [[nodiscard]] std::uint8_t code_for(frame::OpenCode code) noexcept;
 
 }  // namespace ferry::socks4

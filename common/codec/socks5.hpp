@@ -111,7 +111,7 @@ struct Request {
 [[nodiscard]] Bytes encode_userpass(const UserPass& up);
 [[nodiscard]] Bytes encode_request(const Request& r);
 
-// The SPEC's outcome table: the REP a client gets for what happened at the relay.
+// The outcome table (docs/spec.md 7): the REP a client gets for what happened at the relay.
 [[nodiscard]] std::uint8_t rep_for(frame::OpenCode code) noexcept;
 // The REP for a request that failed to decode: an unknown ATYP is "address type not supported",
 // anything else a general failure (RFC 1928 has no "malformed" reply).

@@ -1,4 +1,4 @@
-// agent.toml (SPEC.md "agent.toml"): every key, its default, and its checks.
+// agent.toml (docs/spec.md 4.2 "agent.toml"): every key, its default, and its checks.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// A configuration error names the file, the line and the key at fault (SPEC.md: exit code 2).
+// A configuration error names the file, the line and the key at fault (docs/spec.md 2.1: exit code 2).
 #pragma once
 
 #include <string>

@@ -69,8 +69,8 @@ void read_link_ciphers(TableReader& top, RelayConfig& out) {
     if (set.contains(*suite)) return top.fail("link_ciphers", "\"" + name + "\" is listed twice");
     set.add(*suite);
   }
-  // SPEC.md's cipher stays on: every agent can fall back to it, and an agent that lost an AES
-  // handshake (docs/protocol.md 2.5) must find it.
+  // The original contract's cipher (docs/spec.md 15) stays on: every agent can fall back to it, and an agent
+  // that lost an AES handshake (docs/protocol.md 2.5) must find it.
   if (!set.contains(crypto::CipherSuite::ChaChaPoly))
     return top.fail("link_ciphers", "must include \"chacha20-poly1305\", the cipher every agent speaks");
   out.link_ciphers = set;

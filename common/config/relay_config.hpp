@@ -1,4 +1,4 @@
-// relay.toml (SPEC.md "relay.toml"): every key, its default, and its checks.
+// relay.toml (docs/spec.md 4.1 "relay.toml"): every key, its default, and its checks.
 #pragma once
 
 #include <functional>
@@ -51,7 +51,7 @@ std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfi
 
 crypto::SuiteSet link_suites(const RelayConfig& cfg);
 
-// Resolves a path from a config file against the file's directory (SPEC.md: relative paths are
+// Resolves a path from a config file against the file's directory (docs/spec.md 4: relative paths are
 // relative to the config file).
 std::string resolve_path(const std::string& config_file, const std::string& path);
 

@@ -14,7 +14,8 @@ std::string ConfigError::to_string() const {
 
 std::optional<ConfigError> parse_toml_file(const std::string& path, toml::table& out) {
   try {
-    out = toml::parse_file(path);  // exceptions stop here, before any event loop runs (STYLE.md 4)
+    out = toml::parse_file(
+        path);  // exceptions stop here, before any event loop runs (CONTRIBUTING.md "Errors and logs")
   } catch (const toml::parse_error& e) {
     return ConfigError{path, static_cast<int>(e.source().begin.line), "", std::string(e.description())};
   }

@@ -1,5 +1,5 @@
 // Reads one TOML table with typed getters that remember which keys were read, so that every key
-// left over is reported as unknown (SPEC.md: typos must not pass silently). The first error wins.
+// left over is reported as unknown (docs/spec.md 4: typos must not pass silently). The first error wins.
 #pragma once
 
 #include <toml++/toml.h>

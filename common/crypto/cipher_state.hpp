@@ -3,10 +3,10 @@
 // ChaCha20-Poly1305, big-endian for AES-256-GCM.
 //
 // The AEAD itself is OpenSSL libcrypto's, not libsodium's: ChaCha20-Poly1305 is the same primitive,
-// 2.6x faster on this hardware (vector code up to AVX-512), and it is the link's largest cost per
-// byte (docs/performance.md); libsodium's AES-256-GCM is slower than libcrypto's and absent without
-// AES-NI. The published Noise vectors and a byte-for-byte comparison with libsodium
-// (tests/unit/cipher_state_test.cpp) hold both to the same output.
+// faster on this hardware (vector code up to AVX-512), and it is the link's largest cost per byte
+// (docs/decisions/0005-libcrypto-transport-aead.md); libsodium's AES-256-GCM is slower than
+// libcrypto's and absent without AES-NI. The published Noise vectors and a byte-for-byte comparison with
+// libsodium (tests/unit/cipher_state_test.cpp) hold both to the same output.
 #pragma once
 
 #include <cstdint>

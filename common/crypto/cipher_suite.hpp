@@ -1,4 +1,4 @@
-// The link's AEAD: ChaCha20-Poly1305 (SPEC.md's, always available) or AES-256-GCM, which an agent
+// The link's AEAD: ChaCha20-Poly1305 (the contract's, always available) or AES-256-GCM, which an agent
 // offers when its CPU has AES and carry-less multiply instructions, because there it costs less per
 // byte (docs/performance.md "AES-256-GCM"). The suite is the cipher part of the Noise protocol name,
 // so it is hashed into the handshake: nobody on the path can change which one the two ends use.

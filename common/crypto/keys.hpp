@@ -1,4 +1,4 @@
-// X25519 keys and their one-line base64 file format (SPEC.md "Keys": standard base64 of the 32 raw
+// X25519 keys and their one-line base64 file format (docs/spec.md 3 "Keys": standard base64 of the 32 raw
 // bytes, as WireGuard writes them). A key file holds the private key; the public key is derived.
 #pragma once
 

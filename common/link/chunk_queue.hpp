@@ -1,12 +1,11 @@
 // A byte queue made of chunks: full 64 KiB chunks drawn from a per-link pool, and small ones sized to
 // a small message. Streams that move data reuse warm full chunks instead of growing and freeing large
-// vectors (which glibc hands back to the kernel and faults in again: page-fault and page-clearing
-// time showed up as a tenth of the sender's CPU). A small message on an empty queue (a keystroke, one
-// request of a thousand held connections) gets a chunk of its own size instead of 64 KiB: ten
-// thousand connections answering at once must not cost 640 MiB. Full chunks are 64 KiB because a
-// socket is read into them in place: against 16 KiB, a quarter of the read syscalls and of the
-// window-update ACKs each read sends cut the sender's CPU by about 10% (0.94-1.02 -> 0.83-0.87
-// s/GiB on the relay, docs/performance.md). An idle stream holds no chunk at all.
+// vectors, which glibc hands back to the kernel and faults in again (docs/decisions/0001). A small
+// message on an empty queue (a keystroke, one request of a thousand held connections) gets a chunk
+// of its own size instead of 64 KiB: ten thousand connections answering at once must not cost
+// 640 MiB. Full chunks are 64 KiB because a socket is read into them in place: against 16 KiB, a
+// quarter of the read syscalls and of the window-update ACKs each read sends
+// (docs/decisions/0011-64-kib-send-chunks.md). An idle stream holds no chunk at all.
 #pragma once
 
 #include <cstdint>

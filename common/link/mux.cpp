@@ -221,8 +221,11 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   if (now - s->last_grant <= 2 * rtt_ + Millis(2) && s->recv_window < cap) {
     // The link's growth budget counts windows above the initial one (a stream that started small
     // under the agent's budget grows up to it for free), the agent's budget every byte.
-    auto above_initial = [this](std::uint64_t w) { return w > limits_.initial_window ? w - limits_.initial_window : 0; };
-    const std::uint64_t below_initial = limits_.initial_window - std::min(s->recv_window, limits_.initial_window);
+    auto above_initial = [this](std::uint64_t w) {
+      return w > limits_.initial_window ? w - limits_.initial_window : 0;
+    };
+    const std::uint64_t below_initial =
+        limits_.initial_window - std::min(s->recv_window, limits_.initial_window);
     grow = std::min<std::uint64_t>({s->recv_window, cap - s->recv_window,
                                     below_initial + limits_.link_growth_budget - growth_used_,
                                     budget_ ? budget_->growth_room() : UINT64_MAX});
@@ -340,7 +343,7 @@ Result<void> Mux::on_data_frame(const frame::Frame& f) {
     if (used_id(f.stream)) return {};  // in flight when we reset it
     return fail(Errc::Malformed, "DATA for a stream never opened");
   }
-  // SPEC.md: a frame that breaks the protocol closes the link. A peer that overruns credit is broken
+  // docs/spec.md 8.2: a frame that breaks the protocol closes the link. A peer that overruns credit is broken
   // or hostile, and a link carries one agent's streams only, so nobody else is disturbed. Neither side
   // sends DATA before the open handshake finished: the relay must not buffer bytes for a target it is
   // still dialling (or will refuse).

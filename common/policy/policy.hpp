@@ -32,7 +32,7 @@
 // took part, the first `allow *` (written or built-in) would wave every address through and a name that
 // resolves to 127.0.0.1 or 169.254.169.254 (DNS rebinding) would reach it. With only address patterns
 // taking part, the built-in denies for loopback, link-local, multicast and unspecified always apply to a
-// resolved address unless an earlier, explicit address rule allowed that very address. Hence SPEC's
+// resolved address unless an earlier, explicit address rule allowed that very address. Hence docs/spec.md 5's
 // promise: a name that is allowed can never reach an address that a rule denies; `allow localhost` does
 // not reach 127.0.0.1, while `allow 127.0.0.1:8080` reaches it on port 8080 as a literal or as the
 // address of a name. A caller that dials several resolved addresses checks each of them.

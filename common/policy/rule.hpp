@@ -1,7 +1,7 @@
-// One policy rule: `allow PATTERN[:PORTS]` or `deny PATTERN[:PORTS]` (SPEC, relay.toml).
+// One policy rule: `allow PATTERN[:PORTS]` or `deny PATTERN[:PORTS]` (docs/spec.md 5).
 //
 //   rule     = action 1*" " pattern [":" ports]          nothing before, between or after but these
-//   action   = "allow" / "deny"                          lower case, as the SPEC writes them
+//   action   = "allow" / "deny"                          lower case, as docs/spec.md 5 writes them
 //   pattern  = "*"                                       every name and every address
 //            / "*." host-name                            names strictly below that name (see below)
 //            / host-name                                 that one name (case-insensitive, final dot ignored)

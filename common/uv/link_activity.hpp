@@ -7,8 +7,8 @@
 // Alone, a reader takes large batches (docs/performance.md, "A pool of links").
 //
 // Only light links crowd the others: turns shorten the wait of small exchanges, but between two
-// downloads they only cost CPU (about a quarter more per byte). A link with one stream that moved
-// kHeavyBytes within a window is heavy (MovedBytes): a download, and its activity makes no one take
+// downloads they only cost CPU (docs/decisions/0019-only-light-links-crowd.md). A link with one stream that
+// moved kHeavyBytes within a window is heavy (MovedBytes): a download, and its activity makes no one take
 // turns. With more streams, one of them may be a keystroke, so the link stays light.
 #pragma once
 
@@ -20,9 +20,8 @@
 namespace ferry::uv::link_activity {
 
 // A reader's turn while another link of its thread is active: one read of at most this much per
-// event. Measured on loopback with an echo beside a download (peer_bench scenario d, two runs each):
-// 64 KiB left the echo's p50 at 1.1-1.65x idle with the download at 900-1000 MB/s; 32 KiB gave
-// 0.91-0.99x at 840-890 MB/s; 16 KiB 0.76-0.82x at 740-760 MB/s. A link alone reads 256 KiB.
+// event. 32 KiB measured best between an echo's latency beside a download and the download's rate
+// (docs/decisions/0017-short-read-turns.md). A link alone reads 256 KiB.
 inline constexpr std::size_t kTurnBytes = 32 * 1024;
 
 // One reader's turn, the same for link and socket reads. After a read that filled its buffer

@@ -1,9 +1,10 @@
 // A LinkSession on a libuv TCP socket: reads feed receive(), produce() feeds writes, a timer drives
 // tick(). The owner talks to streams through session().mux() and gets events through LinkEvents.
 //
-// Lifetime (STYLE.md 3.2): close() or the end of the link starts a two-step close. Pending output
-// (the authenticated CLOSE record) is flushed for at most kCloseFlushMs, then the handles are closed,
-// and `on_gone` runs from the last close callback; only then may the owner destroy the object.
+// Lifetime (CONTRIBUTING.md "Lifetime and ownership"): close() or the end of the link starts a two-step
+// close. Pending output (the authenticated CLOSE record) is flushed for at most kCloseFlushMs, then the
+// handles are closed, and `on_gone` runs from the last close callback; only then may the owner destroy the
+// object.
 #pragma once
 
 #include <uv.h>
@@ -21,14 +22,15 @@ class LinkConnection final : private link::LinkEvents {
  public:
   using GoneFn = std::function<void(LinkConnection&)>;
   // One read buffer per loop thread (reads are consumed before read_cb returns), so idle links hold
-  // no buffer of their own. At most one buffer is read per event. End to end, 256 KiB beat
-  // 128 KiB, 512 KiB and 1 MiB: 1.1 GB/s at 0.56 + 0.88 s/GiB (agent + relay) against 0.54-0.78 GB/s
-  // at 0.7 + 1.1 with 1 MiB. The records decrypted in place, and the writev from them, stay in L2.
+  // no buffer of their own. At most one buffer is read per event. End to end, 256 KiB beat 128 KiB,
+  // 512 KiB and 1 MiB (docs/decisions/0010-256-kib-link-reads.md): the records decrypted in place,
+  // and the writev from them, stay in L2.
   static constexpr std::size_t kReadBytes = 256 * 1024;
   // While another link of this thread is active, a read is link_activity::kTurnBytes.
   // Records are produced in batches, written with one syscall each. While the kernel takes every batch
-  // at once (a fast path), batches are large: loopback TCP costs the sender 0.41 s/GiB of CPU at
-  // 128 KiB writes and 0.22 s/GiB at 1 MiB, and 512 KiB measured best end to end (it stays in L2).
+  // at once (a fast path), batches are large: loopback TCP costs the sender less CPU per byte the
+  // larger the write, and 512 KiB measured best end to end, staying in L2
+  // (docs/decisions/0003-512-kib-write-batches.md).
   // Once the kernel pushes back (a slow path), at most one small batch waits in user space, so the
   // round-robin scheduler, not a FIFO, decides what goes next.
   static constexpr std::size_t kLargeBatch = 512 * 1024;

@@ -16,8 +16,8 @@
 // front ends): start_handshake() delivers the bytes read to a callback and write_raw() answers;
 // attach() then binds the stream and start() switches to piping.
 //
-// Lifetime (STYLE.md 3.2): when both directions are done, or on abort, the pipe closes its handles
-// and calls `done` from the last close callback; only then may the owner destroy it.
+// Lifetime (CONTRIBUTING.md "Lifetime and ownership"): when both directions are done, or on abort, the pipe
+// closes its handles and calls `done` from the last close callback; only then may the owner destroy it.
 #pragma once
 
 #include <uv.h>

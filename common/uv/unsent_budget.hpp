@@ -1,8 +1,9 @@
 // How many unsent bytes the kernel may hold for a link socket (TCP_NOTSENT_LOWAT), and how large a
 // batch of records is written at once. Bytes past the kernel's hand are out of the scheduler's: a
 // keystroke queued behind them waits for all of them. So the budget is a few milliseconds of what the
-// path carries: a full 512 KiB on loopback (smaller costs throughput there), about 48 KiB on a 100
-// Mbit/s home line (where 512 KiB would be 42 ms of queue in front of every small message).
+// path carries: a full 512 KiB on loopback (smaller costs throughput there), tens of KiB on a home
+// line, where 512 KiB would be tens of milliseconds of queue in front of every small message
+// (docs/decisions/0007-unsent-budget-follows-path.md).
 #pragma once
 
 #include <cstddef>

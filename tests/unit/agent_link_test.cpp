@@ -17,7 +17,7 @@ using test::text;
 
 namespace {}  // namespace
 
-TEST_CASE("the link going down before the relay answered gets the error reply SPEC.md asks for",
+TEST_CASE("the link going down before the relay answered gets the error reply docs/spec.md 7 asks for",
           "[agent][link]") {
   AgentHarness agent;
   agent.on_loop([&] { agent.relay().on_open_fn = [](link::StreamId, const Target&) {}; });  // never answers

@@ -45,7 +45,7 @@ std::optional<config::ConfigError> agent(const std::string& text, AgentConfig& o
 
 }  // namespace
 
-TEST_CASE("relay.toml: SPEC's example loads with every key", "[config]") {
+TEST_CASE("relay.toml: the contract's example loads with every key", "[config]") {
   RelayConfig c;
   auto err = relay(R"(listen = "0.0.0.0:7443"
 private_key_file = "relay.key"

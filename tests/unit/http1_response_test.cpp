@@ -72,7 +72,7 @@ TEST_CASE("http1 CONNECT 200", "[http1]") {
   CHECK(text(connect_established()) == "HTTP/1.1 200 Connection established\r\n\r\n");
 }
 
-TEST_CASE("http1 status for each relay outcome, per the SPEC table", "[http1]") {
+TEST_CASE("http1 status for each relay outcome, per the outcome table", "[http1]") {
   using frame::OpenCode;
   CHECK(status_for(OpenCode::Ok) == 200);
   CHECK(status_for(OpenCode::Denied) == 403);

@@ -39,7 +39,7 @@ const std::string kUnspec = "deny unspecified (built-in)";
 const std::string kAllowAll = "allow * (built-in)";
 
 const std::vector<Case> kCases = {
-    // The SPEC's relay.toml example.
+    // The contract's relay.toml example (docs/spec.md 4.1).
     {{}, kSpec, "a.staging.example.com", 443, {"10.1.2.3"}, true, kSpec1},
     {{}, kSpec, "a.staging.example.com", 443, {"198.51.100.9"}, true, kSpec1},
     {{}, kSpec, "a.staging.example.com", 443, {"127.0.0.1"}, false, kLoop},

@@ -133,7 +133,7 @@ TEST_CASE("socks4: limits and bad input", "[socks4]") {
             .code == Errc::Malformed);
 }
 
-TEST_CASE("socks4 reply bytes and the SPEC table", "[socks4]") {
+TEST_CASE("socks4 reply bytes and the outcome table", "[socks4]") {
   CHECK(to_hex(socks4::encode_reply(socks4::kRequestGranted)) == "005a000000000000");
   CHECK(to_hex(socks4::encode_reply(socks4::kRequestRejectedOrFailed)) == "005b000000000000");
   using frame::OpenCode;

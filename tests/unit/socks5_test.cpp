@@ -203,7 +203,7 @@ TEST_CASE("socks5 reply bytes", "[socks5]") {
         "0001");
 }
 
-TEST_CASE("socks5 REP for each relay outcome, per the SPEC table", "[socks5]") {
+TEST_CASE("socks5 REP for each relay outcome, per the outcome table", "[socks5]") {
   using frame::OpenCode;
   CHECK(socks5::rep_for(OpenCode::Ok) == 0x00);
   CHECK(socks5::rep_for(OpenCode::Denied) == 0x02);
