@@ -39,6 +39,8 @@ class LinkConnection final : private link::LinkEvents {
   // looked up at most this often while the link sends; batches never exceed that budget either.
   static constexpr std::uint64_t kRetuneMs = 50;
   static constexpr std::uint64_t kTickMs = 100;
+  // Buffers of finished writes kept for the next batches.
+  static constexpr std::size_t kSpareBuffers = 1;
   // A link with nothing to send for this long returns its batch buffers and pooled chunks.
   static constexpr std::int64_t kIdleTrimMs = 2000;
   static constexpr std::int64_t kCloseFlushMs = 2000;
@@ -133,7 +135,6 @@ class LinkConnection final : private link::LinkEvents {
   int fd_ = -1;
   Bytes scratch_;             // the batch being produced and written
   std::vector<Bytes> spare_;  // finished writes' buffers, reused by later batches (at most kSpareBuffers)
-  static constexpr std::size_t kSpareBuffers = 1;
   std::string peer_address_;
   link::Instant close_started_{0};
   link::Instant connect_started_{0};

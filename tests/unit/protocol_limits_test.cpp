@@ -8,10 +8,13 @@
 #include <string>
 
 #include "common/codec/link_frame.hpp"
+#include "common/config/relay_config.hpp"
+#include "common/link/buffer_budget.hpp"
 #include "common/link/link_session.hpp"
 #include "common/link/mux.hpp"
 #include "common/uv/link_activity.hpp"
 #include "common/uv/link_connection.hpp"
+#include "common/uv/unsent_budget.hpp"
 #include "relay/link_handler.hpp"
 
 using namespace ferry;
@@ -98,6 +101,12 @@ TEST_CASE("docs/protocol.md's limits table says what the code does", "[protocol]
   says("write batch", size_text(uv::LinkConnection::kLargeBatch) +
                           " while the kernel takes batches whole, else " +
                           size_text(uv::LinkConnection::kSmallBatch));
+  says("spare write buffers", std::to_string(uv::LinkConnection::kSpareBuffers));
+  says("unsent in the kernel", size_text(uv::kMinUnsentBudget) + " to " + size_text(uv::kMaxUnsentBudget) +
+                                   ": about " + std::to_string(uv::kUnsentBudgetMicros / 1000) + " ms");
+  says("agent's buffered bytes", std::to_string(config::RelayConfig{}.max_buffered_mib_per_agent) +
+                                     " MiB per agent at the relay; " +
+                                     size_text(link::BufferBudget::kSmallWindow) + " windows");
   says("timer tick", std::to_string(uv::LinkConnection::kTickMs) + " ms");
   says("close flush", time_text(link::Millis(uv::LinkConnection::kCloseFlushMs)));
 }
