@@ -34,10 +34,9 @@ AgentServer::~AgentServer() = default;
 // On failure the caller runs stop() and the loop, so every handle made so far is closed properly.
 Result<void> AgentServer::start() {
   started_ms_ = uv_now(loop_);
-  uv_signal_init(loop_, &sigterm_);
-  uv_signal_init(loop_, &sigint_);
-  uv_timer_init(loop_, &drain_timer_);
-  sigterm_.data = sigint_.data = drain_timer_.data = this;
+  sigterm_.init(uv_signal_init, loop_, this);
+  sigint_.init(uv_signal_init, loop_, this);
+  drain_timer_.init(uv_timer_init, loop_, this);
   for (const auto* listen : {&config_.http_listen, &config_.socks_listen}) {
     if (!*listen) continue;
     auto addr = uv::parse_socket_address(**listen);
@@ -50,18 +49,16 @@ Result<void> AgentServer::start() {
     log::info("agent", "listening on " + l.local_address() + " (HTTP, SOCKS5, SOCKS4)");
   }
   auto on_signal = [](uv_signal_t* s, int) { static_cast<AgentServer*>(s->data)->on_signal(); };
-  uv_signal_start(&sigterm_, on_signal, SIGTERM);
-  uv_signal_start(&sigint_, on_signal, SIGINT);
+  uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
+  uv_signal_start(sigint_.get(), on_signal, SIGINT);
   links_.start();
   return {};
 }
 
 void AgentServer::on_connection(uv_stream_t* server) {
   auto s = std::make_unique<ClientSession>(ctx_, [this](ClientSession& gone) {
-    // Erasing destroys the session, and with it this very closure: keep `this` in a local first.
-    AgentServer* self = this;
-    self->sessions_.erase(&gone);
-    self->maybe_exit();
+    sessions_.erase(&gone);  // the session calls this from a copy of its own
+    maybe_exit();
   });
   ClientSession* raw = s.get();
   sessions_.emplace(raw, std::move(s));
@@ -93,7 +90,7 @@ void AgentServer::drain() {
   for (auto& [p, s] : sessions_) all.push_back(p);
   for (ClientSession* s : all) s->drain();
   uv_timer_start(
-      &drain_timer_,
+      drain_timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<AgentServer*>(t->data);
         log::info("agent",
@@ -125,9 +122,9 @@ void AgentServer::maybe_exit() {
   }
   if (!stopping_ || listeners_open_ > 0 || !sessions_.empty() || !link_stopped_) return;
   if (std::exchange(exited_, true)) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  sigterm_.close();
+  sigint_.close();
+  drain_timer_.close();
   log::info("agent", "stopped");
 }
 

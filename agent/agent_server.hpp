@@ -45,8 +45,9 @@ class AgentServer {
   AgentContext ctx_;
   std::vector<std::unique_ptr<uv::TcpListener>> listeners_;
   std::map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
-  uv_signal_t sigterm_{}, sigint_{};
-  uv_timer_t drain_timer_{};
+  uv::HandleGroup handles_;  // before the handles: they count in it
+  uv::Handle<uv_signal_t> sigterm_{handles_}, sigint_{handles_};
+  uv::Handle<uv_timer_t> drain_timer_{handles_};
   std::uint64_t drain_started_ms_ = 0;
   bool stopping_ = false;
   bool link_stopped_ = false;

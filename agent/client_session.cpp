@@ -23,7 +23,7 @@ ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(
     else
       ctx_.links->forget(this);
     stage_ = Stage::Done;
-    if (gone_) gone_(*this);  // deletes this
+    if (auto on_gone = std::move(gone_)) on_gone(*this);  // from a copy: it deletes this, and gone_ with it
   });
 }
 

@@ -27,9 +27,9 @@ LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const cr
   port_ = cfg.relay_address.substr(colon + 1);
   if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']')
     host_ = host_.substr(1, host_.size() - 2);
-  uv_timer_init(loop_, &retry_);
-  uv_timer_init(loop_, &wait_timer_);
-  retry_.data = wait_timer_.data = resolve_.data = this;
+  retry_.init(uv_timer_init, loop_, this);
+  wait_timer_.init(uv_timer_init, loop_, this);
+  resolve_.data = this;
 }
 
 LinkClient::~LinkClient() = default;
@@ -94,11 +94,7 @@ crypto::CipherSuite LinkClient::next_suite() const noexcept {
 }
 
 void LinkClient::on_resolved(int status, addrinfo* res) {
-  if (stopping_) {
-    if (!conn_ && retired_.empty())
-      if (auto f = std::exchange(stopped_, nullptr)) f();  // once
-    return;
-  }
+  if (stopping_) return maybe_stopped();
   if (status != 0 || !res) {
     set_state("down", "cannot resolve " + host_ + ": " + (status ? uv_strerror(status) : "no address"));
     return schedule_reconnect();
@@ -113,11 +109,10 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   c.mux.max_streams = 1 << 20;
   c.mux.first_stream_id = cfg_.first_stream_id;
   handshake_done_ = false;
+  // LinkConnection calls this from a copy of its own, so erasing the connection is safe here.
   conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
-    LinkClient* self = this;  // erasing destroys this closure
-    std::erase_if(self->retired_, [&](const auto& p) { return p.get() == &gone; });
-    if (self->stopping_ && !self->conn_ && self->retired_.empty() && !self->resolving_)
-      if (auto f = std::exchange(self->stopped_, nullptr)) f();  // once
+    std::erase_if(retired_, [&](const auto& p) { return p.get() == &gone; });
+    maybe_stopped();
   });
   if (auto r = conn_->connect(res->ai_addr); !r) conn_->session().abort(r.error());
 }
@@ -129,7 +124,7 @@ void LinkClient::schedule_reconnect() {
   const auto delay = static_cast<std::uint64_t>(static_cast<double>(backoff_ms_) * jitter);
   backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
   uv_timer_start(
-      &retry_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->connect(); }, delay, 0);
+      retry_.get(), [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->connect(); }, delay, 0);
   if (hooks_.on_change) hooks_.on_change();  // this link's attempt is over: another may take its turn
 }
 
@@ -265,11 +260,11 @@ void LinkClient::fail_waiting(bool all) {
 // whose link is down with nobody waiting (a laptop offline) wakes for its reconnects alone.
 void LinkClient::arm_wait_timer() {
   if (stopping_) return;  // the timer is closed or closing
-  if (waiting_.empty()) return void(uv_timer_stop(&wait_timer_));
+  if (waiting_.empty()) return void(uv_timer_stop(wait_timer_.get()));
   const std::uint64_t now = uv_now(loop_);
   const std::uint64_t first = waiting_.front().deadline_ms;
   uv_timer_start(
-      &wait_timer_, [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); },
+      wait_timer_.get(), [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); },
       first > now ? first - now : 0, 0);
 }
 
@@ -331,11 +326,16 @@ void LinkClient::stop(std::function<void()> done) {
   stopping_ = true;
   stopped_ = std::move(done);
   fail_waiting(true);
-  uv_close(reinterpret_cast<uv_handle_t*>(&retry_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&wait_timer_), nullptr);
+  retry_.close();
+  wait_timer_.close();
+  handles_.when_closed([this] { maybe_stopped(); });
   if (conn_) return conn_->close(frame::CloseCode::Shutdown, "agent stopping");
-  if (!resolving_ && retired_.empty())
-    if (auto f = std::exchange(stopped_, nullptr)) f();
+}
+
+// Stopped: no connection, no lookup in flight, and the timers' close callbacks have run.
+void LinkClient::maybe_stopped() {
+  if (!stopping_ || conn_ || !retired_.empty() || resolving_ || handles_.open() > 0) return;
+  if (auto f = std::exchange(stopped_, nullptr)) f();  // once
 }
 
 crypto::SuiteSet LinkClient::relay_suites() const noexcept {

@@ -112,6 +112,7 @@ class LinkClient final : public link::LinkEvents {
   crypto::CipherSuite next_suite() const noexcept;
   void on_resolved(int status, addrinfo* res);
   void schedule_reconnect();
+  void maybe_stopped();
   void retire();
   void set_state(const std::string& state, const std::string& detail);
   void fail_waiting(bool all);
@@ -142,8 +143,9 @@ class LinkClient final : public link::LinkEvents {
   bool handshake_done_ = false;                               // the current conn_ completed its handshake
   bool stopping_ = false;
   std::function<void()> stopped_;
-  uv_timer_t retry_{};
-  uv_timer_t wait_timer_{};
+  uv::HandleGroup handles_;  // before the handles: they count in it
+  uv::Handle<uv_timer_t> retry_{handles_};
+  uv::Handle<uv_timer_t> wait_timer_{handles_};
   uv_getaddrinfo_t resolve_{};
   bool resolving_ = false;
   std::uint64_t backoff_ms_ = kBackoffFirstMs;

@@ -29,9 +29,8 @@ void AdminServer::stop(std::function<void()> done) {
 
 void AdminServer::on_connection(uv_stream_t* server) {
   auto pipe = std::make_unique<uv::SocketPipe>(loop_, [this](uv::SocketPipe& p) {
-    AdminServer* self = this;  // erasing destroys this closure
-    self->inboxes_.erase(&p);
-    self->clients_.erase(&p);
+    inboxes_.erase(&p);  // the pipe calls this from a copy of its own
+    clients_.erase(&p);
   });
   uv::SocketPipe* raw = pipe.get();
   clients_.emplace(raw, std::move(pipe));

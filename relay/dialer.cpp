@@ -10,17 +10,6 @@
 
 namespace ferry::relay {
 
-struct Dialer::Attempt {
-  uv_tcp_t tcp{};
-  uv_connect_t req{};
-  Dialer* owner = nullptr;
-  sockaddr_storage addr{};
-};
-struct Dialer::TimerBox {
-  uv_timer_t timer{};
-  Dialer* owner = nullptr;
-  void (*fire)(Dialer&) = nullptr;
-};
 struct Dialer::ResolveBox {
   uv_getaddrinfo_t req{};
   Dialer* owner = nullptr;
@@ -33,12 +22,6 @@ struct Dialer::DirectBox {  // outlives the Dialer when the caller closes `into_
 };
 
 namespace {
-
-template <class Box>
-void close_box(Box* box, uv_handle_t* h) {
-  box->owner = nullptr;
-  if (!uv_is_closing(h)) uv_close(h, [](uv_handle_t* hh) { delete static_cast<Box*>(hh->data); });
-}
 
 frame::OpenCode code_for(int uv_error) {
   switch (uv_error) {
@@ -69,35 +52,30 @@ Dialer::Dialer(uv_loop_t* loop, const Target& target, DialOptions options, Addre
       into_(into),
       done_(std::move(done)) {}
 
-Dialer::~Dialer() {
-  finished_ = true;
-  stop_everything();
+Dialer::Ptr Dialer::make(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check,
+                         uv_tcp_t* into, DoneFn done) {
+  return Ptr(new Dialer(loop, target, std::move(options), std::move(check), into, std::move(done)));
 }
 
-Dialer::TimerBox* Dialer::start_timer(std::uint64_t ms, void (*fire)(Dialer&)) {
-  auto* box = new TimerBox;  // freed by its close callback (close_box)
-  box->owner = this;
-  box->fire = fire;
-  uv_timer_init(loop_, &box->timer);
-  box->timer.data = box;
-  uv_timer_start(
-      &box->timer,
-      [](uv_timer_t* t) {
-        auto* b = static_cast<TimerBox*>(t->data);
-        if (b->owner) b->fire(*b->owner);
-      },
-      ms, 0);
-  return box;
+void Dialer::release() noexcept {
+  finished_ = true;  // no done_ from here on
+  stop_everything();
+  handles_.when_closed([this] { delete this; });
 }
 
 void Dialer::start() {
-  timeout_timer_ = start_timer(options_.connect_timeout_ms, [](Dialer& d) {
-    d.finish({frame::OpenCode::Timeout,
-              "no answer within " + std::to_string(d.options_.connect_timeout_ms) + " ms",
-              d.next_ == 0
-                  ? std::string()
-                  : uv::format_socket_address(reinterpret_cast<sockaddr*>(&d.addresses_[d.next_ - 1]))});
-  });
+  timeout_timer_.init(uv_timer_init, loop_, this);
+  uv_timer_start(
+      timeout_timer_.get(),
+      [](uv_timer_t* t) {
+        auto& d = *static_cast<Dialer*>(t->data);
+        d.finish({frame::OpenCode::Timeout,
+                  "no answer within " + std::to_string(d.options_.connect_timeout_ms) + " ms",
+                  d.next_ == 0
+                      ? std::string()
+                      : uv::format_socket_address(reinterpret_cast<sockaddr*>(&d.addresses_[d.next_ - 1]))});
+      },
+      options_.connect_timeout_ms, 0);
   if (target_.kind != Target::Kind::Name) {
     sockaddr_storage ss{};
     policy::Address::from_target(target_)->to_sockaddr(target_.port, ss);
@@ -210,36 +188,47 @@ std::string Dialer::family_reason() const {
 
 void Dialer::start_next_attempt() {
   if (finished_) return;
-  if (next_timer_)
-    close_box(next_timer_, reinterpret_cast<uv_handle_t*>(&next_timer_->timer)), next_timer_ = nullptr;
+  if (next_timer_.is_open()) uv_timer_stop(next_timer_.get());
   if (next_ >= addresses_.size()) return;  // the last attempts are still running
   if (addresses_.size() == 1) return connect_directly();
   // Racing is for the first answer, not for every address at once: a name with 64 addresses that
   // never answer must not cost the relay 40 sockets per stream. At the cap the oldest attempt gives
   // way, so every address still gets its turn on the RFC 8305 schedule.
-  if (attempts_.size() >= kMaxAttemptsInFlight) {
-    Attempt* oldest = attempts_.front();
-    attempts_.erase(attempts_.begin());
-    close_box(oldest, reinterpret_cast<uv_handle_t*>(&oldest->tcp));
+  if (racing_ >= kMaxAttemptsInFlight) {
+    for (Attempt& oldest : attempts_)
+      if (oldest.live) {
+        retire(oldest);
+        break;
+      }
   }
-  auto* a = new Attempt;  // freed by its close callback
-  a->owner = this;
-  a->addr = addresses_[next_++];
-  uv_tcp_init(loop_, &a->tcp);
-  a->tcp.data = a;
-  a->req.data = a;
-  attempts_.push_back(a);
-  int r = 0;
-  if (options_.egress) r = uv_tcp_bind(&a->tcp, reinterpret_cast<const sockaddr*>(&*options_.egress), 0);
+  Attempt& a = attempts_.emplace_back(*this, handles_);
+  a.addr = addresses_[next_++];
+  a.req.data = &a;
+  ++racing_;
+  int r = a.tcp.init(uv_tcp_init, loop_, &a);
+  if (r == 0 && options_.egress)
+    r = uv_tcp_bind(a.tcp.get(), reinterpret_cast<const sockaddr*>(&*options_.egress), 0);
   if (r == 0)
-    r = uv_tcp_connect(&a->req, &a->tcp, reinterpret_cast<const sockaddr*>(&a->addr),
+    r = uv_tcp_connect(&a.req, a.tcp.get(), reinterpret_cast<const sockaddr*>(&a.addr),
                        [](uv_connect_t* req, int status) {
-                         auto* at = static_cast<Attempt*>(req->data);
-                         if (at->owner) at->owner->on_attempt_done(*at, status);
+                         auto& at = *static_cast<Attempt*>(req->data);
+                         if (at.live) at.owner.on_attempt_done(at, status);
                        });
-  if (r != 0) return on_attempt_done(*a, r);
-  if (next_ < addresses_.size())
-    next_timer_ = start_timer(options_.attempt_delay_ms, [](Dialer& d) { d.start_next_attempt(); });
+  if (r != 0) return on_attempt_done(a, r);
+  if (next_ < addresses_.size()) {
+    if (!next_timer_.is_open()) next_timer_.init(uv_timer_init, loop_, this);
+    uv_timer_start(
+        next_timer_.get(), [](uv_timer_t* t) { static_cast<Dialer*>(t->data)->start_next_attempt(); },
+        options_.attempt_delay_ms, 0);
+  }
+}
+
+// The attempt stops racing: its socket closes (a connect in flight is cancelled; its callback finds
+// the attempt not live).
+void Dialer::retire(Attempt& a) {
+  if (!std::exchange(a.live, false)) return;
+  --racing_;
+  a.tcp.close();
 }
 
 // Nothing to race: the caller's socket connects itself, which saves a socket, a dup, an ioctl and a
@@ -278,7 +267,7 @@ void Dialer::on_attempt_done(Attempt& a, int status) {
   const std::string dialled = uv::format_socket_address(reinterpret_cast<sockaddr*>(&a.addr));
   if (status == 0) {
     uv_os_fd_t fd;
-    int r = uv_fileno(reinterpret_cast<uv_handle_t*>(&a.tcp), &fd);
+    int r = uv_fileno(a.tcp.handle(), &fd);
     if (uv_is_closing(reinterpret_cast<uv_handle_t*>(into_)))
       return finish({frame::OpenCode::Failure, "the stream went away", dialled});
     const int copy = r == 0 ? ::dup(fd) : -1;
@@ -289,10 +278,9 @@ void Dialer::on_attempt_done(Attempt& a, int status) {
     return finish({frame::OpenCode::Ok, "", dialled});
   }
   last_error_ = status;
-  std::erase(attempts_, &a);
-  close_box(&a, reinterpret_cast<uv_handle_t*>(&a.tcp));
+  retire(a);
   if (next_ < addresses_.size()) return start_next_attempt();  // a failure starts the next at once
-  if (attempts_.empty())
+  if (racing_ == 0)
     finish({code_for(last_error_), std::string(uv_strerror(last_error_)) + " (" + dialled + ")", dialled});
 }
 
@@ -312,11 +300,9 @@ void Dialer::stop_everything() {
     uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_->req));
     resolve_ = nullptr;
   }
-  for (Attempt* a : attempts_) close_box(a, reinterpret_cast<uv_handle_t*>(&a->tcp));
-  attempts_.clear();
-  if (next_timer_) close_box(next_timer_, reinterpret_cast<uv_handle_t*>(&next_timer_->timer));
-  if (timeout_timer_) close_box(timeout_timer_, reinterpret_cast<uv_handle_t*>(&timeout_timer_->timer));
-  next_timer_ = timeout_timer_ = nullptr;
+  for (Attempt& a : attempts_) retire(a);
+  next_timer_.close();
+  timeout_timer_.close();
 }
 
 }  // namespace ferry::relay

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "common/codec/link_frame.hpp"
 #include "common/codec/target.hpp"
+#include "common/uv/handle.hpp"
 #include "relay/lookup_slots.hpp"
 
 namespace ferry::relay {
@@ -48,11 +50,14 @@ class Dialer {
   // the connection.
   using DoneFn = std::function<void(const DialResult&)>;
 
-  Dialer(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check, uv_tcp_t* into,
-         DoneFn done);
-  // Cancels whatever is in flight. Every libuv handle lives in a box that its own close callback
-  // frees and that forgets this Dialer here, so the Dialer may be destroyed at any time.
-  ~Dialer();
+  // Its owner may let it go at any time: the deleter cancels what is in flight (done is not called
+  // any more) and the Dialer frees itself once its timers' and sockets' close callbacks have run.
+  struct Release {
+    void operator()(Dialer* d) const noexcept { d->release(); }
+  };
+  using Ptr = std::unique_ptr<Dialer, Release>;
+  static Ptr make(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check,
+                  uv_tcp_t* into, DoneFn done);
   Dialer(const Dialer&) = delete;
   Dialer& operator=(const Dialer&) = delete;
 
@@ -61,9 +66,22 @@ class Dialer {
   void start_lookup();
 
  private:
+  Dialer(uv_loop_t* loop, const Target& target, DialOptions options, AddressCheck check, uv_tcp_t* into,
+         DoneFn done);
+  ~Dialer() = default;  // from release(), once every handle has closed
+  void release() noexcept;
+
   static constexpr std::size_t kMaxAttemptsInFlight = 2;
-  struct Attempt;
-  struct TimerBox;
+  // One racing connect on a socket of its own. Kept (closed) until the Dialer goes, so the connect
+  // callback that a close cancels still finds it.
+  struct Attempt {
+    Attempt(Dialer& d, uv::HandleGroup& group) : owner(d), tcp(group) {}
+    Dialer& owner;
+    uv::Handle<uv_tcp_t> tcp;
+    uv_connect_t req{};
+    sockaddr_storage addr{};
+    bool live = true;  // racing; false once it lost, failed or was cancelled
+  };
   struct ResolveBox;
   struct DirectBox;
   void on_resolved(int status, addrinfo* res);
@@ -75,7 +93,7 @@ class Dialer {
   void on_attempt_done(Attempt& a, int status);
   void finish(DialResult r);
   void stop_everything();
-  TimerBox* start_timer(std::uint64_t ms, void (*fire)(Dialer&));
+  void retire(Attempt& a);
 
   uv_loop_t* loop_;
   Target target_;
@@ -86,11 +104,13 @@ class Dialer {
   ResolveBox* resolve_ = nullptr;
   bool waiting_for_slot_ = false;
   DirectBox* direct_ = nullptr;  // the connect of `into_` when there is one address
-  TimerBox* next_timer_ = nullptr;
-  TimerBox* timeout_timer_ = nullptr;
-  std::vector<sockaddr_storage> addresses_;  // in Happy Eyeballs order
+  uv::HandleGroup handles_;      // before the handles: they count in it
+  uv::Handle<uv_timer_t> timeout_timer_{handles_};
+  uv::Handle<uv_timer_t> next_timer_{handles_};  // the next attempt's start (RFC 8305)
+  std::vector<sockaddr_storage> addresses_;      // in Happy Eyeballs order
   std::size_t next_ = 0;
-  std::vector<Attempt*> attempts_;  // running; each freed by its close callback
+  std::list<Attempt> attempts_;  // every attempt made; addresses stay put
+  std::size_t racing_ = 0;       // attempts still live
   std::string denied_reason_;
   int last_error_ = 0;
   bool finished_ = false;

@@ -112,9 +112,8 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
     return agents->acquire_lookup(key, kMaxAgentLookups);
   };
   options.agent_lookup_done = [agents = ctx_.agents, key = peer()] { agents->release_lookup(key); };
-  out->dialer =
-      std::make_unique<Dialer>(ctx_.loop, target, std::move(options), std::move(check), out->pipe->socket(),
-                               [this, id](const DialResult& r) { on_dialled(id, r); });
+  out->dialer = Dialer::make(ctx_.loop, target, std::move(options), std::move(check), out->pipe->socket(),
+                             [this, id](const DialResult& r) { on_dialled(id, r); });
   Outbound& o = *out;
   outbound_.emplace(id, std::move(out));
   ctx_.metrics->streams++;
@@ -237,7 +236,8 @@ void LinkHandler::drain() {
 }
 
 void LinkHandler::maybe_gone() {
-  if (link_gone_ && outbound_.empty() && gone_) gone_(*this);  // may delete this
+  if (!link_gone_ || !outbound_.empty() || !gone_) return;
+  if (auto gone = std::move(gone_)) gone(*this);  // from a copy: it may delete this, and gone_ with it
 }
 
 }  // namespace ferry::relay

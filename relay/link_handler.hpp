@@ -96,7 +96,7 @@ class LinkHandler final : public link::LinkEvents {
  private:
   struct Outbound {
     std::unique_ptr<uv::SocketPipe> pipe;
-    std::unique_ptr<Dialer> dialer;
+    Dialer::Ptr dialer;
     Target target;
     std::optional<sockaddr_storage> dialled_addr;  // once connected: what the policy checks again
     AuditRecord audit;

@@ -45,13 +45,11 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   ctx_.link_suites = config::link_suites(config_);
   ctx_.placement = &shared_.placement;
   ctx_.worker = worker_;
-  uv_signal_init(loop_, &sigterm_);
-  uv_signal_init(loop_, &sigint_);
-  uv_signal_init(loop_, &sighup_);
-  sigterm_.data = sigint_.data = sighup_.data = this;
-  uv_timer_init(loop_, &drain_timer_);
-  uv_timer_init(loop_, &audit_timer_);
-  drain_timer_.data = audit_timer_.data = this;
+  sigterm_.init(uv_signal_init, loop_, this);
+  sigint_.init(uv_signal_init, loop_, this);
+  sighup_.init(uv_signal_init, loop_, this);
+  drain_timer_.init(uv_timer_init, loop_, this);
+  audit_timer_.init(uv_timer_init, loop_, this);
 }
 
 RelayServer::~RelayServer() = default;
@@ -61,39 +59,37 @@ Result<void> RelayServer::start(const std::string& listen, bool announce, bool r
   if (!addr) return addr.error();
   if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr), 511, true); !r) return r;
   if (announce) log::info("relay", "listening on " + listener_.local_address());
-  uv_async_init(loop_, &arrivals_wake_,
-                [](uv_async_t* a) { static_cast<RelayServer*>(a->data)->on_arrivals(); });
-  arrivals_wake_.data = this;
-  shared_.placement.open(worker_, &arrivals_wake_);
+  arrivals_wake_.init(uv_async_init, loop_, this,
+                      [](uv_async_t* a) { static_cast<RelayServer*>(a->data)->on_arrivals(); });
+  shared_.placement.open(worker_, arrivals_wake_.get());
   placing_ = true;
   uv_signal_start(
-      &sigterm_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
+      sigterm_.get(), [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGTERM);
   uv_signal_start(
-      &sigint_, [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGINT);
+      sigint_.get(), [](uv_signal_t* s, int) { static_cast<RelayServer*>(s->data)->drain(); }, SIGINT);
   // Every worker keeps a SIGHUP handler, though only worker 0 acts on it: when the last handler for a
   // signal closes, libuv restores its default action, and a HUP would then kill a draining relay.
   reads_config_ = reads_config;
   if (reads_config) {
     refresh_local_addresses();
     uv_timer_start(
-        &audit_timer_, [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->on_tick(); }, 1000, 1000);
+        audit_timer_.get(), [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->on_tick(); }, 1000, 1000);
   }
   uv_signal_start(
-      &sighup_,
+      sighup_.get(),
       [](uv_signal_t* s, int) {
         auto* self = static_cast<RelayServer*>(s->data);
         if (self->reads_config_) self->reload();
       },
       SIGHUP);
   if (!reads_config) {
-    uv_async_init(loop_, &reload_wake_, [](uv_async_t* a) {
+    reload_wake_.init(uv_async_init, loop_, this, [](uv_async_t* a) {
       auto* self = static_cast<RelayServer*>(a->data);
       if (auto next = self->shared_.reloads.latest()) self->apply(*next);
     });
-    reload_wake_.data = this;
-    shared_.reloads.subscribe(&reload_wake_);
+    shared_.reloads.subscribe(reload_wake_.get());
     subscribed_ = true;
-    uv_async_send(&reload_wake_);  // a reload published before this worker subscribed
+    uv_async_send(reload_wake_.get());  // a reload published before this worker subscribed
   }
   return {};
 }
@@ -165,14 +161,14 @@ void RelayServer::admit(LinkPlacement::Arrival arrival) {
   const bool busy = shared_.placement.handshakes(worker_) > shared_.placement.max_handshakes() / 2;
   const link::Millis timeout =
       busy ? std::min(ctx_.handshake_timeout, link::Millis(kBusyHandshakeMs)) : ctx_.handshake_timeout;
-  auto handler = std::make_unique<LinkHandler>(
-      ctx_, arrival.source, timeout, [this, source = arrival.source](LinkHandler& h) {
-        // Erasing destroys the handler, and with it this very closure: keep what it needs in locals first.
-        RelayServer* self = this;
-        self->shared_.placement.release(self->worker_, source, h.handshaking());
-        self->links_.erase(&h);
-        self->maybe_exit();
-      });
+  auto handler = std::make_unique<LinkHandler>(ctx_, arrival.source, timeout,
+                                               [this, source = arrival.source](LinkHandler& h) {
+                                                 // The handler calls this from a copy of its own, so erasing
+                                                 // it is safe here.
+                                                 shared_.placement.release(worker_, source, h.handshaking());
+                                                 links_.erase(&h);
+                                                 maybe_exit();
+                                               });
   LinkHandler* raw = handler.get();
   raw->set_admitted(++admitted_);
   links_.emplace(raw, std::move(handler));
@@ -200,11 +196,11 @@ void RelayServer::drain() {
       ::close(arrival.fd);
       shared_.placement.release(worker_, arrival.source, true);
     }
-    uv_close(reinterpret_cast<uv_handle_t*>(&arrivals_wake_), nullptr);
+    arrivals_wake_.close();
   }
   for (auto& [p, l] : links_) l->drain();
   uv_timer_start(
-      &drain_timer_,
+      drain_timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<RelayServer*>(t->data);
         for (auto& [p, l] : self->links_) l->close(frame::CloseCode::Shutdown, "relay shutting down");
@@ -268,17 +264,17 @@ void RelayServer::apply(const config::RelayConfig& next) {
 void RelayServer::maybe_exit() {
   if (!draining_ || !listener_closed_ || !links_.empty()) return;
   if (std::exchange(exited_, true)) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
-  if (std::exchange(subscribed_, false)) {
-    shared_.reloads.unsubscribe(&reload_wake_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&reload_wake_), nullptr);
-  }
-  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&audit_timer_), nullptr);
+  sigterm_.close();
+  sigint_.close();
+  sighup_.close();
+  if (std::exchange(subscribed_, false)) shared_.reloads.unsubscribe(reload_wake_.get());
+  reload_wake_.close();
+  drain_timer_.close();
+  audit_timer_.close();
   if (reads_config_) shared_.audit.flush_summaries(true);
-  if (on_stopped_) on_stopped_();
+  handles_.when_closed([this] {
+    if (auto stopped = std::move(on_stopped_)) stopped();
+  });
 }
 
 }  // namespace ferry::relay

@@ -78,16 +78,17 @@ class RelayServer {
   RelayContext ctx_;
   uv::TcpListener listener_;
   std::map<LinkHandler*, std::unique_ptr<LinkHandler>> links_;
-  uv_signal_t sigterm_{}, sigint_{}, sighup_{};
-  uv_async_t reload_wake_{};    // the other workers: worker 0 published a configuration
-  uv_async_t arrivals_wake_{};  // another worker placed a connection here
+  uv::HandleGroup handles_;  // before the handles: they count in it
+  uv::Handle<uv_signal_t> sigterm_{handles_}, sigint_{handles_}, sighup_{handles_};
+  uv::Handle<uv_async_t> reload_wake_{handles_};    // the other workers: worker 0 published a configuration
+  uv::Handle<uv_async_t> arrivals_wake_{handles_};  // another worker placed a connection here
   bool placing_ = false;        // arrivals_wake_ is initialised and open in shared_.placement
   bool reads_config_ = false;   // worker 0: SIGHUP reads relay.toml
   bool subscribed_ = false;     // reload_wake_ is initialised and in shared_.reloads
   std::uint64_t admitted_ = 0;  // links admitted so far: their order, for eviction
-  uv_timer_t drain_timer_{};
+  uv::Handle<uv_timer_t> drain_timer_{handles_};
   std::uint64_t ticks_ = 0;
-  uv_timer_t audit_timer_{};  // worker 0, once a second: on_tick()
+  uv::Handle<uv_timer_t> audit_timer_{handles_};  // worker 0, once a second: on_tick()
   bool draining_ = false;
   bool listener_closed_ = false;
   bool exited_ = false;

@@ -26,12 +26,9 @@ LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::L
             return std::move(config);
           }(),
           *this) {
-  uv_tcp_init(loop_, &tcp_);
-  uv_timer_init(loop_, &timer_);
-  uv_prepare_init(loop_, &prepare_);
-  tcp_.data = timer_.data = prepare_.data = this;
-  open_handles_ = 3;
-  tcp_open_ = true;
+  tcp_.init(uv_tcp_init, loop_, this);
+  timer_.init(uv_timer_init, loop_, this);
+  prepare_.init(uv_prepare_init, loop_, this);
 }
 
 LinkConnection::~LinkConnection() { link_activity::forget(&session_.mux()); }
@@ -42,25 +39,25 @@ link::Instant LinkConnection::now() const noexcept {
 
 Result<void> LinkConnection::connect(const sockaddr* addr) {
   connect_req_.data = this;
-  if (int r = uv_tcp_connect(&connect_req_, &tcp_, addr, on_connect_cb); r != 0)
+  if (int r = uv_tcp_connect(&connect_req_, tcp_.get(), addr, on_connect_cb); r != 0)
     return fail(Errc::Io, "connect to the relay", r);
   // The kernel alone would retry SYNs for about two minutes (a laptop between networks): the connect
   // gets the handshake's time instead: one shot of the link timer, which begin() turns into its tick.
   connecting_ = true;
   connect_started_ = now();
-  uv_timer_start(&timer_, on_tick_cb, static_cast<std::uint64_t>(session_.handshake_timeout().count()), 0);
+  uv_timer_start(timer_.get(), on_tick_cb, static_cast<std::uint64_t>(session_.handshake_timeout().count()),
+                 0);
   return {};
 }
 
 Result<void> LinkConnection::accept(uv_stream_t* server) {
-  if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)); r != 0)
-    return fail(Errc::Io, "accept", r);
+  if (int r = uv_accept(server, tcp_.stream()); r != 0) return fail(Errc::Io, "accept", r);
   begin_responder();
   return {};
 }
 
 Result<void> LinkConnection::adopt(int fd) {
-  if (int r = uv_tcp_open(&tcp_, fd); r != 0) return fail(Errc::Io, "accept", r);
+  if (int r = uv_tcp_open(tcp_.get(), fd); r != 0) return fail(Errc::Io, "accept", r);
   begin_responder();
   return {};
 }
@@ -68,7 +65,7 @@ Result<void> LinkConnection::adopt(int fd) {
 void LinkConnection::begin_responder() {
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+  if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     peer_address_ = format_socket_address(reinterpret_cast<sockaddr*>(&ss));
   begin(now());
 }
@@ -83,22 +80,22 @@ void LinkConnection::on_connect_cb(uv_connect_t* req, int status) noexcept {
   }
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getpeername(&self->tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+  if (uv_tcp_getpeername(self->tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     self->peer_address_ = format_socket_address(reinterpret_cast<sockaddr*>(&ss));
   self->begin(self->now());
 }
 
 void LinkConnection::begin(link::Instant t) {
-  uv_tcp_nodelay(&tcp_, 1);  // records are whole messages; Nagle would only add latency
+  uv_tcp_nodelay(tcp_.get(), 1);  // records are whole messages; Nagle would only add latency
   uv_os_fd_t fd;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) fd_ = fd;
+  if (uv_fileno(tcp_.handle(), &fd) == 0) fd_ = fd;
   if (fd_ >= 0) {
     set_unsent_limit(fd_, unsent_budget_);
     const std::string cc = prefer_loss_based_congestion_control(fd_);
     if (!cc.empty()) log::debug("link", "congestion control " + cc);
   }
-  uv_timer_start(&timer_, on_tick_cb, kTickMs, kTickMs);
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
+  uv_timer_start(timer_.get(), on_tick_cb, kTickMs, kTickMs);
+  if (uv_read_start(tcp_.stream(), on_alloc_cb, on_read_cb) == 0) reading_ = true;
   session_.start(t);
 }
 
@@ -154,7 +151,7 @@ void LinkConnection::note_activity(std::size_t moved) {
 
 void LinkConnection::wake() {
   if (handles_closing_) return;
-  uv_prepare_start(&prepare_, on_prepare_cb);  // flush once this loop iteration's events are in
+  uv_prepare_start(prepare_.get(), on_prepare_cb);  // flush once this loop iteration's events are in
 }
 
 void LinkConnection::on_prepare_cb(uv_prepare_t* p) noexcept {
@@ -180,7 +177,7 @@ void LinkConnection::retune_unsent_budget() {
 
 void LinkConnection::flush() {
   if (handles_closing_) return;
-  auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+  auto* stream = tcp_.stream();
   if (session_.has_output()) retune_unsent_budget();
   // Produce only while the kernel has taken everything written so far. uv_try_write keeps the common
   // case synchronous, so one warm buffer is reused batch after batch; only a remainder the kernel
@@ -233,7 +230,7 @@ void LinkConnection::finish_close() {
   // Half-close instead of close(): with unread bytes in the socket, close() would send RST and the
   // kernel could drop our CLOSE record. After shutdown, we read (and ignore) until the peer's EOF.
   shutdown_req_.data = this;
-  if (eof_seen_ || uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown_cb) != 0) {
+  if (eof_seen_ || uv_shutdown(&shutdown_req_, tcp_.stream(), on_shutdown_cb) != 0) {
     close_handles();
   }
 }
@@ -303,14 +300,13 @@ void LinkConnection::close_handles() {
   if (std::exchange(handles_closing_, true)) return;
   link_activity::forget(&session_.mux());
   session_.eof();  // no-op when the session already ended
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close_cb);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close_cb);
-  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), on_close_cb);
-}
-
-void LinkConnection::on_close_cb(uv_handle_t* h) noexcept {
-  auto* self = static_cast<LinkConnection*>(h->data);
-  if (--self->open_handles_ == 0 && self->on_gone_) self->on_gone_(*self);  // may delete self
+  tcp_.close();
+  timer_.close();
+  prepare_.close();
+  handles_.when_closed([this] {
+    // From a copy: the owner may destroy this connection, and the callback with it, from inside.
+    if (auto gone = std::move(on_gone_)) gone(*this);
+  });
 }
 
 }  // namespace ferry::uv

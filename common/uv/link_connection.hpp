@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "common/link/link_session.hpp"
+#include "common/uv/handle.hpp"
 #include "common/uv/link_activity.hpp"
 #include "common/uv/unsent_budget.hpp"
 
@@ -90,7 +91,6 @@ class LinkConnection final : private link::LinkEvents {
   static void on_write_cb(uv_write_t* req, int status) noexcept;
   static void on_tick_cb(uv_timer_t* t) noexcept;
   static void on_prepare_cb(uv_prepare_t* p) noexcept;
-  static void on_close_cb(uv_handle_t* h) noexcept;
   static void on_shutdown_cb(uv_shutdown_t* req, int status) noexcept;
 
   void begin(link::Instant now);
@@ -118,9 +118,10 @@ class LinkConnection final : private link::LinkEvents {
   void retune_unsent_budget();
 
   uv_loop_t* loop_;
-  uv_tcp_t tcp_{};
-  uv_timer_t timer_{};
-  uv_prepare_t prepare_{};
+  HandleGroup handles_;  // before the handles: they count in it
+  Handle<uv_tcp_t> tcp_{handles_};
+  Handle<uv_timer_t> timer_{handles_};
+  Handle<uv_prepare_t> prepare_{handles_};
   link_activity::ReadTurn read_turn_;
   link_activity::MovedBytes moved_;  // heavy links do not make the thread's others take turns
   uv_connect_t connect_req_{};
@@ -138,8 +139,6 @@ class LinkConnection final : private link::LinkEvents {
   std::string peer_address_;
   link::Instant close_started_{0};
   link::Instant connect_started_{0};
-  int open_handles_ = 0;
-  bool tcp_open_ = false;
   bool connecting_ = false;  // connect() called, on_connect_cb not yet run
   bool reading_ = false;
   bool closing_ = false;  // the link ended; flushing the last records

@@ -14,12 +14,11 @@
 namespace ferry::uv {
 
 SocketPipe::SocketPipe(uv_loop_t* loop, DoneFn done) : loop_(loop), done_(std::move(done)) {
-  uv_tcp_init(loop_, &tcp_);
+  tcp_.init(uv_tcp_init, loop_, this);
   // Set before the socket exists, libuv applies it on accept or open: every reply, from a SOCKS
   // answer to an ssh keystroke, leaves at once instead of waiting up to 40 ms for Nagle.
-  uv_tcp_nodelay(&tcp_, 1);
-  uv_timer_init(loop_, &idle_);
-  tcp_.data = idle_.data = this;
+  uv_tcp_nodelay(tcp_.get(), 1);
+  idle_.init(uv_timer_init, loop_, this);
   shutdown_req_.data = this;
   touch();
 }
@@ -42,8 +41,8 @@ void SocketPipe::start_handshake(HandshakeFn on_bytes) {
   if (closing_) return;
   handshake_ = std::move(on_bytes);
   if (!handshake_buf_) handshake_buf_.reset(new std::uint8_t[kHandshakeReadBytes]);
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_handshake_read_cb) == 0)
-    reading_ = true;
+  read_side_ = ReadSide::Raw;
+  if (uv_read_start(stream(), on_alloc_trampoline, on_read_trampoline) == 0) reading_ = true;
 }
 
 void SocketPipe::stop_handshake() {
@@ -79,7 +78,7 @@ void SocketPipe::write_raw(Bytes bytes, std::function<void()> written) {
   // a later loop iteration and no epoll_ctl to watch for writability and another to stop.
   if (!written && !closing_ && writing_ == 0 && !bytes.empty()) {
     uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
-    const int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+    const int n = uv_try_write(stream(), &buf, 1);
     if (n == static_cast<int>(bytes.size())) return;
     if (n > 0) bytes.erase(bytes.begin(), bytes.begin() + n);  // rare: the rest goes the queued way
   }
@@ -88,14 +87,14 @@ void SocketPipe::write_raw(Bytes bytes, std::function<void()> written) {
 
 void SocketPipe::pause_handshake() {
   if (!reading_ || close_when_written_) return;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  uv_read_stop(stream());
   reading_ = false;
 }
 
 void SocketPipe::resume_handshake() {
   if (reading_ || closing_ || close_when_written_ || !handshake_ || read_done_) return;
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_handshake_alloc_cb, on_handshake_read_cb) == 0)
-    reading_ = true;
+  read_side_ = ReadSide::Raw;
+  if (uv_read_start(stream(), on_alloc_trampoline, on_read_trampoline) == 0) reading_ = true;
 }
 
 void SocketPipe::mark_read_done() {
@@ -117,12 +116,8 @@ void SocketPipe::close_after_writes() {
 void SocketPipe::discard_reads() {
   if (read_done_) return;  // the client's EOF came already: nothing more can arrive
   if (!handshake_buf_) handshake_buf_.reset(new std::uint8_t[kHandshakeReadBytes]);
-  if (reading_) {  // switch the callbacks in place, as start() does
-    tcp_.alloc_cb = on_handshake_alloc_cb;
-    tcp_.read_cb = on_discard_read_cb;
-  } else if (uv_read_start(stream(), on_handshake_alloc_cb, on_discard_read_cb) == 0) {
-    reading_ = true;
-  }
+  read_side_ = ReadSide::Discarding;  // while reading, the next read dispatches to the new side
+  if (!reading_ && uv_read_start(stream(), on_alloc_trampoline, on_read_trampoline) == 0) reading_ = true;
 }
 
 void SocketPipe::on_discard_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
@@ -146,7 +141,8 @@ void SocketPipe::linger() {
   if (closing_ || std::exchange(lingering_, true)) return;
   if (read_done_) return close_handles(false);  // the client's EOF came already: it is done
   uv_timer_start(
-      &idle_, [](uv_timer_t* t) { static_cast<SocketPipe*>(t->data)->close_handles(false); }, kLingerMs, 0);
+      idle_.get(), [](uv_timer_t* t) { static_cast<SocketPipe*>(t->data)->close_handles(false); }, kLingerMs,
+      0);
   // The stream's FIN may have shut the socket down already (maybe_shutdown): a second uv_shutdown
   // would fail and close at once.
   if (!shutdown_req_.handle && uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {}) != 0)
@@ -162,14 +158,14 @@ void SocketPipe::start() {
   started_ = true;
   handshake_ = nullptr;
   if (reading_ && !read_done_) {
-    // Still reading from the handshake: switch the callbacks (public fields of uv_stream_t, read
-    // afresh for every read) instead of uv_read_stop + uv_read_start, which costs libuv two epoll_ctl
-    // calls per stream. The handshake buffer is not in use: a new read asks alloc_cb again.
-    tcp_.alloc_cb = on_alloc_cb;
-    tcp_.read_cb = on_read_cb;
+    // Still reading from the handshake: the trampolines dispatch on read_side_, so switching it is
+    // enough, instead of uv_read_stop + uv_read_start, which costs libuv two epoll_ctl calls per
+    // stream. The handshake buffer is not in use: a new read asks for a buffer again.
+    read_side_ = ReadSide::Piping;
   } else {
-    if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    if (reading_) uv_read_stop(stream());
     reading_ = false;
+    read_side_ = ReadSide::Piping;
     resume_reading();
   }
   handshake_buf_.reset();
@@ -179,15 +175,15 @@ void SocketPipe::set_idle_timeout(std::uint64_t ms) {
   idle_ms_ = ms;
   if (closing_ || lingering_) return;  // the linger timer runs now
   if (ms == 0)
-    uv_timer_stop(&idle_);
+    uv_timer_stop(idle_.get());
   else
-    uv_timer_start(&idle_, on_idle_cb, ms, 0);
+    uv_timer_start(idle_.get(), on_idle_cb, ms, 0);
 }
 
 void SocketPipe::set_deadline(std::uint64_t ms) {
   idle_ms_ = 0;
   if (closing_ || lingering_) return;
-  uv_timer_start(&idle_, on_deadline_cb, ms, 0);
+  uv_timer_start(idle_.get(), on_deadline_cb, ms, 0);
 }
 
 void SocketPipe::on_deadline_cb(uv_timer_t* t) noexcept {
@@ -206,7 +202,8 @@ void SocketPipe::on_idle_cb(uv_timer_t* t) noexcept {
 
 void SocketPipe::resume_reading() {
   if (reading_ || read_done_ || closing_ || close_when_written_ || !started_) return;
-  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc_cb, on_read_cb) == 0) reading_ = true;
+  read_side_ = ReadSide::Piping;
+  if (uv_read_start(stream(), on_alloc_trampoline, on_read_trampoline) == 0) reading_ = true;
 }
 
 namespace {
@@ -297,7 +294,7 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
 // means the peer aborted. Once per stream, at its end.
 bool SocketPipe::reset_by_peer() noexcept {
   uv_os_fd_t fd;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return false;
+  if (uv_fileno(tcp_.handle(), &fd) != 0) return false;
   int error = 0;
   socklen_t len = sizeof error;
   // Only an abort: a soft error left by an ICMP message (EHOSTUNREACH, ...) followed by a clean FIN
@@ -330,7 +327,7 @@ void SocketPipe::flush_gathered(void* who) noexcept {
   } clear{self->gathered_};
   const std::vector<uv_buf_t>& bufs = self->gathered_;
   if (self->closing_ || self->write_done_) return;  // the spans may be gone with the link: never read them
-  auto* stream = reinterpret_cast<uv_stream_t*>(&self->tcp_);
+  auto* stream = self->tcp_.stream();
   // uv_try_write refuses (EAGAIN) while earlier writes are queued or the socket is still connecting,
   // which keeps the bytes in order.
   int written = uv_try_write(stream, bufs.data(), static_cast<unsigned>(bufs.size()));
@@ -370,8 +367,7 @@ void SocketPipe::write_bytes(Bytes bytes, bool stream_data, std::function<void()
   op->req.data = op.get();
   const uv_buf_t buf =
       uv_buf_init(reinterpret_cast<char*>(op->bytes.data()), static_cast<unsigned>(op->bytes.size()));
-  if (uv_write(&op->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, on_write_cb) != 0)
-    return abort(frame::ResetCode::TargetError);
+  if (uv_write(&op->req, stream(), &buf, 1, on_write_cb) != 0) return abort(frame::ResetCode::TargetError);
   writing_ += op->bytes.size();
   op.release();  // owned by req.data until on_write_cb
 }
@@ -404,7 +400,7 @@ void SocketPipe::maybe_shutdown() {
   if (!fin_received_ || writing_ > 0 || gathered_bytes_ > 0 || write_done_ || closing_ ||
       shutdown_req_.handle)
     return;
-  if (uv_shutdown(&shutdown_req_, reinterpret_cast<uv_stream_t*>(&tcp_), on_shutdown_cb) != 0) {
+  if (uv_shutdown(&shutdown_req_, stream(), on_shutdown_cb) != 0) {
     write_done_ = true;
     maybe_done();
   }
@@ -456,19 +452,62 @@ void SocketPipe::maybe_done() {
 void SocketPipe::close_handles(bool rst) {
   if (std::exchange(closing_, true)) return;
   handshake_ = nullptr;
-  uv_timer_stop(&idle_);
-  auto* h = reinterpret_cast<uv_handle_t*>(&tcp_);
-  if (rst && started_) {
-    if (uv_tcp_close_reset(&tcp_, on_close_cb) != 0) uv_close(h, on_close_cb);
-  } else {
-    uv_close(h, on_close_cb);
-  }
-  uv_close(reinterpret_cast<uv_handle_t*>(&idle_), on_close_cb);
+  read_side_ = ReadSide::Done;
+  uv_timer_stop(idle_.get());
+  if (rst && started_)
+    tcp_.close_reset();
+  else
+    tcp_.close();
+  idle_.close();
+  handles_.when_closed([this] {
+    // From a copy: the owner may destroy this pipe, and the callback with it, from inside.
+    if (auto done = std::move(done_)) done(*this);
+  });
 }
 
-void SocketPipe::on_close_cb(uv_handle_t* h) noexcept {
+// The one pair of read callbacks libuv knows: what a read means depends on the side's state.
+void SocketPipe::on_alloc_trampoline(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(h->data);
-  if (--self->open_handles_ == 0 && self->done_) self->done_(*self);  // may delete self
+  switch (self->read_side_) {
+    case ReadSide::Piping:
+      return on_alloc_cb(h, suggested, buf);
+    case ReadSide::Raw:
+    case ReadSide::Discarding:
+      return on_handshake_alloc_cb(h, suggested, buf);
+    case ReadSide::Done:
+      break;
+  }
+  *buf = uv_buf_init(nullptr, 0);  // UV_ENOBUFS: the read ends without a syscall
+}
+
+void SocketPipe::on_read_trampoline(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
+  auto* self = static_cast<SocketPipe*>(s->data);
+  switch (self->read_side_) {
+    case ReadSide::Piping:
+      return on_read_cb(s, nread, buf);
+    case ReadSide::Raw:
+      return on_handshake_read_cb(s, nread, buf);
+    case ReadSide::Discarding:
+      return on_discard_read_cb(s, nread, buf);
+    case ReadSide::Done:
+      uv_read_stop(s);
+      self->reading_ = false;
+      return;
+  }
+}
+
+const char* SocketPipe::name(ReadSide side) noexcept {
+  switch (side) {
+    case ReadSide::Raw:
+      return "raw";
+    case ReadSide::Piping:
+      return "piping";
+    case ReadSide::Discarding:
+      return "discarding";
+    case ReadSide::Done:
+      return "done";
+  }
+  return "?";
 }
 
 }  // namespace ferry::uv

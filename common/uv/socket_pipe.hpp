@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/link/mux.hpp"
+#include "common/uv/handle.hpp"
 #include "common/uv/link_activity.hpp"
 
 namespace ferry::uv {
@@ -77,7 +78,7 @@ class SocketPipe {
   SocketPipe& operator=(const SocketPipe&) = delete;
 
   // The socket, initialised by the constructor; accept or connect into it before start().
-  uv_tcp_t* socket() noexcept { return &tcp_; }
+  uv_tcp_t* socket() noexcept { return tcp_.get(); }
   // Starts reading the socket. Bytes may arrive from the link before this; they are written at once.
   void start();
   // Closes the stream (RESET) if it is still open, and the socket; with `rst` the socket sends RST.
@@ -105,6 +106,12 @@ class SocketPipe {
   // What the gather list holds on to between link reads (at most kKeptGatherEntries).
   std::size_t gathered_capacity() const noexcept { return gathered_.capacity(); }
 
+  // What a read from the socket means now: handshake bytes for the front end (Raw), stream bytes
+  // for the link (Piping), bytes dropped during a lingering close (Discarding), or nothing (Done).
+  enum class ReadSide { Raw, Piping, Discarding, Done };
+  static const char* name(ReadSide side) noexcept;
+  ReadSide read_side() const noexcept { return read_side_; }
+
  private:
   struct WriteOp {
     uv_write_t req{};
@@ -119,7 +126,9 @@ class SocketPipe {
   static void on_shutdown_cb(uv_shutdown_t* req, int status) noexcept;
   static void on_idle_cb(uv_timer_t* t) noexcept;
   static void on_deadline_cb(uv_timer_t* t) noexcept;
-  static void on_close_cb(uv_handle_t* h) noexcept;
+  // The only read callbacks handed to libuv; they dispatch on read_side_.
+  static void on_alloc_trampoline(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf) noexcept;
+  static void on_read_trampoline(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
 
   void resume_reading();
   bool reset_by_peer() noexcept;
@@ -137,7 +146,7 @@ class SocketPipe {
   void maybe_linger();
   void linger();
   static void on_discard_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
-  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  uv_stream_t* stream() noexcept { return tcp_.stream(); }
 
   link::Mux* mux_ = nullptr;
   link::StreamId id_ = 0;
@@ -147,8 +156,9 @@ class SocketPipe {
   bool lingering_ = false;           // every write is out; waiting for the client's EOF
   link_activity::ReadTurn read_turn_;
   DoneFn done_;
-  uv_tcp_t tcp_{};
-  uv_timer_t idle_{};
+  HandleGroup handles_;  // before the handles: they count in it
+  Handle<uv_tcp_t> tcp_{handles_};
+  Handle<uv_timer_t> idle_{handles_};
   uv_shutdown_t shutdown_req_{};
   Counters counters_;
   std::size_t writing_ = 0;  // bytes handed to uv_write, not yet written
@@ -157,7 +167,6 @@ class SocketPipe {
   std::size_t gathered_bytes_ = 0;
   std::uint64_t idle_ms_ = 0;
   std::uint64_t last_activity_ = 0;
-  int open_handles_ = 2;
   // The last read was a small message: read the next into a shared buffer and queue only its bytes,
   // not a whole 64 KiB chunk (10,000 held connections answering at once). Bulk reads go in place.
   bool small_reads_ = true;
@@ -169,6 +178,7 @@ class SocketPipe {
   bool stream_gone_ = false;   // reset, or the link closed: never touch the mux again
   bool closing_ = false;
   bool aborted_ = false;
+  ReadSide read_side_ = ReadSide::Raw;
 };
 
 }  // namespace ferry::uv

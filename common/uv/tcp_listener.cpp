@@ -13,18 +13,22 @@ namespace ferry::uv {
 Result<int> accept_socket(uv_stream_t* server) {
   // libuv accepts only into a handle of the server's loop, and a handle keeps its descriptor: take a
   // duplicate, then close the handle, which never joined the loop's epoll set (it never read).
-  auto* staging = new uv_tcp_t;
-  uv_tcp_init(server->loop, staging);
-  const auto done = [staging] {
-    uv_close(reinterpret_cast<uv_handle_t*>(staging),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  struct Staging {
+    HandleGroup handles;
+    Handle<uv_tcp_t> tcp{handles};
   };
-  if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(staging)); r != 0) {
+  auto* staging = new Staging;  // freed once its handle has closed
+  staging->tcp.init(uv_tcp_init, server->loop, nullptr);
+  const auto done = [staging] {
+    staging->tcp.close();
+    staging->handles.when_closed([staging] { delete staging; });
+  };
+  if (int r = uv_accept(server, staging->tcp.stream()); r != 0) {
     done();
     return fail(Errc::Io, "accept", r);
   }
   uv_os_fd_t fd = -1;
-  uv_fileno(reinterpret_cast<uv_handle_t*>(staging), &fd);
+  uv_fileno(staging->tcp.handle(), &fd);
   const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
   const int e = errno;
   done();
@@ -34,8 +38,7 @@ Result<int> accept_socket(uv_stream_t* server) {
 
 TcpListener::TcpListener(uv_loop_t* loop, ConnectionFn on_connection)
     : on_connection_(std::move(on_connection)) {
-  uv_tcp_init(loop, &tcp_);
-  tcp_.data = this;
+  tcp_.init(uv_tcp_init, loop, this);
 }
 
 Result<void> TcpListener::listen(const sockaddr* addr, int backlog, bool reuse_port) {
@@ -53,7 +56,7 @@ Result<void> TcpListener::listen(const sockaddr* addr, int backlog, bool reuse_p
       ::close(fd);
       return fail(Errc::Io, "bind", -e);
     }
-    if (int r = uv_tcp_open(&tcp_, fd); r != 0) {
+    if (int r = uv_tcp_open(tcp_.get(), fd); r != 0) {
       ::close(fd);
       return fail(Errc::Io, "bind", r);
     }
@@ -63,7 +66,7 @@ Result<void> TcpListener::listen(const sockaddr* addr, int backlog, bool reuse_p
 #else
   (void)reuse_port;
 #endif
-  if (int r = uv_tcp_bind(&tcp_, addr, 0); r != 0) return fail(Errc::Io, "bind", r);
+  if (int r = uv_tcp_bind(tcp_.get(), addr, 0); r != 0) return fail(Errc::Io, "bind", r);
   if (int r = uv_listen(stream(), backlog, on_connection_cb); r != 0) return fail(Errc::Io, "listen", r);
   return {};
 }
@@ -71,14 +74,14 @@ Result<void> TcpListener::listen(const sockaddr* addr, int backlog, bool reuse_p
 std::string TcpListener::local_address() const {
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
   return format_socket_address(reinterpret_cast<sockaddr*>(&ss));
 }
 
 int TcpListener::local_port() const {
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
   if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
   return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
@@ -91,13 +94,8 @@ void TcpListener::on_connection_cb(uv_stream_t* s, int status) noexcept {
 
 void TcpListener::close(std::function<void()> done) {
   if (std::exchange(closing_, true)) return;
-  on_closed_ = std::move(done);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close_cb);
-}
-
-void TcpListener::on_close_cb(uv_handle_t* h) noexcept {
-  auto* self = static_cast<TcpListener*>(h->data);
-  if (self->on_closed_) self->on_closed_();
+  tcp_.close();
+  handles_.when_closed(std::move(done));
 }
 
 }  // namespace ferry::uv

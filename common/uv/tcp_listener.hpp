@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/result.hpp"
+#include "common/uv/handle.hpp"
 
 namespace ferry::uv {
 
@@ -27,16 +28,15 @@ class TcpListener {
   // The bound address, with the port the kernel chose for port 0.
   std::string local_address() const;
   int local_port() const;
-  uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  uv_stream_t* stream() noexcept { return tcp_.stream(); }
   // Two-step close: `done` runs from the close callback.
   void close(std::function<void()> done = {});
 
  private:
   static void on_connection_cb(uv_stream_t* s, int status) noexcept;
-  static void on_close_cb(uv_handle_t* h) noexcept;
-  uv_tcp_t tcp_{};
+  HandleGroup handles_;  // before the handle: it counts in it
+  Handle<uv_tcp_t> tcp_{handles_};
   ConnectionFn on_connection_;
-  std::function<void()> on_closed_;
   bool closing_ = false;
 };
 

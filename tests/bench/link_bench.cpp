@@ -257,13 +257,12 @@ class Agent final : public link::LinkEvents {
         phase_ = Phase::IdleBase;
         // Let both links go idle long enough to return their batch buffers and chunk pools, so the
         // baseline holds only what an idle link keeps.
-        uv_timer_init(loop_.get(), &settle_);
-        settle_.data = this;
+        settle_.init(uv_timer_init, loop_.get(), this);
         uv_timer_start(
-            &settle_,
+            settle_.get(),
             [](uv_timer_t* t) {
               auto* self = static_cast<Agent*>(t->data);
-              uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+              self->settle_.close();
               self->relay_stat();
             },
             uv::LinkConnection::kIdleTrimMs + 500, 0);
@@ -359,7 +358,8 @@ class Agent final : public link::LinkEvents {
   bool stage_started_ = false;
   Usage base_relay_, base_self_;
   int idle_open_ = 0;
-  uv_timer_t settle_{};
+  uv::HandleGroup handles_;
+  uv::Handle<uv_timer_t> settle_{handles_};
 };
 
 }  // namespace

@@ -41,12 +41,12 @@ Run dial(const Target& target, relay::AddressCheck check = {}, bool listen = tru
     relay::DialOptions options;
     options.connect_timeout_ms = 3000;
     options.egress = egress;
-    auto dialer = std::make_unique<relay::Dialer>(loop.get(), t, options, std::move(check), &into,
-                                                  [&](const relay::DialResult& r) {
-                                                    run.result = r;
-                                                    run.done = true;
-                                                    if (listen) listener.close();
-                                                  });
+    auto dialer =
+        relay::Dialer::make(loop.get(), t, options, std::move(check), &into, [&](const relay::DialResult& r) {
+          run.result = r;
+          run.done = true;
+          if (listen) listener.close();
+        });
     dialer->start();
     loop.run();
     dialer.reset();
@@ -105,7 +105,7 @@ TEST_CASE("dialer: abandoned mid-connect, the caller's socket closes cleanly", "
   uv_tcp_t into;
   uv_tcp_init(loop.get(), &into);
   bool called = false;
-  auto dialer = std::make_unique<relay::Dialer>(
+  auto dialer = relay::Dialer::make(
       loop.get(), Target::ipv4({127, 0, 0, 1}, static_cast<std::uint16_t>(listener.local_port())),
       relay::DialOptions{}, relay::AddressCheck{}, &into, [&](const relay::DialResult&) { called = true; });
   dialer->start();
@@ -139,13 +139,13 @@ TEST_CASE("dialer: a link's name lookups share a bounded number of pool threads"
   relay::DialOptions options;
   options.lookups = slots;
   uv_tcp_t sockets[3];
-  std::unique_ptr<relay::Dialer> dialers[3];
+  relay::Dialer::Ptr dialers[3];
   std::vector<frame::OpenCode> results;
   for (int i = 0; i < 3; ++i) {
     uv_tcp_init(loop.get(), &sockets[i]);
-    dialers[i] = std::make_unique<relay::Dialer>(
-        loop.get(), Target::host("no-such-host.invalid", 80), options, relay::AddressCheck{}, &sockets[i],
-        [&](const relay::DialResult& r) { results.push_back(r.code); });
+    dialers[i] = relay::Dialer::make(loop.get(), Target::host("no-such-host.invalid", 80), options,
+                                     relay::AddressCheck{}, &sockets[i],
+                                     [&](const relay::DialResult& r) { results.push_back(r.code); });
   }
   for (auto& d : dialers) d->start();
   CHECK(slots->in_use() == 1);
