@@ -30,7 +30,7 @@ ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(
 ClientSession::~ClientSession() = default;
 
 Result<void> ClientSession::accept(uv_stream_t* server) {
-  if (int r = uv_accept(server, reinterpret_cast<uv_stream_t*>(pipe_->socket())); r != 0) {
+  if (int r = pipe_->accept_from(server); r != 0) {
     pipe_->close_after_writes();
     return fail(Errc::Io, "accept", r);
   }

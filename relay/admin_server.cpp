@@ -34,7 +34,7 @@ void AdminServer::on_connection(uv_stream_t* server) {
   });
   uv::SocketPipe* raw = pipe.get();
   clients_.emplace(raw, std::move(pipe));
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(raw->socket())) != 0) return raw->close_after_writes();
+  if (raw->accept_from(server) != 0) return raw->close_after_writes();
   if (clients_.size() > kMaxClients) return raw->abort(frame::ResetCode::Cancel);
   // A deadline, not an idle timer: a byte every few seconds must not hold a connection for hours.
   raw->set_deadline(kRequestDeadlineMs);

@@ -79,6 +79,8 @@ class SocketPipe {
 
   // The socket, initialised by the constructor; accept or connect into it before start().
   uv_tcp_t* socket() noexcept { return tcp_.get(); }
+  // Accepts a pending connection of `server` into this pipe's socket.
+  int accept_from(uv_stream_t* server) noexcept { return uv_accept(server, tcp_.stream()); }
   // Starts reading the socket. Bytes may arrive from the link before this; they are written at once.
   void start();
   // Closes the stream (RESET) if it is still open, and the socket; with `rst` the socket sends RST.
