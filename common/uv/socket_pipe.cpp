@@ -145,8 +145,9 @@ void SocketPipe::linger() {
       0);
   // The stream's FIN may have shut the socket down already (maybe_shutdown): a second uv_shutdown
   // would fail and close at once.
-  if (!shutdown_req_.handle && uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {}) != 0)
-    close_handles(false);
+  if (write_side_ != WriteSide::Open) return;
+  write_side_ = WriteSide::ShuttingDown;
+  if (uv_shutdown(&shutdown_req_, stream(), [](uv_shutdown_t*, int) {}) != 0) close_handles(false);
 }
 
 SocketPipe::~SocketPipe() {
@@ -306,7 +307,7 @@ bool SocketPipe::reset_by_peer() noexcept {
 void SocketPipe::on_link_writable() { resume_reading(); }
 
 void SocketPipe::on_link_data(ByteSpan bytes) {
-  if (closing_ || write_done_ || bytes.empty()) return;
+  if (closing_ || write_side_ == WriteSide::Done || bytes.empty()) return;
   touch();
   if (gathered_.empty()) read_batch::defer(this, flush_gathered);
   gathered_.push_back(uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
@@ -326,7 +327,8 @@ void SocketPipe::flush_gathered(void* who) noexcept {
     }
   } clear{self->gathered_};
   const std::vector<uv_buf_t>& bufs = self->gathered_;
-  if (self->closing_ || self->write_done_) return;  // the spans may be gone with the link: never read them
+  if (self->closing_ || self->write_side_ == WriteSide::Done)
+    return;  // the spans may be gone with the link: never read them
   auto* stream = self->tcp_.stream();
   // uv_try_write refuses (EAGAIN) while earlier writes are queued or the socket is still connecting,
   // which keeps the bytes in order.
@@ -397,11 +399,11 @@ void SocketPipe::on_link_fin() {
 }
 
 void SocketPipe::maybe_shutdown() {
-  if (!fin_received_ || writing_ > 0 || gathered_bytes_ > 0 || write_done_ || closing_ ||
-      shutdown_req_.handle)
+  if (!fin_received_ || writing_ > 0 || gathered_bytes_ > 0 || write_side_ != WriteSide::Open || closing_)
     return;
+  write_side_ = WriteSide::ShuttingDown;
   if (uv_shutdown(&shutdown_req_, stream(), on_shutdown_cb) != 0) {
-    write_done_ = true;
+    write_side_ = WriteSide::Done;
     maybe_done();
   }
 }
@@ -409,7 +411,7 @@ void SocketPipe::maybe_shutdown() {
 void SocketPipe::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
   if (status == UV_ECANCELED) return;
   auto* self = static_cast<SocketPipe*>(req->data);
-  self->write_done_ = true;
+  self->write_side_ = WriteSide::Done;
   self->maybe_done();
 }
 
@@ -434,7 +436,8 @@ void SocketPipe::abort(frame::ResetCode code, bool rst) {
   aborted_ = true;
   if (log::enabled(log::Level::Debug))
     log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " +
-                           std::to_string(static_cast<int>(code)) + ")");
+                           std::to_string(static_cast<int>(code)) + "; reading " + name(read_side_) +
+                           ", writing " + name(write_side_) + ")");
   if (!stream_gone_ && mux_) {
     stream_gone_ = true;
     mux_->reset(id_, code);
@@ -443,7 +446,7 @@ void SocketPipe::abort(frame::ResetCode code, bool rst) {
 }
 
 void SocketPipe::maybe_done() {
-  if (read_done_ && write_done_) {
+  if (read_done_ && write_side_ == WriteSide::Done) {
     stream_gone_ = true;  // both FINs have crossed: the mux has forgotten the stream
     close_handles(false);
   }
@@ -494,6 +497,18 @@ void SocketPipe::on_read_trampoline(uv_stream_t* s, ssize_t nread, const uv_buf_
       self->reading_ = false;
       return;
   }
+}
+
+const char* SocketPipe::name(WriteSide side) noexcept {
+  switch (side) {
+    case WriteSide::Open:
+      return "open";
+    case WriteSide::ShuttingDown:
+      return "shutting down";
+    case WriteSide::Done:
+      return "done";
+  }
+  return "?";
 }
 
 const char* SocketPipe::name(ReadSide side) noexcept {

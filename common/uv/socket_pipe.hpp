@@ -104,7 +104,7 @@ class SocketPipe {
   const Counters& counters() const noexcept { return counters_; }
   bool closing() const noexcept { return closing_; }
   // Both directions ended with FIN (nothing was aborted): the stream may finish on its own.
-  bool ended_cleanly() const noexcept { return read_done_ && write_done_ && !aborted_; }
+  bool ended_cleanly() const noexcept { return read_done_ && write_side_ == WriteSide::Done && !aborted_; }
   // What the gather list holds on to between link reads (at most kKeptGatherEntries).
   std::size_t gathered_capacity() const noexcept { return gathered_.capacity(); }
 
@@ -113,6 +113,11 @@ class SocketPipe {
   enum class ReadSide { Raw, Piping, Discarding, Done };
   static const char* name(ReadSide side) noexcept;
   ReadSide read_side() const noexcept { return read_side_; }
+  // The socket's sending side: open, its shutdown(SHUT_WR) under way, or done (the shutdown finished,
+  // or writing was abandoned).
+  enum class WriteSide { Open, ShuttingDown, Done };
+  static const char* name(WriteSide side) noexcept;
+  WriteSide write_side() const noexcept { return write_side_; }
 
  private:
   struct WriteOp {
@@ -176,11 +181,11 @@ class SocketPipe {
   bool reading_ = false;
   bool read_done_ = false;     // socket EOF (FIN sent on the stream) or reading abandoned
   bool fin_received_ = false;  // the stream's FIN arrived
-  bool write_done_ = false;    // shutdown(SHUT_WR) finished, or writing abandoned
   bool stream_gone_ = false;   // reset, or the link closed: never touch the mux again
   bool closing_ = false;
   bool aborted_ = false;
   ReadSide read_side_ = ReadSide::Raw;
+  WriteSide write_side_ = WriteSide::Open;
 };
 
 }  // namespace ferry::uv

@@ -91,3 +91,14 @@ TEST_CASE("a pipe keeps only a small gather list after a read batch of tiny DATA
   }
   CHECK(loop.close() == 0);
 }
+
+TEST_CASE("socket pipe states have names for logs", "[socket_pipe]") {
+  using P = uv::SocketPipe;
+  CHECK(std::string(P::name(P::ReadSide::Raw)) == "raw");
+  CHECK(std::string(P::name(P::ReadSide::Piping)) == "piping");
+  CHECK(std::string(P::name(P::ReadSide::Discarding)) == "discarding");
+  CHECK(std::string(P::name(P::ReadSide::Done)) == "done");
+  CHECK(std::string(P::name(P::WriteSide::Open)) == "open");
+  CHECK(std::string(P::name(P::WriteSide::ShuttingDown)) == "shutting down");
+  CHECK(std::string(P::name(P::WriteSide::Done)) == "done");
+}
