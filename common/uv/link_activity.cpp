@@ -1,37 +1,25 @@
 #include "common/uv/link_activity.hpp"
 
+#include "common/uv/loop_context.hpp"
+
 namespace ferry::uv::link_activity {
-namespace {
 
-// The two light links of this thread that moved bytes most recently, newest first: enough to answer
-// "is anyone else busy?" for any link, with no table to grow or clean.
-struct Recent {
-  const void* link = nullptr;
-  std::uint64_t at_ms = 0;
-};
-thread_local Recent recent[2];
-
-}  // namespace
-
-void note(const void* link, std::uint64_t now_ms, bool heavy) noexcept {
-  if (heavy) return forget(link);
+void note(uv_loop_t* loop, const void* link, std::uint64_t now_ms, bool heavy) noexcept {
+  if (heavy) return forget(loop, link);
+  RecentLinks& recent = context(loop).recent;
   if (recent[0].link != link) recent[1] = recent[0];
   recent[0] = Recent{link, now_ms};
 }
 
-bool crowded(const void* link, std::uint64_t now_ms) noexcept {
-  for (const Recent& r : recent)
+bool crowded(uv_loop_t* loop, const void* link, std::uint64_t now_ms) noexcept {
+  for (const Recent& r : context(loop).recent)
     if (r.link != nullptr && r.link != link && now_ms - r.at_ms < kWindowMs) return true;
   return false;
 }
 
-void forget(const void* link) noexcept {
-  for (Recent& r : recent)
+void forget(uv_loop_t* loop, const void* link) noexcept {
+  for (Recent& r : context(loop).recent)
     if (r.link == link) r = Recent{};
-}
-
-void clear() noexcept {
-  for (Recent& r : recent) r = Recent{};
 }
 
 }  // namespace ferry::uv::link_activity

@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -85,14 +86,20 @@ class MovedBytes {
   std::size_t last_ = 0;
 };
 
-// `link` (any stable address that names one link; its mux) moved bytes at `now_ms` (uv_now). A heavy
-// link is forgotten instead: it crowds no one.
-void note(const void* link, std::uint64_t now_ms, bool heavy = false) noexcept;
-// Whether a light link of this thread other than `link` moved bytes within kWindowMs before `now_ms`.
-bool crowded(const void* link, std::uint64_t now_ms) noexcept;
+// The two light links of a loop that moved bytes most recently, newest first: enough to answer "is
+// anyone else busy?" for any link, with no table to grow or clean. Kept in the loop's context.
+struct Recent {
+  const void* link = nullptr;
+  std::uint64_t at_ms = 0;
+};
+using RecentLinks = std::array<Recent, 2>;
+
+// `link` (any stable address that names one link; its mux) moved bytes at `now_ms` (uv_now) on
+// `loop`. A heavy link is forgotten instead: it crowds no one.
+void note(uv_loop_t* loop, const void* link, std::uint64_t now_ms, bool heavy = false) noexcept;
+// Whether a light link of `loop` other than `link` moved bytes within kWindowMs before `now_ms`.
+bool crowded(uv_loop_t* loop, const void* link, std::uint64_t now_ms) noexcept;
 // `link` is going away, or has no streams left: it no longer counts (its address may be reused).
-void forget(const void* link) noexcept;
-// Forgets every link of this thread (tests start from nothing).
-void clear() noexcept;
+void forget(uv_loop_t* loop, const void* link) noexcept;
 
 }  // namespace ferry::uv::link_activity

@@ -9,6 +9,7 @@
 #include "common/uv/heap_trim.hpp"
 #include "common/uv/link_activity.hpp"
 #include "common/uv/loop.hpp"
+#include "common/uv/loop_context.hpp"
 #include "common/uv/read_batch.hpp"
 #include "common/uv/tcp_path.hpp"
 #include "common/uv/unsent_budget.hpp"
@@ -31,7 +32,7 @@ LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::L
   prepare_.init(uv_prepare_init, loop_, this);
 }
 
-LinkConnection::~LinkConnection() { link_activity::forget(&session_.mux()); }
+LinkConnection::~LinkConnection() { link_activity::forget(loop_, &session_.mux()); }
 
 link::Instant LinkConnection::now() const noexcept {
   return link::Instant(static_cast<std::int64_t>(uv_now(loop_)));
@@ -108,10 +109,10 @@ void LinkConnection::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noe
   if (self->read_turn_.end(buf)) return;
   // Safe to share: libuv calls read_cb right after alloc_cb on this thread, and the session copies
   // a partial record out before read_cb returns.
-  thread_local const std::unique_ptr<std::uint8_t[]> rx(new std::uint8_t[kReadBytes]);
-  buf->base = reinterpret_cast<char*>(rx.get());
-  buf->len = link_activity::crowded(&self->session_.mux(), uv_now(self->loop_)) ? link_activity::kTurnBytes
-                                                                                : kReadBytes;
+  buf->base = reinterpret_cast<char*>(context(self->loop_).link_read_buffer(kReadBytes));
+  buf->len = link_activity::crowded(self->loop_, &self->session_.mux(), uv_now(self->loop_))
+                 ? link_activity::kTurnBytes
+                 : kReadBytes;
 }
 
 void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
@@ -121,7 +122,7 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
     self->session_.receive(
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());
-    read_batch::run();  // streams write what this read delivered, before the buffer is reused
+    read_batch::run(self->loop_);  // streams write what this read delivered, before the buffer is reused
     self->note_activity(static_cast<std::size_t>(nread));
     if (static_cast<std::size_t>(nread) == buf->len) self->read_turn_.full();  // more waits
   } else if (nread < 0) {
@@ -144,9 +145,9 @@ void LinkConnection::note_activity(std::size_t moved) {
   if (moved > 0) moved_.add(moved, now_ms);
   const std::size_t streams = session_.mux().stream_count();
   if (handles_closing_ || streams == 0)
-    link_activity::forget(&session_.mux());
+    link_activity::forget(loop_, &session_.mux());
   else if (moved > 0)
-    link_activity::note(&session_.mux(), now_ms, streams == 1 && moved_.heavy(now_ms));
+    link_activity::note(loop_, &session_.mux(), now_ms, streams == 1 && moved_.heavy(now_ms));
 }
 
 void LinkConnection::wake() {
@@ -298,7 +299,7 @@ void LinkConnection::abort() {
 
 void LinkConnection::close_handles() {
   if (std::exchange(handles_closing_, true)) return;
-  link_activity::forget(&session_.mux());
+  link_activity::forget(loop_, &session_.mux());
   session_.eof();  // no-op when the session already ended
   tcp_.close();
   timer_.close();

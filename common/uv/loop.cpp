@@ -8,6 +8,7 @@ namespace ferry::uv {
 
 Loop::Loop() {
   if (uv_loop_init(&loop_) != 0) std::abort();  // only fails when the process is out of fds/memory
+  LoopContext::attach(&loop_, context_);
 }
 
 Loop::~Loop() {

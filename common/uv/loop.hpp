@@ -7,6 +7,7 @@
 
 #include "common/link/clock.hpp"
 #include "common/result.hpp"
+#include "common/uv/loop_context.hpp"
 
 namespace ferry::uv {
 
@@ -27,6 +28,7 @@ class Loop {
 
  private:
   uv_loop_t loop_{};
+  LoopContext context_;  // loop_.data
   bool closed_ = false;
 };
 

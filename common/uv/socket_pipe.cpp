@@ -9,6 +9,7 @@
 
 #include "common/log.hpp"
 #include "common/uv/link_activity.hpp"
+#include "common/uv/loop_context.hpp"
 #include "common/uv/read_batch.hpp"
 
 namespace ferry::uv {
@@ -151,7 +152,7 @@ void SocketPipe::linger() {
 }
 
 SocketPipe::~SocketPipe() {
-  if (!gathered_.empty()) read_batch::cancel(this);
+  if (!gathered_.empty()) read_batch::cancel(loop_, this);
 }
 
 void SocketPipe::start() {
@@ -209,10 +210,9 @@ void SocketPipe::resume_reading() {
 
 namespace {
 // Where a socket that sends small messages is read: its bytes are then copied into a chunk of their
-// own size. One per thread; read_cb consumes it before anything else can read.
-std::uint8_t* small_read_buffer() {
-  thread_local const std::unique_ptr<std::uint8_t[]> buf(new std::uint8_t[link::Chunk::kBytes]);
-  return buf.get();
+// own size. One per loop; read_cb consumes it before anything else can read.
+std::uint8_t* small_read_buffer(uv_loop_t* loop) {
+  return context(loop).small_read_buffer(link::Chunk::kBytes);
 }
 }  // namespace
 
@@ -225,19 +225,23 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
   // to 32 more reads, so a relay worker that pipes a download serves its other links' streams in
   // between. The socket comes back from the next poll. Alone, the loop reads on in whole chunks:
   // larger link batches, less CPU.
+  self->read_into_small_ = false;
   if (self->read_turn_.end(buf)) return;
-  const std::size_t most = link_activity::crowded(self->mux_, uv_now(self->loop_)) ? link_activity::kTurnBytes
-                                                                                   : link::Chunk::kBytes;
+  const std::size_t most = link_activity::crowded(self->loop_, self->mux_, uv_now(self->loop_))
+                               ? link_activity::kTurnBytes
+                               : link::Chunk::kBytes;
   if (!self->stream_gone_ && self->mux_->budget_tight()) {
     // The agent's budget is nearly spent: a small read gets a chunk of its own size, so the streams
     // reading at once overshoot the budget by little (Mux::budget_allows_reading).
-    buf->base = reinterpret_cast<char*>(small_read_buffer());
+    buf->base = reinterpret_cast<char*>(small_read_buffer(self->loop_));
     buf->len = link::Chunk::kSmallMax;
+    self->read_into_small_ = true;
     return;
   }
   if (!self->stream_gone_ && self->small_reads_ && self->mux_->queued(self->id_) == 0) {
-    buf->base = reinterpret_cast<char*>(small_read_buffer());
+    buf->base = reinterpret_cast<char*>(small_read_buffer(self->loop_));
     buf->len = most;
+    self->read_into_small_ = true;
     return;
   }
   // Bulk: the kernel copies straight into the stream's send queue, no copy of ours on this path.
@@ -252,7 +256,7 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
   if (self->read_turn_.ended(nread)) return;
   const std::size_t n = nread > 0 ? static_cast<std::size_t>(nread) : 0;
   bool more = true;
-  if (buf->base == reinterpret_cast<char*>(small_read_buffer())) {
+  if (self->read_into_small_) {
     if (n > 0)
       more = self->mux_->send(self->id_, ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base), n));
   } else {
@@ -265,7 +269,7 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
     if (!more) {
       uv_read_stop(s);
       self->reading_ = false;
-    } else if (n == buf->len && link_activity::crowded(self->mux_, uv_now(self->loop_))) {
+    } else if (n == buf->len && link_activity::crowded(self->loop_, self->mux_, uv_now(self->loop_))) {
       self->read_turn_.full();
     }
     return;
@@ -309,7 +313,7 @@ void SocketPipe::on_link_writable() { resume_reading(); }
 void SocketPipe::on_link_data(ByteSpan bytes) {
   if (closing_ || write_side_ == WriteSide::Done || bytes.empty()) return;
   touch();
-  if (gathered_.empty()) read_batch::defer(this, flush_gathered);
+  if (gathered_.empty()) read_batch::defer(loop_, this, flush_gathered);
   gathered_.push_back(uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
                                   static_cast<unsigned>(bytes.size())));
   gathered_bytes_ += bytes.size();

@@ -177,6 +177,7 @@ class SocketPipe {
   // The last read was a small message: read the next into a shared buffer and queue only its bytes,
   // not a whole 64 KiB chunk (10,000 held connections answering at once). Bulk reads go in place.
   bool small_reads_ = true;
+  bool read_into_small_ = false;  // the read under way goes to the loop's small-read buffer, not the queue
   bool started_ = false;
   bool reading_ = false;
   bool read_done_ = false;     // socket EOF (FIN sent on the stream) or reading abandoned

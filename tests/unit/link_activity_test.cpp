@@ -1,35 +1,37 @@
-// Which links of a thread count as active (common/uv/link_activity.hpp): what decides whether a
+// Which links of a loop count as active (common/uv/link_activity.hpp): what decides whether a
 // reader takes short turns.
 #include "common/uv/link_activity.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "common/uv/loop.hpp"
 
 namespace activity = ferry::uv::link_activity;
 
 TEST_CASE("link activity: a link alone is never crowded; another active link crowds it for a while",
           "[pool]") {
   int a = 0, b = 0, c = 0;  // any distinct addresses name links
-  activity::clear();        // whatever links other tests ran on this thread
-  activity::note(&a, 10'000);
-  CHECK_FALSE(activity::crowded(&a, 10'000));
-  CHECK(activity::crowded(&b, 10'000));  // from b's point of view, a is busy
-  activity::note(&b, 10'100);
-  CHECK(activity::crowded(&a, 10'100));
-  CHECK(activity::crowded(&b, 10'100));
+  ferry::uv::Loop loop;     // a fresh loop knows no links: each has its own context
+  activity::note(loop.get(), &a, 10'000);
+  CHECK_FALSE(activity::crowded(loop.get(), &a, 10'000));
+  CHECK(activity::crowded(loop.get(), &b, 10'000));  // from b's point of view, a is busy
+  activity::note(loop.get(), &b, 10'100);
+  CHECK(activity::crowded(loop.get(), &a, 10'100));
+  CHECK(activity::crowded(loop.get(), &b, 10'100));
   // b falls quiet: a takes large batches again once the window has passed.
-  activity::note(&a, 10'900);
-  CHECK(activity::crowded(&a, 10'100 + activity::kWindowMs - 1));
-  CHECK_FALSE(activity::crowded(&a, 10'100 + activity::kWindowMs));
+  activity::note(loop.get(), &a, 10'900);
+  CHECK(activity::crowded(loop.get(), &a, 10'100 + activity::kWindowMs - 1));
+  CHECK_FALSE(activity::crowded(loop.get(), &a, 10'100 + activity::kWindowMs));
   // A third link pushes out the oldest: a and c are the two remembered.
-  activity::note(&c, 12'000);
-  activity::note(&a, 12'001);
-  CHECK(activity::crowded(&a, 12'002));
-  CHECK(activity::crowded(&c, 12'002));
+  activity::note(loop.get(), &c, 12'000);
+  activity::note(loop.get(), &a, 12'001);
+  CHECK(activity::crowded(loop.get(), &a, 12'002));
+  CHECK(activity::crowded(loop.get(), &c, 12'002));
   // A link that goes away stops counting (its address may name a new link next).
-  activity::forget(&c);
-  CHECK_FALSE(activity::crowded(&a, 12'003));
-  activity::forget(&a);
-  CHECK_FALSE(activity::crowded(&b, 12'003));
+  activity::forget(loop.get(), &c);
+  CHECK_FALSE(activity::crowded(loop.get(), &a, 12'003));
+  activity::forget(loop.get(), &a);
+  CHECK_FALSE(activity::crowded(loop.get(), &b, 12'003));
 }
 
 TEST_CASE("read turn: a full buffer ends the turn once; only that UV_ENOBUFS is not an error", "[pool]") {
@@ -50,20 +52,20 @@ TEST_CASE("read turn: a full buffer ends the turn once; only that UV_ENOBUFS is 
 
 TEST_CASE("link activity: a heavy link crowds no one; a light one does, whatever the other moves", "[pool]") {
   int download = 0, second_download = 0, keystrokes = 0;
-  activity::clear();
+  ferry::uv::Loop loop;
   // Two downloads on one thread: neither makes the other take short turns.
-  activity::note(&download, 20'000, true);
-  activity::note(&second_download, 20'001, true);
-  CHECK_FALSE(activity::crowded(&download, 20'002));
-  CHECK_FALSE(activity::crowded(&second_download, 20'002));
+  activity::note(loop.get(), &download, 20'000, true);
+  activity::note(loop.get(), &second_download, 20'001, true);
+  CHECK_FALSE(activity::crowded(loop.get(), &download, 20'002));
+  CHECK_FALSE(activity::crowded(loop.get(), &second_download, 20'002));
   // An interactive link joins: both downloads take turns while it is active; it does not.
-  activity::note(&keystrokes, 20'003, false);
-  CHECK(activity::crowded(&download, 20'004));
-  CHECK(activity::crowded(&second_download, 20'004));
-  CHECK_FALSE(activity::crowded(&keystrokes, 20'004));
+  activity::note(loop.get(), &keystrokes, 20'003, false);
+  CHECK(activity::crowded(loop.get(), &download, 20'004));
+  CHECK(activity::crowded(loop.get(), &second_download, 20'004));
+  CHECK_FALSE(activity::crowded(loop.get(), &keystrokes, 20'004));
   // A light link that turns heavy (a download started on it) stops crowding at once.
-  activity::note(&keystrokes, 20'005, true);
-  CHECK_FALSE(activity::crowded(&download, 20'006));
+  activity::note(loop.get(), &keystrokes, 20'005, true);
+  CHECK_FALSE(activity::crowded(loop.get(), &download, 20'006));
 }
 
 TEST_CASE("moved bytes: heavy from kHeavyBytes within a window, light again after a quiet window", "[pool]") {

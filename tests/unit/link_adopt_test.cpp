@@ -140,6 +140,7 @@ class RelayThread {
   void run() {
     thread_id = std::this_thread::get_id();
     uv_loop_init(&loop_);
+    uv::LoopContext::attach(&loop_, context_);
     uv_async_init(&loop_, &async_,
                   [](uv_async_t* a) { static_cast<RelayThread*>(a->data)->adopt_pending(); });
     async_.data = this;
@@ -193,6 +194,7 @@ class RelayThread {
   AnyTime admission_;
   Bytes chunk_;
   uv_loop_t loop_{};
+  uv::LoopContext context_;
   uv_async_t async_{};
   uv_timer_t beat_{};
   std::mutex mutex_;
@@ -245,7 +247,7 @@ struct AgentLink final : link::LinkEvents {
   const uv_handle_t* tcp = nullptr;
 
   link::Mux& mux() { return conn->mux(); }
-  bool crowded() { return uv::link_activity::crowded(&conn->mux(), uv_now(loop)); }
+  bool crowded() { return uv::link_activity::crowded(loop, &conn->mux(), uv_now(loop)); }
 
   // Wraps the alloc_cb of the link's socket (reading since the handshake began).
   void install_spy() {
@@ -289,7 +291,6 @@ class Harness {
   Harness()
       : relay(relay_key, agent_key.public_key()),
         listener(loop.get(), [this](uv_stream_t* server) { on_connection(server); }) {
-    uv::link_activity::clear();  // whatever links earlier tests ran on this thread
     auto addr = uv::parse_socket_address("127.0.0.1:0");
     REQUIRE(addr);
     REQUIRE(listener.listen(reinterpret_cast<const sockaddr*>(&*addr)));

@@ -133,7 +133,6 @@ class AgentSide final : public link::LinkEvents {
     uv_timer_init(loop.get(), &watchdog_);
     uv_timer_init(loop.get(), &after_end_);
     watchdog_.data = after_end_.data = this;
-    uv::link_activity::clear();
     uv_timer_start(
         &watchdog_,
         [](uv_timer_t* t) {
@@ -158,7 +157,7 @@ class AgentSide final : public link::LinkEvents {
     uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&after_end_), nullptr);
   }
-  bool crowded() const { return uv::link_activity::crowded(&other_link_, uv_now(loop_.get())); }
+  bool crowded() const { return uv::link_activity::crowded(loop_.get(), &other_link_, uv_now(loop_.get())); }
 
   void on_established(const crypto::PublicKey&) override {
     for (int i = 0; i < plan_.streams; ++i) {

@@ -80,7 +80,7 @@ TEST_CASE("a pipe keeps only a small gather list after a read batch of tiny DATA
     Bytes frames(10'000);
     for (std::size_t i = 0; i < frames.size(); ++i) frames[i] = static_cast<std::uint8_t>('a' + i % 26);
     for (std::size_t i = 0; i < frames.size(); ++i) pipe.on_link_data(ByteSpan(frames).subspan(i, 1));
-    uv::read_batch::run();  // the end of the link's read: one writev of all 10,000
+    uv::read_batch::run(loop.get());  // the end of the link's read: one writev of all 10,000
     CHECK(pipe.gathered_capacity() <= uv::SocketPipe::kKeptGatherEntries);
     CHECK(c.read_bytes(frames.size()));
     CHECK(c.received() == std::string(frames.begin(), frames.end()));
