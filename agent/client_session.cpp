@@ -2,9 +2,9 @@
 
 #include <sodium.h>
 
-#include "agent/head_progress.hpp"
 #include "agent/http_forwarder.hpp"
 #include "agent/proxy_words.hpp"
+#include "common/codec/http1_head_progress.hpp"
 #include "common/codec/http1_response.hpp"
 #include "common/codec/http1_target.hpp"
 #include "common/codec/socks4.hpp"
@@ -86,7 +86,7 @@ void ClientSession::on_bytes(ByteSpan bytes) {
   }
   const std::size_t before = inbox_.size();
   inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
-  if (stage_ == Stage::HttpHead && !head_may_be_decided(inbox_, before)) return;  // still "need more"
+  if (stage_ == Stage::HttpHead && !http1::head_may_be_decided(inbox_, before)) return;  // still "need more"
   step();
 }
 

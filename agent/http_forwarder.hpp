@@ -1,25 +1,19 @@
-// The HTTP/1.1 forward proxy on one client connection (RFC 9110 §7.6, RFC 9112): requests in
-// absolute-form are re-issued in origin-form over a stream to their origin, one exchange at a time,
-// so keep-alive and pipelining work across origins. A stream is kept for the next request to the
-// same origin while both sides allow it. Bodies pass through by Content-Length, chunked (the scanner
-// finds the end) or until the origin closes; Upgrade (WebSocket) and a CONNECT after other requests
-// turn the connection into a tunnel; a 101 to a request that did not ask to upgrade is refused, so
-// that pipelined requests never flow into a protocol nobody chose. Local pages (origin-form: GET
-// /status) answer only a Host that names this port (local_host.hpp). Errors are real HTTP responses
-// that say what happened.
+// The HTTP/1.1 forward proxy on one client connection: the I/O shell around http1::Exchange
+// (common/codec/http1_exchange.hpp), which holds every rule of the exchange (absolute-form requests,
+// CONNECT, keep-alive and pipelining across origins, bodies, 1xx and upgrades, Proxy-Authorization,
+// the Host check for local pages, errors as real HTTP responses). The forwarder feeds it the
+// client's bytes and the stream's events and performs its actions: opening and releasing streams
+// through the link pool, sending on the stream, writing to the client and giving the stream its
+// credit back once the client has the bytes, pausing the client while the exchange wants no more.
 #pragma once
 
 #include <sys/socket.h>
 
-#include <functional>
 #include <optional>
 #include <string>
 
 #include "agent/agent_context.hpp"
-#include "common/codec/http1_body.hpp"
-#include "common/codec/http1_chunked.hpp"
-#include "common/codec/http1_head.hpp"
-#include "common/codec/http1_target.hpp"
+#include "common/codec/http1_exchange.hpp"
 #include "common/uv/socket_pipe.hpp"
 
 namespace ferry::agent {
@@ -27,7 +21,7 @@ namespace ferry::agent {
 class HttpForwarder {
  public:
   // Unprocessed client bytes (pipelined requests) held before reading pauses.
-  static constexpr std::size_t kMaxInbox = 256 * 1024;
+  static constexpr std::size_t kMaxInbox = http1::Exchange::kMaxInbox;
 
   // `local` is the address the client connected to: local pages answer only a Host that names it.
   HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer,
@@ -49,64 +43,26 @@ class HttpForwarder {
   void drain();
 
  private:
-  enum class Phase { Head, Body, Response, Tunnel, Closing };
-
-  void process();
-  void maybe_resume_client();
-  bool start_request();
-  bool addressed_here(const http1::RequestHead& head) const;
-  void misdirected();
-  void local_page(const http1::RequestHead& head, const http1::RequestTarget& rt);
-  void write_local_page(std::string page);
-  void forward_request_body();
-  void send_to_origin(ByteSpan bytes);
-  void on_response_bytes(ByteSpan bytes);
-  bool on_response_head();
-  void forward_response_body(ByteSpan bytes);
-  void response_done();
-  // Writes to the client; `credit` (default: the size) is what the stream gets back once written.
-  void to_client(ByteSpan bytes, std::optional<std::size_t> credit = std::nullopt);
-  void fail(int status, const std::string& text);
-  void close_client();
-  void release_stream(bool reset);
+  // Performs the exchange's actions in order, then reads the client or not as it wants. An action
+  // may feed the exchange again (an open refused at once): its actions join the same queue.
+  void run();
+  void perform(http1::Action& a);
+  void write_to_client(http1::Action& a);
+  void release_stream();
+  link::Mux* mux() noexcept { return link_ ? link_->mux() : nullptr; }
+  link::Instant now() const noexcept;
 
   AgentContext& ctx_;
   uv::SocketPipe& client_;
   StreamOwner& owner_;
   std::string peer_;
   sockaddr_storage local_;
-  Phase phase_ = Phase::Head;
-  Bytes inbox_;
-  bool client_eof_ = false;
+  http1::Exchange exchange_;
 
-  // The current exchange.
-  http1::RequestHead req_;
-  http1::RequestTarget rt_;
-  http1::BodyFraming req_body_;
-  std::uint64_t req_left_ = 0;
-  http1::ChunkedScanner req_chunks_;
-  bool keep_alive_ = true;
-  bool upgrade_ = false;
-  // The inbox holds the start of a head that the decoder said needs more, and nothing has arrived
-  // since that could change its answer (head_progress.hpp).
-  bool head_incomplete_ = false;
-
-  // The origin stream: kept across exchanges to the same origin.
+  // The stream the exchange's origin actions apply to, once its open was answered.
   std::optional<link::StreamId> stream_;
-  LinkClient* link_ = nullptr;  // the pool's link that stream_ rides
-  Target origin_;
-  bool opening_ = false;
-  bool upstream_blocked_ = false;  // the current stream's send queue is full
-  std::uint64_t generation_ = 0;   // link_'s connection that the stream belongs to
-  bool origin_reusable_ = false;
-  Bytes to_origin_;  // bytes waiting for the stream to open
-
-  // The response.
-  Bytes resp_head_;
-  http1::BodyFraming resp_body_;
-  std::uint64_t resp_left_ = 0;
-  http1::ChunkedScanner resp_chunks_;
-  bool head_parsed_ = false;
+  LinkClient* link_ = nullptr;    // the pool's link that stream_ rides
+  std::uint64_t generation_ = 0;  // link_'s connection that the stream belongs to
 };
 
 }  // namespace ferry::agent

@@ -1,12 +1,11 @@
-// head_progress.hpp against the decoder it stands in front of: a head fed in pieces, decoded only
+// http1_head_progress.hpp against the decoder it stands in front of: a head fed in pieces, decoded only
 // when head_may_be_decided() says so, gets the same answer as one decoded after every piece; a
 // message on the same piece, an error at most 8 KiB later.
-#include "agent/head_progress.hpp"
-
 #include <catch2/catch.hpp>
 #include <string>
 
 #include "common/codec/http1_head.hpp"
+#include "common/codec/http1_head_progress.hpp"
 
 using namespace ferry;
 using namespace std::string_literals;
@@ -27,7 +26,7 @@ Verdict feed(const std::string& head, std::size_t piece, bool gated) {
     const std::size_t n = std::min(piece, head.size() - off);
     buf.insert(buf.end(), head.begin() + static_cast<std::ptrdiff_t>(off),
                head.begin() + static_cast<std::ptrdiff_t>(off + n));
-    if (gated && !agent::head_may_be_decided(buf, before)) continue;
+    if (gated && !http1::head_may_be_decided(buf, before)) continue;
     auto d = http1::decode_request_head(buf);
     if (!d) return Verdict{true, false, d.error().code, buf.size()};
     if (d->msg) return Verdict{true, true, Errc{}, buf.size()};
@@ -69,17 +68,17 @@ TEST_CASE("decoding only when head_may_be_decided() says so changes no answer", 
 TEST_CASE("bytes that cannot change the answer are not worth a decode", "[head]") {
   const std::string start = "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX: abc";
   const Bytes buf(start.begin(), start.end());
-  CHECK_FALSE(agent::head_may_be_decided(buf, buf.size() - 3));  // "abc"
+  CHECK_FALSE(http1::head_may_be_decided(buf, buf.size() - 3));  // "abc"
   const Bytes cr = [&] {
     Bytes b = buf;
     b.push_back('\r');
     return b;
   }();
-  CHECK(agent::head_may_be_decided(cr, buf.size()));  // a CR: maybe the end of a line
+  CHECK(http1::head_may_be_decided(cr, buf.size()));  // a CR: maybe the end of a line
   Bytes after_cr = cr;
   after_cr.push_back('x');
-  CHECK(agent::head_may_be_decided(after_cr, cr.size()));  // and now a bare one
+  CHECK(http1::head_may_be_decided(after_cr, cr.size()));  // and now a bare one
   Bytes tab = buf;
   tab.push_back('\t');
-  CHECK_FALSE(agent::head_may_be_decided(tab, buf.size()));
+  CHECK_FALSE(http1::head_may_be_decided(tab, buf.size()));
 }

@@ -1,8 +1,8 @@
-#include "agent/head_progress.hpp"
+#include "common/codec/http1_head_progress.hpp"
 
 #include "common/codec/http1_head.hpp"
 
-namespace ferry::agent {
+namespace ferry::http1 {
 
 bool head_may_be_decided(ByteSpan head, std::size_t old_size) noexcept {
   // From the last old byte: a CR there is bare unless the new bytes begin with its LF.
@@ -12,8 +12,8 @@ bool head_may_be_decided(ByteSpan head, std::size_t old_size) noexcept {
   }
   // Decoding again at every multiple of the start line's limit notices any length limit passed at
   // most that many bytes late.
-  constexpr std::size_t kStep = http1::Limits{}.max_start_line_bytes;
+  constexpr std::size_t kStep = Limits{}.max_start_line_bytes;
   return old_size / kStep != head.size() / kStep;
 }
 
-}  // namespace ferry::agent
+}  // namespace ferry::http1
