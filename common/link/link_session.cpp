@@ -14,11 +14,6 @@ ByteSpan prologue() {
   return ByteSpan(reinterpret_cast<const std::uint8_t*>(kPrologue.data()), kPrologue.size());
 }
 
-void append_record_header(Bytes& out, std::size_t len) {
-  out.push_back(static_cast<std::uint8_t>(len >> 8));
-  out.push_back(static_cast<std::uint8_t>(len));
-}
-
 }  // namespace
 
 LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
@@ -62,8 +57,7 @@ void LinkSession::start(Instant now) {
   hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
   auto msg = hs_->write_message1(handshake_payload_1());
   if (!msg) return fail_link(msg.error(), false);
-  append_record_header(hs_out_, msg->size());
-  hs_out_.insert(hs_out_.end(), msg->begin(), msg->end());
+  append_record(hs_out_, *msg);
   wake();
 }
 
@@ -71,55 +65,17 @@ void LinkSession::receive(MutByteSpan data, Instant now) {
   if (state_ == State::Closed || state_ == State::Idle) return;
   now_ = now;
   counters_.wire_bytes_received += data.size();
-  std::size_t pos = 0;
-  while (state_ != State::Closed && pos < data.size()) {
-    const std::size_t avail = data.size() - pos;
-    if (partial_.empty() && avail >= 2) {
-      const std::size_t len = get_be16(&data[pos]);
-      if (avail >= 2 + len) {  // a whole record in this read: decrypt it where it lies
-        if (len == 0) return fail_link(fail(Errc::Malformed, "an empty record"), false);
-        if (state_ == State::Handshaking && len > kMaxHandshakeRecord)
-          return fail_link(fail(Errc::TooLarge, "an oversized handshake record"), false);
-        process_record(data.subspan(pos + 2, len), now);
-        pos += 2 + len;
-        continue;
-      }
-    }
-    // A record split across reads: gather it (at most 65537 bytes).
-    if (partial_.size() < 2) {
-      const std::size_t take = std::min<std::size_t>(2 - partial_.size(), avail);
-      partial_.insert(partial_.end(), data.begin() + static_cast<std::ptrdiff_t>(pos),
-                      data.begin() + static_cast<std::ptrdiff_t>(pos + take));
-      pos += take;
-      if (partial_.size() < 2) break;
-      const std::size_t len = get_be16(partial_.data());
-      if (len == 0) return fail_link(fail(Errc::Malformed, "an empty record"), false);
-      if (state_ == State::Handshaking && len > kMaxHandshakeRecord)
-        return fail_link(fail(Errc::TooLarge, "an oversized handshake record"), false);
-      partial_.reserve(2 + len);
-      continue;
-    }
-    const std::size_t total = 2 + get_be16(partial_.data());
-    const std::size_t take = std::min(total - partial_.size(), data.size() - pos);
-    partial_.insert(partial_.end(), data.begin() + static_cast<std::ptrdiff_t>(pos),
-                    data.begin() + static_cast<std::ptrdiff_t>(pos + take));
-    pos += take;
-    if (partial_.size() == total) {
-      // Processed where it lies, then set aside whole: the spans it delivered stay valid until
-      // receive() returns, and the two buffers trade places so their capacity is reused (no free,
-      // no later page faults). The span stays valid even if the link ends inside process_record().
-      process_record(MutByteSpan(partial_).subspan(2), now);
-      partial_.swap(partial_done_);
-      partial_.clear();
-    }
+  while (state_ != State::Closed && !data.empty()) {
+    const auto kind = state_ == State::Handshaking ? RecordKind::Handshake : RecordKind::Transport;
+    auto record = records_.next(data, kind);
+    if (!record) return fail_link(record.error(), false);
+    if (!*record) break;
+    process_record(**record, now);
   }
   close_if_drained();  // the peer's FIN may have ended the last stream
 }
 
-void LinkSession::trim() noexcept {
-  Bytes().swap(partial_done_);
-  if (partial_.empty()) Bytes().swap(partial_);
-}
+void LinkSession::trim() noexcept { records_.trim(); }
 
 void LinkSession::process_record(MutByteSpan record, Instant now) {
   ++counters_.records_received;
@@ -162,8 +118,7 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
   randombytes_buf(session_id_.data(), session_id_.size());
   auto msg = hs_->write_message2(handshake_payload_2());
   if (!msg) return fail_link(msg.error(), false);
-  append_record_header(hs_out_, msg->size());
-  hs_out_.insert(hs_out_.end(), msg->begin(), msg->end());
+  append_record(hs_out_, *msg);
   // An admitted agent with another wire version gets message 2, which names our version, so that
   // both sides can log the mismatch; then the link ends. A stranger never gets this far.
   if (!ok) return fail_link(ok.error(), false);
@@ -217,12 +172,12 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
 }
 
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
-  auto n = recv_.decrypt({}, record.data(), record.size(), record.data());
-  if (!n) return fail_link(n.error(), false);
+  auto opened = open_record(record, recv_);
+  if (!opened) return fail_link(opened.error(), false);
   // Liveness counts authenticated records only: raw bytes (a header, then a byte now and then) would
   // let anyone on the path keep a dead link open.
   last_rx_ = now;
-  ByteSpan plain = record.first(*n);
+  ByteSpan plain = *opened;
   std::optional<frame::KeyUpdateKind> switch_recv;
   while (!plain.empty() && state_ == State::Established) {
     std::size_t used = 0;
@@ -432,7 +387,7 @@ void LinkSession::end(const Error& why) {
   ended_ = true;
   state_ = State::Closed;
   hs_.reset();
-  partial_.clear();
+  records_.drop_partial();
   mux_.shutdown_all();
   events_.on_closed(why);
 }
@@ -461,11 +416,10 @@ void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
     out.insert(out.end(), hs_out_.begin(), hs_out_.end());
     hs_out_.clear();
   }
-  out.reserve(out.size() + max_bytes + frame::kMaxRecordPlaintext + 2 + crypto::kTagBytes);
+  out.reserve(out.size() + max_bytes + kRecordHeaderBytes + kMaxRecordBody);
   while (out.size() - start < max_bytes && send_.has_key() && has_output()) {
     if (send_key_bytes_ >= cfg_.rekey_bytes) queue_key_update(frame::KeyUpdateKind::Rekey);
-    const std::size_t rec = out.size();
-    out.resize(rec + 2);
+    const std::size_t rec = begin_record(out);
     const std::size_t pt = out.size();
     // Link control frames lead; each is small and whole.
     control_.move_to(out, frame::kMaxRecordPlaintext);
@@ -488,13 +442,8 @@ void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
       out.resize(rec);
       break;
     }
-    out.resize(out.size() + crypto::kTagBytes);
-    auto sealed = send_.encrypt({}, out.data() + pt, pt_len, out.data() + pt);
-    if (!sealed) {
-      out.resize(rec);
-      return fail_link(sealed.error(), false);
-    }
-    put_be16(out.data() + rec, static_cast<std::uint16_t>(*sealed));
+    auto sealed = seal_record(out, rec, send_);
+    if (!sealed) return fail_link(sealed.error(), false);
     ++counters_.records_sent;
     send_key_bytes_ += *sealed;
     if (switch_send) {

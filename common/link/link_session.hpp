@@ -1,8 +1,9 @@
-// One link, sans-I/O: the Noise IK handshake, the 2-byte length record layer, transport encryption
-// with key updates, keepalive, authenticated close, and the stream multiplexer on top.
+// One link, sans-I/O: the Noise IK handshake, the 2-byte length record layer (common/link/record_codec),
+// transport encryption with key updates, keepalive, authenticated close, and the stream multiplexer on
+// top.
 //
-//   TCP bytes --receive()--> records --decrypt in place--> frames --> Mux / control
-//   Mux frames --produce()--> records (encrypt in place) --> TCP bytes
+//   TCP bytes --RecordReader--> records --open_record (in place)--> frames --> Mux / control
+//   Mux frames --produce()--> records --seal_record (in place)--> TCP bytes
 //
 // Key lifetime (docs/protocol.md "Keys"): each direction's sender announces KEY_UPDATE as the last
 // frame of a record and switches keys after it: a Noise REKEY after 10 minutes or 2^30 bytes, or the
@@ -18,14 +19,12 @@
 #include "common/crypto/tai64n.hpp"
 #include "common/link/control_queue.hpp"
 #include "common/link/mux.hpp"
+#include "common/link/record_codec.hpp"
 
 namespace ferry::link {
 
 inline constexpr std::uint8_t kWireVersion = 1;
 inline constexpr std::string_view kPrologue = "ferry link v1";
-// Handshake records are small (message 1 is 110 bytes today); anything larger before
-// authentication is refused without further work.
-inline constexpr std::size_t kMaxHandshakeRecord = 512;
 
 // The responder's gatekeeper. admit() runs after one DH (the initiator's static key is known) and
 // before any further DH; fresh() then checks message 1's TAI64N timestamp against the newest one
@@ -172,10 +171,7 @@ class LinkSession {
   bool close_queued_ = false;
   // close_when_streams_end() is waiting for the last stream.
   std::optional<frame::CloseInfo> close_when_drained_;
-  Bytes partial_;  // a record split across reads
-  // The last record gathered in partial_, kept whole until receive() returns: on_data() spans into
-  // it must outlive the next partial record that the same read starts.
-  Bytes partial_done_;
+  RecordReader records_;
   crypto::PublicKey peer_{};
   SessionId session_id_{};
   crypto::Hash handshake_hash_{};
