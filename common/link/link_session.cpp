@@ -21,6 +21,7 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
       events_(events),
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
            events, [this] { wake(); }),
+      keys_(cfg_.rekey_bytes),
       control_(cfg_.mux.max_control_bytes) {}
 
 void LinkSession::wake() {
@@ -158,12 +159,9 @@ void LinkSession::note_peer_suites(ByteSpan payload_2) {
 }
 
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
-  send_ = std::move(keys.send);
-  recv_ = std::move(keys.recv);
-  handshake_hash_ = keys.handshake_hash;
+  keys_.install(std::move(keys));
   state_ = State::Established;
   send_key_since_ = keys_since_ = last_rx_ = now;  // the peer's handshake message authenticated
-  send_key_bytes_ = 0;
   // A first ping measures the RTT that window growth needs.
   control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
   last_ping_ = now;
@@ -172,7 +170,7 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
 }
 
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
-  auto opened = open_record(record, recv_);
+  auto opened = open_record(record, keys_.recv());
   if (!opened) return fail_link(opened.error(), false);
   // Liveness counts authenticated records only: raw bytes (a header, then a byte now and then) would
   // let anyone on the path keep a dead link open.
@@ -199,13 +197,7 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
     if (!r) return fail_link(r.error(), true);
   }
   if (switch_recv && state_ == State::Established) {
-    if (*switch_recv == frame::KeyUpdateKind::Rekey) {
-      recv_.rekey();
-    } else {
-      if (!next_recv_.has_key())
-        return fail_link(fail(Errc::Malformed, "KEY_UPDATE to keys never agreed"), true);
-      recv_ = std::move(next_recv_);
-    }
+    if (auto ok = keys_.switch_recv(*switch_recv); !ok) return fail_link(ok.error(), true);
     ++counters_.rekeys_received;
   }
   if (state_ == State::Established && mux_.has_output()) wake();
@@ -251,56 +243,57 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
 }
 
 Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
-  if (cfg_.role == LinkConfig::Role::Responder) {
-    // One at a time, refused before any cryptography: each answer costs several X25519 and a
-    // directory lookup, and a second would replace keys the first has not yet put in use.
-    if (rehandshake_pending())
-      return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
-    // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
-    // get around the per-source rate limit on new links (docs/protocol.md 8.1).
-    if (now - keys_since_ < cfg_.min_rehandshake_gap)
-      return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
-    if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
-    crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
-    auto who = hs.read_message1_identity(message);
-    if (!who) return who.error();
-    if (!(*who == peer_)) return fail(Errc::Malformed, "an in-link handshake with another key");
-    if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
-    auto payload = hs.read_message1_payload();
-    if (!payload) return payload.error();
-    if (auto ok = check_payload_1(*who, *payload, true); !ok) return ok;
-    auto msg = hs.write_message2(handshake_payload_2());
-    if (!msg) return msg.error();
-    if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)
-      return queued;
-    auto keys = hs.split();
-    next_send_ = std::move(keys.send);
-    next_recv_ = std::move(keys.recv);
-    handshake_hash_ = keys.handshake_hash;
-    keys_since_ = now;
-    ++counters_.rehandshakes;
-    queue_key_update(frame::KeyUpdateKind::NewHandshake);
-    return {};
-  }
-  if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
-  auto payload = hs_->read_message2(message);
-  if (!payload) return payload.error();
-  if (auto ok = check_payload_2(*payload, true); !ok) return ok;
-  note_peer_suites(*payload);
-  auto keys = hs_->split();
-  hs_.reset();
-  next_send_ = std::move(keys.send);
-  next_recv_ = std::move(keys.recv);
-  handshake_hash_ = keys.handshake_hash;
+  auto keys = cfg_.role == LinkConfig::Role::Responder ? answer_rehandshake(message, now)
+                                                       : finish_rehandshake(message);
+  if (!keys) return keys.error();
+  keys_.install_next_keys(std::move(*keys));
   keys_since_ = now;
   ++counters_.rehandshakes;
-  queue_key_update(frame::KeyUpdateKind::NewHandshake);
+  wake();
   return {};
 }
 
+// The relay's half: message 1 read as in the first handshake, but from this link's peer and against
+// this link's last timestamp; message 2 goes back in a REHANDSHAKE frame.
+Result<crypto::TransportKeys> LinkSession::answer_rehandshake(ByteSpan message, Instant now) {
+  // One at a time, refused before any cryptography: each answer costs several X25519 and a
+  // directory lookup, and a second would replace keys the first has not yet put in use.
+  if (rehandshake_pending())
+    return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
+  // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
+  // get around the per-source rate limit on new links (docs/protocol.md 8.1).
+  if (now - keys_since_ < cfg_.min_rehandshake_gap)
+    return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
+  if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
+  crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
+  auto who = hs.read_message1_identity(message);
+  if (!who) return who.error();
+  if (!(*who == peer_)) return fail(Errc::Malformed, "an in-link handshake with another key");
+  if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
+  auto payload = hs.read_message1_payload();
+  if (!payload) return payload.error();
+  if (auto ok = check_payload_1(*who, *payload, true); !ok) return ok.error();
+  auto msg = hs.write_message2(handshake_payload_2());
+  if (!msg) return msg.error();
+  if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)
+    return queued.error();
+  return hs.split();
+}
+
+// The agent's half: message 2 of the handshake start_rehandshake() began.
+Result<crypto::TransportKeys> LinkSession::finish_rehandshake(ByteSpan message) {
+  if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
+  auto payload = hs_->read_message2(message);
+  if (!payload) return payload.error();
+  if (auto ok = check_payload_2(*payload, true); !ok) return ok.error();
+  note_peer_suites(*payload);
+  auto keys = hs_->split();
+  hs_.reset();
+  return keys;
+}
+
 void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
-  // New handshake keys supersede a pending REKEY.
-  if (!key_update_due_ || kind == frame::KeyUpdateKind::NewHandshake) key_update_due_ = kind;
+  keys_.request(kind);
   wake();
 }
 
@@ -371,7 +364,7 @@ void LinkSession::abort(const Error& why) { end(why); }
 
 void LinkSession::fail_link(const Error& why, bool tell_peer) {
   if (state_ == State::Closed) return;
-  if (tell_peer && state_ == State::Established && send_.has_key()) {
+  if (tell_peer && state_ == State::Established && keys_.send().has_key()) {
     const auto code = why.code == Errc::Timeout   ? frame::CloseCode::Timeout
                       : why.code == Errc::Refused ? frame::CloseCode::Revoked
                                                   : frame::CloseCode::ProtocolError;
@@ -401,7 +394,7 @@ bool LinkSession::has_output() const noexcept {
   if (!hs_out_.empty()) return true;
   if (state_ == State::Closed) return close_queued_;
   if (state_ != State::Established) return false;
-  return !control_.empty() || key_update_due_ || mux_.has_output();
+  return !control_.empty() || keys_.key_update_due() || mux_.has_output();
 }
 
 void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
@@ -417,52 +410,57 @@ void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
     hs_out_.clear();
   }
   out.reserve(out.size() + max_bytes + kRecordHeaderBytes + kMaxRecordBody);
-  while (out.size() - start < max_bytes && send_.has_key() && has_output()) {
-    if (send_key_bytes_ >= cfg_.rekey_bytes) queue_key_update(frame::KeyUpdateKind::Rekey);
-    const std::size_t rec = begin_record(out);
-    const std::size_t pt = out.size();
-    // Link control frames lead; each is small and whole.
-    control_.move_to(out, frame::kMaxRecordPlaintext);
-    const bool closing = close_queued_ && control_.empty();
-    std::optional<frame::KeyUpdateKind> switch_send;
-    if (!closing && state_ == State::Established) {
-      // KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and
-      // ends its record; until it has gone, stream data waits so it is sealed under the new key.
-      const bool room = out.size() - pt + frame::kHeaderBytes + 1 <= frame::kMaxRecordPlaintext;
-      if (key_update_due_ && control_.empty() && room) {
-        frame::put_key_update(out, *key_update_due_);
-        switch_send = key_update_due_;
-        key_update_due_.reset();
-      } else if (!key_update_due_) {
-        mux_.produce(out, frame::kMaxRecordPlaintext - (out.size() - pt));
-      }
-    }
-    const std::size_t pt_len = out.size() - pt;
-    if (pt_len == 0) {
-      out.resize(rec);
-      break;
-    }
-    auto sealed = seal_record(out, rec, send_);
-    if (!sealed) return fail_link(sealed.error(), false);
-    ++counters_.records_sent;
-    send_key_bytes_ += *sealed;
-    if (switch_send) {
-      if (*switch_send == frame::KeyUpdateKind::Rekey) {
-        send_.rekey();
-      } else {
-        send_ = std::move(next_send_);
-      }
-      ++counters_.rekeys_sent;
-      send_key_bytes_ = 0;
-      send_key_since_ = now_;
-    }
-    if (closing) {
-      close_queued_ = false;
-      send_ = crypto::CipherState{};  // nothing may follow the CLOSE record
-      break;
-    }
+  while (out.size() - start < max_bytes && keys_.send().has_key() && has_output()) {
+    const Sealed sealed = produce_record(out);
+    if (sealed == Sealed::Failed) return;
+    if (sealed == Sealed::Last) break;
   }
   counters_.wire_bytes_sent += out.size() - start;
+}
+
+// One record: the session's control frames, then KEY_UPDATE or stream frames, sealed.
+LinkSession::Sealed LinkSession::produce_record(Bytes& out) {
+  if (keys_.send_key_worn()) queue_key_update(frame::KeyUpdateKind::Rekey);
+  const std::size_t record = begin_record(out);
+  // Link control frames lead; each is small and whole.
+  control_.move_to(out, frame::kMaxRecordPlaintext);
+  const bool closing = close_queued_ && control_.empty();
+  std::optional<frame::KeyUpdateKind> key_update;
+  if (!closing && state_ == State::Established) key_update = fill_record(out, record);
+  if (record_plaintext_bytes(out, record) == 0) {
+    out.resize(record);
+    return Sealed::Last;
+  }
+  auto sealed = seal_record(out, record, keys_.send());
+  if (!sealed) {
+    fail_link(sealed.error(), false);
+    return Sealed::Failed;
+  }
+  ++counters_.records_sent;
+  keys_.sealed(*sealed);
+  if (key_update) {
+    keys_.switch_send(*key_update);
+    send_key_since_ = now_;
+    ++counters_.rekeys_sent;
+  }
+  if (!closing) return Sealed::More;
+  close_queued_ = false;
+  keys_.drop_send();  // nothing may follow the CLOSE record
+  return Sealed::Last;
+}
+
+// KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and ends its
+// record; until it has gone, stream data waits so it is sealed under the new key.
+std::optional<frame::KeyUpdateKind> LinkSession::fill_record(Bytes& out, std::size_t record) {
+  const std::size_t used = record_plaintext_bytes(out, record);
+  if (!keys_.key_update_due()) {
+    mux_.produce(out, frame::kMaxRecordPlaintext - used);
+    return std::nullopt;
+  }
+  if (!control_.empty() || used + frame::kHeaderBytes + 1 > frame::kMaxRecordPlaintext) return std::nullopt;
+  const frame::KeyUpdateKind kind = keys_.take_key_update();
+  frame::put_key_update(out, kind);
+  return kind;
 }
 
 }  // namespace ferry::link
