@@ -14,6 +14,16 @@ ByteSpan prologue() {
   return ByteSpan(reinterpret_cast<const std::uint8_t*>(kPrologue.data()), kPrologue.size());
 }
 
+TimerSettings timer_settings(const LinkConfig& c) {
+  return {c.handshake_timeout,
+          c.keepalive_interval,
+          c.dead_after,
+          c.rekey_interval,
+          c.rehandshake_interval,
+          c.min_rehandshake_gap,
+          c.role == LinkConfig::Role::Initiator};
+}
+
 }  // namespace
 
 LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
@@ -22,6 +32,7 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
            events, [this] { wake(); }),
       keys_(cfg_.rekey_bytes),
+      timers_(timer_settings(cfg_)),
       control_(cfg_.mux.max_control_bytes) {}
 
 void LinkSession::wake() {
@@ -51,8 +62,7 @@ void LinkSession::start(Instant now) {
   if (state_ != State::Idle) return;
   now_ = now;
   state_ = State::Handshaking;
-  started_ = now;
-  last_rx_ = now;
+  timers_.started(now);
   handshake_begun_ = true;
   if (cfg_.role == LinkConfig::Role::Responder) return;
   hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
@@ -161,10 +171,9 @@ void LinkSession::note_peer_suites(ByteSpan payload_2) {
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   keys_.install(std::move(keys));
   state_ = State::Established;
-  send_key_since_ = keys_since_ = last_rx_ = now;  // the peer's handshake message authenticated
+  timers_.established(now);  // the peer's handshake message authenticated
   // A first ping measures the RTT that window growth needs.
   control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
-  last_ping_ = now;
   wake();
   events_.on_established(peer_);
 }
@@ -172,9 +181,7 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
   auto opened = open_record(record, keys_.recv());
   if (!opened) return fail_link(opened.error(), false);
-  // Liveness counts authenticated records only: raw bytes (a header, then a byte now and then) would
-  // let anyone on the path keep a dead link open.
-  last_rx_ = now;
+  timers_.heard(now);  // authenticated records only
   ByteSpan plain = *opened;
   std::optional<frame::KeyUpdateKind> switch_recv;
   while (!plain.empty() && state_ == State::Established) {
@@ -247,7 +254,7 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
                                                        : finish_rehandshake(message);
   if (!keys) return keys.error();
   keys_.install_next_keys(std::move(*keys));
-  keys_since_ = now;
+  timers_.rehandshake_done(now);
   ++counters_.rehandshakes;
   wake();
   return {};
@@ -262,7 +269,7 @@ Result<crypto::TransportKeys> LinkSession::answer_rehandshake(ByteSpan message, 
     return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
   // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
   // get around the per-source rate limit on new links (docs/protocol.md 8.1).
-  if (now - keys_since_ < cfg_.min_rehandshake_gap)
+  if (timers_.rehandshake_too_soon(now))
     return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
   if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
   crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
@@ -309,30 +316,26 @@ void LinkSession::start_rehandshake() {
 void LinkSession::tick(Instant now) {
   now_ = now;
   if (state_ == State::Handshaking) {
-    if (now - started_ >= cfg_.handshake_timeout)
+    if (timers_.handshake_overdue(now))
       fail_link(fail(Errc::Timeout, "the handshake did not finish in time"), false);
     return;
   }
   if (state_ != State::Established) return;
-  if (now - last_rx_ >= cfg_.dead_after)
-    return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
-  if (now - last_ping_ >= cfg_.keepalive_interval) {
+  const LinkTimers::Due due = timers_.due(now);
+  if (due.peer_silent) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
+  if (due.ping) {
     auto queued =
         control_.push([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
     if (!queued) return fail_link(queued.error(), true);
-    last_ping_ = now;
+    timers_.pinged(now);
     wake();
   }
-  if (now - send_key_since_ >= cfg_.rekey_interval) queue_key_update(frame::KeyUpdateKind::Rekey);
+  if (due.rekey) queue_key_update(frame::KeyUpdateKind::Rekey);
   mux_.poll_budget();  // another link of the agent may have given bytes back
   if (state_ != State::Established) return;
-  if (cfg_.role == LinkConfig::Role::Initiator) {
-    // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
-    if (!rehandshake_pending() && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake();
-  } else if (now - keys_since_ >= 2 * cfg_.rehandshake_interval) {
-    // The initiator should have run a fresh handshake long ago: forward secrecy is not optional.
-    fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
-  }
+  // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
+  if (due.rehandshake && !rehandshake_pending()) start_rehandshake();
+  if (due.keys_expired) fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
 }
 
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
@@ -440,7 +443,7 @@ LinkSession::Sealed LinkSession::produce_record(Bytes& out) {
   keys_.sealed(*sealed);
   if (key_update) {
     keys_.switch_send(*key_update);
-    send_key_since_ = now_;
+    timers_.send_key_changed(now_);
     ++counters_.rekeys_sent;
   }
   if (!closing) return Sealed::More;

@@ -1,9 +1,12 @@
-// One link, sans-I/O: the Noise IK handshake, the 2-byte length record layer (common/link/record_codec),
-// transport encryption with key updates (common/link/key_schedule), keepalive, authenticated close, and
-// the stream multiplexer on top.
+// One link, sans-I/O: the Noise IK handshake, then transport records of link frames, with keepalive,
+// key updates, authenticated close and the stream multiplexer on top. The session decides what
+// happens; three parts keep the state it decides on:
 //
-//   TCP bytes --RecordReader--> records --open_record (KeySchedule's keys)--> frames --> Mux / control
-//   Mux frames --produce()--> records --seal_record (KeySchedule's keys)--> TCP bytes
+//   TCP bytes --RecordReader--> records --open_record--> frames --> Mux / control    (record_codec)
+//   Mux and control frames --> records --seal_record--> TCP bytes                    (record_codec)
+//   the keys both use: current, next, the KEY_UPDATE owed (docs/protocol.md "Keys")  (key_schedule)
+//   tick(now) --> what is due: handshake timeout, PING, dead peer, REKEY, in-link     (link_timers)
+//                 handshake, forced close
 #pragma once
 
 #include <array>
@@ -15,6 +18,7 @@
 #include "common/crypto/tai64n.hpp"
 #include "common/link/control_queue.hpp"
 #include "common/link/key_schedule.hpp"
+#include "common/link/link_timers.hpp"
 #include "common/link/mux.hpp"
 #include "common/link/record_codec.hpp"
 
@@ -166,23 +170,19 @@ class LinkSession {
   State state_ = State::Idle;
   std::optional<crypto::HandshakeIK> hs_;  // the initial or an in-link handshake in progress
   KeySchedule keys_;
+  LinkTimers timers_;
+  RecordReader records_;
   Bytes hs_out_;          // framed handshake message waiting for produce()
   ControlQueue control_;  // PING, PING answers, REHANDSHAKE, CLOSE frames
   bool close_queued_ = false;
   // close_when_streams_end() is waiting for the last stream.
   std::optional<frame::CloseInfo> close_when_drained_;
-  RecordReader records_;
   crypto::PublicKey peer_{};
   SessionId session_id_{};
   crypto::SuiteSet peer_suites_{crypto::CipherSuite::ChaChaPoly};
   crypto::Tai64n peer_timestamp_{};  // of the last message 1 accepted on this link (responder)
   bool handshake_begun_ = false;
   Instant now_{0};  // the latest time passed in
-  Instant started_{0};
-  Instant last_rx_{0};
-  Instant last_ping_{0};
-  Instant send_key_since_{0};
-  Instant keys_since_{0};  // last full handshake
   std::optional<Millis> rtt_;
   LinkCounters counters_;
   bool ended_ = false;
