@@ -34,7 +34,7 @@ enum class Type : std::uint8_t {
   Reset = 0x05,        // abort a stream in both directions
   Ping = 0x06,         // 8 opaque bytes; flag ACK marks the answer
   GoAway = 0x07,       // no new streams above last id; existing ones finish
-  KeyUpdate = 0x08,    // the last frame under the old send key; see link/link_session
+  KeyUpdate = 0x08,    // the last frame under the old send key; see link/key_schedule
   Rehandshake = 0x09,  // a Noise IK message of an in-link handshake
   Close = 0x0A,        // authenticated end of the link
 };

@@ -14,9 +14,14 @@ ByteSpan prologue() {
   return ByteSpan(reinterpret_cast<const std::uint8_t*>(kPrologue.data()), kPrologue.size());
 }
 
-void append_record_header(Bytes& out, std::size_t len) {
-  out.push_back(static_cast<std::uint8_t>(len >> 8));
-  out.push_back(static_cast<std::uint8_t>(len));
+TimerSettings timer_settings(const LinkConfig& c) {
+  return {c.handshake_timeout,
+          c.keepalive_interval,
+          c.dead_after,
+          c.rekey_interval,
+          c.rehandshake_interval,
+          c.min_rehandshake_gap,
+          c.role == LinkConfig::Role::Initiator};
 }
 
 }  // namespace
@@ -26,6 +31,8 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
       events_(events),
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
            events, [this] { wake(); }),
+      keys_(cfg_.rekey_bytes),
+      timers_(timer_settings(cfg_)),
       control_(cfg_.mux.max_control_bytes) {}
 
 void LinkSession::wake() {
@@ -55,15 +62,13 @@ void LinkSession::start(Instant now) {
   if (state_ != State::Idle) return;
   now_ = now;
   state_ = State::Handshaking;
-  started_ = now;
-  last_rx_ = now;
+  timers_.started(now);
   handshake_begun_ = true;
   if (cfg_.role == LinkConfig::Role::Responder) return;
   hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
   auto msg = hs_->write_message1(handshake_payload_1());
   if (!msg) return fail_link(msg.error(), false);
-  append_record_header(hs_out_, msg->size());
-  hs_out_.insert(hs_out_.end(), msg->begin(), msg->end());
+  append_record(hs_out_, *msg);
   wake();
 }
 
@@ -71,55 +76,17 @@ void LinkSession::receive(MutByteSpan data, Instant now) {
   if (state_ == State::Closed || state_ == State::Idle) return;
   now_ = now;
   counters_.wire_bytes_received += data.size();
-  std::size_t pos = 0;
-  while (state_ != State::Closed && pos < data.size()) {
-    const std::size_t avail = data.size() - pos;
-    if (partial_.empty() && avail >= 2) {
-      const std::size_t len = get_be16(&data[pos]);
-      if (avail >= 2 + len) {  // a whole record in this read: decrypt it where it lies
-        if (len == 0) return fail_link(fail(Errc::Malformed, "an empty record"), false);
-        if (state_ == State::Handshaking && len > kMaxHandshakeRecord)
-          return fail_link(fail(Errc::TooLarge, "an oversized handshake record"), false);
-        process_record(data.subspan(pos + 2, len), now);
-        pos += 2 + len;
-        continue;
-      }
-    }
-    // A record split across reads: gather it (at most 65537 bytes).
-    if (partial_.size() < 2) {
-      const std::size_t take = std::min<std::size_t>(2 - partial_.size(), avail);
-      partial_.insert(partial_.end(), data.begin() + static_cast<std::ptrdiff_t>(pos),
-                      data.begin() + static_cast<std::ptrdiff_t>(pos + take));
-      pos += take;
-      if (partial_.size() < 2) break;
-      const std::size_t len = get_be16(partial_.data());
-      if (len == 0) return fail_link(fail(Errc::Malformed, "an empty record"), false);
-      if (state_ == State::Handshaking && len > kMaxHandshakeRecord)
-        return fail_link(fail(Errc::TooLarge, "an oversized handshake record"), false);
-      partial_.reserve(2 + len);
-      continue;
-    }
-    const std::size_t total = 2 + get_be16(partial_.data());
-    const std::size_t take = std::min(total - partial_.size(), data.size() - pos);
-    partial_.insert(partial_.end(), data.begin() + static_cast<std::ptrdiff_t>(pos),
-                    data.begin() + static_cast<std::ptrdiff_t>(pos + take));
-    pos += take;
-    if (partial_.size() == total) {
-      // Processed where it lies, then set aside whole: the spans it delivered stay valid until
-      // receive() returns, and the two buffers trade places so their capacity is reused (no free,
-      // no later page faults). The span stays valid even if the link ends inside process_record().
-      process_record(MutByteSpan(partial_).subspan(2), now);
-      partial_.swap(partial_done_);
-      partial_.clear();
-    }
+  while (state_ != State::Closed && !data.empty()) {
+    const auto kind = state_ == State::Handshaking ? RecordKind::Handshake : RecordKind::Transport;
+    auto record = records_.next(data, kind);
+    if (!record) return fail_link(record.error(), false);
+    if (!*record) break;
+    process_record(**record, now);
   }
   close_if_drained();  // the peer's FIN may have ended the last stream
 }
 
-void LinkSession::trim() noexcept {
-  Bytes().swap(partial_done_);
-  if (partial_.empty()) Bytes().swap(partial_);
-}
+void LinkSession::trim() noexcept { records_.trim(); }
 
 void LinkSession::process_record(MutByteSpan record, Instant now) {
   ++counters_.records_received;
@@ -162,8 +129,7 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
   randombytes_buf(session_id_.data(), session_id_.size());
   auto msg = hs_->write_message2(handshake_payload_2());
   if (!msg) return fail_link(msg.error(), false);
-  append_record_header(hs_out_, msg->size());
-  hs_out_.insert(hs_out_.end(), msg->begin(), msg->end());
+  append_record(hs_out_, *msg);
   // An admitted agent with another wire version gets message 2, which names our version, so that
   // both sides can log the mismatch; then the link ends. A stranger never gets this far.
   if (!ok) return fail_link(ok.error(), false);
@@ -203,26 +169,20 @@ void LinkSession::note_peer_suites(ByteSpan payload_2) {
 }
 
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
-  send_ = std::move(keys.send);
-  recv_ = std::move(keys.recv);
-  handshake_hash_ = keys.handshake_hash;
+  keys_.install(std::move(keys));
   state_ = State::Established;
-  send_key_since_ = keys_since_ = last_rx_ = now;  // the peer's handshake message authenticated
-  send_key_bytes_ = 0;
+  timers_.established(now);  // the peer's handshake message authenticated
   // A first ping measures the RTT that window growth needs.
   control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
-  last_ping_ = now;
   wake();
   events_.on_established(peer_);
 }
 
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
-  auto n = recv_.decrypt({}, record.data(), record.size(), record.data());
-  if (!n) return fail_link(n.error(), false);
-  // Liveness counts authenticated records only: raw bytes (a header, then a byte now and then) would
-  // let anyone on the path keep a dead link open.
-  last_rx_ = now;
-  ByteSpan plain = record.first(*n);
+  auto opened = open_record(record, keys_.recv());
+  if (!opened) return fail_link(opened.error(), false);
+  timers_.heard(now);  // authenticated records only
+  ByteSpan plain = *opened;
   std::optional<frame::KeyUpdateKind> switch_recv;
   while (!plain.empty() && state_ == State::Established) {
     std::size_t used = 0;
@@ -244,13 +204,7 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
     if (!r) return fail_link(r.error(), true);
   }
   if (switch_recv && state_ == State::Established) {
-    if (*switch_recv == frame::KeyUpdateKind::Rekey) {
-      recv_.rekey();
-    } else {
-      if (!next_recv_.has_key())
-        return fail_link(fail(Errc::Malformed, "KEY_UPDATE to keys never agreed"), true);
-      recv_ = std::move(next_recv_);
-    }
+    if (auto ok = keys_.switch_recv(*switch_recv); !ok) return fail_link(ok.error(), true);
     ++counters_.rekeys_received;
   }
   if (state_ == State::Established && mux_.has_output()) wake();
@@ -296,56 +250,57 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
 }
 
 Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
-  if (cfg_.role == LinkConfig::Role::Responder) {
-    // One at a time, refused before any cryptography: each answer costs several X25519 and a
-    // directory lookup, and a second would replace keys the first has not yet put in use.
-    if (rehandshake_pending())
-      return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
-    // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
-    // get around the per-source rate limit on new links (docs/protocol.md 8.1).
-    if (now - keys_since_ < cfg_.min_rehandshake_gap)
-      return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
-    if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
-    crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
-    auto who = hs.read_message1_identity(message);
-    if (!who) return who.error();
-    if (!(*who == peer_)) return fail(Errc::Malformed, "an in-link handshake with another key");
-    if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
-    auto payload = hs.read_message1_payload();
-    if (!payload) return payload.error();
-    if (auto ok = check_payload_1(*who, *payload, true); !ok) return ok;
-    auto msg = hs.write_message2(handshake_payload_2());
-    if (!msg) return msg.error();
-    if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)
-      return queued;
-    auto keys = hs.split();
-    next_send_ = std::move(keys.send);
-    next_recv_ = std::move(keys.recv);
-    handshake_hash_ = keys.handshake_hash;
-    keys_since_ = now;
-    ++counters_.rehandshakes;
-    queue_key_update(frame::KeyUpdateKind::NewHandshake);
-    return {};
-  }
-  if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
-  auto payload = hs_->read_message2(message);
-  if (!payload) return payload.error();
-  if (auto ok = check_payload_2(*payload, true); !ok) return ok;
-  note_peer_suites(*payload);
-  auto keys = hs_->split();
-  hs_.reset();
-  next_send_ = std::move(keys.send);
-  next_recv_ = std::move(keys.recv);
-  handshake_hash_ = keys.handshake_hash;
-  keys_since_ = now;
+  auto keys = cfg_.role == LinkConfig::Role::Responder ? answer_rehandshake(message, now)
+                                                       : finish_rehandshake(message);
+  if (!keys) return keys.error();
+  keys_.install_next_keys(std::move(*keys));
+  timers_.rehandshake_done(now);
   ++counters_.rehandshakes;
-  queue_key_update(frame::KeyUpdateKind::NewHandshake);
+  wake();
   return {};
 }
 
+// The relay's half: message 1 read as in the first handshake, but from this link's peer and against
+// this link's last timestamp; message 2 goes back in a REHANDSHAKE frame.
+Result<crypto::TransportKeys> LinkSession::answer_rehandshake(ByteSpan message, Instant now) {
+  // One at a time, refused before any cryptography: each answer costs several X25519 and a
+  // directory lookup, and a second would replace keys the first has not yet put in use.
+  if (rehandshake_pending())
+    return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
+  // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
+  // get around the per-source rate limit on new links (docs/protocol.md 8.1).
+  if (timers_.rehandshake_too_soon(now))
+    return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
+  if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
+  crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
+  auto who = hs.read_message1_identity(message);
+  if (!who) return who.error();
+  if (!(*who == peer_)) return fail(Errc::Malformed, "an in-link handshake with another key");
+  if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
+  auto payload = hs.read_message1_payload();
+  if (!payload) return payload.error();
+  if (auto ok = check_payload_1(*who, *payload, true); !ok) return ok.error();
+  auto msg = hs.write_message2(handshake_payload_2());
+  if (!msg) return msg.error();
+  if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)
+    return queued.error();
+  return hs.split();
+}
+
+// The agent's half: message 2 of the handshake start_rehandshake() began.
+Result<crypto::TransportKeys> LinkSession::finish_rehandshake(ByteSpan message) {
+  if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
+  auto payload = hs_->read_message2(message);
+  if (!payload) return payload.error();
+  if (auto ok = check_payload_2(*payload, true); !ok) return ok.error();
+  note_peer_suites(*payload);
+  auto keys = hs_->split();
+  hs_.reset();
+  return keys;
+}
+
 void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
-  // New handshake keys supersede a pending REKEY.
-  if (!key_update_due_ || kind == frame::KeyUpdateKind::NewHandshake) key_update_due_ = kind;
+  keys_.request(kind);
   wake();
 }
 
@@ -361,30 +316,26 @@ void LinkSession::start_rehandshake() {
 void LinkSession::tick(Instant now) {
   now_ = now;
   if (state_ == State::Handshaking) {
-    if (now - started_ >= cfg_.handshake_timeout)
+    if (timers_.handshake_overdue(now))
       fail_link(fail(Errc::Timeout, "the handshake did not finish in time"), false);
     return;
   }
   if (state_ != State::Established) return;
-  if (now - last_rx_ >= cfg_.dead_after)
-    return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
-  if (now - last_ping_ >= cfg_.keepalive_interval) {
+  const LinkTimers::Due due = timers_.due(now);
+  if (due.peer_silent) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
+  if (due.ping) {
     auto queued =
         control_.push([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
     if (!queued) return fail_link(queued.error(), true);
-    last_ping_ = now;
+    timers_.pinged(now);
     wake();
   }
-  if (now - send_key_since_ >= cfg_.rekey_interval) queue_key_update(frame::KeyUpdateKind::Rekey);
+  if (due.rekey) queue_key_update(frame::KeyUpdateKind::Rekey);
   mux_.poll_budget();  // another link of the agent may have given bytes back
   if (state_ != State::Established) return;
-  if (cfg_.role == LinkConfig::Role::Initiator) {
-    // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
-    if (!rehandshake_pending() && now - keys_since_ >= cfg_.rehandshake_interval) start_rehandshake();
-  } else if (now - keys_since_ >= 2 * cfg_.rehandshake_interval) {
-    // The initiator should have run a fresh handshake long ago: forward secrecy is not optional.
-    fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
-  }
+  // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
+  if (due.rehandshake && !rehandshake_pending()) start_rehandshake();
+  if (due.keys_expired) fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
 }
 
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
@@ -416,7 +367,7 @@ void LinkSession::abort(const Error& why) { end(why); }
 
 void LinkSession::fail_link(const Error& why, bool tell_peer) {
   if (state_ == State::Closed) return;
-  if (tell_peer && state_ == State::Established && send_.has_key()) {
+  if (tell_peer && state_ == State::Established && keys_.send().has_key()) {
     const auto code = why.code == Errc::Timeout   ? frame::CloseCode::Timeout
                       : why.code == Errc::Refused ? frame::CloseCode::Revoked
                                                   : frame::CloseCode::ProtocolError;
@@ -432,7 +383,7 @@ void LinkSession::end(const Error& why) {
   ended_ = true;
   state_ = State::Closed;
   hs_.reset();
-  partial_.clear();
+  records_.drop_partial();
   mux_.shutdown_all();
   events_.on_closed(why);
 }
@@ -446,7 +397,7 @@ bool LinkSession::has_output() const noexcept {
   if (!hs_out_.empty()) return true;
   if (state_ == State::Closed) return close_queued_;
   if (state_ != State::Established) return false;
-  return !control_.empty() || key_update_due_ || mux_.has_output();
+  return !control_.empty() || keys_.key_update_due() || mux_.has_output();
 }
 
 void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
@@ -461,59 +412,58 @@ void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
     out.insert(out.end(), hs_out_.begin(), hs_out_.end());
     hs_out_.clear();
   }
-  out.reserve(out.size() + max_bytes + frame::kMaxRecordPlaintext + 2 + crypto::kTagBytes);
-  while (out.size() - start < max_bytes && send_.has_key() && has_output()) {
-    if (send_key_bytes_ >= cfg_.rekey_bytes) queue_key_update(frame::KeyUpdateKind::Rekey);
-    const std::size_t rec = out.size();
-    out.resize(rec + 2);
-    const std::size_t pt = out.size();
-    // Link control frames lead; each is small and whole.
-    control_.move_to(out, frame::kMaxRecordPlaintext);
-    const bool closing = close_queued_ && control_.empty();
-    std::optional<frame::KeyUpdateKind> switch_send;
-    if (!closing && state_ == State::Established) {
-      // KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and
-      // ends its record; until it has gone, stream data waits so it is sealed under the new key.
-      const bool room = out.size() - pt + frame::kHeaderBytes + 1 <= frame::kMaxRecordPlaintext;
-      if (key_update_due_ && control_.empty() && room) {
-        frame::put_key_update(out, *key_update_due_);
-        switch_send = key_update_due_;
-        key_update_due_.reset();
-      } else if (!key_update_due_) {
-        mux_.produce(out, frame::kMaxRecordPlaintext - (out.size() - pt));
-      }
-    }
-    const std::size_t pt_len = out.size() - pt;
-    if (pt_len == 0) {
-      out.resize(rec);
-      break;
-    }
-    out.resize(out.size() + crypto::kTagBytes);
-    auto sealed = send_.encrypt({}, out.data() + pt, pt_len, out.data() + pt);
-    if (!sealed) {
-      out.resize(rec);
-      return fail_link(sealed.error(), false);
-    }
-    put_be16(out.data() + rec, static_cast<std::uint16_t>(*sealed));
-    ++counters_.records_sent;
-    send_key_bytes_ += *sealed;
-    if (switch_send) {
-      if (*switch_send == frame::KeyUpdateKind::Rekey) {
-        send_.rekey();
-      } else {
-        send_ = std::move(next_send_);
-      }
-      ++counters_.rekeys_sent;
-      send_key_bytes_ = 0;
-      send_key_since_ = now_;
-    }
-    if (closing) {
-      close_queued_ = false;
-      send_ = crypto::CipherState{};  // nothing may follow the CLOSE record
-      break;
-    }
+  out.reserve(out.size() + max_bytes + kRecordHeaderBytes + kMaxRecordBody);
+  while (out.size() - start < max_bytes && keys_.send().has_key() && has_output()) {
+    const Sealed sealed = produce_record(out);
+    if (sealed == Sealed::Failed) return;
+    if (sealed == Sealed::Last) break;
   }
   counters_.wire_bytes_sent += out.size() - start;
+}
+
+// One record: the session's control frames, then KEY_UPDATE or stream frames, sealed.
+LinkSession::Sealed LinkSession::produce_record(Bytes& out) {
+  if (keys_.send_key_worn()) queue_key_update(frame::KeyUpdateKind::Rekey);
+  const std::size_t record = begin_record(out);
+  // Link control frames lead; each is small and whole.
+  control_.move_to(out, frame::kMaxRecordPlaintext);
+  const bool closing = close_queued_ && control_.empty();
+  std::optional<frame::KeyUpdateKind> key_update;
+  if (!closing && state_ == State::Established) key_update = fill_record(out, record);
+  if (record_plaintext_bytes(out, record) == 0) {
+    out.resize(record);
+    return Sealed::Last;
+  }
+  auto sealed = seal_record(out, record, keys_.send());
+  if (!sealed) {
+    fail_link(sealed.error(), false);
+    return Sealed::Failed;
+  }
+  ++counters_.records_sent;
+  keys_.sealed(*sealed);
+  if (key_update) {
+    keys_.switch_send(*key_update);
+    timers_.send_key_changed(now_);
+    ++counters_.rekeys_sent;
+  }
+  if (!closing) return Sealed::More;
+  close_queued_ = false;
+  keys_.drop_send();  // nothing may follow the CLOSE record
+  return Sealed::Last;
+}
+
+// KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and ends its
+// record; until it has gone, stream data waits so it is sealed under the new key.
+std::optional<frame::KeyUpdateKind> LinkSession::fill_record(Bytes& out, std::size_t record) {
+  const std::size_t used = record_plaintext_bytes(out, record);
+  if (!keys_.key_update_due()) {
+    mux_.produce(out, frame::kMaxRecordPlaintext - used);
+    return std::nullopt;
+  }
+  if (!control_.empty() || used + frame::kHeaderBytes + 1 > frame::kMaxRecordPlaintext) return std::nullopt;
+  const frame::KeyUpdateKind kind = keys_.take_key_update();
+  frame::put_key_update(out, kind);
+  return kind;
 }
 
 }  // namespace ferry::link

@@ -1,12 +1,12 @@
-// One link, sans-I/O: the Noise IK handshake, the 2-byte length record layer, transport encryption
-// with key updates, keepalive, authenticated close, and the stream multiplexer on top.
+// One link, sans-I/O: the Noise IK handshake, then transport records of link frames, with keepalive,
+// key updates, authenticated close and the stream multiplexer on top. The session decides what
+// happens; three parts keep the state it decides on:
 //
-//   TCP bytes --receive()--> records --decrypt in place--> frames --> Mux / control
-//   Mux frames --produce()--> records (encrypt in place) --> TCP bytes
-//
-// Key lifetime (docs/protocol.md "Keys"): each direction's sender announces KEY_UPDATE as the last
-// frame of a record and switches keys after it: a Noise REKEY after 10 minutes or 2^30 bytes, or the
-// keys of a fresh in-link IK handshake, which the initiator starts every hour. Streams never notice.
+//   TCP bytes --RecordReader--> records --open_record--> frames --> Mux / control    (record_codec)
+//   Mux and control frames --> records --seal_record--> TCP bytes                    (record_codec)
+//   the keys both use: current, next, the KEY_UPDATE owed (docs/protocol.md "Keys")  (key_schedule)
+//   tick(now) --> what is due: handshake timeout, PING, dead peer, REKEY, in-link     (link_timers)
+//                 handshake, forced close
 #pragma once
 
 #include <array>
@@ -17,15 +17,15 @@
 #include "common/crypto/handshake_ik.hpp"
 #include "common/crypto/tai64n.hpp"
 #include "common/link/control_queue.hpp"
+#include "common/link/key_schedule.hpp"
+#include "common/link/link_timers.hpp"
 #include "common/link/mux.hpp"
+#include "common/link/record_codec.hpp"
 
 namespace ferry::link {
 
 inline constexpr std::uint8_t kWireVersion = 1;
 inline constexpr std::string_view kPrologue = "ferry link v1";
-// Handshake records are small (message 1 is 110 bytes today); anything larger before
-// authentication is refused without further work.
-inline constexpr std::size_t kMaxHandshakeRecord = 512;
 
 // The responder's gatekeeper. admit() runs after one DH (the initiator's static key is known) and
 // before any further DH; fresh() then checks message 1's TAI64N timestamp against the newest one
@@ -117,10 +117,10 @@ class LinkSession {
   const SessionId& session_id() const noexcept { return session_id_; }
   std::optional<Millis> rtt() const noexcept { return rtt_; }
   const LinkCounters& counters() const noexcept { return counters_; }
-  const crypto::Hash& handshake_hash() const noexcept { return handshake_hash_; }
+  const crypto::Hash& handshake_hash() const noexcept { return keys_.handshake_hash(); }
   Millis handshake_timeout() const noexcept { return cfg_.handshake_timeout; }
   // The suite of the keys in use (the last handshake's); meaningful while established.
-  crypto::CipherSuite suite() const noexcept { return send_.suite(); }
+  crypto::CipherSuite suite() const noexcept { return keys_.send().suite(); }
   // Initiator: the suite later in-link handshakes offer (the relay accepts any suite it takes).
   void set_suite(crypto::CipherSuite suite) noexcept { cfg_.suite = suite; }
   // Initiator: the suites the relay accepts, from message 2 (ChaCha20-Poly1305 alone until then).
@@ -137,6 +137,9 @@ class LinkSession {
   void on_transport(MutByteSpan record, Instant now);
   Result<void> on_control(const frame::Frame& f, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
+  // The two roles' halves of an in-link handshake; each returns the keys it agreed on.
+  Result<crypto::TransportKeys> answer_rehandshake(ByteSpan message1, Instant now);
+  Result<crypto::TransportKeys> finish_rehandshake(ByteSpan message2);
   // `in_link`: message 1 of an in-link handshake, which only the authenticated peer can send; its
   // timestamp must be newer than this link's last, not than the agent's latest on any link (the
   // links of an agent's pool rekey at about the same time, and a message 1 queued behind a bulk
@@ -148,13 +151,15 @@ class LinkSession {
   void start_rehandshake();
   // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
   // KEY_UPDATE kind 1 has yet to be sent or received.
-  bool rehandshake_pending() const noexcept {
-    return hs_.has_value() || next_send_.has_key() || next_recv_.has_key();
-  }
+  bool rehandshake_pending() const noexcept { return hs_.has_value() || keys_.next_keys_pending(); }
   void queue_key_update(frame::KeyUpdateKind kind);
   // Runs the close that close_when_streams_end() deferred once nothing is left; true if it did.
   bool close_if_drained();
   void produce_records(Bytes& out, std::size_t max_bytes);
+  enum class Sealed { More, Last, Failed };
+  Sealed produce_record(Bytes& out);
+  // Returns the kind of the KEY_UPDATE it put into the record, if it did.
+  std::optional<frame::KeyUpdateKind> fill_record(Bytes& out, std::size_t record);
   void fail_link(const Error& why, bool tell_peer);
   void end(const Error& why);
   void wake();
@@ -164,31 +169,20 @@ class LinkSession {
   Mux mux_;
   State state_ = State::Idle;
   std::optional<crypto::HandshakeIK> hs_;  // the initial or an in-link handshake in progress
-  crypto::CipherState send_, recv_;
-  crypto::CipherState next_send_, next_recv_;  // keys of a finished in-link handshake, not yet in use
-  std::optional<frame::KeyUpdateKind> key_update_due_;
+  KeySchedule keys_;
+  LinkTimers timers_;
+  RecordReader records_;
   Bytes hs_out_;          // framed handshake message waiting for produce()
   ControlQueue control_;  // PING, PING answers, REHANDSHAKE, CLOSE frames
   bool close_queued_ = false;
   // close_when_streams_end() is waiting for the last stream.
   std::optional<frame::CloseInfo> close_when_drained_;
-  Bytes partial_;  // a record split across reads
-  // The last record gathered in partial_, kept whole until receive() returns: on_data() spans into
-  // it must outlive the next partial record that the same read starts.
-  Bytes partial_done_;
   crypto::PublicKey peer_{};
   SessionId session_id_{};
-  crypto::Hash handshake_hash_{};
   crypto::SuiteSet peer_suites_{crypto::CipherSuite::ChaChaPoly};
   crypto::Tai64n peer_timestamp_{};  // of the last message 1 accepted on this link (responder)
   bool handshake_begun_ = false;
   Instant now_{0};  // the latest time passed in
-  Instant started_{0};
-  Instant last_rx_{0};
-  Instant last_ping_{0};
-  Instant send_key_since_{0};
-  Instant keys_since_{0};  // last full handshake
-  std::uint64_t send_key_bytes_ = 0;
   std::optional<Millis> rtt_;
   LinkCounters counters_;
   bool ended_ = false;

@@ -1,5 +1,5 @@
 // Writes the seed corpus for the fuzz targets from the same shapes the unit tests use:
-//   make_corpus DIR   ->  DIR/link_frame/*, DIR/handshake/*, DIR/mux/*
+//   make_corpus DIR   ->  DIR/link_frame/*, DIR/handshake/*, DIR/mux/*, DIR/record_codec/*
 // The seeds are committed; rerun this after a wire format change.
 #include <sodium.h>
 
@@ -9,6 +9,7 @@
 
 #include "common/codec/link_frame.hpp"
 #include "common/link/link_session.hpp"
+#include "common/link/record_codec.hpp"
 #include "tests/fuzz/fuzz_keys.hpp"
 
 using namespace ferry;
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
 
   // A real message 1 from the fixed agent key to the fixed relay key, framed as on the wire, in each
   // cipher suite.
+  Bytes chacha_message1;
   for (const auto suite : crypto::kAllSuites) {
     Quiet ev;
     link::LinkConfig c;
@@ -78,6 +80,7 @@ int main(int argc, char** argv) {
     agent.start(link::Instant{0});
     Bytes msg1;
     agent.produce(msg1, 1 << 16);
+    if (suite == crypto::CipherSuite::ChaChaPoly) chacha_message1 = msg1;
     const std::string prefix =
         suite == crypto::CipherSuite::AesGcm ? "aesgcm-message1-chunk" : "message1-chunk";
     for (std::uint8_t chunk : {0, 1, 6, 63}) {
@@ -88,6 +91,23 @@ int main(int argc, char** argv) {
   }
   Bytes bad{0, 0xFF, 0xFF};
   write(root / "handshake", "oversized", bad);
+
+  // The record layer; the first byte is record_codec_fuzz's settings (read size, suite, kind).
+  auto record_seed = [&](const std::string& name, std::uint8_t settings, ByteSpan stream) {
+    Bytes seed{settings};
+    seed.insert(seed.end(), stream.begin(), stream.end());
+    write(root / "record_codec", name, seed);
+  };
+  record_seed("handshake-message1", 0x80 | 5, chacha_message1);
+  record_seed("handshake-oversized", 0x80, Bytes{0x02, 0x01});
+  Bytes records;
+  link::append_record(records, Bytes{'a'});
+  link::append_record(records, Bytes{'b', 'c'});
+  link::append_record(records, frames);
+  record_seed("transport-records", 6, records);
+  record_seed("transport-aesgcm-whole-reads", 0x40 | 0x3F, records);
+  record_seed("empty-record", 2, Bytes{0, 1, 'a', 0, 0, 0, 1, 'b'});
+  record_seed("unfinished-tail", 1, Bytes{0, 3, 'a', 'b'});
   std::printf("corpus written to %s\n", root.c_str());
   return 0;
 }

@@ -1,0 +1,48 @@
+#include "common/link/key_schedule.hpp"
+
+namespace ferry::link {
+
+void KeySchedule::install(crypto::TransportKeys keys) {
+  send_ = std::move(keys.send);
+  recv_ = std::move(keys.recv);
+  handshake_hash_ = keys.handshake_hash;
+  send_key_bytes_ = 0;
+}
+
+void KeySchedule::install_next_keys(crypto::TransportKeys keys) {
+  next_send_ = std::move(keys.send);
+  next_recv_ = std::move(keys.recv);
+  handshake_hash_ = keys.handshake_hash;
+  request(frame::KeyUpdateKind::NewHandshake);
+}
+
+void KeySchedule::request(frame::KeyUpdateKind kind) noexcept {
+  if (!key_update_due_ || kind == frame::KeyUpdateKind::NewHandshake) key_update_due_ = kind;
+}
+
+frame::KeyUpdateKind KeySchedule::take_key_update() noexcept {
+  const frame::KeyUpdateKind kind = *key_update_due_;
+  key_update_due_.reset();
+  return kind;
+}
+
+void KeySchedule::switch_send(frame::KeyUpdateKind kind) noexcept {
+  if (kind == frame::KeyUpdateKind::Rekey) {
+    send_.rekey();
+  } else {
+    send_ = std::move(next_send_);
+  }
+  send_key_bytes_ = 0;
+}
+
+Result<void> KeySchedule::switch_recv(frame::KeyUpdateKind kind) noexcept {
+  if (kind == frame::KeyUpdateKind::Rekey) {
+    recv_.rekey();
+    return {};
+  }
+  if (!next_recv_.has_key()) return fail(Errc::Malformed, "KEY_UPDATE to keys never agreed");
+  recv_ = std::move(next_recv_);
+  return {};
+}
+
+}  // namespace ferry::link

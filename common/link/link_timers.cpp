@@ -1,0 +1,20 @@
+#include "common/link/link_timers.hpp"
+
+namespace ferry::link {
+
+LinkTimers::Due LinkTimers::due(Instant now) const noexcept {
+  Due d;
+  d.peer_silent = now - last_heard_ >= s_.dead_after;
+  d.ping = now - last_ping_ >= s_.keepalive_interval;
+  d.rekey = now - send_key_since_ >= s_.rekey_interval;
+  const Millis keys_age = now - keys_since_;
+  if (s_.renews_keys) {
+    d.rehandshake = keys_age >= s_.rehandshake_interval;
+  } else {
+    // Forward secrecy is not optional: one missed renewal is tolerated, a second is not.
+    d.keys_expired = keys_age >= 2 * s_.rehandshake_interval;
+  }
+  return d;
+}
+
+}  // namespace ferry::link

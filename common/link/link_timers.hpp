@@ -1,0 +1,63 @@
+// A link's clocks (docs/protocol.md 8 and 9), in one place. The session reports the moments that
+// restart them (an authenticated record heard, a PING sent, a key changed) and asks at each tick what
+// is due; nothing here reads a clock or acts. Every deadline is the moment it restarted plus its
+// interval, and it is due once `now` reaches it.
+#pragma once
+
+#include "common/link/clock.hpp"
+
+namespace ferry::link {
+
+struct TimerSettings {
+  Millis handshake_timeout;
+  Millis keepalive_interval;
+  Millis dead_after;  // nothing authenticated heard for this long: the peer is gone
+  Millis rekey_interval;
+  Millis rehandshake_interval;
+  Millis min_rehandshake_gap;
+  // The initiator renews the keys with an in-link handshake every rehandshake_interval; the responder
+  // closes a link whose keys have gone unrenewed for two.
+  bool renews_keys = true;
+};
+
+class LinkTimers {
+ public:
+  // What a tick of an established link must do, in the order it does it.
+  struct Due {
+    bool peer_silent = false;   // end the link without a word: the peer is presumed gone
+    bool ping = false;          // the keepalive PING, which also samples the RTT
+    bool rekey = false;         // the send key's time is up
+    bool rehandshake = false;   // initiator: a fresh in-link handshake, unless one still runs
+    bool keys_expired = false;  // responder: the initiator never renewed its keys
+  };
+
+  explicit LinkTimers(const TimerSettings& settings) : s_(settings) {}
+
+  // The handshake starts; so does its clock.
+  void started(Instant now) noexcept { started_ = last_heard_ = now; }
+  // The first handshake finished: every other clock starts.
+  void established(Instant now) noexcept { last_heard_ = last_ping_ = send_key_since_ = keys_since_ = now; }
+  // An authenticated record arrived. Raw bytes do not count: a header, then a byte now and then, would
+  // let anyone on the path keep a dead link open.
+  void heard(Instant now) noexcept { last_heard_ = now; }
+  void pinged(Instant now) noexcept { last_ping_ = now; }
+  void send_key_changed(Instant now) noexcept { send_key_since_ = now; }
+  // An in-link handshake agreed on new keys (both roles).
+  void rehandshake_done(Instant now) noexcept { keys_since_ = now; }
+
+  bool handshake_overdue(Instant now) const noexcept { return now - started_ >= s_.handshake_timeout; }
+  Due due(Instant now) const noexcept;
+  // Responder: an in-link handshake this soon after the last key change by handshake is refused, so
+  // that a link cannot make the relay run an X25519 per round trip.
+  bool rehandshake_too_soon(Instant now) const noexcept { return now - keys_since_ < s_.min_rehandshake_gap; }
+
+ private:
+  TimerSettings s_;
+  Instant started_{0};
+  Instant last_heard_{0};
+  Instant last_ping_{0};
+  Instant send_key_since_{0};
+  Instant keys_since_{0};  // the last full handshake, first or in-link
+};
+
+}  // namespace ferry::link
