@@ -152,7 +152,7 @@ class Mux {
     bool fin_received = false;
     bool blocked = false;         // send() returned false at the high watermark; on_writable() pending
     bool budget_blocked = false;  // send() returned false for the agent's budget; in budget_blocked_
-    bool in_ready = false;  // its id is in ready_
+    bool in_ready = false;        // its id is in ready_
     std::uint64_t send_credit = 0;
     ChunkQueue sendq;
     std::uint32_t recv_window = 0;
@@ -203,7 +203,7 @@ class Mux {
   StreamId highest_peer_id_ = 0;
   std::uint64_t growth_used_ = 0;
   std::shared_ptr<BufferBudget> budget_;
-  std::deque<StreamId> starved_;         // accepted with a window of 0, in order
+  std::deque<StreamId> starved_;          // accepted with a window of 0, in order
   std::vector<StreamId> budget_blocked_;  // may hold ids since woken or erased (flag checked)
   static constexpr std::size_t kRttSamples = 4;
   Millis rtt_{0};  // the latest PING sample

@@ -1,8 +1,9 @@
 // The relay's per-agent budget of buffered bytes (issue 16 item 10): the verdicts of BufferBudget,
 // and a responder Mux that keeps its streams' credit and send queues within it.
+#include "common/link/buffer_budget.hpp"
+
 #include <catch2/catch.hpp>
 
-#include "common/link/buffer_budget.hpp"
 #include "common/link/mux.hpp"
 #include "tests/unit/link_harness.hpp"
 
@@ -60,8 +61,7 @@ std::uint32_t accepted_window(link::Mux& relay, link::StreamId id) {
 
 }  // namespace
 
-TEST_CASE("the budget's bands: full windows above half, small ones above a quarter, then none",
-          "[budget]") {
+TEST_CASE("the budget's bands: full windows above half, small ones above a quarter, then none", "[budget]") {
   BufferBudget b(64 * kMiB);
   CHECK(b.open_window(kFull) == kFull);
   CHECK(b.growth_room() == 32 * kMiB);
