@@ -139,8 +139,20 @@ void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
   o->audit.result = "connected";
   if (auto ss = uv::parse_socket_address(r.dialled)) o->dialled_addr = *ss;
   conn_.mux().accept(id, frame::OpenCode::Ok);
+  if (conn_.mux().recv_window(id) == 0) note_budget_wait();
   o->pipe->set_idle_timeout(ctx_.idle_timeout_ms);
   o->pipe->start();
+}
+
+// The agent's streams hold three quarters of its budget of buffered bytes: this stream starts with no
+// credit (buffer_budget.hpp). Counted every time, said once per link, so an operator sees why an
+// agent's uploads stall without a line per stream.
+void LinkHandler::note_budget_wait() {
+  ctx_.metrics->budget_waits++;
+  if (std::exchange(budget_wait_logged_, true) || !agent_) return;
+  log::info("relay",
+            "agent \"" + agent_->name +
+                "\": its streams hold most of max_buffered_mib_per_agent; new streams wait for credit");
 }
 
 void LinkHandler::on_pipe_done(link::StreamId id) {

@@ -117,6 +117,7 @@ class LinkHandler final : public link::LinkEvents {
   void on_dialled(link::StreamId id, const DialResult& r);
   void on_pipe_done(link::StreamId id);
   void close_if_abusive();
+  void note_budget_wait();
   void maybe_gone();
   Outbound* find(link::StreamId id);
 
@@ -133,6 +134,7 @@ class LinkHandler final : public link::LinkEvents {
   bool quiet_ = false;
   bool handshaking_ = true;
   bool holds_link_ = false;  // counted in AgentDirectory's links per agent
+  bool budget_wait_logged_ = false;
   crypto::CipherSuite link_suite_ = crypto::CipherSuite::ChaChaPoly;  // as counted in the metrics
 };
 

@@ -76,6 +76,11 @@ std::string Metrics::render(const std::vector<std::size_t>& worker_links) const 
   line("# TYPE ferry_bytes_total counter");
   line("ferry_bytes_total{direction=\"up\"} " + std::to_string(bytes_up.load()));
   line("ferry_bytes_total{direction=\"down\"} " + std::to_string(bytes_down.load()));
+  line(
+      "# HELP ferry_budget_waits_total Streams that opened with no credit and waited for their agent's "
+      "buffered bytes (max_buffered_mib_per_agent) to come back.");
+  line("# TYPE ferry_budget_waits_total counter");
+  line("ferry_budget_waits_total " + std::to_string(budget_waits.load()));
   line("# HELP ferry_dials_total Stream opens, by result.");
   line("# TYPE ferry_dials_total counter");
   for (std::size_t i = 0; i < dials_.size(); ++i)

@@ -37,6 +37,8 @@ class Metrics {
   std::atomic<std::int64_t> streams{0};
   std::atomic<std::uint64_t> bytes_up{0};    // agent -> targets
   std::atomic<std::uint64_t> bytes_down{0};  // targets -> agents
+  // Streams accepted with no credit: their agent's budget of buffered bytes was in use.
+  std::atomic<std::uint64_t> budget_waits{0};
 
   // An agent link was established, or ended, with this cipher (counted in `links` too).
   void link_up(crypto::CipherSuite suite) {

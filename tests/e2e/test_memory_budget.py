@@ -97,7 +97,9 @@ class MemoryBudget(unittest.TestCase):
         self.sink_port, self.source_port = map(int, self.sources.stdout.readline().split())
         self.web = Target()
         self.addCleanup(self.web.close)
-        self.ferry = Ferry(["allow 127.0.0.1"], limits="max_buffered_mib_per_agent = %d\n" % BUDGET_MIB)
+        # Streams above the default 4,096: the test opens a few more once the budget is full.
+        self.ferry = Ferry(["allow 127.0.0.1"],
+                           limits="max_buffered_mib_per_agent = %d\nmax_streams_per_agent = 8192\n" % BUDGET_MIB)
         self.addCleanup(self.ferry.close)
 
     def second_agent(self):
@@ -155,6 +157,10 @@ class MemoryBudget(unittest.TestCase):
             peak = max(peak, now)
             agent_peak = max(agent_peak, rss_kib(agent_pid))
             time.sleep(0.2)
+        # The downloads' queues now hold most of the budget: a few more streams still open (the target
+        # connects), but with no credit until bytes come back, and the relay says so once per link.
+        for _ in range(8):
+            conns.append(socks5_ip(self.ferry.socks_port, self.sink_port))
         # Bob's request: not his budget, not his problem.
         t0 = time.time()
         rc, body, err = curl("-x", "http://127.0.0.1:%d" % bob_port, "http://127.0.0.1:%d/hello" % self.web.port, timeout=15)
@@ -172,6 +178,9 @@ class MemoryBudget(unittest.TestCase):
             self.assertLess(peak, (BUDGET_MIB + 32) * 1024, "relay RSS above the budget + 32 MiB")
         # Every stream was accepted: the budget makes streams wait for credit, it does not refuse them.
         self.assertNotIn('"result":"limit reached"', self.ferry.audit())
+        waits = [l for l in self.ferry.relay.lines if "new streams wait for credit" in l]
+        print("relay: %d line(s) about streams waiting for credit" % len(waits), file=sys.stderr)
+        self.assertTrue(1 <= len(waits) <= self.ferry.links, waits)
 
 
 if __name__ == "__main__":
