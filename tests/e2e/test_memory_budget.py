@@ -180,7 +180,12 @@ class MemoryBudget(unittest.TestCase):
         self.assertNotIn('"result":"limit reached"', self.ferry.audit())
         waits = [l for l in self.ferry.relay.lines if "new streams wait for credit" in l]
         print("relay: %d line(s) about streams waiting for credit" % len(waits), file=sys.stderr)
-        self.assertTrue(1 <= len(waits) <= self.ferry.links, waits)
+        self.assertLessEqual(len(waits), self.ferry.links, waits)  # once per link at most
+        if not SANITIZED:
+            # At full size the downloads' queues hold more than three quarters of the budget by now.
+            # ASan's shortened run (a quarter of the streams, each slower) need not get there, and
+            # buffer_budget_test covers the credit-starved start exactly.
+            self.assertGreaterEqual(len(waits), 1, "no stream waited for credit: the budget never filled")
 
 
 if __name__ == "__main__":
