@@ -30,6 +30,7 @@ void Mux::set_budget(std::shared_ptr<BufferBudget> budget) {
 void Mux::recharge(Stream& s) {
   if (!budget_) return;
   const std::uint64_t held = std::uint64_t{s.recv_window} + s.sendq.footprint();
+  if (held == s.charged) return;  // most calls: a frame left a chunk that still holds bytes
   if (held > s.charged)
     budget_->take(held - s.charged);
   else
