@@ -16,12 +16,11 @@ namespace ferry::agent {
 
 ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(std::move(gone)) {
   pipe_ = std::make_unique<uv::SocketPipe>(ctx_.loop, [this](uv::SocketPipe& p) {
-    // A stream that ended with FINs both ways may still have queued bytes and its FIN to send:
-    // only a stream that was aborted is reset.
-    if (p.ended_cleanly())
-      ctx_.links->detach(this);
-    else
-      ctx_.links->forget(this);
+    // An open still under way is cancelled. A stream that ended with FINs both ways may still have
+    // queued bytes and its FIN to send: only one that was aborted is reset.
+    ctx_.links->cancel(this);
+    opening_.reset(frame::ResetCode::Cancel);
+    if (http_) http_->end(p.ended_cleanly());
     stage_ = Stage::Done;
     if (auto on_gone = std::move(gone_)) on_gone(*this);  // from a copy: it deletes this, and gone_ with it
   });
@@ -192,7 +191,7 @@ void ClientSession::http_head() {
   if (d->msg->method != "CONNECT") {
     stage_ = Stage::Http;
     pipe_->set_idle_timeout(kKeepAliveIdleMs);
-    http_ = std::make_unique<HttpForwarder>(ctx_, *pipe_, *this, peer_, local_);
+    http_ = std::make_unique<HttpForwarder>(ctx_, *pipe_, peer_, local_);
     Bytes all;
     all.swap(inbox_);
     return http_->on_client_bytes(all);
@@ -227,10 +226,12 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   ctx_.links->open(target, this);  // the answer comes to on_open_result
 }
 
-void ClientSession::on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r) {
-  if (stage_ == Stage::Http) return http_->on_open_result(link, id, r);
+void ClientSession::on_open_sent(const link::StreamRef& ref) { opening_ = ref; }
+
+void ClientSession::on_open_result(const frame::OpenResult& r) {
+  link::StreamRef stream = std::exchange(opening_, {});
   if (stage_ != Stage::Opening) {  // refused meanwhile (the client broke a limit): drop the stream
-    if (r.code == frame::OpenCode::Ok) link.release(id);
+    if (r.code == frame::OpenCode::Ok) stream.reset(frame::ResetCode::Cancel);
     return;
   }
   const bool ok = r.code == frame::OpenCode::Ok;
@@ -245,31 +246,20 @@ void ClientSession::on_open_result(LinkClient& link, link::StreamId id, const fr
                                         (r.reason.empty() ? "" : " (" + r.reason + ")"));
   stage_ = Stage::Piping;  // the handshake reader stays on until start() turns it into the pipe's
   pipe_->write_raw(std::move(reply));
-  pipe_->attach(*link.mux(), id, inbox_);  // bytes the client sent early go first
+  pipe_->attach(stream, inbox_);  // the stream's events go to the pipe now; early bytes go first
   inbox_.clear();
   if (client_eof_) {
-    link.mux()->finish(id);
+    stream.finish();
     pipe_->mark_read_done();
     return;
   }
   pipe_->start();
 }
 
-void ClientSession::on_stream_data(ByteSpan bytes) {
-  if (stage_ == Stage::Http) return http_->on_stream_data(bytes);
-  if (stage_ == Stage::Piping) pipe_->on_link_data(bytes);
-}
-void ClientSession::on_stream_fin() {
-  if (stage_ == Stage::Http) return http_->on_stream_fin();
-  pipe_->on_link_fin();
-}
-void ClientSession::on_stream_reset(frame::ResetCode code) {
-  if (stage_ == Stage::Http) return http_->on_stream_reset(code);
-  pipe_->on_link_reset();  // a stream not yet answered gets a failed open result instead (LinkClient)
-}
-void ClientSession::on_stream_writable() {
-  if (stage_ == Stage::Http) return http_->on_stream_writable();
-  pipe_->on_link_writable();
-}
+// Until the answer, the mux sends nothing else for the stream: DATA before OPEN_RESULT breaks the
+// protocol, and a reset before it arrives as a failed result. After it, the pipe is bound instead.
+void ClientSession::on_data(ByteSpan) {}
+void ClientSession::on_fin() {}
+void ClientSession::on_reset(frame::ResetCode) {}
 
 }  // namespace ferry::agent

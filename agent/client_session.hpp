@@ -15,7 +15,9 @@ namespace ferry::agent {
 
 class HttpForwarder;
 
-class ClientSession final : public StreamOwner {
+// The session is the handler of its stream while the relay answers the OPEN (SOCKS, CONNECT); then
+// the pipe takes the stream's events. A forwarded HTTP connection's streams are the forwarder's.
+class ClientSession final : public link::StreamHandler {
  public:
   using GoneFn = std::function<void(ClientSession&)>;
   // Bytes a client may send before its handshake completes (a 32 KiB HTTP head and change). Bytes
@@ -25,7 +27,7 @@ class ClientSession final : public StreamOwner {
   static constexpr std::uint64_t kKeepAliveIdleMs = 300'000;
 
   ClientSession(AgentContext& ctx, GoneFn gone);
-  ~ClientSession() override;
+  ~ClientSession();
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
 
@@ -60,16 +62,17 @@ class ClientSession final : public StreamOwner {
   void refuse(Bytes reply, const std::string& why);
   void log_refusal(const std::string& why);
 
-  void on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r) override;
-  void on_stream_data(ByteSpan bytes) override;
-  void on_stream_fin() override;
-  void on_stream_reset(frame::ResetCode code) override;
-  void on_stream_writable() override;
+  void on_open_sent(const link::StreamRef& ref) override;
+  void on_open_result(const frame::OpenResult& r) override;
+  void on_data(ByteSpan bytes) override;
+  void on_fin() override;
+  void on_reset(frame::ResetCode code) override;
 
   AgentContext& ctx_;
   GoneFn gone_;
   std::unique_ptr<uv::SocketPipe> pipe_;
   std::unique_ptr<HttpForwarder> http_;
+  link::StreamRef opening_;  // the stream asked for, until the relay answers
   Stage stage_ = Stage::Sniff;
   sniff::Protocol protocol_ = sniff::Protocol::Http;
   Bytes inbox_;

@@ -23,16 +23,20 @@ http1::ExchangeRules rules_for(AgentContext& ctx, const sockaddr_storage& local)
 
 }  // namespace
 
-HttpForwarder::HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer,
+HttpForwarder::HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, std::string peer,
                              const sockaddr_storage& local)
-    : ctx_(ctx),
-      client_(client),
-      owner_(owner),
-      peer_(std::move(peer)),
-      local_(local),
-      exchange_(rules_for(ctx, local)) {}
+    : ctx_(ctx), client_(client), peer_(std::move(peer)), local_(local), exchange_(rules_for(ctx, local)) {}
 
 HttpForwarder::~HttpForwarder() = default;
+
+void HttpForwarder::end(bool clean) {
+  ctx_.links->cancel(this);
+  opening_.reset(frame::ResetCode::Cancel);
+  if (clean)
+    stream_.leave();
+  else
+    stream_.reset(frame::ResetCode::Cancel);
+}
 
 void HttpForwarder::on_client_bytes(ByteSpan bytes) {
   exchange_.on_client_bytes(bytes);
@@ -44,38 +48,38 @@ void HttpForwarder::on_client_eof() {
   run();
 }
 
-void HttpForwarder::on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r) {
+void HttpForwarder::on_open_sent(const link::StreamRef& ref) { opening_ = ref; }
+
+void HttpForwarder::on_open_result(const frame::OpenResult& r) {
+  link::StreamRef answered = std::exchange(opening_, {});
   if (r.code != frame::OpenCode::Ok) {
     exchange_.on_origin_refused(r.code, r.reason, explain(r, exchange_.origin()));
-  } else if (stream_) {  // the exchange rides another stream: this answer is nobody's
-    link.release(id);
+  } else if (stream_.attached()) {  // the exchange rides another stream: this answer is nobody's
+    answered.reset(frame::ResetCode::Cancel);
   } else {
-    stream_ = id;
-    link_ = &link;
-    generation_ = link.generation();
+    stream_ = answered;
     exchange_.on_origin_open();  // releases it again if the exchange no longer waits for it
   }
   run();
 }
 
-void HttpForwarder::on_stream_data(ByteSpan bytes) {
+void HttpForwarder::on_data(ByteSpan bytes) {
   exchange_.on_origin_bytes(bytes);
   run();
 }
 
-void HttpForwarder::on_stream_fin() {
+void HttpForwarder::on_fin() {
   exchange_.on_origin_fin();
   run();
 }
 
-void HttpForwarder::on_stream_reset(frame::ResetCode) {
-  stream_.reset();  // gone, and its queue with it: nothing to release
-  link_ = nullptr;
+void HttpForwarder::on_reset(frame::ResetCode) {
+  stream_.drop();  // gone, and its queue with it: nothing to release
   exchange_.on_origin_reset();
   run();
 }
 
-void HttpForwarder::on_stream_writable() {
+void HttpForwarder::on_writable() {
   exchange_.on_origin_writable();
   run();
 }
@@ -102,30 +106,27 @@ void HttpForwarder::run() {
 
 void HttpForwarder::perform(http1::Action& a) {
   using Kind = http1::ActionKind;
-  link::Mux* m = mux();
   switch (a.kind) {
     case Kind::Open:
-      return ctx_.links->open(a.target, &owner_);  // the answer comes to on_open_result
+      return ctx_.links->open(a.target, this);  // the answer comes to on_open_result
     case Kind::ToOrigin:
-      // Without a mux the link is going down, and the stream's reset is on its way.
-      if (m && stream_ && !m->send(*stream_, a.bytes)) exchange_.on_origin_full();
+      // A stream whose link is gone takes the bytes: its reset is on its way.
+      if (!stream_.send(a.bytes)) exchange_.on_origin_full();
       return;
     case Kind::FinishOrigin:
-      if (m && stream_) m->finish(*stream_);
-      return;
+      return stream_.finish();
     case Kind::Release:
       return release_stream();
     case Kind::ToClient:
       return write_to_client(a);
     case Kind::Credit:
-      if (m && stream_) m->consumed(*stream_, a.credit, now());
-      return;
+      return stream_.consumed(a.credit, now());
     case Kind::Reply:
       return client_.write_raw(std::move(a.bytes));
     case Kind::ClientEnded:
       return client_.mark_read_done();
     case Kind::FinishClient:
-      return client_.on_link_fin();
+      return client_.on_fin();
     case Kind::CloseClient:
       if (log::enabled(log::Level::Debug)) log::debug("agent", peer_ + " HTTP: closing (" + a.text + ")");
       client_.pause_handshake();
@@ -139,31 +140,25 @@ void HttpForwarder::perform(http1::Action& a) {
   }
 }
 
-// Credit goes back once the client has the bytes: a slow client slows only its own origin. The
-// generation check keeps credit for a stream of a link that since went down off a new link's stream
-// with the same id.
+// Credit goes back once the client has the bytes: a slow client slows only its own origin. The ref
+// is the stream's of the moment: a stream since released, or of a link since gone, takes no credit.
 void HttpForwarder::write_to_client(http1::Action& a) {
-  LinkClient* link = link_;
-  const std::uint64_t generation = generation_;
-  const link::StreamId id = stream_.value_or(0);
+  const link::StreamRef stream = stream_;
   const std::size_t credit = a.credit;
   const std::size_t size = a.bytes.size();
-  client_.write_raw(std::move(a.bytes), [this, link, generation, id, credit, size] {
-    link::Mux* m = link ? link->mux() : nullptr;
-    if (credit > 0 && m && id != 0 && generation == link->generation()) m->consumed(id, credit, now());
+  client_.write_raw(std::move(a.bytes), [this, stream, credit, size] {
+    if (credit > 0) stream.consumed(credit, now());
     exchange_.on_client_written(size);
     run();
   });
 }
 
 void HttpForwarder::release_stream() {
-  if (!stream_) {
-    ctx_.links->forget(&owner_);  // the open under way is cancelled
-  } else if (link_) {
-    link_->release(*stream_);
+  if (!stream_.attached()) {  // the open under way is cancelled
+    ctx_.links->cancel(this);
+    opening_.reset(frame::ResetCode::Cancel);
   }
-  stream_.reset();
-  link_ = nullptr;
+  stream_.reset(frame::ResetCode::Cancel);
 }
 
 link::Instant HttpForwarder::now() const noexcept {

@@ -2,9 +2,10 @@
 // (common/codec/http1_exchange.hpp), which holds every rule of the exchange (absolute-form requests,
 // CONNECT, keep-alive and pipelining across origins, bodies, 1xx and upgrades, Proxy-Authorization,
 // the Host check for local pages, errors as real HTTP responses). The forwarder feeds it the
-// client's bytes and the stream's events and performs its actions: opening and releasing streams
-// through the link pool, sending on the stream, writing to the client and giving the stream its
-// credit back once the client has the bytes, pausing the client while the exchange wants no more.
+// client's bytes and its origin streams' events (it is their handler) and performs its actions:
+// opening and releasing streams through the link pool, sending on the stream, writing to the client
+// and giving the stream its credit back once the client has the bytes, pausing the client while the
+// exchange wants no more.
 #pragma once
 
 #include <sys/socket.h>
@@ -18,25 +19,28 @@
 
 namespace ferry::agent {
 
-class HttpForwarder {
+class HttpForwarder final : public link::StreamHandler {
  public:
   // Unprocessed client bytes (pipelined requests) held before reading pauses.
   static constexpr std::size_t kMaxInbox = http1::Exchange::kMaxInbox;
 
   // `local` is the address the client connected to: local pages answer only a Host that names it.
-  HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, StreamOwner& owner, std::string peer,
-                const sockaddr_storage& local);
+  HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, std::string peer, const sockaddr_storage& local);
   ~HttpForwarder();
 
   // Client side: every byte after the protocol was recognised (the first call includes the head).
   void on_client_bytes(ByteSpan bytes);
   void on_client_eof();
-  // Stream side, forwarded by the session.
-  void on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r);
-  void on_stream_data(ByteSpan bytes);
-  void on_stream_fin();
-  void on_stream_reset(frame::ResetCode code);
-  void on_stream_writable();
+  // The origin stream's events (StreamHandler).
+  void on_open_sent(const link::StreamRef& ref) override;
+  void on_open_result(const frame::OpenResult& r) override;
+  void on_data(ByteSpan bytes) override;
+  void on_fin() override;
+  void on_reset(frame::ResetCode code) override;
+  void on_writable() override;
+  // The client connection is gone: an open under way is cancelled, and a stream still open is reset,
+  // or, when `clean` (both ways ended with FIN), left to finish on its own.
+  void end(bool clean);
   void shutdown();
   // The agent drains: an exchange under way finishes and then the connection closes; an idle one
   // closes now; a new request gets 503 (local pages such as /status still answer).
@@ -49,20 +53,17 @@ class HttpForwarder {
   void perform(http1::Action& a);
   void write_to_client(http1::Action& a);
   void release_stream();
-  link::Mux* mux() noexcept { return link_ ? link_->mux() : nullptr; }
   link::Instant now() const noexcept;
 
   AgentContext& ctx_;
   uv::SocketPipe& client_;
-  StreamOwner& owner_;
   std::string peer_;
   sockaddr_storage local_;
   http1::Exchange exchange_;
 
+  link::StreamRef opening_;  // the stream asked for, until the relay answers
   // The stream the exchange's origin actions apply to, once its open was answered.
-  std::optional<link::StreamId> stream_;
-  LinkClient* link_ = nullptr;    // the pool's link that stream_ rides
-  std::uint64_t generation_ = 0;  // link_'s connection that the stream belongs to
+  link::StreamRef stream_;
 };
 
 }  // namespace ferry::agent

@@ -17,7 +17,8 @@ LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const cr
       name_(hooks_.index == 0
                 ? "link"
                 : "link " + std::to_string(hooks_.index + 1) + " of " + std::to_string(hooks_.size)),
-      prefix_(hooks_.index == 0 ? "" : name_ + ": ") {
+      prefix_(hooks_.index == 0 ? "" : name_ + ": "),
+      cipher_(cfg.cipher, crypto::aes_gcm_accelerated()) {
   if (hooks_.index == 0 && cfg.cipher == crypto::CipherSuite::AesGcm && !crypto::aes_gcm_accelerated())
     log::warn("agent",
               "cipher = \"aes-256-gcm\", but this CPU has no AES instructions: it will be slow and its "
@@ -77,20 +78,10 @@ void LinkClient::connect() {
   }
 }
 
+// Only the primary finds out (and says) that a relay does not take AES-256-GCM; the others follow it.
 crypto::CipherSuite LinkClient::next_suite() const noexcept {
-  if (cfg_.cipher) return *cfg_.cipher;
-  if (hooks_.primary) {
-    // A secondary takes what the primary's relay listed in its message 2 (every relay lists
-    // ChaCha20-Poly1305), or else what the primary would offer next: only the primary finds out
-    // (and says) that a relay does not take AES-256-GCM.
-    const crypto::SuiteSet listed = hooks_.primary->relay_suites();
-    if (!listed.contains(crypto::CipherSuite::ChaChaPoly)) return hooks_.primary->next_suite();
-    return crypto::aes_gcm_accelerated() && listed.contains(crypto::CipherSuite::AesGcm)
-               ? crypto::CipherSuite::AesGcm
-               : crypto::CipherSuite::ChaChaPoly;
-  }
-  return crypto::aes_gcm_accelerated() && !aes_unanswered_ ? crypto::CipherSuite::AesGcm
-                                                           : crypto::CipherSuite::ChaChaPoly;
+  if (hooks_.primary) return cipher_.following(hooks_.primary->relay_suites(), hooks_.primary->next_suite());
+  return cipher_.next();
 }
 
 void LinkClient::on_resolved(int status, addrinfo* res) {
@@ -133,18 +124,17 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   ++generation_;
   backoff_ms_ = kBackoffFirstMs;
   connected_at_ = std::chrono::steady_clock::now();
-  fallback_logged_ = false;
-  if (conn_->session().peer_suites().contains(crypto::CipherSuite::AesGcm)) {
-    aes_unanswered_ = false;
-    // A link that fell back moves to AES-256-GCM at its next in-link handshake (hourly).
-    if (next_suite() == crypto::CipherSuite::AesGcm) conn_->session().set_suite(crypto::CipherSuite::AesGcm);
-  }
+  const crypto::SuiteSet relay_suites = conn_->session().peer_suites();
+  cipher_.established(relay_suites);
+  // A link that fell back moves to AES-256-GCM at its next in-link handshake (hourly).
+  if (relay_suites.contains(crypto::CipherSuite::AesGcm) && next_suite() == crypto::CipherSuite::AesGcm)
+    conn_->session().set_suite(crypto::CipherSuite::AesGcm);
   set_state("up", std::string(crypto::suite_name(conn_->session().suite())));
   last_error_.clear();
   std::vector<Waiting> waiting;
   waiting.swap(waiting_);
   arm_wait_timer();
-  for (auto& w : waiting) open_now(w.target, w.owner);
+  for (auto& w : waiting) open_now(w.target, w.handler);
   if (hooks_.on_change) hooks_.on_change();
 }
 
@@ -152,28 +142,10 @@ void LinkClient::on_closed(const Error& why) {
   if (conn_) {
     past_sent_ += conn_->mux().stats().bytes_sent;
     past_received_ += conn_->mux().stats().bytes_received;
-    // (The primary's bookkeeping: a secondary follows it, next_suite().)
-    // Message 1 reached a relay and the handshake did not complete: under "auto", offer the other
-    // suite next time, ChaCha20-Poly1305 (which every relay takes) after AES-256-GCM, and AES-256-GCM
-    // again after a ChaCha20-Poly1305 failure too (the cause was something else: a key not yet listed,
-    // a relay restarting). An attacker who drops the link only gets the contract's own cipher (docs/spec.md
-    // 15).
-    if (!handshake_done_ && conn_->session().handshake_begun() && !hooks_.primary) {
-      if (cfg_.cipher == crypto::CipherSuite::AesGcm && !aes_hint_logged_) {
-        aes_hint_logged_ = true;
-        log::info("agent",
-                  "the relay did not complete an AES-256-GCM handshake, which agent.toml requires "
-                  "(cipher = \"aes-256-gcm\"); if it persists, check the relay's link_ciphers");
-      } else if (!cfg_.cipher && attempt_suite_ == crypto::CipherSuite::AesGcm) {
-        aes_unanswered_ = true;
-        if (!fallback_logged_)  // once per outage: a relay that refuses every key alternates the two
-          log::info("agent",
-                    "the relay did not complete an AES-256-GCM handshake; offering ChaCha20-Poly1305 next");
-        fallback_logged_ = true;
-      } else if (!cfg_.cipher && aes_unanswered_) {
-        aes_unanswered_ = false;
-      }
-    }
+    // Message 1 reached a relay and the handshake did not complete: the primary's cipher choice
+    // hears of it (a secondary follows the primary, next_suite()).
+    if (!handshake_done_ && conn_->session().handshake_begun() && !hooks_.primary)
+      if (auto say = cipher_.handshake_unanswered(attempt_suite_)) log::info("agent", *say);
   }
   established_ = false;
   set_state("down", describe(why));
@@ -190,25 +162,16 @@ void LinkClient::on_closed(const Error& why) {
                              "retrying every " +
                              std::to_string(kBackoffMaxMs / 1000) + " s");
   }
-  // Streams the mux already forgot (both FINs crossed) may still be writing their last bytes to a
-  // client: they must learn that this mux is going away before it is freed. (The mux reported every
-  // stream it still held, answered or not, to on_reset() before this.)
-  for (auto& [id, owner] : streams_.take_all()) {
-    if (unanswered_.erase(id))
-      owner->on_open_result(
-          *this, id, frame::OpenResult{frame::OpenCode::Failure, 0, "the link to the relay went down"});
-    else
-      owner->on_stream_reset(frame::ResetCode::Shutdown);
-  }
-  unanswered_.clear();                              // ids start again at 1 on the next link
+  // The mux told every stream's handler before this (a failed open result for those the relay had
+  // not answered); refs to streams it had already forgotten now find no mux (mux_of).
   if (conn_) retired_.push_back(std::move(conn_));  // freed by its gone callback
   if (stopping_) return;
   schedule_reconnect();
 }
 
-void LinkClient::open(const Target& target, StreamOwner* owner) {
-  if (up()) return open_now(target, owner);
-  waiting_.push_back(Waiting{target, owner, uv_now(loop_) + kOpenWaitMs});
+void LinkClient::open(const Target& target, link::StreamHandler* handler) {
+  if (up()) return open_now(target, handler);
+  waiting_.push_back(Waiting{target, handler, uv_now(loop_) + kOpenWaitMs});
   if (waiting_.size() == 1) arm_wait_timer();
 }
 
@@ -216,18 +179,23 @@ void LinkClient::hand_over_waiting(LinkClient& other) {
   std::vector<Waiting> waiting;
   waiting.swap(waiting_);
   arm_wait_timer();
-  for (auto& w : waiting) other.open(w.target, w.owner);
+  for (auto& w : waiting) other.open(w.target, w.handler);
 }
 
-void LinkClient::open_now(const Target& target, StreamOwner* owner) {
-  auto id = conn_->mux().open(target);
+void LinkClient::open_now(const Target& target, link::StreamHandler* handler) {
+  link::Mux& mux = conn_->mux();
+  auto id = mux.open(target);
   if (!id) {
     const auto code = id.error().code == Errc::Limit ? frame::OpenCode::Limit : frame::OpenCode::Failure;
-    return owner->on_open_result(*this, 0, frame::OpenResult{code, 0, describe(id.error())});
+    return handler->on_open_result(frame::OpenResult{code, 0, describe(id.error())});
   }
-  streams_.add(*id, owner);
-  unanswered_.insert(*id);
-  if (conn_->mux().ids_left() == 0) retire();
+  mux.bind(*id, handler);
+  if (mux.ids_left() == 0) retire();
+  handler->on_open_sent(link::StreamRef(*this, generation_, *id));
+}
+
+link::Mux* LinkClient::mux_of(std::uint64_t generation) noexcept {
+  return generation == generation_ ? mux() : nullptr;
 }
 
 // The link's stream ids are used up (2^30 streams): it takes no new stream, tells the relay so with
@@ -252,7 +220,7 @@ void LinkClient::fail_waiting(bool all) {
   for (auto& w : expired) {
     const std::string why =
         "the relay is unreachable" + (last_error_.empty() ? std::string() : " (" + last_error_ + ")");
-    w.owner->on_open_result(*this, 0, frame::OpenResult{frame::OpenCode::Failure, 0, why});
+    w.handler->on_open_result(frame::OpenResult{frame::OpenCode::Failure, 0, why});
   }
 }
 
@@ -268,35 +236,6 @@ void LinkClient::arm_wait_timer() {
       first > now ? first - now : 0, 0);
 }
 
-StreamOwner* LinkClient::owner_of(link::StreamId id) { return streams_.find(id); }
-
-void LinkClient::on_open_result(link::StreamId id, const frame::OpenResult& r) {
-  unanswered_.erase(id);
-  StreamOwner* o = owner_of(id);
-  if (!o) return;
-  if (r.code != frame::OpenCode::Ok) streams_.erase(id);
-  o->on_open_result(*this, id, r);
-}
-void LinkClient::on_data(link::StreamId id, ByteSpan bytes) {
-  if (StreamOwner* o = owner_of(id)) o->on_stream_data(bytes);
-}
-void LinkClient::on_fin(link::StreamId id) {
-  if (StreamOwner* o = owner_of(id)) o->on_stream_fin();
-}
-void LinkClient::on_writable(link::StreamId id) {
-  if (StreamOwner* o = owner_of(id)) o->on_stream_writable();
-}
-void LinkClient::on_reset(link::StreamId id, frame::ResetCode code) {
-  const bool answered = unanswered_.erase(id) == 0;
-  StreamOwner* o = owner_of(id);
-  if (!o) return;
-  streams_.erase(id);
-  if (answered) return o->on_stream_reset(code);
-  // The owner still waits for the relay's outcome: this is it (docs/spec.md 7: link down -> 0x01, 502).
-  const char* why = code == frame::ResetCode::Shutdown ? "the link to the relay went down"
-                                                       : "the relay reset the stream before it answered";
-  o->on_open_result(*this, id, frame::OpenResult{frame::OpenCode::Failure, 0, why});
-}
 void LinkClient::on_goaway(const frame::GoAway& g) {
   log::info("agent", prefix_ + "the relay is draining (" + g.reason + "); new streams wait for a new link");
   // Streams already open finish on this link; the next open() finds no link up and waits for the
@@ -304,22 +243,8 @@ void LinkClient::on_goaway(const frame::GoAway& g) {
   established_ = false;
 }
 
-void LinkClient::forget(StreamOwner* owner) {
-  if (std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; })) arm_wait_timer();
-  for (link::StreamId id : streams_.take(owner)) {
-    unanswered_.erase(id);
-    if (conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
-  }
-}
-
-void LinkClient::detach(StreamOwner* owner) {
-  if (std::erase_if(waiting_, [owner](const Waiting& w) { return w.owner == owner; })) arm_wait_timer();
-  for (link::StreamId id : streams_.take(owner)) unanswered_.erase(id);
-}
-
-void LinkClient::release(link::StreamId id) {
-  unanswered_.erase(id);
-  if (streams_.erase(id) && conn_) conn_->mux().reset(id, frame::ResetCode::Cancel);
+void LinkClient::cancel(link::StreamHandler* handler) {
+  if (std::erase_if(waiting_, [handler](const Waiting& w) { return w.handler == handler; })) arm_wait_timer();
 }
 
 void LinkClient::stop(std::function<void()> done) {

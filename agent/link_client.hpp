@@ -1,38 +1,28 @@
 // The agent's end of the link: connects to the relay (its one name resolved here), pins the relay's
-// key, reconnects with jittered exponential backoff, and hands streams to their owners (the client
-// sessions). While the link is down, an open() waits at most kOpenWaitMs for it, then fails with
-// "relay unreachable": a client never hangs. A stream the relay had not answered when it was reset
-// or its link went down gets a failed open result, so its owner answers its client with the error
-// reply (SOCKS 0x01, HTTP 502) instead of just closing.
+// key, reconnects with jittered exponential backoff, and opens streams for their handlers (the client
+// sessions, bound in the mux: a stream's events go to them directly). While the link is down, an
+// open() waits at most kOpenWaitMs for it, then fails with "relay unreachable": a client never hangs.
+// A stream the relay had not answered when it was reset or its link went down gets a failed open
+// result (Mux), so its handler answers its client with the error reply (SOCKS 0x01, HTTP 502).
+//
+// It is the StreamLink of its streams: a StreamRef names the connection (generation) it was opened
+// on, and finds no mux once that connection is gone.
 #pragma once
 
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
-#include "agent/stream_owners.hpp"
+#include "agent/cipher_choice.hpp"
 #include "common/config/agent_config.hpp"
+#include "common/link/stream_ref.hpp"
 #include "common/uv/link_connection.hpp"
 
 namespace ferry::agent {
 
 class LinkClient;
-
-class StreamOwner {
- public:
-  virtual ~StreamOwner() = default;
-  // `link` is the pool's link the stream rides (its mux(), release() and generation() are the
-  // stream's); on a failure it is the link that failed the open.
-  virtual void on_open_result(LinkClient& link, link::StreamId id, const frame::OpenResult& r) = 0;
-  virtual void on_stream_data(ByteSpan bytes) = 0;
-  virtual void on_stream_fin() = 0;
-  virtual void on_stream_reset(frame::ResetCode code) = 0;
-  virtual void on_stream_writable() = 0;
-};
 
 struct LinkStatus {
   std::string state;  // "connecting", "up", "down"
@@ -57,7 +47,7 @@ struct LinkPoolHooks {
   std::function<void()> on_change;
 };
 
-class LinkClient final : public link::LinkEvents {
+class LinkClient final : public link::LinkEvents, public link::StreamLink {
  public:
   static constexpr std::uint64_t kOpenWaitMs = 5000;
   static constexpr std::uint64_t kBackoffFirstMs = 250;
@@ -70,12 +60,12 @@ class LinkClient final : public link::LinkEvents {
   LinkClient& operator=(const LinkClient&) = delete;
 
   void start();
-  // Asks the relay for a stream to `target`; the answer comes to owner->on_open_result().
-  void open(const Target& target, StreamOwner* owner);
-  // The owner is going away: its stream (or its wait) is cancelled; no more calls reach it.
-  void forget(StreamOwner* owner);
-  // Ends one stream (RESET) and forgets its owner for it (an HTTP exchange finished with an origin).
-  void release(link::StreamId id);
+  // Asks the relay for a stream to `target`: `handler` gets on_open_sent() with the stream's ref once
+  // the OPEN is out, then on_open_result(); or only a failed on_open_result() (no link in time, a
+  // limit). A handler going away resets the refs it holds and calls cancel().
+  void open(const Target& target, link::StreamHandler* handler);
+  // Forgets the opens of `handler` that still wait for the link (an OPEN sent is its ref's to reset).
+  void cancel(link::StreamHandler* handler);
   // Opens waiting for this link to come up go to `other` instead (a pool's link that is up).
   void hand_over_waiting(LinkClient& other);
   // A parked link (may_connect said no) asks again.
@@ -97,14 +87,14 @@ class LinkClient final : public link::LinkEvents {
   // Changes with every new link: stream ids restart at 1, so credit for an old stream must not be
   // given to a new one that happens to share its id.
   std::uint64_t generation() const noexcept { return generation_; }
-  // The owner's stream ended cleanly (both FINs): forget the owner, leave the stream to finish.
-  void detach(StreamOwner* owner);
+  // StreamLink: the current link's mux if `generation` is its own.
+  link::Mux* mux_of(std::uint64_t generation) noexcept override;
   LinkStatus status() const;
 
  private:
   struct Waiting {
     Target target;
-    StreamOwner* owner;
+    link::StreamHandler* handler;
     std::uint64_t deadline_ms;
   };
   void connect();
@@ -117,15 +107,9 @@ class LinkClient final : public link::LinkEvents {
   void set_state(const std::string& state, const std::string& detail);
   void fail_waiting(bool all);
   void arm_wait_timer();
-  void open_now(const Target& target, StreamOwner* owner);
-  StreamOwner* owner_of(link::StreamId id);
+  void open_now(const Target& target, link::StreamHandler* handler);
 
   void on_established(const crypto::PublicKey& peer) override;
-  void on_open_result(link::StreamId id, const frame::OpenResult& r) override;
-  void on_data(link::StreamId id, ByteSpan bytes) override;
-  void on_fin(link::StreamId id) override;
-  void on_reset(link::StreamId id, frame::ResetCode code) override;
-  void on_writable(link::StreamId id) override;
   void on_goaway(const frame::GoAway& g) override;
   void on_closed(const Error& why) override;
 
@@ -151,14 +135,8 @@ class LinkClient final : public link::LinkEvents {
   std::uint64_t backoff_ms_ = kBackoffFirstMs;
   bool limit_refused_ = false;  // the relay's last CLOSE said Limit (logged once)
   crypto::CipherSuite attempt_suite_ = crypto::CipherSuite::ChaChaPoly;  // of the current link
-  // "auto": an AES-256-GCM handshake went unanswered (a relay that does not take it looks exactly
-  // like that), so ChaCha20-Poly1305 is offered until a relay's message 2 lists AES-256-GCM again.
-  bool aes_unanswered_ = false;
-  bool aes_hint_logged_ = false;  // cipher = "aes-256-gcm" and the relay did not answer: said once
-  bool fallback_logged_ = false;  // the fallback was logged during this outage
-  StreamOwners streams_;
-  std::unordered_set<link::StreamId> unanswered_;  // opened, no OPEN_RESULT yet
-  std::vector<Waiting> waiting_;                   // in deadline order
+  CipherChoice cipher_;           // the primary's: what its handshakes offer
+  std::vector<Waiting> waiting_;  // in deadline order
   std::string state_ = "connecting";
   std::string last_error_;
   std::chrono::steady_clock::time_point connected_at_;

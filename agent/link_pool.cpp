@@ -46,21 +46,17 @@ void LinkPool::on_change() {
     if (l->up()) return links_[0]->hand_over_waiting(*l);
 }
 
-void LinkPool::open(const Target& target, StreamOwner* owner) {
+void LinkPool::open(const Target& target, link::StreamHandler* handler) {
   const std::uint64_t now = uv_now(loop_);
   for (std::size_t i = 0; i < links_.size(); ++i) {
     recent_[i].update(links_[i]->bytes_moved(), now);
     loads_[i] = LinkLoad{links_[i]->up(), recent_[i].value(), links_[i]->stream_count()};
   }
-  links_[choose_link(loads_).value_or(0)]->open(target, owner);
+  links_[choose_link(loads_).value_or(0)]->open(target, handler);
 }
 
-void LinkPool::forget(StreamOwner* owner) {
-  for (auto& l : links_) l->forget(owner);
-}
-
-void LinkPool::detach(StreamOwner* owner) {
-  for (auto& l : links_) l->detach(owner);
+void LinkPool::cancel(link::StreamHandler* handler) {
+  for (auto& l : links_) l->cancel(handler);
 }
 
 void LinkPool::stop(std::function<void()> done) {

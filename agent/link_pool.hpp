@@ -24,11 +24,11 @@ class LinkPool {
 
   void start();
   // Asks the relay for a stream to `target` on the chosen link; while no link is up, the primary's
-  // open() waits for it (LinkClient::kOpenWaitMs). The answer names the link (StreamOwner).
-  void open(const Target& target, StreamOwner* owner);
-  // The owner is going away, or its streams ended cleanly: as LinkClient's, on every link.
-  void forget(StreamOwner* owner);
-  void detach(StreamOwner* owner);
+  // open() waits for it (LinkClient::kOpenWaitMs). As LinkClient::open: the handler gets the
+  // stream's ref (on_open_sent), which names the link, then the answer.
+  void open(const Target& target, link::StreamHandler* handler);
+  // The handler is going away: its opens still waiting for a link are dropped, on every link.
+  void cancel(link::StreamHandler* handler);
   // Drains and stops every link; `done` runs once all are closed.
   void stop(std::function<void()> done);
 

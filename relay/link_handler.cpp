@@ -94,12 +94,13 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
       return refuse(id, record, frame::OpenCode::Denied, *denied);
     }
   }
-  auto out = std::make_unique<Outbound>();
+  auto out = std::make_unique<Outbound>(*this, id);
   out->target = target;
   out->audit = record;
   out->started = std::chrono::steady_clock::now();
-  out->pipe = std::make_unique<uv::SocketPipe>(ctx_.loop, conn_.mux(), id,
+  out->pipe = std::make_unique<uv::SocketPipe>(ctx_.loop, link::StreamRef(conn_.mux(), 0, id),
                                                [this, id](uv::SocketPipe&) { on_pipe_done(id); });
+  conn_.mux().bind(id, out.get());  // until the target answers
   AddressCheck check;
   if (ctx_.policy.check_address) {
     check = [this](const sockaddr* sa, bool resolved) {
@@ -132,13 +133,14 @@ void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
     conn_.mux().accept(id, r.code, r.reason);
     o->audit.result = frame::open_code_name(r.code);
     o->audit.reason = r.reason;
-    o->pipe->on_link_reset();  // nothing to pipe: closes the unconnected socket, then on_pipe_done
+    o->pipe->on_reset(frame::ResetCode::Cancel);  // nothing to pipe: closes the socket, then on_pipe_done
     return;
   }
   o->connected = true;
   o->audit.result = "connected";
   if (auto ss = uv::parse_socket_address(r.dialled)) o->dialled_addr = *ss;
   conn_.mux().accept(id, frame::OpenCode::Ok);
+  conn_.mux().bind(id, o->pipe.get());  // the stream's bytes go to the pipe directly from now on
   if (conn_.mux().recv_window(id) == 0) note_budget_wait();
   o->pipe->set_idle_timeout(ctx_.idle_timeout_ms);
   o->pipe->start();
@@ -173,23 +175,15 @@ void LinkHandler::on_pipe_done(link::StreamId id) {
   maybe_gone();
 }
 
-void LinkHandler::on_data(link::StreamId id, ByteSpan bytes) {
-  if (Outbound* o = find(id)) o->pipe->on_link_data(bytes);
-}
-void LinkHandler::on_fin(link::StreamId id) {
-  if (Outbound* o = find(id)) o->pipe->on_link_fin();
-}
-void LinkHandler::on_writable(link::StreamId id) {
-  if (Outbound* o = find(id)) o->pipe->on_link_writable();
-}
-void LinkHandler::on_reset(link::StreamId id, frame::ResetCode code) {
+// The agent cancelled the stream, or the link ended, before the target answered.
+void LinkHandler::on_stream_reset(link::StreamId id, frame::ResetCode code) {
   Outbound* o = find(id);
   if (!o) return;
   if (o->dialer && !o->dialled)
     o->audit.result = code == frame::ResetCode::Shutdown ? "link ended while dialling"
                                                          : "cancelled by the agent while dialling";
   o->dialer.reset();  // a dial in flight is abandoned
-  o->pipe->on_link_reset();
+  o->pipe->on_reset(code);
 }
 
 void LinkHandler::on_closed(const Error& why) {
@@ -231,7 +225,7 @@ void LinkHandler::recheck_policy() {
       o->pipe->abort(frame::ResetCode::Denied, true);
     else {  // still dialling: its answer is the refusal
       conn_.mux().accept(id, frame::OpenCode::Denied, why);
-      o->pipe->on_link_reset();
+      o->pipe->on_reset(frame::ResetCode::Denied);
     }
   }
   if (!denied.empty())

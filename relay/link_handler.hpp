@@ -94,7 +94,17 @@ class LinkHandler final : public link::LinkEvents {
   static constexpr std::size_t kMaxLinksPerAgent = 8;
 
  private:
-  struct Outbound {
+  // One stream to a target. It takes the stream's events while the dialer works (a reset then
+  // cancels the dial); once connected, the pipe takes them straight from the mux.
+  struct Outbound final : link::StreamHandler {
+    Outbound(LinkHandler& h, link::StreamId stream) : handler(h), id(stream) {}
+    void on_data(ByteSpan bytes) override { pipe->on_data(bytes); }
+    void on_fin() override { pipe->on_fin(); }
+    void on_reset(frame::ResetCode code) override { handler.on_stream_reset(id, code); }
+    void on_writable() override { pipe->on_writable(); }
+
+    LinkHandler& handler;
+    link::StreamId id;
     std::unique_ptr<uv::SocketPipe> pipe;
     Dialer::Ptr dialer;
     Target target;
@@ -107,11 +117,8 @@ class LinkHandler final : public link::LinkEvents {
 
   void on_established(const crypto::PublicKey& peer) override;
   void on_open(link::StreamId id, const Target& target) override;
-  void on_data(link::StreamId id, ByteSpan bytes) override;
-  void on_fin(link::StreamId id) override;
-  void on_reset(link::StreamId id, frame::ResetCode code) override;
-  void on_writable(link::StreamId id) override;
   void on_closed(const Error& why) override;
+  void on_stream_reset(link::StreamId id, frame::ResetCode code);
 
   void refuse(link::StreamId id, AuditRecord record, frame::OpenCode code, const std::string& reason);
   void on_dialled(link::StreamId id, const DialResult& r);

@@ -1,6 +1,10 @@
-// What a link reports to its owner (the agent's link client, the relay's link server, tests).
+// What a link reports to its owner (the agent's link client, the relay's link handler, tests).
 // Callbacks run inside LinkSession::receive()/tick(); they may call back into the session (send,
 // consumed, reset, close), which is safe: the session re-checks its state after every callback.
+//
+// A stream's own events go to the StreamHandler bound to it (Mux::bind), which is how the agent and
+// the relay take them. The stream callbacks here get the events of streams with no handler bound
+// (tests, benchmarks, fuzzers); they mean the same as StreamHandler's.
 #pragma once
 
 #include <cstdint>
@@ -25,11 +29,11 @@ class LinkEvents {
   // returns (so a consumer may gather a whole read's frames and write them at once), no longer.
   // Call Mux::consumed() once the bytes have left this process (written to the socket), which
   // returns credit to the peer.
-  virtual void on_data(StreamId id, ByteSpan bytes) = 0;
+  virtual void on_data(StreamId id, ByteSpan bytes) { (void)id, (void)bytes; }
   // The peer will send no more on this stream (half-close).
-  virtual void on_fin(StreamId id) = 0;
+  virtual void on_fin(StreamId id) { (void)id; }
   // The stream is gone (the peer reset it, or the link is closing); the id is no longer valid.
-  virtual void on_reset(StreamId id, frame::ResetCode code) = 0;
+  virtual void on_reset(StreamId id, frame::ResetCode code) { (void)id, (void)code; }
   // The stream's send queue fell below the low watermark after Mux::send() had said "stop reading".
   virtual void on_writable(StreamId id) { (void)id; }
   // The peer drains: no new streams on this link; open ones may finish.

@@ -385,6 +385,7 @@ void LinkSession::end(const Error& why) {
   hs_.reset();
   records_.drop_partial();
   mux_.shutdown_all();
+  if (cfg_.on_end) cfg_.on_end();
   events_.on_closed(why);
 }
 

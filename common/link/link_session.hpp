@@ -62,6 +62,9 @@ struct LinkConfig {
     return std::chrono::system_clock::now();
   };
   std::function<void()> wake;  // called when output becomes available; may be empty
+  // Called once when the link ends, just before LinkEvents::on_closed(): the I/O layer's cue to
+  // flush the last records and close (may be empty).
+  std::function<void()> on_end;
 };
 
 struct LinkCounters {

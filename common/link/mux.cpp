@@ -90,6 +90,29 @@ void Mux::erase(StreamId id) {
   streams_.erase(it);  // a stale id left in ready_ is skipped by produce()
 }
 
+void Mux::bind(StreamId id, StreamHandler* handler) {
+  if (Stream* s = find(id)) s->handler = handler;
+}
+
+void Mux::report_open_result(StreamId id, StreamHandler* h, const frame::OpenResult& r) {
+  if (h)
+    h->on_open_result(r);
+  else
+    events_.on_open_result(id, r);
+}
+
+void Mux::report_reset(StreamId id, StreamHandler* h, bool answered, ResetCode code) {
+  if (!answered) {
+    const char* why = code == ResetCode::Shutdown ? "the link to the relay went down"
+                                                  : "the relay reset the stream before it answered";
+    return report_open_result(id, h, frame::OpenResult{OpenCode::Failure, 0, why});
+  }
+  if (h)
+    h->on_reset(code);
+  else
+    events_.on_reset(id, code);
+}
+
 void Mux::erase_if_done(StreamId id, Stream& s) {
   if (s.fin_sent && s.fin_received) erase(id);
 }
@@ -327,14 +350,15 @@ Result<void> Mux::on_open_result_frame(const frame::Frame& f) {
   if (!s) return {};  // reset locally while the relay dialled
   if (s->opened) return fail(Errc::Malformed, "a second OPEN_RESULT");
   if (r->code != OpenCode::Ok) {
+    StreamHandler* h = s->handler;
     erase(f.stream);
-    events_.on_open_result(f.stream, *r);
+    report_open_result(f.stream, h, *r);
     return {};
   }
   s->opened = true;
   s->send_credit = r->window;
   schedule(f.stream, *s);
-  events_.on_open_result(f.stream, *r);
+  report_open_result(f.stream, s->handler, *r);
   return {};
 }
 
@@ -357,9 +381,17 @@ Result<void> Mux::on_data_frame(const frame::Frame& f) {
   stats_.bytes_received += f.payload.size();
   const bool fin = f.flags & frame::kFlagFin;
   if (fin) s->fin_received = true;
-  if (!f.payload.empty()) events_.on_data(f.stream, f.payload);
+  if (!f.payload.empty()) {
+    if (s->handler)
+      s->handler->on_data(f.payload);
+    else
+      events_.on_data(f.stream, f.payload);
+  }
   if (fin && (s = find(f.stream)) != nullptr) {  // on_data may have reset the stream
-    events_.on_fin(f.stream);
+    if (s->handler)
+      s->handler->on_fin();
+    else
+      events_.on_fin(f.stream);
     if ((s = find(f.stream)) != nullptr) erase_if_done(f.stream, *s);
   }
   return {};
@@ -381,12 +413,15 @@ Result<void> Mux::on_window_frame(const frame::Frame& f) {
 Result<void> Mux::on_reset_frame(const frame::Frame& f) {
   auto code = frame::parse_reset(f.payload);
   if (!code) return code.error();
-  if (!find(f.stream)) {
+  Stream* s = find(f.stream);
+  if (!s) {
     if (used_id(f.stream)) return {};
     return fail(Errc::Malformed, "RESET for a stream never opened");
   }
+  StreamHandler* h = s->handler;
+  const bool answered = side_ == Side::Responder || s->opened;
   erase(f.stream);
-  events_.on_reset(f.stream, *code);
+  report_reset(f.stream, h, answered, *code);
   return {};
 }
 
@@ -494,7 +529,12 @@ void Mux::notify_writable() {
   if (notifying_) return;
   notifying_ = true;
   for (std::size_t i = 0; i < writable_.size(); ++i)
-    if (const StreamId id = writable_[i]; find(id)) events_.on_writable(id);
+    if (Stream* s = find(writable_[i])) {
+      if (s->handler)
+        s->handler->on_writable();
+      else
+        events_.on_writable(writable_[i]);
+    }
   writable_.clear();
   notifying_ = false;
 }
@@ -502,10 +542,15 @@ void Mux::notify_writable() {
 void Mux::trim() { pool_.release_all(); }
 
 void Mux::shutdown_all() {
-  std::vector<StreamId> ids;
-  ids.reserve(streams_.size());
+  struct Ended {
+    StreamId id;
+    StreamHandler* handler;
+    bool answered;
+  };
+  std::vector<Ended> ended;
+  ended.reserve(streams_.size());
   for (auto& [id, s] : streams_) {
-    ids.push_back(id);
+    ended.push_back({id, s->handler, side_ == Side::Responder || s->opened});
     s->sendq.clear(pool_);
     if (budget_) budget_->give(s->charged);
   }
@@ -514,7 +559,7 @@ void Mux::shutdown_all() {
   starved_.clear();
   budget_blocked_.clear();
   growth_used_ = 0;
-  for (StreamId id : ids) events_.on_reset(id, ResetCode::Shutdown);
+  for (const Ended& e : ended) report_reset(e.id, e.handler, e.answered, ResetCode::Shutdown);
 }
 
 }  // namespace ferry::link

@@ -31,6 +31,8 @@
 #include "common/link/clock.hpp"
 #include "common/link/control_queue.hpp"
 #include "common/link/link_events.hpp"
+#include "common/link/stream_handler.hpp"
+#include "common/link/stream_link.hpp"
 
 namespace ferry::link {
 
@@ -71,7 +73,9 @@ struct MuxStats {
   std::uint64_t streams_starved = 0;  // accepted with no credit: the agent's budget was in use
 };
 
-class Mux {
+// A mux is the StreamLink of its own streams (generation 0): the relay's links and tests name streams
+// with StreamRef{mux, 0, id}; the agent's links answer for the mux of a generation themselves.
+class Mux final : public StreamLink {
  public:
   enum class Side { Initiator, Responder };  // the initiator opens streams with odd ids
 
@@ -104,6 +108,10 @@ class Mux {
   // The space is valid until the next call into the mux.
   MutByteSpan send_space(StreamId id);
   bool commit_send(StreamId id, std::size_t n);
+  // The stream's events go to `handler` (nullptr: to the link's LinkEvents) until the stream ends;
+  // an unknown id is ignored. The handler must outlive its binding: rebind or reset before it goes.
+  void bind(StreamId id, StreamHandler* handler);
+  Mux* mux_of(std::uint64_t) noexcept override { return this; }
   // Half-close: a FIN follows the queued bytes.
   void finish(StreamId id);
   // Aborts the stream both ways; the owner gets no on_reset for a reset it asked for.
@@ -150,9 +158,10 @@ class Mux {
     bool fin_queued = false;  // finish() was called
     bool fin_sent = false;
     bool fin_received = false;
-    bool blocked = false;         // send() returned false at the high watermark; on_writable() pending
-    bool budget_blocked = false;  // send() returned false for the agent's budget; in budget_blocked_
-    bool in_ready = false;        // its id is in ready_
+    bool blocked = false;              // send() returned false at the high watermark; on_writable() pending
+    bool budget_blocked = false;       // send() returned false for the agent's budget; in budget_blocked_
+    bool in_ready = false;             // its id is in ready_
+    StreamHandler* handler = nullptr;  // where its events go (else events_)
     std::uint64_t send_credit = 0;
     ChunkQueue sendq;
     std::uint32_t recv_window = 0;
@@ -178,6 +187,10 @@ class Mux {
   void grant_starved();
   void resume_budget_blocked();
   void notify_writable();
+  // A stream's events, to its handler or else to events_. A reset of a stream this side opened and
+  // the peer never answered is reported as that answer: a failure.
+  void report_open_result(StreamId id, StreamHandler* h, const frame::OpenResult& r);
+  void report_reset(StreamId id, StreamHandler* h, bool answered, frame::ResetCode code);
 
   Result<void> on_open_frame(const frame::Frame& f);
   Result<void> on_open_result_frame(const frame::Frame& f);

@@ -19,14 +19,14 @@ namespace ferry::uv {
 LinkConnection::LinkConnection(uv_loop_t* loop, link::LinkConfig config, link::LinkEvents& events,
                                GoneFn on_gone)
     : loop_(loop),
-      events_(events),
       on_gone_(std::move(on_gone)),
       session_(
           [&] {
             config.wake = [this] { wake(); };
+            config.on_end = [this] { on_session_end(); };
             return std::move(config);
           }(),
-          *this) {
+          events) {
   tcp_.init(uv_tcp_init, loop_, this);
   timer_.init(uv_timer_init, loop_, this);
   prepare_.init(uv_prepare_init, loop_, this);
@@ -284,11 +284,10 @@ void LinkConnection::on_tick_cb(uv_timer_t* t) noexcept {
   self->trim_if_idle(self->now());
 }
 
-void LinkConnection::on_closed(const Error& why) {
+void LinkConnection::on_session_end() {
   closing_ = true;
   close_started_ = now();
   // Reading goes on: the session ignores what arrives, and the peer's EOF ends the close.
-  events_.on_closed(why);
   wake();  // flush the CLOSE record, then finish_close()
 }
 

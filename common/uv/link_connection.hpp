@@ -1,5 +1,6 @@
 // A LinkSession on a libuv TCP socket: reads feed receive(), produce() feeds writes, a timer drives
-// tick(). The owner talks to streams through session().mux() and gets events through LinkEvents.
+// tick(). The owner's LinkEvents go to the session as they are; its streams' events go to the
+// handlers bound in the mux.
 //
 // Lifetime (CONTRIBUTING.md "Lifetime and ownership"): close() or the end of the link starts a two-step
 // close. Pending output (the authenticated CLOSE record) is flushed for at most kCloseFlushMs, then the
@@ -19,7 +20,7 @@
 
 namespace ferry::uv {
 
-class LinkConnection final : private link::LinkEvents {
+class LinkConnection final {
  public:
   using GoneFn = std::function<void(LinkConnection&)>;
   // One read buffer per loop thread (reads are consumed before read_cb returns), so idle links hold
@@ -101,18 +102,8 @@ class LinkConnection final : private link::LinkEvents {
   void trim_if_idle(link::Instant now);
   link::Instant now() const noexcept;
 
-  // LinkEvents, forwarded to the owner; on_closed also starts the close.
-  void on_established(const crypto::PublicKey& peer) override { events_.on_established(peer); }
-  void on_open(link::StreamId id, const Target& t) override { events_.on_open(id, t); }
-  void on_open_result(link::StreamId id, const frame::OpenResult& r) override {
-    events_.on_open_result(id, r);
-  }
-  void on_data(link::StreamId id, ByteSpan b) override { events_.on_data(id, b); }
-  void on_fin(link::StreamId id) override { events_.on_fin(id); }
-  void on_reset(link::StreamId id, frame::ResetCode c) override { events_.on_reset(id, c); }
-  void on_writable(link::StreamId id) override { events_.on_writable(id); }
-  void on_goaway(const frame::GoAway& g) override { events_.on_goaway(g); }
-  void on_closed(const Error& why) override;
+  // The session ended (LinkConfig::on_end): flush the CLOSE record, then close.
+  void on_session_end();
   // While the link sends, at most every kRetuneMs: the unsent budget from the pacing rate, and the
   // streams' window cap from the path's minimum RTT (uv/tcp_path.hpp).
   void retune_unsent_budget();
@@ -126,7 +117,6 @@ class LinkConnection final : private link::LinkEvents {
   link_activity::MovedBytes moved_;  // heavy links do not make the thread's others take turns
   uv_connect_t connect_req_{};
   uv_shutdown_t shutdown_req_{};
-  link::LinkEvents& events_;
   GoneFn on_gone_;
   link::LinkSession session_;
   std::size_t writing_bytes_ = 0;

@@ -24,16 +24,21 @@ SocketPipe::SocketPipe(uv_loop_t* loop, DoneFn done) : loop_(loop), done_(std::m
   touch();
 }
 
-SocketPipe::SocketPipe(uv_loop_t* loop, link::Mux& mux, link::StreamId id, DoneFn done)
+SocketPipe::SocketPipe(uv_loop_t* loop, link::StreamRef stream, DoneFn done)
     : SocketPipe(loop, std::move(done)) {
-  attach(mux, id);
+  attach(stream);
 }
 
-void SocketPipe::attach(link::Mux& mux, link::StreamId id, ByteSpan early) {
-  mux_ = &mux;
-  id_ = id;
+void SocketPipe::attach(link::StreamRef stream, ByteSpan early) {
+  if (closing_ || close_when_written_) {
+    // The client went away while the relay answered: nobody will carry the stream.
+    stream.reset(frame::ResetCode::Cancel);
+    return;
+  }
+  stream_ = stream;
+  stream_.bind(this);
   if (!early.empty()) {
-    mux_->send(id_, early);
+    stream_.send(early);
     counters_.to_link += early.size();
   }
 }
@@ -105,7 +110,7 @@ void SocketPipe::mark_read_done() {
 
 void SocketPipe::close_after_writes() {
   if (closing_ || close_when_written_) return;
-  stream_gone_ = true;
+  stream_.leave();
   close_when_written_ = true;
   discard_reads();
   maybe_linger();
@@ -156,7 +161,7 @@ SocketPipe::~SocketPipe() {
 }
 
 void SocketPipe::start() {
-  if (closing_ || close_when_written_ || started_ || !mux_) return;
+  if (closing_ || close_when_written_ || started_ || !stream_.attached()) return;
   started_ = true;
   handshake_ = nullptr;
   if (reading_ && !read_done_) {
@@ -227,10 +232,12 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
   // larger link batches, less CPU.
   self->read_into_small_ = false;
   if (self->read_turn_.end(buf)) return;
-  const std::size_t most = link_activity::crowded(self->loop_, self->mux_, uv_now(self->loop_))
+  link::Mux* mux = self->stream_.mux();
+  if (!mux) return void(*buf = uv_buf_init(nullptr, 0));  // the stream is gone: on_read_cb aborts
+  const std::size_t most = link_activity::crowded(self->loop_, mux, uv_now(self->loop_))
                                ? link_activity::kTurnBytes
                                : link::Chunk::kBytes;
-  if (!self->stream_gone_ && self->mux_->budget_tight()) {
+  if (mux->budget_tight()) {
     // The agent's budget is nearly spent: a small read gets a chunk of its own size, so the streams
     // reading at once overshoot the budget by little (Mux::budget_allows_reading).
     buf->base = reinterpret_cast<char*>(small_read_buffer(self->loop_));
@@ -238,29 +245,30 @@ void SocketPipe::on_alloc_cb(uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcep
     self->read_into_small_ = true;
     return;
   }
-  if (!self->stream_gone_ && self->small_reads_ && self->mux_->queued(self->id_) == 0) {
+  if (self->small_reads_ && mux->queued(self->stream_.id()) == 0) {
     buf->base = reinterpret_cast<char*>(small_read_buffer(self->loop_));
     buf->len = most;
     self->read_into_small_ = true;
     return;
   }
   // Bulk: the kernel copies straight into the stream's send queue, no copy of ours on this path.
-  const MutByteSpan space = self->stream_gone_ ? MutByteSpan{} : self->mux_->send_space(self->id_);
+  const MutByteSpan space = mux->send_space(self->stream_.id());
   buf->base = reinterpret_cast<char*>(space.data());
   buf->len = std::min(space.size(), most);
 }
 
 void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<SocketPipe*>(s->data);
-  if (self->stream_gone_) return self->abort(frame::ResetCode::Cancel);
+  link::Mux* mux = self->stream_.mux();
+  if (!mux) return self->abort(frame::ResetCode::Cancel);
   if (self->read_turn_.ended(nread)) return;
+  const link::StreamId id = self->stream_.id();
   const std::size_t n = nread > 0 ? static_cast<std::size_t>(nread) : 0;
   bool more = true;
   if (self->read_into_small_) {
-    if (n > 0)
-      more = self->mux_->send(self->id_, ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base), n));
+    if (n > 0) more = mux->send(id, ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base), n));
   } else {
-    more = self->mux_->commit_send(self->id_, n);  // commit(0) returns an unused chunk
+    more = mux->commit_send(id, n);  // commit(0) returns an unused chunk
   }
   if (n > 0) self->small_reads_ = n <= link::Chunk::kSmallMax;
   if (nread > 0) {
@@ -269,7 +277,7 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
     if (!more) {
       uv_read_stop(s);
       self->reading_ = false;
-    } else if (n == buf->len && link_activity::crowded(self->loop_, self->mux_, uv_now(self->loop_))) {
+    } else if (n == buf->len && link_activity::crowded(self->loop_, mux, uv_now(self->loop_))) {
       self->read_turn_.full();
     }
     return;
@@ -278,17 +286,19 @@ void SocketPipe::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
   uv_read_stop(s);
   self->reading_ = false;
   if (log::enabled(log::Level::Debug))
-    log::debug("pipe", "stream " + std::to_string(self->id_) +
+    log::debug("pipe", "stream " + std::to_string(self->stream_.id()) +
                            " socket read ended: " + uv_err_name(static_cast<int>(nread)));
   if (nread == UV_EOF && self->reset_by_peer()) {
     // Not an end but an abort: the stream is reset, so a download cut short never looks complete.
     if (log::enabled(log::Level::Debug))
-      log::debug("pipe", "stream " + std::to_string(self->id_) + " socket was reset (reported as EOF)");
+      log::debug("pipe",
+                 "stream " + std::to_string(self->stream_.id()) + " socket was reset (reported as EOF)");
     return self->abort(frame::ResetCode::TargetError);
   }
   if (nread == UV_EOF) {
     self->read_done_ = true;
-    self->mux_->finish(self->id_);  // the half-close travels on as FIN
+    mux->finish(id);  // the half-close travels on as FIN
+    self->limit_drain_if_ended();
     return self->maybe_done();
   }
   self->abort(frame::ResetCode::TargetError);  // ECONNRESET and friends (or ENOBUFS: stream gone)
@@ -308,9 +318,9 @@ bool SocketPipe::reset_by_peer() noexcept {
          (error == ECONNRESET || error == ETIMEDOUT || error == EPIPE);
 }
 
-void SocketPipe::on_link_writable() { resume_reading(); }
+void SocketPipe::on_writable() { resume_reading(); }
 
-void SocketPipe::on_link_data(ByteSpan bytes) {
+void SocketPipe::on_data(ByteSpan bytes) {
   if (closing_ || write_side_ == WriteSide::Done || bytes.empty()) return;
   touch();
   if (gathered_.empty()) read_batch::defer(loop_, this, flush_gathered);
@@ -342,8 +352,7 @@ void SocketPipe::flush_gathered(void* who) noexcept {
   std::size_t sent = static_cast<std::size_t>(written);
   if (sent > 0) {
     self->counters_.from_link += sent;
-    if (!self->stream_gone_)
-      self->mux_->consumed(self->id_, sent, link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
+    self->stream_.consumed(sent, link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
   }
   if (sent < total) {  // the kernel is full: one copy of the rest, queued behind nothing else of ours
     Bytes rest;
@@ -389,17 +398,22 @@ void SocketPipe::on_write_cb(uv_write_t* req, int status) noexcept {
   if (op->stream_data) {
     self->counters_.from_link += op->bytes.size();
     // Credit goes back only once the bytes left this process: a slow socket stalls its stream only.
-    if (!self->stream_gone_)
-      self->mux_->consumed(self->id_, op->bytes.size(),
-                           link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
+    self->stream_.consumed(op->bytes.size(), link::Instant(static_cast<std::int64_t>(uv_now(self->loop_))));
   }
   if (self->close_when_written_) return self->maybe_linger();
   self->maybe_shutdown();
 }
 
-void SocketPipe::on_link_fin() {
+void SocketPipe::on_fin() {
   fin_received_ = true;
+  limit_drain_if_ended();
   maybe_shutdown();
+}
+
+// Both FINs have crossed, so the mux forgets the stream (and its link may go): a socket still taking
+// its last bytes gets kDrainIdleMs to take them, unless it has a timeout of its own.
+void SocketPipe::limit_drain_if_ended() {
+  if (read_done_ && fin_received_ && idle_ms_ == 0 && !closing_) set_idle_timeout(kDrainIdleMs);
 }
 
 void SocketPipe::maybe_shutdown() {
@@ -419,45 +433,44 @@ void SocketPipe::on_shutdown_cb(uv_shutdown_t* req, int status) noexcept {
   self->maybe_done();
 }
 
-void SocketPipe::on_link_reset() {
-  stream_gone_ = true;
+void SocketPipe::on_reset(frame::ResetCode) {
+  stream_.drop();
   // A FIN before the reset (the link closed behind a finished download): every byte for the socket
   // is here, and a RST would throw away what still waits for a slow reader. A pipe that never
   // started and has nothing to write (the relay's dial failed) just closes.
   if (fin_received_ && !closing_ && (started_ || writing_ > 0 || gathered_bytes_ > 0)) {
     if (log::enabled(log::Level::Debug))
-      log::debug("pipe", "stream " + std::to_string(id_) + " gone after its FIN: finishing its writes");
+      log::debug("pipe",
+                 "stream " + std::to_string(stream_.id()) + " gone after its FIN: finishing its writes");
     if (idle_ms_ == 0) set_idle_timeout(kDrainIdleMs);
     return close_after_writes();
   }
   aborted_ = true;
   if (log::enabled(log::Level::Debug))
-    log::debug("pipe", "stream " + std::to_string(id_) + " reset by the link");
+    log::debug("pipe", "stream " + std::to_string(stream_.id()) + " reset by the link");
   close_handles(true);  // the other end aborted: abort this one too
 }
 
 void SocketPipe::abort(frame::ResetCode code, bool rst) {
   aborted_ = true;
   if (log::enabled(log::Level::Debug))
-    log::debug("pipe", "stream " + std::to_string(id_) + " aborted (reset code " +
+    log::debug("pipe", "stream " + std::to_string(stream_.id()) + " aborted (reset code " +
                            std::to_string(static_cast<int>(code)) + "; reading " + name(read_side_) +
                            ", writing " + name(write_side_) + ")");
-  if (!stream_gone_ && mux_) {
-    stream_gone_ = true;
-    mux_->reset(id_, code);
-  }
+  stream_.reset(code);
   close_handles(rst);
 }
 
 void SocketPipe::maybe_done() {
   if (read_done_ && write_side_ == WriteSide::Done) {
-    stream_gone_ = true;  // both FINs have crossed: the mux has forgotten the stream
+    stream_.leave();  // both FINs have crossed: the stream finishes in the mux on its own
     close_handles(false);
   }
 }
 
 void SocketPipe::close_handles(bool rst) {
   if (std::exchange(closing_, true)) return;
+  stream_.leave();  // the stream's events must not reach a pipe that is going away
   handshake_ = nullptr;
   read_side_ = ReadSide::Done;
   uv_timer_stop(idle_.get());

@@ -3,14 +3,15 @@
 //   socket --read straight into the stream's send queue (Mux::send_space)--> stream
 //            (small messages: read into a shared buffer, queued in a chunk of their own size)
 //            paused with uv_read_stop when the queue is above its high watermark, resumed on writable
-//   stream --on_link_data--> gathered until the link's read batch ends (read_batch.hpp), then one
+//   stream --on_data-------> gathered until the link's read batch ends (read_batch.hpp), then one
 //            writev (uv_try_write) straight from the link's buffer --> Mux::consumed (credit back);
 //            what the kernel does not take is copied once and queued with uv_write, and its credit
 //            goes back from the write callback, so at most one window of bytes waits for a slow socket
 //
 // Half-closes pass through: the socket's EOF becomes the stream's FIN, the stream's FIN becomes
 // shutdown(SHUT_WR) once every byte before it is written. The agent pipes a client's socket; the
-// relay pipes the target's. The owner forwards the stream's LinkEvents to on_link_*().
+// relay pipes the target's. attach() binds the pipe to its stream (StreamHandler), so the stream's
+// bytes come to it straight from the mux.
 //
 // Before its stream exists, a pipe can run a handshake on the socket (the agent's SOCKS and HTTP
 // front ends): start_handshake() delivers the bytes read to a callback and write_raw() answers;
@@ -26,13 +27,13 @@
 #include <memory>
 #include <vector>
 
-#include "common/link/mux.hpp"
+#include "common/link/stream_ref.hpp"
 #include "common/uv/handle.hpp"
 #include "common/uv/link_activity.hpp"
 
 namespace ferry::uv {
 
-class SocketPipe {
+class SocketPipe final : public link::StreamHandler {
  public:
   using DoneFn = std::function<void(SocketPipe&)>;
   struct Counters {
@@ -52,7 +53,7 @@ class SocketPipe {
   static constexpr std::size_t kKeptGatherEntries = 64;
 
   SocketPipe(uv_loop_t* loop, DoneFn done);
-  SocketPipe(uv_loop_t* loop, link::Mux& mux, link::StreamId id, DoneFn done);
+  SocketPipe(uv_loop_t* loop, link::StreamRef stream, DoneFn done);
 
   // Handshake phase: reads go to `on_bytes` until stop_handshake().
   void start_handshake(HandshakeFn on_bytes);
@@ -71,8 +72,9 @@ class SocketPipe {
   // its link): what the client still sends is read and dropped, the socket is shut down, and it
   // closes at the client's EOF or kLingerMs later. Asking twice changes nothing.
   void close_after_writes();
-  // Binds the stream; `early` are bytes the client sent after its request, for the stream.
-  void attach(link::Mux& mux, link::StreamId id, ByteSpan early = {});
+  // Takes the stream and binds its events here; `early` are bytes the client sent after its request,
+  // for the stream. A pipe already closing resets the stream instead.
+  void attach(link::StreamRef stream, ByteSpan early = {});
   ~SocketPipe();
   SocketPipe(const SocketPipe&) = delete;
   SocketPipe& operator=(const SocketPipe&) = delete;
@@ -93,14 +95,16 @@ class SocketPipe {
   // set_idle_timeout(), which also cancels it with 0.
   void set_deadline(std::uint64_t ms);
 
-  void on_link_data(ByteSpan bytes);
-  void on_link_fin();
+  // The stream's events (StreamHandler). An owner that relays bytes itself (the HTTP forwarder)
+  // calls on_fin() to shut the socket down once its writes are out.
+  void on_data(ByteSpan bytes) override;
+  void on_fin() override;
   // The stream is gone (peer reset or link closed). The socket is reset too, unless the stream's
   // FIN had arrived: then every byte for it is here, and it gets them all and an orderly end.
-  void on_link_reset();
-  void on_link_writable();
+  void on_reset(frame::ResetCode code) override;
+  void on_writable() override;
 
-  link::StreamId id() const noexcept { return id_; }
+  link::StreamId id() const noexcept { return stream_.id(); }
   const Counters& counters() const noexcept { return counters_; }
   bool closing() const noexcept { return closing_; }
   // Both directions ended with FIN (nothing was aborted): the stream may finish on its own.
@@ -141,6 +145,7 @@ class SocketPipe {
   bool reset_by_peer() noexcept;
   static void flush_gathered(void* self) noexcept;
   void maybe_shutdown();
+  void limit_drain_if_ended();
   void maybe_done();
   void close_handles(bool rst);
   void touch() noexcept { last_activity_ = uv_now(loop_); }
@@ -155,8 +160,9 @@ class SocketPipe {
   static void on_discard_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   uv_stream_t* stream() noexcept { return tcp_.stream(); }
 
-  link::Mux* mux_ = nullptr;
-  link::StreamId id_ = 0;
+  // Dropped once the stream is gone (reset, both FINs crossed, or a close asked for): never touched
+  // again then.
+  link::StreamRef stream_;
   HandshakeFn handshake_;
   std::unique_ptr<std::uint8_t[]> handshake_buf_;
   bool close_when_written_ = false;  // close_after_writes() was called: the pipe owns reading now
@@ -182,7 +188,6 @@ class SocketPipe {
   bool reading_ = false;
   bool read_done_ = false;     // socket EOF (FIN sent on the stream) or reading abandoned
   bool fin_received_ = false;  // the stream's FIN arrived
-  bool stream_gone_ = false;   // reset, or the link closed: never touch the mux again
   bool closing_ = false;
   bool aborted_ = false;
   ReadSide read_side_ = ReadSide::Raw;

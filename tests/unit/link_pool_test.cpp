@@ -218,13 +218,12 @@ struct RefusingPort {
 // A client session as the pool sees it: records every open result (which link answered, when) and
 // echoes come back into `received`; received bytes are consumed at once, which returns credit to the
 // relay, as a session does once it wrote them to its client.
-class TestOwner final : public agent::StreamOwner {
+class TestOwner final : public link::StreamHandler {
  public:
   explicit TestOwner(uv_loop_t* loop) : loop_(loop), chunk_(64 * 1024, 0x5a) {}
 
   struct Answer {
-    agent::LinkClient* link;
-    link::StreamId id;
+    link::Mux* mux;  // of the link that answered (while it is up)
     frame::OpenCode code;
     std::string reason;
     Clock::time_point at;
@@ -239,43 +238,40 @@ class TestOwner final : public agent::StreamOwner {
   std::string text() const { return std::string(received.begin(), received.end()); }
 
   void send(std::string_view text) {
-    REQUIRE(rides_);
-    REQUIRE(rides_->mux());
-    rides_->mux()->send(id_, as_bytes(text));
+    REQUIRE(stream_.mux());
+    stream_.send(as_bytes(text));
   }
-  // Queues `n` bytes, as much as the stream's queue takes now and the rest on on_stream_writable().
+  // Queues `n` bytes, as much as the stream's queue takes now and the rest on on_writable().
   void send_bulk(std::uint64_t n) {
     bulk_left_ = n;
     pump();
   }
   bool bulk_queued() const { return bulk_left_ == 0; }
 
-  void on_open_result(agent::LinkClient& l, link::StreamId id, const frame::OpenResult& r) override {
-    answers.push_back({&l, id, r.code, r.reason, Clock::now()});
-    if (r.code != frame::OpenCode::Ok) return;
-    rides_ = &l;
-    id_ = id;
+  void on_open_sent(const link::StreamRef& ref) override { stream_ = ref; }
+  void on_open_result(const frame::OpenResult& r) override {
+    answers.push_back({stream_.mux(), r.code, r.reason, Clock::now()});
+    if (r.code != frame::OpenCode::Ok) stream_.drop();
   }
-  void on_stream_data(ByteSpan bytes) override {
+  void on_data(ByteSpan bytes) override {
     received.insert(received.end(), bytes.begin(), bytes.end());
-    rides_->mux()->consumed(id_, bytes.size(), loop_now(loop_));
+    stream_.consumed(bytes.size(), loop_now(loop_));
   }
-  void on_stream_fin() override {}
-  void on_stream_reset(frame::ResetCode code) override { reset = code; }
-  void on_stream_writable() override { pump(); }
+  void on_fin() override {}
+  void on_reset(frame::ResetCode code) override { reset = code; }
+  void on_writable() override { pump(); }
 
  private:
   void pump() {
-    while (bulk_left_ > 0 && rides_ && rides_->mux()) {
+    while (bulk_left_ > 0 && stream_.mux()) {
       const std::size_t n = std::min<std::uint64_t>(chunk_.size(), bulk_left_);
       bulk_left_ -= n;
-      if (!rides_->mux()->send(id_, ByteSpan(chunk_).first(n))) break;  // queued; wait for writable
+      if (!stream_.send(ByteSpan(chunk_).first(n))) break;  // queued; wait for writable
     }
   }
 
   uv_loop_t* loop_;
-  agent::LinkClient* rides_ = nullptr;
-  link::StreamId id_ = 0;
+  link::StreamRef stream_;
   std::uint64_t bulk_left_ = 0;
   Bytes chunk_;
 };
@@ -319,7 +315,7 @@ class PoolBench {
   int link_index(const TestOwner& owner) const {
     if (!owner.answered()) return -1;
     for (std::size_t i = 0; i < pool_->size(); ++i)
-      if (&pool_->link(i) == owner.answers[0].link) return static_cast<int>(i);
+      if (owner.answers[0].mux && pool_->link(i).mux() == owner.answers[0].mux) return static_cast<int>(i);
     return -1;
   }
   TestOwner& open(const std::string& host) {

@@ -73,13 +73,14 @@ TEST_CASE("a pipe keeps only a small gather list after a read batch of tiny DATA
   uv::Loop loop;
   {
     bool done = false;
-    uv::SocketPipe pipe(loop.get(), link.agent->mux(), *id, [&](uv::SocketPipe&) { done = true; });
+    uv::SocketPipe pipe(loop.get(), link::StreamRef(link.agent->mux(), 0, *id),
+                        [&](uv::SocketPipe&) { done = true; });
     AcceptInto server(loop, pipe);
     LoopbackClient c(server.listener.local_port());
     server.wait(loop);
     Bytes frames(10'000);
     for (std::size_t i = 0; i < frames.size(); ++i) frames[i] = static_cast<std::uint8_t>('a' + i % 26);
-    for (std::size_t i = 0; i < frames.size(); ++i) pipe.on_link_data(ByteSpan(frames).subspan(i, 1));
+    for (std::size_t i = 0; i < frames.size(); ++i) pipe.on_data(ByteSpan(frames).subspan(i, 1));
     uv::read_batch::run(loop.get());  // the end of the link's read: one writev of all 10,000
     CHECK(pipe.gathered_capacity() <= uv::SocketPipe::kKeptGatherEntries);
     CHECK(c.read_bytes(frames.size()));
@@ -101,4 +102,30 @@ TEST_CASE("socket pipe states have names for logs", "[socket_pipe]") {
   CHECK(std::string(P::name(P::WriteSide::Open)) == "open");
   CHECK(std::string(P::name(P::WriteSide::ShuttingDown)) == "shutting down");
   CHECK(std::string(P::name(P::WriteSide::Done)) == "done");
+}
+
+TEST_CASE("a stream answered after its client went away is reset, not bound to the closing pipe", "[pipe]") {
+  test::Pair link;
+  link.start();
+  auto id = link.agent->mux().open(Target::host("late.test", 80));
+  REQUIRE(id);
+  link.pump();
+  REQUIRE(link.agent->mux().stream_count() == 1);
+  uv::Loop loop;
+  {
+    bool done = false;
+    uv::SocketPipe pipe(loop.get(), [&](uv::SocketPipe&) { done = true; });
+    AcceptInto server(loop, pipe);
+    LoopbackClient c(server.listener.local_port());
+    server.wait(loop);
+    pipe.abort(frame::ResetCode::Cancel);  // the client vanished while the relay dialled
+    pipe.attach(link::StreamRef(link.agent->mux(), 0, *id));
+    CHECK(link.agent->mux().stream_count() == 0);
+    link.pump();
+    CHECK(link.relay_events.streams[*id].reset == frame::ResetCode::Cancel);
+    while (!done) uv_run(loop.get(), UV_RUN_ONCE);
+    server.listener.close();
+    uv_run(loop.get(), UV_RUN_DEFAULT);
+  }
+  CHECK(loop.close() == 0);
 }
