@@ -15,12 +15,12 @@
 namespace ferry::agent {
 
 ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(std::move(gone)) {
-  pipe_ = std::make_unique<uv::SocketPipe>(ctx_.loop, [this](uv::SocketPipe& p) {
+  conn_ = std::make_unique<uv::TcpConnection>(ctx_.loop, [this](uv::TcpConnection& c) {
     // An open still under way is cancelled. A stream that ended with FINs both ways may still have
     // queued bytes and its FIN to send: only one that was aborted is reset.
     ctx_.links->cancel(this);
     opening_.reset(frame::ResetCode::Cancel);
-    if (http_) http_->end(p.ended_cleanly());
+    if (http_) http_->end(c.ended_cleanly());
     stage_ = Stage::Done;
     if (auto on_gone = std::move(gone_)) on_gone(*this);  // from a copy: it deletes this, and gone_ with it
   });
@@ -29,35 +29,35 @@ ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(
 ClientSession::~ClientSession() = default;
 
 Result<void> ClientSession::accept(uv_stream_t* server) {
-  if (int r = pipe_->accept_from(server); r != 0) {
-    pipe_->close_after_writes();
+  if (int r = conn_->accept_from(server); r != 0) {
+    conn_->close_after_writes();
     return fail(Errc::Io, "accept", r);
   }
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getpeername(pipe_->socket(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+  if (uv_tcp_getpeername(conn_->socket(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     peer_ = uv::format_socket_address(reinterpret_cast<sockaddr*>(&ss));
   // The local address, not the configured one: a listener on 0.0.0.0 or [::] is reached at a real
   // address, and local pages answer only a Host that names it. Unknown, they answer no Host at all.
   len = sizeof local_;
-  if (uv_tcp_getsockname(pipe_->socket(), reinterpret_cast<sockaddr*>(&local_), &len) != 0) local_ = {};
+  if (uv_tcp_getsockname(conn_->socket(), reinterpret_cast<sockaddr*>(&local_), &len) != 0) local_ = {};
   // Slowloris and idle sockets: a handshake must finish within the timeout from accept, or the socket
   // closes. A deadline, not an idle timer: a byte every few seconds must not keep it open.
-  pipe_->set_deadline(ctx_.handshake_timeout_ms);
-  pipe_->start_handshake([this](ByteSpan b) { on_bytes(b); });
+  conn_->set_deadline(ctx_.handshake_timeout_ms);
+  conn_->read_raw([this](ByteSpan b) { on_bytes(b); });
   return {};
 }
 
 void ClientSession::shutdown() {
   if (http_) http_->shutdown();
-  pipe_->abort(frame::ResetCode::Cancel);
+  conn_->abort(frame::ResetCode::Cancel);
 }
 
 void ClientSession::drain() {
   if (http_) return http_->drain();
   if (stage_ == Stage::Sniff && inbox_.empty()) {  // nothing said, nothing owed: no linger either
     stage_ = Stage::Done;
-    pipe_->abort(frame::ResetCode::Cancel);
+    conn_->abort(frame::ResetCode::Cancel);
   }
 }
 
@@ -67,14 +67,14 @@ void ClientSession::on_bytes(ByteSpan bytes) {
     // A client may send its whole request and half-close before the relay answers: keep going, and
     // pass the FIN on once the stream is open.
     if (stage_ == Stage::Opening) return void(client_eof_ = true);
-    return pipe_->abort(frame::ResetCode::Cancel);
+    return conn_->abort(frame::ResetCode::Cancel);
   }
   if (stage_ == Stage::Http) return http_->on_client_bytes(bytes);
   if (stage_ == Stage::Opening) {
     // Early data (a TLS ClientHello right behind the CONNECT): the stream's first bytes, however many.
     // They wait here, and reading pauses until the stream exists (start() resumes it).
     inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
-    return pipe_->pause_handshake();
+    return conn_->pause_raw();
   }
   if (inbox_.size() + bytes.size() > kMaxHandshakeBytes) {
     if (protocol_ == sniff::Protocol::Http)
@@ -115,9 +115,9 @@ void ClientSession::step() {
 void ClientSession::refuse(Bytes reply, const std::string& why) {
   log_refusal(why);
   stage_ = Stage::Done;
-  pipe_->stop_handshake();
-  if (!reply.empty()) pipe_->write_raw(std::move(reply));
-  pipe_->close_after_writes();
+  conn_->stop_raw();
+  if (!reply.empty()) conn_->write_now(std::move(reply));
+  conn_->close_after_writes();
 }
 
 void ClientSession::log_refusal(const std::string& why) {
@@ -137,7 +137,7 @@ void ClientSession::socks5_greeting() {
     return refuse(
         socks5::encode_method_choice(socks5::kMethodNoAcceptableMethods),
         ctx_.config->auth ? "client offers no username/password method" : "client offers no usable method");
-  pipe_->write_raw(socks5::encode_method_choice(want));
+  conn_->write_now(socks5::encode_method_choice(want));
   stage_ = ctx_.config->auth ? Stage::Socks5Auth : Stage::Socks5Request;
   if (!inbox_.empty()) step();
 }
@@ -151,7 +151,7 @@ void ClientSession::socks5_auth() {
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(up->used));
   if (!credentials_match(*ctx_.config, up->msg->user, up->msg->pass))
     return refuse(socks5::encode_userpass_status(false), "wrong username or password");
-  pipe_->write_raw(socks5::encode_userpass_status(true));
+  conn_->write_now(socks5::encode_userpass_status(true));
   stage_ = Stage::Socks5Request;
   if (!inbox_.empty()) step();
 }
@@ -190,8 +190,8 @@ void ClientSession::http_head() {
   if (!d->msg) return;
   if (d->msg->method != "CONNECT") {
     stage_ = Stage::Http;
-    pipe_->set_idle_timeout(kKeepAliveIdleMs);
-    http_ = std::make_unique<HttpForwarder>(ctx_, *pipe_, peer_, local_);
+    conn_->set_idle_timeout(kKeepAliveIdleMs);
+    http_ = std::make_unique<HttpForwarder>(ctx_, *conn_, peer_, local_);
     Bytes all;
     all.swap(inbox_);
     return http_->on_client_bytes(all);
@@ -221,7 +221,7 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(request_bytes));
   target_ = target;
   stage_ = Stage::Opening;
-  pipe_->set_idle_timeout(
+  conn_->set_idle_timeout(
       0);  // the handshake is over; the link bounds the wait (and the relay's connect timeout)
   ctx_.links->open(target, this);  // the answer comes to on_open_result
 }
@@ -244,13 +244,14 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
   if (!ok)
     return refuse(std::move(reply), target_.to_string() + ": " + frame::open_code_name(r.code) +
                                         (r.reason.empty() ? "" : " (" + r.reason + ")"));
-  stage_ = Stage::Piping;  // the handshake reader stays on until start() turns it into the pipe's
-  pipe_->write_raw(std::move(reply));
+  stage_ = Stage::Piping;  // the raw reader stays on until start() makes the pipe the reader
+  conn_->write_now(std::move(reply));
+  pipe_ = std::make_unique<uv::SocketPipe>(*conn_);
   pipe_->attach(stream, inbox_);  // the stream's events go to the pipe now; early bytes go first
   inbox_.clear();
   if (client_eof_) {
     stream.finish();
-    pipe_->mark_read_done();
+    conn_->mark_read_done();
     return;
   }
   pipe_->start();

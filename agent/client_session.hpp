@@ -70,7 +70,8 @@ class ClientSession final : public link::StreamHandler {
 
   AgentContext& ctx_;
   GoneFn gone_;
-  std::unique_ptr<uv::SocketPipe> pipe_;
+  std::unique_ptr<uv::TcpConnection> conn_;  // the client's socket, raw until a stream is open
+  std::unique_ptr<uv::SocketPipe> pipe_;     // then piped to the stream (SOCKS, CONNECT)
   std::unique_ptr<HttpForwarder> http_;
   link::StreamRef opening_;  // the stream asked for, until the relay answers
   Stage stage_ = Stage::Sniff;

@@ -23,7 +23,7 @@ http1::ExchangeRules rules_for(AgentContext& ctx, const sockaddr_storage& local)
 
 }  // namespace
 
-HttpForwarder::HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, std::string peer,
+HttpForwarder::HttpForwarder(AgentContext& ctx, uv::TcpConnection& client, std::string peer,
                              const sockaddr_storage& local)
     : ctx_(ctx), client_(client), peer_(std::move(peer)), local_(local), exchange_(rules_for(ctx, local)) {}
 
@@ -99,9 +99,9 @@ void HttpForwarder::run() {
   // Once closed, the pipe reads (and drops) until the client's end on its own, or is gone.
   if (exchange_.closed()) return;
   if (exchange_.wants_client_bytes())
-    client_.resume_handshake();
+    client_.resume_raw();
   else
-    client_.pause_handshake();
+    client_.pause_raw();
 }
 
 void HttpForwarder::perform(http1::Action& a) {
@@ -122,14 +122,14 @@ void HttpForwarder::perform(http1::Action& a) {
     case Kind::Credit:
       return stream_.consumed(a.credit, now());
     case Kind::Reply:
-      return client_.write_raw(std::move(a.bytes));
+      return client_.write_now(std::move(a.bytes));
     case Kind::ClientEnded:
       return client_.mark_read_done();
     case Kind::FinishClient:
-      return client_.on_fin();
+      return client_.shutdown_after_writes();
     case Kind::CloseClient:
       if (log::enabled(log::Level::Debug)) log::debug("agent", peer_ + " HTTP: closing (" + a.text + ")");
-      client_.pause_handshake();
+      client_.pause_raw();
       return client_.close_after_writes();
     case Kind::AbortClient:
       if (log::enabled(log::Level::Debug))
@@ -146,7 +146,7 @@ void HttpForwarder::write_to_client(http1::Action& a) {
   const link::StreamRef stream = stream_;
   const std::size_t credit = a.credit;
   const std::size_t size = a.bytes.size();
-  client_.write_raw(std::move(a.bytes), [this, stream, credit, size] {
+  client_.write_now(std::move(a.bytes), [this, stream, credit, size] {
     if (credit > 0) stream.consumed(credit, now());
     exchange_.on_client_written(size);
     run();

@@ -15,7 +15,8 @@
 
 #include "agent/agent_context.hpp"
 #include "common/codec/http1_exchange.hpp"
-#include "common/uv/socket_pipe.hpp"
+#include "common/link/stream_ref.hpp"
+#include "common/uv/tcp_connection.hpp"
 
 namespace ferry::agent {
 
@@ -25,7 +26,8 @@ class HttpForwarder final : public link::StreamHandler {
   static constexpr std::size_t kMaxInbox = http1::Exchange::kMaxInbox;
 
   // `local` is the address the client connected to: local pages answer only a Host that names it.
-  HttpForwarder(AgentContext& ctx, uv::SocketPipe& client, std::string peer, const sockaddr_storage& local);
+  HttpForwarder(AgentContext& ctx, uv::TcpConnection& client, std::string peer,
+                const sockaddr_storage& local);
   ~HttpForwarder();
 
   // Client side: every byte after the protocol was recognised (the first call includes the head).
@@ -56,7 +58,7 @@ class HttpForwarder final : public link::StreamHandler {
   link::Instant now() const noexcept;
 
   AgentContext& ctx_;
-  uv::SocketPipe& client_;
+  uv::TcpConnection& client_;
   std::string peer_;
   sockaddr_storage local_;
   http1::Exchange exchange_;

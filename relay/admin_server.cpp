@@ -28,25 +28,25 @@ void AdminServer::stop(std::function<void()> done) {
 }
 
 void AdminServer::on_connection(uv_stream_t* server) {
-  auto pipe = std::make_unique<uv::SocketPipe>(loop_, [this](uv::SocketPipe& p) {
+  auto pipe = std::make_unique<uv::TcpConnection>(loop_, [this](uv::TcpConnection& p) {
     inboxes_.erase(&p);  // the pipe calls this from a copy of its own
     clients_.erase(&p);
   });
-  uv::SocketPipe* raw = pipe.get();
+  uv::TcpConnection* raw = pipe.get();
   clients_.emplace(raw, std::move(pipe));
   if (raw->accept_from(server) != 0) return raw->close_after_writes();
   if (clients_.size() > kMaxClients) return raw->abort(frame::ResetCode::Cancel);
   // A deadline, not an idle timer: a byte every few seconds must not hold a connection for hours.
   raw->set_deadline(kRequestDeadlineMs);
-  raw->start_handshake([this, raw](ByteSpan b) { on_request(*raw, inboxes_[raw], b); });
+  raw->read_raw([this, raw](ByteSpan b) { on_request(*raw, inboxes_[raw], b); });
 }
 
-void AdminServer::on_request(uv::SocketPipe& pipe, Bytes& inbox, ByteSpan bytes) {
+void AdminServer::on_request(uv::TcpConnection& pipe, Bytes& inbox, ByteSpan bytes) {
   if (bytes.empty()) return pipe.abort(frame::ResetCode::Cancel);
   inbox.insert(inbox.end(), bytes.begin(), bytes.end());
   auto d = http1::decode_request_head(inbox);
   if (d && !d->msg && inbox.size() < 16 * 1024) return;  // need more
-  pipe.stop_handshake();
+  pipe.stop_raw();
   std::string body, type = "text/plain; charset=utf-8";
   int status = 200;
   if (!d || !d->msg) {
@@ -68,8 +68,8 @@ void AdminServer::on_request(uv::SocketPipe& pipe, Bytes& inbox, ByteSpan bytes)
                      "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +
                      "\r\nConnection: close\r\n\r\n";
   pipe.set_idle_timeout(kRequestDeadlineMs);  // the answer: a reader that stops reading is cut
-  pipe.write_raw(Bytes(head.begin(), head.end()));
-  pipe.write_raw(Bytes(body.begin(), body.end()));
+  pipe.write_now(Bytes(head.begin(), head.end()));
+  pipe.write_now(Bytes(body.begin(), body.end()));
   pipe.close_after_writes();
 }
 

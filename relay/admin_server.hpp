@@ -5,7 +5,7 @@
 #include <map>
 #include <memory>
 
-#include "common/uv/socket_pipe.hpp"
+#include "common/uv/tcp_connection.hpp"
 #include "common/uv/tcp_listener.hpp"
 #include "relay/link_placement.hpp"
 #include "relay/metrics.hpp"
@@ -26,14 +26,14 @@ class AdminServer {
 
  private:
   void on_connection(uv_stream_t* server);
-  void on_request(uv::SocketPipe& pipe, Bytes& inbox, ByteSpan bytes);
+  void on_request(uv::TcpConnection& pipe, Bytes& inbox, ByteSpan bytes);
 
   uv_loop_t* loop_;
   const Metrics& metrics_;
   const LinkPlacement& placement_;
   uv::TcpListener listener_;
-  std::map<uv::SocketPipe*, std::unique_ptr<uv::SocketPipe>> clients_;
-  std::map<uv::SocketPipe*, Bytes> inboxes_;
+  std::map<uv::TcpConnection*, std::unique_ptr<uv::TcpConnection>> clients_;
+  std::map<uv::TcpConnection*, Bytes> inboxes_;
   bool listening_ = false;
 };
 

@@ -98,8 +98,9 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
   out->target = target;
   out->audit = record;
   out->started = std::chrono::steady_clock::now();
-  out->pipe = std::make_unique<uv::SocketPipe>(ctx_.loop, link::StreamRef(conn_.mux(), 0, id),
-                                               [this, id](uv::SocketPipe&) { on_pipe_done(id); });
+  out->conn =
+      std::make_unique<uv::TcpConnection>(ctx_.loop, [this, id](uv::TcpConnection&) { on_pipe_done(id); });
+  out->pipe = std::make_unique<uv::SocketPipe>(*out->conn, link::StreamRef(conn_.mux(), 0, id));
   conn_.mux().bind(id, out.get());  // until the target answers
   AddressCheck check;
   if (ctx_.policy.check_address) {
@@ -113,7 +114,7 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
     return agents->acquire_lookup(key, kMaxAgentLookups);
   };
   options.agent_lookup_done = [agents = ctx_.agents, key = peer()] { agents->release_lookup(key); };
-  out->dialer = Dialer::make(ctx_.loop, target, std::move(options), std::move(check), out->pipe->socket(),
+  out->dialer = Dialer::make(ctx_.loop, target, std::move(options), std::move(check), out->conn->socket(),
                              [this, id](const DialResult& r) { on_dialled(id, r); });
   Outbound& o = *out;
   outbound_.emplace(id, std::move(out));
@@ -142,7 +143,7 @@ void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
   conn_.mux().accept(id, frame::OpenCode::Ok);
   conn_.mux().bind(id, o->pipe.get());  // the stream's bytes go to the pipe directly from now on
   if (conn_.mux().recv_window(id) == 0) note_budget_wait();
-  o->pipe->set_idle_timeout(ctx_.idle_timeout_ms);
+  o->conn->set_idle_timeout(ctx_.idle_timeout_ms);
   o->pipe->start();
 }
 
@@ -205,7 +206,7 @@ void LinkHandler::recheck_policy() {
   if (!agent_) return;
   std::vector<std::pair<link::StreamId, std::string>> denied;
   for (auto& [id, o] : outbound_) {
-    if (o->pipe->closing()) continue;
+    if (o->conn->closing()) continue;
     std::optional<std::string> why;
     if (o->target.kind == Target::Kind::Name && ctx_.policy.check_name)
       why = ctx_.policy.check_name(*agent_, o->target.name, o->target.port);

@@ -105,7 +105,8 @@ class LinkHandler final : public link::LinkEvents {
 
     LinkHandler& handler;
     link::StreamId id;
-    std::unique_ptr<uv::SocketPipe> pipe;
+    std::unique_ptr<uv::TcpConnection> conn;  // the target's socket
+    std::unique_ptr<uv::SocketPipe> pipe;     // between it and the stream
     Dialer::Ptr dialer;
     Target target;
     std::optional<sockaddr_storage> dialled_addr;  // once connected: what the policy checks again

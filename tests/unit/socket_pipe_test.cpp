@@ -1,5 +1,5 @@
-// SocketPipe on a real loop against a loopback client: the lingering close after a reply, and the
-// memory a pipe keeps between link reads.
+// TcpConnection and SocketPipe on a real loop against a loopback client: the lingering close after a
+// reply, the memory a pipe keeps between link reads, and streams that outlive their client.
 #include "common/uv/socket_pipe.hpp"
 
 #include <catch2/catch.hpp>
@@ -19,10 +19,8 @@ namespace {
 
 // A listener on 127.0.0.1:0 whose first connection is accepted into `pipe`.
 struct AcceptInto {
-  AcceptInto(uv::Loop& loop, uv::SocketPipe& pipe)
-      : listener(loop.get(), [&pipe, this](uv_stream_t* s) {
-          accepted = uv_accept(s, reinterpret_cast<uv_stream_t*>(pipe.socket())) == 0;
-        }) {
+  AcceptInto(uv::Loop& loop, uv::TcpConnection& conn)
+      : listener(loop.get(), [&conn, this](uv_stream_t* s) { accepted = conn.accept_from(s) == 0; }) {
     auto addr = uv::parse_socket_address("127.0.0.1:0");
     REQUIRE(listener.listen(reinterpret_cast<const sockaddr*>(&*addr)));
   }
@@ -40,15 +38,15 @@ TEST_CASE("a close requested from a write's own callback lingers once: the clien
   uv::Loop loop;
   {
     bool done = false;
-    uv::SocketPipe pipe(loop.get(), [&](uv::SocketPipe&) { done = true; });
-    AcceptInto server(loop, pipe);
+    uv::TcpConnection conn(loop.get(), [&](uv::TcpConnection&) { done = true; });
+    AcceptInto server(loop, conn);
     LoopbackClient c(server.listener.local_port());
     server.wait(loop);
-    // Bytes the pipe never reads: closing with them unread would make the kernel send RST.
+    // Bytes the connection never reads: closing with them unread would make the kernel send RST.
     REQUIRE(c.send("a request the server will not read"));
-    pipe.write_raw(Bytes(64 * 1024, 'r'), [&] {
-      pipe.write_raw(Bytes{'b', 'y', 'e'});
-      pipe.close_after_writes();
+    conn.write_now(Bytes(64 * 1024, 'r'), [&] {
+      conn.write_now(Bytes{'b', 'y', 'e'});
+      conn.close_after_writes();
     });
     auto end = std::async(std::launch::async, [&] {
       const auto how = c.read_to_end(10s);
@@ -73,9 +71,9 @@ TEST_CASE("a pipe keeps only a small gather list after a read batch of tiny DATA
   uv::Loop loop;
   {
     bool done = false;
-    uv::SocketPipe pipe(loop.get(), link::StreamRef(link.agent->mux(), 0, *id),
-                        [&](uv::SocketPipe&) { done = true; });
-    AcceptInto server(loop, pipe);
+    uv::TcpConnection conn(loop.get(), [&](uv::TcpConnection&) { done = true; });
+    uv::SocketPipe pipe(conn, link::StreamRef(link.agent->mux(), 0, *id));
+    AcceptInto server(loop, conn);
     LoopbackClient c(server.listener.local_port());
     server.wait(loop);
     Bytes frames(10'000);
@@ -93,8 +91,8 @@ TEST_CASE("a pipe keeps only a small gather list after a read batch of tiny DATA
   CHECK(loop.close() == 0);
 }
 
-TEST_CASE("socket pipe states have names for logs", "[socket_pipe]") {
-  using P = uv::SocketPipe;
+TEST_CASE("connection states have names for logs", "[socket_pipe]") {
+  using P = uv::TcpConnection;
   CHECK(std::string(P::name(P::ReadSide::Raw)) == "raw");
   CHECK(std::string(P::name(P::ReadSide::Piping)) == "piping");
   CHECK(std::string(P::name(P::ReadSide::Discarding)) == "discarding");
@@ -102,6 +100,10 @@ TEST_CASE("socket pipe states have names for logs", "[socket_pipe]") {
   CHECK(std::string(P::name(P::WriteSide::Open)) == "open");
   CHECK(std::string(P::name(P::WriteSide::ShuttingDown)) == "shutting down");
   CHECK(std::string(P::name(P::WriteSide::Done)) == "done");
+  CHECK(std::string(P::name(P::Ending::Open)) == "open");
+  CHECK(std::string(P::name(P::Ending::AfterWrites)) == "closing after writes");
+  CHECK(std::string(P::name(P::Ending::Lingering)) == "lingering");
+  CHECK(std::string(P::name(P::Ending::Closed)) == "closed");
 }
 
 TEST_CASE("a stream answered after its client went away is reset, not bound to the closing pipe", "[pipe]") {
@@ -114,11 +116,12 @@ TEST_CASE("a stream answered after its client went away is reset, not bound to t
   uv::Loop loop;
   {
     bool done = false;
-    uv::SocketPipe pipe(loop.get(), [&](uv::SocketPipe&) { done = true; });
-    AcceptInto server(loop, pipe);
+    uv::TcpConnection conn(loop.get(), [&](uv::TcpConnection&) { done = true; });
+    uv::SocketPipe pipe(conn);
+    AcceptInto server(loop, conn);
     LoopbackClient c(server.listener.local_port());
     server.wait(loop);
-    pipe.abort(frame::ResetCode::Cancel);  // the client vanished while the relay dialled
+    conn.abort(frame::ResetCode::Cancel);  // the client vanished while the relay dialled
     pipe.attach(link::StreamRef(link.agent->mux(), 0, *id));
     CHECK(link.agent->mux().stream_count() == 0);
     link.pump();
