@@ -6,6 +6,11 @@
 // 640 MiB. Full chunks are 64 KiB because a socket is read into them in place: against 16 KiB, a
 // quarter of the read syscalls and of the window-update ACKs each read sends
 // (docs/decisions/0011-64-kib-send-chunks.md). An idle stream holds no chunk at all.
+//
+// A resumable stream (docs/protocol.md "Stream resumption") keeps the bytes it sent until the peer
+// says it has them: with retain(), move_to() leaves sent bytes in their chunks, ack() frees them
+// from the front, and rewind() makes the unacknowledged ones the next to send again. No copy: the
+// chunks stay where the bytes were read into.
 #pragma once
 
 #include <cstdint>
@@ -55,11 +60,23 @@ class ChunkQueue {
   MutByteSpan tail_space(ChunkPool& pool);
   // commit(0) after an empty read gives an untouched tail chunk back, so an idle stream holds none.
   void commit(std::size_t n, ChunkPool& pool);
-  // Appends the first n queued bytes to `out` and drops them from the queue.
+  // Appends the first n unsent bytes to `out`; they leave the queue, or, when retaining, wait in it
+  // for ack().
   void move_to(Bytes& out, std::size_t n, ChunkPool& pool);
+  // From now on, sent bytes are kept until acknowledged. Set before the first move_to().
+  void retain() noexcept { retaining_ = true; }
+  bool retaining() const noexcept { return retaining_; }
+  // The peer has the first n retained bytes: they are freed (at most retained()).
+  void ack(std::size_t n, ChunkPool& pool);
+  // Every retained byte is unsent again, in order, ahead of the rest (a link was lost; the peer has
+  // what was acked, and wants the rest once more).
+  void rewind() noexcept;
   void clear(ChunkPool& pool);
+  // Bytes not yet sent.
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
+  // Bytes sent and kept for the peer to acknowledge.
+  std::size_t retained() const noexcept { return retained_; }
   // The memory its chunks take (capacity and header), which the relay's budget counts.
   std::size_t footprint() const noexcept { return footprint_; }
 
@@ -67,10 +84,19 @@ class ChunkQueue {
   void push(ChunkPtr c);
   void give_back(ChunkPtr& c, ChunkPool& pool);
 
-  std::vector<ChunkPtr> chunks_;  // from first_ on
+  // Dropped chunks are compacted away now and then.
+  void compact();
+
+  std::vector<ChunkPtr> chunks_;  // live from first_ on
   std::size_t first_ = 0;
+  // The chunk the next unsent byte is in (its head); equal to first_ unless retaining. Chunks from
+  // first_ up to it hold retained bytes, the first of them from acked_head_ on.
+  std::size_t sending_ = 0;
+  std::uint32_t acked_head_ = 0;
   std::size_t size_ = 0;
+  std::size_t retained_ = 0;
   std::size_t footprint_ = 0;
+  bool retaining_ = false;
 };
 
 }  // namespace ferry::link
