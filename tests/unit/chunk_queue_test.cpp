@@ -118,20 +118,17 @@ TEST_CASE("chunk queue: retained bytes are freed by acks and sent again after a 
     std::size_t rewinds = 0;
     while (acked < all.size()) {
       if (appended < all.size()) {
-        const std::size_t n = std::min(step, all.size() - appended);
+        std::size_t n = std::min(step, all.size() - appended);
         if (n <= 100) {
           q.append(ByteSpan(all).subspan(appended, n), pool);
-        } else {  // an in-place read
+        } else {  // an in-place read, of what fits the tail chunk
           MutByteSpan space = q.tail_space(pool);
-          const std::size_t m = std::min(n, space.size());
-          std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(appended), m, space.begin());
-          q.commit(m, pool);
-          appended += m;
-          goto sent_part;
+          n = std::min(n, space.size());
+          std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(appended), n, space.begin());
+          q.commit(n, pool);
         }
         appended += n;
       }
-    sent_part:
       REQUIRE(q.size() + q.retained() == appended - acked);
       {
         const std::size_t before = wire.size();
