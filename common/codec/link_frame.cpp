@@ -7,7 +7,7 @@ namespace {
 
 constexpr std::uint8_t kAtypIpv4 = 1, kAtypName = 3, kAtypIpv6 = 4;
 
-bool known_type(std::uint8_t t) { return t >= 0x01 && t <= 0x0A; }
+bool known_type(std::uint8_t t) { return t >= 0x01 && t <= 0x0C; }
 
 // Close codes are advisory: an unknown one (from a newer peer) reads as a protocol error.
 CloseCode close_code(std::uint8_t c) {
@@ -145,6 +145,14 @@ Result<WindowUpdate> parse_window(ByteSpan payload) {
   return WindowUpdate{*r.be32(), *r.be64()};
 }
 
+Result<Resume> parse_resume(ByteSpan payload) {
+  if (payload.size() != 16) return fail(Errc::Malformed, "RESUME must be 16 bytes");
+  ByteReader r{payload};
+  Resume v{*r.be64(), *r.be64()};
+  if (v.allowed < v.received) return fail(Errc::Malformed, "RESUME allows less than it received");
+  return v;
+}
+
 Result<ResetCode> parse_reset(ByteSpan payload) {
   if (payload.size() != 1) return fail(Errc::Malformed, "RESET must be 1 byte");
   if (payload[0] > static_cast<std::uint8_t>(ResetCode::Denied)) return ResetCode::ProtocolError;
@@ -230,11 +238,19 @@ void put_data(Bytes& out, std::uint32_t stream, ByteSpan data, bool fin) {
   append(out, data);
 }
 
-void put_window(Bytes& out, std::uint32_t stream, const WindowUpdate& w) {
-  put_header(out, Type::Window, 0, stream, 12);
+void put_window(Bytes& out, std::uint32_t stream, const WindowUpdate& w, std::uint8_t flags) {
+  put_header(out, Type::Window, flags, stream, 12);
   append_be32(out, w.increment);
   append_be64(out, w.delivered);
 }
+
+void put_resume(Bytes& out, std::uint32_t stream, std::uint8_t flags, const Resume& r) {
+  put_header(out, Type::Resume, flags, stream, 16);
+  append_be64(out, r.received);
+  append_be64(out, r.allowed);
+}
+
+void put_resume_done(Bytes& out) { put_header(out, Type::ResumeDone, 0, 0, 0); }
 
 void put_reset(Bytes& out, std::uint32_t stream, ResetCode c) {
   put_header(out, Type::Reset, 0, stream, 1);

@@ -37,10 +37,21 @@ enum class Type : std::uint8_t {
   KeyUpdate = 0x08,    // the last frame under the old send key; see link/key_schedule
   Rehandshake = 0x09,  // a Noise IK message of an in-link handshake
   Close = 0x0A,        // authenticated end of the link
+  // Version 2, on a link that resumes a session (docs/protocol.md "Stream resumption"):
+  Resume = 0x0B,      // a stream's state after a lost link: what arrived, how much more may come
+  ResumeDone = 0x0C,  // stream 0: every RESUME of this side was sent
 };
 
 inline constexpr std::uint8_t kFlagFin = 0x01;
 inline constexpr std::uint8_t kFlagAck = 0x01;
+// WINDOW on a resumable stream: the peer's FIN arrived (its last byte and the FIN are acknowledged).
+inline constexpr std::uint8_t kFlagFinReceived = 0x01;
+// RESUME flags: the stream was accepted (the relay's OPEN_RESULT Ok, which may have been lost); the
+// peer's FIN arrived; the stream is over on this side (both FINs crossed, everything acknowledged),
+// so the peer may forget it too.
+inline constexpr std::uint8_t kResumeOpened = 0x01;
+inline constexpr std::uint8_t kResumeFinReceived = 0x02;
+inline constexpr std::uint8_t kResumeCompleted = 0x04;
 
 // The outcome of an OPEN, as the relay saw it. The agent maps it to SOCKS REP codes and HTTP statuses.
 enum class OpenCode : std::uint8_t {
@@ -104,6 +115,13 @@ struct WindowUpdate {
   std::uint32_t increment;
   std::uint64_t delivered;  // cumulative bytes handed to the consumer (room for stream resumption)
 };
+// A stream's receiving side, sent by each end after a lost link: `received` counts the stream bytes
+// that arrived, in order (the peer sends again from there); `allowed` is the offset up to which the
+// peer may send (received plus the credit left).
+struct Resume {
+  std::uint64_t received;
+  std::uint64_t allowed;
+};
 struct GoAway {
   std::uint32_t last_stream;
   CloseCode code;
@@ -117,6 +135,7 @@ struct CloseInfo {
 Result<Open> parse_open(ByteSpan payload);
 Result<OpenResult> parse_open_result(ByteSpan payload);
 Result<WindowUpdate> parse_window(ByteSpan payload);
+Result<Resume> parse_resume(ByteSpan payload);
 Result<ResetCode> parse_reset(ByteSpan payload);
 Result<std::uint64_t> parse_ping(ByteSpan payload);
 Result<GoAway> parse_goaway(ByteSpan payload);
@@ -128,7 +147,9 @@ void put_header(Bytes& out, Type t, std::uint8_t flags, std::uint32_t stream, st
 void put_open(Bytes& out, std::uint32_t stream, const Open& o);
 void put_open_result(Bytes& out, std::uint32_t stream, const OpenResult& r);
 void put_data(Bytes& out, std::uint32_t stream, ByteSpan data, bool fin);
-void put_window(Bytes& out, std::uint32_t stream, const WindowUpdate& w);
+void put_window(Bytes& out, std::uint32_t stream, const WindowUpdate& w, std::uint8_t flags = 0);
+void put_resume(Bytes& out, std::uint32_t stream, std::uint8_t flags, const Resume& r);
+void put_resume_done(Bytes& out);
 void put_reset(Bytes& out, std::uint32_t stream, ResetCode c);
 void put_ping(Bytes& out, std::uint64_t opaque, bool ack);
 void put_goaway(Bytes& out, const GoAway& g);

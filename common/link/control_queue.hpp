@@ -30,6 +30,11 @@ class ControlQueue {
     put(bytes_);
   }
   Result<void> within_bound() const;
+  // Drops every queued frame (a lost link: what they said is rebuilt on the next one).
+  void clear() noexcept {
+    Bytes().swap(bytes_);
+    head_ = 0;
+  }
 
   bool empty() const noexcept { return head_ == bytes_.size(); }
   std::size_t size() const noexcept { return bytes_.size() - head_; }

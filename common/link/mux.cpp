@@ -69,6 +69,7 @@ std::uint32_t Mux::recv_window(StreamId id) const {
 
 bool Mux::is_ready(const Stream& s) const noexcept {
   if (!s.opened || s.fin_sent) return false;
+  if (suspended_ && !s.resume_seen) return false;  // where to start comes with the peer's RESUME
   if (s.queued() > 0) return s.send_credit > 0;
   return s.fin_queued;  // a bare FIN needs no credit
 }
@@ -114,7 +115,24 @@ void Mux::report_reset(StreamId id, StreamHandler* h, bool answered, ResetCode c
 }
 
 void Mux::erase_if_done(StreamId id, Stream& s) {
-  if (s.fin_sent && s.fin_received) erase(id);
+  if (limits_.resumable ? ended_cleanly(s) : s.fin_sent && s.fin_received) erase(id);
+}
+
+bool Mux::ended_cleanly(const Stream& s) const noexcept {
+  return s.fin_sent && s.fin_acked && s.sendq.retained() == 0 && s.fin_received && s.fin_reported &&
+         s.reported == s.received;
+}
+
+void Mux::queue_window(StreamId id, Stream& s, std::uint32_t increment) {
+  std::uint8_t flags = 0;
+  if (limits_.resumable && s.fin_received) {
+    flags = frame::kFlagFinReceived;
+    s.fin_reported = true;
+  }
+  s.reported = s.delivered;
+  control_.append([&](Bytes& b) {
+    frame::put_window(b, id, frame::WindowUpdate{increment, s.delivered}, flags);
+  });
 }
 
 bool Mux::used_id(StreamId id) const noexcept {
@@ -134,6 +152,10 @@ Result<StreamId> Mux::open(const Target& target) {
   auto s = std::make_unique<Stream>();
   s->recv_window = limits_.initial_window;
   s->recv_allowed = limits_.initial_window;
+  if (limits_.resumable) {
+    s->sendq.retain();
+    s->resume_seen = true;  // opened on this link: the peer's RESUME_DONE does not concern it
+  }
   streams_.emplace(id, std::move(s));
   control_.append([&](Bytes& b) { frame::put_open(b, id, frame::Open{limits_.initial_window, target}); });
   ++stats_.streams_opened;
@@ -261,9 +283,7 @@ void Mux::consumed(StreamId id, std::size_t n, Instant now) {
   s->recv_allowed += increment;
   s->unacked = 0;
   s->last_grant = now;
-  control_.append([&](Bytes& b) {
-    frame::put_window(b, id, frame::WindowUpdate{static_cast<std::uint32_t>(increment), s->delivered});
-  });
+  queue_window(id, *s, static_cast<std::uint32_t>(increment));
   wake();
 }
 
@@ -278,7 +298,11 @@ void Mux::goaway(std::string_view reason) {
 }
 
 Result<void> Mux::on_frame(const frame::Frame& f) {
-  if (f.stream == 0 && f.type != Type::GoAway) return fail(Errc::Malformed, "a stream frame on stream 0");
+  const bool link_wide = f.type == Type::GoAway || f.type == Type::ResumeDone;
+  if ((f.stream == 0) != link_wide)
+    return fail(Errc::Malformed, link_wide ? "a link frame on a stream" : "a stream frame on stream 0");
+  if ((f.type == Type::Resume || f.type == Type::ResumeDone) && !limits_.resumable)
+    return fail(Errc::Malformed, "RESUME on a link that did not agree on resumption");
   Result<void> r;
   switch (f.type) {
     case Type::Open:
@@ -303,6 +327,12 @@ Result<void> Mux::on_frame(const frame::Frame& f) {
       events_.on_goaway(*g);
       break;
     }
+    case Type::Resume:
+      r = on_resume_frame(f);
+      break;
+    case Type::ResumeDone:
+      r = on_resume_done_frame();
+      break;
     default:
       return fail(Errc::Malformed, "not a stream frame");
   }
@@ -330,6 +360,10 @@ Result<void> Mux::on_open_frame(const frame::Frame& f) {
   }
   auto s = std::make_unique<Stream>();
   s->send_credit = o->window;
+  if (limits_.resumable) {
+    s->sendq.retain();
+    s->resume_seen = true;
+  }
   // With a budget, accept() sets the window; the OPEN itself reserves nothing while the relay dials.
   if (!budget_) {
     s->recv_window = limits_.initial_window;
@@ -378,6 +412,7 @@ Result<void> Mux::on_data_frame(const frame::Frame& f) {
   if (f.payload.size() > s->recv_allowed) return fail(Errc::Malformed, "DATA beyond the granted credit");
   if (s->fin_received) return fail(Errc::Malformed, "DATA after FIN");
   s->recv_allowed -= f.payload.size();
+  s->received += f.payload.size();
   stats_.bytes_received += f.payload.size();
   const bool fin = f.flags & frame::kFlagFin;
   if (fin) s->fin_received = true;
@@ -406,6 +441,22 @@ Result<void> Mux::on_window_frame(const frame::Frame& f) {
     return fail(Errc::Malformed, "WINDOW for a stream never opened");
   }
   s->send_credit += w->increment;
+  if (limits_.resumable) {
+    // What the peer has handed on: kept bytes below it are freed at once.
+    if (w->delivered > s->sent) return fail(Errc::Malformed, "WINDOW acknowledges bytes never sent");
+    if (w->delivered > s->acked) {
+      s->sendq.ack(static_cast<std::size_t>(w->delivered - s->acked), pool_);
+      s->acked = w->delivered;
+      recharge(*s);
+    }
+    if (f.flags & frame::kFlagFinReceived) {
+      if (!s->fin_sent) return fail(Errc::Malformed, "WINDOW acknowledges a FIN never sent");
+      s->fin_acked = true;
+    }
+    schedule(f.stream, *s);
+    erase_if_done(f.stream, *s);
+    return {};
+  }
   schedule(f.stream, *s);
   return {};
 }
@@ -455,6 +506,7 @@ void Mux::produce(Bytes& out, std::size_t budget) {
     s->sendq.move_to(out, n, pool_);
     recharge(*s);
     s->send_credit -= n;
+    s->sent += n;
     stats_.bytes_sent += n;
     if (s->blocked && s->queued() < limits_.send_low_water) {
       s->blocked = false;
@@ -560,6 +612,127 @@ void Mux::shutdown_all() {
   budget_blocked_.clear();
   growth_used_ = 0;
   for (const Ended& e : ended) report_reset(e.id, e.handler, e.answered, ResetCode::Shutdown);
+}
+
+std::size_t Mux::retained_bytes() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [id, s] : streams_) n += s->sendq.retained();
+  return n;
+}
+
+// Stream resumption (docs/protocol.md "Stream resumption"). A lost link leaves every stream as it was;
+// what was queued for the peer outside the streams (WINDOWs, OPEN_RESULTs, RESETs) is dropped, since
+// the RESUME exchange on the next link says the same again: what arrived, how much more may come,
+// which streams were accepted, and, by leaving them out, which are gone.
+void Mux::suspend() {
+  if (!limits_.resumable) return;
+  suspended_ = true;
+  control_.clear();
+  ready_.clear();
+  for (auto& [id, s] : streams_) {
+    s->in_ready = false;
+    s->resume_seen = false;
+  }
+}
+
+void Mux::resume() {
+  if (!limits_.resumable || !suspended_) return;
+  ++stats_.resumes;
+  std::vector<StreamId> ids;
+  ids.reserve(streams_.size());
+  for (const auto& [id, s] : streams_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (StreamId id : ids) {
+    Stream& s = *streams_.at(id);
+    std::uint8_t flags = 0;
+    if (s.opened) flags |= frame::kResumeOpened;
+    if (s.fin_received) flags |= frame::kResumeFinReceived;
+    control_.append([&](Bytes& b) {
+      frame::put_resume(b, id, flags, frame::Resume{s.received, s.received + s.recv_allowed});
+    });
+    s.reported = s.delivered;  // RESUME says at least as much as a WINDOW would
+    s.fin_reported = s.fin_received;
+  }
+  control_.append([](Bytes& b) { frame::put_resume_done(b); });
+  wake();
+}
+
+Result<void> Mux::on_resume_frame(const frame::Frame& f) {
+  auto r = frame::parse_resume(f.payload);
+  if (!r) return r.error();
+  Stream* s = find(f.stream);
+  if (!s) return {};  // gone here: the peer learns it from our RESUME_DONE
+  if (!suspended_ || s->resume_seen) return fail(Errc::Malformed, "a RESUME out of place");
+  if (r->received < s->acked || r->received > s->sent)
+    return fail(Errc::Malformed, "RESUME names bytes outside those sent");
+  // The peer has everything below `received`: free it, and send the rest again.
+  s->sendq.ack(static_cast<std::size_t>(r->received - s->acked), pool_);
+  s->acked = r->received;
+  stats_.resent_bytes += s->sendq.retained();
+  s->sendq.rewind();
+  s->sent = r->received;
+  s->send_credit = r->allowed - r->received;
+  if (s->fin_sent) {
+    if (f.flags & frame::kResumeFinReceived)
+      s->fin_acked = true;
+    else
+      s->fin_sent = false;  // lost with the link: it goes again after the bytes
+  }
+  s->resume_seen = true;
+  recharge(*s);
+  if (side_ == Side::Initiator && !s->opened && (f.flags & frame::kResumeOpened)) {
+    // The relay's OPEN_RESULT was lost with the link; this is it.
+    s->opened = true;
+    schedule(f.stream, *s);
+    report_open_result(
+        f.stream, s->handler,
+        frame::OpenResult{
+            OpenCode::Ok,
+            s->send_credit > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(s->send_credit),
+            {}});
+    if ((s = find(f.stream)) == nullptr) return {};
+  }
+  schedule(f.stream, *s);
+  erase_if_done(f.stream, *s);
+  return {};
+}
+
+// Every stream the peer did not name is gone there: one that ended both ways ended cleanly (the peer
+// forgot it once all was acknowledged, and only the last acknowledgement was lost); an OPEN the peer
+// never answered failed; any other stream is reset.
+Result<void> Mux::on_resume_done_frame() {
+  if (!suspended_) return fail(Errc::Malformed, "a RESUME_DONE out of place");
+  suspended_ = false;
+  struct Gone {
+    StreamId id;
+    StreamHandler* handler;
+    bool answered;
+    bool clean;
+  };
+  std::vector<Gone> gone;
+  for (auto& [id, s] : streams_) {
+    if (s->resume_seen) continue;
+    gone.push_back({id, s->handler, side_ == Side::Responder || s->opened, s->fin_sent && s->fin_received});
+  }
+  for (const Gone& g : gone) {
+    erase(g.id);
+    if (!g.clean) report_reset(g.id, g.handler, g.answered, ResetCode::Shutdown);
+  }
+  for (auto& [id, s] : streams_) schedule(id, *s);
+  notify_writable();
+  return {};
+}
+
+void Mux::acknowledge() {
+  if (!limits_.resumable || suspended_) return;
+  std::vector<StreamId> done;
+  for (auto& [id, s] : streams_) {
+    if (s->delivered == s->reported && (s->fin_reported || !s->fin_received)) continue;
+    queue_window(id, *s, 0);
+    if (ended_cleanly(*s)) done.push_back(id);
+  }
+  for (StreamId id : done) erase(id);
+  if (!done.empty() || control_.size() > 0) wake();
 }
 
 }  // namespace ferry::link

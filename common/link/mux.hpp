@@ -64,6 +64,9 @@ struct MuxLimits {
   std::size_t pooled_chunks = 64;
   // The initiator's first stream id (odd). Only tests start elsewhere, to reach the end of the ids.
   StreamId first_stream_id = 1;
+  // Streams survive a lost link (docs/protocol.md "Stream resumption"): sent bytes are kept until the
+  // peer acknowledges them, and RESUME frames restart every stream on the next link.
+  bool resumable = false;
 };
 
 struct MuxStats {
@@ -71,6 +74,8 @@ struct MuxStats {
   std::uint64_t bytes_received = 0;
   std::uint64_t streams_opened = 0;
   std::uint64_t streams_starved = 0;  // accepted with no credit: the agent's budget was in use
+  std::uint64_t resumes = 0;          // lost links this mux's streams lived through
+  std::uint64_t resent_bytes = 0;     // stream bytes sent again after a resume
 };
 
 // A mux is the StreamLink of its own streams (generation 0): the relay's links and tests name streams
@@ -136,6 +141,17 @@ class Mux final : public StreamLink {
   std::uint64_t window_cap() const noexcept;
   // The link is gone: every stream gets on_reset(Shutdown) and the table empties.
   void shutdown_all();
+
+  // Resumable: the link was lost, and the streams wait for the next one. Queued control frames are
+  // dropped (the RESUME exchange rebuilds what they said); no stream sends until the peer's RESUME
+  // for it says where to start.
+  void suspend();
+  bool suspended() const noexcept { return suspended_; }
+  // Resumable, on the next link: queues a RESUME for every stream, then RESUME_DONE.
+  void resume();
+  // Resumable, while the peer is quiet: WINDOWs that tell it what arrived, so it frees what it kept
+  // for resending (an idle stream keeps nothing). Called from the link's tick.
+  void acknowledge();
   // Returns pooled send chunks to the heap (an idle link keeps nothing it does not need).
   void trim();
 
@@ -148,6 +164,8 @@ class Mux final : public StreamLink {
   std::uint32_t recv_window(StreamId id) const;
   // Streams the budget keeps waiting: accepted with no credit yet, or paused reading.
   std::size_t starved_streams() const noexcept { return starved_.size(); }
+  // Bytes kept for resending, over every stream.
+  std::size_t retained_bytes() const noexcept;
   const MuxStats& stats() const noexcept { return stats_; }
   bool draining() const noexcept { return goaway_sent_ || goaway_received_; }
   std::size_t control_bytes() const noexcept { return control_.size(); }
@@ -167,7 +185,15 @@ class Mux final : public StreamLink {
     std::uint32_t recv_window = 0;
     std::uint64_t recv_allowed = 0;  // bytes the peer may still send
     std::uint64_t unacked = 0;       // consumed, not yet granted back
-    std::uint64_t delivered = 0;     // cumulative consumed (for future stream resumption)
+    std::uint64_t delivered = 0;     // cumulative consumed
+    // Resumable streams: offsets in this stream's bytes each way.
+    std::uint64_t sent = 0;      // sent in DATA frames (since the last rewind, from the peer's received)
+    std::uint64_t acked = 0;     // the peer's delivered: kept bytes below it are freed
+    std::uint64_t received = 0;  // arrived in DATA frames
+    std::uint64_t reported = 0;  // the delivered offset last sent in a WINDOW
+    bool fin_acked = false;      // the peer's WINDOW said our FIN arrived
+    bool fin_reported = false;   // a WINDOW told the peer its FIN arrived
+    bool resume_seen = false;    // the peer's RESUME for it came on this link
     Instant last_grant{0};
     std::uint64_t charged = 0;  // what this stream holds in the budget: its window and queue chunks
     std::size_t queued() const noexcept { return sendq.size(); }
@@ -197,6 +223,11 @@ class Mux final : public StreamLink {
   Result<void> on_data_frame(const frame::Frame& f);
   Result<void> on_window_frame(const frame::Frame& f);
   Result<void> on_reset_frame(const frame::Frame& f);
+  Result<void> on_resume_frame(const frame::Frame& f);
+  Result<void> on_resume_done_frame();
+  // Resumable: both FINs crossed, every byte acknowledged both ways, and the peer told so.
+  bool ended_cleanly(const Stream& s) const noexcept;
+  void queue_window(StreamId id, Stream& s, std::uint32_t increment);
 
   void wake() const {
     if (wake_) wake_();
@@ -225,6 +256,8 @@ class Mux final : public StreamLink {
   std::optional<std::chrono::microseconds> path_min_rtt_;
   bool goaway_sent_ = false;
   bool goaway_received_ = false;
+  bool suspended_ = false;  // resumable: a link was lost; RESUMEs not yet exchanged on the next
+
   MuxStats stats_;
 };
 

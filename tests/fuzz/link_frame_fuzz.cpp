@@ -1,5 +1,6 @@
 // Link frame decoding: every frame in a decrypted record, and each payload parser. Parsed OPEN frames
 // must round-trip through the encoder.
+#include <algorithm>
 #include <cstdint>
 #include <span>
 
@@ -49,8 +50,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
       case frame::Type::Close:
         (void)frame::parse_close(f->payload);
         break;
+      case frame::Type::Resume:
+        if (auto r = frame::parse_resume(f->payload)) {
+          FERRY_FUZZ_ASSERT(r->allowed >= r->received);
+          Bytes again;
+          frame::put_resume(again, f->stream, f->flags, *r);
+          FERRY_FUZZ_ASSERT(ByteSpan(again).subspan(frame::kHeaderBytes).size() == f->payload.size());
+          FERRY_FUZZ_ASSERT(
+              std::equal(f->payload.begin(), f->payload.end(), again.begin() + frame::kHeaderBytes));
+        }
+        break;
       case frame::Type::Data:
       case frame::Type::Rehandshake:
+      case frame::Type::ResumeDone:
         break;
     }
     in = in.subspan(used);

@@ -131,7 +131,7 @@ TEST_CASE("a frame cut at any point is refused, never read past", "[frame]") {
 
 TEST_CASE("bad frames: unknown type, bad names, trailing bytes, bad codes", "[frame]") {
   std::size_t used = 0;
-  CHECK_FALSE(frame::decode(hex("0b00000000010000"), used));  // type 0x0b
+  CHECK_FALSE(frame::decode(hex("0d00000000010000"), used));  // type 0x0d (0x0b, 0x0c: version 2)
   CHECK_FALSE(frame::decode(hex("0000000000010000"), used));  // type 0
   CHECK_FALSE(frame::decode(hex("0500000000"), used));  // 5 bytes: a short id must not let a length "fit"
   CHECK_FALSE(
@@ -172,4 +172,26 @@ TEST_CASE("bad frames: unknown type, bad names, trailing bytes, bad codes", "[fr
       frame::parse_close(hex("00"
                              "05"
                              "6162")));  // reason cut short
+}
+
+TEST_CASE("RESUME and RESUME_DONE: byte layout, and what a RESUME may not say", "[frame][resume]") {
+  Bytes out;
+  frame::put_resume(out, 5, frame::kResumeOpened | frame::kResumeFinReceived,
+                    frame::Resume{0x20000, 0x60000});
+  CHECK(out == hex("0b03000000050010"
+                   "0000000000020000"
+                   "0000000000060000"));
+  std::size_t used = 0;
+  auto f = frame::decode(out, used);
+  REQUIRE(f);
+  CHECK(f->type == frame::Type::Resume);
+  auto r = frame::parse_resume(f->payload);
+  REQUIRE(r);
+  CHECK(r->received == 0x20000);
+  CHECK(r->allowed == 0x60000);
+  CHECK_FALSE(frame::parse_resume(hex("00000000000600000000000000020000")));  // allows less than received
+  CHECK_FALSE(frame::parse_resume(hex("000000000002000000000000000600")));    // 15 bytes
+  Bytes done;
+  frame::put_resume_done(done);
+  CHECK(done == hex("0c00000000000000"));
 }
