@@ -2,8 +2,6 @@
 
 #include <sodium.h>
 
-#include <cstring>
-
 namespace ferry::link {
 
 using frame::Type;
@@ -39,23 +37,12 @@ void LinkSession::wake() {
   if (cfg_.wake) cfg_.wake();
 }
 
-// Message 1's payload: TAI64N timestamp (12) | wire version (1) | reserved flags (1).
 Bytes LinkSession::handshake_payload_1() const {
-  const auto ts = crypto::tai64n_from(cfg_.wall_clock());
-  Bytes p(ts.begin(), ts.end());
-  p.push_back(cfg_.wire_version);
-  p.push_back(0);
-  return p;
+  return Message1Payload{crypto::tai64n_from(cfg_.wall_clock()), cfg_.wire_version, 0}.encode();
 }
 
-// Message 2's payload: wire version (1) | session id (16) | suites the relay accepts (1, bit i =
-// CipherSuite i).
 Bytes LinkSession::handshake_payload_2() const {
-  Bytes p(1 + session_id_.size() + 1);
-  p[0] = cfg_.wire_version;
-  std::memcpy(p.data() + 1, session_id_.data(), session_id_.size());
-  p.back() = cfg_.accept_suites.bits();
-  return p;
+  return Message2Payload{cfg_.wire_version, session_id_, cfg_.accept_suites}.encode();
 }
 
 void LinkSession::start(Instant now) {
@@ -97,18 +84,18 @@ void LinkSession::process_record(MutByteSpan record, Instant now) {
   if (state_ == State::Established) on_transport(record, now);
 }
 
-Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan payload, bool in_link) {
-  if (payload.size() < 14) return fail(Errc::Malformed, "handshake payload is too short");
+Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan plain, bool in_link) {
+  auto payload = Message1Payload::decode(plain);
+  if (!payload) return payload.error();
   // The replay check comes first, so a recorded message 1 of any version is answered at most once.
-  crypto::Tai64n ts;
-  std::memcpy(ts.data(), payload.data(), ts.size());
+  const crypto::Tai64n& ts = payload->timestamp;
   if (in_link ? !crypto::newer(ts, peer_timestamp_) : !cfg_.admission->fresh(who, ts))
     return fail(Errc::Replay, "handshake timestamp is not newer than the last");
   // An accepted in-link timestamp also raises the agent's record when it is newer (fresh() keeps the
   // newest; its answer is not the test here), so an outer message 1 captured before it is refused.
   if (in_link) (void)cfg_.admission->fresh(who, ts);
   peer_timestamp_ = ts;
-  if (payload[12] != cfg_.wire_version)
+  if (payload->wire_version != cfg_.wire_version)
     return fail(Errc::BadVersion, "the agent speaks another wire version");
   return {};
 }
@@ -140,32 +127,28 @@ void LinkSession::on_message1(MutByteSpan record, Instant now) {
 
 // Message 2's payload (docs/protocol.md 2.4), in the first handshake and in an in-link one: the
 // relay's version, then the session id, which an in-link handshake must leave unchanged (8.1), then
-// the relay's suites (a relay that omits the byte accepts ChaCha20-Poly1305 alone).
-Result<void> LinkSession::check_payload_2(ByteSpan payload, bool in_link) const {
-  if (payload.size() < 1 + session_id_.size())
-    return fail(Errc::Malformed, "handshake payload 2 is too short");
-  if (payload[0] != cfg_.wire_version) return fail(Errc::BadVersion, "the relay speaks another wire version");
-  if (in_link && std::memcmp(payload.data() + 1, session_id_.data(), session_id_.size()) != 0)
+// the relay's suites.
+Result<Message2Payload> LinkSession::check_payload_2(ByteSpan plain, bool in_link) const {
+  auto payload = Message2Payload::decode(plain);
+  if (!payload) return payload.error();
+  if (payload->wire_version != cfg_.wire_version)
+    return fail(Errc::BadVersion, "the relay speaks another wire version");
+  if (in_link && payload->session_id != session_id_)
     return fail(Errc::Malformed, "an in-link handshake changed the session id");
-  return {};
+  return payload;
 }
 
 void LinkSession::on_message2(MutByteSpan record, Instant now) {
-  auto payload = hs_->read_message2(record);
+  auto plain = hs_->read_message2(record);
+  if (!plain) return fail_link(plain.error(), false);
+  auto payload = check_payload_2(*plain, false);
   if (!payload) return fail_link(payload.error(), false);
-  if (auto ok = check_payload_2(*payload, false); !ok) return fail_link(ok.error(), false);
-  std::memcpy(session_id_.data(), payload->data() + 1, session_id_.size());
-  note_peer_suites(*payload);
+  session_id_ = payload->session_id;
+  peer_suites_ = payload->accept_suites;
   peer_ = cfg_.peer_key;
   auto keys = hs_->split();
   hs_.reset();
   become_established(std::move(keys), now);
-}
-
-void LinkSession::note_peer_suites(ByteSpan payload_2) {
-  const std::size_t at = 1 + session_id_.size();
-  peer_suites_ = payload_2.size() > at ? crypto::SuiteSet::from_bits(payload_2[at])
-                                       : crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly};
 }
 
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
@@ -290,10 +273,11 @@ Result<crypto::TransportKeys> LinkSession::answer_rehandshake(ByteSpan message, 
 // The agent's half: message 2 of the handshake start_rehandshake() began.
 Result<crypto::TransportKeys> LinkSession::finish_rehandshake(ByteSpan message) {
   if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
-  auto payload = hs_->read_message2(message);
+  auto plain = hs_->read_message2(message);
+  if (!plain) return plain.error();
+  auto payload = check_payload_2(*plain, true);
   if (!payload) return payload.error();
-  if (auto ok = check_payload_2(*payload, true); !ok) return ok.error();
-  note_peer_suites(*payload);
+  peer_suites_ = payload->accept_suites;
   auto keys = hs_->split();
   hs_.reset();
   return keys;

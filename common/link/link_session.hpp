@@ -17,6 +17,7 @@
 #include "common/crypto/handshake_ik.hpp"
 #include "common/crypto/tai64n.hpp"
 #include "common/link/control_queue.hpp"
+#include "common/link/handshake_payload.hpp"
 #include "common/link/key_schedule.hpp"
 #include "common/link/link_timers.hpp"
 #include "common/link/mux.hpp"
@@ -24,7 +25,6 @@
 
 namespace ferry::link {
 
-inline constexpr std::uint8_t kWireVersion = 1;
 inline constexpr std::string_view kPrologue = "ferry link v1";
 
 // The responder's gatekeeper. admit() runs after one DH (the initiator's static key is known) and
@@ -77,7 +77,7 @@ struct LinkCounters {
 class LinkSession {
  public:
   enum class State { Idle, Handshaking, Established, Closed };
-  using SessionId = std::array<std::uint8_t, 16>;
+  using SessionId = link::SessionId;
 
   LinkSession(LinkConfig config, LinkEvents& events);
   LinkSession(const LinkSession&) = delete;
@@ -145,8 +145,7 @@ class LinkSession {
   // links of an agent's pool rekey at about the same time, and a message 1 queued behind a bulk
   // transfer would lose that race).
   Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload, bool in_link);
-  Result<void> check_payload_2(ByteSpan payload, bool in_link) const;
-  void note_peer_suites(ByteSpan payload_2);
+  Result<Message2Payload> check_payload_2(ByteSpan payload, bool in_link) const;
   void become_established(crypto::TransportKeys keys, Instant now);
   void start_rehandshake();
   // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
