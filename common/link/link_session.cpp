@@ -1,15 +1,13 @@
 #include "common/link/link_session.hpp"
 
-#include <sodium.h>
-
 namespace ferry::link {
 
 using frame::Type;
 
 namespace {
 
-ByteSpan prologue() {
-  return ByteSpan(reinterpret_cast<const std::uint8_t*>(kPrologue.data()), kPrologue.size());
+HandshakeSettings handshake_settings(const LinkConfig& c) {
+  return {c.static_key, c.peer_key, c.admission, c.accept_suites, c.wire_version};
 }
 
 TimerSettings timer_settings(const LinkConfig& c) {
@@ -29,20 +27,13 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
       events_(events),
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
            events, [this] { wake(); }),
+      handshake_(handshake_settings(cfg_)),
       keys_(cfg_.rekey_bytes),
       timers_(timer_settings(cfg_)),
       control_(cfg_.mux.max_control_bytes) {}
 
 void LinkSession::wake() {
   if (cfg_.wake) cfg_.wake();
-}
-
-Bytes LinkSession::handshake_payload_1() const {
-  return Message1Payload{crypto::tai64n_from(cfg_.wall_clock()), cfg_.wire_version, 0}.encode();
-}
-
-Bytes LinkSession::handshake_payload_2() const {
-  return Message2Payload{cfg_.wire_version, session_id_, cfg_.accept_suites}.encode();
 }
 
 void LinkSession::start(Instant now) {
@@ -52,8 +43,7 @@ void LinkSession::start(Instant now) {
   timers_.started(now);
   handshake_begun_ = true;
   if (cfg_.role == LinkConfig::Role::Responder) return;
-  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
-  auto msg = hs_->write_message1(handshake_payload_1());
+  auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()));
   if (!msg) return fail_link(msg.error(), false);
   append_record(hs_out_, *msg);
   wake();
@@ -78,77 +68,26 @@ void LinkSession::trim() noexcept { records_.trim(); }
 void LinkSession::process_record(MutByteSpan record, Instant now) {
   ++counters_.records_received;
   if (state_ == State::Handshaking) {
-    if (cfg_.role == LinkConfig::Role::Responder) return on_message1(record, now);
-    return on_message2(record, now);
+    auto keys = take_handshake_message(record);
+    if (!keys) return fail_link(keys.error(), false);
+    return become_established(std::move(*keys), now);
   }
   if (state_ == State::Established) on_transport(record, now);
 }
 
-Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan plain, bool in_link) {
-  auto payload = Message1Payload::decode(plain);
-  if (!payload) return payload.error();
-  // The replay check comes first, so a recorded message 1 of any version is answered at most once.
-  const crypto::Tai64n& ts = payload->timestamp;
-  if (in_link ? !crypto::newer(ts, peer_timestamp_) : !cfg_.admission->fresh(who, ts))
-    return fail(Errc::Replay, "handshake timestamp is not newer than the last");
-  // An accepted in-link timestamp also raises the agent's record when it is newer (fresh() keeps the
-  // newest; its answer is not the test here), so an outer message 1 captured before it is refused.
-  if (in_link) (void)cfg_.admission->fresh(who, ts);
-  peer_timestamp_ = ts;
-  if (payload->wire_version != cfg_.wire_version)
-    return fail(Errc::BadVersion, "the agent speaks another wire version");
-  return {};
-}
-
-void LinkSession::on_message1(MutByteSpan record, Instant now) {
-  hs_.emplace(crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites));
-  auto who = hs_->read_message1_identity(record);
-  if (!who) return fail_link(who.error(), false);
-  // The allow-list. An unknown key still costs the second DH, as an enrolled one does: answering a
-  // stranger one X25519 sooner would tell anyone who times it which keys are enrolled.
-  const bool admitted = cfg_.admission->admit(*who);
-  auto payload = hs_->read_message1_payload();
-  if (!admitted) return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
-  if (!payload) return fail_link(payload.error(), false);
-  auto ok = check_payload_1(*who, *payload, false);
-  if (!ok && ok.error().code != Errc::BadVersion) return fail_link(ok.error(), false);
-  peer_ = *who;
-  randombytes_buf(session_id_.data(), session_id_.size());
-  auto msg = hs_->write_message2(handshake_payload_2());
-  if (!msg) return fail_link(msg.error(), false);
-  append_record(hs_out_, *msg);
-  // An admitted agent with another wire version gets message 2, which names our version, so that
-  // both sides can log the mismatch; then the link ends. A stranger never gets this far.
-  if (!ok) return fail_link(ok.error(), false);
-  auto keys = hs_->split();
-  hs_.reset();
-  become_established(std::move(keys), now);
-}
-
-// Message 2's payload (docs/protocol.md 2.4), in the first handshake and in an in-link one: the
-// relay's version, then the session id, which an in-link handshake must leave unchanged (8.1), then
-// the relay's suites.
-Result<Message2Payload> LinkSession::check_payload_2(ByteSpan plain, bool in_link) const {
-  auto payload = Message2Payload::decode(plain);
-  if (!payload) return payload.error();
-  if (payload->wire_version != cfg_.wire_version)
-    return fail(Errc::BadVersion, "the relay speaks another wire version");
-  if (in_link && payload->session_id != session_id_)
-    return fail(Errc::Malformed, "an in-link handshake changed the session id");
-  return payload;
-}
-
-void LinkSession::on_message2(MutByteSpan record, Instant now) {
-  auto plain = hs_->read_message2(record);
-  if (!plain) return fail_link(plain.error(), false);
-  auto payload = check_payload_2(*plain, false);
-  if (!payload) return fail_link(payload.error(), false);
-  session_id_ = payload->session_id;
-  peer_suites_ = payload->accept_suites;
-  peer_ = cfg_.peer_key;
-  auto keys = hs_->split();
-  hs_.reset();
-  become_established(std::move(keys), now);
+// Message 2 goes out in a record of its own or, in-link, in a REHANDSHAKE frame, even when the link then
+// ends (LinkHandshake::Reply).
+Result<crypto::TransportKeys> LinkSession::take_handshake_message(ByteSpan message) {
+  if (cfg_.role == LinkConfig::Role::Initiator) return handshake_.finish(message);
+  auto reply = handshake_.answer(message);
+  if (!reply) return reply.error();
+  if (state_ == State::Handshaking) {
+    append_record(hs_out_, reply->message2);
+  } else if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, reply->message2); });
+             !queued) {
+    return queued.error();
+  }
+  return std::move(reply->keys);
 }
 
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
@@ -158,7 +97,7 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   // A first ping measures the RTT that window growth needs.
   control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
   wake();
-  events_.on_established(peer_);
+  events_.on_established(handshake_.peer());
 }
 
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
@@ -233,8 +172,17 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
 }
 
 Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
-  auto keys = cfg_.role == LinkConfig::Role::Responder ? answer_rehandshake(message, now)
-                                                       : finish_rehandshake(message);
+  if (cfg_.role == LinkConfig::Role::Responder) {
+    // One at a time, refused before any cryptography: each answer costs several X25519 and a
+    // directory lookup, and a second would replace keys the first has not yet put in use.
+    if (rehandshake_pending())
+      return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
+    // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
+    // get around the per-source rate limit on new links (docs/protocol.md 8.1).
+    if (timers_.rehandshake_too_soon(now))
+      return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
+  }
+  auto keys = take_handshake_message(message);
   if (!keys) return keys.error();
   keys_.install_next_keys(std::move(*keys));
   timers_.rehandshake_done(now);
@@ -243,54 +191,13 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   return {};
 }
 
-// The relay's half: message 1 read as in the first handshake, but from this link's peer and against
-// this link's last timestamp; message 2 goes back in a REHANDSHAKE frame.
-Result<crypto::TransportKeys> LinkSession::answer_rehandshake(ByteSpan message, Instant now) {
-  // One at a time, refused before any cryptography: each answer costs several X25519 and a
-  // directory lookup, and a second would replace keys the first has not yet put in use.
-  if (rehandshake_pending())
-    return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
-  // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
-  // get around the per-source rate limit on new links (docs/protocol.md 8.1).
-  if (timers_.rehandshake_too_soon(now))
-    return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
-  if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
-  crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
-  auto who = hs.read_message1_identity(message);
-  if (!who) return who.error();
-  if (!(*who == peer_)) return fail(Errc::Malformed, "an in-link handshake with another key");
-  if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
-  auto payload = hs.read_message1_payload();
-  if (!payload) return payload.error();
-  if (auto ok = check_payload_1(*who, *payload, true); !ok) return ok.error();
-  auto msg = hs.write_message2(handshake_payload_2());
-  if (!msg) return msg.error();
-  if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)
-    return queued.error();
-  return hs.split();
-}
-
-// The agent's half: message 2 of the handshake start_rehandshake() began.
-Result<crypto::TransportKeys> LinkSession::finish_rehandshake(ByteSpan message) {
-  if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
-  auto plain = hs_->read_message2(message);
-  if (!plain) return plain.error();
-  auto payload = check_payload_2(*plain, true);
-  if (!payload) return payload.error();
-  peer_suites_ = payload->accept_suites;
-  auto keys = hs_->split();
-  hs_.reset();
-  return keys;
-}
-
 void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
   keys_.request(kind);
   wake();
 }
 
 void LinkSession::start_rehandshake() {
-  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
-  auto msg = hs_->write_message1(handshake_payload_1());
+  auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()));
   if (!msg) return fail_link(msg.error(), true);
   auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
   if (!queued) return fail_link(queued.error(), true);
@@ -366,7 +273,7 @@ void LinkSession::end(const Error& why) {
   if (ended_) return;
   ended_ = true;
   state_ = State::Closed;
-  hs_.reset();
+  handshake_.abandon();
   records_.drop_partial();
   mux_.shutdown_all();
   events_.on_closed(why);

@@ -1,7 +1,9 @@
 // One link, sans-I/O: the Noise IK handshake, then transport records of link frames, with keepalive,
 // key updates, authenticated close and the stream multiplexer on top. The session decides what
-// happens; three parts keep the state it decides on:
+// happens; four parts keep the state it decides on:
 //
+//   Noise IK messages <--> keys, peer, session id: the first handshake and in-link    (link_handshake)
+//                          ones, with their payloads                                 (handshake_payload)
 //   TCP bytes --RecordReader--> records --open_record--> frames --> Mux / control    (record_codec)
 //   Mux and control frames --> records --seal_record--> TCP bytes                    (record_codec)
 //   the keys both use: current, next, the KEY_UPDATE owed (docs/protocol.md "Keys")  (key_schedule)
@@ -9,34 +11,18 @@
 //                 handshake, forced close
 #pragma once
 
-#include <array>
 #include <chrono>
 #include <functional>
 #include <optional>
 
-#include "common/crypto/handshake_ik.hpp"
-#include "common/crypto/tai64n.hpp"
 #include "common/link/control_queue.hpp"
-#include "common/link/handshake_payload.hpp"
 #include "common/link/key_schedule.hpp"
+#include "common/link/link_handshake.hpp"
 #include "common/link/link_timers.hpp"
 #include "common/link/mux.hpp"
 #include "common/link/record_codec.hpp"
 
 namespace ferry::link {
-
-inline constexpr std::string_view kPrologue = "ferry link v1";
-
-// The responder's gatekeeper. admit() runs after one DH (the initiator's static key is known) and
-// before any further DH; fresh() then checks message 1's TAI64N timestamp against the newest one
-// accepted for that key and records it when newer (replay). A link's first handshake must pass
-// fresh(); an in-link one must be newer than its own link's last and only raises the record.
-class Admission {
- public:
-  virtual ~Admission() = default;
-  virtual bool admit(const crypto::PublicKey& initiator) = 0;
-  virtual bool fresh(const crypto::PublicKey& initiator, const crypto::Tai64n& timestamp) = 0;
-};
 
 struct LinkConfig {
   enum class Role { Initiator, Responder };
@@ -113,8 +99,8 @@ class LinkSession {
   const Mux& mux() const noexcept { return mux_; }
   State state() const noexcept { return state_; }
   bool established() const noexcept { return state_ == State::Established; }
-  const crypto::PublicKey& peer() const noexcept { return peer_; }
-  const SessionId& session_id() const noexcept { return session_id_; }
+  const crypto::PublicKey& peer() const noexcept { return handshake_.peer(); }
+  const SessionId& session_id() const noexcept { return handshake_.session_id(); }
   std::optional<Millis> rtt() const noexcept { return rtt_; }
   const LinkCounters& counters() const noexcept { return counters_; }
   const crypto::Hash& handshake_hash() const noexcept { return keys_.handshake_hash(); }
@@ -124,33 +110,25 @@ class LinkSession {
   // Initiator: the suite later in-link handshakes offer (the relay accepts any suite it takes).
   void set_suite(crypto::CipherSuite suite) noexcept { cfg_.suite = suite; }
   // Initiator: the suites the relay accepts, from message 2 (ChaCha20-Poly1305 alone until then).
-  crypto::SuiteSet peer_suites() const noexcept { return peer_suites_; }
+  crypto::SuiteSet peer_suites() const noexcept { return handshake_.peer_suites(); }
   // start() ran: as initiator, message 1 went out on a connected socket.
   bool handshake_begun() const noexcept { return handshake_begun_; }
 
  private:
-  Bytes handshake_payload_1() const;
-  Bytes handshake_payload_2() const;
   void process_record(MutByteSpan record, Instant now);
-  void on_message1(MutByteSpan record, Instant now);
-  void on_message2(MutByteSpan record, Instant now);
+  // A handshake message, first or in-link: the initiator reads the reply to its offer, the responder
+  // answers; the keys both sides now hold.
+  Result<crypto::TransportKeys> take_handshake_message(ByteSpan message);
   void on_transport(MutByteSpan record, Instant now);
   Result<void> on_control(const frame::Frame& f, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
-  // The two roles' halves of an in-link handshake; each returns the keys it agreed on.
-  Result<crypto::TransportKeys> answer_rehandshake(ByteSpan message1, Instant now);
-  Result<crypto::TransportKeys> finish_rehandshake(ByteSpan message2);
-  // `in_link`: message 1 of an in-link handshake, which only the authenticated peer can send; its
-  // timestamp must be newer than this link's last, not than the agent's latest on any link (the
-  // links of an agent's pool rekey at about the same time, and a message 1 queued behind a bulk
-  // transfer would lose that race).
-  Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload, bool in_link);
-  Result<Message2Payload> check_payload_2(ByteSpan payload, bool in_link) const;
   void become_established(crypto::TransportKeys keys, Instant now);
   void start_rehandshake();
   // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
   // KEY_UPDATE kind 1 has yet to be sent or received.
-  bool rehandshake_pending() const noexcept { return hs_.has_value() || keys_.next_keys_pending(); }
+  bool rehandshake_pending() const noexcept {
+    return handshake_.awaiting_reply() || keys_.next_keys_pending();
+  }
   void queue_key_update(frame::KeyUpdateKind kind);
   // Runs the close that close_when_streams_end() deferred once nothing is left; true if it did.
   bool close_if_drained();
@@ -167,7 +145,7 @@ class LinkSession {
   LinkEvents& events_;
   Mux mux_;
   State state_ = State::Idle;
-  std::optional<crypto::HandshakeIK> hs_;  // the initial or an in-link handshake in progress
+  LinkHandshake handshake_;  // the first or an in-link handshake, and what they agreed
   KeySchedule keys_;
   LinkTimers timers_;
   RecordReader records_;
@@ -176,10 +154,6 @@ class LinkSession {
   bool close_queued_ = false;
   // close_when_streams_end() is waiting for the last stream.
   std::optional<frame::CloseInfo> close_when_drained_;
-  crypto::PublicKey peer_{};
-  SessionId session_id_{};
-  crypto::SuiteSet peer_suites_{crypto::CipherSuite::ChaChaPoly};
-  crypto::Tai64n peer_timestamp_{};  // of the last message 1 accepted on this link (responder)
   bool handshake_begun_ = false;
   Instant now_{0};  // the latest time passed in
   std::optional<Millis> rtt_;
