@@ -319,42 +319,33 @@ LinkSession::Sealed LinkSession::produce_record(Bytes& out) {
   // Link control frames lead; each is small and whole.
   control_.move_to(out, frame::kMaxRecordPlaintext);
   const bool closing = close_queued_ && control_.empty();
-  std::optional<frame::KeyUpdateKind> key_update;
-  if (!closing && state_ == State::Established) key_update = fill_record(out, record);
+  if (!closing && state_ == State::Established) {
+    const std::size_t room = frame::kMaxRecordPlaintext - record_plaintext_bytes(out, record);
+    // KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and ends
+    // its record; until it has gone, stream data waits so it is sealed under the new key.
+    if (!keys_.key_update_due()) {
+      mux_.produce(out, room);
+    } else if (control_.empty()) {
+      keys_.put_key_update(out, room);
+    }
+  }
   if (record_plaintext_bytes(out, record) == 0) {
     out.resize(record);
     return Sealed::Last;
   }
-  auto sealed = seal_record(out, record, keys_.send());
+  auto sealed = keys_.seal(out, record, closing);
   if (!sealed) {
     fail_link(sealed.error(), false);
     return Sealed::Failed;
   }
   ++counters_.records_sent;
-  keys_.sealed(*sealed);
-  if (key_update) {
-    keys_.switch_send(*key_update);
+  if (sealed->send_key_changed) {
     timers_.send_key_changed(now_);
     ++counters_.rekeys_sent;
   }
   if (!closing) return Sealed::More;
   close_queued_ = false;
-  keys_.drop_send();  // nothing may follow the CLOSE record
   return Sealed::Last;
-}
-
-// KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and ends its
-// record; until it has gone, stream data waits so it is sealed under the new key.
-std::optional<frame::KeyUpdateKind> LinkSession::fill_record(Bytes& out, std::size_t record) {
-  const std::size_t used = record_plaintext_bytes(out, record);
-  if (!keys_.key_update_due()) {
-    mux_.produce(out, frame::kMaxRecordPlaintext - used);
-    return std::nullopt;
-  }
-  if (!control_.empty() || used + frame::kHeaderBytes + 1 > frame::kMaxRecordPlaintext) return std::nullopt;
-  const frame::KeyUpdateKind kind = keys_.take_key_update();
-  frame::put_key_update(out, kind);
-  return kind;
 }
 
 }  // namespace ferry::link

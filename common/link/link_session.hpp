@@ -135,8 +135,6 @@ class LinkSession {
   void produce_records(Bytes& out, std::size_t max_bytes);
   enum class Sealed { More, Last, Failed };
   Sealed produce_record(Bytes& out);
-  // Returns the kind of the KEY_UPDATE it put into the record, if it did.
-  std::optional<frame::KeyUpdateKind> fill_record(Bytes& out, std::size_t record);
   void fail_link(const Error& why, bool tell_peer);
   void end(const Error& why);
   void wake();

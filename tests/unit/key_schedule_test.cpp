@@ -1,12 +1,17 @@
-// The key schedule alone: which KEY_UPDATE is owed, when the byte budget runs out, and how both
-// directions move to an in-link handshake's keys through one install_next_keys().
+// The key schedule alone: which KEY_UPDATE is owed, where it goes in a record, when the byte budget
+// runs out, and how both directions move to an in-link handshake's keys through one
+// install_next_keys().
 #include "common/link/key_schedule.hpp"
 
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "tests/unit/test_util.hpp"
+
 using namespace ferry;
 using frame::KeyUpdateKind;
+using test::hex;
+using test::to_hex;
 
 namespace {
 
@@ -31,6 +36,38 @@ bool pair_up(crypto::CipherState& from, crypto::CipherState& to) {
   return m && *m == 5 && buf[0] == 'f';
 }
 
+// Seals one record of `frames`, with the owed KEY_UPDATE after them when `key_update`, onto `wire`.
+link::KeySchedule::SealedRecord seal(link::KeySchedule& k, Bytes& wire, ByteSpan frames, bool key_update,
+                                     bool last = false) {
+  const std::size_t record = link::begin_record(wire);
+  wire.insert(wire.end(), frames.begin(), frames.end());
+  if (key_update) REQUIRE(k.put_key_update(wire, frame::kMaxRecordPlaintext - frames.size()));
+  auto sealed = k.seal(wire, record, last);
+  REQUIRE(sealed);
+  return *sealed;
+}
+
+// Every record of `wire` opened with `k`'s receive key: the plaintexts, one after another.
+Result<Bytes> open_all(link::KeySchedule& k, Bytes wire) {
+  Bytes plain;
+  MutByteSpan in(wire);
+  link::RecordReader reader;
+  while (!in.empty()) {
+    auto body = reader.next(in, link::RecordKind::Transport);
+    REQUIRE(body);
+    REQUIRE(*body);
+    auto opened = link::open_record(**body, k.recv());
+    if (!opened) return opened.error();
+    plain.insert(plain.end(), opened->begin(), opened->end());
+  }
+  return plain;
+}
+
+const char* const kPing1 = "06000000000000080000000000000001";  // PING, stream 0, 8 bytes: 1
+const char* const kPing2 = "06000000000000080000000000000002";
+const char* const kRekey = "080000000000000100";         // KEY_UPDATE, stream 0, 1 byte: kind 0
+const char* const kNewHandshake = "080000000000000101";  // kind 1
+
 }  // namespace
 
 TEST_CASE("the first handshake's keys are used at once; nothing is owed", "[keys]") {
@@ -50,23 +87,64 @@ TEST_CASE("new handshake keys supersede a pending REKEY, never the reverse", "[k
   k.install(keys_of(1, 2));
   k.request(KeyUpdateKind::Rekey);
   k.request(KeyUpdateKind::NewHandshake);
-  CHECK(k.take_key_update() == KeyUpdateKind::NewHandshake);
+  Bytes out;
+  REQUIRE(k.put_key_update(out, 9));
+  CHECK(to_hex(out) == kNewHandshake);
   CHECK_FALSE(k.key_update_due());
   k.request(KeyUpdateKind::NewHandshake);
   k.request(KeyUpdateKind::Rekey);
-  CHECK(k.take_key_update() == KeyUpdateKind::NewHandshake);
+  out.clear();
+  REQUIRE(k.put_key_update(out, 9));
+  CHECK(to_hex(out) == kNewHandshake);
+}
+
+TEST_CASE("KEY_UPDATE goes in only when owed and where its 9 bytes fit", "[keys]") {
+  link::KeySchedule k(1000);
+  k.install(keys_of(1, 2));
+  Bytes out;
+  CHECK_FALSE(k.put_key_update(out, 100));
+  k.request(KeyUpdateKind::Rekey);
+  CHECK_FALSE(k.put_key_update(out, 8));
+  CHECK(out.empty());
+  CHECK(k.key_update_due());  // still owed, for the next record
+  REQUIRE(k.put_key_update(out, 9));
+  CHECK(to_hex(out) == kRekey);
+}
+
+TEST_CASE("the send key changes after the record that carries KEY_UPDATE, not before", "[keys]") {
+  link::KeySchedule agent(1000), relay(1000);
+  agent.install(keys_of(1, 2));
+  relay.install(keys_of(2, 1));
+  Bytes wire;
+  CHECK_FALSE(seal(agent, wire, hex(kPing1), false).send_key_changed);
+  agent.request(KeyUpdateKind::Rekey);
+  const auto sealed = seal(agent, wire, hex(kPing2), true);
+  CHECK(sealed.send_key_changed);
+  CHECK(sealed.bytes == 16 + 9 + crypto::kTagBytes);
+  // Both records open under the relay's old key: KEY_UPDATE was the last thing sealed with it.
+  auto plain = open_all(relay, wire);
+  REQUIRE(plain);
+  CHECK(to_hex(*plain) == std::string(kPing1) + kPing2 + kRekey);
+  wire.clear();
+  seal(agent, wire, hex(kPing1), false);
+  CHECK_FALSE(open_all(relay, wire));  // forged, as far as the old key can tell
+  REQUIRE(relay.switch_recv(KeyUpdateKind::Rekey));
+  CHECK(open_all(relay, wire));
 }
 
 TEST_CASE("the send key wears out after its bytes; a key change restarts the count", "[keys]") {
-  link::KeySchedule k(1000);
+  link::KeySchedule k(100);
   k.install(keys_of(1, 2));
-  k.sealed(999);
+  Bytes wire;
+  CHECK(seal(k, wire, Bytes(83, 0), false).bytes == 99);
   CHECK_FALSE(k.send_key_worn());
-  k.sealed(1);
+  seal(k, wire, Bytes(1, 0), false);  // 17 more: 116
   CHECK(k.send_key_worn());
-  k.switch_send(KeyUpdateKind::Rekey);
+  k.request(KeyUpdateKind::Rekey);
+  seal(k, wire, {}, true);  // the record that carries KEY_UPDATE still counts under the old key
   CHECK_FALSE(k.send_key_worn());
-  k.sealed(5000);
+  seal(k, wire, Bytes(200, 0), false);
+  CHECK(k.send_key_worn());
   k.install(keys_of(1, 2));  // a fresh first handshake starts from zero too
   CHECK_FALSE(k.send_key_worn());
 }
@@ -76,9 +154,12 @@ TEST_CASE("REKEY in each direction keeps the two sides paired", "[keys]") {
   agent.install(keys_of(1, 2));
   relay.install(keys_of(2, 1));
   CHECK(pair_up(agent.send(), relay.recv()));
-  agent.switch_send(KeyUpdateKind::Rekey);
+  agent.request(KeyUpdateKind::Rekey);
+  Bytes wire;
+  seal(agent, wire, {}, true);
+  REQUIRE(open_all(relay, wire));
   CHECK_FALSE(pair_up(agent.send(), relay.recv()));  // the relay has not switched yet
-  agent.send().set_nonce(1);  // the failed try advanced the sender's nonce only: put it back
+  agent.send().set_nonce(2);  // the failed try advanced the sender's nonce only: put it back
   REQUIRE(relay.switch_recv(KeyUpdateKind::Rekey));
   CHECK(pair_up(agent.send(), relay.recv()));
 }
@@ -97,11 +178,17 @@ TEST_CASE("an in-link handshake's keys wait for each direction's KEY_UPDATE", "[
   }
   // Old keys still pair until the switch.
   CHECK(pair_up(relay.send(), agent.recv()));
-  relay.switch_send(relay.take_key_update());
+  Bytes wire;
+  CHECK(seal(relay, wire, {}, true).send_key_changed);
+  auto plain = open_all(agent, wire);  // under the old key
+  REQUIRE(plain);
+  CHECK(to_hex(*plain) == kNewHandshake);
   CHECK(relay.next_keys_pending());  // its receive side still waits for the agent's KEY_UPDATE
   REQUIRE(agent.switch_recv(KeyUpdateKind::NewHandshake));
   CHECK(pair_up(relay.send(), agent.recv()));
-  agent.switch_send(agent.take_key_update());
+  wire.clear();
+  CHECK(seal(agent, wire, {}, true).send_key_changed);
+  REQUIRE(open_all(relay, wire));
   CHECK_FALSE(agent.next_keys_pending());
   REQUIRE(relay.switch_recv(KeyUpdateKind::NewHandshake));
   CHECK_FALSE(relay.next_keys_pending());
@@ -121,7 +208,9 @@ TEST_CASE("KEY_UPDATE kind 1 without agreed keys is refused", "[keys][bad-input]
 TEST_CASE("after the CLOSE record nothing can be sealed", "[keys][close]") {
   link::KeySchedule k(1000);
   k.install(keys_of(1, 2));
-  k.drop_send();
+  Bytes close, wire;
+  frame::put_close(close, {frame::CloseCode::Normal, "bye"});
+  seal(k, wire, close, false, true);
   CHECK_FALSE(k.send().has_key());
   CHECK(k.recv().has_key());
 }
