@@ -1,5 +1,7 @@
 #include "common/link/link_session.hpp"
 
+#include "common/link/close_code.hpp"
+
 namespace ferry::link {
 
 using frame::Type;
@@ -154,16 +156,7 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
     case Type::Close: {
       auto c = frame::parse_close(f.payload);
       if (!c) return c.error();
-      // The peer ended the link cleanly; the reason is its own text, kept static here.
-      if (c->code == frame::CloseCode::Limit) {  // told apart from a clean end: the agent backs off
-        end(fail(Errc::TooManyLinks, "the relay already holds as many links of this key as it admits"));
-        return {};
-      }
-      end(fail(Errc::Closed, c->code == frame::CloseCode::Shutdown  ? "the peer shut down"
-                             : c->code == frame::CloseCode::Revoked ? "the peer revoked this key"
-                             : c->code == frame::CloseCode::Normal
-                                 ? "the peer closed the link"
-                                 : "the peer closed the link after an error"));
+      end(closed_by_peer(c->code));
       return {};
     }
     default:
@@ -259,10 +252,9 @@ void LinkSession::abort(const Error& why) { end(why); }
 void LinkSession::fail_link(const Error& why, bool tell_peer) {
   if (state_ == State::Closed) return;
   if (tell_peer && state_ == State::Established && keys_.send().has_key()) {
-    const auto code = why.code == Errc::Timeout   ? frame::CloseCode::Timeout
-                      : why.code == Errc::Refused ? frame::CloseCode::Revoked
-                                                  : frame::CloseCode::ProtocolError;
-    control_.append([&](Bytes& b) { frame::put_close(b, frame::CloseInfo{code, why.what}); });
+    control_.append([&](Bytes& b) {
+      frame::put_close(b, frame::CloseInfo{close_code_for(why.code), why.what});
+    });
     close_queued_ = true;
     wake();
   }
