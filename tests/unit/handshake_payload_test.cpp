@@ -3,6 +3,7 @@
 #include "common/link/handshake_payload.hpp"
 
 #include <catch2/catch.hpp>
+#include <string>
 
 #include "tests/unit/test_util.hpp"
 
@@ -16,6 +17,8 @@ namespace {
 
 const auto kNov2023 = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
 
+// The session id below, as the payloads carry it.
+const std::string kSessionHex = "101112131415161718191a1b1c1d1e1f";
 const link::SessionId kSession{0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
                                0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
 
@@ -42,9 +45,7 @@ TEST_CASE("message 1's payload: flags and any version are read, not judged", "[h
 }
 
 TEST_CASE("message 1's payload: bytes after the flags are ignored", "[handshake][payload]") {
-  auto p =
-      Message1Payload::decode(hex("400000006553f10a000000000100"
-                                  "00112233445566778899aabbccddeeff"));
+  auto p = Message1Payload::decode(hex("400000006553f10a000000000100" + std::string(32, 'e')));
   REQUIRE(p);
   CHECK(to_hex(p->encode()) == "400000006553f10a000000000100");
 }
@@ -63,14 +64,8 @@ TEST_CASE("message 1's payload shorter than 14 bytes is malformed", "[handshake]
 TEST_CASE("message 2's payload is version, session id, accepted suites", "[handshake][payload]") {
   const Message2Payload p{link::kWireVersion, kSession,
                           crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm}};
-  CHECK(to_hex(p.encode()) ==
-        "01"
-        "101112131415161718191a1b1c1d1e1f"
-        "03");
-  auto back =
-      Message2Payload::decode(hex("01"
-                                  "101112131415161718191a1b1c1d1e1f"
-                                  "02"));
+  CHECK(to_hex(p.encode()) == "01" + kSessionHex + "03");
+  auto back = Message2Payload::decode(hex("01" + kSessionHex + "02"));
   REQUIRE(back);
   CHECK(back->wire_version == 1);
   CHECK(back->session_id == kSession);
@@ -79,33 +74,22 @@ TEST_CASE("message 2's payload is version, session id, accepted suites", "[hands
 
 TEST_CASE("message 2's payload without the suites byte means ChaCha20-Poly1305 alone",
           "[handshake][payload][suite]") {
-  auto p =
-      Message2Payload::decode(hex("01"
-                                  "101112131415161718191a1b1c1d1e1f"));
+  auto p = Message2Payload::decode(hex("01" + kSessionHex));
   REQUIRE(p);
   CHECK(p->session_id == kSession);
   CHECK(p->accept_suites == crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly});
 }
 
 TEST_CASE("message 2's payload: unknown suite bits and trailing bytes are dropped", "[handshake][payload]") {
-  auto p =
-      Message2Payload::decode(hex("02"
-                                  "101112131415161718191a1b1c1d1e1f"
-                                  "fd"
-                                  "ffff"));
+  auto p = Message2Payload::decode(hex("02" + kSessionHex + "fd" + "ffff"));
   REQUIRE(p);
   CHECK(p->wire_version == 2);
   CHECK(p->accept_suites == crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly});
-  CHECK(to_hex(p->encode()) ==
-        "02"
-        "101112131415161718191a1b1c1d1e1f"
-        "01");
+  CHECK(to_hex(p->encode()) == "02" + kSessionHex + "01");
 }
 
 TEST_CASE("message 2's payload shorter than 17 bytes is malformed", "[handshake][payload][bad-input]") {
-  const Bytes whole =
-      hex("01"
-          "101112131415161718191a1b1c1d1e1f");
+  const Bytes whole = hex("01" + kSessionHex);
   for (std::size_t n = 0; n < whole.size(); ++n) {
     INFO(n << " bytes");
     auto p = Message2Payload::decode(ByteSpan(whole).first(n));
