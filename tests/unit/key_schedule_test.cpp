@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "tests/unit/key_util.hpp"
 #include "tests/unit/test_util.hpp"
 
 using namespace ferry;
@@ -14,27 +15,6 @@ using test::hex;
 using test::to_hex;
 
 namespace {
-
-// A TransportKeys whose send and receive keys are filled with `send_byte` and `recv_byte`.
-crypto::TransportKeys keys_of(std::uint8_t send_byte, std::uint8_t recv_byte) {
-  crypto::TransportKeys k;
-  std::uint8_t key[32];
-  std::fill(std::begin(key), std::end(key), send_byte);
-  k.send.initialize_key(key, crypto::CipherSuite::ChaChaPoly);
-  std::fill(std::begin(key), std::end(key), recv_byte);
-  k.recv.initialize_key(key, crypto::CipherSuite::ChaChaPoly);
-  k.handshake_hash.fill(send_byte ^ recv_byte);
-  return k;
-}
-
-// True when what `from` seals, `to` opens.
-bool pair_up(crypto::CipherState& from, crypto::CipherState& to) {
-  std::uint8_t buf[5 + crypto::kTagBytes] = {'f', 'e', 'r', 'r', 'y'};
-  auto n = from.encrypt({}, buf, 5, buf);
-  if (!n) return false;
-  auto m = to.decrypt({}, buf, *n, buf);
-  return m && *m == 5 && buf[0] == 'f';
-}
 
 // Seals one record of `frames`, with the owed KEY_UPDATE after them when `key_update`, onto `wire`.
 link::KeySchedule::SealedRecord seal(link::KeySchedule& k, Bytes& wire, ByteSpan frames, bool key_update,
@@ -49,17 +29,10 @@ link::KeySchedule::SealedRecord seal(link::KeySchedule& k, Bytes& wire, ByteSpan
 
 // Every record of `wire` opened with `k`'s receive key: the plaintexts, one after another.
 Result<Bytes> open_all(link::KeySchedule& k, Bytes wire) {
+  auto records = test::open_records(k.recv(), std::move(wire));
+  if (!records) return records.error();
   Bytes plain;
-  MutByteSpan in(wire);
-  link::RecordReader reader;
-  while (!in.empty()) {
-    auto body = reader.next(in, link::RecordKind::Transport);
-    REQUIRE(body);
-    REQUIRE(*body);
-    auto opened = link::open_record(**body, k.recv());
-    if (!opened) return opened.error();
-    plain.insert(plain.end(), opened->begin(), opened->end());
-  }
+  for (const Bytes& r : *records) plain.insert(plain.end(), r.begin(), r.end());
   return plain;
 }
 
@@ -72,19 +45,19 @@ const char* const kNewHandshake = "080000000000000101";  // kind 1
 
 TEST_CASE("the first handshake's keys are used at once; nothing is owed", "[keys]") {
   link::KeySchedule agent(1000), relay(1000);
-  agent.install(keys_of(1, 2));
-  relay.install(keys_of(2, 1));
+  agent.install(test::transport_keys(1, 2));
+  relay.install(test::transport_keys(2, 1));
   CHECK(agent.send().has_key());
   CHECK_FALSE(agent.key_update_due());
   CHECK_FALSE(agent.next_keys_pending());
   CHECK(agent.handshake_hash()[0] == 3);
-  CHECK(pair_up(agent.send(), relay.recv()));
-  CHECK(pair_up(relay.send(), agent.recv()));
+  CHECK(test::pair_up(agent.send(), relay.recv()));
+  CHECK(test::pair_up(relay.send(), agent.recv()));
 }
 
 TEST_CASE("new handshake keys supersede a pending REKEY, never the reverse", "[keys]") {
   link::KeySchedule k(1000);
-  k.install(keys_of(1, 2));
+  k.install(test::transport_keys(1, 2));
   k.request(KeyUpdateKind::Rekey);
   k.request(KeyUpdateKind::NewHandshake);
   Bytes out;
@@ -100,7 +73,7 @@ TEST_CASE("new handshake keys supersede a pending REKEY, never the reverse", "[k
 
 TEST_CASE("KEY_UPDATE goes in only when owed and where its 9 bytes fit", "[keys]") {
   link::KeySchedule k(1000);
-  k.install(keys_of(1, 2));
+  k.install(test::transport_keys(1, 2));
   Bytes out;
   CHECK_FALSE(k.put_key_update(out, 100));
   k.request(KeyUpdateKind::Rekey);
@@ -113,8 +86,8 @@ TEST_CASE("KEY_UPDATE goes in only when owed and where its 9 bytes fit", "[keys]
 
 TEST_CASE("the send key changes after the record that carries KEY_UPDATE, not before", "[keys]") {
   link::KeySchedule agent(1000), relay(1000);
-  agent.install(keys_of(1, 2));
-  relay.install(keys_of(2, 1));
+  agent.install(test::transport_keys(1, 2));
+  relay.install(test::transport_keys(2, 1));
   Bytes wire;
   CHECK_FALSE(seal(agent, wire, hex(kPing1), false).send_key_changed);
   agent.request(KeyUpdateKind::Rekey);
@@ -134,7 +107,7 @@ TEST_CASE("the send key changes after the record that carries KEY_UPDATE, not be
 
 TEST_CASE("the send key wears out after its bytes; a key change restarts the count", "[keys]") {
   link::KeySchedule k(100);
-  k.install(keys_of(1, 2));
+  k.install(test::transport_keys(1, 2));
   Bytes wire;
   CHECK(seal(k, wire, Bytes(83, 0), false).bytes == 99);
   CHECK_FALSE(k.send_key_worn());
@@ -145,39 +118,39 @@ TEST_CASE("the send key wears out after its bytes; a key change restarts the cou
   CHECK_FALSE(k.send_key_worn());
   seal(k, wire, Bytes(200, 0), false);
   CHECK(k.send_key_worn());
-  k.install(keys_of(1, 2));  // a fresh first handshake starts from zero too
+  k.install(test::transport_keys(1, 2));  // a fresh first handshake starts from zero too
   CHECK_FALSE(k.send_key_worn());
 }
 
 TEST_CASE("REKEY in each direction keeps the two sides paired", "[keys]") {
   link::KeySchedule agent(1000), relay(1000);
-  agent.install(keys_of(1, 2));
-  relay.install(keys_of(2, 1));
-  CHECK(pair_up(agent.send(), relay.recv()));
+  agent.install(test::transport_keys(1, 2));
+  relay.install(test::transport_keys(2, 1));
+  CHECK(test::pair_up(agent.send(), relay.recv()));
   agent.request(KeyUpdateKind::Rekey);
   Bytes wire;
   seal(agent, wire, {}, true);
   REQUIRE(open_all(relay, wire));
-  CHECK_FALSE(pair_up(agent.send(), relay.recv()));  // the relay has not switched yet
+  CHECK_FALSE(test::pair_up(agent.send(), relay.recv()));  // the relay has not switched yet
   agent.send().set_nonce(2);  // the failed try advanced the sender's nonce only: put it back
   REQUIRE(relay.switch_recv(KeyUpdateKind::Rekey));
-  CHECK(pair_up(agent.send(), relay.recv()));
+  CHECK(test::pair_up(agent.send(), relay.recv()));
 }
 
 TEST_CASE("an in-link handshake's keys wait for each direction's KEY_UPDATE", "[keys][rehandshake]") {
   link::KeySchedule agent(1000), relay(1000);
-  agent.install(keys_of(1, 2));
-  relay.install(keys_of(2, 1));
+  agent.install(test::transport_keys(1, 2));
+  relay.install(test::transport_keys(2, 1));
   // Both roles install the same way; each then owes KEY_UPDATE kind 1.
-  relay.install_next_keys(keys_of(4, 3));
-  agent.install_next_keys(keys_of(3, 4));
+  relay.install_next_keys(test::transport_keys(4, 3));
+  agent.install_next_keys(test::transport_keys(3, 4));
   CHECK(relay.handshake_hash()[0] == 7);
   for (auto* k : {&agent, &relay}) {
     CHECK(k->next_keys_pending());
     REQUIRE(k->key_update_due());
   }
   // Old keys still pair until the switch.
-  CHECK(pair_up(relay.send(), agent.recv()));
+  CHECK(test::pair_up(relay.send(), agent.recv()));
   Bytes wire;
   CHECK(seal(relay, wire, {}, true).send_key_changed);
   auto plain = open_all(agent, wire);  // under the old key
@@ -185,19 +158,19 @@ TEST_CASE("an in-link handshake's keys wait for each direction's KEY_UPDATE", "[
   CHECK(to_hex(*plain) == kNewHandshake);
   CHECK(relay.next_keys_pending());  // its receive side still waits for the agent's KEY_UPDATE
   REQUIRE(agent.switch_recv(KeyUpdateKind::NewHandshake));
-  CHECK(pair_up(relay.send(), agent.recv()));
+  CHECK(test::pair_up(relay.send(), agent.recv()));
   wire.clear();
   CHECK(seal(agent, wire, {}, true).send_key_changed);
   REQUIRE(open_all(relay, wire));
   CHECK_FALSE(agent.next_keys_pending());
   REQUIRE(relay.switch_recv(KeyUpdateKind::NewHandshake));
   CHECK_FALSE(relay.next_keys_pending());
-  CHECK(pair_up(agent.send(), relay.recv()));
+  CHECK(test::pair_up(agent.send(), relay.recv()));
 }
 
 TEST_CASE("KEY_UPDATE kind 1 without agreed keys is refused", "[keys][bad-input]") {
   link::KeySchedule k(1000);
-  k.install(keys_of(1, 2));
+  k.install(test::transport_keys(1, 2));
   auto r = k.switch_recv(KeyUpdateKind::NewHandshake);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == Errc::Malformed);
@@ -207,7 +180,7 @@ TEST_CASE("KEY_UPDATE kind 1 without agreed keys is refused", "[keys][bad-input]
 
 TEST_CASE("after the CLOSE record nothing can be sealed", "[keys][close]") {
   link::KeySchedule k(1000);
-  k.install(keys_of(1, 2));
+  k.install(test::transport_keys(1, 2));
   Bytes close, wire;
   frame::put_close(close, {frame::CloseCode::Normal, "bye"});
   seal(k, wire, close, false, true);

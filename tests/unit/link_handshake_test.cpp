@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "common/link/record_codec.hpp"
+#include "tests/unit/key_util.hpp"
 #include "tests/unit/link_harness.hpp"
 #include "tests/unit/test_util.hpp"
 
@@ -58,15 +59,6 @@ struct Sides {
   }
 };
 
-// True when what `from` seals, `to` opens.
-bool pair_up(crypto::CipherState& from, crypto::CipherState& to) {
-  std::uint8_t buf[5 + crypto::kTagBytes] = {'f', 'e', 'r', 'r', 'y'};
-  auto n = from.encrypt({}, buf, 5, buf);
-  if (!n) return false;
-  auto m = to.decrypt({}, buf, *n, buf);
-  return m && *m == 5 && buf[0] == 'f';
-}
-
 // Message 2's payload as the initiator's Noise state decrypts it.
 Bytes payload_of_message2(crypto::HandshakeIK& initiator, ByteSpan message2) {
   auto p = initiator.read_message2(message2);
@@ -96,8 +88,8 @@ TEST_CASE("both roles agree on keys, the peer, the session id and the relay's su
   CHECK(s.agent->session_id() != link::SessionId{});
   CHECK(s.agent->peer_suites() == kBothSuites);
   CHECK(keys->handshake_hash == reply->keys->handshake_hash);
-  CHECK(pair_up(keys->send, reply->keys->recv));
-  CHECK(pair_up(reply->keys->send, keys->recv));
+  CHECK(test::pair_up(keys->send, reply->keys->recv));
+  CHECK(test::pair_up(reply->keys->send, keys->recv));
 }
 
 TEST_CASE("the payloads on the wire: timestamp, version, flags; version, session id, suites",
@@ -211,7 +203,7 @@ TEST_CASE("an in-link handshake keeps the session id and needs a timestamp newer
   // The agent's newest timestamp, from another link of its pool, is not this link's concern.
   REQUIRE(s.admission.fresh(s.agent_key.public_key(), kLater));
   auto [agent_keys, relay_keys] = s.run(crypto::tai64n_from(kNov2023 + std::chrono::minutes(1)));
-  CHECK(pair_up(agent_keys.send, relay_keys.recv));
+  CHECK(test::pair_up(agent_keys.send, relay_keys.recv));
   CHECK(s.relay->session_id() == sid);
   CHECK(s.agent->session_id() == sid);
   // No newer than this link's last: a replay.
