@@ -32,7 +32,7 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
       handshake_(handshake_settings(cfg_)),
       keys_(cfg_.rekey_bytes),
       timers_(timer_settings(cfg_)),
-      control_(cfg_.mux.max_control_bytes) {}
+      outbox_(cfg_.mux.max_control_bytes) {}
 
 void LinkSession::wake() {
   if (cfg_.wake) cfg_.wake();
@@ -47,7 +47,7 @@ void LinkSession::start(Instant now) {
   if (cfg_.role == LinkConfig::Role::Responder) return;
   auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()));
   if (!msg) return fail_link(msg.error(), false);
-  append_record(hs_out_, *msg);
+  outbox_.put_handshake(*msg);
   wake();
 }
 
@@ -84,8 +84,9 @@ Result<crypto::TransportKeys> LinkSession::take_handshake_message(ByteSpan messa
   auto reply = handshake_.answer(message);
   if (!reply) return reply.error();
   if (state_ == State::Handshaking) {
-    append_record(hs_out_, reply->message2);
-  } else if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, reply->message2); });
+    outbox_.put_handshake(reply->message2);
+  } else if (auto queued =
+                 outbox_.control().push([&](Bytes& b) { frame::put_rehandshake(b, reply->message2); });
              !queued) {
     return queued.error();
   }
@@ -97,7 +98,8 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   state_ = State::Established;
   timers_.established(now);  // the peer's handshake message authenticated
   // A first ping measures the RTT that window growth needs.
-  control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+  outbox_.control().append(
+      [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
   wake();
   events_.on_established(handshake_.peer());
 }
@@ -147,7 +149,7 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
         }
         return {};
       }
-      auto queued = control_.push([&](Bytes& b) { frame::put_ping(b, *opaque, true); });
+      auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *opaque, true); });
       wake();
       return queued;
     }
@@ -192,7 +194,7 @@ void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
 void LinkSession::start_rehandshake() {
   auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()));
   if (!msg) return fail_link(msg.error(), true);
-  auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
+  auto queued = outbox_.control().push([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
   if (!queued) return fail_link(queued.error(), true);
   wake();
 }
@@ -208,8 +210,8 @@ void LinkSession::tick(Instant now) {
   const LinkTimers::Due due = timers_.due(now);
   if (due.peer_silent) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
   if (due.ping) {
-    auto queued =
-        control_.push([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+    auto queued = outbox_.control().push(
+        [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
     if (!queued) return fail_link(queued.error(), true);
     timers_.pinged(now);
     wake();
@@ -225,8 +227,7 @@ void LinkSession::tick(Instant now) {
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
   if (state_ == State::Closed) return;
   if (state_ == State::Established) {
-    control_.append([&](Bytes& b) { frame::put_close(b, frame::CloseInfo{code, std::string(reason)}); });
-    close_queued_ = true;
+    outbox_.close(frame::CloseInfo{code, std::string(reason)});
     wake();
   }
   end(fail(Errc::Closed, "closed by this side"));
@@ -252,10 +253,7 @@ void LinkSession::abort(const Error& why) { end(why); }
 void LinkSession::fail_link(const Error& why, bool tell_peer) {
   if (state_ == State::Closed) return;
   if (tell_peer && state_ == State::Established && keys_.send().has_key()) {
-    control_.append([&](Bytes& b) {
-      frame::put_close(b, frame::CloseInfo{close_code_for(why.code), why.what});
-    });
-    close_queued_ = true;
+    outbox_.close(frame::CloseInfo{close_code_for(why.code), why.what});
     wake();
   }
   end(why);
@@ -277,10 +275,7 @@ void LinkSession::eof() {
 }
 
 bool LinkSession::has_output() const noexcept {
-  if (!hs_out_.empty()) return true;
-  if (state_ == State::Closed) return close_queued_;
-  if (state_ != State::Established) return false;
-  return !control_.empty() || keys_.key_update_due() || mux_.has_output();
+  return outbox_.has_output(keys_, state_ == State::Established ? &mux_ : nullptr);
 }
 
 void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
@@ -291,53 +286,21 @@ void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
 
 void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
   const std::size_t start = out.size();
-  if (!hs_out_.empty()) {
-    out.insert(out.end(), hs_out_.begin(), hs_out_.end());
-    hs_out_.clear();
-  }
+  outbox_.take_handshake(out);
   out.reserve(out.size() + max_bytes + kRecordHeaderBytes + kMaxRecordBody);
   while (out.size() - start < max_bytes && keys_.send().has_key() && has_output()) {
-    const Sealed sealed = produce_record(out);
-    if (sealed == Sealed::Failed) return;
-    if (sealed == Sealed::Last) break;
+    if (keys_.send_key_worn()) queue_key_update(frame::KeyUpdateKind::Rekey);
+    auto record = outbox_.seal_next(out, keys_, state_ == State::Established ? &mux_ : nullptr);
+    if (!record) return fail_link(record.error(), false);
+    if (!record->sealed) break;
+    ++counters_.records_sent;
+    if (record->send_key_changed) {
+      timers_.send_key_changed(now_);
+      ++counters_.rekeys_sent;
+    }
+    if (record->last) break;
   }
   counters_.wire_bytes_sent += out.size() - start;
-}
-
-// One record: the session's control frames, then KEY_UPDATE or stream frames, sealed.
-LinkSession::Sealed LinkSession::produce_record(Bytes& out) {
-  if (keys_.send_key_worn()) queue_key_update(frame::KeyUpdateKind::Rekey);
-  const std::size_t record = begin_record(out);
-  // Link control frames lead; each is small and whole.
-  control_.move_to(out, frame::kMaxRecordPlaintext);
-  const bool closing = close_queued_ && control_.empty();
-  if (!closing && state_ == State::Established) {
-    const std::size_t room = frame::kMaxRecordPlaintext - record_plaintext_bytes(out, record);
-    // KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and ends
-    // its record; until it has gone, stream data waits so it is sealed under the new key.
-    if (!keys_.key_update_due()) {
-      mux_.produce(out, room);
-    } else if (control_.empty()) {
-      keys_.put_key_update(out, room);
-    }
-  }
-  if (record_plaintext_bytes(out, record) == 0) {
-    out.resize(record);
-    return Sealed::Last;
-  }
-  auto sealed = keys_.seal(out, record, closing);
-  if (!sealed) {
-    fail_link(sealed.error(), false);
-    return Sealed::Failed;
-  }
-  ++counters_.records_sent;
-  if (sealed->send_key_changed) {
-    timers_.send_key_changed(now_);
-    ++counters_.rekeys_sent;
-  }
-  if (!closing) return Sealed::More;
-  close_queued_ = false;
-  return Sealed::Last;
 }
 
 }  // namespace ferry::link

@@ -15,11 +15,11 @@
 #include <functional>
 #include <optional>
 
-#include "common/link/control_queue.hpp"
 #include "common/link/key_schedule.hpp"
 #include "common/link/link_handshake.hpp"
 #include "common/link/link_timers.hpp"
 #include "common/link/mux.hpp"
+#include "common/link/outbox.hpp"
 #include "common/link/record_codec.hpp"
 
 namespace ferry::link {
@@ -133,8 +133,6 @@ class LinkSession {
   // Runs the close that close_when_streams_end() deferred once nothing is left; true if it did.
   bool close_if_drained();
   void produce_records(Bytes& out, std::size_t max_bytes);
-  enum class Sealed { More, Last, Failed };
-  Sealed produce_record(Bytes& out);
   void fail_link(const Error& why, bool tell_peer);
   void end(const Error& why);
   void wake();
@@ -147,9 +145,7 @@ class LinkSession {
   KeySchedule keys_;
   LinkTimers timers_;
   RecordReader records_;
-  Bytes hs_out_;          // framed handshake message waiting for produce()
-  ControlQueue control_;  // PING, PING answers, REHANDSHAKE, CLOSE frames
-  bool close_queued_ = false;
+  Outbox outbox_;
   // close_when_streams_end() is waiting for the last stream.
   std::optional<frame::CloseInfo> close_when_drained_;
   bool handshake_begun_ = false;
