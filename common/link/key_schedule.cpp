@@ -48,6 +48,22 @@ void KeySchedule::switch_send(frame::KeyUpdateKind kind) noexcept {
   send_key_bytes_ = 0;
 }
 
+Result<void> KeySchedule::peer_key_update(ByteSpan payload, bool last_in_record) {
+  auto kind = frame::parse_key_update(payload);
+  if (!kind) return kind.error();
+  if (!last_in_record) return fail(Errc::Malformed, "KEY_UPDATE is not the last frame of its record");
+  peer_key_update_ = *kind;
+  return {};
+}
+
+Result<bool> KeySchedule::peer_record_done() {
+  if (!peer_key_update_) return false;
+  const frame::KeyUpdateKind kind = *peer_key_update_;
+  peer_key_update_.reset();
+  if (auto ok = switch_recv(kind); !ok) return ok.error();
+  return true;
+}
+
 Result<void> KeySchedule::switch_recv(frame::KeyUpdateKind kind) noexcept {
   if (kind == frame::KeyUpdateKind::Rekey) {
     recv_.rekey();

@@ -55,12 +55,17 @@ class KeySchedule {
   // Seals the record begun at `record` under the send key and counts its bytes. `last`: the CLOSE
   // record, after which nothing can be sealed.
   Result<SealedRecord> seal(Bytes& out, std::size_t record, bool last);
-  // After the peer's record that carried KEY_UPDATE. Kind 1 before an in-link handshake finished
-  // breaks the protocol.
-  Result<void> switch_recv(frame::KeyUpdateKind kind) noexcept;
+
+  // The peer's KEY_UPDATE frame, which must be the last of its record (`last_in_record`). Its receive
+  // key changes once the record's other frames are handled: at peer_record_done().
+  Result<void> peer_key_update(ByteSpan payload, bool last_in_record);
+  // The peer's record has been handled; returns whether the receive key changed after it. Kind 1
+  // before an in-link handshake finished breaks the protocol.
+  Result<bool> peer_record_done();
 
  private:
   void switch_send(frame::KeyUpdateKind kind) noexcept;
+  Result<void> switch_recv(frame::KeyUpdateKind kind) noexcept;
 
   std::uint64_t rekey_bytes_;
   crypto::CipherState send_, recv_;
@@ -68,6 +73,7 @@ class KeySchedule {
   crypto::Hash handshake_hash_{};
   std::optional<frame::KeyUpdateKind> key_update_due_;
   std::optional<frame::KeyUpdateKind> key_update_in_record_;  // put into the record not yet sealed
+  std::optional<frame::KeyUpdateKind> peer_key_update_;       // in the peer's record being handled
   std::uint64_t send_key_bytes_ = 0;
 };
 

@@ -109,47 +109,32 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
   if (!opened) return fail_link(opened.error(), false);
   timers_.heard(now);  // authenticated records only
   ByteSpan plain = *opened;
-  std::optional<frame::KeyUpdateKind> switch_recv;
   while (!plain.empty() && state_ == State::Established) {
     std::size_t used = 0;
     auto f = frame::decode(plain, used);
     if (!f) return fail_link(f.error(), true);
     plain = plain.subspan(used);
-    Result<void> r;
-    if (f->type == Type::KeyUpdate) {
-      auto k = frame::parse_key_update(f->payload);
-      if (!k) return fail_link(k.error(), true);
-      if (!plain.empty())
-        return fail_link(fail(Errc::Malformed, "KEY_UPDATE is not the last frame of its record"), true);
-      switch_recv = *k;
-    } else if (f->type == Type::Ping || f->type == Type::Rehandshake || f->type == Type::Close) {
-      r = on_control(*f, now);
-    } else {
-      r = mux_.on_frame(*f);
-    }
-    if (!r) return fail_link(r.error(), true);
+    if (auto ok = on_frame(*f, plain.empty(), now); !ok) return fail_link(ok.error(), true);
   }
-  if (switch_recv && state_ == State::Established) {
-    if (auto ok = keys_.switch_recv(*switch_recv); !ok) return fail_link(ok.error(), true);
-    ++counters_.rekeys_received;
-  }
-  if (state_ == State::Established && mux_.has_output()) wake();
+  if (state_ != State::Established) return;
+  auto switched = keys_.peer_record_done();
+  if (!switched) return fail_link(switched.error(), true);
+  if (*switched) ++counters_.rekeys_received;
+  if (mux_.has_output()) wake();
 }
 
-Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
+Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, Instant now) {
   switch (f.type) {
+    case Type::KeyUpdate:
+      return keys_.peer_key_update(f.payload, last_in_record);
     case Type::Ping: {
-      auto opaque = frame::parse_ping(f.payload);
-      if (!opaque) return opaque.error();
+      auto sent = frame::parse_ping(f.payload);
+      if (!sent) return sent.error();
       if (f.flags & frame::kFlagAck) {
-        const auto sent = Instant(static_cast<std::int64_t>(*opaque));
-        if (sent <= now && now - sent < Millis(3'600'000)) {
-          rtt_ = now - sent;
-          mux_.set_rtt(*rtt_);
-        }
+        if (auto rtt = timers_.ping_answered(*sent, now)) mux_.set_rtt(*rtt);
         return {};
       }
-      auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *opaque, true); });
+      auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *sent, true); });
       wake();
       return queued;
     }
@@ -162,7 +147,7 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
       return {};
     }
     default:
-      return fail(Errc::Malformed, "not a control frame");
+      return mux_.on_frame(f);
   }
 }
 

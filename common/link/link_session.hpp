@@ -101,7 +101,7 @@ class LinkSession {
   bool established() const noexcept { return state_ == State::Established; }
   const crypto::PublicKey& peer() const noexcept { return handshake_.peer(); }
   const SessionId& session_id() const noexcept { return handshake_.session_id(); }
-  std::optional<Millis> rtt() const noexcept { return rtt_; }
+  std::optional<Millis> rtt() const noexcept { return timers_.rtt(); }
   const LinkCounters& counters() const noexcept { return counters_; }
   const crypto::Hash& handshake_hash() const noexcept { return keys_.handshake_hash(); }
   Millis handshake_timeout() const noexcept { return cfg_.handshake_timeout; }
@@ -120,7 +120,8 @@ class LinkSession {
   // answers; the keys both sides now hold.
   Result<crypto::TransportKeys> take_handshake_message(ByteSpan message);
   void on_transport(MutByteSpan record, Instant now);
-  Result<void> on_control(const frame::Frame& f, Instant now);
+  // One frame of an authenticated record; `last_in_record`: nothing follows it in the record.
+  Result<void> on_frame(const frame::Frame& f, bool last_in_record, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
   void become_established(crypto::TransportKeys keys, Instant now);
   void start_rehandshake();
@@ -150,7 +151,6 @@ class LinkSession {
   std::optional<frame::CloseInfo> close_when_drained_;
   bool handshake_begun_ = false;
   Instant now_{0};  // the latest time passed in
-  std::optional<Millis> rtt_;
   LinkCounters counters_;
   bool ended_ = false;
 };

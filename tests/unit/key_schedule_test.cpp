@@ -36,6 +36,13 @@ Result<Bytes> open_all(link::KeySchedule& k, Bytes wire) {
   return plain;
 }
 
+// The peer's record ended with KEY_UPDATE `kind`: whether the receive key changed after it.
+Result<bool> peer_sent_key_update(link::KeySchedule& k, KeyUpdateKind kind) {
+  const Bytes payload{static_cast<std::uint8_t>(kind)};
+  if (auto ok = k.peer_key_update(payload, true); !ok) return ok.error();
+  return k.peer_record_done();
+}
+
 const char* const kPing1 = "06000000000000080000000000000001";  // PING, stream 0, 8 bytes: 1
 const char* const kPing2 = "06000000000000080000000000000002";
 const char* const kRekey = "080000000000000100";         // KEY_UPDATE, stream 0, 1 byte: kind 0
@@ -101,7 +108,7 @@ TEST_CASE("the send key changes after the record that carries KEY_UPDATE, not be
   wire.clear();
   seal(agent, wire, hex(kPing1), false);
   CHECK_FALSE(open_all(relay, wire));  // forged, as far as the old key can tell
-  REQUIRE(relay.switch_recv(KeyUpdateKind::Rekey));
+  REQUIRE(*peer_sent_key_update(relay, KeyUpdateKind::Rekey));
   CHECK(open_all(relay, wire));
 }
 
@@ -133,7 +140,7 @@ TEST_CASE("REKEY in each direction keeps the two sides paired", "[keys]") {
   REQUIRE(open_all(relay, wire));
   CHECK_FALSE(test::pair_up(agent.send(), relay.recv()));  // the relay has not switched yet
   agent.send().set_nonce(2);  // the failed try advanced the sender's nonce only: put it back
-  REQUIRE(relay.switch_recv(KeyUpdateKind::Rekey));
+  REQUIRE(*peer_sent_key_update(relay, KeyUpdateKind::Rekey));
   CHECK(test::pair_up(agent.send(), relay.recv()));
 }
 
@@ -157,21 +164,48 @@ TEST_CASE("an in-link handshake's keys wait for each direction's KEY_UPDATE", "[
   REQUIRE(plain);
   CHECK(to_hex(*plain) == kNewHandshake);
   CHECK(relay.next_keys_pending());  // its receive side still waits for the agent's KEY_UPDATE
-  REQUIRE(agent.switch_recv(KeyUpdateKind::NewHandshake));
+  REQUIRE(*peer_sent_key_update(agent, KeyUpdateKind::NewHandshake));
   CHECK(test::pair_up(relay.send(), agent.recv()));
   wire.clear();
   CHECK(seal(agent, wire, {}, true).send_key_changed);
   REQUIRE(open_all(relay, wire));
   CHECK_FALSE(agent.next_keys_pending());
-  REQUIRE(relay.switch_recv(KeyUpdateKind::NewHandshake));
+  REQUIRE(*peer_sent_key_update(relay, KeyUpdateKind::NewHandshake));
   CHECK_FALSE(relay.next_keys_pending());
+  CHECK(test::pair_up(agent.send(), relay.recv()));
+}
+
+TEST_CASE("the peer's KEY_UPDATE must end its record; the receive key changes after the record",
+          "[keys][bad-input]") {
+  link::KeySchedule agent(1000), relay(1000);
+  agent.install(test::transport_keys(1, 2));
+  relay.install(test::transport_keys(2, 1));
+  auto not_last = relay.peer_key_update(hex("00"), false);
+  REQUIRE_FALSE(not_last);
+  CHECK(std::string(not_last.error().what) == "KEY_UPDATE is not the last frame of its record");
+  auto bad_kind = relay.peer_key_update(hex("02"), true);
+  REQUIRE_FALSE(bad_kind);
+  CHECK(std::string(bad_kind.error().what) == "KEY_UPDATE must be 1 byte: 0 or 1");
+  auto nothing = relay.peer_record_done();
+  REQUIRE(nothing);
+  CHECK_FALSE(*nothing);
+  // Announced: the rest of the record is still under the old key.
+  REQUIRE(relay.peer_key_update(hex("00"), true));
+  CHECK(test::pair_up(agent.send(), relay.recv()));
+  agent.request(KeyUpdateKind::Rekey);
+  Bytes wire;
+  seal(agent, wire, {}, true);
+  REQUIRE(open_all(relay, wire));
+  auto switched = relay.peer_record_done();
+  REQUIRE(switched);
+  CHECK(*switched);
   CHECK(test::pair_up(agent.send(), relay.recv()));
 }
 
 TEST_CASE("KEY_UPDATE kind 1 without agreed keys is refused", "[keys][bad-input]") {
   link::KeySchedule k(1000);
   k.install(test::transport_keys(1, 2));
-  auto r = k.switch_recv(KeyUpdateKind::NewHandshake);
+  auto r = peer_sent_key_update(k, KeyUpdateKind::NewHandshake);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == Errc::Malformed);
   CHECK(std::string(r.error().what) == "KEY_UPDATE to keys never agreed");
