@@ -1,54 +1,25 @@
 // One link, sans-I/O: the Noise IK handshake, then transport records of link frames, with keepalive,
 // key updates, authenticated close and the stream multiplexer on top. The session decides what
-// happens; four parts keep the state it decides on:
+// happens and when; its parts keep the state it decides on and the protocol's rules:
 //
-//   Noise IK messages <--> keys, peer, session id: the first handshake and in-link    (link_handshake)
-//                          ones, with their payloads                                 (handshake_payload)
+//   Noise IK messages <--> keys, the peer, the session id; first and in-link  (link_handshake, with
+//                          handshakes                                          handshake_payload)
 //   TCP bytes --RecordReader--> records --open_record--> frames --> Mux / control    (record_codec)
-//   Mux and control frames --> records --seal_record--> TCP bytes                    (record_codec)
-//   the keys both use: current, next, the KEY_UPDATE owed (docs/protocol.md "Keys")  (key_schedule)
+//   handshake message, control frames, KEY_UPDATE, Mux frames --> records, in order  (outbox)
+//   the keys both use: current, next, the KEY_UPDATE owed; sealing (protocol.md 8)   (key_schedule)
 //   tick(now) --> what is due: handshake timeout, PING, dead peer, REKEY, in-link     (link_timers)
 //                 handshake, forced close
+//   CLOSE codes <--> errors                                                          (close_code)
 #pragma once
 
-#include <chrono>
-#include <functional>
 #include <optional>
 
 #include "common/link/key_schedule.hpp"
-#include "common/link/link_handshake.hpp"
-#include "common/link/link_timers.hpp"
-#include "common/link/mux.hpp"
+#include "common/link/link_config.hpp"
 #include "common/link/outbox.hpp"
 #include "common/link/record_codec.hpp"
 
 namespace ferry::link {
-
-struct LinkConfig {
-  enum class Role { Initiator, Responder };
-  Role role = Role::Initiator;
-  const crypto::SecretKey* static_key = nullptr;  // outlives the session
-  crypto::PublicKey peer_key{};                   // initiator: the relay's pinned key
-  Admission* admission = nullptr;                 // responder: required
-  // Initiator: the suite of its handshakes. Responder: the suites it accepts; message 2 names them,
-  // so that an initiator that fell back to ChaCha20-Poly1305 learns it may offer AES-256-GCM again.
-  crypto::CipherSuite suite = crypto::CipherSuite::ChaChaPoly;
-  crypto::SuiteSet accept_suites{crypto::CipherSuite::ChaChaPoly};
-  Millis handshake_timeout{5000};
-  Millis keepalive_interval{15000};
-  Millis dead_after{45000};  // nothing received for this long: the link is dead
-  Millis rekey_interval{10 * 60 * 1000};
-  std::uint64_t rekey_bytes = std::uint64_t{1} << 30;
-  Millis rehandshake_interval{60 * 60 * 1000};
-  // Responder: an in-link handshake sooner than this after the last key change closes the link.
-  Millis min_rehandshake_gap{10 * 1000};
-  MuxLimits mux{};
-  std::uint8_t wire_version = kWireVersion;  // tests set another to check the refusal
-  std::function<std::chrono::system_clock::time_point()> wall_clock = [] {
-    return std::chrono::system_clock::now();
-  };
-  std::function<void()> wake;  // called when output becomes available; may be empty
-};
 
 struct LinkCounters {
   std::uint64_t records_sent = 0;
