@@ -26,11 +26,7 @@ void LinkSession::start(Instant now) {
   state_ = State::Handshaking;
   timers_.started(now);
   handshake_begun_ = true;
-  if (cfg_.role == LinkConfig::Role::Responder) return;
-  auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()));
-  if (!msg) return fail_link(msg.error(), false);
-  outbox_.put_handshake(*msg);
-  wake();
+  if (cfg_.role == LinkConfig::Role::Initiator) offer_handshake();
 }
 
 void LinkSession::receive(MutByteSpan data, Instant now) {
@@ -59,19 +55,13 @@ void LinkSession::process_record(MutByteSpan record, Instant now) {
   if (state_ == State::Established) on_transport(record, now);
 }
 
-// Message 2 goes out in a record of its own or, in-link, in a REHANDSHAKE frame, even when the link then
-// ends (LinkHandshake::Reply).
+// Message 2 goes out even when the link then ends (LinkHandshake::Reply).
 Result<crypto::TransportKeys> LinkSession::take_handshake_message(ByteSpan message) {
   if (cfg_.role == LinkConfig::Role::Initiator) return handshake_.finish(message);
   auto reply = handshake_.answer(message);
   if (!reply) return reply.error();
-  if (state_ == State::Handshaking) {
-    outbox_.put_handshake(reply->message2);
-  } else if (auto queued =
-                 outbox_.control().push([&](Bytes& b) { frame::put_rehandshake(b, reply->message2); });
-             !queued) {
-    return queued.error();
-  }
+  if (auto sent = outbox_.put_handshake(reply->message2, state_ == State::Established); !sent)
+    return sent.error();
   return std::move(reply->keys);
 }
 
@@ -158,11 +148,11 @@ void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
   wake();
 }
 
-void LinkSession::start_rehandshake() {
+void LinkSession::offer_handshake() {
   auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()));
   if (!msg) return fail_link(msg.error(), true);
-  auto queued = outbox_.control().push([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
-  if (!queued) return fail_link(queued.error(), true);
+  if (auto sent = outbox_.put_handshake(*msg, state_ == State::Established); !sent)
+    return fail_link(sent.error(), true);
   wake();
 }
 
@@ -187,7 +177,7 @@ void LinkSession::tick(Instant now) {
   mux_.poll_budget();  // another link of the agent may have given bytes back
   if (state_ != State::Established) return;
   // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
-  if (due.rehandshake && !rehandshake_pending()) start_rehandshake();
+  if (due.rehandshake && !rehandshake_pending()) offer_handshake();
   if (due.keys_expired) fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
 }
 

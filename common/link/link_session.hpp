@@ -95,7 +95,8 @@ class LinkSession {
   Result<void> on_frame(const frame::Frame& f, bool last_in_record, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
   void become_established(crypto::TransportKeys keys, Instant now);
-  void start_rehandshake();
+  // Initiator: message 1 of the first handshake or of an in-link one.
+  void offer_handshake();
   // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
   // KEY_UPDATE kind 1 has yet to be sent or received.
   bool rehandshake_pending() const noexcept {

@@ -2,6 +2,12 @@
 
 namespace ferry::link {
 
+Result<void> Outbox::put_handshake(ByteSpan message, bool in_link) {
+  if (in_link) return control_.push([&](Bytes& b) { frame::put_rehandshake(b, message); });
+  append_record(handshake_, message);
+  return {};
+}
+
 void Outbox::close(const frame::CloseInfo& info) {
   control_.append([&](Bytes& b) { frame::put_close(b, info); });
   close_queued_ = true;

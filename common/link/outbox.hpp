@@ -16,8 +16,10 @@ class Outbox {
  public:
   explicit Outbox(std::size_t max_control_bytes) : control_(max_control_bytes) {}
 
-  // A handshake message, first or last of the handshake: it leaves before any transport record.
-  void put_handshake(ByteSpan message) { append_record(handshake_, message); }
+  // A handshake message. The first handshake's travel in records of their own, before any transport
+  // record; an in-link one's in a REHANDSHAKE frame among the control frames, whose bound it may pass
+  // (ControlQueue::push).
+  Result<void> put_handshake(ByteSpan message, bool in_link);
   // The session's control frames but CLOSE; push() fails past the queue's bound (ControlQueue).
   ControlQueue& control() noexcept { return control_; }
   // CLOSE, after every control frame queued before it.

@@ -69,12 +69,25 @@ struct Link {
 TEST_CASE("the handshake message leaves first, in a record of its own and in clear", "[outbox]") {
   Link l;
   CHECK_FALSE(l.outbox.has_output(l.keys, nullptr));
-  l.outbox.put_handshake(hex("c0ffee"));
+  REQUIRE(l.outbox.put_handshake(hex("c0ffee"), false));
   CHECK(l.outbox.has_output(l.keys, nullptr));
   Bytes out;
   l.outbox.take_handshake(out);
   CHECK(to_hex(out) == "0003c0ffee");
   CHECK_FALSE(l.outbox.has_output(l.keys, nullptr));
+}
+
+TEST_CASE("an in-link handshake message is a REHANDSHAKE frame among the control frames", "[outbox]") {
+  Link l;
+  l.ping();
+  REQUIRE(l.outbox.put_handshake(hex("c0ffee"), true));
+  Bytes out;
+  l.outbox.take_handshake(out);
+  CHECK(out.empty());
+  CHECK(l.drain(nullptr).empty());  // control frames leave only while the link is up or closing
+  CHECK(l.drain(&l.mux) == std::vector<std::string>{kPing + "0900000000000003c0ffee"});
+  link::Outbox full(10);                                   // the frame is 11 bytes
+  REQUIRE_FALSE(full.put_handshake(hex("c0ffee"), true));  // past the control frames' bound
 }
 
 TEST_CASE("the session's control frames lead a record; stream frames fill it", "[outbox]") {
