@@ -182,11 +182,7 @@ void LinkSession::tick(Instant now) {
 }
 
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
-  if (state_ == State::Closed) return;
-  if (state_ == State::Established) {
-    outbox_.close(frame::CloseInfo{code, std::string(reason)});
-    wake();
-  }
+  if (state_ == State::Established) say_close(frame::CloseInfo{code, std::string(reason)});
   end(fail(Errc::Closed, "closed by this side"));
 }
 
@@ -208,17 +204,19 @@ bool LinkSession::close_if_drained() {
 void LinkSession::abort(const Error& why) { end(why); }
 
 void LinkSession::fail_link(const Error& why, bool tell_peer) {
-  if (state_ == State::Closed) return;
-  if (tell_peer && state_ == State::Established && keys_.send().has_key()) {
-    outbox_.close(frame::CloseInfo{close_code_for(why.code), why.what});
-    wake();
-  }
+  if (tell_peer && state_ == State::Established && keys_.send().has_key())
+    say_close(frame::CloseInfo{close_code_for(why.code), why.what});
   end(why);
 }
 
+// The owner is woken before it hears of the end, so the CLOSE record still gets written.
+void LinkSession::say_close(const frame::CloseInfo& info) {
+  outbox_.close(info);
+  wake();
+}
+
 void LinkSession::end(const Error& why) {
-  if (ended_) return;
-  ended_ = true;
+  if (state_ == State::Closed) return;
   state_ = State::Closed;
   handshake_.abandon();
   records_.drop_partial();
@@ -226,10 +224,7 @@ void LinkSession::end(const Error& why) {
   events_.on_closed(why);
 }
 
-void LinkSession::eof() {
-  if (state_ == State::Closed) return;
-  end(fail(Errc::Truncated, "the connection ended without an authenticated close"));
-}
+void LinkSession::eof() { end(fail(Errc::Truncated, "the connection ended without an authenticated close")); }
 
 bool LinkSession::has_output() const noexcept {
   return outbox_.has_output(keys_, state_ == State::Established ? &mux_ : nullptr);

@@ -107,6 +107,9 @@ class LinkSession {
   bool close_if_drained();
   void produce_records(Bytes& out, std::size_t max_bytes);
   void fail_link(const Error& why, bool tell_peer);
+  // Queues the CLOSE frame; its record is the last this side sends.
+  void say_close(const frame::CloseInfo& info);
+  // Every way the link ends comes here once: the state is Closed, the streams are reset, the owner told.
   void end(const Error& why);
   void wake();
 
@@ -124,7 +127,6 @@ class LinkSession {
   bool handshake_begun_ = false;
   Instant now_{0};  // the latest time passed in
   LinkCounters counters_;
-  bool ended_ = false;
 };
 
 }  // namespace ferry::link
