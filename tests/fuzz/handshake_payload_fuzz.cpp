@@ -7,6 +7,7 @@
 //    byte, less the bits nobody knows); decoding that again gives the same fields.
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "common/link/handshake_payload.hpp"
 #include "tests/fuzz/fuzz_assert.hpp"
@@ -15,13 +16,19 @@ using namespace ferry;
 
 namespace {
 
+// The payload `in` decodes to; none, and a Malformed error, exactly when `in` is shorter than `fixed`.
+template <class Payload>
+std::optional<Payload> decoded(ByteSpan in, std::size_t fixed) {
+  auto p = Payload::decode(in);
+  FERRY_FUZZ_ASSERT(bool(p) == (in.size() >= fixed));
+  if (p) return *p;
+  FERRY_FUZZ_ASSERT(p.error().code == Errc::Malformed);
+  return std::nullopt;
+}
+
 void message1(ByteSpan in) {
-  auto p = link::Message1Payload::decode(in);
-  FERRY_FUZZ_ASSERT(bool(p) == (in.size() >= link::Message1Payload::kBytes));
-  if (!p) {
-    FERRY_FUZZ_ASSERT(p.error().code == Errc::Malformed);
-    return;
-  }
+  const auto p = decoded<link::Message1Payload>(in, link::Message1Payload::kBytes);
+  if (!p) return;
   const Bytes again = p->encode();
   FERRY_FUZZ_ASSERT(again.size() == link::Message1Payload::kBytes);
   FERRY_FUZZ_ASSERT(std::equal(again.begin(), again.end(), in.begin()));
@@ -31,12 +38,8 @@ void message1(ByteSpan in) {
 }
 
 void message2(ByteSpan in) {
-  auto p = link::Message2Payload::decode(in);
-  FERRY_FUZZ_ASSERT(bool(p) == (in.size() >= link::Message2Payload::kMinBytes));
-  if (!p) {
-    FERRY_FUZZ_ASSERT(p.error().code == Errc::Malformed);
-    return;
-  }
+  const auto p = decoded<link::Message2Payload>(in, link::Message2Payload::kMinBytes);
+  if (!p) return;
   const bool suites_sent = in.size() > link::Message2Payload::kMinBytes;
   FERRY_FUZZ_ASSERT(suites_sent || p->accept_suites == crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly});
   const Bytes again = p->encode();

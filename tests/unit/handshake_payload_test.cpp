@@ -22,6 +22,19 @@ const std::string kSessionHex = "101112131415161718191a1b1c1d1e1f";
 const link::SessionId kSession{0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
                                0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
 
+// Every strict prefix of `whole`, the shortest payload there is, is malformed with `what`.
+template <class Payload>
+void require_too_short(const Bytes& whole, const std::string& what) {
+  for (std::size_t n = 0; n < whole.size(); ++n) {
+    INFO(n << " bytes");
+    auto p = Payload::decode(ByteSpan(whole).first(n));
+    REQUIRE_FALSE(p);
+    CHECK(p.error().code == Errc::Malformed);
+    CHECK(p.error().what == what);
+  }
+  CHECK(Payload::decode(whole));
+}
+
 }  // namespace
 
 TEST_CASE("message 1's payload is timestamp, version, flags: the protocol's worked example",
@@ -51,14 +64,7 @@ TEST_CASE("message 1's payload: bytes after the flags are ignored", "[handshake]
 }
 
 TEST_CASE("message 1's payload shorter than 14 bytes is malformed", "[handshake][payload][bad-input]") {
-  const Bytes whole = hex("400000006553f10a000000000100");
-  for (std::size_t n = 0; n < whole.size(); ++n) {
-    INFO(n << " bytes");
-    auto p = Message1Payload::decode(ByteSpan(whole).first(n));
-    REQUIRE_FALSE(p);
-    CHECK(p.error().code == Errc::Malformed);
-    CHECK(std::string(p.error().what) == "handshake payload is too short");
-  }
+  require_too_short<Message1Payload>(hex("400000006553f10a000000000100"), "handshake payload is too short");
 }
 
 TEST_CASE("message 2's payload is version, session id, accepted suites", "[handshake][payload]") {
@@ -89,12 +95,5 @@ TEST_CASE("message 2's payload: unknown suite bits and trailing bytes are droppe
 }
 
 TEST_CASE("message 2's payload shorter than 17 bytes is malformed", "[handshake][payload][bad-input]") {
-  const Bytes whole = hex("01" + kSessionHex);
-  for (std::size_t n = 0; n < whole.size(); ++n) {
-    INFO(n << " bytes");
-    auto p = Message2Payload::decode(ByteSpan(whole).first(n));
-    REQUIRE_FALSE(p);
-    CHECK(p.error().code == Errc::Malformed);
-    CHECK(std::string(p.error().what) == "handshake payload 2 is too short");
-  }
+  require_too_short<Message2Payload>(hex("01" + kSessionHex), "handshake payload 2 is too short");
 }
