@@ -6,7 +6,7 @@
 //
 // This type holds the keys in use, those of a finished in-link handshake that wait for their
 // KEY_UPDATE, the KEY_UPDATE this side owes and the bytes sealed under the send key, and it seals the
-// records whose contents the session chose, so the send key changes exactly after the record that
+// records whose contents the Outbox chose, so the send key changes exactly after the record that
 // announced it. When a REKEY is due by time is LinkTimers' call; by bytes, this type's.
 #pragma once
 

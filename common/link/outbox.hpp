@@ -20,7 +20,7 @@ class Outbox {
   // record; an in-link one's in a REHANDSHAKE frame among the control frames, whose bound it may pass
   // (ControlQueue::push).
   Result<void> put_handshake(ByteSpan message, bool in_link);
-  // The session's control frames but CLOSE; push() fails past the queue's bound (ControlQueue).
+  // The session's control frames other than CLOSE; push() fails past the queue's bound (ControlQueue).
   ControlQueue& control() noexcept { return control_; }
   // CLOSE, after every control frame queued before it.
   void close(const frame::CloseInfo& info);
