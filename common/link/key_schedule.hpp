@@ -5,8 +5,9 @@
 // in-link IK handshake, which the initiator starts every hour. Streams never notice.
 //
 // This type holds the keys in use, those of a finished in-link handshake that wait for their
-// KEY_UPDATE, the KEY_UPDATE this side owes and the bytes sealed under the send key. When a REKEY is
-// due by time is LinkTimers' call; by bytes, this type's.
+// KEY_UPDATE, the KEY_UPDATE this side owes and the bytes sealed under the send key, and it seals the
+// records whose contents the Outbox chose, so the send key changes exactly after the record that
+// announced it. When a REKEY is due by time is LinkTimers' call; by bytes, this type's.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include "common/codec/link_frame.hpp"
 #include "common/crypto/handshake_ik.hpp"
+#include "common/link/record_codec.hpp"
 
 namespace ferry::link {
 
@@ -41,26 +43,37 @@ class KeySchedule {
   // The send key has sealed its share of bytes: time for a REKEY.
   bool send_key_worn() const noexcept { return send_key_bytes_ >= rekey_bytes_; }
   bool key_update_due() const noexcept { return key_update_due_.has_value(); }
-  // The owed KEY_UPDATE goes into the record being built; its kind says what switch_send() does once
-  // that record is sealed.
-  frame::KeyUpdateKind take_key_update() noexcept;
 
-  // A record of `bytes` (sealed, tag included) went out under the send key.
-  void sealed(std::size_t bytes) noexcept { send_key_bytes_ += bytes; }
-  // After the record that carried KEY_UPDATE: the send key changes, and its byte count restarts.
-  void switch_send(frame::KeyUpdateKind kind) noexcept;
-  // After the peer's record that carried KEY_UPDATE. Kind 1 before an in-link handshake finished
-  // breaks the protocol.
-  Result<void> switch_recv(frame::KeyUpdateKind kind) noexcept;
-  // Nothing may be sealed after the CLOSE record.
-  void drop_send() noexcept { send_ = crypto::CipherState{}; }
+  // Building a record (record_codec's begin_record(), then whole frames): the owed KEY_UPDATE goes last
+  // into the record when `room` bytes of it are left, and the record's seal() switches the send key.
+  // Returns whether it went in.
+  bool put_key_update(Bytes& out, std::size_t room);
+  struct SealedRecord {
+    std::size_t bytes = 0;          // the record's body, tag included
+    bool send_key_changed = false;  // the record carried KEY_UPDATE
+  };
+  // Seals the record begun at `record` under the send key and counts its bytes. `last`: the CLOSE
+  // record, after which nothing can be sealed.
+  Result<SealedRecord> seal(Bytes& out, std::size_t record, bool last);
+
+  // The peer's KEY_UPDATE frame, which must be the last of its record (`last_in_record`). Its receive
+  // key changes once the record's other frames are handled: at peer_record_done().
+  Result<void> peer_key_update(ByteSpan payload, bool last_in_record);
+  // The peer's record has been handled; returns whether the receive key changed after it. Kind 1
+  // before an in-link handshake finished breaks the protocol.
+  Result<bool> peer_record_done();
 
  private:
+  void switch_send(frame::KeyUpdateKind kind) noexcept;
+  Result<void> switch_recv(frame::KeyUpdateKind kind) noexcept;
+
   std::uint64_t rekey_bytes_;
   crypto::CipherState send_, recv_;
   crypto::CipherState next_send_, next_recv_;  // keys of a finished in-link handshake, not yet in use
   crypto::Hash handshake_hash_{};
   std::optional<frame::KeyUpdateKind> key_update_due_;
+  std::optional<frame::KeyUpdateKind> key_update_in_record_;  // put into the record not yet sealed
+  std::optional<frame::KeyUpdateKind> peer_key_update_;       // in the peer's record being handled
   std::uint64_t send_key_bytes_ = 0;
 };
 

@@ -1,61 +1,23 @@
 #include "common/link/link_session.hpp"
 
-#include <sodium.h>
-
-#include <cstring>
+#include "common/link/close_code.hpp"
 
 namespace ferry::link {
 
 using frame::Type;
-
-namespace {
-
-ByteSpan prologue() {
-  return ByteSpan(reinterpret_cast<const std::uint8_t*>(kPrologue.data()), kPrologue.size());
-}
-
-TimerSettings timer_settings(const LinkConfig& c) {
-  return {c.handshake_timeout,
-          c.keepalive_interval,
-          c.dead_after,
-          c.rekey_interval,
-          c.rehandshake_interval,
-          c.min_rehandshake_gap,
-          c.role == LinkConfig::Role::Initiator};
-}
-
-}  // namespace
 
 LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
     : cfg_(std::move(config)),
       events_(events),
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
            events, [this] { wake(); }),
+      handshake_(handshake_settings(cfg_)),
       keys_(cfg_.rekey_bytes),
       timers_(timer_settings(cfg_)),
-      control_(cfg_.mux.max_control_bytes) {}
+      outbox_(cfg_.mux.max_control_bytes) {}
 
 void LinkSession::wake() {
   if (cfg_.wake) cfg_.wake();
-}
-
-// Message 1's payload: TAI64N timestamp (12) | wire version (1) | reserved flags (1).
-Bytes LinkSession::handshake_payload_1() const {
-  const auto ts = crypto::tai64n_from(cfg_.wall_clock());
-  Bytes p(ts.begin(), ts.end());
-  p.push_back(cfg_.wire_version);
-  p.push_back(0);
-  return p;
-}
-
-// Message 2's payload: wire version (1) | session id (16) | suites the relay accepts (1, bit i =
-// CipherSuite i).
-Bytes LinkSession::handshake_payload_2() const {
-  Bytes p(1 + session_id_.size() + 1);
-  p[0] = cfg_.wire_version;
-  std::memcpy(p.data() + 1, session_id_.data(), session_id_.size());
-  p.back() = cfg_.accept_suites.bits();
-  return p;
 }
 
 void LinkSession::start(Instant now) {
@@ -64,12 +26,7 @@ void LinkSession::start(Instant now) {
   state_ = State::Handshaking;
   timers_.started(now);
   handshake_begun_ = true;
-  if (cfg_.role == LinkConfig::Role::Responder) return;
-  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
-  auto msg = hs_->write_message1(handshake_payload_1());
-  if (!msg) return fail_link(msg.error(), false);
-  append_record(hs_out_, *msg);
-  wake();
+  if (cfg_.role == LinkConfig::Role::Initiator) offer_handshake();
 }
 
 void LinkSession::receive(MutByteSpan data, Instant now) {
@@ -91,81 +48,21 @@ void LinkSession::trim() noexcept { records_.trim(); }
 void LinkSession::process_record(MutByteSpan record, Instant now) {
   ++counters_.records_received;
   if (state_ == State::Handshaking) {
-    if (cfg_.role == LinkConfig::Role::Responder) return on_message1(record, now);
-    return on_message2(record, now);
+    auto keys = take_handshake_message(record);
+    if (!keys) return fail_link(keys.error(), false);
+    return become_established(std::move(*keys), now);
   }
   if (state_ == State::Established) on_transport(record, now);
 }
 
-Result<void> LinkSession::check_payload_1(const crypto::PublicKey& who, ByteSpan payload, bool in_link) {
-  if (payload.size() < 14) return fail(Errc::Malformed, "handshake payload is too short");
-  // The replay check comes first, so a recorded message 1 of any version is answered at most once.
-  crypto::Tai64n ts;
-  std::memcpy(ts.data(), payload.data(), ts.size());
-  if (in_link ? !crypto::newer(ts, peer_timestamp_) : !cfg_.admission->fresh(who, ts))
-    return fail(Errc::Replay, "handshake timestamp is not newer than the last");
-  // An accepted in-link timestamp also raises the agent's record when it is newer (fresh() keeps the
-  // newest; its answer is not the test here), so an outer message 1 captured before it is refused.
-  if (in_link) (void)cfg_.admission->fresh(who, ts);
-  peer_timestamp_ = ts;
-  if (payload[12] != cfg_.wire_version)
-    return fail(Errc::BadVersion, "the agent speaks another wire version");
-  return {};
-}
-
-void LinkSession::on_message1(MutByteSpan record, Instant now) {
-  hs_.emplace(crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites));
-  auto who = hs_->read_message1_identity(record);
-  if (!who) return fail_link(who.error(), false);
-  // The allow-list. An unknown key still costs the second DH, as an enrolled one does: answering a
-  // stranger one X25519 sooner would tell anyone who times it which keys are enrolled.
-  const bool admitted = cfg_.admission->admit(*who);
-  auto payload = hs_->read_message1_payload();
-  if (!admitted) return fail_link(fail(Errc::Refused, "the initiator's key is not admitted"), false);
-  if (!payload) return fail_link(payload.error(), false);
-  auto ok = check_payload_1(*who, *payload, false);
-  if (!ok && ok.error().code != Errc::BadVersion) return fail_link(ok.error(), false);
-  peer_ = *who;
-  randombytes_buf(session_id_.data(), session_id_.size());
-  auto msg = hs_->write_message2(handshake_payload_2());
-  if (!msg) return fail_link(msg.error(), false);
-  append_record(hs_out_, *msg);
-  // An admitted agent with another wire version gets message 2, which names our version, so that
-  // both sides can log the mismatch; then the link ends. A stranger never gets this far.
-  if (!ok) return fail_link(ok.error(), false);
-  auto keys = hs_->split();
-  hs_.reset();
-  become_established(std::move(keys), now);
-}
-
-// Message 2's payload (docs/protocol.md 2.4), in the first handshake and in an in-link one: the
-// relay's version, then the session id, which an in-link handshake must leave unchanged (8.1), then
-// the relay's suites (a relay that omits the byte accepts ChaCha20-Poly1305 alone).
-Result<void> LinkSession::check_payload_2(ByteSpan payload, bool in_link) const {
-  if (payload.size() < 1 + session_id_.size())
-    return fail(Errc::Malformed, "handshake payload 2 is too short");
-  if (payload[0] != cfg_.wire_version) return fail(Errc::BadVersion, "the relay speaks another wire version");
-  if (in_link && std::memcmp(payload.data() + 1, session_id_.data(), session_id_.size()) != 0)
-    return fail(Errc::Malformed, "an in-link handshake changed the session id");
-  return {};
-}
-
-void LinkSession::on_message2(MutByteSpan record, Instant now) {
-  auto payload = hs_->read_message2(record);
-  if (!payload) return fail_link(payload.error(), false);
-  if (auto ok = check_payload_2(*payload, false); !ok) return fail_link(ok.error(), false);
-  std::memcpy(session_id_.data(), payload->data() + 1, session_id_.size());
-  note_peer_suites(*payload);
-  peer_ = cfg_.peer_key;
-  auto keys = hs_->split();
-  hs_.reset();
-  become_established(std::move(keys), now);
-}
-
-void LinkSession::note_peer_suites(ByteSpan payload_2) {
-  const std::size_t at = 1 + session_id_.size();
-  peer_suites_ = payload_2.size() > at ? crypto::SuiteSet::from_bits(payload_2[at])
-                                       : crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly};
+// Message 2 goes out even when the link then ends (LinkHandshake::Reply).
+Result<crypto::TransportKeys> LinkSession::take_handshake_message(ByteSpan message) {
+  if (cfg_.role == LinkConfig::Role::Initiator) return handshake_.finish(message);
+  auto reply = handshake_.answer(message);
+  if (!reply) return reply.error();
+  if (auto sent = outbox_.put_handshake(reply->message2, state_ == State::Established); !sent)
+    return sent.error();
+  return std::move(reply->keys);
 }
 
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
@@ -173,9 +70,10 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   state_ = State::Established;
   timers_.established(now);  // the peer's handshake message authenticated
   // A first ping measures the RTT that window growth needs.
-  control_.append([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+  outbox_.control().append(
+      [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
   wake();
-  events_.on_established(peer_);
+  events_.on_established(handshake_.peer());
 }
 
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
@@ -183,47 +81,32 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
   if (!opened) return fail_link(opened.error(), false);
   timers_.heard(now);  // authenticated records only
   ByteSpan plain = *opened;
-  std::optional<frame::KeyUpdateKind> switch_recv;
   while (!plain.empty() && state_ == State::Established) {
     std::size_t used = 0;
     auto f = frame::decode(plain, used);
     if (!f) return fail_link(f.error(), true);
     plain = plain.subspan(used);
-    Result<void> r;
-    if (f->type == Type::KeyUpdate) {
-      auto k = frame::parse_key_update(f->payload);
-      if (!k) return fail_link(k.error(), true);
-      if (!plain.empty())
-        return fail_link(fail(Errc::Malformed, "KEY_UPDATE is not the last frame of its record"), true);
-      switch_recv = *k;
-    } else if (f->type == Type::Ping || f->type == Type::Rehandshake || f->type == Type::Close) {
-      r = on_control(*f, now);
-    } else {
-      r = mux_.on_frame(*f);
-    }
-    if (!r) return fail_link(r.error(), true);
+    if (auto ok = on_frame(*f, plain.empty(), now); !ok) return fail_link(ok.error(), true);
   }
-  if (switch_recv && state_ == State::Established) {
-    if (auto ok = keys_.switch_recv(*switch_recv); !ok) return fail_link(ok.error(), true);
-    ++counters_.rekeys_received;
-  }
-  if (state_ == State::Established && mux_.has_output()) wake();
+  if (state_ != State::Established) return;
+  auto switched = keys_.peer_record_done();
+  if (!switched) return fail_link(switched.error(), true);
+  if (*switched) ++counters_.rekeys_received;
+  if (mux_.has_output()) wake();
 }
 
-Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
+Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, Instant now) {
   switch (f.type) {
+    case Type::KeyUpdate:
+      return keys_.peer_key_update(f.payload, last_in_record);
     case Type::Ping: {
-      auto opaque = frame::parse_ping(f.payload);
-      if (!opaque) return opaque.error();
+      auto sent = frame::parse_ping(f.payload);
+      if (!sent) return sent.error();
       if (f.flags & frame::kFlagAck) {
-        const auto sent = Instant(static_cast<std::int64_t>(*opaque));
-        if (sent <= now && now - sent < Millis(3'600'000)) {
-          rtt_ = now - sent;
-          mux_.set_rtt(*rtt_);
-        }
+        if (auto rtt = timers_.ping_answered(*sent, now)) mux_.set_rtt(*rtt);
         return {};
       }
-      auto queued = control_.push([&](Bytes& b) { frame::put_ping(b, *opaque, true); });
+      auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *sent, true); });
       wake();
       return queued;
     }
@@ -232,26 +115,26 @@ Result<void> LinkSession::on_control(const frame::Frame& f, Instant now) {
     case Type::Close: {
       auto c = frame::parse_close(f.payload);
       if (!c) return c.error();
-      // The peer ended the link cleanly; the reason is its own text, kept static here.
-      if (c->code == frame::CloseCode::Limit) {  // told apart from a clean end: the agent backs off
-        end(fail(Errc::TooManyLinks, "the relay already holds as many links of this key as it admits"));
-        return {};
-      }
-      end(fail(Errc::Closed, c->code == frame::CloseCode::Shutdown  ? "the peer shut down"
-                             : c->code == frame::CloseCode::Revoked ? "the peer revoked this key"
-                             : c->code == frame::CloseCode::Normal
-                                 ? "the peer closed the link"
-                                 : "the peer closed the link after an error"));
+      end(closed_by_peer(c->code));
       return {};
     }
     default:
-      return fail(Errc::Malformed, "not a control frame");
+      return mux_.on_frame(f);
   }
 }
 
 Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
-  auto keys = cfg_.role == LinkConfig::Role::Responder ? answer_rehandshake(message, now)
-                                                       : finish_rehandshake(message);
+  if (cfg_.role == LinkConfig::Role::Responder) {
+    // One at a time, refused before any cryptography: each answer costs several X25519 and a
+    // directory lookup, and a second would replace keys the first has not yet put in use.
+    if (rehandshake_pending())
+      return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
+    // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
+    // get around the per-source rate limit on new links (docs/protocol.md 8.1).
+    if (timers_.rehandshake_too_soon(now))
+      return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
+  }
+  auto keys = take_handshake_message(message);
   if (!keys) return keys.error();
   keys_.install_next_keys(std::move(*keys));
   timers_.rehandshake_done(now);
@@ -260,56 +143,16 @@ Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
   return {};
 }
 
-// The relay's half: message 1 read as in the first handshake, but from this link's peer and against
-// this link's last timestamp; message 2 goes back in a REHANDSHAKE frame.
-Result<crypto::TransportKeys> LinkSession::answer_rehandshake(ByteSpan message, Instant now) {
-  // One at a time, refused before any cryptography: each answer costs several X25519 and a
-  // directory lookup, and a second would replace keys the first has not yet put in use.
-  if (rehandshake_pending())
-    return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
-  // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
-  // get around the per-source rate limit on new links (docs/protocol.md 8.1).
-  if (timers_.rehandshake_too_soon(now))
-    return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
-  if (message.size() > kMaxHandshakeRecord) return fail(Errc::TooLarge, "an oversized in-link handshake");
-  crypto::HandshakeIK hs = crypto::HandshakeIK::responder(*cfg_.static_key, prologue(), cfg_.accept_suites);
-  auto who = hs.read_message1_identity(message);
-  if (!who) return who.error();
-  if (!(*who == peer_)) return fail(Errc::Malformed, "an in-link handshake with another key");
-  if (!cfg_.admission->admit(*who)) return fail(Errc::Refused, "the initiator's key is no longer admitted");
-  auto payload = hs.read_message1_payload();
-  if (!payload) return payload.error();
-  if (auto ok = check_payload_1(*who, *payload, true); !ok) return ok.error();
-  auto msg = hs.write_message2(handshake_payload_2());
-  if (!msg) return msg.error();
-  if (auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); }); !queued)
-    return queued.error();
-  return hs.split();
-}
-
-// The agent's half: message 2 of the handshake start_rehandshake() began.
-Result<crypto::TransportKeys> LinkSession::finish_rehandshake(ByteSpan message) {
-  if (!hs_) return fail(Errc::Malformed, "an in-link handshake reply nobody asked for");
-  auto payload = hs_->read_message2(message);
-  if (!payload) return payload.error();
-  if (auto ok = check_payload_2(*payload, true); !ok) return ok.error();
-  note_peer_suites(*payload);
-  auto keys = hs_->split();
-  hs_.reset();
-  return keys;
-}
-
 void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
   keys_.request(kind);
   wake();
 }
 
-void LinkSession::start_rehandshake() {
-  hs_.emplace(crypto::HandshakeIK::initiator(*cfg_.static_key, cfg_.peer_key, prologue(), cfg_.suite));
-  auto msg = hs_->write_message1(handshake_payload_1());
+void LinkSession::offer_handshake() {
+  auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()));
   if (!msg) return fail_link(msg.error(), true);
-  auto queued = control_.push([&](Bytes& b) { frame::put_rehandshake(b, *msg); });
-  if (!queued) return fail_link(queued.error(), true);
+  if (auto sent = outbox_.put_handshake(*msg, state_ == State::Established); !sent)
+    return fail_link(sent.error(), true);
   wake();
 }
 
@@ -324,8 +167,8 @@ void LinkSession::tick(Instant now) {
   const LinkTimers::Due due = timers_.due(now);
   if (due.peer_silent) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
   if (due.ping) {
-    auto queued =
-        control_.push([&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+    auto queued = outbox_.control().push(
+        [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
     if (!queued) return fail_link(queued.error(), true);
     timers_.pinged(now);
     wake();
@@ -334,17 +177,12 @@ void LinkSession::tick(Instant now) {
   mux_.poll_budget();  // another link of the agent may have given bytes back
   if (state_ != State::Established) return;
   // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
-  if (due.rehandshake && !rehandshake_pending()) start_rehandshake();
+  if (due.rehandshake && !rehandshake_pending()) offer_handshake();
   if (due.keys_expired) fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
 }
 
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
-  if (state_ == State::Closed) return;
-  if (state_ == State::Established) {
-    control_.append([&](Bytes& b) { frame::put_close(b, frame::CloseInfo{code, std::string(reason)}); });
-    close_queued_ = true;
-    wake();
-  }
+  if (state_ == State::Established) say_close(frame::CloseInfo{code, std::string(reason)});
   end(fail(Errc::Closed, "closed by this side"));
 }
 
@@ -366,39 +204,31 @@ bool LinkSession::close_if_drained() {
 void LinkSession::abort(const Error& why) { end(why); }
 
 void LinkSession::fail_link(const Error& why, bool tell_peer) {
-  if (state_ == State::Closed) return;
-  if (tell_peer && state_ == State::Established && keys_.send().has_key()) {
-    const auto code = why.code == Errc::Timeout   ? frame::CloseCode::Timeout
-                      : why.code == Errc::Refused ? frame::CloseCode::Revoked
-                                                  : frame::CloseCode::ProtocolError;
-    control_.append([&](Bytes& b) { frame::put_close(b, frame::CloseInfo{code, why.what}); });
-    close_queued_ = true;
-    wake();
-  }
+  if (tell_peer && state_ == State::Established && keys_.send().has_key())
+    say_close(frame::CloseInfo{close_code_for(why.code), why.what});
   end(why);
 }
 
+// The owner is woken before it hears of the end, so the CLOSE record still gets written.
+void LinkSession::say_close(const frame::CloseInfo& info) {
+  outbox_.close(info);
+  wake();
+}
+
 void LinkSession::end(const Error& why) {
-  if (ended_) return;
-  ended_ = true;
+  if (state_ == State::Closed) return;
   state_ = State::Closed;
-  hs_.reset();
+  handshake_.abandon();
   records_.drop_partial();
   mux_.shutdown_all();
   if (cfg_.on_end) cfg_.on_end();
   events_.on_closed(why);
 }
 
-void LinkSession::eof() {
-  if (state_ == State::Closed) return;
-  end(fail(Errc::Truncated, "the connection ended without an authenticated close"));
-}
+void LinkSession::eof() { end(fail(Errc::Truncated, "the connection ended without an authenticated close")); }
 
 bool LinkSession::has_output() const noexcept {
-  if (!hs_out_.empty()) return true;
-  if (state_ == State::Closed) return close_queued_;
-  if (state_ != State::Established) return false;
-  return !control_.empty() || keys_.key_update_due() || mux_.has_output();
+  return outbox_.has_output(keys_, state_ == State::Established ? &mux_ : nullptr);
 }
 
 void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
@@ -409,62 +239,21 @@ void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
 
 void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
   const std::size_t start = out.size();
-  if (!hs_out_.empty()) {
-    out.insert(out.end(), hs_out_.begin(), hs_out_.end());
-    hs_out_.clear();
-  }
+  outbox_.take_handshake(out);
   out.reserve(out.size() + max_bytes + kRecordHeaderBytes + kMaxRecordBody);
   while (out.size() - start < max_bytes && keys_.send().has_key() && has_output()) {
-    const Sealed sealed = produce_record(out);
-    if (sealed == Sealed::Failed) return;
-    if (sealed == Sealed::Last) break;
+    if (keys_.send_key_worn()) queue_key_update(frame::KeyUpdateKind::Rekey);
+    auto record = outbox_.seal_next(out, keys_, state_ == State::Established ? &mux_ : nullptr);
+    if (!record) return fail_link(record.error(), false);
+    if (!record->sealed) break;
+    ++counters_.records_sent;
+    if (record->send_key_changed) {
+      timers_.send_key_changed(now_);
+      ++counters_.rekeys_sent;
+    }
+    if (record->last) break;
   }
   counters_.wire_bytes_sent += out.size() - start;
-}
-
-// One record: the session's control frames, then KEY_UPDATE or stream frames, sealed.
-LinkSession::Sealed LinkSession::produce_record(Bytes& out) {
-  if (keys_.send_key_worn()) queue_key_update(frame::KeyUpdateKind::Rekey);
-  const std::size_t record = begin_record(out);
-  // Link control frames lead; each is small and whole.
-  control_.move_to(out, frame::kMaxRecordPlaintext);
-  const bool closing = close_queued_ && control_.empty();
-  std::optional<frame::KeyUpdateKind> key_update;
-  if (!closing && state_ == State::Established) key_update = fill_record(out, record);
-  if (record_plaintext_bytes(out, record) == 0) {
-    out.resize(record);
-    return Sealed::Last;
-  }
-  auto sealed = seal_record(out, record, keys_.send());
-  if (!sealed) {
-    fail_link(sealed.error(), false);
-    return Sealed::Failed;
-  }
-  ++counters_.records_sent;
-  keys_.sealed(*sealed);
-  if (key_update) {
-    keys_.switch_send(*key_update);
-    timers_.send_key_changed(now_);
-    ++counters_.rekeys_sent;
-  }
-  if (!closing) return Sealed::More;
-  close_queued_ = false;
-  keys_.drop_send();  // nothing may follow the CLOSE record
-  return Sealed::Last;
-}
-
-// KEY_UPDATE goes after every queued control frame (a REHANDSHAKE reply must precede it) and ends its
-// record; until it has gone, stream data waits so it is sealed under the new key.
-std::optional<frame::KeyUpdateKind> LinkSession::fill_record(Bytes& out, std::size_t record) {
-  const std::size_t used = record_plaintext_bytes(out, record);
-  if (!keys_.key_update_due()) {
-    mux_.produce(out, frame::kMaxRecordPlaintext - used);
-    return std::nullopt;
-  }
-  if (!control_.empty() || used + frame::kHeaderBytes + 1 > frame::kMaxRecordPlaintext) return std::nullopt;
-  const frame::KeyUpdateKind kind = keys_.take_key_update();
-  frame::put_key_update(out, kind);
-  return kind;
 }
 
 }  // namespace ferry::link

@@ -1,71 +1,25 @@
 // One link, sans-I/O: the Noise IK handshake, then transport records of link frames, with keepalive,
 // key updates, authenticated close and the stream multiplexer on top. The session decides what
-// happens; three parts keep the state it decides on:
+// happens and when; its parts keep the state it decides on and the protocol's rules:
 //
+//   Noise IK messages <--> keys, the peer, the session id; first and in-link  (link_handshake, with
+//                          handshakes                                          handshake_payload)
 //   TCP bytes --RecordReader--> records --open_record--> frames --> Mux / control    (record_codec)
-//   Mux and control frames --> records --seal_record--> TCP bytes                    (record_codec)
-//   the keys both use: current, next, the KEY_UPDATE owed (docs/protocol.md "Keys")  (key_schedule)
+//   handshake message, control frames, KEY_UPDATE, Mux frames --> records, in order  (outbox)
+//   the keys both use: current, next, the KEY_UPDATE owed; sealing (protocol.md 8)   (key_schedule)
 //   tick(now) --> what is due: handshake timeout, PING, dead peer, REKEY, in-link     (link_timers)
 //                 handshake, forced close
+//   CLOSE codes <--> errors                                                          (close_code)
 #pragma once
 
-#include <array>
-#include <chrono>
-#include <functional>
 #include <optional>
 
-#include "common/crypto/handshake_ik.hpp"
-#include "common/crypto/tai64n.hpp"
-#include "common/link/control_queue.hpp"
 #include "common/link/key_schedule.hpp"
-#include "common/link/link_timers.hpp"
-#include "common/link/mux.hpp"
+#include "common/link/link_config.hpp"
+#include "common/link/outbox.hpp"
 #include "common/link/record_codec.hpp"
 
 namespace ferry::link {
-
-inline constexpr std::uint8_t kWireVersion = 1;
-inline constexpr std::string_view kPrologue = "ferry link v1";
-
-// The responder's gatekeeper. admit() runs after one DH (the initiator's static key is known) and
-// before any further DH; fresh() then checks message 1's TAI64N timestamp against the newest one
-// accepted for that key and records it when newer (replay). A link's first handshake must pass
-// fresh(); an in-link one must be newer than its own link's last and only raises the record.
-class Admission {
- public:
-  virtual ~Admission() = default;
-  virtual bool admit(const crypto::PublicKey& initiator) = 0;
-  virtual bool fresh(const crypto::PublicKey& initiator, const crypto::Tai64n& timestamp) = 0;
-};
-
-struct LinkConfig {
-  enum class Role { Initiator, Responder };
-  Role role = Role::Initiator;
-  const crypto::SecretKey* static_key = nullptr;  // outlives the session
-  crypto::PublicKey peer_key{};                   // initiator: the relay's pinned key
-  Admission* admission = nullptr;                 // responder: required
-  // Initiator: the suite of its handshakes. Responder: the suites it accepts; message 2 names them,
-  // so that an initiator that fell back to ChaCha20-Poly1305 learns it may offer AES-256-GCM again.
-  crypto::CipherSuite suite = crypto::CipherSuite::ChaChaPoly;
-  crypto::SuiteSet accept_suites{crypto::CipherSuite::ChaChaPoly};
-  Millis handshake_timeout{5000};
-  Millis keepalive_interval{15000};
-  Millis dead_after{45000};  // nothing received for this long: the link is dead
-  Millis rekey_interval{10 * 60 * 1000};
-  std::uint64_t rekey_bytes = std::uint64_t{1} << 30;
-  Millis rehandshake_interval{60 * 60 * 1000};
-  // Responder: an in-link handshake sooner than this after the last key change closes the link.
-  Millis min_rehandshake_gap{10 * 1000};
-  MuxLimits mux{};
-  std::uint8_t wire_version = kWireVersion;  // tests set another to check the refusal
-  std::function<std::chrono::system_clock::time_point()> wall_clock = [] {
-    return std::chrono::system_clock::now();
-  };
-  std::function<void()> wake;  // called when output becomes available; may be empty
-  // Called once when the link ends, just before LinkEvents::on_closed(): the I/O layer's cue to
-  // flush the last records and close (may be empty).
-  std::function<void()> on_end;
-};
 
 struct LinkCounters {
   std::uint64_t records_sent = 0;
@@ -80,7 +34,7 @@ struct LinkCounters {
 class LinkSession {
  public:
   enum class State { Idle, Handshaking, Established, Closed };
-  using SessionId = std::array<std::uint8_t, 16>;
+  using SessionId = link::SessionId;
 
   LinkSession(LinkConfig config, LinkEvents& events);
   LinkSession(const LinkSession&) = delete;
@@ -116,9 +70,9 @@ class LinkSession {
   const Mux& mux() const noexcept { return mux_; }
   State state() const noexcept { return state_; }
   bool established() const noexcept { return state_ == State::Established; }
-  const crypto::PublicKey& peer() const noexcept { return peer_; }
-  const SessionId& session_id() const noexcept { return session_id_; }
-  std::optional<Millis> rtt() const noexcept { return rtt_; }
+  const crypto::PublicKey& peer() const noexcept { return handshake_.peer(); }
+  const SessionId& session_id() const noexcept { return handshake_.session_id(); }
+  std::optional<Millis> rtt() const noexcept { return timers_.rtt(); }
   const LinkCounters& counters() const noexcept { return counters_; }
   const crypto::Hash& handshake_hash() const noexcept { return keys_.handshake_hash(); }
   Millis handshake_timeout() const noexcept { return cfg_.handshake_timeout; }
@@ -127,43 +81,35 @@ class LinkSession {
   // Initiator: the suite later in-link handshakes offer (the relay accepts any suite it takes).
   void set_suite(crypto::CipherSuite suite) noexcept { cfg_.suite = suite; }
   // Initiator: the suites the relay accepts, from message 2 (ChaCha20-Poly1305 alone until then).
-  crypto::SuiteSet peer_suites() const noexcept { return peer_suites_; }
+  crypto::SuiteSet peer_suites() const noexcept { return handshake_.peer_suites(); }
   // start() ran: as initiator, message 1 went out on a connected socket.
   bool handshake_begun() const noexcept { return handshake_begun_; }
 
  private:
-  Bytes handshake_payload_1() const;
-  Bytes handshake_payload_2() const;
   void process_record(MutByteSpan record, Instant now);
-  void on_message1(MutByteSpan record, Instant now);
-  void on_message2(MutByteSpan record, Instant now);
+  // A handshake message, first or in-link: the initiator reads the reply to its offer, the responder
+  // answers; the keys both sides now hold.
+  Result<crypto::TransportKeys> take_handshake_message(ByteSpan message);
   void on_transport(MutByteSpan record, Instant now);
-  Result<void> on_control(const frame::Frame& f, Instant now);
+  // One frame of an authenticated record; `last_in_record`: nothing follows it in the record.
+  Result<void> on_frame(const frame::Frame& f, bool last_in_record, Instant now);
   Result<void> on_rehandshake(ByteSpan message, Instant now);
-  // The two roles' halves of an in-link handshake; each returns the keys it agreed on.
-  Result<crypto::TransportKeys> answer_rehandshake(ByteSpan message1, Instant now);
-  Result<crypto::TransportKeys> finish_rehandshake(ByteSpan message2);
-  // `in_link`: message 1 of an in-link handshake, which only the authenticated peer can send; its
-  // timestamp must be newer than this link's last, not than the agent's latest on any link (the
-  // links of an agent's pool rekey at about the same time, and a message 1 queued behind a bulk
-  // transfer would lose that race).
-  Result<void> check_payload_1(const crypto::PublicKey& who, ByteSpan payload, bool in_link);
-  Result<void> check_payload_2(ByteSpan payload, bool in_link) const;
-  void note_peer_suites(ByteSpan payload_2);
   void become_established(crypto::TransportKeys keys, Instant now);
-  void start_rehandshake();
+  // Initiator: message 1 of the first handshake or of an in-link one.
+  void offer_handshake();
   // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
   // KEY_UPDATE kind 1 has yet to be sent or received.
-  bool rehandshake_pending() const noexcept { return hs_.has_value() || keys_.next_keys_pending(); }
+  bool rehandshake_pending() const noexcept {
+    return handshake_.awaiting_reply() || keys_.next_keys_pending();
+  }
   void queue_key_update(frame::KeyUpdateKind kind);
   // Runs the close that close_when_streams_end() deferred once nothing is left; true if it did.
   bool close_if_drained();
   void produce_records(Bytes& out, std::size_t max_bytes);
-  enum class Sealed { More, Last, Failed };
-  Sealed produce_record(Bytes& out);
-  // Returns the kind of the KEY_UPDATE it put into the record, if it did.
-  std::optional<frame::KeyUpdateKind> fill_record(Bytes& out, std::size_t record);
   void fail_link(const Error& why, bool tell_peer);
+  // Queues the CLOSE frame; its record is the last this side sends.
+  void say_close(const frame::CloseInfo& info);
+  // Every way the link ends comes here once: the state is Closed, the streams are reset, the owner told.
   void end(const Error& why);
   void wake();
 
@@ -171,24 +117,16 @@ class LinkSession {
   LinkEvents& events_;
   Mux mux_;
   State state_ = State::Idle;
-  std::optional<crypto::HandshakeIK> hs_;  // the initial or an in-link handshake in progress
+  LinkHandshake handshake_;  // the first or an in-link handshake, and what they agreed
   KeySchedule keys_;
   LinkTimers timers_;
   RecordReader records_;
-  Bytes hs_out_;          // framed handshake message waiting for produce()
-  ControlQueue control_;  // PING, PING answers, REHANDSHAKE, CLOSE frames
-  bool close_queued_ = false;
+  Outbox outbox_;
   // close_when_streams_end() is waiting for the last stream.
   std::optional<frame::CloseInfo> close_when_drained_;
-  crypto::PublicKey peer_{};
-  SessionId session_id_{};
-  crypto::SuiteSet peer_suites_{crypto::CipherSuite::ChaChaPoly};
-  crypto::Tai64n peer_timestamp_{};  // of the last message 1 accepted on this link (responder)
   bool handshake_begun_ = false;
   Instant now_{0};  // the latest time passed in
-  std::optional<Millis> rtt_;
   LinkCounters counters_;
-  bool ended_ = false;
 };
 
 }  // namespace ferry::link

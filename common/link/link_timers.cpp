@@ -17,4 +17,11 @@ LinkTimers::Due LinkTimers::due(Instant now) const noexcept {
   return d;
 }
 
+std::optional<Millis> LinkTimers::ping_answered(std::uint64_t sent, Instant now) noexcept {
+  const auto at = Instant(static_cast<std::int64_t>(sent));
+  if (at > now || now - at >= Millis(3'600'000)) return std::nullopt;
+  rtt_ = now - at;
+  return rtt_;
+}
+
 }  // namespace ferry::link

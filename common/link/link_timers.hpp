@@ -4,6 +4,9 @@
 // interval, and it is due once `now` reaches it.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+
 #include "common/link/clock.hpp"
 
 namespace ferry::link {
@@ -41,6 +44,11 @@ class LinkTimers {
   // let anyone on the path keep a dead link open.
   void heard(Instant now) noexcept { last_heard_ = now; }
   void pinged(Instant now) noexcept { last_ping_ = now; }
+  // A PING answer came back with the time its PING left (PINGs carry their send time): the round
+  // trip, which rtt() then keeps. An echo from the future or over an hour old is no PING of this side's
+  // and gives nothing.
+  std::optional<Millis> ping_answered(std::uint64_t sent, Instant now) noexcept;
+  std::optional<Millis> rtt() const noexcept { return rtt_; }
   void send_key_changed(Instant now) noexcept { send_key_since_ = now; }
   // An in-link handshake agreed on new keys (both roles).
   void rehandshake_done(Instant now) noexcept { keys_since_ = now; }
@@ -58,6 +66,7 @@ class LinkTimers {
   Instant last_ping_{0};
   Instant send_key_since_{0};
   Instant keys_since_{0};  // the last full handshake, first or in-link
+  std::optional<Millis> rtt_;
 };
 
 }  // namespace ferry::link

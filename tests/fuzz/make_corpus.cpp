@@ -1,5 +1,6 @@
 // Writes the seed corpus for the fuzz targets from the same shapes the unit tests use:
-//   make_corpus DIR   ->  DIR/link_frame/*, DIR/handshake/*, DIR/mux/*, DIR/record_codec/*
+//   make_corpus DIR   ->  DIR/link_frame/*, DIR/handshake/*, DIR/mux/*, DIR/record_codec/*,
+//                         DIR/handshake_payload/*
 // The seeds are committed; rerun this after a wire format change.
 #include <sodium.h>
 
@@ -8,6 +9,7 @@
 #include <fstream>
 
 #include "common/codec/link_frame.hpp"
+#include "common/link/handshake_payload.hpp"
 #include "common/link/link_session.hpp"
 #include "common/link/record_codec.hpp"
 #include "tests/fuzz/fuzz_keys.hpp"
@@ -108,6 +110,24 @@ int main(int argc, char** argv) {
   record_seed("transport-aesgcm-whole-reads", 0x40 | 0x3F, records);
   record_seed("empty-record", 2, Bytes{0, 1, 'a', 0, 0, 0, 1, 'b'});
   record_seed("unfinished-tail", 1, Bytes{0, 3, 'a', 'b'});
+  // The handshake payloads, as the unit tests write them; the fuzz target reads every seed both ways.
+  const link::Message1Payload hello{
+      crypto::tai64n_from(std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000))),
+      link::kWireVersion, 0};
+  const Bytes payload1 = hello.encode();
+  write(root / "handshake_payload", "message1", payload1);
+  Bytes payload1_trailing = payload1;
+  payload1_trailing.insert(payload1_trailing.end(), 16, 0x5a);
+  write(root / "handshake_payload", "message1-trailing", payload1_trailing);
+  write(root / "handshake_payload", "message1-short", ByteSpan(payload1).first(13));
+  link::Message2Payload answer;
+  for (std::uint8_t i = 0; i < answer.session_id.size(); ++i)
+    answer.session_id[i] = static_cast<std::uint8_t>(0x10 + i);
+  answer.accept_suites = crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm};
+  const Bytes payload2 = answer.encode();
+  write(root / "handshake_payload", "message2", payload2);
+  write(root / "handshake_payload", "message2-no-suites", ByteSpan(payload2).first(17));
+  write(root / "handshake_payload", "message2-short", ByteSpan(payload2).first(16));
   std::printf("corpus written to %s\n", root.c_str());
   return 0;
 }

@@ -90,3 +90,17 @@ TEST_CASE("in-link handshakes closer than the gap are too soon", "[timers][rehan
   CHECK(relay.rehandshake_too_soon(t0 + Millis(29'999)));
   CHECK_FALSE(relay.rehandshake_too_soon(t0 + Millis(30'000)));
 }
+
+TEST_CASE("a PING answer gives the round trip; an echo from the future or an hour back does not",
+          "[timers][keepalive]") {
+  link::LinkTimers t(settings(true));
+  t.established(t0);
+  CHECK_FALSE(t.rtt());
+  const auto sent = static_cast<std::uint64_t>(t0.count());
+  CHECK(t.ping_answered(sent, t0 + Millis(42)) == Millis(42));
+  CHECK(t.rtt() == Millis(42));
+  CHECK_FALSE(t.ping_answered(sent + 1, t0));                  // sent after now
+  CHECK_FALSE(t.ping_answered(sent, t0 + Millis(3'600'000)));  // an hour old
+  CHECK(t.ping_answered(sent, t0 + Millis(3'599'999)) == Millis(3'599'999));
+  CHECK(t.rtt() == Millis(3'599'999));
+}
