@@ -22,7 +22,11 @@ std::string json_string(const std::string& s) {
 }  // namespace
 
 AgentServer::AgentServer(uv_loop_t* loop, config::AgentConfig config, crypto::SecretKey key)
-    : loop_(loop), config_(std::move(config)), key_(std::move(key)), links_(loop, config_, key_) {
+    : loop_(loop),
+      config_(std::move(config)),
+      key_(std::move(key)),
+      links_(loop, config_, key_),
+      network_(loop, [this](const std::string& why) { links_.probe(why); }) {
   ctx_.loop = loop;
   ctx_.links = &links_;
   ctx_.config = &config_;
@@ -52,6 +56,9 @@ Result<void> AgentServer::start() {
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
   uv_signal_start(sigint_.get(), on_signal, SIGINT);
   links_.start();
+  if (auto r = network_.start(); !r)
+    log::info("agent", "network changes are not watched (" + describe(r.error()) +
+                           "); links are still probed after a wake");
   return {};
 }
 
@@ -113,6 +120,10 @@ void AgentServer::stop() {
     link_stopped_ = true;
     maybe_exit();
   });
+  network_.stop([this] {
+    watch_stopped_ = true;
+    maybe_exit();
+  });
 }
 
 void AgentServer::maybe_exit() {
@@ -120,7 +131,7 @@ void AgentServer::maybe_exit() {
     log::info("agent", "drained: every stream has ended");
     return stop();
   }
-  if (!stopping_ || listeners_open_ > 0 || !sessions_.empty() || !link_stopped_) return;
+  if (!stopping_ || listeners_open_ > 0 || !sessions_.empty() || !link_stopped_ || !watch_stopped_) return;
   if (std::exchange(exited_, true)) return;
   sigterm_.close();
   sigint_.close();

@@ -13,6 +13,7 @@
 
 #include "agent/client_session.hpp"
 #include "agent/link_pool.hpp"
+#include "agent/network_watch.hpp"
 #include "common/uv/tcp_listener.hpp"
 
 namespace ferry::agent {
@@ -42,6 +43,7 @@ class AgentServer {
   config::AgentConfig config_;
   crypto::SecretKey key_;
   LinkPool links_;
+  NetworkWatch network_;  // a new network or a wake: the links are probed at once
   AgentContext ctx_;
   std::vector<std::unique_ptr<uv::TcpListener>> listeners_;
   std::map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
@@ -51,6 +53,7 @@ class AgentServer {
   std::uint64_t drain_started_ms_ = 0;
   bool stopping_ = false;
   bool link_stopped_ = false;
+  bool watch_stopped_ = false;
   bool exited_ = false;
   std::size_t listeners_open_ = 0;
   std::uint64_t started_ms_ = 0;

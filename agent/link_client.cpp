@@ -52,6 +52,21 @@ void LinkClient::poke() {
   if (std::exchange(parked_, false)) connect();
 }
 
+void LinkClient::probe() {
+  if (stopping_) return;
+  if (conn_) {
+    if (!handshake_done_ || !established_) return;  // a handshake under way has its own timeout
+    probing_ = true;
+    conn_->probe();
+    return;
+  }
+  if (resolving_ || parked_) return;
+  // Between attempts: a new network deserves a try now, from the first backoff step.
+  uv_timer_stop(retry_.get());
+  backoff_ms_ = kBackoffFirstMs;
+  connect();
+}
+
 void LinkClient::connect() {
   if (stopping_ || resolving_ || conn_) return;
   if (hooks_.may_connect && !hooks_.may_connect()) {
@@ -108,12 +123,12 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   if (auto r = conn_->connect(res->ai_addr); !r) conn_->session().abort(r.error());
 }
 
-void LinkClient::schedule_reconnect() {
+void LinkClient::schedule_reconnect(bool at_once) {
   if (stopping_) return;
   // Jitter (x0.5 .. x1.5) keeps a whole office of agents from reconnecting in step after a relay restart.
   const double jitter = 0.5 + static_cast<double>(randombytes_uniform(1000)) / 1000.0;
-  const auto delay = static_cast<std::uint64_t>(static_cast<double>(backoff_ms_) * jitter);
-  backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
+  const auto delay = at_once ? 0 : static_cast<std::uint64_t>(static_cast<double>(backoff_ms_) * jitter);
+  if (!at_once) backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
   uv_timer_start(
       retry_.get(), [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->connect(); }, delay, 0);
   if (hooks_.on_change) hooks_.on_change();  // this link's attempt is over: another may take its turn
@@ -148,6 +163,9 @@ void LinkClient::on_closed(const Error& why) {
       if (auto say = cipher_.handshake_unanswered(attempt_suite_)) log::info("agent", *say);
   }
   established_ = false;
+  // A link found dead by a probe (its network changed under it) is replaced at once: the relay is
+  // not the cause, and the requests that wait for the answer are the user's.
+  const bool probed_dead = std::exchange(probing_, false) && why.code == Errc::Timeout;
   set_state("down", describe(why));
   if (why.code != Errc::TooManyLinks) limit_refused_ = false;
   if (why.code == Errc::TooManyLinks) {
@@ -166,7 +184,7 @@ void LinkClient::on_closed(const Error& why) {
   // not answered); refs to streams it had already forgotten now find no mux (mux_of).
   if (conn_) retired_.push_back(std::move(conn_));  // freed by its gone callback
   if (stopping_) return;
-  schedule_reconnect();
+  schedule_reconnect(probed_dead);
 }
 
 void LinkClient::open(const Target& target, link::StreamHandler* handler) {
@@ -234,6 +252,16 @@ void LinkClient::arm_wait_timer() {
   uv_timer_start(
       wait_timer_.get(), [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->fail_waiting(false); },
       first > now ? first - now : 0, 0);
+}
+
+// The probe was answered: the link is alive, and the opens that waited for the answer go on it.
+void LinkClient::on_alive() {
+  if (!std::exchange(probing_, false) || !up()) return;
+  std::vector<Waiting> waiting;
+  waiting.swap(waiting_);
+  arm_wait_timer();
+  for (auto& w : waiting) open_now(w.target, w.handler);
+  if (hooks_.on_change) hooks_.on_change();
 }
 
 void LinkClient::on_goaway(const frame::GoAway& g) {

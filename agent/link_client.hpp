@@ -70,6 +70,10 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   void hand_over_waiting(LinkClient& other);
   // A parked link (may_connect said no) asks again.
   void poke();
+  // The network may have changed: an established link is probed (a PING that must be answered
+  // within link::LinkTimers::kProbeMs, or the link is dead and replaced at once); one waiting out
+  // its backoff tries again now.
+  void probe();
   // Resolving, connecting or in the handshake: what a pool lets one link at a time do, since the
   // relay takes each agent's handshake timestamps in order only (replay protection).
   bool connecting() const noexcept { return resolving_ || (conn_ != nullptr && !handshake_done_); }
@@ -83,7 +87,8 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   // The current link's mux, also while it drains after GOAWAY (open streams finish on it).
   link::Mux* mux() noexcept { return conn_ && conn_->session().established() ? &conn_->mux() : nullptr; }
   // New streams can be opened: established and not draining.
-  bool up() const noexcept { return conn_ && established_; }
+  // Not while a probe is unanswered: a new stream waits to learn whether this link is alive.
+  bool up() const noexcept { return conn_ && established_ && !probing_; }
   // Changes with every new link: stream ids restart at 1, so credit for an old stream must not be
   // given to a new one that happens to share its id.
   std::uint64_t generation() const noexcept { return generation_; }
@@ -101,7 +106,8 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   // The suite the next handshake offers (agent.toml [relay] cipher; "auto" is docs/protocol.md 2.5).
   crypto::CipherSuite next_suite() const noexcept;
   void on_resolved(int status, addrinfo* res);
-  void schedule_reconnect();
+  // The next attempt after the backoff, or `at_once`.
+  void schedule_reconnect(bool at_once = false);
   void maybe_stopped();
   void retire();
   void set_state(const std::string& state, const std::string& detail);
@@ -111,6 +117,7 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
 
   void on_established(const crypto::PublicKey& peer) override;
   void on_goaway(const frame::GoAway& g) override;
+  void on_alive() override;
   void on_closed(const Error& why) override;
 
   uv_loop_t* loop_;
@@ -126,6 +133,7 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   bool established_ = false;                                  // up and taking new streams (not after GOAWAY)
   bool handshake_done_ = false;                               // the current conn_ completed its handshake
   bool stopping_ = false;
+  bool probing_ = false;  // a probe of this link is unanswered
   std::function<void()> stopped_;
   uv::HandleGroup handles_;  // before the handles: they count in it
   uv::Handle<uv_timer_t> retry_{handles_};

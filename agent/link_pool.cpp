@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/log.hpp"
+
 namespace ferry::agent {
 
 LinkPool::LinkPool(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key)
@@ -53,6 +55,12 @@ void LinkPool::open(const Target& target, link::StreamHandler* handler) {
     loads_[i] = LinkLoad{links_[i]->up(), recent_[i].value(), links_[i]->stream_count()};
   }
   links_[choose_link(loads_).value_or(0)]->open(target, handler);
+}
+
+void LinkPool::probe(const std::string& why) {
+  if (stopping_) return;
+  log::info("agent", "network change (" + why + "): checking the links to the relay");
+  for (auto& l : links_) l->probe();
 }
 
 void LinkPool::cancel(link::StreamHandler* handler) {

@@ -29,6 +29,8 @@ class LinkPool {
   void open(const Target& target, link::StreamHandler* handler);
   // The handler is going away: its opens still waiting for a link are dropped, on every link.
   void cancel(link::StreamHandler* handler);
+  // The network may have changed under the links (NetworkWatch): each checks its link at once.
+  void probe(const std::string& why);
   // Drains and stops every link; `done` runs once all are closed.
   void stop(std::function<void()> done);
 

@@ -36,6 +36,8 @@ class LinkEvents {
   virtual void on_reset(StreamId id, frame::ResetCode code) { (void)id, (void)code; }
   // The stream's send queue fell below the low watermark after Mux::send() had said "stop reading".
   virtual void on_writable(StreamId id) { (void)id; }
+  // A probe (LinkSession::probe) was answered in time: the link is alive.
+  virtual void on_alive() {}
   // The peer drains: no new streams on this link; open ones may finish.
   virtual void on_goaway(const frame::GoAway& g) { (void)g; }
   // The link ended. `why.code` is Errc::Closed for an authenticated close by either side.

@@ -104,6 +104,7 @@ Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, I
       if (!sent) return sent.error();
       if (f.flags & frame::kFlagAck) {
         if (auto rtt = timers_.ping_answered(*sent, now)) mux_.set_rtt(*rtt);
+        if (timers_.probe_answered(*sent)) events_.on_alive();
         return {};
       }
       auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *sent, true); });
@@ -166,11 +167,13 @@ void LinkSession::tick(Instant now) {
   if (state_ != State::Established) return;
   const LinkTimers::Due due = timers_.due(now);
   if (due.peer_silent) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
-  if (due.ping) {
+  if (due.probe_failed) return fail_link(fail(Errc::Timeout, "a probe went unanswered for 2 s"), false);
+  if (due.ping || due.probe) {
     auto queued = outbox_.control().push(
         [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
     if (!queued) return fail_link(queued.error(), true);
     timers_.pinged(now);
+    if (due.probe) timers_.probing(now);
     wake();
   }
   if (due.rekey) queue_key_update(frame::KeyUpdateKind::Rekey);
@@ -179,6 +182,16 @@ void LinkSession::tick(Instant now) {
   // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
   if (due.rehandshake && !rehandshake_pending()) offer_handshake();
   if (due.keys_expired) fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
+}
+
+void LinkSession::probe(Instant now) {
+  now_ = now;
+  if (state_ != State::Established || timers_.probing()) return;
+  outbox_.control().append(
+      [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+  timers_.pinged(now);
+  timers_.probing(now);
+  wake();
 }
 
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
@@ -247,6 +260,7 @@ void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
     if (!record) return fail_link(record.error(), false);
     if (!record->sealed) break;
     ++counters_.records_sent;
+    timers_.sent(now_);
     if (record->send_key_changed) {
       timers_.send_key_changed(now_);
       ++counters_.rekeys_sent;

@@ -50,8 +50,12 @@ class LinkSession {
   void trim() noexcept;
   // The peer's byte stream ended.
   void eof();
-  // Timers: keepalive, dead peer, handshake timeout, key lifetimes.
+  // Timers: keepalive, dead peer, handshake timeout, key lifetimes, probes.
   void tick(Instant now);
+  // Checks the link now (the agent's network changed, or it woke): a PING that must be answered
+  // within LinkTimers::kProbeMs, or the link ends with Errc::Timeout; an answer in time is
+  // LinkEvents::on_alive(). One probe at a time.
+  void probe(Instant now);
   // Ends the link at once with `why` (no CLOSE record): a failed connect, a failed write.
   void abort(const Error& why);
   // Authenticated close: a CLOSE record is queued (produce() emits it) and on_closed() runs. What

@@ -14,7 +14,17 @@ LinkTimers::Due LinkTimers::due(Instant now) const noexcept {
     // Forward secrecy is not optional: one missed renewal is tolerated, a second is not.
     d.keys_expired = keys_age >= 2 * s_.rehandshake_interval;
   }
+  if (probe_since_)
+    d.probe_failed = now - *probe_since_ >= kProbeMs;
+  else
+    d.probe = last_sent_ > last_heard_ && now - last_heard_ >= kBusySilenceMs;
   return d;
+}
+
+bool LinkTimers::probe_answered(std::uint64_t sent) noexcept {
+  if (!probe_since_ || static_cast<std::int64_t>(sent) < probe_since_->count()) return false;
+  probe_since_.reset();
+  return true;
 }
 
 std::optional<Millis> LinkTimers::ping_answered(std::uint64_t sent, Instant now) noexcept {

@@ -32,7 +32,15 @@ class LinkTimers {
     bool rekey = false;         // the send key's time is up
     bool rehandshake = false;   // initiator: a fresh in-link handshake, unless one still runs
     bool keys_expired = false;  // responder: the initiator never renewed its keys
+    bool probe = false;         // records went out and nothing came back for kBusySilenceMs: probe
+    bool probe_failed = false;  // a probe went unanswered for kProbeMs: the path is gone
   };
+  // A probe is a PING that must be answered within this (docs/protocol.md 8.2 "Probes"). The agent
+  // probes when its network changes or it wakes, and either side when a busy link falls silent.
+  static constexpr Millis kProbeMs{2000};
+  // Records sent and nothing authenticated heard for this long: probed, so a path that died under
+  // traffic is found in seconds, not after dead_after.
+  static constexpr Millis kBusySilenceMs{5000};
 
   explicit LinkTimers(const TimerSettings& settings) : s_(settings) {}
 
@@ -44,6 +52,14 @@ class LinkTimers {
   // let anyone on the path keep a dead link open.
   void heard(Instant now) noexcept { last_heard_ = now; }
   void pinged(Instant now) noexcept { last_ping_ = now; }
+  // A record went out.
+  void sent(Instant now) noexcept { last_sent_ = now; }
+  // A probe's PING went out now.
+  void probing(Instant now) noexcept { probe_since_ = now; }
+  bool probing() const noexcept { return probe_since_.has_value(); }
+  // A PING answer that left at `sent` answers the probe under way if it left with it or after; then
+  // true, once.
+  bool probe_answered(std::uint64_t sent) noexcept;
   // A PING answer came back with the time its PING left (PINGs carry their send time): the round
   // trip, which rtt() then keeps. An echo from the future or over an hour old is no PING of this side's
   // and gives nothing.
@@ -66,6 +82,8 @@ class LinkTimers {
   Instant last_ping_{0};
   Instant send_key_since_{0};
   Instant keys_since_{0};  // the last full handshake, first or in-link
+  Instant last_sent_{0};
+  std::optional<Instant> probe_since_;
   std::optional<Millis> rtt_;
 };
 

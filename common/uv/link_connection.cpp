@@ -291,6 +291,12 @@ void LinkConnection::on_session_end() {
   wake();  // flush the CLOSE record, then finish_close()
 }
 
+void LinkConnection::probe() {
+  if (closing_ || connecting_) return;
+  session_.probe(now());
+  wake();
+}
+
 void LinkConnection::abort() {
   closing_ = true;
   close_handles();

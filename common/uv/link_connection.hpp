@@ -71,6 +71,8 @@ class LinkConnection final {
   void close_when_streams_end(frame::CloseCode code, std::string_view reason) {
     session_.close_when_streams_end(code, reason);
   }
+  // Checks the link now: a PING that must be answered soon (LinkSession::probe).
+  void probe();
   // Drops the socket now, without a CLOSE record (used when the loop shuts down).
   void abort();
   bool closing() const noexcept { return closing_; }

@@ -61,6 +61,8 @@ struct Recorder : link::LinkEvents {
   void on_reset(link::StreamId id, frame::ResetCode c) override { streams[id].reset = c; }
   void on_writable(link::StreamId id) override { writable.push_back(id); }
   void on_goaway(const frame::GoAway& g) override { goaway = g; }
+  int alive = 0;  // probes answered
+  void on_alive() override { ++alive; }
   void on_closed(const Error& why) override { closed = why; }
 };
 

@@ -716,3 +716,32 @@ TEST_CASE("an in-link handshake with another static key closes with ProtocolErro
   Bytes keep;
   CHECK(close_code(agent.drain(*p.relay, keep)) == frame::CloseCode::ProtocolError);
 }
+
+TEST_CASE("a probe answered in time says the link is alive; unanswered, it ends the link in 2 s",
+          "[link][probe]") {
+  SECTION("answered") {
+    test::Pair p;
+    p.start();
+    p.agent->probe(p.now);
+    p.pump();
+    CHECK(p.agent_events.alive == 1);
+    p.advance(link::Millis(3000));
+    CHECK_FALSE(p.agent_events.closed);
+  }
+  SECTION("the path is gone") {
+    test::Pair p;
+    p.start();
+    p.agent->probe(p.now);
+    Bytes lost;
+    p.agent->produce(lost, 1 << 20);  // the PING leaves, and nothing comes back
+    p.now += link::Millis(1999);
+    p.agent->tick(p.now);
+    CHECK_FALSE(p.agent_events.closed);
+    p.now += link::Millis(1);
+    p.agent->tick(p.now);
+    REQUIRE(p.agent_events.closed);
+    CHECK(p.agent_events.closed->code == Errc::Timeout);
+    CHECK(std::string(p.agent_events.closed->what) == "a probe went unanswered for 2 s");
+    CHECK(p.agent_events.alive == 0);
+  }
+}

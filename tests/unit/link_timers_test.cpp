@@ -104,3 +104,35 @@ TEST_CASE("a PING answer gives the round trip; an echo from the future or an hou
   CHECK(t.ping_answered(sent, t0 + Millis(3'599'999)) == Millis(3'599'999));
   CHECK(t.rtt() == Millis(3'599'999));
 }
+
+TEST_CASE("a probe fails 2 s after its PING unless an answer to it (or a later PING) comes",
+          "[timers][probe]") {
+  link::LinkTimers t(settings(true));
+  t.established(t0);
+  t.probing(t0 + Millis(1000));
+  CHECK(t.probing());
+  CHECK_FALSE(t.due(t0 + Millis(2999)).probe_failed);
+  CHECK(t.due(t0 + Millis(3000)).probe_failed);
+  CHECK_FALSE(t.probe_answered(static_cast<std::uint64_t>((t0 + Millis(999)).count())));  // an older PING's
+  CHECK(t.probing());
+  CHECK(t.probe_answered(static_cast<std::uint64_t>((t0 + Millis(1000)).count())));
+  CHECK_FALSE(t.probing());
+  CHECK_FALSE(t.due(t0 + Millis(9000)).probe_failed);
+  CHECK_FALSE(t.probe_answered(static_cast<std::uint64_t>((t0 + Millis(1000)).count())));  // once
+}
+
+TEST_CASE("a busy link that falls silent is probed after 5 s; an idle one waits for its keepalive",
+          "[timers][probe]") {
+  link::LinkTimers t(settings(true));
+  t.established(t0);
+  CHECK_FALSE(t.due(t0 + Millis(10'000)).probe);  // idle: nothing sent, nothing owed
+  t.heard(t0 + Millis(10'000));
+  t.sent(t0 + Millis(10'500));
+  CHECK_FALSE(t.due(t0 + Millis(14'999)).probe);
+  CHECK(t.due(t0 + Millis(15'000)).probe);
+  t.heard(t0 + Millis(15'000));  // the peer spoke
+  CHECK_FALSE(t.due(t0 + Millis(25'000)).probe);
+  t.sent(t0 + Millis(25'000));
+  t.probing(t0 + Millis(30'000));
+  CHECK_FALSE(t.due(t0 + Millis(30'100)).probe);  // one probe at a time
+}
