@@ -1,9 +1,11 @@
 #include "agent/network_watch.hpp"
 
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#endif
 
 #include <array>
 #include <cerrno>
@@ -21,6 +23,13 @@ std::int64_t clock_ms(clockid_t id) {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
+// A clock that stops while the system sleeps, and one that does not.
+#ifdef __APPLE__
+constexpr clockid_t kAwakeClock = CLOCK_UPTIME_RAW, kWallClock = CLOCK_MONOTONIC;
+#else
+constexpr clockid_t kAwakeClock = CLOCK_MONOTONIC, kWallClock = CLOCK_BOOTTIME;
+#endif
+
 }  // namespace
 
 NetworkWatch::NetworkWatch(uv_loop_t* loop, ChangeFn on_change)
@@ -34,12 +43,15 @@ NetworkWatch::~NetworkWatch() {
 }
 
 Result<void> NetworkWatch::start() {
-  (void)wake_.observe(clock_ms(CLOCK_MONOTONIC), clock_ms(CLOCK_BOOTTIME));
+  (void)wake_.observe(clock_ms(kAwakeClock), clock_ms(kWallClock));
   uv_timer_start(
       wake_timer_.get(), [](uv_timer_t* t) { static_cast<NetworkWatch*>(t->data)->tick(); },
       WakeDetector::kTickMs, WakeDetector::kTickMs);
   // An idle laptop should not wake for this timer alone: it keeps no loop alive by itself.
   uv_unref(wake_timer_.handle());
+#ifndef __linux__
+  return fail(Errc::Unsupported, "no rtnetlink on this system");
+#else
   fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd_ < 0) return fail(Errc::Io, "netlink socket", -errno);
   sockaddr_nl sa{};
@@ -55,6 +67,7 @@ Result<void> NetworkWatch::start() {
   uv_poll_start(poll_.get(), UV_READABLE, on_readable);
   uv_unref(poll_.handle());
   return {};
+#endif
 }
 
 void NetworkWatch::stop(std::function<void()> done) {
@@ -102,7 +115,7 @@ void NetworkWatch::note(const std::string& why) {
 }
 
 void NetworkWatch::tick() {
-  if (auto why = wake_.observe(clock_ms(CLOCK_MONOTONIC), clock_ms(CLOCK_BOOTTIME))) on_change_(*why);
+  if (auto why = wake_.observe(clock_ms(kAwakeClock), clock_ms(kWallClock))) on_change_(*why);
 }
 
 }  // namespace ferry::agent

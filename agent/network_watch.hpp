@@ -3,8 +3,8 @@
 // woken (WakeDetector). The agent then probes its links at once instead of waiting out the dead-peer
 // time (docs/protocol.md "Noticing a dead link").
 //
-// Linux only: macOS would need a PF_ROUTE socket, and ferry does not build there. Without netlink (a
-// sandbox that forbids it) the wake timer still runs.
+// Network changes are watched on Linux (rtnetlink); macOS would need a PF_ROUTE socket, which is not
+// written yet. Elsewhere, or without netlink (a sandbox that forbids it), the wake timer still runs.
 #pragma once
 
 #include <uv.h>

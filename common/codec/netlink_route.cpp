@@ -1,8 +1,6 @@
 #include "common/codec/netlink_route.hpp"
 
 #include <arpa/inet.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -29,18 +27,18 @@ std::uint32_t host32(const std::uint8_t* p) {
   return v;
 }
 
-// IFA_LOCAL is the interface's own address on point-to-point links, where IFA_ADDRESS is the peer's;
+// kAttrLocal is the interface's own address on point-to-point links, where kAttrAddress is the peer's;
 // elsewhere both are the same. The local one is what a connection is bound to.
 Bytes address_of(ByteSpan attrs, int family) {
-  const std::size_t want = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
+  const std::size_t want = family == kFamilyInet ? 4 : family == kFamilyInet6 ? 16 : 0;
   Bytes local, address;
   while (attrs.size() >= kRtattr) {
     const std::size_t len = host16(attrs.data());
     const std::uint16_t type = host16(attrs.data() + 2);
     if (len < kRtattr || len > attrs.size()) break;  // a broken attribute ends the list
     const ByteSpan value = attrs.subspan(kRtattr, len - kRtattr);
-    if (value.size() == want && type == IFA_LOCAL) local.assign(value.begin(), value.end());
-    if (value.size() == want && type == IFA_ADDRESS) address.assign(value.begin(), value.end());
+    if (value.size() == want && type == kAttrLocal) local.assign(value.begin(), value.end());
+    if (value.size() == want && type == kAttrAddress) address.assign(value.begin(), value.end());
     attrs = attrs.subspan(std::min(align4(len), attrs.size()));
   }
   return local.empty() ? address : local;
@@ -50,8 +48,8 @@ std::optional<RouteEvent> address_event(std::uint16_t type, ByteSpan body) {
   if (body.size() < kIfaddr) return std::nullopt;
   const int family = body[0];
   const std::uint8_t scope = body[3];
-  if (scope == RT_SCOPE_HOST || scope == RT_SCOPE_LINK || scope == RT_SCOPE_NOWHERE) return std::nullopt;
-  return RouteEvent{type == RTM_NEWADDR ? RouteEvent::Kind::AddressAdded : RouteEvent::Kind::AddressRemoved,
+  if (scope == kScopeHost || scope == kScopeLink || scope == kScopeNowhere) return std::nullopt;
+  return RouteEvent{type == kNewAddr ? RouteEvent::Kind::AddressAdded : RouteEvent::Kind::AddressRemoved,
                     family, address_of(body.subspan(kIfaddr), family)};
 }
 
@@ -60,8 +58,8 @@ std::optional<RouteEvent> route_event(std::uint16_t type, ByteSpan body) {
   const int family = body[0];
   const std::uint8_t dst_len = body[1];
   const std::uint8_t table = body[4];
-  if (table != RT_TABLE_MAIN) return std::nullopt;
-  const bool added = type == RTM_NEWROUTE;
+  if (table != kTableMain) return std::nullopt;
+  const bool added = type == kNewRoute;
   if (dst_len == 0)
     return RouteEvent{
         added ? RouteEvent::Kind::DefaultRouteAdded : RouteEvent::Kind::DefaultRouteRemoved, family, {}};
@@ -80,8 +78,8 @@ Result<std::vector<RouteEvent>> decode_route_events(ByteSpan datagram) {
       return fail(Errc::Malformed, "a netlink message length outside its datagram");
     const ByteSpan body = datagram.subspan(kHeader, len - kHeader);
     std::optional<RouteEvent> e;
-    if (type == RTM_NEWADDR || type == RTM_DELADDR) e = address_event(type, body);
-    if (type == RTM_NEWROUTE || type == RTM_DELROUTE) e = route_event(type, body);
+    if (type == kNewAddr || type == kDelAddr) e = address_event(type, body);
+    if (type == kNewRoute || type == kDelRoute) e = route_event(type, body);
     if (e) events.push_back(std::move(*e));
     datagram = datagram.subspan(std::min(align4(len), datagram.size()));
   }
@@ -89,11 +87,12 @@ Result<std::vector<RouteEvent>> decode_route_events(ByteSpan datagram) {
 }
 
 std::string describe(const RouteEvent& e) {
-  const char* family = e.family == AF_INET ? "IPv4" : e.family == AF_INET6 ? "IPv6" : "?";
+  const char* family = e.family == kFamilyInet ? "IPv4" : e.family == kFamilyInet6 ? "IPv6" : "?";
   std::string address;
   if (!e.address.empty()) {
     char text[INET6_ADDRSTRLEN] = {};
-    if (inet_ntop(e.family, e.address.data(), text, sizeof text)) address = text;
+    const int host_family = e.address.size() == 4 ? AF_INET : AF_INET6;  // this system's numbers
+    if (inet_ntop(host_family, e.address.data(), text, sizeof text)) address = text;
   }
   switch (e.kind) {
     case RouteEvent::Kind::AddressAdded:

@@ -23,10 +23,18 @@
 
 namespace ferry::netlink {
 
+// Linux's numbers (linux/rtnetlink.h, linux/socket.h), written out so the decoder and its tests build
+// on any system; only a Linux kernel sends these messages.
+inline constexpr std::uint16_t kNewAddr = 20, kDelAddr = 21, kNewRoute = 24, kDelRoute = 25, kDone = 3;
+inline constexpr std::uint16_t kAttrAddress = 1, kAttrLocal = 2;  // IFA_ADDRESS, IFA_LOCAL
+inline constexpr std::uint8_t kScopeUniverse = 0, kScopeLink = 253, kScopeHost = 254, kScopeNowhere = 255;
+inline constexpr std::uint8_t kTableMain = 254, kTableLocal = 255;
+inline constexpr int kFamilyInet = 2, kFamilyInet6 = 10;  // AF_INET, AF_INET6 on Linux
+
 struct RouteEvent {
   enum class Kind { AddressAdded, AddressRemoved, DefaultRouteAdded, DefaultRouteRemoved, RouteChanged };
   Kind kind;
-  int family = 0;  // AF_INET or AF_INET6
+  int family = 0;  // kFamilyInet or kFamilyInet6
   Bytes address;   // the address (4 or 16 bytes) where the message names one
 };
 

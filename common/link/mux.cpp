@@ -299,8 +299,8 @@ void Mux::goaway(std::string_view reason) {
 
 Result<void> Mux::on_frame(const frame::Frame& f) {
   const bool link_wide = f.type == Type::GoAway || f.type == Type::ResumeDone;
-  if ((f.stream == 0) != link_wide)
-    return fail(Errc::Malformed, link_wide ? "a link frame on a stream" : "a stream frame on stream 0");
+  // Link-level frames' stream id is not checked (docs/protocol.md 4.1).
+  if (f.stream == 0 && !link_wide) return fail(Errc::Malformed, "a stream frame on stream 0");
   if ((f.type == Type::Resume || f.type == Type::ResumeDone) && !limits_.resumable)
     return fail(Errc::Malformed, "RESUME on a link that did not agree on resumption");
   Result<void> r;

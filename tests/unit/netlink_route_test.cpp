@@ -3,9 +3,6 @@
 #include "common/codec/netlink_route.hpp"
 
 #include <arpa/inet.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <sys/socket.h>
 
 #include <catch2/catch.hpp>
 #include <cstring>
@@ -56,7 +53,7 @@ Bytes ifaddr(std::uint8_t family, std::uint8_t scope, const Bytes& attrs) {
 }
 
 Bytes route_msg(std::uint8_t family, std::uint8_t dst_len, std::uint8_t table) {
-  Bytes b{family, dst_len, 0, 0, table, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST};
+  Bytes b{family, dst_len, 0, 0, table, 3, netlink::kScopeUniverse, 1};
   put<std::uint32_t>(b, 0);
   return b;
 }
@@ -76,9 +73,9 @@ Bytes cat(std::initializer_list<Bytes> parts) {
 }  // namespace
 
 TEST_CASE("a new global address is an event, with the interface's own address", "[netlink]") {
-  const Bytes d = message(
-      RTM_NEWADDR, ifaddr(AF_INET, RT_SCOPE_UNIVERSE,
-                          cat({attr(IFA_ADDRESS, ipv4("192.0.2.1")), attr(IFA_LOCAL, ipv4("192.0.2.7"))})));
+  const Bytes d = message(netlink::kNewAddr, ifaddr(netlink::kFamilyInet, netlink::kScopeUniverse,
+                                                    cat({attr(netlink::kAttrAddress, ipv4("192.0.2.1")),
+                                                         attr(netlink::kAttrLocal, ipv4("192.0.2.7"))})));
   auto e = netlink::decode_route_events(d);
   REQUIRE(e);
   REQUIRE(e->size() == 1);
@@ -89,14 +86,16 @@ TEST_CASE("a new global address is an event, with the interface's own address", 
 TEST_CASE("a removed address and default route changes are events; host, link and local-table noise is not",
           "[netlink]") {
   const Bytes d = cat({
-      message(RTM_NEWADDR, ifaddr(AF_INET, RT_SCOPE_HOST, attr(IFA_ADDRESS, ipv4("127.0.0.1")))),
-      message(RTM_NEWADDR, ifaddr(AF_INET6, RT_SCOPE_LINK, {})),
-      message(RTM_DELADDR, ifaddr(AF_INET, RT_SCOPE_UNIVERSE, attr(IFA_ADDRESS, ipv4("198.51.100.4")))),
-      message(RTM_NEWROUTE, route_msg(AF_INET, 24, RT_TABLE_LOCAL)),
-      message(RTM_DELROUTE, route_msg(AF_INET, 0, RT_TABLE_MAIN)),
-      message(RTM_NEWROUTE, route_msg(AF_INET6, 0, RT_TABLE_MAIN)),
-      message(RTM_NEWROUTE, route_msg(AF_INET, 16, RT_TABLE_MAIN)),
-      message(NLMSG_DONE, {0, 0, 0, 0}),
+      message(netlink::kNewAddr, ifaddr(netlink::kFamilyInet, netlink::kScopeHost,
+                                        attr(netlink::kAttrAddress, ipv4("127.0.0.1")))),
+      message(netlink::kNewAddr, ifaddr(netlink::kFamilyInet6, netlink::kScopeLink, {})),
+      message(netlink::kDelAddr, ifaddr(netlink::kFamilyInet, netlink::kScopeUniverse,
+                                        attr(netlink::kAttrAddress, ipv4("198.51.100.4")))),
+      message(netlink::kNewRoute, route_msg(netlink::kFamilyInet, 24, netlink::kTableLocal)),
+      message(netlink::kDelRoute, route_msg(netlink::kFamilyInet, 0, netlink::kTableMain)),
+      message(netlink::kNewRoute, route_msg(netlink::kFamilyInet6, 0, netlink::kTableMain)),
+      message(netlink::kNewRoute, route_msg(netlink::kFamilyInet, 16, netlink::kTableMain)),
+      message(netlink::kDone, {0, 0, 0, 0}),
   });
   auto e = netlink::decode_route_events(d);
   REQUIRE(e);
@@ -108,7 +107,8 @@ TEST_CASE("a removed address and default route changes are events; host, link an
 }
 
 TEST_CASE("a broken datagram is an error, never a read past its end", "[netlink]") {
-  Bytes d = message(RTM_NEWADDR, ifaddr(AF_INET, RT_SCOPE_UNIVERSE, attr(IFA_LOCAL, ipv4("192.0.2.7"))));
+  Bytes d = message(netlink::kNewAddr, ifaddr(netlink::kFamilyInet, netlink::kScopeUniverse,
+                                              attr(netlink::kAttrLocal, ipv4("192.0.2.7"))));
   SECTION("cut inside the header") { CHECK_FALSE(netlink::decode_route_events(ByteSpan(d).first(10))); }
   SECTION("a length past the datagram") {
     d[0] = 0xff;
@@ -120,14 +120,15 @@ TEST_CASE("a broken datagram is an error, never a read past its end", "[netlink]
     CHECK_FALSE(netlink::decode_route_events(d));
   }
   SECTION("a body too short for its header is no event") {
-    auto e = netlink::decode_route_events(message(RTM_NEWROUTE, {AF_INET, 0}));
+    auto e = netlink::decode_route_events(message(netlink::kNewRoute, {netlink::kFamilyInet, 0}));
     REQUIRE(e);
     CHECK(e->empty());
   }
   SECTION("an attribute whose length runs past the message ends the attributes") {
-    Bytes bad = attr(IFA_LOCAL, ipv4("192.0.2.7"));
+    Bytes bad = attr(netlink::kAttrLocal, ipv4("192.0.2.7"));
     bad[0] = 200;
-    auto e = netlink::decode_route_events(message(RTM_NEWADDR, ifaddr(AF_INET, RT_SCOPE_UNIVERSE, bad)));
+    auto e = netlink::decode_route_events(
+        message(netlink::kNewAddr, ifaddr(netlink::kFamilyInet, netlink::kScopeUniverse, bad)));
     REQUIRE(e);
     REQUIRE(e->size() == 1);
     CHECK(netlink::describe((*e)[0]) == "address IPv4 added");
