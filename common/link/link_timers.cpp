@@ -17,7 +17,7 @@ LinkTimers::Due LinkTimers::due(Instant now) const noexcept {
   if (probe_since_)
     d.probe_failed = now - *probe_since_ >= kProbeMs;
   else
-    d.probe = last_sent_ > last_heard_ && now - last_heard_ >= kBusySilenceMs;
+    d.probe = unanswered_since_ && now - *unanswered_since_ >= kBusySilenceMs;
   return d;
 }
 

@@ -38,8 +38,8 @@ class LinkTimers {
   // A probe is a PING that must be answered within this (docs/protocol.md 8.2 "Probes"). The agent
   // probes when its network changes or it wakes, and either side when a busy link falls silent.
   static constexpr Millis kProbeMs{2000};
-  // Records sent and nothing authenticated heard for this long: probed, so a path that died under
-  // traffic is found in seconds, not after dead_after.
+  // A record sent and nothing authenticated heard in this long since: probed, so a path that died
+  // under traffic is found in seconds, not after dead_after.
   static constexpr Millis kBusySilenceMs{5000};
 
   explicit LinkTimers(const TimerSettings& settings) : s_(settings) {}
@@ -50,10 +50,15 @@ class LinkTimers {
   void established(Instant now) noexcept { last_heard_ = last_ping_ = send_key_since_ = keys_since_ = now; }
   // An authenticated record arrived. Raw bytes do not count: a header, then a byte now and then, would
   // let anyone on the path keep a dead link open.
-  void heard(Instant now) noexcept { last_heard_ = now; }
+  void heard(Instant now) noexcept {
+    last_heard_ = now;
+    unanswered_since_.reset();
+  }
   void pinged(Instant now) noexcept { last_ping_ = now; }
   // A record went out.
-  void sent(Instant now) noexcept { last_sent_ = now; }
+  void sent(Instant now) noexcept {
+    if (!unanswered_since_) unanswered_since_ = now;
+  }
   // A probe's PING went out now.
   void probing(Instant now) noexcept { probe_since_ = now; }
   bool probing() const noexcept { return probe_since_.has_value(); }
@@ -81,8 +86,8 @@ class LinkTimers {
   Instant last_heard_{0};
   Instant last_ping_{0};
   Instant send_key_since_{0};
-  Instant keys_since_{0};  // the last full handshake, first or in-link
-  Instant last_sent_{0};
+  Instant keys_since_{0};                    // the last full handshake, first or in-link
+  std::optional<Instant> unanswered_since_;  // the first record sent since the peer was last heard
   std::optional<Instant> probe_since_;
   std::optional<Millis> rtt_;
 };

@@ -121,15 +121,16 @@ TEST_CASE("a probe fails 2 s after its PING unless an answer to it (or a later P
   CHECK_FALSE(t.probe_answered(static_cast<std::uint64_t>((t0 + Millis(1000)).count())));  // once
 }
 
-TEST_CASE("a busy link that falls silent is probed after 5 s; an idle one waits for its keepalive",
+TEST_CASE("a link that sent and heard nothing back for 5 s is probed; an idle one waits for its keepalive",
           "[timers][probe]") {
   link::LinkTimers t(settings(true));
   t.established(t0);
   CHECK_FALSE(t.due(t0 + Millis(10'000)).probe);  // idle: nothing sent, nothing owed
-  t.heard(t0 + Millis(10'000));
-  t.sent(t0 + Millis(10'500));
-  CHECK_FALSE(t.due(t0 + Millis(14'999)).probe);
-  CHECK(t.due(t0 + Millis(15'000)).probe);
+  t.sent(t0 + Millis(10'500));  // a keepalive PING after a long quiet: the 5 s count from it
+  CHECK_FALSE(t.due(t0 + Millis(15'499)).probe);
+  CHECK(t.due(t0 + Millis(15'500)).probe);
+  t.sent(t0 + Millis(12'000));  // more records do not restart the count
+  CHECK(t.due(t0 + Millis(15'500)).probe);
   t.heard(t0 + Millis(15'000));  // the peer spoke
   CHECK_FALSE(t.due(t0 + Millis(25'000)).probe);
   t.sent(t0 + Millis(25'000));
