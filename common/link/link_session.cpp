@@ -165,6 +165,7 @@ void LinkSession::tick(Instant now) {
     return;
   }
   if (state_ != State::Established) return;
+  timers_.ticked(now);
   const LinkTimers::Due due = timers_.due(now);
   if (due.peer_silent) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
   if (due.probe_failed) return fail_link(fail(Errc::Timeout, "a probe went unanswered for 2 s"), false);

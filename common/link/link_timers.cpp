@@ -15,10 +15,18 @@ LinkTimers::Due LinkTimers::due(Instant now) const noexcept {
     d.keys_expired = keys_age >= 2 * s_.rehandshake_interval;
   }
   if (probe_since_)
-    d.probe_failed = now - *probe_since_ >= kProbeMs;
+    d.probe_failed = now - probe_deadline_from_ >= kProbeMs;
   else
     d.probe = unanswered_since_ && now - *unanswered_since_ >= kBusySilenceMs;
   return d;
+}
+
+void LinkTimers::ticked(Instant now) noexcept {
+  if (last_tick_ && now - *last_tick_ >= kNotRunning) {
+    if (probe_since_) probe_deadline_from_ = now;
+    if (unanswered_since_) unanswered_since_ = now;
+  }
+  last_tick_ = now;
 }
 
 bool LinkTimers::probe_answered(std::uint64_t sent) noexcept {

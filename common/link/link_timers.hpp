@@ -60,8 +60,14 @@ class LinkTimers {
     if (!unanswered_since_) unanswered_since_ = now;
   }
   // A probe's PING went out now.
-  void probing(Instant now) noexcept { probe_since_ = now; }
+  void probing(Instant now) noexcept { probe_since_ = probe_deadline_from_ = now; }
   bool probing() const noexcept { return probe_since_.has_value(); }
+  // Each tick, before due(). A tick this much later than the last means this process did not run
+  // (stopped, or the system slept): a probe under way gets its whole time again from now, and so does
+  // the count of a busy silence, so that an answer waiting in the socket is read before anyone is
+  // given up on.
+  static constexpr Millis kNotRunning{1000};
+  void ticked(Instant now) noexcept;
   // A PING answer that left at `sent` answers the probe under way if it left with it or after; then
   // true, once.
   bool probe_answered(std::uint64_t sent) noexcept;
@@ -88,7 +94,9 @@ class LinkTimers {
   Instant send_key_since_{0};
   Instant keys_since_{0};                    // the last full handshake, first or in-link
   std::optional<Instant> unanswered_since_;  // the first record sent since the peer was last heard
-  std::optional<Instant> probe_since_;
+  std::optional<Instant> probe_since_;       // the probe's PING: answers to it or later ones count
+  Instant probe_deadline_from_{0};           // its 2 s count from here
+  std::optional<Instant> last_tick_;
   std::optional<Millis> rtt_;
 };
 

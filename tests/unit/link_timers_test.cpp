@@ -137,3 +137,18 @@ TEST_CASE("a link that sent and heard nothing back for 5 s is probed; an idle on
   t.probing(t0 + Millis(30'000));
   CHECK_FALSE(t.due(t0 + Millis(30'100)).probe);  // one probe at a time
 }
+
+TEST_CASE("a probe under way when the process stops gets its whole time again once it runs",
+          "[timers][probe]") {
+  link::LinkTimers t(settings(true));
+  t.established(t0);
+  t.ticked(t0);
+  t.probing(t0 + Millis(100));
+  t.ticked(t0 + Millis(200));
+  // Stopped for 60 s: the first tick after it must not give up on the link before reading it.
+  t.ticked(t0 + Millis(60'200));
+  CHECK_FALSE(t.due(t0 + Millis(60'200)).probe_failed);
+  CHECK(t.due(t0 + Millis(62'200)).probe_failed);
+  // The answer to the PING sent before the stop still counts.
+  CHECK(t.probe_answered(static_cast<std::uint64_t>((t0 + Millis(100)).count())));
+}
