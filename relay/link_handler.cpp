@@ -147,7 +147,7 @@ void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
   o->pipe->start();
 }
 
-// The agent's streams hold three quarters of its budget of buffered bytes: this stream starts with no
+// The agent's streams hold seven eighths of its budget of buffered bytes: this stream starts with no
 // credit (buffer_budget.hpp). Counted every time, said once per link, so an operator sees why an
 // agent's uploads stall without a line per stream.
 void LinkHandler::note_budget_wait() {

@@ -5,7 +5,7 @@ namespace ferry::link {
 std::uint32_t BufferBudget::open_window(std::uint32_t full) const noexcept {
   const std::uint64_t a = available(), l = limit();
   if (a >= l / 2 + full) return full;
-  if (a >= l / 4 + kSmallWindow) return kSmallWindow < full ? kSmallWindow : full;
+  if (a >= l / 8 + kSmallWindow) return kSmallWindow < full ? kSmallWindow : full;
   return 0;
 }
 

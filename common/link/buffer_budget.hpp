@@ -6,14 +6,19 @@
 //
 // The limit L is split by what is still available:
 //
-//   available  L ........... L/2 ............. L/4 ............. 0
+//   available  L ........... L/2 ............. L/8 ............. 0
 //   new stream   full window   | small window     | none: waits for credit
 //   growth       yes           | no               | no
 //   send queue   reads in whole chunks ... | (under L/16) small reads | (0) reading stops
 //
-// So credit never takes more than three quarters, and send queues always have a quarter of their
-// own. Links on several worker threads share one budget, so the count is atomic; each verdict reads
-// it once and is only as exact as that read (a link overshoots by at most one read per stream).
+// So credit never takes more than seven eighths, and send queues always have an eighth of their
+// own. The small band is wide on purpose: a stream with no credit cannot send its first request,
+// and while the agent's other streams sit idle holding their windows nothing gives credit back, so
+// the band must hold as many idle connections as an agent keeps (10,000 held connections, each with
+// a small window, at the default 64 MiB: the quarter this band once stopped at left 1,680 of them
+// with no credit at all, and their requests waited for good). Links on several worker threads share one
+// budget, so the count is atomic; each verdict reads it once and is only as exact as that read (a link
+// overshoots by at most one read per stream).
 #pragma once
 
 #include <atomic>
@@ -24,7 +29,7 @@ namespace ferry::link {
 class BufferBudget {
  public:
   // A stream opened below half of the limit gets this much credit: a request line or a TLS hello
-  // goes at once, and 8,192 such streams fit in the band between L/2 and L/4 at the default 64 MiB.
+  // goes at once, and 12,288 such streams fit in the band between L/2 and L/8 at the default 64 MiB.
   static constexpr std::uint32_t kSmallWindow = 2 * 1024;
 
   explicit BufferBudget(std::uint64_t limit) noexcept : limit_(limit) {}
@@ -42,7 +47,7 @@ class BufferBudget {
   void give(std::uint64_t n) noexcept { used_.fetch_sub(n, std::memory_order_relaxed); }
 
   // The receive window a new (or credit-starved) stream gets now: `full` while above half of the
-  // limit, kSmallWindow above a quarter, else 0.
+  // limit, kSmallWindow above an eighth, else 0.
   std::uint32_t open_window(std::uint32_t full) const noexcept;
   // How far the streams' windows may grow now, in total.
   std::uint64_t growth_room() const noexcept;

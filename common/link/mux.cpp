@@ -167,7 +167,7 @@ void Mux::accept(StreamId id, OpenCode code, std::string_view reason) {
   Stream* s = find(id);
   if (!s || s->opened || side_ != Side::Responder) return;
   // With a budget, the window is decided now, not at the OPEN: the dial took a while, and the agent's
-  // other streams may have filled it meanwhile. Below a quarter of it the stream starts with no
+  // other streams may have filled it meanwhile. Below an eighth of it the stream starts with no
   // credit and gets its window (a WINDOW) once the agent's streams give bytes back.
   std::uint32_t window = 0;
   if (code == OpenCode::Ok) {

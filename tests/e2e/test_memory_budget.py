@@ -182,7 +182,7 @@ class MemoryBudget(unittest.TestCase):
         print("relay: %d line(s) about streams waiting for credit" % len(waits), file=sys.stderr)
         self.assertLessEqual(len(waits), self.ferry.links, waits)  # once per link at most
         if not SANITIZED:
-            # At full size the downloads' queues hold more than three quarters of the budget by now.
+            # At full size the downloads' queues hold more than seven eighths of the budget by now.
             # ASan's shortened run (a quarter of the streams, each slower) need not get there, and
             # buffer_budget_test covers the credit-starved start exactly.
             self.assertGreaterEqual(len(waits), 1, "no stream waited for credit: the budget never filled")

@@ -61,7 +61,7 @@ std::uint32_t accepted_window(link::Mux& relay, link::StreamId id) {
 
 }  // namespace
 
-TEST_CASE("the budget's bands: full windows above half, small ones above a quarter, then none", "[budget]") {
+TEST_CASE("the budget's bands: full windows above half, small ones above an eighth, then none", "[budget]") {
   BufferBudget b(64 * kMiB);
   CHECK(b.open_window(kFull) == kFull);
   CHECK(b.growth_room() == 32 * kMiB);
@@ -73,10 +73,12 @@ TEST_CASE("the budget's bands: full windows above half, small ones above a quart
   b.take(kFull);  // under half: no growth
   CHECK(b.growth_room() == 0);
   CHECK(b.open_window(kFull) == BufferBudget::kSmallWindow);
-  b.take(16 * kMiB - BufferBudget::kSmallWindow);  // under a quarter (plus a small window)
+  b.take(16 * kMiB - BufferBudget::kSmallWindow);  // a quarter left: small windows still
+  CHECK(b.open_window(kFull) == BufferBudget::kSmallWindow);
+  b.take(8 * kMiB);  // under an eighth (plus a small window)
   CHECK(b.open_window(kFull) == 0);
   CHECK_FALSE(b.tight());
-  b.take(12 * kMiB + BufferBudget::kSmallWindow);
+  b.take(4 * kMiB + BufferBudget::kSmallWindow);
   CHECK(b.tight());  // under a sixteenth: small reads
   CHECK_FALSE(b.spent());
   b.take(16 * kMiB);
@@ -88,7 +90,7 @@ TEST_CASE("the budget's bands: full windows above half, small ones above a quart
   CHECK(b.growth_room() == 4 * kMiB);
 }
 
-TEST_CASE("streams past the budget's half get small windows, past its quarter none until bytes come back",
+TEST_CASE("streams past the budget's half get small windows, past its eighth none until bytes come back",
           "[budget][mux]") {
   test::Recorder ev;
   ev.auto_accept = false;
@@ -99,13 +101,13 @@ TEST_CASE("streams past the budget's half get small windows, past its quarter no
     std::vector<std::uint32_t> windows;
     link::StreamId id = 1;
     for (; id < 2 * 200; id += 2) windows.push_back(accepted_window(relay, id));
-    // 4 MiB: full windows while 2 MiB + 256 KiB are left (8 streams), then 2 KiB ones down to 1 MiB
-    // (512 streams would fit; 192 asked), and the budget never holds more than its limit.
+    // 4 MiB: full windows while 2 MiB + 256 KiB are left (8 streams), then 2 KiB ones down to 512 KiB
+    // (768 streams would fit; 192 asked), and the budget never holds more than its limit.
     CHECK(std::count(windows.begin(), windows.end(), kFull) == 8);
     CHECK(std::count(windows.begin(), windows.end(), BufferBudget::kSmallWindow) == 192);
     CHECK(budget->used() == 8 * kFull + 192 * BufferBudget::kSmallWindow);
 
-    // Past the quarter: accepted (the target is connected) but with no credit yet.
+    // Past the eighth: accepted (the target is connected) but with no credit yet.
     budget->take(2 * kMiB);  // another link of the agent
     CHECK(accepted_window(relay, id) == 0);
     CHECK(relay.starved_streams() == 1);
