@@ -19,9 +19,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import AGENT, RELAY, Daemon  # noqa: E402
+from netns_kit import Network, ns, sh  # noqa: E402
 
 PREFIX = "ferry%d" % os.getpid()
-LAPTOP, OFFICE, TARGET = PREFIX + "l", PREFIX + "o", PREFIX + "t"
+NET = Network(PREFIX)
+LAPTOP, OFFICE, TARGET = NET.laptop, NET.office, NET.target
 
 TARGET_SERVER = textwrap.dedent("""
     import http.server, sys
@@ -41,23 +43,10 @@ TARGET_SERVER = textwrap.dedent("""
 """)
 
 
-def sh(*cmd):
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
-def ns(name, *cmd):
-    return ["ip", "netns", "exec", name] + list(cmd)
-
-
 class Office(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("network namespaces need root (CI runs as root)")
-        try:
-            sh("ip", "netns", "add", LAPTOP)
-        except (subprocess.CalledProcessError, FileNotFoundError) as e:
-            raise unittest.SkipTest("cannot create network namespaces here: %s" % e)
+        NET.create_laptop()
         cls.daemons = []
         cls.dir = tempfile.mkdtemp(prefix="ferry-office-")
         try:
@@ -73,25 +62,8 @@ class Office(unittest.TestCase):
 
     @classmethod
     def build_network(cls):
-        sh("ip", "netns", "add", OFFICE)
-        sh("ip", "netns", "add", TARGET)
-        sh("ip", "link", "add", PREFIX + "a", "type", "veth", "peer", "name", PREFIX + "b")
-        sh("ip", "link", "add", PREFIX + "c", "type", "veth", "peer", "name", PREFIX + "d")
-        sh("ip", "link", "set", PREFIX + "a", "netns", LAPTOP)
-        sh("ip", "link", "set", PREFIX + "b", "netns", OFFICE)
-        sh("ip", "link", "set", PREFIX + "c", "netns", OFFICE)
-        sh("ip", "link", "set", PREFIX + "d", "netns", TARGET)
-        for n, dev, addr in ((LAPTOP, "a", "198.18.1.2/24"), (OFFICE, "b", "198.18.1.1/24"),
-                             (OFFICE, "c", "198.18.2.1/24"), (TARGET, "d", "198.18.2.2/24")):
-            sh(*ns(n, "ip", "addr", "add", addr, "dev", PREFIX + dev))
-            sh(*ns(n, "ip", "link", "set", PREFIX + dev, "up"))
-        for n in (LAPTOP, OFFICE, TARGET):
-            sh(*ns(n, "ip", "link", "set", "lo", "up"))
-        sh(*ns(LAPTOP, "ip", "route", "add", "default", "via", "198.18.1.1"))
-        sh(*ns(TARGET, "ip", "route", "add", "default", "via", "198.18.2.1"))
-        # The laptop can route to the target (procps' sysctl may be missing on a minimal system)...
-        sh(*ns(OFFICE, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"))
-        # ...and the office alone knows the internal name (ip netns exec mounts this over /etc/hosts).
+        NET.build()
+        # The office alone knows the internal name (ip netns exec mounts this over /etc/hosts).
         os.makedirs("/etc/netns/" + OFFICE, exist_ok=True)
         with open("/etc/netns/%s/hosts" % OFFICE, "w") as f:
             f.write("127.0.0.1 localhost\n198.18.2.2 intranet.corp\n")
@@ -132,8 +104,7 @@ class Office(unittest.TestCase):
     def tearDownClass(cls):
         for daemon in getattr(cls, "daemons", []):
             daemon.stop(timeout=10)
-        for n in (LAPTOP, OFFICE, TARGET):
-            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+        NET.delete()
         shutil.rmtree("/etc/netns/" + OFFICE, ignore_errors=True)
         shutil.rmtree(getattr(cls, "dir", "/nonexistent"), ignore_errors=True)
 

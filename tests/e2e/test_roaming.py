@@ -24,9 +24,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import AGENT, RELAY, Daemon  # noqa: E402
+from netns_kit import Network, ns, sh  # noqa: E402
 
 PREFIX = "fr%d" % os.getpid()
-LAPTOP, OFFICE, TARGET = PREFIX + "l", PREFIX + "o", PREFIX + "t"
+NET = Network(PREFIX)
+LAPTOP, OFFICE, TARGET = NET.laptop, NET.office, NET.target
 
 TARGET_SERVER = textwrap.dedent("""
     import http.server, socketserver, sys
@@ -49,23 +51,10 @@ TARGET_SERVER = textwrap.dedent("""
 """)
 
 
-def sh(*cmd):
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
-def ns(name, *cmd):
-    return ["ip", "netns", "exec", name] + list(cmd)
-
-
 class Roaming(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("network namespaces need root (CI runs as root)")
-        try:
-            sh("ip", "netns", "add", LAPTOP)
-        except (subprocess.CalledProcessError, FileNotFoundError) as e:
-            raise unittest.SkipTest("cannot create network namespaces here: %s" % e)
+        NET.create_laptop()
         cls.daemons = []
         cls.dir = tempfile.mkdtemp(prefix="ferry-roaming-")
         try:
@@ -81,24 +70,9 @@ class Roaming(unittest.TestCase):
 
     @classmethod
     def build_network(cls):
-        sh("ip", "netns", "add", OFFICE)
-        sh("ip", "netns", "add", TARGET)
-        sh("ip", "link", "add", PREFIX + "a", "type", "veth", "peer", "name", PREFIX + "b")
-        sh("ip", "link", "add", PREFIX + "c", "type", "veth", "peer", "name", PREFIX + "d")
-        sh("ip", "link", "set", PREFIX + "a", "netns", LAPTOP)
-        sh("ip", "link", "set", PREFIX + "b", "netns", OFFICE)
-        sh("ip", "link", "set", PREFIX + "c", "netns", OFFICE)
-        sh("ip", "link", "set", PREFIX + "d", "netns", TARGET)
-        for n, dev, addr in ((LAPTOP, "a", "198.18.1.2/24"), (OFFICE, "b", "198.18.1.1/24"),
-                             (OFFICE, "c", "198.18.2.1/24"), (TARGET, "d", "198.18.2.2/24")):
-            sh(*ns(n, "ip", "addr", "add", addr, "dev", PREFIX + dev))
-            sh(*ns(n, "ip", "link", "set", PREFIX + dev, "up"))
-        for n in (LAPTOP, OFFICE, TARGET):
-            sh(*ns(n, "ip", "link", "set", "lo", "up"))
-        sh(*ns(LAPTOP, "ip", "route", "add", "default", "via", "198.18.1.1"))
+        NET.build()
         # The second network the laptop moves to: the office answers there too.
-        sh(*ns(OFFICE, "ip", "addr", "add", "198.18.3.1/24", "dev", PREFIX + "b"))
-        sh(*ns(TARGET, "ip", "route", "add", "default", "via", "198.18.2.1"))
+        sh(*ns(OFFICE, "ip", "addr", "add", "198.18.3.1/24", "dev", NET.dev("b")))
 
     @classmethod
     def start_processes(cls):
@@ -130,8 +104,7 @@ class Roaming(unittest.TestCase):
     def tearDownClass(cls):
         for daemon in getattr(cls, "daemons", []):
             daemon.stop(timeout=10)
-        for n in (LAPTOP, OFFICE, TARGET):
-            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+        NET.delete()
         shutil.rmtree(getattr(cls, "dir", "/nonexistent"), ignore_errors=True)
 
     def fetch(self, timeout=10):
@@ -144,8 +117,8 @@ class Roaming(unittest.TestCase):
         seen = len(self.agent.lines)
         # A Wi-Fi switch: an address on the new network comes, the old one goes (and its default route
         # with it), and the new network's default route takes over.
-        sh(*ns(LAPTOP, "ip", "addr", "add", "198.18.3.2/24", "dev", PREFIX + "a"))
-        sh(*ns(LAPTOP, "ip", "addr", "del", "198.18.1.2/24", "dev", PREFIX + "a"))
+        sh(*ns(LAPTOP, "ip", "addr", "add", "198.18.3.2/24", "dev", NET.dev("a")))
+        sh(*ns(LAPTOP, "ip", "addr", "del", "198.18.1.2/24", "dev", NET.dev("a")))
         sh(*ns(LAPTOP, "ip", "route", "replace", "default", "via", "198.18.3.1"))
         changed = time.monotonic()
         self.agent.wait_for(r"network change \(address 198\.18\.3\.2 added\)", timeout=2)
@@ -161,8 +134,8 @@ class Roaming(unittest.TestCase):
         self.relay.wait_for(r'agent "laptop" connected from 198\.18\.3\.2:', timeout=5)
 
         # And back to the first network, the same way.
-        sh(*ns(LAPTOP, "ip", "addr", "add", "198.18.1.2/24", "dev", PREFIX + "a"))
-        sh(*ns(LAPTOP, "ip", "addr", "del", "198.18.3.2/24", "dev", PREFIX + "a"))
+        sh(*ns(LAPTOP, "ip", "addr", "add", "198.18.1.2/24", "dev", NET.dev("a")))
+        sh(*ns(LAPTOP, "ip", "addr", "del", "198.18.3.2/24", "dev", NET.dev("a")))
         sh(*ns(LAPTOP, "ip", "route", "replace", "default", "via", "198.18.1.1"))
         self.agent.wait_for(r"network change \(address 198\.18\.1\.2 added\)", timeout=2)
         self.assertEqual(self.fetch()[:2], (0, "page for 198.18.2.1"))
