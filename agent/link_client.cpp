@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include "common/link/session_words.hpp"
 #include "common/log.hpp"
 #include "common/uv/loop.hpp"
 
@@ -30,6 +31,7 @@ LinkClient::LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const cr
     host_ = host_.substr(1, host_.size() - 2);
   retry_.init(uv_timer_init, loop_, this);
   wait_timer_.init(uv_timer_init, loop_, this);
+  grace_timer_.init(uv_timer_init, loop_, this);
   resolve_.data = this;
 }
 
@@ -114,6 +116,9 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   // rest with a reason; the agent's own limit is only a backstop, far above any file limit.
   c.mux.max_streams = 1 << 20;
   c.mux.first_stream_id = cfg_.first_stream_id;
+  c.resumable = true;
+  if (held_) c.resume = session_;
+  c.keep_streams = [this](std::unique_ptr<link::Mux> mux) { keep_streams(std::move(mux)); };
   handshake_done_ = false;
   // LinkConnection calls this from a copy of its own, so erasing the connection is safe here.
   conn_ = std::make_unique<uv::LinkConnection>(loop_, c, *this, [this](uv::LinkConnection& gone) {
@@ -128,7 +133,9 @@ void LinkClient::schedule_reconnect(bool at_once) {
   // Jitter (x0.5 .. x1.5) keeps a whole office of agents from reconnecting in step after a relay restart.
   const double jitter = 0.5 + static_cast<double>(randombytes_uniform(1000)) / 1000.0;
   const auto delay = at_once ? 0 : static_cast<std::uint64_t>(static_cast<double>(backoff_ms_) * jitter);
-  if (!at_once) backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
+  // Streams waiting for a resume are the user's open connections: the relay is tried often enough
+  // that they carry on soon after the network comes back.
+  if (!at_once) backoff_ms_ = std::min(backoff_ms_ * 2, held_ ? kHeldBackoffMaxMs : kBackoffMaxMs);
   uv_timer_start(
       retry_.get(), [](uv_timer_t* t) { static_cast<LinkClient*>(t->data)->connect(); }, delay, 0);
   if (hooks_.on_change) hooks_.on_change();  // this link's attempt is over: another may take its turn
@@ -136,7 +143,24 @@ void LinkClient::schedule_reconnect(bool at_once) {
 
 void LinkClient::on_established(const crypto::PublicKey&) {
   established_ = handshake_done_ = true;
-  ++generation_;
+  link::LinkSession& session = conn_->session();
+  if (held_ && session.resumed()) {
+    // The same streams, on a new link: their refs keep their generation.
+    uv_timer_stop(grace_timer_.get());
+    ++resumes_;
+    last_resume_reason_ = lost_reason_;
+    resent_before_ = held_->stats().resent_bytes;
+    log::info("agent", prefix_ + "resuming session " + link::short_session_id(session_) + " after " +
+                           link::format_seconds(uv_now(loop_) - held_at_ms_) + " (" +
+                           std::to_string(held_->stream_count()) + " streams)");
+    session.adopt_mux(std::move(held_));
+  } else {
+    if (held_) drop_held("the relay no longer holds the session");
+    ++generation_;
+  }
+  session_ = session.session_id();
+  resumable_ = session.resumable();
+  grace_s_ = session.grace_s();
   backoff_ms_ = kBackoffFirstMs;
   connected_at_ = std::chrono::steady_clock::now();
   const crypto::SuiteSet relay_suites = conn_->session().peer_suites();
@@ -144,7 +168,8 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   // A link that fell back moves to AES-256-GCM at its next in-link handshake (hourly).
   if (relay_suites.contains(crypto::CipherSuite::AesGcm) && next_suite() == crypto::CipherSuite::AesGcm)
     conn_->session().set_suite(crypto::CipherSuite::AesGcm);
-  set_state("up", std::string(crypto::suite_name(conn_->session().suite())));
+  set_state("up", std::string(crypto::suite_name(session.suite())) +
+                      (resumable_ ? ", session " + link::short_session_id(session_) : std::string()));
   last_error_.clear();
   std::vector<Waiting> waiting;
   waiting.swap(waiting_);
@@ -153,7 +178,48 @@ void LinkClient::on_established(const crypto::PublicKey&) {
   if (hooks_.on_change) hooks_.on_change();
 }
 
+void LinkClient::keep_streams(std::unique_ptr<link::Mux> mux) {
+  held_ = std::move(mux);
+  held_at_ms_ = uv_now(loop_);
+  just_kept_ = true;
+  // The relay gives up on the session after its grace; so does this side, then, whatever happens.
+  uv_timer_start(
+      grace_timer_.get(),
+      [](uv_timer_t* t) {
+        static_cast<LinkClient*>(t->data)->drop_held("the session's grace ran out before a link came back");
+      },
+      std::uint64_t{grace_s_} * 1000, 0);
+}
+
+void LinkClient::drop_held(const std::string& why) {
+  if (!held_) return;
+  uv_timer_stop(grace_timer_.get());
+  log::warn("agent", prefix_ + "session " + link::short_session_id(session_) + " ended: " + why + "; " +
+                         std::to_string(held_->stream_count()) + " streams closed");
+  std::unique_ptr<link::Mux> held = std::move(held_);
+  past_sent_ += held->stats().bytes_sent;
+  past_received_ += held->stats().bytes_received;
+  ++generation_;         // refs to its streams find no mux from now on
+  held->shutdown_all();  // each stream's handler closes its client's connection
+}
+
+void LinkClient::on_resumed() {
+  if (!conn_) return;
+  const link::MuxStats& st = conn_->mux().stats();
+  log::info("agent", prefix_ + "resumed after " + link::format_seconds(uv_now(loop_) - held_at_ms_) + ", " +
+                         std::to_string(conn_->mux().stream_count()) + " streams, " +
+                         link::format_bytes(st.resent_bytes - resent_before_) + " retransmitted");
+}
+
 void LinkClient::on_closed(const Error& why) {
+  // Said once per loss; an attempt to resume that fails (the network is still down) says nothing
+  // more here, as the streams keep waiting.
+  if (held_ && std::exchange(just_kept_, false)) {
+    lost_reason_ = describe(why);
+    log::warn("agent", prefix_ + "link lost (" + lost_reason_ + "); resuming session " +
+                           link::short_session_id(session_) + " (" + std::to_string(held_->stream_count()) +
+                           " streams)");
+  }
   if (conn_) {
     past_sent_ += conn_->mux().stats().bytes_sent;
     past_received_ += conn_->mux().stats().bytes_received;
@@ -183,8 +249,8 @@ void LinkClient::on_closed(const Error& why) {
   // The mux told every stream's handler before this (a failed open result for those the relay had
   // not answered); refs to streams it had already forgotten now find no mux (mux_of).
   if (conn_) retired_.push_back(std::move(conn_));  // freed by its gone callback
-  if (stopping_) return;
-  schedule_reconnect(probed_dead);
+  if (stopping_) return drop_held("the agent is stopping");
+  schedule_reconnect(probed_dead || (held_ && handshake_done_));
 }
 
 void LinkClient::open(const Target& target, link::StreamHandler* handler) {
@@ -213,7 +279,8 @@ void LinkClient::open_now(const Target& target, link::StreamHandler* handler) {
 }
 
 link::Mux* LinkClient::mux_of(std::uint64_t generation) noexcept {
-  return generation == generation_ ? mux() : nullptr;
+  if (generation != generation_) return nullptr;
+  return held_ ? held_.get() : mux();
 }
 
 // The link's stream ids are used up (2^30 streams): it takes no new stream, tells the relay so with
@@ -279,8 +346,10 @@ void LinkClient::stop(std::function<void()> done) {
   stopping_ = true;
   stopped_ = std::move(done);
   fail_waiting(true);
+  drop_held("the agent is stopping");
   retry_.close();
   wait_timer_.close();
+  grace_timer_.close();
   handles_.when_closed([this] { maybe_stopped(); });
   if (conn_) return conn_->close(frame::CloseCode::Shutdown, "agent stopping");
 }
@@ -298,6 +367,7 @@ crypto::SuiteSet LinkClient::relay_suites() const noexcept {
 std::uint64_t LinkClient::bytes_moved() const noexcept {
   std::uint64_t n = past_sent_ + past_received_;
   if (conn_) n += conn_->mux().stats().bytes_sent + conn_->mux().stats().bytes_received;
+  if (held_) n += held_->stats().bytes_sent + held_->stats().bytes_received;
   return n;
 }
 
@@ -308,6 +378,16 @@ LinkStatus LinkClient::status() const {
   s.last_error = last_error_;
   s.bytes_sent = past_sent_;
   s.bytes_received = past_received_;
+  if (generation_ > 0) s.session = link::short_session_id(session_);
+  s.resumable = resumable_;
+  s.held = held_ != nullptr;
+  s.resumes = resumes_;
+  s.last_resume_reason = last_resume_reason_;
+  if (held_) {
+    s.streams = held_->stream_count();
+    s.bytes_sent += held_->stats().bytes_sent;
+    s.bytes_received += held_->stats().bytes_received;
+  }
   if (conn_) {
     const auto& mux = conn_->mux();
     s.streams = mux.stream_count();

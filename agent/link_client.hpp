@@ -33,6 +33,11 @@ struct LinkStatus {
   std::uint64_t bytes_sent = 0, bytes_received = 0;
   std::optional<std::int64_t> connected_for_s;
   std::string last_error;
+  std::string session;             // the session id's first 8 hex digits, once a link came up
+  bool resumable = false;          // the relay holds this link's streams while it is lost
+  bool held = false;               // lost, its streams waiting for a resumed link
+  std::uint64_t resumes = 0;       // lost links this session's streams lived through
+  std::string last_resume_reason;  // why the link was lost the last time it resumed
 };
 
 // How a link of a pool (link_pool.hpp) takes turns: `may_connect` is asked before each connection
@@ -79,7 +84,9 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   bool connecting() const noexcept { return resolving_ || (conn_ != nullptr && !handshake_done_); }
   // Bytes sent and received over every link this client has had.
   std::uint64_t bytes_moved() const noexcept;
-  std::size_t stream_count() const noexcept { return conn_ ? conn_->mux().stream_count() : 0; }
+  std::size_t stream_count() const noexcept {
+    return held_ ? held_->stream_count() : conn_ ? conn_->mux().stream_count() : 0;
+  }
   // The relay's suites from its message 2, while this link is established (none before).
   crypto::SuiteSet relay_suites() const noexcept;
   // Drains and stops (SIGTERM): `done` runs once the link is closed.
@@ -92,7 +99,8 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   // Changes with every new link: stream ids restart at 1, so credit for an old stream must not be
   // given to a new one that happens to share its id.
   std::uint64_t generation() const noexcept { return generation_; }
-  // StreamLink: the current link's mux if `generation` is its own.
+  // StreamLink: the current link's mux if `generation` is its own; while the link is lost and its
+  // streams wait for a resume, their mux, which queues what they send.
   link::Mux* mux_of(std::uint64_t generation) noexcept override;
   LinkStatus status() const;
 
@@ -118,7 +126,15 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   void on_established(const crypto::PublicKey& peer) override;
   void on_goaway(const frame::GoAway& g) override;
   void on_alive() override;
+  void on_resumed() override;
   void on_closed(const Error& why) override;
+
+  // Stream resumption (docs/protocol.md 4.13). The link was lost with streams open: they wait in
+  // their mux for the next link to resume the session, for at most the relay's grace.
+  void keep_streams(std::unique_ptr<link::Mux> mux);
+  // The session is not coming back (the relay answered with a new one, the grace ran out, the agent
+  // stops): its streams end at once, so no client waits on them.
+  void drop_held(const std::string& why);
 
   uv_loop_t* loop_;
   const config::AgentConfig& cfg_;
@@ -150,6 +166,20 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   std::chrono::steady_clock::time_point connected_at_;
   std::uint64_t past_sent_ = 0, past_received_ = 0;
   std::uint64_t generation_ = 0;
+  // The session of the current or last link, and its lost streams while they wait.
+  link::SessionId session_{};
+  bool resumable_ = false;
+  std::uint16_t grace_s_ = 0;
+  std::unique_ptr<link::Mux> held_;
+  std::uint64_t held_at_ms_ = 0;
+  std::string lost_reason_;
+  bool just_kept_ = false;           // keep_streams() ran; on_closed() says why the link was lost
+  std::uint64_t resent_before_ = 0;  // the mux's resent bytes when the resume began
+  std::uint64_t resumes_ = 0;
+  std::string last_resume_reason_;
+  uv::Handle<uv_timer_t> grace_timer_{handles_};
+  // While streams wait for a resume, reconnects back off to at most this.
+  static constexpr std::uint64_t kHeldBackoffMaxMs = 2000;
 };
 
 }  // namespace ferry::agent

@@ -30,6 +30,8 @@ const char* errc_name(Errc e) noexcept {
       return "closed";
     case Errc::Truncated:
       return "truncated";
+    case Errc::Moved:
+      return "moved";
     case Errc::TooManyLinks:
       return "too many links";
     case Errc::Io:

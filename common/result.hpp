@@ -29,6 +29,7 @@ enum class Errc {
   Exists,        // a file we refuse to overwrite
   Limit,         // a configured or built-in limit was reached
   TooManyLinks,  // the relay closed the link: it holds as many links of this key as it admits
+  Moved,         // a resume for a session another relay thread holds: hand the connection over
 };
 
 const char* errc_name(Errc e) noexcept;

@@ -20,6 +20,7 @@ struct AuditRecord {
   std::uint64_t bytes_up = 0;    // agent -> target
   std::uint64_t bytes_down = 0;  // target -> agent
   double duration_s = 0;
+  std::uint64_t resumes = 0;  // lost links the stream lived through (stream resumption)
 };
 
 class AuditLog {

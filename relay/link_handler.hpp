@@ -16,6 +16,7 @@
 #include "relay/link_placement.hpp"
 #include "relay/metrics.hpp"
 #include "relay/refusal_log_rate.hpp"
+#include "relay/session_table.hpp"
 
 namespace ferry::relay {
 
@@ -44,6 +45,13 @@ struct RelayContext {
   std::size_t worker = 0;
   // How many handshake refusals get a log line (shared by every worker).
   RefusalLogRate* refusal_log = nullptr;
+  // Stream resumption: how long a lost link's session is held (0: not at all), this worker's
+  // sessions, and where a resume for another worker's session goes (the socket and message 1).
+  std::uint16_t resume_grace_s = 0;
+  SessionTable* sessions = nullptr;
+  std::function<void(const crypto::PublicKey& agent, const link::SessionId& id, int fd, Bytes message1,
+                     const std::string& source)>
+      move_resume;
 };
 
 class LinkHandler final : public link::LinkEvents {
@@ -57,29 +65,36 @@ class LinkHandler final : public link::LinkEvents {
   LinkHandler& operator=(const LinkHandler&) = delete;
 
   // Starts the handshake on an accepted socket, which it then owns (the caller still does on failure).
-  Result<void> adopt(int fd);
+  // `message1`: what another worker read from it already (a resume moved here).
+  Result<void> adopt(int fd, Bytes message1 = {});
   bool established() const noexcept { return agent_.has_value(); }
+  // Stream resumption. A link that resumed this handler's session carries its streams from now on;
+  // a link of it still up is replaced at once (the agent knows it is gone).
+  void take_over(std::unique_ptr<uv::LinkConnection> link);
+  // Held past its grace (the sweep asks every second): the streams end and their targets close.
+  bool grace_over(std::uint64_t now_ms) const noexcept { return held_ && now_ms >= held_until_ms_; }
+  void end_session(const std::string& why);
   // After a reload: the agent's entry as it is now (a renamed entry keeps its key, and its rules are
   // found by the new name).
   void update_agent(const AgentInfo& info) { agent_ = info; }
-  const crypto::PublicKey& peer() const noexcept { return conn_.session().peer(); }
+  const crypto::PublicKey& peer() const noexcept { return agent_ ? peer_ : conn_->session().peer(); }
   // SIGTERM: no new streams; the link closes when the last stream ends.
   void drain();
   // SIGHUP: checks every open stream against the policy now in force, name and dialled address,
   // and resets those it denies (audit: "denied after reload" and the rule). Others carry on.
   void recheck_policy();
-  void close(frame::CloseCode code, std::string_view reason) { conn_.close(code, reason); }
+  void close(frame::CloseCode code, std::string_view reason) { conn_->close(code, reason); }
   // Drops the connection without a word (pre-authentication refusals).
   void abort() {
     quiet_ = true;  // counted and logged by the caller
-    conn_.abort();
+    conn_->abort();
   }
-  const std::string& peer_address() const noexcept { return conn_.peer_address(); }
+  const std::string& peer_address() const noexcept { return conn_->peer_address(); }
   std::size_t streams() const noexcept { return outbound_.size(); }
   // The handshake has not completed (or never will).
   bool handshaking() const noexcept { return handshaking_; }
   // Its connection is closing (an eviction or a refusal already under way).
-  bool closing() const noexcept { return conn_.closing(); }
+  bool closing() const noexcept { return !conn_ || conn_->closing(); }
   // When its worker admitted it, in admission order: the oldest handshake is evicted first.
   std::uint64_t admitted() const noexcept { return admitted_; }
   void set_admitted(std::uint64_t n) noexcept { admitted_ = n; }
@@ -112,13 +127,23 @@ class LinkHandler final : public link::LinkEvents {
     std::optional<sockaddr_storage> dialled_addr;  // once connected: what the policy checks again
     AuditRecord audit;
     std::chrono::steady_clock::time_point started;
+    std::uint64_t resumes_before = 0;  // the session's resumes when the stream opened
     bool connected = false;
     bool dialled = false;  // the dialer has answered
   };
 
   void on_established(const crypto::PublicKey& peer) override;
   void on_open(link::StreamId id, const Target& target) override;
+  void on_resumed() override;
   void on_closed(const Error& why) override;
+  link::LinkConfig config(link::Millis handshake_timeout);
+  void on_link_gone(uv::LinkConnection& link);
+  // The session's streams, on the live link or held.
+  link::Mux& mux() noexcept { return held_ ? *held_ : conn_->mux(); }
+  // The link was lost with streams open and the session is resumable: they wait for grace_s.
+  void hold(std::unique_ptr<link::Mux> mux);
+  // This handler's link resumed a session another handler of this worker holds: it goes there.
+  bool resume_elsewhere();
   void on_stream_reset(link::StreamId id, frame::ResetCode code);
 
   void refuse(link::StreamId id, AuditRecord record, frame::OpenCode code, const std::string& reason);
@@ -133,7 +158,9 @@ class LinkHandler final : public link::LinkEvents {
   std::uint64_t admitted_ = 0;
   std::string source_;
   GoneFn gone_;
-  uv::LinkConnection conn_;
+  std::unique_ptr<uv::LinkConnection> conn_;                  // never null; a resumed link replaces it
+  std::vector<std::unique_ptr<uv::LinkConnection>> retired_;  // replaced, closing
+  crypto::PublicKey peer_{};                                  // once established
   std::optional<AgentInfo> agent_;
   std::map<link::StreamId, std::unique_ptr<Outbound>> outbound_;
   std::shared_ptr<LookupSlots> lookups_ = std::make_shared<LookupSlots>(kMaxLookups);
@@ -144,6 +171,19 @@ class LinkHandler final : public link::LinkEvents {
   bool holds_link_ = false;  // counted in AgentDirectory's links per agent
   bool budget_wait_logged_ = false;
   crypto::CipherSuite link_suite_ = crypto::CipherSuite::ChaChaPoly;  // as counted in the metrics
+  // Stream resumption: the session (in ctx_.sessions while resumable), its streams while held.
+  link::SessionId session_{};
+  bool in_table_ = false;
+  std::unique_ptr<link::Mux> held_;
+  // A held mux whose grace ran out: its streams were reset, and their pipes still name it until they
+  // are gone, so it lives as long as this handler.
+  std::unique_ptr<link::Mux> ended_;
+  std::uint64_t held_at_ms_ = 0, held_until_ms_ = 0;
+  bool just_held_ = false;  // hold() ran; on_closed() says why the link was lost
+  std::uint64_t resumes_ = 0;
+  std::uint64_t resent_before_ = 0;
+  bool moved_ = false;      // handed to another handler or worker: says nothing of its end
+  bool replacing_ = false;  // take_over() ends the link a resumed one replaces
 };
 
 }  // namespace ferry::relay

@@ -58,6 +58,24 @@ LinkPlacement::Placed LinkPlacement::place(std::size_t worker, Arrival& arrival)
   return Placed::Elsewhere;
 }
 
+bool LinkPlacement::move_to(std::size_t worker, Arrival arrival) {
+  std::lock_guard lock(mutex_);
+  Worker& target = workers_.at(worker);
+  if (!target.wake) return false;
+  SourceLinks& mine = by_source_[arrival.source];
+  auto it = std::find_if(mine.begin(), mine.end(), [&](const auto& e) { return e.first == worker; });
+  if (it == mine.end())
+    mine.emplace_back(worker, 1);
+  else
+    ++it->second;
+  ++handshaking_by_source_[arrival.source];
+  ++target.links;
+  ++target.handshakes;
+  target.arrivals.push_back(std::move(arrival));
+  uv_async_send(target.wake);  // under the lock: close() cannot end the handle meanwhile
+  return true;
+}
+
 std::vector<LinkPlacement::Arrival> LinkPlacement::take(std::size_t worker) {
   std::lock_guard lock(mutex_);
   return std::exchange(workers_.at(worker).arrivals, {});

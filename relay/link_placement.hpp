@@ -26,14 +26,20 @@
 #include <utility>
 #include <vector>
 
+#include "common/codec/byte_reader.hpp"
+
 namespace ferry::relay {
 
 class LinkPlacement {
  public:
   // An accepted socket on its way to another worker.
   struct Arrival {
+    Arrival() = default;
+    Arrival(int socket, std::string from, Bytes first = {})
+        : fd(socket), source(std::move(from)), message1(std::move(first)) {}
     int fd = -1;
     std::string source;
+    Bytes message1;  // a resume moved from another worker: what that worker read
   };
   // Here: the accepting worker keeps it. Elsewhere: queued for another worker. Evict: every worker is
   // at its limit; the accepting worker keeps it and must end its oldest handshake. SourceFull: the
@@ -62,6 +68,10 @@ class LinkPlacement {
   // is woken and take()s it.
   Placed place(std::size_t worker, Arrival& arrival);
   std::vector<Arrival> take(std::size_t worker);
+  // A resume that names a session `worker` holds: counted and queued there as place() does, with no
+  // choice and no per-source limit (an admitted agent's message 1 came with it). False when the
+  // worker takes nothing (draining); the caller still owns the socket.
+  bool move_to(std::size_t worker, Arrival arrival);
   // A placed link finished its handshake.
   void established(std::size_t worker, const std::string& source);
   // The worker's handshakes in progress: past half its limit, new ones get a short deadline.

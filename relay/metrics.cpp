@@ -81,6 +81,18 @@ std::string Metrics::render(const std::vector<std::size_t>& worker_links) const 
       "buffered bytes (max_buffered_mib_per_agent) to come back.");
   line("# TYPE ferry_budget_waits_total counter");
   line("ferry_budget_waits_total " + std::to_string(budget_waits.load()));
+  line("# HELP ferry_sessions_held Sessions whose link was lost, held for a resume (resume_grace_s).");
+  line("# TYPE ferry_sessions_held gauge");
+  line("ferry_sessions_held " + std::to_string(sessions_held.load()));
+  line("# HELP ferry_resumes_total Sessions resumed on a new link.");
+  line("# TYPE ferry_resumes_total counter");
+  line("ferry_resumes_total " + std::to_string(resumes.load()));
+  line("# HELP ferry_resumed_bytes_total Stream bytes the relay sent again after resumes.");
+  line("# TYPE ferry_resumed_bytes_total counter");
+  line("ferry_resumed_bytes_total " + std::to_string(resumed_bytes.load()));
+  line("# HELP ferry_sessions_expired_total Held sessions whose grace ran out; their streams were closed.");
+  line("# TYPE ferry_sessions_expired_total counter");
+  line("ferry_sessions_expired_total " + std::to_string(sessions_expired.load()));
   line("# HELP ferry_dials_total Stream opens, by result.");
   line("# TYPE ferry_dials_total counter");
   for (std::size_t i = 0; i < dials_.size(); ++i)

@@ -39,6 +39,12 @@ class Metrics {
   std::atomic<std::uint64_t> bytes_down{0};  // targets -> agents
   // Streams accepted with no credit: their agent's budget of buffered bytes was in use.
   std::atomic<std::uint64_t> budget_waits{0};
+  // Stream resumption: sessions whose link was lost, held now; resumes on a new link; stream bytes
+  // sent again after them; sessions whose grace ran out before a link came back.
+  std::atomic<std::int64_t> sessions_held{0};
+  std::atomic<std::uint64_t> resumes{0};
+  std::atomic<std::uint64_t> resumed_bytes{0};
+  std::atomic<std::uint64_t> sessions_expired{0};
 
   // An agent link was established, or ended, with this cipher (counted in `links` too).
   void link_up(crypto::CipherSuite suite) {

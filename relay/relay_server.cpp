@@ -23,6 +23,7 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
       config_(std::move(config)),
       key_(key),
       shared_(shared),
+      sessions_(shared.sessions, worker),
       listener_(loop, [this](uv_stream_t* s) { on_connection(s); }) {
   ctx_.loop = loop;
   ctx_.key = &key_;
@@ -45,11 +46,18 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   ctx_.link_suites = config::link_suites(config_);
   ctx_.placement = &shared_.placement;
   ctx_.worker = worker_;
+  ctx_.resume_grace_s = static_cast<std::uint16_t>(config_.resume_grace_s);
+  ctx_.sessions = &sessions_;
+  ctx_.move_resume = [this](const crypto::PublicKey& agent, const link::SessionId& id, int fd, Bytes message1,
+                            const std::string& source) {
+    move_resume(agent, id, fd, std::move(message1), source);
+  };
   sigterm_.init(uv_signal_init, loop_, this);
   sigint_.init(uv_signal_init, loop_, this);
   sighup_.init(uv_signal_init, loop_, this);
   drain_timer_.init(uv_timer_init, loop_, this);
   audit_timer_.init(uv_timer_init, loop_, this);
+  sessions_timer_.init(uv_timer_init, loop_, this);
 }
 
 RelayServer::~RelayServer() = default;
@@ -75,6 +83,9 @@ Result<void> RelayServer::start(const std::string& listen, bool announce, bool r
     uv_timer_start(
         audit_timer_.get(), [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->on_tick(); }, 1000, 1000);
   }
+  uv_timer_start(
+      sessions_timer_.get(), [](uv_timer_t* t) { static_cast<RelayServer*>(t->data)->sweep_sessions(); },
+      1000, 1000);
   uv_signal_start(
       sighup_.get(),
       [](uv_signal_t* s, int) {
@@ -155,6 +166,21 @@ void RelayServer::on_arrivals() {
   for (auto& arrival : shared_.placement.take(worker_)) admit(std::move(arrival));
 }
 
+void RelayServer::sweep_sessions() {
+  const std::uint64_t now = uv_now(loop_);
+  for (LinkHandler* h : sessions_.holders())
+    if (h->grace_over(now)) h->end_session("no link resumed it within resume_grace_s");
+}
+
+void RelayServer::move_resume(const crypto::PublicKey& agent, const link::SessionId& id, int fd,
+                              Bytes message1, const std::string& source) {
+  const auto worker = shared_.sessions.worker_of(id, agent);
+  if (worker && *worker != worker_ &&
+      shared_.placement.move_to(*worker, LinkPlacement::Arrival{fd, source, std::move(message1)}))
+    return;
+  ::close(fd);  // the session ended meanwhile, or its worker drains: the agent reconnects afresh
+}
+
 void RelayServer::admit(LinkPlacement::Arrival arrival) {
   // Past half its limit of handshakes, a worker is being flooded or an office reconnects at once: a
   // new connection then has kBusyHandshakeMs to send its message 1, which an agent does at once.
@@ -172,7 +198,7 @@ void RelayServer::admit(LinkPlacement::Arrival arrival) {
   LinkHandler* raw = handler.get();
   raw->set_admitted(++admitted_);
   links_.emplace(raw, std::move(handler));
-  if (auto r = raw->adopt(arrival.fd); !r) {
+  if (auto r = raw->adopt(arrival.fd, std::move(arrival.message1)); !r) {
     log::warn("relay", "cannot accept a connection: " + describe(r.error()));
     ::close(arrival.fd);
     return raw->abort();
@@ -256,8 +282,10 @@ void RelayServer::apply(const config::RelayConfig& next) {
     if (auto info = shared_.agents.find(l->peer())) {
       l->update_agent(*info);
       l->recheck_policy();
-    } else
+    } else {
+      l->end_session("the agent's key was removed");  // held streams end too
       l->close(frame::CloseCode::Revoked, "this agent's key was removed");
+    }
   }
 }
 
@@ -271,6 +299,7 @@ void RelayServer::maybe_exit() {
   reload_wake_.close();
   drain_timer_.close();
   audit_timer_.close();
+  sessions_timer_.close();
   if (reads_config_) shared_.audit.flush_summaries(true);
   handles_.when_closed([this] {
     if (auto stopped = std::move(on_stopped_)) stopped();

@@ -29,6 +29,7 @@ struct RelayShared {
   LinkPlacement placement;     // mutex inside
   SourceRateLimit rates;       // mutex inside
   RefusalLogRate refusal_log;  // mutex inside
+  SessionRegistry sessions;    // mutex inside
 };
 
 class RelayServer {
@@ -62,6 +63,11 @@ class RelayServer {
   void on_tick();
   void refresh_local_addresses();
   void evict_oldest_handshake();
+  // Once a second: held sessions whose grace ran out end.
+  void sweep_sessions();
+  // A resume read here names a session another worker holds: the connection goes there.
+  void move_resume(const crypto::PublicKey& agent, const link::SessionId& id, int fd, Bytes message1,
+                   const std::string& source);
   void admit(LinkPlacement::Arrival arrival);
   void on_arrivals();
   void drain();
@@ -75,6 +81,7 @@ class RelayServer {
   const crypto::SecretKey& key_;
   RelayShared& shared_;
   std::shared_ptr<PolicyHolder> policy_ = std::make_shared<PolicyHolder>();
+  SessionTable sessions_;
   RelayContext ctx_;
   uv::TcpListener listener_;
   std::map<LinkHandler*, std::unique_ptr<LinkHandler>> links_;
@@ -88,7 +95,8 @@ class RelayServer {
   std::uint64_t admitted_ = 0;  // links admitted so far: their order, for eviction
   uv::Handle<uv_timer_t> drain_timer_{handles_};
   std::uint64_t ticks_ = 0;
-  uv::Handle<uv_timer_t> audit_timer_{handles_};  // worker 0, once a second: on_tick()
+  uv::Handle<uv_timer_t> audit_timer_{handles_};     // worker 0, once a second: on_tick()
+  uv::Handle<uv_timer_t> sessions_timer_{handles_};  // once a second: sweep_sessions()
   bool draining_ = false;
   bool listener_closed_ = false;
   bool exited_ = false;

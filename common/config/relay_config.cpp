@@ -125,6 +125,7 @@ std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfi
     r.integer("idle_timeout_s", out.idle_timeout_s, 1, 7 * 86400);
     r.integer("max_streams_per_agent", out.max_streams_per_agent, 1, 1000000);
     r.integer("max_buffered_mib_per_agent", out.max_buffered_mib_per_agent, 4, 65536);
+    r.integer("resume_grace_s", out.resume_grace_s, 0, 3600);
     r.integer("handshake_timeout_ms", out.handshake_timeout_ms, 100, 600000);
     r.reject_unknown();
   }

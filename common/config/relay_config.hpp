@@ -35,6 +35,9 @@ struct RelayConfig {
   std::int64_t max_streams_per_agent = 4096;
   // Receive credit plus send-queue chunks one agent may hold, over all its links (buffer_budget.hpp).
   std::int64_t max_buffered_mib_per_agent = 64;
+  // How long a lost link's streams (targets open, unacknowledged bytes kept) wait for the agent to
+  // resume them on a new link; 0 turns stream resumption off.
+  std::int64_t resume_grace_s = 90;
   std::int64_t handshake_timeout_ms = 5000;
   std::vector<std::string> policy_rules;
   std::vector<AgentEntry> agents;

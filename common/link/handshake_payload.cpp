@@ -5,10 +5,11 @@
 namespace ferry::link {
 
 Bytes Message1Payload::encode() const {
-  Bytes p(kBytes);
+  Bytes p(kBytes + (resume ? SessionId{}.size() : 0));
   std::memcpy(p.data(), timestamp.data(), timestamp.size());
   p[timestamp.size()] = wire_version;
-  p[timestamp.size() + 1] = flags;
+  p[timestamp.size() + 1] = static_cast<std::uint8_t>(resume ? flags | kFlagResume : flags & ~kFlagResume);
+  if (resume) std::memcpy(p.data() + kBytes, resume->data(), resume->size());
   return p;
 }
 
@@ -22,6 +23,12 @@ Result<Message1Payload> Message1Payload::decode(ByteSpan payload) {
   std::memcpy(p.timestamp.data(), timestamp->data(), p.timestamp.size());
   p.wire_version = *version;
   p.flags = *flags;
+  if (p.flags & kFlagResume) {
+    const auto id = r.take(SessionId{}.size());
+    if (!id) return fail(Errc::Malformed, "handshake payload names a session to resume but is too short");
+    p.resume.emplace();
+    std::memcpy(p.resume->data(), id->data(), p.resume->size());
+  }
   return p;
 }
 
@@ -30,6 +37,11 @@ Bytes Message2Payload::encode() const {
   p[0] = wire_version;
   std::memcpy(p.data() + 1, session_id.data(), session_id.size());
   p.back() = accept_suites.bits();
+  if (wire_version == kResumableWireVersion) {
+    p.push_back(resumed ? kFlagResumed : 0);
+    p.push_back(static_cast<std::uint8_t>(grace_s >> 8));
+    p.push_back(static_cast<std::uint8_t>(grace_s));
+  }
   return p;
 }
 
@@ -42,6 +54,12 @@ Result<Message2Payload> Message2Payload::decode(ByteSpan payload) {
   p.wire_version = *version;
   std::memcpy(p.session_id.data(), session_id->data(), p.session_id.size());
   if (const auto suites = r.u8()) p.accept_suites = crypto::SuiteSet::from_bits(*suites);
+  if (p.wire_version != kResumableWireVersion) return p;  // a later version's layout is its own
+  const auto flags = r.u8();
+  const auto grace = r.be16();
+  if (!flags || !grace) return fail(Errc::Malformed, "handshake payload 2 of version 2 is too short");
+  p.resumed = (*flags & kFlagResumed) != 0;
+  p.grace_s = *grace;
   return p;
 }
 

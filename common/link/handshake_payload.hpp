@@ -1,14 +1,27 @@
 // The payloads the link's handshake messages carry inside Noise (docs/protocol.md 2.2 and 2.4), in the
 // first handshake and in an in-link one alike.
 //
-// Message 1 (initiator -> responder):        Message 2 (responder -> initiator):
-//    0          12        13       14           0         1            17          18
-//   +-----------+---------+-------+            +---------+------------+-----------+
-//   | TAI64N    | wire    | flags |            | wire    | session id | suites    |
-//   | timestamp | version |       |            | version | (random)   | accepted  |
-//   |    12     |    1    |   1   |            |    1    |     16     | 1, may be |
-//   +-----------+---------+-------+            +---------+------------+-- absent -+
-//   bytes after 14 are ignored                 bytes after 18 are ignored
+// Message 1 (initiator -> responder):
+//    0          12        13       14                 30
+//   +-----------+---------+-------+------------------+
+//   | TAI64N    | wire    | flags | session id       |
+//   | timestamp | version |       | (flag 0x02 only) |
+//   |    12     |    1    |   1   |        16        |
+//   +-----------+---------+-------+------------------+
+//   flags: 0x01 also speaks version 2 (stream resumption); 0x02 resumes the session that follows.
+//   Other bits, and bytes past the end, are ignored.
+//
+// Message 2 (responder -> initiator):
+//    0         1            17          18          19          21
+//   +---------+------------+-----------+-----------+-----------+
+//   | wire    | session id | suites    | resume    | grace     |
+//   | version | (random, or| accepted  | flags     | seconds   |
+//   |    1    | resumed)16 | 1, may be | version 2 | version 2 |
+//   +---------+------------+-- absent -+-----------+-----------+
+//   Version 2 only (the relay answers 2 to an agent whose flags said so): resume flags 0x01, the
+//   session named in message 1 was resumed (else the session id is a new one); grace, big-endian,
+//   how long the relay holds the session after its link is lost (0: it does not). Bytes past the
+//   end are ignored.
 //
 // Sans-I/O: each payload arrives whole, decrypted from one Noise message, so a decoder answers with a
 // payload or an error, never "need more". They check the grammar only; whether the version is ours,
@@ -18,6 +31,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 
 #include "common/codec/byte_reader.hpp"
 #include "common/crypto/cipher_suite.hpp"
@@ -27,19 +41,23 @@
 namespace ferry::link {
 
 inline constexpr std::uint8_t kWireVersion = 1;
+// Version 2 adds stream resumption (docs/protocol.md 4.13 and 2.6). An agent still says version 1
+// in message 1, so that a version 1 relay answers it, and offers 2 in its flags.
+inline constexpr std::uint8_t kResumableWireVersion = 2;
 
 using SessionId = std::array<std::uint8_t, 16>;
 
 struct Message1Payload {
   static constexpr std::size_t kBytes = 12 + 1 + 1;
+  static constexpr std::uint8_t kFlagSpeaksV2 = 0x01;
+  static constexpr std::uint8_t kFlagResume = 0x02;
 
   crypto::Tai64n timestamp{};
   std::uint8_t wire_version = kWireVersion;
-  // No flag is defined in wire version 1: sent as zero, never checked. A later version sets a bit here
-  // to say that an optional field follows byte 13 (a session id to resume, say), which this version's
-  // relays skip as trailing bytes.
-  std::uint8_t flags = 0;
+  std::uint8_t flags = 0;           // bits this side does not know are kept, never acted on
+  std::optional<SessionId> resume;  // encoded with kFlagResume, which decode() requires it for
 
+  bool speaks_v2() const noexcept { return (flags & kFlagSpeaksV2) != 0; }
   Bytes encode() const;
   static Result<Message1Payload> decode(ByteSpan payload);
 };
@@ -47,13 +65,18 @@ struct Message1Payload {
 struct Message2Payload {
   // The suites byte came later than the rest: a relay without it accepts ChaCha20-Poly1305 alone.
   static constexpr std::size_t kMinBytes = 1 + 16;
+  static constexpr std::size_t kV2Bytes = kMinBytes + 1 + 1 + 2;
+  static constexpr std::uint8_t kFlagResumed = 0x01;
 
   std::uint8_t wire_version = kWireVersion;
-  SessionId session_id{};  // fixed for the life of the link
+  SessionId session_id{};  // fixed for the life of the session
   // Bit i = crypto::CipherSuite i; bits this side does not know are dropped.
   crypto::SuiteSet accept_suites{crypto::CipherSuite::ChaChaPoly};
+  // Version 2: whether message 1's session was resumed, and the relay's resume_grace_s.
+  bool resumed = false;
+  std::uint16_t grace_s = 0;
 
-  Bytes encode() const;  // always with the suites byte
+  Bytes encode() const;  // always with the suites byte; the resume fields in version 2
   static Result<Message2Payload> decode(ByteSpan payload);
 };
 

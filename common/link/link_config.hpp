@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <optional>
 
 #include "common/link/link_handshake.hpp"
 #include "common/link/link_timers.hpp"
@@ -31,6 +33,17 @@ struct LinkConfig {
   Millis min_rehandshake_gap{10 * 1000};
   MuxLimits mux{};
   std::uint8_t wire_version = kWireVersion;  // tests set another to check the refusal
+  // Stream resumption (docs/protocol.md 4.13): the initiator offers it; the responder agrees when it
+  // holds sessions (grace_s > 0), and `sessions` says which ones a message 1 may name.
+  bool resumable = false;
+  std::uint16_t grace_s = 0;
+  SessionFinder* sessions = nullptr;
+  // Initiator: the session this link carries on (its message 1 names it).
+  std::optional<SessionId> resume;
+  // A resumable link lost with streams open (not closed by either side): its mux, suspended, goes
+  // here just before LinkEvents::on_closed(), for the owner to hand to the link that resumes it
+  // (LinkSession::adopt_mux). Without it, the streams are reset as on any link's end.
+  std::function<void(std::unique_ptr<Mux>)> keep_streams;
   std::function<std::chrono::system_clock::time_point()> wall_clock = [] {
     return std::chrono::system_clock::now();
   };

@@ -38,6 +38,9 @@ class LinkEvents {
   virtual void on_writable(StreamId id) { (void)id; }
   // A probe (LinkSession::probe) was answered in time: the link is alive.
   virtual void on_alive() {}
+  // Resumable links: the peer's RESUME_DONE arrived on a resumed link, so every stream it still holds
+  // has been told where to carry on (Mux::stats() now counts what this side sends again).
+  virtual void on_resumed() {}
   // The peer drains: no new streams on this link; open ones may finish.
   virtual void on_goaway(const frame::GoAway& g) { (void)g; }
   // The link ended. `why.code` is Errc::Closed for an authenticated close by either side.

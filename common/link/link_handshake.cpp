@@ -14,9 +14,15 @@ ByteSpan prologue() {
 
 }  // namespace
 
-Result<Bytes> LinkHandshake::offer(crypto::CipherSuite suite, const crypto::Tai64n& timestamp) {
+Result<Bytes> LinkHandshake::offer(crypto::CipherSuite suite, const crypto::Tai64n& timestamp,
+                                   const std::optional<SessionId>& resume) {
   hs_.emplace(crypto::HandshakeIK::initiator(*s_.static_key, s_.relay_key, prologue(), suite));
-  return hs_->write_message1(Message1Payload{timestamp, s_.wire_version, 0}.encode());
+  Message1Payload p;
+  p.timestamp = timestamp;
+  p.wire_version = s_.wire_version;
+  if (s_.resumable) p.flags = Message1Payload::kFlagSpeaksV2;
+  if (!agreed_) p.resume = resume;
+  return hs_->write_message1(p.encode());
 }
 
 // The same checks in the first handshake and in an in-link one (docs/protocol.md 2.4 and 8.1), except
@@ -27,10 +33,16 @@ Result<crypto::TransportKeys> LinkHandshake::finish(ByteSpan message2) {
   if (!plain) return plain.error();
   auto payload = Message2Payload::decode(*plain);
   if (!payload) return payload.error();
-  if (payload->wire_version != s_.wire_version)
+  const bool v2 = s_.resumable && payload->wire_version == kResumableWireVersion;
+  if (payload->wire_version != s_.wire_version && !v2)
     return fail(Errc::BadVersion, "the relay speaks another wire version");
-  if (agreed_ && payload->session_id != session_id_)
-    return fail(Errc::Malformed, "an in-link handshake changed the session id");
+  if (agreed_ && (payload->session_id != session_id_ || v2 != resumable_))
+    return fail(Errc::Malformed, "an in-link handshake changed the session id or its resumption");
+  if (!agreed_) {
+    resumable_ = v2;
+    resumed_ = v2 && payload->resumed;
+    grace_s_ = v2 ? payload->grace_s : 0;
+  }
   session_id_ = payload->session_id;
   peer_suites_ = payload->accept_suites;
   peer_ = s_.relay_key;
@@ -63,10 +75,25 @@ Result<LinkHandshake::Reply> LinkHandshake::answer_first(crypto::HandshakeIK& hs
   if (!plain) return plain.error();
   auto payload = Message1Payload::decode(*plain);
   if (!payload) return payload.error();
+  // A session another thread holds: that thread answers this message 1 (so its timestamp is not
+  // spent here). Errc::Moved tells the owner to hand the connection over.
+  const auto found = payload->resume && s_.sessions ? s_.sessions->find(who, *payload->resume)
+                                                    : SessionFinder::Found::Nowhere;
+  if (found == SessionFinder::Found::Elsewhere) {
+    peer_ = who;
+    moved_to_ = payload->resume;
+    return fail(Errc::Moved, "the session to resume is held by another thread");
+  }
   auto ok = check(who, *payload, false);
   if (!ok && ok.error().code != Errc::BadVersion) return ok.error();
   peer_ = who;
-  randombytes_buf(session_id_.data(), session_id_.size());
+  resumable_ = payload->speaks_v2() && s_.grace_s > 0;
+  resumed_ = resumable_ && found == SessionFinder::Found::Here;
+  grace_s_ = resumable_ ? s_.grace_s : 0;
+  if (resumed_)
+    session_id_ = *payload->resume;
+  else
+    randombytes_buf(session_id_.data(), session_id_.size());
   auto message2 = hs.write_message2(message2_payload());
   if (!message2) return message2.error();
   // An admitted agent with another wire version gets message 2, which names our version, so that
@@ -108,7 +135,13 @@ Result<void> LinkHandshake::check(const crypto::PublicKey& who, const Message1Pa
 }
 
 Bytes LinkHandshake::message2_payload() const {
-  return Message2Payload{s_.wire_version, session_id_, s_.accept_suites}.encode();
+  Message2Payload p;
+  p.wire_version = resumable_ ? kResumableWireVersion : s_.wire_version;
+  p.session_id = session_id_;
+  p.accept_suites = s_.accept_suites;
+  p.resumed = resumed_;
+  p.grace_s = grace_s_;
+  return p.encode();
 }
 
 }  // namespace ferry::link

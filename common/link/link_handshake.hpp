@@ -29,6 +29,16 @@ class Admission {
   virtual bool fresh(const crypto::PublicKey& initiator, const crypto::Tai64n& timestamp) = 0;
 };
 
+// The responder's sessions that a message 1 may name to resume (docs/protocol.md 2.6). Asked after
+// admit() and before fresh(), so a message 1 this thread hands to another is not spent here.
+class SessionFinder {
+ public:
+  enum class Found { Here, Elsewhere, Nowhere };
+  virtual ~SessionFinder() = default;
+  // Whether `initiator` may resume `id` on this link: only the key that made a session resumes it.
+  virtual Found find(const crypto::PublicKey& initiator, const SessionId& id) = 0;
+};
+
 struct HandshakeSettings {
   const crypto::SecretKey* static_key = nullptr;  // outlives the handshake
   crypto::PublicKey relay_key{};                  // initiator: the relay's pinned key
@@ -36,6 +46,10 @@ struct HandshakeSettings {
   // Responder: the suites it accepts; message 2 names them.
   crypto::SuiteSet accept_suites{crypto::CipherSuite::ChaChaPoly};
   std::uint8_t wire_version = kWireVersion;  // tests set another to check the refusal
+  // Initiator: offers version 2 (stream resumption). Responder: answers it when grace_s > 0.
+  bool resumable = false;
+  std::uint16_t grace_s = 0;          // responder: how long it holds a lost link's session
+  SessionFinder* sessions = nullptr;  // responder: the sessions it holds (none: nothing resumes)
 };
 
 class LinkHandshake {
@@ -44,7 +58,9 @@ class LinkHandshake {
 
   // Initiator: message 1 of a new handshake, the first or an in-link one, offering `suite`; its
   // timestamp is the wall clock's now, which the responder requires to be newer than the last.
-  Result<Bytes> offer(crypto::CipherSuite suite, const crypto::Tai64n& timestamp);
+  // `resume`: the session this link carries on (the first handshake of a resuming link only).
+  Result<Bytes> offer(crypto::CipherSuite suite, const crypto::Tai64n& timestamp,
+                      const std::optional<SessionId>& resume = std::nullopt);
   // Initiator: message 2 of the handshake offer() began, and the keys both sides now hold. The first
   // message 2 gives the session id; an in-link one must repeat it.
   Result<crypto::TransportKeys> finish(ByteSpan message2);
@@ -69,6 +85,13 @@ class LinkHandshake {
   const SessionId& session_id() const noexcept { return session_id_; }
   // Initiator: the suites the relay accepts, from message 2 (ChaCha20-Poly1305 alone until then).
   crypto::SuiteSet peer_suites() const noexcept { return peer_suites_; }
+  // Both sides speak version 2: the link's streams survive its loss for grace_s().
+  bool resumable() const noexcept { return resumable_; }
+  // The first handshake carried on the session message 1 named (else it is a new one).
+  bool resumed() const noexcept { return resumed_; }
+  std::uint16_t grace_s() const noexcept { return grace_s_; }
+  // Responder: the session message 1 named, when answer() failed with Errc::Moved.
+  const std::optional<SessionId>& moved_to() const noexcept { return moved_to_; }
 
  private:
   crypto::HandshakeIK responder() const;
@@ -87,6 +110,10 @@ class LinkHandshake {
   SessionId session_id_{};
   crypto::SuiteSet peer_suites_{crypto::CipherSuite::ChaChaPoly};
   crypto::Tai64n peer_timestamp_{};  // of the last message 1 accepted on this link (responder)
+  bool resumable_ = false;
+  bool resumed_ = false;
+  std::uint16_t grace_s_ = 0;
+  std::optional<SessionId> moved_to_;
 };
 
 }  // namespace ferry::link

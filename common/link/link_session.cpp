@@ -8,13 +8,34 @@ using frame::Type;
 
 LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
     : cfg_(std::move(config)),
-      events_(events),
-      mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
-           events, [this] { wake(); }),
+      events_(&events),
+      mux_(new_mux()),
       handshake_(handshake_settings(cfg_)),
       keys_(cfg_.rekey_bytes),
       timers_(timer_settings(cfg_)),
       outbox_(cfg_.mux.max_control_bytes) {}
+
+std::unique_ptr<Mux> LinkSession::new_mux() {
+  return std::make_unique<Mux>(
+      cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
+      *events_, [this] { wake(); });
+}
+
+void LinkSession::adopt_mux(std::unique_ptr<Mux> mux) {
+  mux_ = std::move(mux);
+  mux_->set_wake([this] { wake(); });
+  if (state_ == State::Established) mux_->resume();
+}
+
+void LinkSession::set_owner(LinkEvents& events, std::function<void(std::unique_ptr<Mux>)> keep_streams) {
+  events_ = &events;
+  cfg_.keep_streams = std::move(keep_streams);
+}
+
+std::optional<std::pair<Bytes, SessionId>> LinkSession::first_message() const {
+  if (message1_.empty() || !handshake_.moved_to()) return std::nullopt;
+  return std::pair{message1_, *handshake_.moved_to()};
+}
 
 void LinkSession::wake() {
   if (cfg_.wake) cfg_.wake();
@@ -47,6 +68,11 @@ void LinkSession::trim() noexcept { records_.trim(); }
 
 void LinkSession::process_record(MutByteSpan record, Instant now) {
   ++counters_.records_received;
+  if (state_ == State::Handshaking && cfg_.role == LinkConfig::Role::Responder && cfg_.sessions) {
+    message1_.assign(
+        {static_cast<std::uint8_t>(record.size() >> 8), static_cast<std::uint8_t>(record.size())});
+    message1_.insert(message1_.end(), record.begin(), record.end());
+  }
   if (state_ == State::Handshaking) {
     auto keys = take_handshake_message(record);
     if (!keys) return fail_link(keys.error(), false);
@@ -66,14 +92,16 @@ Result<crypto::TransportKeys> LinkSession::take_handshake_message(ByteSpan messa
 }
 
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
+  Bytes().swap(message1_);
   keys_.install(std::move(keys));
   state_ = State::Established;
+  if (handshake_.resumable()) mux_->set_resumable();
   timers_.established(now);  // the peer's handshake message authenticated
   // A first ping measures the RTT that window growth needs.
   outbox_.control().append(
       [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
   wake();
-  events_.on_established(handshake_.peer());
+  events_->on_established(handshake_.peer());
 }
 
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
@@ -92,7 +120,7 @@ void LinkSession::on_transport(MutByteSpan record, Instant now) {
   auto switched = keys_.peer_record_done();
   if (!switched) return fail_link(switched.error(), true);
   if (*switched) ++counters_.rekeys_received;
-  if (mux_.has_output()) wake();
+  if (mux_->has_output()) wake();
 }
 
 Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, Instant now) {
@@ -103,8 +131,8 @@ Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, I
       auto sent = frame::parse_ping(f.payload);
       if (!sent) return sent.error();
       if (f.flags & frame::kFlagAck) {
-        if (auto rtt = timers_.ping_answered(*sent, now)) mux_.set_rtt(*rtt);
-        if (timers_.probe_answered(*sent)) events_.on_alive();
+        if (auto rtt = timers_.ping_answered(*sent, now)) mux_->set_rtt(*rtt);
+        if (timers_.probe_answered(*sent)) events_->on_alive();
         return {};
       }
       auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *sent, true); });
@@ -120,7 +148,7 @@ Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, I
       return {};
     }
     default:
-      return mux_.on_frame(f);
+      return mux_->on_frame(f);
   }
 }
 
@@ -150,7 +178,7 @@ void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
 }
 
 void LinkSession::offer_handshake() {
-  auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()));
+  auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()), cfg_.resume);
   if (!msg) return fail_link(msg.error(), true);
   if (auto sent = outbox_.put_handshake(*msg, state_ == State::Established); !sent)
     return fail_link(sent.error(), true);
@@ -178,7 +206,8 @@ void LinkSession::tick(Instant now) {
     wake();
   }
   if (due.rekey) queue_key_update(frame::KeyUpdateKind::Rekey);
-  mux_.poll_budget();  // another link of the agent may have given bytes back
+  mux_->acknowledge();  // resumable links: what arrived, so the peer frees what it kept
+  mux_->poll_budget();  // another link of the agent may have given bytes back
   if (state_ != State::Established) return;
   // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
   if (due.rehandshake && !rehandshake_pending()) offer_handshake();
@@ -208,7 +237,7 @@ void LinkSession::close_when_streams_end(frame::CloseCode code, std::string_view
 
 bool LinkSession::close_if_drained() {
   if (!close_when_drained_ || state_ != State::Established) return false;
-  if (mux_.stream_count() > 0 || mux_.has_output()) return false;
+  if (mux_->stream_count() > 0 || mux_->has_output()) return false;
   const frame::CloseInfo c = std::move(*close_when_drained_);
   close_when_drained_.reset();
   close(c.code, c.reason);
@@ -231,18 +260,26 @@ void LinkSession::say_close(const frame::CloseInfo& info) {
 
 void LinkSession::end(const Error& why) {
   if (state_ == State::Closed) return;
+  // Lost, not closed by either side: a resumable link's streams wait for the next link.
+  const bool lost = state_ == State::Established && why.code != Errc::Closed;
   state_ = State::Closed;
   handshake_.abandon();
   records_.drop_partial();
-  mux_.shutdown_all();
+  if (lost && mux_->resumable() && mux_->stream_count() > 0 && cfg_.keep_streams) {
+    mux_->suspend();
+    mux_->set_wake({});
+    cfg_.keep_streams(std::exchange(mux_, new_mux()));
+  } else {
+    mux_->shutdown_all();
+  }
   if (cfg_.on_end) cfg_.on_end();
-  events_.on_closed(why);
+  events_->on_closed(why);
 }
 
 void LinkSession::eof() { end(fail(Errc::Truncated, "the connection ended without an authenticated close")); }
 
 bool LinkSession::has_output() const noexcept {
-  return outbox_.has_output(keys_, state_ == State::Established ? &mux_ : nullptr);
+  return outbox_.has_output(keys_, state_ == State::Established ? mux_.get() : nullptr);
 }
 
 void LinkSession::produce(Bytes& out, std::size_t max_bytes) {
@@ -257,7 +294,7 @@ void LinkSession::produce_records(Bytes& out, std::size_t max_bytes) {
   out.reserve(out.size() + max_bytes + kRecordHeaderBytes + kMaxRecordBody);
   while (out.size() - start < max_bytes && keys_.send().has_key() && has_output()) {
     if (keys_.send_key_worn()) queue_key_update(frame::KeyUpdateKind::Rekey);
-    auto record = outbox_.seal_next(out, keys_, state_ == State::Established ? &mux_ : nullptr);
+    auto record = outbox_.seal_next(out, keys_, state_ == State::Established ? mux_.get() : nullptr);
     if (!record) return fail_link(record.error(), false);
     if (!record->sealed) break;
     ++counters_.records_sent;

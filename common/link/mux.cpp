@@ -89,6 +89,7 @@ void Mux::erase(StreamId id) {
   it->second->sendq.clear(pool_);
   if (budget_) budget_->give(it->second->charged);
   streams_.erase(it);  // a stale id left in ready_ is skipped by produce()
+  if (!unanswered_.empty()) unanswered_.erase(id);
 }
 
 void Mux::bind(StreamId id, StreamHandler* handler) {
@@ -154,7 +155,8 @@ Result<StreamId> Mux::open(const Target& target) {
   s->recv_allowed = limits_.initial_window;
   if (limits_.resumable) {
     s->sendq.retain();
-    s->resume_seen = true;  // opened on this link: the peer's RESUME_DONE does not concern it
+    s->resume_seen = true;            // opened on this link: the peer's RESUME_DONE does not concern it
+    unanswered_.emplace(id, target);  // the OPEN may be lost with the link: it goes again
   }
   streams_.emplace(id, std::move(s));
   control_.append([&](Bytes& b) { frame::put_open(b, id, frame::Open{limits_.initial_window, target}); });
@@ -383,6 +385,7 @@ Result<void> Mux::on_open_result_frame(const frame::Frame& f) {
   if (!used_id(f.stream)) return fail(Errc::Malformed, "OPEN_RESULT for a stream never opened");
   if (!s) return {};  // reset locally while the relay dialled
   if (s->opened) return fail(Errc::Malformed, "a second OPEN_RESULT");
+  unanswered_.erase(f.stream);
   if (r->code != OpenCode::Ok) {
     StreamHandler* h = s->handler;
     erase(f.stream);
@@ -607,6 +610,7 @@ void Mux::shutdown_all() {
     if (budget_) budget_->give(s->charged);
   }
   streams_.clear();
+  unanswered_.clear();
   ready_.clear();
   starved_.clear();
   budget_blocked_.clear();
@@ -682,6 +686,7 @@ Result<void> Mux::on_resume_frame(const frame::Frame& f) {
   recharge(*s);
   if (side_ == Side::Initiator && !s->opened && (f.flags & frame::kResumeOpened)) {
     // The relay's OPEN_RESULT was lost with the link; this is it.
+    unanswered_.erase(f.stream);
     s->opened = true;
     schedule(f.stream, *s);
     report_open_result(
@@ -712,6 +717,15 @@ Result<void> Mux::on_resume_done_frame() {
   std::vector<Gone> gone;
   for (auto& [id, s] : streams_) {
     if (s->resume_seen) continue;
+    if (auto open = unanswered_.find(id); open != unanswered_.end()) {
+      // Its OPEN was lost with the link (the relay would have named a stream it knew, answered or
+      // not): it goes again, and the stream waits for its answer as before. Nothing was sent on it.
+      s->resume_seen = true;
+      control_.append([&](Bytes& b) {
+        frame::put_open(b, id, frame::Open{limits_.initial_window, open->second});
+      });
+      continue;
+    }
     gone.push_back({id, s->handler, side_ == Side::Responder || s->opened, s->fin_sent && s->fin_received});
   }
   for (const Gone& g : gone) {
@@ -720,6 +734,7 @@ Result<void> Mux::on_resume_done_frame() {
   }
   for (auto& [id, s] : streams_) schedule(id, *s);
   notify_writable();
+  events_.on_resumed();
   return {};
 }
 

@@ -152,6 +152,14 @@ class Mux final : public StreamLink {
   // Resumable, while the peer is quiet: WINDOWs that tell it what arrived, so it frees what it kept
   // for resending (an idle stream keeps nothing). Called from the link's tick.
   void acknowledge();
+  // The handshake agreed on resumption (wire version 2): from now on sent bytes are kept until
+  // acknowledged. Before the first stream only.
+  void set_resumable() noexcept {
+    if (streams_.empty()) limits_.resumable = true;
+  }
+  bool resumable() const noexcept { return limits_.resumable; }
+  // A suspended mux moves to the link that resumes it: its wake is that link's from now on.
+  void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
   // Returns pooled send chunks to the heap (an idle link keeps nothing it does not need).
   void trim();
 
@@ -247,7 +255,10 @@ class Mux final : public StreamLink {
   StreamId highest_peer_id_ = 0;
   std::uint64_t growth_used_ = 0;
   std::shared_ptr<BufferBudget> budget_;
-  std::deque<StreamId> starved_;          // accepted with a window of 0, in order
+  std::deque<StreamId> starved_;  // accepted with a window of 0, in order
+  // Resumable initiator: the targets of streams the peer has not answered, whose OPEN a lost link
+  // may have taken with it.
+  std::unordered_map<StreamId, Target> unanswered_;
   std::vector<StreamId> budget_blocked_;  // may hold ids since woken or erased (flag checked)
   static constexpr std::size_t kRttSamples = 4;
   Millis rtt_{0};  // the latest PING sample

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.hpp"
 #include "common/uv/congestion_control.hpp"
@@ -289,6 +290,14 @@ void LinkConnection::on_session_end() {
   close_started_ = now();
   // Reading goes on: the session ignores what arrives, and the peer's EOF ends the close.
   wake();  // flush the CLOSE record, then finish_close()
+}
+
+void LinkConnection::receive_first(Bytes& bytes) { session_.receive(MutByteSpan(bytes), now()); }
+
+int LinkConnection::release_socket() {
+  const int fd = fd_ >= 0 && !handles_closing_ ? ::dup(fd_) : -1;
+  abort();
+  return fd;
 }
 
 void LinkConnection::probe() {

@@ -61,6 +61,13 @@ class LinkConnection final {
   // ownership of `fd` when it succeeds; otherwise the caller still owns it.
   Result<void> adopt(int fd);
 
+  // A resumed link goes to the owner of the session it carries on (the relay's link handler that
+  // held it): its events, its streams if it is lost too, and its end are that owner's from now on.
+  void set_owner(link::LinkEvents& events, std::function<void(std::unique_ptr<link::Mux>)> keep_streams,
+                 GoneFn on_gone) {
+    session_.set_owner(events, std::move(keep_streams));
+    on_gone_ = std::move(on_gone);
+  }
   link::LinkSession& session() noexcept { return session_; }
   const link::LinkSession& session() const noexcept { return session_; }
   link::Mux& mux() noexcept { return session_.mux(); }
@@ -71,6 +78,12 @@ class LinkConnection final {
   void close_when_streams_end(frame::CloseCode code, std::string_view reason) {
     session_.close_when_streams_end(code, reason);
   }
+  // Responder: bytes another worker read from this socket before it moved here (a resume's message
+  // 1), taken as if read now. Right after adopt().
+  void receive_first(Bytes& bytes);
+  // After the session ended with Errc::Moved: a duplicate of the socket, for the worker the
+  // connection moves to, and this one closes its handles (-1 when there is none to give).
+  int release_socket();
   // Checks the link now: a PING that must be answered soon (LinkSession::probe).
   void probe();
   // Drops the socket now, without a CLOSE record (used when the loop shuts down).

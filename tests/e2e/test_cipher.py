@@ -83,13 +83,13 @@ class Cipher(unittest.TestCase):
 
     def link_up(self, ferry, nth=0, timeout=10.0):
         """The cipher of the agent's nth "link up" line, which the relay's "connected" line must name too."""
-        agent_rx = re.compile(r"link up to 127\.0\.0\.1:%d \((\S+)\)$" % ferry.relay_port)
+        agent_rx = re.compile(r"link up to 127\.0\.0\.1:%d \(([^,)]+)" % ferry.relay_port)
         deadline = time.time() + timeout
         while count(ferry.agent.lines, agent_rx) <= nth and time.time() < deadline:
             time.sleep(0.02)
         ups = [m.group(1) for m in map(agent_rx.search, list(ferry.agent.lines)) if m]
         self.assertGreater(len(ups), nth, "\n".join(ferry.agent.lines))
-        relay = ferry.relay.wait_for(r'agent "e2e" connected from 127\.0\.0\.1:\d+ \((\S+)\)$', timeout).group(1)
+        relay = ferry.relay.wait_for(r'agent "e2e" connected from 127\.0\.0\.1:\d+ \(([^,)]+)', timeout).group(1)
         self.assertEqual(ups[nth], relay)
         return ups[nth]
 

@@ -111,9 +111,9 @@ int main(int argc, char** argv) {
   record_seed("empty-record", 2, Bytes{0, 1, 'a', 0, 0, 0, 1, 'b'});
   record_seed("unfinished-tail", 1, Bytes{0, 3, 'a', 'b'});
   // The handshake payloads, as the unit tests write them; the fuzz target reads every seed both ways.
-  const link::Message1Payload hello{
-      crypto::tai64n_from(std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000))),
-      link::kWireVersion, 0};
+  link::Message1Payload hello;
+  hello.timestamp =
+      crypto::tai64n_from(std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000)));
   const Bytes payload1 = hello.encode();
   write(root / "handshake_payload", "message1", payload1);
   Bytes payload1_trailing = payload1;
@@ -128,6 +128,20 @@ int main(int argc, char** argv) {
   write(root / "handshake_payload", "message2", payload2);
   write(root / "handshake_payload", "message2-no-suites", ByteSpan(payload2).first(17));
   write(root / "handshake_payload", "message2-short", ByteSpan(payload2).first(16));
+  // Version 2 (stream resumption): an offer, a resume that names its session, and the answers.
+  link::Message1Payload resume = hello;
+  resume.flags = link::Message1Payload::kFlagSpeaksV2;
+  write(root / "handshake_payload", "message1-offers-v2", resume.encode());
+  resume.resume = answer.session_id;
+  const Bytes payload1_resume = resume.encode();
+  write(root / "handshake_payload", "message1-resume", payload1_resume);
+  write(root / "handshake_payload", "message1-resume-short", ByteSpan(payload1_resume).first(20));
+  answer.wire_version = link::kResumableWireVersion;
+  answer.resumed = true;
+  answer.grace_s = 90;
+  const Bytes payload2_v2 = answer.encode();
+  write(root / "handshake_payload", "message2-v2-resumed", payload2_v2);
+  write(root / "handshake_payload", "message2-v2-short", ByteSpan(payload2_v2).first(20));
   std::printf("corpus written to %s\n", root.c_str());
   return 0;
 }

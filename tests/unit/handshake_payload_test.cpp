@@ -39,7 +39,8 @@ void require_too_short(const Bytes& whole, const std::string& what) {
 
 TEST_CASE("message 1's payload is timestamp, version, flags: the protocol's worked example",
           "[handshake][payload]") {
-  const Message1Payload p{crypto::tai64n_from(kNov2023), link::kWireVersion, 0};
+  Message1Payload p;
+  p.timestamp = crypto::tai64n_from(kNov2023);
   CHECK(to_hex(p.encode()) == "400000006553f10a000000000100");
   auto back = Message1Payload::decode(hex("400000006553f10a000000000100"));
   REQUIRE(back);
@@ -87,11 +88,61 @@ TEST_CASE("message 2's payload without the suites byte means ChaCha20-Poly1305 a
 }
 
 TEST_CASE("message 2's payload: unknown suite bits and trailing bytes are dropped", "[handshake][payload]") {
-  auto p = Message2Payload::decode(hex("02" + kSessionHex + "fd" + "ffff"));
+  auto p = Message2Payload::decode(hex("01" + kSessionHex + "fd" + "ffff"));
   REQUIRE(p);
-  CHECK(p->wire_version == 2);
+  CHECK(p->wire_version == 1);
   CHECK(p->accept_suites == crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly});
-  CHECK(to_hex(p->encode()) == "02" + kSessionHex + "01");
+  CHECK_FALSE(p->resumed);
+  CHECK(to_hex(p->encode()) == "01" + kSessionHex + "01");
+}
+
+TEST_CASE("message 1's payload in version 2: flag 0x01 offers resumption, 0x02 names the session",
+          "[handshake][payload][resume]") {
+  Message1Payload p;
+  p.timestamp = crypto::tai64n_from(kNov2023);
+  p.flags = Message1Payload::kFlagSpeaksV2;
+  CHECK(to_hex(p.encode()) == "400000006553f10a000000000101");
+  p.resume = kSession;
+  CHECK(to_hex(p.encode()) == "400000006553f10a000000000103" + kSessionHex);
+  auto back = Message1Payload::decode(hex("400000006553f10a000000000103" + kSessionHex + "eeee"));
+  REQUIRE(back);
+  CHECK(back->wire_version == 1);  // a version 1 relay answers it, ignoring the flags and the id
+  CHECK(back->speaks_v2());
+  REQUIRE(back->resume);
+  CHECK(*back->resume == kSession);
+  // A flags byte that names a session with no room for it is malformed, at every length short of it.
+  const Bytes whole = hex("400000006553f10a000000000103" + kSessionHex);
+  for (std::size_t n = Message1Payload::kBytes; n < whole.size(); ++n) {
+    INFO(n << " bytes");
+    auto q = Message1Payload::decode(ByteSpan(whole).first(n));
+    REQUIRE_FALSE(q);
+    CHECK(q.error().code == Errc::Malformed);
+  }
+}
+
+TEST_CASE("message 2's payload in version 2 adds resume flags and the relay's grace",
+          "[handshake][payload][resume]") {
+  Message2Payload p;
+  p.wire_version = link::kResumableWireVersion;
+  p.session_id = kSession;
+  p.resumed = true;
+  p.grace_s = 90;
+  CHECK(to_hex(p.encode()) == "02" + kSessionHex + "01" + "01" + "005a");
+  auto back = Message2Payload::decode(hex("02" + kSessionHex + "03" + "00" + "0e10" + "ff"));
+  REQUIRE(back);
+  CHECK(back->wire_version == 2);
+  CHECK_FALSE(back->resumed);
+  CHECK(back->grace_s == 3600);
+  CHECK(back->accept_suites ==
+        crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly, crypto::CipherSuite::AesGcm});
+  // Version 2 needs all four: suites, flags and both grace bytes.
+  const Bytes whole = hex("02" + kSessionHex + "01" + "01" + "005a");
+  for (std::size_t n = Message2Payload::kMinBytes; n < whole.size(); ++n) {
+    INFO(n << " bytes");
+    auto q = Message2Payload::decode(ByteSpan(whole).first(n));
+    REQUIRE_FALSE(q);
+    CHECK(q.error().code == Errc::Malformed);
+  }
 }
 
 TEST_CASE("message 2's payload shorter than 17 bytes is malformed", "[handshake][payload][bad-input]") {

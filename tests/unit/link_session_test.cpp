@@ -508,7 +508,7 @@ TEST_CASE("message 2 is checked the same way in the first and in an in-link hand
   const Bytes good = test::RawPeer::payload_2(sid);
   const Bytes short_payload = {link::kWireVersion};
   Bytes other_version = good;
-  other_version[0] = 2;
+  other_version[0] = 3;  // 2 is resumption, which this agent did not offer
   Bytes other_session = good;
   other_session[16] ^= 1;
 
