@@ -159,6 +159,7 @@ std::string AgentServer::status_json() const {
   j += ",\"connected_for_s\":" +
        (s.connected_for_s ? std::to_string(*s.connected_for_s) : std::string("null"));
   j += ",\"last_error\":" + (s.last_error.empty() ? std::string("null") : json_string(s.last_error));
+  j += ",\"resumes\":" + std::to_string(s.resumes);
   j += ",\"uptime_s\":" + std::to_string((uv_now(loop_) - started_ms_) / 1000);
   // Each link of the pool ([relay] links), last: `ferry-agent status` reads the first of each key.
   std::size_t up = 0;
@@ -170,7 +171,11 @@ std::string AgentServer::status_json() const {
             ",\"streams\":" + std::to_string(l.streams) + ",\"bytes_sent\":" + std::to_string(l.bytes_sent) +
             ",\"bytes_received\":" + std::to_string(l.bytes_received) +
             ",\"last_error\":" + (l.last_error.empty() ? std::string("null") : json_string(l.last_error)) +
-            "}";
+            ",\"session\":" + (l.session.empty() ? std::string("null") : json_string(l.session)) +
+            ",\"resumable\":" + (l.resumable ? "true" : "false") +
+            ",\"held\":" + (l.held ? "true" : "false") + ",\"resumes\":" + std::to_string(l.resumes) +
+            ",\"last_resume_reason\":" +
+            (l.last_resume_reason.empty() ? std::string("null") : json_string(l.last_resume_reason)) + "}";
   }
   j += ",\"links_up\":" + std::to_string(up) + ",\"links\":[" + each + "]";
   return j + "}\n";

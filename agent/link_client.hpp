@@ -57,6 +57,8 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   static constexpr std::uint64_t kOpenWaitMs = 5000;
   static constexpr std::uint64_t kBackoffFirstMs = 250;
   static constexpr std::uint64_t kBackoffMaxMs = 30'000;
+  // While streams wait for a resume, reconnects back off to at most this.
+  static constexpr std::uint64_t kHeldBackoffMaxMs = 2000;
 
   LinkClient(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto::SecretKey& key,
              LinkPoolHooks hooks = {});
@@ -178,8 +180,6 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   std::uint64_t resumes_ = 0;
   std::string last_resume_reason_;
   uv::Handle<uv_timer_t> grace_timer_{handles_};
-  // While streams wait for a resume, reconnects back off to at most this.
-  static constexpr std::uint64_t kHeldBackoffMaxMs = 2000;
 };
 
 }  // namespace ferry::agent

@@ -95,11 +95,13 @@ LinkStatus LinkPool::status() const {
     s.rtt_ms = up->rtt_ms;
     s.connected_for_s = up->connected_for_s;
   }
-  s.streams = s.bytes_sent = s.bytes_received = 0;
+  s.streams = s.bytes_sent = s.bytes_received = s.resumes = 0;
   for (const LinkStatus& l : each) {
     s.streams += l.streams;
     s.bytes_sent += l.bytes_sent;
     s.bytes_received += l.bytes_received;
+    s.resumes += l.resumes;
+    if (!l.last_resume_reason.empty()) s.last_resume_reason = l.last_resume_reason;
   }
   if (s.last_error.empty() && !up)  // while one is up, the others' errors are in statuses()
     for (const LinkStatus& l : each)

@@ -131,6 +131,20 @@ int status_command(const config::AgentConfig& cfg) {
   std::printf("connected for:   %s\n", up == "null" ? "-" : (up + " s").c_str());
   const std::string err = field(j, "last_error");
   std::printf("last error:      %s\n", err == "null" ? "-" : err.c_str());
+  // Each link's session: resumes are the lost links its streams lived through (docs/protocol.md 4.13).
+  std::size_t n = 0;
+  for (auto at = j.find("{\"state\":"); at != std::string::npos; at = j.find("{\"state\":", at + 1)) {
+    const std::string l = j.substr(at, j.find('}', at) - at + 1);
+    const std::string session = field(l, "session"), reason = field(l, "last_resume_reason");
+    std::string line = field(l, "state");
+    if (field(l, "held") == "true") line += " (lost; its streams wait for a resume)";
+    if (session != "null") line += ", session " + session;
+    if (field(l, "resumable") == "false" && session != "null") line += " (not resumable)";
+    line += ", " + field(l, "resumes") + " resumes";
+    if (reason != "null") line += " (last: " + reason + ")";
+    ++n;
+    std::printf("link %zu:%*s%s\n", n, n < 10 ? 10 : 9, "", line.c_str());
+  }
   return 0;
 }
 

@@ -166,6 +166,13 @@ void RelayServer::on_arrivals() {
   for (auto& arrival : shared_.placement.take(worker_)) admit(std::move(arrival));
 }
 
+std::vector<LinkHandler*> RelayServer::handlers() const {
+  std::vector<LinkHandler*> out;
+  out.reserve(links_.size());
+  for (const auto& [p, l] : links_) out.push_back(p);
+  return out;
+}
+
 void RelayServer::sweep_sessions() {
   const std::uint64_t now = uv_now(loop_);
   for (LinkHandler* h : sessions_.holders())
@@ -224,7 +231,8 @@ void RelayServer::drain() {
     }
     arrivals_wake_.close();
   }
-  for (auto& [p, l] : links_) l->drain();
+  // A held session ends here, and its handler may go with it: each is reached through a copy.
+  for (LinkHandler* l : handlers()) l->drain();
   uv_timer_start(
       drain_timer_.get(),
       [](uv_timer_t* t) {
@@ -277,14 +285,14 @@ void RelayServer::reload() {
 
 void RelayServer::apply(const config::RelayConfig& next) {
   policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
-  for (auto& [p, l] : links_) {
+  for (LinkHandler* l : handlers()) {   // a revoked agent's held session ends, and its handler may go
     if (!l->established()) continue;
     if (auto info = shared_.agents.find(l->peer())) {
       l->update_agent(*info);
       l->recheck_policy();
     } else {
-      l->end_session("the agent's key was removed");  // held streams end too
       l->close(frame::CloseCode::Revoked, "this agent's key was removed");
+      l->end_session("the agent's key was removed");  // held streams end too; last: it may free l
     }
   }
 }

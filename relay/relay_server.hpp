@@ -63,6 +63,8 @@ class RelayServer {
   void on_tick();
   void refresh_local_addresses();
   void evict_oldest_handshake();
+  // Every handler now, for a loop whose calls may end some (each ends only itself).
+  std::vector<LinkHandler*> handlers() const;
   // Once a second: held sessions whose grace ran out end.
   void sweep_sessions();
   // A resume read here names a session another worker holds: the connection goes there.

@@ -260,8 +260,10 @@ void LinkSession::say_close(const frame::CloseInfo& info) {
 
 void LinkSession::end(const Error& why) {
   if (state_ == State::Closed) return;
-  // Lost, not closed by either side: a resumable link's streams wait for the next link.
-  const bool lost = state_ == State::Established && why.code != Errc::Closed;
+  // Lost, not closed by either side: a resumable link's streams wait for the next link. A protocol
+  // error or a refusal ends them with the link, as a CLOSE does.
+  const bool lost = state_ == State::Established &&
+                    (why.code == Errc::Timeout || why.code == Errc::Truncated || why.code == Errc::Io);
   state_ = State::Closed;
   handshake_.abandon();
   records_.drop_partial();

@@ -715,18 +715,23 @@ Result<void> Mux::on_resume_done_frame() {
     bool clean;
   };
   std::vector<Gone> gone;
+  std::vector<StreamId> reopen;
   for (auto& [id, s] : streams_) {
     if (s->resume_seen) continue;
-    if (auto open = unanswered_.find(id); open != unanswered_.end()) {
-      // Its OPEN was lost with the link (the relay would have named a stream it knew, answered or
-      // not): it goes again, and the stream waits for its answer as before. Nothing was sent on it.
-      s->resume_seen = true;
-      control_.append([&](Bytes& b) {
-        frame::put_open(b, id, frame::Open{limits_.initial_window, open->second});
-      });
+    // Its OPEN was lost with the link (the relay would have named a stream it knew, answered or not):
+    // it goes again, and the stream waits for its answer as before. Nothing was sent on it.
+    if (unanswered_.count(id)) {
+      reopen.push_back(id);
       continue;
     }
     gone.push_back({id, s->handler, side_ == Side::Responder || s->opened, s->fin_sent && s->fin_received});
+  }
+  std::sort(reopen.begin(), reopen.end());  // the relay takes new ids in order only
+  for (StreamId id : reopen) {
+    streams_.at(id)->resume_seen = true;
+    control_.append([&](Bytes& b) {
+      frame::put_open(b, id, frame::Open{limits_.initial_window, unanswered_.at(id)});
+    });
   }
   for (const Gone& g : gone) {
     erase(g.id);

@@ -251,7 +251,7 @@ class Ferry(Contender):
                     % (relay_addr, self.relay_pub, "links = %d\n" % self.links if self.links else ""))
         self.agent = Proc(net.laptop.cmd([self.agent_bin, "--config", agent_toml]), os.path.join(self.logs, "ferry-agent.log"))
         http_addr, socks_addr = self.agent.wait_log(r"listening on (\S+)", count=2)
-        suite, = self.agent.wait_log(r"link up to \S+ \((\S+)\)")
+        suite, = self.agent.wait_log(r"link up to \S+ \(([^,)]+)")
         # Every link of the agent's pool up before anything is measured (they connect one at a time).
         if self.links != 1:
             total, = self.agent.wait_log(r"link \d+ of (\d+) up")

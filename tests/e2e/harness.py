@@ -238,7 +238,7 @@ class Ferry:
                              timeout=10)
         if out.returncode != 0:
             raise AssertionError("ferry-agent status exited %d: %s" % (out.returncode, out.stderr))
-        text = dict(re.findall(r"^([a-z ]+):\s+(.*)$", out.stdout, re.M))
+        text = dict(re.findall(r"^([a-z0-9 ]+):\s+(.*)$", out.stdout, re.M))
         rc, body, err = curl("http://127.0.0.1:%d/status" % self.http_port)
         if rc != 0:
             raise AssertionError("GET /status failed: " + err)
@@ -269,6 +269,19 @@ class Ferry:
             if daemon:
                 daemon.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+        sanitizer_reports(self.agent, self.relay)
+
+
+def sanitizer_reports(*daemons):
+    """Fails when a daemon's log holds an ASan, LSan or UBSan report (they print to stderr, which the
+    daemon's lines are): a sanitized build that finds a fault must fail the test that caused it."""
+    for daemon in daemons:
+        if daemon is None:
+            continue
+        found = [l for l in daemon.lines if re.search(r"ERROR: (Address|Leak)Sanitizer|: runtime error: ", l)]
+        if found:
+            at = daemon.lines.index(found[0])
+            raise AssertionError("sanitizer report:\n" + "\n".join(daemon.lines[at:at + 60]))
 
 
 def toml_list(items):

@@ -168,6 +168,15 @@ class Resume(unittest.TestCase):
             time.sleep(0.1)
         self.assertTrue(lines)
         self.assertGreaterEqual(lines[-1]["resumes"], 1, lines[-1])
+        # The agent's status names each link's session and counts its resumes, with the last reason.
+        text, status = f.agent_status()
+        self.assertGreaterEqual(status["resumes"], 1)
+        resumed = [l for l in status["links"] if l["resumes"] > 0]
+        self.assertTrue(resumed, status)
+        self.assertRegex(resumed[0]["session"], r"^[0-9a-f]{8}$")
+        self.assertTrue(resumed[0]["resumable"])
+        self.assertRegex(resumed[0]["last_resume_reason"], r"aborted|truncated|reset")  # what ss -K does
+        self.assertRegex(text["link 1"] + text.get("link 2", ""), r"session [0-9a-f]{8}, [1-9]\d* resumes \(last: ")
 
 
 if __name__ == "__main__":

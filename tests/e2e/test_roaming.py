@@ -37,7 +37,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import AGENT, RELAY, Daemon  # noqa: E402
+from harness import AGENT, RELAY, Daemon, sanitizer_reports  # noqa: E402
 from netns_kit import Network, ns, sh  # noqa: E402
 
 PREFIX = "fr%d" % os.getpid()
@@ -183,6 +183,7 @@ class RoamingNetwork(unittest.TestCase):
                         f.write("\n".join(getattr(cls, name).lines) + "\n")
         NET.delete()
         shutil.rmtree(getattr(cls, "dir", "/nonexistent"), ignore_errors=True)
+        sanitizer_reports(getattr(cls, "relay", None), getattr(cls, "agent", None))
 
     # --- helpers ---
 

@@ -89,6 +89,7 @@ TEST_CASE("relay.toml: defaults and refusals name file, line and key", "[config]
   REQUIRE_FALSE(relay("", c));
   CHECK(c.listen == "0.0.0.0:7443");
   CHECK(c.idle_timeout_s == 900);
+  CHECK(c.resume_grace_s == 90);
 
   struct Case {
     std::string text, expect;
@@ -100,6 +101,8 @@ TEST_CASE("relay.toml: defaults and refusals name file, line and key", "[config]
       {"workers = \"4\"\n", "relay.toml:1: workers: must be an integer"},
       {"egress_bind = \"203.0.113.7:80\"\n", "relay.toml:1: egress_bind: must be an IPv4 or IPv6 address"},
       {"[limits]\nidle_timeout_s = 0\n", "relay.toml:2: limits.idle_timeout_s: must be between 1"},
+      {"[limits]\nresume_grace_s = 3601\n",
+       "relay.toml:2: limits.resume_grace_s: must be between 0 and 3600"},
       {"[policy]\nrules = [\"permit *\"]\n",
        "relay.toml:2: policy.rules: rule 1 \"permit *\": a rule starts with"},
       {"[[agents]]\nname = \"a\"\n", "relay.toml:1: agents[1].public_key: is required"},

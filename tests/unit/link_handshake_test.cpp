@@ -259,3 +259,109 @@ TEST_CASE("an in-link message 2 must repeat the session id", "[handshake][rehand
   CHECK(keys.error().code == Errc::Malformed);
   CHECK(std::string(keys.error().what) == "an in-link handshake changed the session id or its resumption");
 }
+
+namespace {
+
+// A relay's sessions as the handshake asks about them: one id held here, one by another worker.
+struct TwoSessions : link::SessionFinder {
+  link::SessionId here{}, elsewhere{};
+  crypto::PublicKey owner{};
+  Found find(const crypto::PublicKey& who, const link::SessionId& id) override {
+    if (!(who == owner)) return Found::Nowhere;
+    if (id == here) return Found::Here;
+    return id == elsewhere ? Found::Elsewhere : Found::Nowhere;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("version 2 is agreed only when the agent offers it and the relay holds sessions",
+          "[handshake][resume]") {
+  for (const auto& [offers, grace, agreed] :
+       {std::tuple{true, 90, true}, {true, 0, false}, {false, 90, false}, {false, 0, false}}) {
+    INFO("agent offers " << offers << ", relay grace " << grace);
+    Sides s;
+    s.agent_settings.resumable = offers;
+    s.relay_settings.grace_s = static_cast<std::uint16_t>(grace);
+    s.make();
+    (void)s.run(kFirst);
+    CHECK(s.agent->resumable() == agreed);
+    CHECK(s.relay->resumable() == agreed);
+    CHECK(s.agent->grace_s() == (agreed ? grace : 0));
+    CHECK_FALSE(s.agent->resumed());
+    CHECK(s.agent->session_id() == s.relay->session_id());
+  }
+}
+
+TEST_CASE("a resume names its session: held here it is resumed, unknown a new one is made",
+          "[handshake][resume]") {
+  TwoSessions sessions;
+  Sides s;
+  sessions.owner = s.agent_key.public_key();
+  sessions.here = link::SessionId{7, 7, 7};
+  sessions.elsewhere = link::SessionId{9, 9, 9};
+  s.agent_settings.resumable = true;
+  s.relay_settings.grace_s = 90;
+  s.relay_settings.sessions = &sessions;
+  s.make();
+
+  auto m1 = s.agent->offer(crypto::CipherSuite::ChaChaPoly, kFirst, sessions.here);
+  REQUIRE(m1);
+  CHECK(m1->size() == 110 + 16);  // the session id rides in the payload
+  auto reply = s.relay->answer(*m1);
+  REQUIRE(reply);
+  REQUIRE(reply->keys);
+  REQUIRE(s.agent->finish(reply->message2));
+  CHECK(s.agent->resumed());
+  CHECK(s.agent->session_id() == sessions.here);
+
+  s.make();  // a fresh link; the admission keeps the newest timestamp
+  auto unknown = s.agent->offer(crypto::CipherSuite::ChaChaPoly, kLater, link::SessionId{1});
+  auto answered = s.relay->answer(*unknown);
+  REQUIRE(answered);
+  REQUIRE(s.agent->finish(answered->message2));
+  CHECK_FALSE(s.agent->resumed());
+  CHECK(s.agent->resumable());
+  CHECK(s.agent->session_id() != link::SessionId{1});
+}
+
+TEST_CASE("a resume of another worker's session moves before its timestamp is spent", "[handshake][resume]") {
+  TwoSessions sessions;
+  Sides s;
+  sessions.owner = s.agent_key.public_key();
+  sessions.elsewhere = link::SessionId{9, 9, 9};
+  s.agent_settings.resumable = true;
+  s.relay_settings.grace_s = 90;
+  s.relay_settings.sessions = &sessions;
+  s.make();
+  auto m1 = s.agent->offer(crypto::CipherSuite::ChaChaPoly, kFirst, sessions.elsewhere);
+  REQUIRE(m1);
+  auto moved = s.relay->answer(*m1);
+  REQUIRE_FALSE(moved);
+  CHECK(moved.error().code == Errc::Moved);
+  REQUIRE(s.relay->moved_to());
+  CHECK(*s.relay->moved_to() == sessions.elsewhere);
+  CHECK(s.relay->peer() == s.agent_key.public_key());
+  // The worker that holds it reads the same message 1: its timestamp is still fresh.
+  sessions.here = sessions.elsewhere;
+  sessions.elsewhere = {};
+  link::LinkHandshake holder(s.relay_settings);
+  auto reply = holder.answer(*m1);
+  REQUIRE(reply);
+  REQUIRE(reply->keys);
+  REQUIRE(s.agent->finish(reply->message2));
+  CHECK(s.agent->resumed());
+
+  // Another key cannot name it: to the relay it is nobody's.
+  sessions.owner = crypto::PublicKey{};
+  Sides other;
+  other.agent_settings.resumable = true;
+  other.relay_settings.grace_s = 90;
+  other.relay_settings.sessions = &sessions;
+  other.make();
+  auto theirs = other.agent->offer(crypto::CipherSuite::ChaChaPoly, kFirst, sessions.here);
+  auto refused = other.relay->answer(*theirs);
+  REQUIRE(refused);
+  REQUIRE(other.agent->finish(refused->message2));
+  CHECK_FALSE(other.agent->resumed());
+}

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "agent/link_client.hpp"
 #include "common/codec/link_frame.hpp"
 #include "common/config/relay_config.hpp"
 #include "common/link/buffer_budget.hpp"
@@ -107,6 +108,8 @@ TEST_CASE("docs/protocol.md's limits table says what the code does", "[protocol]
   says("agent's buffered bytes", std::to_string(config::RelayConfig{}.max_buffered_mib_per_agent) +
                                      " MiB per agent at the relay; " +
                                      size_text(link::BufferBudget::kSmallWindow) + " windows");
+  says("session grace", std::to_string(config::RelayConfig{}.resume_grace_s) + " s");
+  says("reconnect while held", "every ≤ " + time_text(link::Millis(agent::LinkClient::kHeldBackoffMaxMs)));
   says("timer tick", std::to_string(uv::LinkConnection::kTickMs) + " ms");
   says("close flush", time_text(link::Millis(uv::LinkConnection::kCloseFlushMs)));
 }
