@@ -250,6 +250,10 @@ void LinkClient::on_closed(const Error& why) {
   // not answered); refs to streams it had already forgotten now find no mux (mux_of).
   if (conn_) retired_.push_back(std::move(conn_));  // freed by its gone callback
   if (stopping_) return drop_held("the agent is stopping");
+  // Nothing listens at the relay's address: the relay process is gone, and the sessions it held in
+  // memory with it. Waiting out the grace would only keep the clients waiting for nothing.
+  if (why.code == Errc::Io && why.sys == UV_ECONNREFUSED)
+    drop_held("the relay refused the connection (it is not running, so its sessions are gone)");
   schedule_reconnect(probed_dead || (held_ && handshake_done_));
 }
 
