@@ -1,5 +1,6 @@
 #include "relay/link_handler.hpp"
 
+#include "common/link/record_codec.hpp"
 #include "common/link/session_words.hpp"
 #include "common/log.hpp"
 #include "common/uv/loop.hpp"
@@ -232,12 +233,14 @@ void LinkHandler::on_closed(const Error& why) {
     return log::info("relay", "agent \"" + agent_->name + "\" link ended: " + describe(why));
   }
   if (why.code == Errc::Moved) {
-    // The session to resume is another worker's: the socket and message 1 go there.
-    if (auto message1 = conn_->session().first_message(); ctx_.move_resume && message1) {
+    // The session to resume is another worker's: the socket and message 1 (as a record again) go there.
+    if (const auto& moved = conn_->session().moved(); ctx_.move_resume && moved) {
+      Bytes record;
+      link::append_record(record, moved->message1);
       const int fd = conn_->release_socket();
       if (fd >= 0) {
         moved_ = true;
-        ctx_.move_resume(conn_->session().peer(), message1->second, fd, std::move(message1->first), source_);
+        ctx_.move_resume(conn_->session().peer(), moved->session, fd, std::move(record), source_);
         return;
       }
     }

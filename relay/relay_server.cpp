@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/link/session_words.hpp"
 #include "common/log.hpp"
 #include "common/policy/address.hpp"
 #include "common/policy/local_addresses.hpp"
@@ -183,8 +184,11 @@ void RelayServer::move_resume(const crypto::PublicKey& agent, const link::Sessio
                               Bytes message1, const std::string& source) {
   const auto worker = shared_.sessions.worker_of(id, agent);
   if (worker && *worker != worker_ &&
-      shared_.placement.move_to(*worker, LinkPlacement::Arrival{fd, source, std::move(message1)}))
+      shared_.placement.move_to(*worker, LinkPlacement::Arrival{fd, source, std::move(message1)})) {
+    log::debug("relay", "a resume of session " + link::short_session_id(id) + " moved to worker " +
+                            std::to_string(*worker));
     return;
+  }
   ::close(fd);  // the session ended meanwhile, or its worker drains: the agent reconnects afresh
 }
 

@@ -62,11 +62,11 @@ Result<LinkHandshake::Reply> LinkHandshake::answer(ByteSpan message1) {
   crypto::HandshakeIK hs = responder();
   auto who = hs.read_message1_identity(message1);
   if (!who) return who.error();
-  return agreed_ ? answer_in_link(hs, *who) : answer_first(hs, *who);
+  return agreed_ ? answer_in_link(hs, *who) : answer_first(hs, *who, message1);
 }
 
 Result<LinkHandshake::Reply> LinkHandshake::answer_first(crypto::HandshakeIK& hs,
-                                                         const crypto::PublicKey& who) {
+                                                         const crypto::PublicKey& who, ByteSpan message1) {
   // The allow-list. An unknown key still costs the second DH, as an enrolled one does: answering a
   // stranger one X25519 sooner would tell anyone who times it which keys are enrolled.
   const bool admitted = s_.admission->admit(who);
@@ -81,7 +81,7 @@ Result<LinkHandshake::Reply> LinkHandshake::answer_first(crypto::HandshakeIK& hs
                                                     : SessionFinder::Found::Nowhere;
   if (found == SessionFinder::Found::Elsewhere) {
     peer_ = who;
-    moved_to_ = payload->resume;
+    moved_ = Moved{Bytes(message1.begin(), message1.end()), *payload->resume};
     return fail(Errc::Moved, "the session to resume is held by another thread");
   }
   auto ok = check(who, *payload, false);

@@ -90,12 +90,17 @@ class LinkHandshake {
   // The first handshake carried on the session message 1 named (else it is a new one).
   bool resumed() const noexcept { return resumed_; }
   std::uint16_t grace_s() const noexcept { return grace_s_; }
-  // Responder: the session message 1 named, when answer() failed with Errc::Moved.
-  const std::optional<SessionId>& moved_to() const noexcept { return moved_to_; }
+  // Responder, when answer() failed with Errc::Moved: message 1 as it came, and the session it names,
+  // for the worker that holds that session to answer.
+  struct Moved {
+    Bytes message1;
+    SessionId session;
+  };
+  const std::optional<Moved>& moved() const noexcept { return moved_; }
 
  private:
   crypto::HandshakeIK responder() const;
-  Result<Reply> answer_first(crypto::HandshakeIK& hs, const crypto::PublicKey& who);
+  Result<Reply> answer_first(crypto::HandshakeIK& hs, const crypto::PublicKey& who, ByteSpan message1);
   Result<Reply> answer_in_link(crypto::HandshakeIK& hs, const crypto::PublicKey& who);
   // Replay, then version. `in_link`: the timestamp must be newer than this link's last, not than the
   // agent's latest on any link (the links of an agent's pool rekey at about the same time, and a
@@ -113,7 +118,7 @@ class LinkHandshake {
   bool resumable_ = false;
   bool resumed_ = false;
   std::uint16_t grace_s_ = 0;
-  std::optional<SessionId> moved_to_;
+  std::optional<Moved> moved_;
 };
 
 }  // namespace ferry::link

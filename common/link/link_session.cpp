@@ -9,32 +9,19 @@ using frame::Type;
 LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
     : cfg_(std::move(config)),
       events_(&events),
-      mux_(new_mux()),
+      mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
+           events, [this] { wake(); }),
       handshake_(handshake_settings(cfg_)),
       keys_(cfg_.rekey_bytes),
       timers_(timer_settings(cfg_)),
       outbox_(cfg_.mux.max_control_bytes) {}
 
-std::unique_ptr<Mux> LinkSession::new_mux() {
-  return std::make_unique<Mux>(
-      cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
-      *events_, [this] { wake(); });
-}
+void LinkSession::adopt_mux(std::unique_ptr<Mux> mux) { mux_.adopt(std::move(mux), established()); }
 
-void LinkSession::adopt_mux(std::unique_ptr<Mux> mux) {
-  mux_ = std::move(mux);
-  mux_->set_wake([this] { wake(); });
-  if (state_ == State::Established) mux_->resume();
-}
-
-void LinkSession::set_owner(LinkEvents& events, std::function<void(std::unique_ptr<Mux>)> keep_streams) {
+void LinkSession::set_owner(LinkEvents& events, MuxSlot::KeepFn keep_streams) {
   events_ = &events;
+  mux_.set_events(events);
   cfg_.keep_streams = std::move(keep_streams);
-}
-
-std::optional<std::pair<Bytes, SessionId>> LinkSession::first_message() const {
-  if (message1_.empty() || !handshake_.moved_to()) return std::nullopt;
-  return std::pair{message1_, *handshake_.moved_to()};
 }
 
 void LinkSession::wake() {
@@ -68,11 +55,6 @@ void LinkSession::trim() noexcept { records_.trim(); }
 
 void LinkSession::process_record(MutByteSpan record, Instant now) {
   ++counters_.records_received;
-  if (state_ == State::Handshaking && cfg_.role == LinkConfig::Role::Responder && cfg_.sessions) {
-    message1_.assign(
-        {static_cast<std::uint8_t>(record.size() >> 8), static_cast<std::uint8_t>(record.size())});
-    message1_.insert(message1_.end(), record.begin(), record.end());
-  }
   if (state_ == State::Handshaking) {
     auto keys = take_handshake_message(record);
     if (!keys) return fail_link(keys.error(), false);
@@ -92,7 +74,6 @@ Result<crypto::TransportKeys> LinkSession::take_handshake_message(ByteSpan messa
 }
 
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
-  Bytes().swap(message1_);
   keys_.install(std::move(keys));
   state_ = State::Established;
   if (handshake_.resumable()) mux_->set_resumable();
@@ -267,13 +248,7 @@ void LinkSession::end(const Error& why) {
   state_ = State::Closed;
   handshake_.abandon();
   records_.drop_partial();
-  if (lost && mux_->resumable() && mux_->stream_count() > 0 && cfg_.keep_streams) {
-    mux_->suspend();
-    mux_->set_wake({});
-    cfg_.keep_streams(std::exchange(mux_, new_mux()));
-  } else {
-    mux_->shutdown_all();
-  }
+  mux_.end(lost, cfg_.keep_streams);
   if (cfg_.on_end) cfg_.on_end();
   events_->on_closed(why);
 }

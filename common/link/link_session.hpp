@@ -16,6 +16,7 @@
 
 #include "common/link/key_schedule.hpp"
 #include "common/link/link_config.hpp"
+#include "common/link/mux_slot.hpp"
 #include "common/link/outbox.hpp"
 #include "common/link/record_codec.hpp"
 
@@ -78,10 +79,10 @@ class LinkSession {
   void adopt_mux(std::unique_ptr<Mux> mux);
   // Takes this link's mux, leaving an empty one: a link replaced by a resumed one gives it to that
   // one, since its streams' refs name it.
-  std::unique_ptr<Mux> take_mux() { return std::exchange(mux_, new_mux()); }
+  std::unique_ptr<Mux> take_mux() { return mux_.take(); }
   // The resumed link's owner is the session's (the relay's link handler that held it): its events,
   // and where its streams go if this link is lost too (LinkConfig::keep_streams).
-  void set_owner(LinkEvents& events, std::function<void(std::unique_ptr<Mux>)> keep_streams);
+  void set_owner(LinkEvents& events, MuxSlot::KeepFn keep_streams);
   // The handshake agreed on stream resumption (wire version 2), and how long the relay holds a
   // lost link's streams; and whether this link's handshake resumed the session message 1 named.
   bool resumable() const noexcept { return handshake_.resumable(); }
@@ -101,9 +102,8 @@ class LinkSession {
   void set_suite(crypto::CipherSuite suite) noexcept { cfg_.suite = suite; }
   // Initiator: the suites the relay accepts, from message 2 (ChaCha20-Poly1305 alone until then).
   crypto::SuiteSet peer_suites() const noexcept { return handshake_.peer_suites(); }
-  // Responder, after the link ended with Errc::Moved: message 1 as it arrived (its record, header
-  // included), for the worker that holds the session it names, and that session.
-  std::optional<std::pair<Bytes, SessionId>> first_message() const;
+  // Responder, after the link ended with Errc::Moved: message 1 and the session it names.
+  const std::optional<LinkHandshake::Moved>& moved() const noexcept { return handshake_.moved(); }
   // start() ran: as initiator, message 1 went out on a connected socket.
   bool handshake_begun() const noexcept { return handshake_begun_; }
 
@@ -134,19 +134,16 @@ class LinkSession {
   // Every way the link ends comes here once: the state is Closed, the streams are reset, the owner told.
   void end(const Error& why);
   void wake();
-  std::unique_ptr<Mux> new_mux();
 
   LinkConfig cfg_;
   LinkEvents* events_;
-  std::unique_ptr<Mux> mux_;
+  MuxSlot mux_;
   State state_ = State::Idle;
   LinkHandshake handshake_;  // the first or an in-link handshake, and what they agreed
   KeySchedule keys_;
   LinkTimers timers_;
   RecordReader records_;
   Outbox outbox_;
-  // Responder: message 1's record while the first handshake runs, kept in case it must move.
-  Bytes message1_;
   // close_when_streams_end() is waiting for the last stream.
   std::optional<frame::CloseInfo> close_when_drained_;
   bool handshake_begun_ = false;

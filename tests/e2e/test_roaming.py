@@ -215,11 +215,12 @@ class RoamingNetwork(unittest.TestCase):
         sh(*ns(LAPTOP, "ip", "addr", "del", old + "/24", "dev", NET.dev("a")))
         sh(*ns(LAPTOP, "ip", "route", "replace", "default", "via", gateway))
 
-    def start_download(self):
+    def start_download(self, proxy="socks5h://127.0.0.1:1080"):
+        """curl fetching /big through the agent: SOCKS5 by default, or plain HTTP through its HTTP port."""
         out = os.path.join(self.dir, "big-%d" % time.monotonic_ns())
         self.addCleanup(lambda: os.path.exists(out) and os.remove(out))
         p = subprocess.Popen(ns(LAPTOP, "curl", "-sS", "--limit-rate", "8M", "--max-time", "600", "-x",
-                                "socks5h://127.0.0.1:1080", "http://198.18.2.2/big", "-o", out),
+                                proxy, "http://198.18.2.2/big", "-o", out),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: p.poll() is None and p.kill())
         return p, out, time.monotonic()
@@ -386,6 +387,7 @@ class RoamingPastTheGrace(RoamingNetwork):
     def test_a_session_past_its_grace_fails_its_clients_at_once(self):
         mark = len(self.agent.lines)
         download, out, started = self.start_download()
+        plain, plain_out, _ = self.start_download("http://127.0.0.1:8080")  # a plain HTTP proxy request
         counter = self.start_counter(UNDISTURBED_S + 90, 120)
         time.sleep(4)
         # The link goes down, and comes back 60 s later on another network: the relay held the
@@ -403,6 +405,13 @@ class RoamingPastTheGrace(RoamingNetwork):
             self.fail("the download still runs 10 s after the link came back:\n%s" % "\n".join(self.agent.lines[mark:]))
         self.assertNotEqual(download.returncode, 0, "a cut download passed for whole")
         self.assertLess(os.path.getsize(out) if os.path.exists(out) else 0, BIG_MIB << 20)
+        # Through the HTTP port the response was cut short of its Content-Length: curl says so (18).
+        try:
+            plain.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.fail("the plain HTTP download still runs 10 s after the link came back")
+        self.assertEqual(plain.returncode, 18, plain.stderr.read())
+        self.assertLess(os.path.getsize(plain_out) if os.path.exists(plain_out) else 0, BIG_MIB << 20)
         counter.wait(timeout=10)
         self.assertIn("broken", counter.stdout.read())
         self.wait_after(self.agent, mark, r"session [0-9a-f]{8} ended: ", 1)

@@ -339,8 +339,9 @@ TEST_CASE("a resume of another worker's session moves before its timestamp is sp
   auto moved = s.relay->answer(*m1);
   REQUIRE_FALSE(moved);
   CHECK(moved.error().code == Errc::Moved);
-  REQUIRE(s.relay->moved_to());
-  CHECK(*s.relay->moved_to() == sessions.elsewhere);
+  REQUIRE(s.relay->moved());
+  CHECK(s.relay->moved()->session == sessions.elsewhere);
+  CHECK(s.relay->moved()->message1 == *m1);  // as it came, for the holder to read again
   CHECK(s.relay->peer() == s.agent_key.public_key());
   // The worker that holds it reads the same message 1: its timestamp is still fresh.
   sessions.here = sessions.elsewhere;
