@@ -6,7 +6,6 @@
 #include "common/uv/loop.hpp"
 
 namespace ferry::relay {
-namespace {}  // namespace
 
 link::LinkConfig LinkHandler::config(link::Millis handshake_timeout) {
   RelayContext& ctx = ctx_;
@@ -300,11 +299,11 @@ void LinkHandler::drain() {
 // its suspended mux: the targets stay open, their pipes queue into it until their windows fill.
 void LinkHandler::hold(std::unique_ptr<link::Mux> mux) {
   held_ = std::move(mux);
+  ctx_.metrics->sessions_held++;  // first: end_session() gives it back
   if (draining_ || !in_table_) return end_session("the relay is shutting down");
   held_at_ms_ = uv_now(ctx_.loop);
   held_until_ms_ = held_at_ms_ + std::uint64_t{ctx_.resume_grace_s} * 1000;
   just_held_ = true;
-  ctx_.metrics->sessions_held++;
 }
 
 void LinkHandler::end_session(const std::string& why) {
