@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/link_pool.hpp"
+#include "agent/recent_refusals.hpp"
 #include "common/config/agent_config.hpp"
 
 namespace ferry::agent {
@@ -19,8 +20,11 @@ struct AgentContext {
   std::uint64_t handshake_timeout_ms = 10'000;
   // SIGTERM/SIGINT came: streams already open run on, new ones are refused ("the agent is stopping").
   bool draining = false;
-  // The JSON of GET /status.
+  // The JSON of GET /status, and the page of GET / (status_page.hpp).
   std::function<std::string()> status_json;
+  std::function<std::string()> status_html;
+  // Streams the relay refused lately, for the status page.
+  RecentRefusals refusals;
 };
 
 }  // namespace ferry::agent

@@ -1,36 +1,31 @@
 #include "agent/agent_server.hpp"
 
+#include <algorithm>
+#include <ctime>
+
+#include "agent/status_page.hpp"
+#include "common/json_escape.hpp"
 #include "common/log.hpp"
 #include "common/uv/loop.hpp"
 
 namespace ferry::agent {
-namespace {
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\')
-      out += '\\', out += static_cast<char>(c);
-    else if (c < 0x20 || c >= 0x7F)
-      out += '?';
-    else
-      out += static_cast<char>(c);
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 AgentServer::AgentServer(uv_loop_t* loop, config::AgentConfig config, crypto::SecretKey key)
     : loop_(loop),
       config_(std::move(config)),
       key_(std::move(key)),
       links_(loop, config_, key_),
-      network_(loop, [this](const std::string& why) { links_.probe(why); }) {
+      network_(loop, [this](const std::string& why) { links_.probe(why); }),
+      egress_(loop,
+              {[this](const Target& t, link::StreamHandler* h) { links_.open(t, h); },
+               [this](link::StreamHandler* h) { links_.cancel(h); }},
+              config_) {
   ctx_.loop = loop;
   ctx_.links = &links_;
   ctx_.config = &config_;
   ctx_.status_json = [this] { return status_json(); };
+  ctx_.status_html = [this] { return status_html(); };
+  if (!config_.egress_check_url.empty()) links_.on_new_session([this] { check_egress(); });
 }
 
 AgentServer::~AgentServer() = default;
@@ -60,6 +55,17 @@ Result<void> AgentServer::start() {
     log::info("agent", "network changes are not watched (" + describe(r.error()) +
                            "); links are still probed after a wake");
   return {};
+}
+
+void AgentServer::check_egress() {
+  if (stopping_) return;
+  egress_.run([this](const EgressReport& r) {
+    egress_report_ = r;
+    if (r.matches())
+      log::info("agent", "egress check: " + r.summary());
+    else
+      log::warn("agent", "egress check: " + r.summary());
+  });
 }
 
 void AgentServer::on_connection(uv_stream_t* server) {
@@ -124,6 +130,10 @@ void AgentServer::stop() {
     watch_stopped_ = true;
     maybe_exit();
   });
+  egress_.close([this] {
+    egress_stopped_ = true;
+    maybe_exit();
+  });
 }
 
 void AgentServer::maybe_exit() {
@@ -131,7 +141,9 @@ void AgentServer::maybe_exit() {
     log::info("agent", "drained: every stream has ended");
     return stop();
   }
-  if (!stopping_ || listeners_open_ > 0 || !sessions_.empty() || !link_stopped_ || !watch_stopped_) return;
+  if (!stopping_ || listeners_open_ > 0 || !sessions_.empty() || !link_stopped_ || !watch_stopped_ ||
+      !egress_stopped_)
+    return;
   if (std::exchange(exited_, true)) return;
   sigterm_.close();
   sigint_.close();
@@ -161,6 +173,12 @@ std::string AgentServer::status_json() const {
   j += ",\"last_error\":" + (s.last_error.empty() ? std::string("null") : json_string(s.last_error));
   j += ",\"resumes\":" + std::to_string(s.resumes);
   j += ",\"uptime_s\":" + std::to_string((uv_now(loop_) - started_ms_) / 1000);
+  // The last egress check: null until one ran (none without [relay] egress_check_url).
+  const EgressReport& e = egress_report_;
+  j += ",\"egress_check\":" + (e.ran() ? json_string(e.summary()) : std::string("null"));
+  j += ",\"egress_address\":" + (e.address.empty() ? std::string("null") : json_string(e.address));
+  j += ",\"egress_ok\":" + (e.ran() ? std::string(e.matches() ? "true" : "false") : std::string("null"));
+  j += ",\"egress_checked_unix_s\":" + (e.ran() ? std::to_string(e.at_unix_s) : std::string("null"));
   // Each link of the pool ([relay] links), last: `ferry-agent status` reads the first of each key.
   std::size_t up = 0;
   std::string each;
@@ -179,6 +197,27 @@ std::string AgentServer::status_json() const {
   }
   j += ",\"links_up\":" + std::to_string(up) + ",\"links\":[" + each + "]";
   return j + "}\n";
+}
+
+std::string AgentServer::status_html() const {
+  StatusView v;
+  v.draining = ctx_.draining;
+  v.uptime_s = (uv_now(loop_) - started_ms_) / 1000;
+  v.relay = config_.relay_address;
+  v.links = links_.statuses();
+  for (const auto& [p, s] : sessions_) {
+    auto snap = s->snapshot();
+    if (!snap) continue;
+    ++v.streams_total;
+    if (v.streams.size() < kMaxStreamsShown) v.streams.push_back(std::move(*snap));
+  }
+  std::sort(v.streams.begin(), v.streams.end(),
+            [](const StreamSnapshot& a, const StreamSnapshot& b) { return a.age_s > b.age_s; });
+  v.refusals = ctx_.refusals.all();
+  v.egress_configured = !config_.egress_check_url.empty();
+  v.egress = egress_report_;
+  v.now_unix_s = static_cast<std::int64_t>(std::time(nullptr));
+  return render_status_page(v);
 }
 
 }  // namespace ferry::agent

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/client_session.hpp"
+#include "agent/egress_check.hpp"
 #include "agent/link_pool.hpp"
 #include "agent/network_watch.hpp"
 #include "common/uv/tcp_listener.hpp"
@@ -28,6 +29,7 @@ class AgentServer {
   // Binds every listener (each logs "listening on ADDR") and starts the links.
   Result<void> start();
   std::string status_json() const;
+  std::string status_html() const;
   // Stops taking new streams and lets open ones finish, at most drain_timeout_s; then stop().
   void drain();
   // Closes everything (the end of a drain, or a second signal); the loop then ends.
@@ -38,6 +40,8 @@ class AgentServer {
   void on_connection(uv_stream_t* server);
   void maybe_exit();
   void on_signal();
+  // The primary link came up on a new session: which address do the targets see now?
+  void check_egress();
 
   uv_loop_t* loop_;
   config::AgentConfig config_;
@@ -45,6 +49,8 @@ class AgentServer {
   LinkPool links_;
   NetworkWatch network_;  // a new network or a wake: the links are probed at once
   AgentContext ctx_;
+  EgressCheck egress_;
+  EgressReport egress_report_;
   std::vector<std::unique_ptr<uv::TcpListener>> listeners_;
   std::map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
   uv::HandleGroup handles_;  // before the handles: they count in it
@@ -54,6 +60,7 @@ class AgentServer {
   bool stopping_ = false;
   bool link_stopped_ = false;
   bool watch_stopped_ = false;
+  bool egress_stopped_ = false;
   bool exited_ = false;
   std::size_t listeners_open_ = 0;
   std::uint64_t started_ms_ = 0;

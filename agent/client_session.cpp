@@ -241,10 +241,13 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
   if (protocol_ == sniff::Protocol::Http)
     reply = ok ? http1::connect_established()
                : http1::error_response(http1::status_for(r.code), explain(r, target_));
-  if (!ok)
+  if (!ok) {
+    ctx_.refusals.add(peer_, target_.to_string(), r);
     return refuse(std::move(reply), target_.to_string() + ": " + frame::open_code_name(r.code) +
                                         (r.reason.empty() ? "" : " (" + r.reason + ")"));
-  stage_ = Stage::Piping;  // the raw reader stays on until start() makes the pipe the reader
+  }
+  stage_ = Stage::Piping;
+  piping_since_ms_ = uv_now(ctx_.loop);  // the raw reader stays on until start() makes the pipe the reader
   conn_->write_now(std::move(reply));
   pipe_ = std::make_unique<uv::SocketPipe>(*conn_);
   pipe_->attach(stream, inbox_);  // the stream's events go to the pipe now; early bytes go first
@@ -255,6 +258,13 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
     return;
   }
   pipe_->start();
+}
+
+std::optional<StreamSnapshot> ClientSession::snapshot() const {
+  if (http_) return http_->snapshot();
+  if (stage_ != Stage::Piping || !pipe_) return std::nullopt;
+  return StreamSnapshot{peer_, target_.to_string(), pipe_->counters().to_link, pipe_->counters().from_link,
+                        (uv_now(ctx_.loop) - piping_since_ms_) / 1000};
 }
 
 // Until the answer, the mux sends nothing else for the stream: DATA before OPEN_RESULT breaks the

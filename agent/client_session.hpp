@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "agent/agent_context.hpp"
+#include "agent/stream_snapshot.hpp"
 #include "common/codec/sniff.hpp"
 #include "common/uv/socket_pipe.hpp"
 
@@ -36,6 +37,8 @@ class ClientSession final : public link::StreamHandler {
   // The agent drains: a stream already open (or opening) runs on; a connection that has said nothing
   // yet, or an idle HTTP keep-alive one, closes now; any new request is refused.
   void drain();
+  // Its stream, once the relay opened one (SOCKS, CONNECT, or a forwarded request's origin).
+  std::optional<StreamSnapshot> snapshot() const;
 
  private:
   enum class Stage {
@@ -81,6 +84,7 @@ class ClientSession final : public link::StreamHandler {
   std::string peer_;
   sockaddr_storage local_{};  // the address the client connected to (AF_UNSPEC if unknown)
   bool client_eof_ = false;
+  std::uint64_t piping_since_ms_ = 0;
 };
 
 }  // namespace ferry::agent

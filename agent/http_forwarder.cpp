@@ -17,6 +17,7 @@ http1::ExchangeRules rules_for(AgentContext& ctx, const sockaddr_storage& local)
   };
   rules.local_host_hint = listener_host_hint(reinterpret_cast<const sockaddr*>(&local));
   if (ctx.status_json) rules.status_json = [&ctx] { return ctx.status_json(); };
+  if (ctx.status_html) rules.status_html = [&ctx] { return ctx.status_html(); };
   rules.draining = ctx.draining;
   return rules;
 }
@@ -53,17 +54,21 @@ void HttpForwarder::on_open_sent(const link::StreamRef& ref) { opening_ = ref; }
 void HttpForwarder::on_open_result(const frame::OpenResult& r) {
   link::StreamRef answered = std::exchange(opening_, {});
   if (r.code != frame::OpenCode::Ok) {
+    ctx_.refusals.add(peer_, exchange_.origin().to_string(), r);
     exchange_.on_origin_refused(r.code, r.reason, explain(r, exchange_.origin()));
   } else if (stream_.attached()) {  // the exchange rides another stream: this answer is nobody's
     answered.reset(frame::ResetCode::Cancel);
   } else {
     stream_ = answered;
+    sent_ = received_ = 0;
+    opened_ms_ = uv_now(ctx_.loop);
     exchange_.on_origin_open();  // releases it again if the exchange no longer waits for it
   }
   run();
 }
 
 void HttpForwarder::on_data(ByteSpan bytes) {
+  received_ += bytes.size();
   exchange_.on_origin_bytes(bytes);
   run();
 }
@@ -111,6 +116,7 @@ void HttpForwarder::perform(http1::Action& a) {
       return ctx_.links->open(a.target, this);  // the answer comes to on_open_result
     case Kind::ToOrigin:
       // A stream whose link is gone takes the bytes: its reset is on its way.
+      sent_ += a.bytes.size();
       if (!stream_.send(a.bytes)) exchange_.on_origin_full();
       return;
     case Kind::FinishOrigin:
@@ -159,6 +165,12 @@ void HttpForwarder::release_stream() {
     opening_.reset(frame::ResetCode::Cancel);
   }
   stream_.reset(frame::ResetCode::Cancel);
+}
+
+std::optional<StreamSnapshot> HttpForwarder::snapshot() const {
+  if (!stream_.attached()) return std::nullopt;
+  return StreamSnapshot{peer_, exchange_.origin().to_string(), sent_, received_,
+                        (uv_now(ctx_.loop) - opened_ms_) / 1000};
 }
 
 link::Instant HttpForwarder::now() const noexcept {

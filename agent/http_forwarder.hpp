@@ -14,6 +14,7 @@
 #include <string>
 
 #include "agent/agent_context.hpp"
+#include "agent/stream_snapshot.hpp"
 #include "common/codec/http1_exchange.hpp"
 #include "common/link/stream_ref.hpp"
 #include "common/uv/tcp_connection.hpp"
@@ -47,6 +48,8 @@ class HttpForwarder final : public link::StreamHandler {
   // The agent drains: an exchange under way finishes and then the connection closes; an idle one
   // closes now; a new request gets 503 (local pages such as /status still answer).
   void drain();
+  // The origin stream of the moment, for the status page (none between requests).
+  std::optional<StreamSnapshot> snapshot() const;
 
  private:
   // Performs the exchange's actions in order, then reads the client or not as it wants. An action
@@ -66,6 +69,8 @@ class HttpForwarder final : public link::StreamHandler {
   link::StreamRef opening_;  // the stream asked for, until the relay answers
   // The stream the exchange's origin actions apply to, once its open was answered.
   link::StreamRef stream_;
+  std::uint64_t sent_ = 0, received_ = 0;  // of stream_
+  std::uint64_t opened_ms_ = 0;
 };
 
 }  // namespace ferry::agent

@@ -398,11 +398,14 @@ LinkStatus LinkClient::status() const {
     s.bytes_sent += mux.stats().bytes_sent;
     s.bytes_received += mux.stats().bytes_received;
     if (auto rtt = conn_->session().rtt()) s.rtt_ms = rtt->count();
-    if (conn_->session().established()) s.cipher = crypto::suite_name(conn_->session().suite());
-    if (conn_->session().established())
+    if (conn_->session().established()) {
+      s.cipher = crypto::suite_name(conn_->session().suite());
+      s.wire_version = resumable_ ? 2 : 1;  // a version 2 relay answers 2 only with a grace
+      s.grace_s = grace_s_;
       s.connected_for_s =
           std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - connected_at_)
               .count();
+    }
   }
   return s;
 }

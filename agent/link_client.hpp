@@ -38,6 +38,8 @@ struct LinkStatus {
   bool held = false;               // lost, its streams waiting for a resumed link
   std::uint64_t resumes = 0;       // lost links this session's streams lived through
   std::string last_resume_reason;  // why the link was lost the last time it resumed
+  int wire_version = 0;            // while established: 2 with stream resumption, else 1
+  std::uint16_t grace_s = 0;       // how long the relay holds this session's streams when lost
 };
 
 // How a link of a pool (link_pool.hpp) takes turns: `may_connect` is asked before each connection

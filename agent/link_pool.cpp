@@ -15,10 +15,8 @@ LinkPool::LinkPool(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto
     hooks.index = i;
     hooks.size = n;
     hooks.primary = i == 0 ? nullptr : links_.front().get();
-    if (n > 1) {
-      hooks.may_connect = [this, i] { return may_connect(i); };
-      hooks.on_change = [this] { on_change(); };
-    }
+    if (n > 1) hooks.may_connect = [this, i] { return may_connect(i); };
+    hooks.on_change = [this] { on_change(); };
     links_.push_back(std::make_unique<LinkClient>(loop, cfg, key, std::move(hooks)));
   }
   recent_.resize(n);
@@ -41,6 +39,10 @@ bool LinkPool::may_connect(std::size_t i) const {
 // starts connecting makes may_connect() false for the rest, so at most one starts.
 void LinkPool::on_change() {
   if (stopping_) return;
+  if (links_[0]->up() && links_[0]->generation() != session_generation_) {
+    session_generation_ = links_[0]->generation();  // a resume keeps it: the same session goes on
+    if (on_new_session_) on_new_session_();
+  }
   for (auto& l : links_) l->poke();
   // Opens wait on the primary while no link is up; one that comes up first takes them.
   if (links_[0]->up()) return;

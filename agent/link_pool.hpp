@@ -31,6 +31,9 @@ class LinkPool {
   void cancel(link::StreamHandler* handler);
   // The network may have changed under the links (NetworkWatch): each checks its link at once.
   void probe(const std::string& why);
+  // `fn` runs each time the primary link comes up on a new session (not on a resume): the path to
+  // the relay may be a new one, so the agent checks its egress again.
+  void on_new_session(std::function<void()> fn) { on_new_session_ = std::move(fn); }
   // Drains and stops every link; `done` runs once all are closed.
   void stop(std::function<void()> done);
 
@@ -51,6 +54,8 @@ class LinkPool {
   std::vector<LinkLoad> loads_;  // scratch for open()
   bool stopping_ = false;
   std::size_t stopped_ = 0;
+  std::uint64_t session_generation_ = 0;
+  std::function<void()> on_new_session_;
 };
 
 }  // namespace ferry::agent

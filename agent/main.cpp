@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/agent_server.hpp"
+#include "agent/doctor_command.hpp"
 #include "agent/setup_commands.hpp"
 #include "agent/status_command.hpp"
 #include "common/cli_args.hpp"
@@ -26,12 +27,16 @@ constexpr const char* kUsage =
     "  ferry-agent pubkey --key agent.key       print the public key of a private key file\n"
     "  ferry-agent check --config agent.toml    validate a config and exit\n"
     "  ferry-agent status [--config agent.toml] print the running agent's link state, relay, RTT, streams\n"
+    "  ferry-agent doctor [--config agent.toml] [--json] [--target HOST:PORT]\n"
+    "                                           check config, key, ports, relay, handshake, RTT, egress\n"
     "  ferry-agent init --relay HOST:PORT --relay-key KEY [--config-dir DIR] [--http ADDR] [--socks ADDR]\n"
     "                                           create a key and agent.toml (default dir: ~/.config/ferry)\n"
     "  ferry-agent env [--config agent.toml] [--git | --ssh]\n"
     "                                           print the shell, git or ssh lines that use the agent\n"
     "  ferry-agent --help | --version\n"
-    "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error\n";
+    "exit codes: 0 success, 1 runtime failure, 2 usage or configuration error;\n"
+    "  doctor: 3 relay not reachable, 4 handshake not answered, 5 egress check failed or differs from\n"
+    "  expected_egress, 6 the --target stream failed\n";
 
 int load(std::string path, config::AgentConfig& cfg) {
   if (path.empty() && ::access("agent.toml", R_OK) == 0) path = "agent.toml";
@@ -72,7 +77,7 @@ int main(int argc, char** argv) {
   ignore_sigpipe();  // first: a client that vanishes mid-write must cost one stream, not the process
   CliArgs a;
   if (auto done = start_program("ferry-agent", kUsage, argc, argv,
-                                {"keygen", "pubkey", "check", "status", "init", "env"}, a))
+                                {"keygen", "pubkey", "check", "status", "init", "env", "doctor"}, a))
     return *done;
   config::AgentConfig cfg;
   if (a.command == "check") {
@@ -93,6 +98,7 @@ int main(int argc, char** argv) {
     std::fputs(agent::env_text(cfg, a.git, a.ssh).c_str(), stdout);
     return 0;
   }
+  if (a.command == "doctor") return agent::doctor_command({a.config, a.json, a.target});
   if (a.command == "status") {
     if (int rc = load(a.config, cfg)) return rc;
     return agent::status_command(cfg);

@@ -18,10 +18,11 @@ CliArgs parse_cli(int argc, char** argv, std::initializer_list<std::string_view>
       {"--config-dir", &CliArgs::config_dir},
       {"--http", &CliArgs::http_listen},
       {"--socks", &CliArgs::socks_listen},
+      {"--target", &CliArgs::target},
   };
   const std::pair<std::string_view, bool CliArgs::*> flags[] = {
       {"--help", &CliArgs::help}, {"-h", &CliArgs::help},   {"--version", &CliArgs::version},
-      {"--git", &CliArgs::git},   {"--ssh", &CliArgs::ssh},
+      {"--git", &CliArgs::git},   {"--ssh", &CliArgs::ssh}, {"--json", &CliArgs::json},
   };
   int i = 1;
   if (i < argc && argv[i][0] != '-') a.command = argv[i++];

@@ -13,6 +13,8 @@ struct CliArgs {
   std::string name, pubkey, relay, relay_key, config_dir;  // enroll, init
   std::string http_listen, socks_listen;                   // init
   bool git = false, ssh = false;                           // env
+  bool json = false;                                       // doctor
+  std::string target;                                      // doctor
   bool help = false;
   bool version = false;
   std::string error;  // set when the line is not usable (exit code 2)

@@ -6,25 +6,9 @@
 #include <ctime>
 #include <limits>
 
-namespace ferry::relay {
+#include "common/json_escape.hpp"
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20 || c >= 0x7F) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
+namespace ferry::relay {
 
 bool AuditLog::open(const std::string& where) {
   if (where.empty()) return true;

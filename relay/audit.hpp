@@ -52,8 +52,4 @@ class AuditLog {
   std::string path_;
 };
 
-// JSON string escaping for the few fields that come from outside (target names are printable ASCII
-// already; this is belt and braces).
-std::string json_escape(const std::string& s);
-
 }  // namespace ferry::relay

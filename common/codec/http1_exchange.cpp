@@ -235,20 +235,26 @@ bool Exchange::start_forward(const RequestTarget& rt) {
 }
 
 void Exchange::local_page(const RequestTarget& rt) {
-  if (req_.method == "GET" && rt.origin_form == "/status" && rules_.status_json) {
-    const std::string body = rules_.status_json();
-    const bool keep = client_keep_alive(req_) && !draining_;  // a draining agent keeps nothing open
-    const std::string page = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                             std::to_string(body.size()) +
-                             "\r\nCache-Control: no-store\r\nConnection: " + (keep ? "keep-alive" : "close") +
-                             "\r\n\r\n" + body;
-    to_client(ByteSpan(reinterpret_cast<const std::uint8_t*>(page.data()), page.size()), 0, 200);
-    if (!keep) close_client();
-    return;
-  }
+  if (req_.method == "GET" && rt.origin_form == "/status" && rules_.status_json)
+    return serve_page(rules_.status_json(), "application/json");
+  if (req_.method == "GET" && rt.origin_form == "/" && rules_.status_html)
+    return serve_page(rules_.status_html(), "text/html; charset=utf-8");
   fail(404,
-       "This is ferry's proxy port. Use it as a proxy (curl -x http://HOST:PORT http://target/), or GET "
-       "/status.");
+       "This is ferry's proxy port. Use it as a proxy (curl -x http://HOST:PORT http://target/), or GET / "
+       "(the status page) or /status (JSON).");
+}
+
+void Exchange::serve_page(const std::string& body, const char* content_type) {
+  const bool keep = client_keep_alive(req_) && !draining_;  // a draining agent keeps nothing open
+  // no-store: a status is stale at once. nosniff and a CSP that allows no script or external resource:
+  // the page quotes host names that clients sent.
+  const std::string page = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(content_type) +
+                           "\r\nContent-Length: " + std::to_string(body.size()) +
+                           "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                           "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n"
+                           "Connection: " + (keep ? "keep-alive" : "close") + "\r\n\r\n" + body;
+  to_client(ByteSpan(reinterpret_cast<const std::uint8_t*>(page.data()), page.size()), 0, 200);
+  if (!keep) close_client();
 }
 
 void Exchange::misdirected() {

@@ -16,7 +16,7 @@
 //   upgrade, and a CONNECT after other requests, make the connection a tunnel; a 101 to a request that
 //   did not ask is a 502 and nothing more is forwarded, so pipelined requests (perhaps for another
 //   origin, with their Proxy-Authorization) never flow into a protocol nobody chose.
-// - Local pages (origin-form: GET /status, and the 404 that explains the port) answer only a Host
+// - Local pages (origin-form: GET / the status page, GET /status its JSON, and the 404 that explains the port) answer only a Host
 //   the owner says names its port (DNS rebinding); that check comes before the 407, so a rebound page
 //   gets no password prompt either.
 // - Errors are real HTTP responses (Reply, then CloseClient) with the status of http1_response.hpp's
@@ -115,6 +115,8 @@ struct ExchangeRules {
   std::string local_host_hint = "127.0.0.1:PORT or localhost:PORT";
   // The JSON of GET /status. Empty: no status page (404).
   std::function<std::string()> status_json;
+  // The HTML page of GET / (agent/status_page.hpp). Empty: 404 there too.
+  std::function<std::string()> status_html;
   // The agent drains already: new requests get 503 (local pages still answer).
   bool draining = false;
 };
@@ -178,6 +180,7 @@ class Exchange {
   bool start_request();
   bool start_forward(const RequestTarget& rt);
   void local_page(const RequestTarget& rt);
+  void serve_page(const std::string& body, const char* content_type);
   void misdirected();
   void forward_request_body();
   void response_bytes(ByteSpan bytes);

@@ -78,6 +78,24 @@ const char* open_code_name(OpenCode c) noexcept {
   return "unknown";
 }
 
+const char* reset_code_name(ResetCode c) noexcept {
+  switch (c) {
+    case ResetCode::Cancel:
+      return "cancelled";
+    case ResetCode::ProtocolError:
+      return "protocol error";
+    case ResetCode::IdleTimeout:
+      return "idle timeout";
+    case ResetCode::Shutdown:
+      return "the link is going away";
+    case ResetCode::TargetError:
+      return "the target connection failed";
+    case ResetCode::Denied:
+      return "denied by policy";
+  }
+  return "unknown";
+}
+
 Result<Frame> decode(ByteSpan in, std::size_t& used) {
   ByteReader r{in};
   const auto type = r.u8();

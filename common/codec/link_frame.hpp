@@ -76,6 +76,8 @@ enum class ResetCode : std::uint8_t {
   TargetError = 4,  // the target connection failed mid-stream
   Denied = 5,       // a reload's policy no longer allows the stream's target
 };
+// "cancelled", "idle timeout", ...: for logs and the user.
+const char* reset_code_name(ResetCode c) noexcept;
 
 enum class KeyUpdateKind : std::uint8_t { Rekey = 0, NewHandshake = 1 };
 

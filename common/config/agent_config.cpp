@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include "common/codec/egress_answer.hpp"
 #include "common/config/relay_config.hpp"
 #include "common/config/table_reader.hpp"
 #include "common/secret_file.hpp"
@@ -70,7 +71,17 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
     r.string("public_key", key_text, true);
     r.string("cipher", cipher);
     r.integer("links", out.links, 1, AgentConfig::kMaxLinks);
+    r.string("egress_check_url", out.egress_check_url);
+    r.string("expected_egress", out.expected_egress);
     r.reject_unknown();
+    if (!err && !out.egress_check_url.empty() && !egress::parse_check_url(out.egress_check_url))
+      r.fail("egress_check_url",
+             "must be an http:// URL whose answer is the caller's IP address, e.g. "
+             "http://ip.office.example/ (https is not supported: the link already encrypts it)");
+    if (!err && !out.expected_egress.empty() && !egress::is_ip_address(out.expected_egress))
+      r.fail("expected_egress", "must be an IP address, e.g. \"203.0.113.7\"");
+    if (!err && !out.expected_egress.empty() && out.egress_check_url.empty())
+      r.fail("expected_egress", "needs egress_check_url: the address is learnt from that URL's answer");
     if (!err && cipher != "auto") {
       out.cipher = crypto::parse_suite(cipher);
       if (!out.cipher) r.fail("cipher", "must be \"auto\", \"aes-256-gcm\" or \"chacha20-poly1305\"");

@@ -23,6 +23,11 @@ struct AgentConfig {
   // that carried the least lately, so a bulk transfer and an interactive stream ride apart.
   static constexpr std::int64_t kMaxLinks = 4;  // the relay takes 8 per agent, dying ones included
   std::int64_t links = 2;
+  // [relay] egress_check_url: an http:// URL whose answer body is the caller's IP address, fetched
+  // through the link (egress_answer.hpp): what every target sees. Empty: no egress check.
+  std::string egress_check_url;
+  // [relay] expected_egress: the address that answer must be (the office's); empty: any.
+  std::string expected_egress;
   // SIGTERM/SIGINT: open streams may finish for this long, then what is left is closed (0: at once).
   std::int64_t drain_timeout_s = 10;
   // Not read from agent.toml: the first stream id of each link, so that tests reach the end of the
