@@ -153,13 +153,18 @@ Result<StreamId> Mux::open(const Target& target) {
   auto s = std::make_unique<Stream>();
   s->recv_window = limits_.initial_window;
   s->recv_allowed = limits_.initial_window;
+  // Suspended, the link is resuming: OPENs lost with the old link go again once the peer's RESUME_DONE
+  // names the streams it knows, and the relay takes ids in order only (4.12), so this higher id waits
+  // for them and goes out with them.
+  const bool wait_for_resume = limits_.resumable && suspended_;
   if (limits_.resumable) {
     s->sendq.retain();
-    s->resume_seen = true;            // opened on this link: the peer's RESUME_DONE does not concern it
-    unanswered_.emplace(id, target);  // the OPEN may be lost with the link: it goes again
+    s->resume_seen = !wait_for_resume;  // else the peer's RESUME_DONE decides when its OPEN goes
+    unanswered_.emplace(id, target);    // the OPEN may be lost with the link: it goes again
   }
   streams_.emplace(id, std::move(s));
-  control_.append([&](Bytes& b) { frame::put_open(b, id, frame::Open{limits_.initial_window, target}); });
+  if (!wait_for_resume)
+    control_.append([&](Bytes& b) { frame::put_open(b, id, frame::Open{limits_.initial_window, target}); });
   ++stats_.streams_opened;
   wake();
   return id;

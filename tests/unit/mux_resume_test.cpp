@@ -225,6 +225,7 @@ TEST_CASE("resumption: OPENs lost with the link go again in id order, which the 
   link::Mux relay(link::Mux::Side::Responder, small_limits(), relay_events);
   relay_events.mux = &relay;
   std::vector<End> ends(8);
+  ends.reserve(9);  // bound by address: no reallocation
   for (End& e : ends) {
     auto id = agent.open(Target::host("resume.test", 80));
     REQUIRE(id);
@@ -239,6 +240,14 @@ TEST_CASE("resumption: OPENs lost with the link go again in id order, which the 
   relay.suspend();
   agent.resume();
   relay.resume();
+  // A client asks for one more stream on the resumed link before the relay's RESUME_DONE has said
+  // which OPENs it never saw: its id is above theirs, so it must not reach the relay before them.
+  ends.emplace_back();
+  auto late = agent.open(Target::host("resume.test", 80));
+  REQUIRE(late);
+  ends.back().mux = &agent;
+  ends.back().id = *late;
+  agent.bind(*late, &ends.back());
   for (int round = 0; round < 100; ++round) {
     Bytes a, b;
     agent.produce(a, SIZE_MAX);
