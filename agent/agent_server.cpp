@@ -205,14 +205,14 @@ std::string AgentServer::status_html() const {
   v.uptime_s = (uv_now(loop_) - started_ms_) / 1000;
   v.relay = config_.relay_address;
   v.links = links_.statuses();
-  for (const auto& [p, s] : sessions_) {
-    auto snap = s->snapshot();
-    if (!snap) continue;
-    ++v.streams_total;
-    if (v.streams.size() < kMaxStreamsShown) v.streams.push_back(std::move(*snap));
-  }
-  std::sort(v.streams.begin(), v.streams.end(),
-            [](const StreamSnapshot& a, const StreamSnapshot& b) { return a.age_s > b.age_s; });
+  for (const auto& [p, s] : sessions_)
+    if (auto snap = s->snapshot()) v.streams.push_back(std::move(*snap));
+  v.streams_total = v.streams.size();
+  // The oldest first: the long-lived ones (an ssh session, a tunnel) are what a person looks for.
+  const auto shown = std::min(v.streams.size(), kMaxStreamsShown);
+  std::partial_sort(v.streams.begin(), v.streams.begin() + static_cast<std::ptrdiff_t>(shown), v.streams.end(),
+                    [](const StreamSnapshot& a, const StreamSnapshot& b) { return a.age_s > b.age_s; });
+  v.streams.resize(shown);
   v.refusals = ctx_.refusals.all();
   v.egress_configured = !config_.egress_check_url.empty();
   v.egress = egress_report_;

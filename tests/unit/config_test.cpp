@@ -169,6 +169,39 @@ TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
   CHECK(open.auth);
 }
 
+TEST_CASE("agent.toml: the egress check's URL and expected address", "[config]") {
+  const std::string relay_part =
+      "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n";
+  AgentConfig a;
+  REQUIRE_FALSE(agent(relay_part +
+                          "egress_check_url = \"http://ip.office.example:8080/ip\"\n"
+                          "expected_egress = \"2001:db8::7\"\n[http]\n",
+                      a));
+  CHECK(a.egress_check_url == "http://ip.office.example:8080/ip");
+  CHECK(a.expected_egress == "2001:db8::7");
+  AgentConfig none;
+  REQUIRE_FALSE(agent(relay_part + "[http]\n", none));
+  CHECK(none.egress_check_url.empty());
+
+  struct Case {
+    std::string keys, expect;
+  } cases[] = {
+      {"egress_check_url = \"https://ip.example/\"\n", "relay.egress_check_url: must be an http:// URL"},
+      {"egress_check_url = \"http://me@ip.example/\"\n", "relay.egress_check_url: must be an http:// URL"},
+      {"egress_check_url = \"ip.example\"\n", "relay.egress_check_url: must be an http:// URL"},
+      {"egress_check_url = \"http://ip.example/\"\nexpected_egress = \"office\"\n",
+       "relay.expected_egress: must be an IP address"},
+      {"expected_egress = \"203.0.113.7\"\n", "relay.expected_egress: needs egress_check_url"},
+  };
+  for (const auto& k : cases) {
+    INFO(k.keys);
+    AgentConfig r;
+    auto err = agent(relay_part + k.keys + "[http]\n", r);
+    REQUIRE(err);
+    CHECK_THAT(err->to_string(), Catch::Contains(k.expect));
+  }
+}
+
 TEST_CASE("agent.toml with [auth] holds a password: refused when group or others can read it",
           "[config][auth]") {
   const std::string relay_part =
