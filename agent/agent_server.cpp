@@ -210,7 +210,8 @@ std::string AgentServer::status_html() const {
   v.streams_total = v.streams.size();
   // The oldest first: the long-lived ones (an ssh session, a tunnel) are what a person looks for.
   const auto shown = std::min(v.streams.size(), kMaxStreamsShown);
-  std::partial_sort(v.streams.begin(), v.streams.begin() + static_cast<std::ptrdiff_t>(shown), v.streams.end(),
+  std::partial_sort(v.streams.begin(), v.streams.begin() + static_cast<std::ptrdiff_t>(shown),
+                    v.streams.end(),
                     [](const StreamSnapshot& a, const StreamSnapshot& b) { return a.age_s > b.age_s; });
   v.streams.resize(shown);
   v.refusals = ctx_.refusals.all();

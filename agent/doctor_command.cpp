@@ -30,8 +30,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Every check's name, in order: a failure skips the ones after it that depend on it.
-const std::vector<std::string> kChecks = {"config", "key file",  "local ports", "relay name", "tcp",
-                                          "handshake", "wire",   "rtt",         "egress",     "target"};
+const std::vector<std::string> kChecks = {"config",    "key file", "local ports", "relay name", "tcp",
+                                          "handshake", "wire",     "rtt",         "egress",     "target"};
 // A relay that takes the TCP connection but never answers message 1 is given this long.
 constexpr std::uint64_t kHandshakeMs = 15'000;
 constexpr int kConnectMs = 5000;
@@ -155,7 +155,8 @@ bool check_relay_reachable(const config::AgentConfig& cfg, DoctorReport& report)
     const std::string s = uv::format_socket_address(a->ai_addr);
     if (addresses.find(s) == std::string::npos) addresses += (addresses.empty() ? "" : ", ") + s;
   }
-  report.ok("relay name", hp.host + " resolves to " + addresses + " (" + std::to_string(ms_since(t0)) + " ms)");
+  report.ok("relay name",
+            hp.host + " resolves to " + addresses + " (" + std::to_string(ms_since(t0)) + " ms)");
   std::string tried;
   for (const addrinfo* a = res; a; a = a->ai_next) {
     const auto t1 = Clock::now();
@@ -233,9 +234,9 @@ class LinkChecks {
       report_.ok("handshake", "answered in " + std::to_string(ms_since(started_)) +
                                   " ms (with the TCP connection): the relay knows this agent");
       report_.ok("wire", "version " + std::to_string(s.wire_version) +
-                             (s.wire_version >= 2 ? " (streams survive a lost link for " +
-                                                        std::to_string(s.grace_s) + " s)"
-                                                  : " (no stream resumption)") +
+                             (s.wire_version >= 2
+                                  ? " (streams survive a lost link for " + std::to_string(s.grace_s) + " s)"
+                                  : " (no stream resumption)") +
                              ", cipher " + s.cipher);
       printer_.flush();
       phase_ = Phase::Rtt;
@@ -245,8 +246,9 @@ class LinkChecks {
     }
     const bool gave_up = attempts_ >= max_attempts_ && !link_.connecting() && s.state == "down";
     if (!gave_up && ms_since(started_) < static_cast<long long>(kHandshakeMs)) return;
-    const std::string why = s.last_error.empty() ? "no answer within " + std::to_string(kHandshakeMs / 1000) + " s"
-                                                 : s.last_error;
+    const std::string why = s.last_error.empty()
+                                ? "no answer within " + std::to_string(kHandshakeMs / 1000) + " s"
+                                : s.last_error;
     report_.fail("handshake", DoctorExit::NoHandshake, "the relay did not answer the handshake (" + why + ")",
                  "either [relay] public_key is not this relay's key (its operator can print it with "
                  "`ferry-relay pubkey --key relay.key`), or this agent is not enrolled. Send the relay "
@@ -396,8 +398,9 @@ int doctor_command(const DoctorOptions& options) {
 
   config::AgentConfig cfg;
   if (auto err = config::load_agent_config(path, cfg)) {
-    report.fail("config", DoctorExit::Usage, err->to_string(),
-                "fix the key named above (docs: ferry-agent(1), FILES); `ferry-agent init` writes a fresh one");
+    report.fail(
+        "config", DoctorExit::Usage, err->to_string(),
+        "fix the key named above (docs: ferry-agent(1), FILES); `ferry-agent init` writes a fresh one");
     return done();
   }
   report.ok("config", path + " parses; relay " + cfg.relay_address);
@@ -410,11 +413,13 @@ int doctor_command(const DoctorOptions& options) {
   if (!key)
     report.fail("key file", DoctorExit::Usage,
                 cfg.private_key_file + ": " + (refusal.empty() ? describe(key.error()) : refusal),
-                refusal.empty() ? "create it with: ferry-agent keygen --out " + shell_word(cfg.private_key_file) +
-                                      " (then have it enrolled at the relay)"
-                                : "fix the permissions as the line above says");
+                refusal.empty()
+                    ? "create it with: ferry-agent keygen --out " + shell_word(cfg.private_key_file) +
+                          " (then have it enrolled at the relay)"
+                    : "fix the permissions as the line above says");
   else
-    report.ok("key file", cfg.private_key_file + " (owner only); public key " + key->public_key().to_base64());
+    report.ok("key file",
+              cfg.private_key_file + " (owner only); public key " + key->public_key().to_base64());
   printer.flush();
   check_ports(cfg, report);
   printer.flush();

@@ -30,7 +30,8 @@ void DoctorReport::fail(std::string name, DoctorExit exit, std::string detail, s
 }
 
 void DoctorReport::skip(std::string name, std::string detail, std::string advice) {
-  checks_.push_back({std::move(name), DoctorCheck::Status::Skip, std::move(detail), std::move(advice), DoctorExit::Ok});
+  checks_.push_back(
+      {std::move(name), DoctorCheck::Status::Skip, std::move(detail), std::move(advice), DoctorExit::Ok});
 }
 
 void DoctorReport::skip_rest(const std::vector<std::string>& names, std::string because) {
@@ -69,10 +70,11 @@ std::string DoctorReport::json() const {
                   ",\"checks\":[";
   for (std::size_t i = 0; i < checks_.size(); ++i) {
     const DoctorCheck& c = checks_[i];
-    j += std::string(i ? "," : "") + "{\"check\":" + json_string(c.name) + ",\"status\":" +
-         json_string(status_word(c.status)) + ",\"detail\":" + json_string(c.detail) +
+    j += std::string(i ? "," : "") + "{\"check\":" + json_string(c.name) +
+         ",\"status\":" + json_string(status_word(c.status)) + ",\"detail\":" + json_string(c.detail) +
          ",\"advice\":" + (c.advice.empty() ? std::string("null") : json_string(c.advice));
-    if (c.status == DoctorCheck::Status::Fail) j += ",\"exit_code\":" + std::to_string(static_cast<int>(c.exit));
+    if (c.status == DoctorCheck::Status::Fail)
+      j += ",\"exit_code\":" + std::to_string(static_cast<int>(c.exit));
     j += "}";
   }
   return j + "]}\n";

@@ -22,8 +22,8 @@ struct DoctorCheck {
   enum class Status { Ok, Fail, Skip };
   std::string name;  // "config", "key file", ... (stable: the JSON's "check")
   Status status = Status::Ok;
-  std::string detail;  // what was found
-  std::string advice;  // for a FAIL (or a SKIP): what to do
+  std::string detail;                // what was found
+  std::string advice;                // for a FAIL (or a SKIP): what to do
   DoctorExit exit = DoctorExit::Ok;  // for a FAIL
 };
 

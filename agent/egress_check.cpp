@@ -40,21 +40,23 @@ void EgressCheck::run(std::function<void(const EgressReport&)> done) {
   running_->start(
       url->target, egress::request_for(*url), kDeadlineMs,
       [](std::string_view answer, bool ended) {
-        return egress::decode_answer(ByteSpan(reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()),
-                                     ended)
+        return egress::decode_answer(
+                   ByteSpan(reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()), ended)
             .done;
       },
       [this, report, name, done = std::move(done)](const OneStream::Outcome& o) mutable {
         if (o.open.code != frame::OpenCode::Ok) {
           report.error = "the relay did not open a stream to the egress check's " + name + ": " +
-                         frame::open_code_name(o.open.code) + (o.open.reason.empty() ? "" : " (" + o.open.reason + ")");
+                         frame::open_code_name(o.open.code) +
+                         (o.open.reason.empty() ? "" : " (" + o.open.reason + ")");
         } else {
           const auto a = egress::decode_answer(
               ByteSpan(reinterpret_cast<const std::uint8_t*>(o.answer.data()), o.answer.size()), o.ended);
           if (!a.address.empty())
             report.address = a.address;
           else
-            report.error = !a.error.empty() ? a.error : "the egress check (" + name + ") broke off: " + o.error;
+            report.error =
+                !a.error.empty() ? a.error : "the egress check (" + name + ") broke off: " + o.error;
         }
         retire();  // not from inside the stream's own callback: it is closed, then freed
         done(report);

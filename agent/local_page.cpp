@@ -57,7 +57,8 @@ void to_reachable(sockaddr_storage& addr) {
 
 }  // namespace
 
-LocalPage fetch_local_page(const config::AgentConfig& cfg, const std::string& listen, const std::string& path) {
+LocalPage fetch_local_page(const config::AgentConfig& cfg, const std::string& listen,
+                           const std::string& path) {
   LocalPage page;
   auto addr = uv::parse_socket_address(listen);
   if (!addr) return page;

@@ -17,6 +17,7 @@ struct LocalPage {
 
 // GET `path` from the agent listening on `listen` (a wildcard address is asked on loopback), with the
 // Host its local pages require and [auth]'s credentials.
-LocalPage fetch_local_page(const config::AgentConfig& cfg, const std::string& listen, const std::string& path);
+LocalPage fetch_local_page(const config::AgentConfig& cfg, const std::string& listen,
+                           const std::string& path);
 
 }  // namespace ferry::agent

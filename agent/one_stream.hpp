@@ -26,10 +26,11 @@ class OneStream final : public link::StreamHandler {
     std::function<void(link::StreamHandler*)> cancel;
   };
   struct Outcome {
-    frame::OpenResult open{frame::OpenCode::Failure, 0, ""};  // the relay's answer; Timeout "no answer in time" past the deadline
-    std::string answer;      // bytes that came back on an opened stream
-    bool ended = false;      // the other side finished its direction (FIN)
-    std::string error;       // an opened stream that broke off: reset, or the deadline passed
+    frame::OpenResult open{frame::OpenCode::Failure, 0,
+                           ""};  // the relay's answer; Timeout "no answer in time" past the deadline
+    std::string answer;          // bytes that came back on an opened stream
+    bool ended = false;          // the other side finished its direction (FIN)
+    std::string error;           // an opened stream that broke off: reset, or the deadline passed
   };
   // Asked after each arrival: are `answer` (and `ended`) enough? True ends the stream.
   using Complete = std::function<bool(std::string_view answer, bool ended)>;

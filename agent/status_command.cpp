@@ -34,7 +34,8 @@ int status_command(const config::AgentConfig& cfg) {
     return 1;
   }
   if (!page.ok()) {
-    std::fprintf(stderr, "the agent on %s did not answer /status: %s\n", listen.c_str(), page.status_line.c_str());
+    std::fprintf(stderr, "the agent on %s did not answer /status: %s\n", listen.c_str(),
+                 page.status_line.c_str());
     return 1;
   }
   const std::string& j = page.body;

@@ -26,9 +26,9 @@ std::string header_row(std::initializer_list<const char*> names) {
 }
 
 std::string links_table(const StatusView& v) {
-  std::string t = "<table id=\"links\">\n" + header_row({"Link", "State", "Relay", "Cipher", "RTT", "Session",
-                                                        "Resumes", "Connected for", "Sent", "Received",
-                                                        "Last error"});
+  std::string t =
+      "<table id=\"links\">\n" + header_row({"Link", "State", "Relay", "Cipher", "RTT", "Session", "Resumes",
+                                             "Connected for", "Sent", "Received", "Last error"});
   std::size_t i = 0;
   for (const LinkStatus& l : v.links) {
     ++i;
@@ -39,8 +39,8 @@ std::string links_table(const StatusView& v) {
     std::string resumes = std::to_string(l.resumes);
     if (!l.last_resume_reason.empty()) resumes += " (last: " + l.last_resume_reason + ")";
     t += "<tr>" + cell(std::to_string(i)) + cell(state, l.state == "up" ? "ok" : "bad") + cell(l.relay) +
-         cell(l.cipher.empty() ? "-" : l.cipher) + cell(l.rtt_ms ? std::to_string(*l.rtt_ms) + " ms" : "-", "n") +
-         cell(session) + cell(resumes) +
+         cell(l.cipher.empty() ? "-" : l.cipher) +
+         cell(l.rtt_ms ? std::to_string(*l.rtt_ms) + " ms" : "-", "n") + cell(session) + cell(resumes) +
          cell(l.connected_for_s ? format_age(static_cast<std::uint64_t>(*l.connected_for_s)) : "-") +
          cell(link::format_bytes(l.bytes_sent), "n") + cell(link::format_bytes(l.bytes_received), "n") +
          cell(l.last_error.empty() ? "-" : l.last_error) + "</tr>\n";
@@ -62,7 +62,8 @@ std::string streams_table(const StatusView& v) {
 
 std::string refusals_table(const StatusView& v) {
   if (v.refusals.empty()) return "<p class=\"dim\">None since the agent started.</p>\n";
-  std::string t = "<table id=\"refusals\">\n" + header_row({"When", "Client", "Target", "Outcome", "Relay's reason"});
+  std::string t =
+      "<table id=\"refusals\">\n" + header_row({"When", "Client", "Target", "Outcome", "Relay's reason"});
   for (const Refusal& r : v.refusals) {
     const auto ago = v.now_unix_s > r.at_unix_s ? static_cast<std::uint64_t>(v.now_unix_s - r.at_unix_s) : 0;
     t += "<tr>" + cell(format_age(ago) + " ago") + cell(r.client) + cell(r.target) + cell(r.outcome, "bad") +
@@ -75,7 +76,8 @@ std::string egress_section(const StatusView& v) {
   if (!v.egress_configured)
     return "<p class=\"dim\" id=\"egress\">Not configured: set [relay] egress_check_url in agent.toml "
            "(and expected_egress) to see which address the targets see.</p>\n";
-  if (!v.egress.ran()) return "<p class=\"dim\" id=\"egress\">Not run yet (it runs when a link comes up).</p>\n";
+  if (!v.egress.ran())
+    return "<p class=\"dim\" id=\"egress\">Not run yet (it runs when a link comes up).</p>\n";
   const auto ago =
       v.now_unix_s > v.egress.at_unix_s ? static_cast<std::uint64_t>(v.now_unix_s - v.egress.at_unix_s) : 0;
   return std::string("<p id=\"egress\" class=\"") + (v.egress.matches() ? "ok" : "bad") + "\">" +

@@ -7,8 +7,8 @@
 namespace ferry::agent {
 
 struct StreamSnapshot {
-  std::string client;  // the local client's address
-  std::string target;  // host:port as the client asked
+  std::string client;                    // the local client's address
+  std::string target;                    // host:port as the client asked
   std::uint64_t sent = 0, received = 0;  // bytes toward the target, and back
   std::uint64_t age_s = 0;               // since the relay opened the stream
 };

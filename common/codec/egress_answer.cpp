@@ -54,9 +54,7 @@ bool to_bytes(std::string_view text, unsigned char out[16]) {
 
 }  // namespace
 
-Result<http1::RequestTarget> parse_check_url(std::string_view url) {
-  return http1::parse_absolute_form(url);
-}
+Result<http1::RequestTarget> parse_check_url(std::string_view url) { return http1::parse_absolute_form(url); }
 
 std::string request_for(const http1::RequestTarget& url) {
   return "GET " + url.origin_form + " HTTP/1.0\r\nHost: " + url.authority +
@@ -78,7 +76,8 @@ Outcome decode_answer(ByteSpan in, bool eof) {
     return failed("the egress check answered HTTP " + std::to_string(h.line.status) +
                   (h.line.reason.empty() ? "" : " " + quoted(h.line.reason)) + ", not 200");
   auto framing = http1::response_body("GET", h);
-  if (!framing) return failed("the egress check's answer has bad framing (" + describe(framing.error()) + ")");
+  if (!framing)
+    return failed("the egress check's answer has bad framing (" + describe(framing.error()) + ")");
   const auto body = std::string_view(reinterpret_cast<const char*>(in.data()), in.size()).substr(head->used);
   switch (framing->kind) {
     case http1::BodyKind::None:

@@ -252,7 +252,8 @@ void Exchange::serve_page(const std::string& body, const char* content_type) {
                            "\r\nContent-Length: " + std::to_string(body.size()) +
                            "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
                            "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n"
-                           "Connection: " + (keep ? "keep-alive" : "close") + "\r\n\r\n" + body;
+                           "Connection: " +
+                           (keep ? "keep-alive" : "close") + "\r\n\r\n" + body;
   to_client(ByteSpan(reinterpret_cast<const std::uint8_t*>(page.data()), page.size()), 0, 200);
   if (!keep) close_client();
 }

@@ -16,7 +16,8 @@
 //   upgrade, and a CONNECT after other requests, make the connection a tunnel; a 101 to a request that
 //   did not ask is a 502 and nothing more is forwarded, so pipelined requests (perhaps for another
 //   origin, with their Proxy-Authorization) never flow into a protocol nobody chose.
-// - Local pages (origin-form: GET / the status page, GET /status its JSON, and the 404 that explains the port) answer only a Host
+// - Local pages (origin-form: GET / the status page, GET /status its JSON, and the 404 that explains the
+// port) answer only a Host
 //   the owner says names its port (DNS rebinding); that check comes before the 407, so a rebound page
 //   gets no password prompt either.
 // - Errors are real HTTP responses (Reply, then CloseClient) with the status of http1_response.hpp's

@@ -11,10 +11,10 @@ LinkSession::LinkSession(LinkConfig config, LinkEvents& events)
       events_(&events),
       mux_(cfg_.role == LinkConfig::Role::Initiator ? Mux::Side::Initiator : Mux::Side::Responder, cfg_.mux,
            events, [this] { wake(); }),
-      handshake_(handshake_settings(cfg_)),
       keys_(cfg_.rekey_bytes),
       timers_(timer_settings(cfg_)),
-      outbox_(cfg_.mux.max_control_bytes) {}
+      outbox_(cfg_.mux.max_control_bytes),
+      handshakes_(cfg_, outbox_, keys_, timers_) {}
 
 void LinkSession::adopt_mux(std::unique_ptr<Mux> mux) { mux_.adopt(std::move(mux), established()); }
 
@@ -56,33 +56,20 @@ void LinkSession::trim() noexcept { records_.trim(); }
 void LinkSession::process_record(MutByteSpan record, Instant now) {
   ++counters_.records_received;
   if (state_ == State::Handshaking) {
-    auto keys = take_handshake_message(record);
+    auto keys = handshakes_.take(record);
     if (!keys) return fail_link(keys.error(), false);
     return become_established(std::move(*keys), now);
   }
   if (state_ == State::Established) on_transport(record, now);
 }
 
-// Message 2 goes out even when the link then ends (LinkHandshake::Reply).
-Result<crypto::TransportKeys> LinkSession::take_handshake_message(ByteSpan message) {
-  if (cfg_.role == LinkConfig::Role::Initiator) return handshake_.finish(message);
-  auto reply = handshake_.answer(message);
-  if (!reply) return reply.error();
-  if (auto sent = outbox_.put_handshake(reply->message2, state_ == State::Established); !sent)
-    return sent.error();
-  return std::move(reply->keys);
-}
-
 void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   keys_.install(std::move(keys));
   state_ = State::Established;
-  if (handshake_.resumable()) mux_->set_resumable();
+  if (handshakes_.handshake().resumable()) mux_->set_resumable();
   timers_.established(now);  // the peer's handshake message authenticated
-  // A first ping measures the RTT that window growth needs.
-  outbox_.control().append(
-      [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
-  wake();
-  events_->on_established(handshake_.peer());
+  queue_ping(now);           // a first one measures the RTT that window growth needs
+  events_->on_established(handshakes_.handshake().peer());
 }
 
 void LinkSession::on_transport(MutByteSpan record, Instant now) {
@@ -108,20 +95,14 @@ Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, I
   switch (f.type) {
     case Type::KeyUpdate:
       return keys_.peer_key_update(f.payload, last_in_record);
-    case Type::Ping: {
-      auto sent = frame::parse_ping(f.payload);
-      if (!sent) return sent.error();
-      if (f.flags & frame::kFlagAck) {
-        if (auto rtt = timers_.ping_answered(*sent, now)) mux_->set_rtt(*rtt);
-        if (timers_.probe_answered(*sent)) events_->on_alive();
-        return {};
-      }
-      auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *sent, true); });
+    case Type::Ping:
+      return on_ping(f, now);
+    case Type::Rehandshake: {
+      if (auto ok = handshakes_.on_rehandshake(f.payload, now); !ok) return ok;
+      ++counters_.rehandshakes;
       wake();
-      return queued;
+      return {};
     }
-    case Type::Rehandshake:
-      return on_rehandshake(f.payload, now);
     case Type::Close: {
       auto c = frame::parse_close(f.payload);
       if (!c) return c.error();
@@ -133,24 +114,24 @@ Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, I
   }
 }
 
-Result<void> LinkSession::on_rehandshake(ByteSpan message, Instant now) {
-  if (cfg_.role == LinkConfig::Role::Responder) {
-    // One at a time, refused before any cryptography: each answer costs several X25519 and a
-    // directory lookup, and a second would replace keys the first has not yet put in use.
-    if (rehandshake_pending())
-      return fail(Errc::Malformed, "an in-link handshake while the last one is unfinished");
-    // An agent renews its keys hourly; a flood of in-link handshakes would cost an X25519 each and
-    // get around the per-source rate limit on new links (docs/protocol.md 8.1).
-    if (timers_.rehandshake_too_soon(now))
-      return fail(Errc::Malformed, "in-link handshakes closer together than the relay allows");
+Result<void> LinkSession::on_ping(const frame::Frame& f, Instant now) {
+  auto sent = frame::parse_ping(f.payload);
+  if (!sent) return sent.error();
+  if (f.flags & frame::kFlagAck) {
+    if (auto rtt = timers_.ping_answered(*sent, now)) mux_->set_rtt(*rtt);
+    if (timers_.probe_answered(*sent)) events_->on_alive();
+    return {};
   }
-  auto keys = take_handshake_message(message);
-  if (!keys) return keys.error();
-  keys_.install_next_keys(std::move(*keys));
-  timers_.rehandshake_done(now);
-  ++counters_.rehandshakes;
+  auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *sent, true); });
   wake();
-  return {};
+  return queued;
+}
+
+void LinkSession::queue_ping(Instant now) {
+  outbox_.control().append(
+      [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
+  timers_.pinged(now);
+  wake();
 }
 
 void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
@@ -159,9 +140,7 @@ void LinkSession::queue_key_update(frame::KeyUpdateKind kind) {
 }
 
 void LinkSession::offer_handshake() {
-  auto msg = handshake_.offer(cfg_.suite, crypto::tai64n_from(cfg_.wall_clock()), cfg_.resume);
-  if (!msg) return fail_link(msg.error(), true);
-  if (auto sent = outbox_.put_handshake(*msg, state_ == State::Established); !sent)
+  if (auto sent = handshakes_.offer(state_ == State::Established); !sent)
     return fail_link(sent.error(), true);
   wake();
 }
@@ -179,6 +158,7 @@ void LinkSession::tick(Instant now) {
   if (due.peer_silent) return fail_link(fail(Errc::Timeout, "keepalive: nothing heard from the peer"), false);
   if (due.probe_failed) return fail_link(fail(Errc::Timeout, "a probe went unanswered for 2 s"), false);
   if (due.ping || due.probe) {
+    // Bounded here, unlike the first and a probe's: a peer that reads nothing must not grow the queue.
     auto queued = outbox_.control().push(
         [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
     if (!queued) return fail_link(queued.error(), true);
@@ -191,18 +171,15 @@ void LinkSession::tick(Instant now) {
   mux_->poll_budget();  // another link of the agent may have given bytes back
   if (state_ != State::Established) return;
   // Not before both KEY_UPDATEs of the last one have passed: the relay refuses an overlap.
-  if (due.rehandshake && !rehandshake_pending()) offer_handshake();
+  if (due.rehandshake && !handshakes_.pending()) offer_handshake();
   if (due.keys_expired) fail_link(fail(Errc::Timeout, "the peer did not renew its keys"), true);
 }
 
 void LinkSession::probe(Instant now) {
   now_ = now;
   if (state_ != State::Established || timers_.probing()) return;
-  outbox_.control().append(
-      [&](Bytes& b) { frame::put_ping(b, static_cast<std::uint64_t>(now.count()), false); });
-  timers_.pinged(now);
+  queue_ping(now);
   timers_.probing(now);
-  wake();
 }
 
 void LinkSession::close(frame::CloseCode code, std::string_view reason) {
@@ -246,7 +223,7 @@ void LinkSession::end(const Error& why) {
   const bool lost = state_ == State::Established &&
                     (why.code == Errc::Timeout || why.code == Errc::Truncated || why.code == Errc::Io);
   state_ = State::Closed;
-  handshake_.abandon();
+  handshakes_.abandon();
   records_.drop_partial();
   mux_.end(lost, cfg_.keep_streams);
   if (cfg_.on_end) cfg_.on_end();

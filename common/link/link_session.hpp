@@ -2,8 +2,9 @@
 // key updates, authenticated close and the stream multiplexer on top. The session decides what
 // happens and when; its parts keep the state it decides on and the protocol's rules:
 //
-//   Noise IK messages <--> keys, the peer, the session id; first and in-link  (link_handshake, with
-//                          handshakes                                          handshake_payload)
+//   Noise IK messages <--> keys, the peer, the session id; first and in-link  (handshake_driver:
+//                          handshakes, their pacing and their keys' hand-over  link_handshake,
+//                                                                              handshake_payload)
 //   TCP bytes --RecordReader--> records --open_record--> frames --> Mux / control    (record_codec)
 //   handshake message, control frames, KEY_UPDATE, Mux frames --> records, in order  (outbox)
 //   the keys both use: current, next, the KEY_UPDATE owed; sealing (protocol.md 8)   (key_schedule)
@@ -14,6 +15,7 @@
 
 #include <optional>
 
+#include "common/link/handshake_driver.hpp"
 #include "common/link/key_schedule.hpp"
 #include "common/link/link_config.hpp"
 #include "common/link/mux_slot.hpp"
@@ -85,13 +87,13 @@ class LinkSession {
   void set_owner(LinkEvents& events, MuxSlot::KeepFn keep_streams);
   // The handshake agreed on stream resumption (wire version 2), and how long the relay holds a
   // lost link's streams; and whether this link's handshake resumed the session message 1 named.
-  bool resumable() const noexcept { return handshake_.resumable(); }
-  bool resumed() const noexcept { return handshake_.resumed(); }
-  std::uint16_t grace_s() const noexcept { return handshake_.grace_s(); }
+  bool resumable() const noexcept { return handshakes_.handshake().resumable(); }
+  bool resumed() const noexcept { return handshakes_.handshake().resumed(); }
+  std::uint16_t grace_s() const noexcept { return handshakes_.handshake().grace_s(); }
   State state() const noexcept { return state_; }
   bool established() const noexcept { return state_ == State::Established; }
-  const crypto::PublicKey& peer() const noexcept { return handshake_.peer(); }
-  const SessionId& session_id() const noexcept { return handshake_.session_id(); }
+  const crypto::PublicKey& peer() const noexcept { return handshakes_.handshake().peer(); }
+  const SessionId& session_id() const noexcept { return handshakes_.handshake().session_id(); }
   std::optional<Millis> rtt() const noexcept { return timers_.rtt(); }
   const LinkCounters& counters() const noexcept { return counters_; }
   const crypto::Hash& handshake_hash() const noexcept { return keys_.handshake_hash(); }
@@ -101,29 +103,25 @@ class LinkSession {
   // Initiator: the suite later in-link handshakes offer (the relay accepts any suite it takes).
   void set_suite(crypto::CipherSuite suite) noexcept { cfg_.suite = suite; }
   // Initiator: the suites the relay accepts, from message 2 (ChaCha20-Poly1305 alone until then).
-  crypto::SuiteSet peer_suites() const noexcept { return handshake_.peer_suites(); }
+  crypto::SuiteSet peer_suites() const noexcept { return handshakes_.handshake().peer_suites(); }
   // Responder, after the link ended with Errc::Moved: message 1 and the session it names.
-  const std::optional<LinkHandshake::Moved>& moved() const noexcept { return handshake_.moved(); }
+  const std::optional<LinkHandshake::Moved>& moved() const noexcept {
+    return handshakes_.handshake().moved();
+  }
   // start() ran: as initiator, message 1 went out on a connected socket.
   bool handshake_begun() const noexcept { return handshake_begun_; }
 
  private:
   void process_record(MutByteSpan record, Instant now);
-  // A handshake message, first or in-link: the initiator reads the reply to its offer, the responder
-  // answers; the keys both sides now hold.
-  Result<crypto::TransportKeys> take_handshake_message(ByteSpan message);
   void on_transport(MutByteSpan record, Instant now);
   // One frame of an authenticated record; `last_in_record`: nothing follows it in the record.
   Result<void> on_frame(const frame::Frame& f, bool last_in_record, Instant now);
-  Result<void> on_rehandshake(ByteSpan message, Instant now);
+  Result<void> on_ping(const frame::Frame& f, Instant now);
   void become_established(crypto::TransportKeys keys, Instant now);
   // Initiator: message 1 of the first handshake or of an in-link one.
   void offer_handshake();
-  // An in-link handshake runs until both sides use its keys: the initiator awaits message 2, or a
-  // KEY_UPDATE kind 1 has yet to be sent or received.
-  bool rehandshake_pending() const noexcept {
-    return handshake_.awaiting_reply() || keys_.next_keys_pending();
-  }
+  // A PING whose answer gives the RTT (and, probing, says the link is alive).
+  void queue_ping(Instant now);
   void queue_key_update(frame::KeyUpdateKind kind);
   // Runs the close that close_when_streams_end() deferred once nothing is left; true if it did.
   bool close_if_drained();
@@ -139,11 +137,11 @@ class LinkSession {
   LinkEvents* events_;
   MuxSlot mux_;
   State state_ = State::Idle;
-  LinkHandshake handshake_;  // the first or an in-link handshake, and what they agreed
   KeySchedule keys_;
   LinkTimers timers_;
   RecordReader records_;
   Outbox outbox_;
+  HandshakeDriver handshakes_;
   // close_when_streams_end() is waiting for the last stream.
   std::optional<frame::CloseInfo> close_when_drained_;
   bool handshake_begun_ = false;

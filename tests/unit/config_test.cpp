@@ -173,9 +173,8 @@ TEST_CASE("agent.toml: the egress check's URL and expected address", "[config]")
   const std::string relay_part =
       "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n";
   AgentConfig a;
-  REQUIRE_FALSE(agent(relay_part +
-                          "egress_check_url = \"http://ip.office.example:8080/ip\"\n"
-                          "expected_egress = \"2001:db8::7\"\n[http]\n",
+  REQUIRE_FALSE(agent(relay_part + "egress_check_url = \"http://ip.office.example:8080/ip\"\n"
+                                   "expected_egress = \"2001:db8::7\"\n[http]\n",
                       a));
   CHECK(a.egress_check_url == "http://ip.office.example:8080/ip");
   CHECK(a.expected_egress == "2001:db8::7");

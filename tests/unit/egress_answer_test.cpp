@@ -10,7 +10,9 @@ using test::as_bytes;
 
 namespace {
 
-egress::Outcome decode(std::string_view answer, bool eof) { return egress::decode_answer(as_bytes(answer), eof); }
+egress::Outcome decode(std::string_view answer, bool eof) {
+  return egress::decode_answer(as_bytes(answer), eof);
+}
 
 // Every strict prefix of `answer` (without EOF) needs more; the whole, with `eof`, is the outcome.
 egress::Outcome every_split(std::string_view answer, bool eof) {
@@ -42,8 +44,8 @@ TEST_CASE("egress check: the URL is an absolute http URL, and the request is HTT
 }
 
 TEST_CASE("egress check: an answer with Content-Length is complete at its last byte", "[egress]") {
-  const auto o = every_split("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\n203.0.113.7\n",
-                             false);
+  const auto o = every_split(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\n203.0.113.7\n", false);
   REQUIRE(o.done);
   CHECK(o.address == "203.0.113.7");
   CHECK(o.error.empty());
@@ -65,7 +67,8 @@ TEST_CASE("egress check: answers that are not an address say why", "[egress]") {
     bool eof;
     std::string expect;
   } cases[] = {
-      {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false, "answered HTTP 404 \"Not Found\", not 200"},
+      {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", false,
+       "answered HTTP 404 \"Not Found\", not 200"},
       {"HTTP/1.1 200 OK\r\nContent-Length: 25\r\n\r\n<html>203.0.113.7</html>\n", false,
        "not an IP address: \"<html>203.0.113.7</html>\""},
       {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, "empty body"},

@@ -26,8 +26,8 @@ StatusView sample() {
   v.links.push_back(l);
   v.streams.push_back({"127.0.0.1:50111", "db.internal:5432", 1536, 3 * 1024 * 1024, 12});
   v.streams_total = 1;
-  v.refusals.push_back({1000, "127.0.0.1:50112", "example.com:443", "denied by policy",
-                        "rule 2 of [policy]: \"deny *\""});
+  v.refusals.push_back(
+      {1000, "127.0.0.1:50112", "example.com:443", "denied by policy", "rule 2 of [policy]: \"deny *\""});
   v.egress_configured = true;
   v.egress.at_unix_s = 1000;
   v.egress.address = "203.0.113.7";
@@ -51,8 +51,9 @@ TEST_CASE("status page: links, streams, refusals and the egress check, refreshed
   CHECK_THAT(page, Catch::Contains("<td class=\"n\">23 ms</td>"));
   CHECK_THAT(page, Catch::Contains("3541974f (resumable)"));
   CHECK_THAT(page, Catch::Contains("2 (last: timeout: a probe went unanswered for 2 s)"));
-  CHECK_THAT(page, Catch::Contains("<td>127.0.0.1:50111</td><td>db.internal:5432</td><td class=\"n\">1.5 KiB</td>"
-                                   "<td class=\"n\">3.0 MiB</td><td class=\"n\">12 s</td>"));
+  CHECK_THAT(page,
+             Catch::Contains("<td>127.0.0.1:50111</td><td>db.internal:5432</td><td class=\"n\">1.5 KiB</td>"
+                             "<td class=\"n\">3.0 MiB</td><td class=\"n\">12 s</td>"));
   CHECK_THAT(page, Catch::Contains("<td>30 s ago</td><td>127.0.0.1:50112</td><td>example.com:443</td>"));
   CHECK_THAT(page, Catch::Contains("rule 2 of [policy]: &quot;deny *&quot;"));
   CHECK_THAT(page, Catch::Contains("the target sees you as 203.0.113.7, as expected_egress says"));
@@ -85,7 +86,8 @@ TEST_CASE("status page: empty sections say so; many streams are cut with a count
   v.egress.address = "198.51.100.1";
   v.now_unix_s = 5;
   CHECK_THAT(render_status_page(v),
-             Catch::Contains("class=\"bad\">the target sees you as 198.51.100.1, but expected_egress is 203.0.113.7"));
+             Catch::Contains(
+                 "class=\"bad\">the target sees you as 198.51.100.1, but expected_egress is 203.0.113.7"));
   v.streams.assign(kMaxStreamsShown, StreamSnapshot{"c", "t:1", 0, 0, 0});
   v.streams_total = kMaxStreamsShown + 7;
   CHECK_THAT(render_status_page(v), Catch::Contains("and 7 more"));
