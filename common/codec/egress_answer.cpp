@@ -54,7 +54,14 @@ bool to_bytes(std::string_view text, unsigned char out[16]) {
 
 }  // namespace
 
-Result<http1::RequestTarget> parse_check_url(std::string_view url) { return http1::parse_absolute_form(url); }
+Result<http1::RequestTarget> parse_check_url(std::string_view url) {
+  // parse_absolute_form() reads a request line's target, whose bytes the head parser has checked
+  // already; a URL from agent.toml has had no such check, and a CR or LF in its path would become a
+  // line of the request.
+  for (char c : url)
+    if (c <= 0x20 || c >= 0x7F) return fail(Errc::Malformed, "a URL has no spaces or control bytes");
+  return http1::parse_absolute_form(url);
+}
 
 std::string request_for(const http1::RequestTarget& url) {
   return "GET " + url.origin_form + " HTTP/1.0\r\nHost: " + url.authority +
