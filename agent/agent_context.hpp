@@ -23,6 +23,7 @@ struct AgentContext {
   // The JSON of GET /status, and the page of GET / (status_page.hpp).
   std::function<std::string()> status_json;
   std::function<std::string()> status_html;
+  std::function<std::string()> proxy_pac;
   // Streams the relay refused lately, for the status page.
   RecentRefusals refusals;
 };

@@ -1,8 +1,10 @@
 #include "agent/agent_server.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 
+#include "agent/pac_file.hpp"
 #include "agent/status_page.hpp"
 #include "common/json_escape.hpp"
 #include "common/log.hpp"
@@ -25,6 +27,10 @@ AgentServer::AgentServer(uv_loop_t* loop, config::AgentConfig config, crypto::Se
   ctx_.config = &config_;
   ctx_.status_json = [this] { return status_json(); };
   ctx_.status_html = [this] { return status_html(); };
+  ctx_.proxy_pac = [this] { return proxy_pac(); };
+  for (const std::string& text : config_.routes_extra)  // checked when agent.toml was read
+    if (auto r = routes::parse_route(text)) own_routes_.push_back(std::move(*r));
+  links_.on_routes([this](const frame::Routes& r) { on_routes(r); });
   if (!config_.egress_check_url.empty()) links_.on_new_session([this] { check_egress(); });
 }
 
@@ -46,6 +52,11 @@ Result<void> AgentServer::start() {
     auto& l = *listeners_.back();
     if (auto r = l.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
     log::info("agent", "listening on " + l.local_address() + " (HTTP, SOCKS5, SOCKS4)");
+    // The PAC names the port on loopback when it listens on every address.
+    std::string at = l.local_address();
+    if (at.rfind("0.0.0.0:", 0) == 0) at = "127.0.0.1:" + at.substr(8);
+    if (at.rfind("[::]:", 0) == 0) at = "[::1]:" + at.substr(5);
+    (listen == &config_.http_listen ? http_hostport_ : socks_hostport_) = at;
   }
   auto on_signal = [](uv_signal_t* s, int) { static_cast<AgentServer*>(s->data)->on_signal(); };
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
@@ -66,6 +77,29 @@ void AgentServer::check_egress() {
     else
       log::warn("agent", "egress check: " + r.summary());
   });
+}
+
+void AgentServer::on_routes(const frame::Routes& pushed) {
+  if (pushed.version == relay_routes_.version) return;  // every link of the pool brings the same list
+  routes::RouteList next{pushed.version, {}};
+  std::size_t unusable = 0;
+  for (const std::string& text : pushed.entries) {
+    if (auto r = routes::parse_route(text))
+      next.routes.push_back(std::move(*r));
+    else
+      ++unusable;  // a newer relay's kind of route, perhaps: the rest still apply
+  }
+  char v[16];
+  std::snprintf(v, sizeof v, "%08x", pushed.version);
+  log::info("agent", "routes from the relay: " + std::to_string(next.routes.size()) + " (version " + v + ")" +
+                         (unusable ? ", " + std::to_string(unusable) + " not understood and left out" : ""));
+  relay_routes_ = std::move(next);
+}
+
+std::string AgentServer::proxy_pac() const {
+  std::vector<routes::Route> all = relay_routes_.routes;
+  all.insert(all.end(), own_routes_.begin(), own_routes_.end());
+  return pac_file(all, pac_proxy(http_hostport_, socks_hostport_), relay_routes_.version);
 }
 
 void AgentServer::on_connection(uv_stream_t* server) {
@@ -179,6 +213,17 @@ std::string AgentServer::status_json() const {
   j += ",\"egress_address\":" + (e.address.empty() ? std::string("null") : json_string(e.address));
   j += ",\"egress_ok\":" + (e.ran() ? std::string(e.matches() ? "true" : "false") : std::string("null"));
   j += ",\"egress_checked_unix_s\":" + (e.ran() ? std::to_string(e.at_unix_s) : std::string("null"));
+  // The routes: the relay's (with its version; null before one was pushed) and agent.toml's.
+  char version[16];
+  std::snprintf(version, sizeof version, "%08x", relay_routes_.version);
+  j += ",\"routes_version\":" + (relay_routes_.version ? json_string(version) : std::string("null"));
+  j += ",\"routes_count\":" + std::to_string(relay_routes_.routes.size());
+  std::string list;
+  for (const routes::Route& r : relay_routes_.routes) list += (list.empty() ? "" : ",") + json_string(r.text);
+  j += ",\"routes\":[" + list + "]";
+  list.clear();
+  for (const routes::Route& r : own_routes_) list += (list.empty() ? "" : ",") + json_string(r.text);
+  j += ",\"routes_extra\":[" + list + "]";
   // Each link of the pool ([relay] links), last: `ferry-agent status` reads the first of each key.
   std::size_t up = 0;
   std::string each;

@@ -15,6 +15,7 @@
 #include "agent/egress_check.hpp"
 #include "agent/link_pool.hpp"
 #include "agent/network_watch.hpp"
+#include "common/routes/route_list.hpp"
 #include "common/uv/tcp_listener.hpp"
 
 namespace ferry::agent {
@@ -30,6 +31,8 @@ class AgentServer {
   Result<void> start();
   std::string status_json() const;
   std::string status_html() const;
+  // GET /proxy.pac: the relay's routes and agent.toml's own (pac_file.hpp).
+  std::string proxy_pac() const;
   // Stops taking new streams and lets open ones finish, at most drain_timeout_s; then stop().
   void drain();
   // Closes everything (the end of a drain, or a second signal); the loop then ends.
@@ -42,6 +45,8 @@ class AgentServer {
   void on_signal();
   // The primary link came up on a new session: which address do the targets see now?
   void check_egress();
+  // A link's relay pushed its route list.
+  void on_routes(const frame::Routes& pushed);
 
   uv_loop_t* loop_;
   config::AgentConfig config_;
@@ -51,6 +56,10 @@ class AgentServer {
   AgentContext ctx_;
   EgressCheck egress_;
   EgressReport egress_report_;
+  // The relay's routes (version 0: none pushed yet) and agent.toml [routes] extra.
+  routes::RouteList relay_routes_;
+  std::vector<routes::Route> own_routes_;
+  std::string http_hostport_, socks_hostport_;  // as the PAC names them
   std::vector<std::unique_ptr<uv::TcpListener>> listeners_;
   std::map<ClientSession*, std::unique_ptr<ClientSession>> sessions_;
   uv::HandleGroup handles_;  // before the handles: they count in it

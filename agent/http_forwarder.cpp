@@ -18,6 +18,7 @@ http1::ExchangeRules rules_for(AgentContext& ctx, const sockaddr_storage& local)
   rules.local_host_hint = listener_host_hint(reinterpret_cast<const sockaddr*>(&local));
   if (ctx.status_json) rules.status_json = [&ctx] { return ctx.status_json(); };
   if (ctx.status_html) rules.status_html = [&ctx] { return ctx.status_html(); };
+  if (ctx.proxy_pac) rules.proxy_pac = [&ctx] { return ctx.proxy_pac(); };
   rules.draining = ctx.draining;
   return rules;
 }

@@ -117,6 +117,7 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   c.mux.max_streams = 1 << 20;
   c.mux.first_stream_id = cfg_.first_stream_id;
   c.resumable = true;
+  c.takes_routes = true;
   if (held_) c.resume = session_;
   c.keep_streams = [this](std::unique_ptr<link::Mux> mux) { keep_streams(std::move(mux)); };
   handshake_done_ = false;
@@ -209,6 +210,10 @@ void LinkClient::on_resumed() {
   log::info("agent", prefix_ + "resumed after " + link::format_seconds(uv_now(loop_) - held_at_ms_) + ", " +
                          std::to_string(conn_->mux().stream_count()) + " streams, " +
                          link::format_bytes(st.resent_bytes - resent_before_) + " retransmitted");
+}
+
+void LinkClient::on_routes(const frame::Routes& routes) {
+  if (hooks_.on_routes) hooks_.on_routes(routes);
 }
 
 void LinkClient::on_closed(const Error& why) {

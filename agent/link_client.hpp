@@ -52,6 +52,8 @@ struct LinkPoolHooks {
   const LinkClient* primary = nullptr;
   std::function<bool()> may_connect;
   std::function<void()> on_change;
+  // The relay pushed its route list (after the handshake, and after each reload).
+  std::function<void(const frame::Routes&)> on_routes;
 };
 
 class LinkClient final : public link::LinkEvents, public link::StreamLink {
@@ -131,6 +133,7 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   void on_goaway(const frame::GoAway& g) override;
   void on_alive() override;
   void on_resumed() override;
+  void on_routes(const frame::Routes& routes) override;
   void on_closed(const Error& why) override;
 
   // Stream resumption (docs/protocol.md 4.13). The link was lost with streams open: they wait in

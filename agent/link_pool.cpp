@@ -17,6 +17,9 @@ LinkPool::LinkPool(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto
     hooks.primary = i == 0 ? nullptr : links_.front().get();
     if (n > 1) hooks.may_connect = [this, i] { return may_connect(i); };
     hooks.on_change = [this] { on_change(); };
+    hooks.on_routes = [this](const frame::Routes& r) {
+      if (on_routes_) on_routes_(r);
+    };
     links_.push_back(std::make_unique<LinkClient>(loop, cfg, key, std::move(hooks)));
   }
   recent_.resize(n);

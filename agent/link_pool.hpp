@@ -34,6 +34,8 @@ class LinkPool {
   // `fn` runs each time the primary link comes up on a new session (not on a resume): the path to
   // the relay may be a new one, so the agent checks its egress again.
   void on_new_session(std::function<void()> fn) { on_new_session_ = std::move(fn); }
+  // `fn` gets each route list a link's relay pushes (every link of the pool gets the same one).
+  void on_routes(std::function<void(const frame::Routes&)> fn) { on_routes_ = std::move(fn); }
   // Drains and stops every link; `done` runs once all are closed.
   void stop(std::function<void()> done);
 
@@ -56,6 +58,7 @@ class LinkPool {
   std::size_t stopped_ = 0;
   std::uint64_t session_generation_ = 0;
   std::function<void()> on_new_session_;
+  std::function<void(const frame::Routes&)> on_routes_;
 };
 
 }  // namespace ferry::agent

@@ -71,6 +71,14 @@ int status_command(const config::AgentConfig& cfg) {
     std::printf("egress check:    %s: %s (%lld s ago)\n", field(j, "egress_ok") == "true" ? "OK" : "FAIL",
                 egress.c_str(), ago < 0 ? 0 : ago);
   }
+  // The routes: what the relay pushed, with its version, and agent.toml's own; the PAC that holds them.
+  const std::string routes_version = field(j, "routes_version");
+  std::string routes = routes_version == "null" || routes_version.empty()
+                           ? std::string("none from the relay yet")
+                           : field(j, "routes_count") + " from the relay (version " + routes_version + ")";
+  routes += ", " + std::to_string(cfg.routes_extra.size()) + " of your own";
+  if (cfg.http_listen) routes += "; PAC: http://" + listen + "/proxy.pac";
+  std::printf("routes:          %s\n", routes.c_str());
   // Each link's session: resumes are the lost links its streams lived through (docs/protocol.md 4.13).
   std::size_t n = 0;
   for (auto at = j.find("{\"state\":"); at != std::string::npos; at = j.find("{\"state\":", at + 1)) {

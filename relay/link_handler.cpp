@@ -77,6 +77,11 @@ void LinkHandler::on_established(const crypto::PublicKey& peer) {
   log::info("relay", "agent \"" + agent_->name + "\" connected from " + conn_->peer_address() + " (" +
                          std::string(crypto::suite_name(link_suite_)) +
                          (in_table_ ? ", session " + link::short_session_id(session_) : std::string()) + ")");
+  push_routes();
+}
+
+void LinkHandler::push_routes() {
+  if (conn_ && established() && conn_->session().established()) conn_->session().send_routes(ctx_.routes);
 }
 
 LinkHandler::Outbound* LinkHandler::find(link::StreamId id) {

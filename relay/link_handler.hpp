@@ -49,6 +49,8 @@ struct RelayContext {
   // sessions, and where a resume for another worker's session goes (the socket and message 1).
   std::uint16_t resume_grace_s = 0;
   SessionTable* sessions = nullptr;
+  // relay.toml [routes] through, with its version: pushed to each agent that takes it.
+  frame::Routes routes;
   std::function<void(const crypto::PublicKey& agent, const link::SessionId& id, int fd, Bytes message1,
                      const std::string& source)>
       move_resume;
@@ -68,6 +70,8 @@ class LinkHandler final : public link::LinkEvents {
   // `message1`: what another worker read from it already (a resume moved here).
   Result<void> adopt(int fd, Bytes message1 = {});
   bool established() const noexcept { return agent_.has_value(); }
+  // Sends ctx.routes to the agent, if it takes them (after the handshake, and after a reload).
+  void push_routes();
   // Stream resumption. A link that resumed this handler's session carries its streams from now on;
   // a link of it still up is replaced at once (the agent knows it is gone).
   void take_over(std::unique_ptr<uv::LinkConnection> link);

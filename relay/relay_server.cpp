@@ -8,9 +8,21 @@
 #include "common/log.hpp"
 #include "common/policy/address.hpp"
 #include "common/policy/local_addresses.hpp"
+#include "common/routes/route_list.hpp"
 #include "common/uv/loop.hpp"
 
 namespace ferry::relay {
+namespace {
+
+// relay.toml's routes as the frame carries them (the configuration holds them canonical already).
+frame::Routes routes_of(const config::RelayConfig& cfg) {
+  std::vector<routes::Route> parsed;
+  for (const std::string& text : cfg.routes_through)
+    if (auto r = routes::parse_route(text)) parsed.push_back(std::move(*r));
+  return frame::Routes{routes::version_of(parsed), cfg.routes_through};
+}
+
+}  // namespace
 
 RelayShared::RelayShared(const config::RelayConfig& cfg, std::size_t workers)
     : agents(cfg.agents), placement(workers, RelayServer::kMaxUnauthenticated) {
@@ -48,6 +60,7 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   ctx_.placement = &shared_.placement;
   ctx_.worker = worker_;
   ctx_.resume_grace_s = static_cast<std::uint16_t>(config_.resume_grace_s);
+  ctx_.routes = routes_of(config_);
   ctx_.sessions = &sessions_;
   ctx_.move_resume = [this](const crypto::PublicKey& agent, const link::SessionId& id, int fd, Bytes message1,
                             const std::string& source) {
@@ -289,11 +302,15 @@ void RelayServer::reload() {
 
 void RelayServer::apply(const config::RelayConfig& next) {
   policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
-  for (LinkHandler* l : handlers()) {   // a revoked agent's held session ends, and its handler may go
+  frame::Routes routes = routes_of(next);
+  const bool routes_changed = routes != ctx_.routes;
+  ctx_.routes = std::move(routes);
+  for (LinkHandler* l : handlers()) {  // a revoked agent's held session ends, and its handler may go
     if (!l->established()) continue;
     if (auto info = shared_.agents.find(l->peer())) {
       l->update_agent(*info);
       l->recheck_policy();
+      if (routes_changed) l->push_routes();
     } else {
       l->close(frame::CloseCode::Revoked, "this agent's key was removed");
       l->end_session("the agent's key was removed");  // held streams end too; last: it may free l

@@ -239,18 +239,23 @@ void Exchange::local_page(const RequestTarget& rt) {
     return serve_page(rules_.status_json(), "application/json");
   if (req_.method == "GET" && rt.origin_form == "/" && rules_.status_html)
     return serve_page(rules_.status_html(), "text/html; charset=utf-8");
+  // no-cache, not no-store: a browser may keep it, but asks again each time, so a relay's new routes
+  // reach it at once.
+  if (req_.method == "GET" && rt.origin_form == "/proxy.pac" && rules_.proxy_pac)
+    return serve_page(rules_.proxy_pac(), "application/x-ns-proxy-autoconfig", "no-cache");
   fail(404,
        "This is ferry's proxy port. Use it as a proxy (curl -x http://HOST:PORT http://target/), or GET / "
-       "(the status page) or /status (JSON).");
+       "(the status page), /status (JSON) or /proxy.pac (the office's routes).");
 }
 
-void Exchange::serve_page(const std::string& body, const char* content_type) {
+void Exchange::serve_page(const std::string& body, const char* content_type, const char* cache) {
   const bool keep = client_keep_alive(req_) && !draining_;  // a draining agent keeps nothing open
-  // no-store: a status is stale at once. nosniff and a CSP that allows no script or external resource:
-  // the page quotes host names that clients sent.
+  // nosniff and a CSP that allows no script or external resource: the page quotes host names that
+  // clients sent.
   const std::string page = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(content_type) +
                            "\r\nContent-Length: " + std::to_string(body.size()) +
-                           "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                           "\r\nCache-Control: " + cache +
+                           "\r\nX-Content-Type-Options: nosniff\r\n"
                            "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n"
                            "Connection: " +
                            (keep ? "keep-alive" : "close") + "\r\n\r\n" + body;

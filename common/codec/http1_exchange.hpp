@@ -118,6 +118,8 @@ struct ExchangeRules {
   std::function<std::string()> status_json;
   // The HTML page of GET / (agent/status_page.hpp). Empty: 404 there too.
   std::function<std::string()> status_html;
+  // The proxy auto-config of GET /proxy.pac (agent/pac_file.hpp). Empty: 404.
+  std::function<std::string()> proxy_pac;
   // The agent drains already: new requests get 503 (local pages still answer).
   bool draining = false;
 };
@@ -181,7 +183,7 @@ class Exchange {
   bool start_request();
   bool start_forward(const RequestTarget& rt);
   void local_page(const RequestTarget& rt);
-  void serve_page(const std::string& body, const char* content_type);
+  void serve_page(const std::string& body, const char* content_type, const char* cache = "no-store");
   void misdirected();
   void forward_request_body();
   void response_bytes(ByteSpan bytes);

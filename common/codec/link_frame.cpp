@@ -7,7 +7,7 @@ namespace {
 
 constexpr std::uint8_t kAtypIpv4 = 1, kAtypName = 3, kAtypIpv6 = 4;
 
-bool known_type(std::uint8_t t) { return t >= 0x01 && t <= 0x0C; }
+bool known_type(std::uint8_t t) { return t >= 0x01 && t <= 0x0D; }
 
 // Close codes are advisory: an unknown one (from a newer peer) reads as a protocol error.
 CloseCode close_code(std::uint8_t c) {
@@ -210,6 +210,34 @@ Result<CloseInfo> parse_close(ByteSpan payload) {
   return CloseInfo{close_code(*code), std::move(*reason)};
 }
 
+Result<Routes> parse_routes(ByteSpan payload) {
+  if (payload.size() > kMaxRoutesPayload) return fail(Errc::TooLarge, "ROUTES is longer than 60 KiB");
+  ByteReader r{payload};
+  const auto version = r.be32();
+  const auto count = r.be16();
+  if (!version || !count) return fail(Errc::Malformed, "ROUTES is cut short");
+  Routes out{*version, {}};
+  out.entries.reserve(*count);
+  for (std::uint16_t i = 0; i < *count; ++i) {
+    const auto len = r.u8();
+    if (!len || *len == 0) return fail(Errc::Malformed, "a ROUTES entry is empty or cut short");
+    const auto text = r.take(*len);
+    if (!text) return fail(Errc::Malformed, "a ROUTES entry is shorter than its length");
+    for (std::uint8_t c : *text)
+      if (c <= 0x20 || c > 0x7E)
+        return fail(Errc::Malformed, "a ROUTES entry has a byte outside printable ASCII");
+    out.entries.emplace_back(text->begin(), text->end());
+  }
+  if (r.remaining() != 0) return fail(Errc::Malformed, "ROUTES has trailing bytes");
+  return out;
+}
+
+std::size_t routes_payload_size(const std::vector<std::string>& entries) noexcept {
+  std::size_t n = 4 + 2;
+  for (const std::string& e : entries) n += 1 + e.size();
+  return n;
+}
+
 void put_header(Bytes& out, Type t, std::uint8_t flags, std::uint32_t stream, std::size_t len) {
   out.push_back(static_cast<std::uint8_t>(t));
   out.push_back(flags);
@@ -295,6 +323,23 @@ void put_key_update(Bytes& out, KeyUpdateKind k) {
 void put_rehandshake(Bytes& out, ByteSpan noise_message) {
   put_header(out, Type::Rehandshake, 0, 0, noise_message.size());
   append(out, noise_message);
+}
+
+void put_routes(Bytes& out, const Routes& r) {
+  std::size_t size = 4 + 2, count = 0;
+  for (const std::string& e : r.entries) {
+    if (e.empty() || e.size() > 255 || size + 1 + e.size() > kMaxRoutesPayload || count == 0xFFFF) break;
+    size += 1 + e.size();
+    ++count;
+  }
+  put_header(out, Type::Routes, 0, 0, size);
+  append_be32(out, r.version);
+  out.push_back(static_cast<std::uint8_t>(count >> 8));
+  out.push_back(static_cast<std::uint8_t>(count));
+  for (std::size_t i = 0; i < count; ++i) {
+    out.push_back(static_cast<std::uint8_t>(r.entries[i].size()));
+    out.insert(out.end(), r.entries[i].begin(), r.entries[i].end());
+  }
 }
 
 void put_close(Bytes& out, const CloseInfo& c) {

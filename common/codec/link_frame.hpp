@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/codec/byte_reader.hpp"
 #include "common/codec/target.hpp"
@@ -40,6 +41,8 @@ enum class Type : std::uint8_t {
   // Version 2, on a link that resumes a session (docs/protocol.md "Stream resumption"):
   Resume = 0x0B,      // a stream's state after a lost link: what arrived, how much more may come
   ResumeDone = 0x0C,  // stream 0: every RESUME of this side was sent
+  // To an agent whose message 1 said it takes them (docs/protocol.md 4.14):
+  Routes = 0x0D,  // relay -> agent, stream 0: the names and networks to send through the office
 };
 
 inline constexpr std::uint8_t kFlagFin = 0x01;
@@ -133,6 +136,16 @@ struct CloseInfo {
   CloseCode code;
   std::string reason;
 };
+// The relay's route list (common/routes/route_list.hpp): a version, then each route's canonical text.
+struct Routes {
+  std::uint32_t version = 0;
+  std::vector<std::string> entries;  // each 1..255 printable ASCII bytes, no space
+  friend bool operator==(const Routes&, const Routes&) = default;
+};
+// The largest ROUTES payload: 4 + 2 + the entries, each 1 + its length.
+inline constexpr std::size_t kMaxRoutesPayload = 60 * 1024;
+// Bytes a list takes in a ROUTES payload (compare with kMaxRoutesPayload before sending).
+std::size_t routes_payload_size(const std::vector<std::string>& entries) noexcept;
 
 Result<Open> parse_open(ByteSpan payload);
 Result<OpenResult> parse_open_result(ByteSpan payload);
@@ -143,6 +156,7 @@ Result<std::uint64_t> parse_ping(ByteSpan payload);
 Result<GoAway> parse_goaway(ByteSpan payload);
 Result<KeyUpdateKind> parse_key_update(ByteSpan payload);
 Result<CloseInfo> parse_close(ByteSpan payload);
+Result<Routes> parse_routes(ByteSpan payload);
 
 // Encoders append one whole frame to `out`.
 void put_header(Bytes& out, Type t, std::uint8_t flags, std::uint32_t stream, std::size_t len);
@@ -158,5 +172,7 @@ void put_goaway(Bytes& out, const GoAway& g);
 void put_key_update(Bytes& out, KeyUpdateKind k);
 void put_rehandshake(Bytes& out, ByteSpan noise_message);
 void put_close(Bytes& out, const CloseInfo& c);
+// Entries beyond kMaxRoutesPayload are not sent (the relay's configuration refuses such a list).
+void put_routes(Bytes& out, const Routes& r);
 
 }  // namespace ferry::frame

@@ -98,6 +98,12 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
   } else {
     top.fail("relay", "[relay] is required: address and public_key");
   }
+  if (const toml::table* routes = top.table("routes")) {
+    TableReader r(*routes, path, "routes.", err);
+    r.string_array("extra", out.routes_extra);
+    r.reject_unknown();
+    if (!err) read_route_list(r, "extra", out.routes_extra);
+  }
   read_listener(top, path, "http", "127.0.0.1:8080", out.http_listen, err);
   read_listener(top, path, "socks", "127.0.0.1:1080", out.socks_listen, err);
   if (const toml::table* auth = top.table("auth")) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/config/config_error.hpp"
 #include "common/crypto/cipher_suite.hpp"
@@ -35,6 +36,9 @@ struct AgentConfig {
   std::uint32_t first_stream_id = 1;
   std::optional<std::string> http_listen;   // set when [http] is present
   std::optional<std::string> socks_listen;  // set when [socks] is present
+  // [routes] extra: the user's own names and networks for the office, beside the relay's
+  // (route_list.hpp), canonical.
+  std::vector<std::string> routes_extra;
   bool auth = false;
   std::string username;
   std::string password;

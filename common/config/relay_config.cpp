@@ -135,6 +135,12 @@ std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfi
     r.reject_unknown();
     check_rules(r, "rules", out.policy_rules, check_rule);
   }
+  if (const toml::table* routes = top.table("routes")) {
+    TableReader r(*routes, path, "routes.", err);
+    r.string_array("through", out.routes_through);
+    r.reject_unknown();
+    if (!err) read_route_list(r, "through", out.routes_through);
+  }
   read_agents(top, path, out, check_rule, err);
   top.reject_unknown();
   if (err) return err;

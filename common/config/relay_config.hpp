@@ -40,6 +40,9 @@ struct RelayConfig {
   std::int64_t resume_grace_s = 90;
   std::int64_t handshake_timeout_ms = 5000;
   std::vector<std::string> policy_rules;
+  // [routes] through: names and networks agents should send through the office (route_list.hpp),
+  // canonical; pushed to every agent that takes them.
+  std::vector<std::string> routes_through;
   std::vector<AgentEntry> agents;
 };
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include "common/codec/link_frame.hpp"
+#include "common/routes/route_list.hpp"
+
 namespace ferry::config {
 
 std::string ConfigError::to_string() const {
@@ -102,6 +105,17 @@ void TableReader::reject_unknown() {
       return;
     }
   }
+}
+
+void read_route_list(TableReader& r, std::string_view key, std::vector<std::string>& texts) {
+  std::string why;
+  auto routes = routes::parse_routes(texts, &why);
+  if (!routes) return r.fail(key, why);
+  texts.clear();
+  for (const routes::Route& route : *routes) texts.push_back(route.text);
+  if (frame::routes_payload_size(texts) > frame::kMaxRoutesPayload)
+    r.fail(key, "the list is longer than " + std::to_string(frame::kMaxRoutesPayload / 1024) +
+                    " KiB, more than one ROUTES frame holds");
 }
 
 }  // namespace ferry::config

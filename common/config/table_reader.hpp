@@ -44,4 +44,8 @@ class TableReader {
   std::vector<std::string> read_;
 };
 
+// A list of routes (common/routes/route_list.hpp) read from `key`: each must parse, and the list must
+// fit one ROUTES frame; `texts` become their canonical spelling. Errors name the entry.
+void read_route_list(TableReader& r, std::string_view key, std::vector<std::string>& texts);
+
 }  // namespace ferry::config

@@ -8,8 +8,8 @@
 //   | timestamp | version |       | (flag 0x02 only) |
 //   |    12     |    1    |   1   |        16        |
 //   +-----------+---------+-------+------------------+
-//   flags: 0x01 also speaks version 2 (stream resumption); 0x02 resumes the session that follows.
-//   Other bits, and bytes past the end, are ignored.
+//   flags: 0x01 also speaks version 2 (stream resumption); 0x02 resumes the session that follows;
+//   0x08 takes ROUTES frames (docs/protocol.md 4.14). Other bits, and bytes past the end, are ignored.
 //
 // Message 2 (responder -> initiator):
 //    0         1            17          18          19          21
@@ -51,6 +51,7 @@ struct Message1Payload {
   static constexpr std::size_t kBytes = 12 + 1 + 1;
   static constexpr std::uint8_t kFlagSpeaksV2 = 0x01;
   static constexpr std::uint8_t kFlagResume = 0x02;
+  static constexpr std::uint8_t kFlagTakesRoutes = 0x08;  // 0x04 is kept for a version 3 (protocol.md 10)
 
   crypto::Tai64n timestamp{};
   std::uint8_t wire_version = kWireVersion;
@@ -58,6 +59,7 @@ struct Message1Payload {
   std::optional<SessionId> resume;  // encoded with kFlagResume, which decode() requires it for
 
   bool speaks_v2() const noexcept { return (flags & kFlagSpeaksV2) != 0; }
+  bool takes_routes() const noexcept { return (flags & kFlagTakesRoutes) != 0; }
   Bytes encode() const;
   static Result<Message1Payload> decode(ByteSpan payload);
 };

@@ -3,8 +3,8 @@
 namespace ferry::link {
 
 HandshakeSettings handshake_settings(const LinkConfig& c) {
-  return {c.static_key,   c.peer_key,  c.admission, c.accept_suites,
-          c.wire_version, c.resumable, c.grace_s,   c.sessions};
+  return {c.static_key, c.peer_key, c.admission, c.accept_suites, c.wire_version,
+          c.resumable,  c.grace_s,  c.sessions,  c.takes_routes};
 }
 
 TimerSettings timer_settings(const LinkConfig& c) {

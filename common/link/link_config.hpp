@@ -38,6 +38,9 @@ struct LinkConfig {
   bool resumable = false;
   std::uint16_t grace_s = 0;
   SessionFinder* sessions = nullptr;
+  // Initiator: it takes the relay's ROUTES frames (LinkEvents::on_routes); without this, one closes
+  // the link. Responder: unused (LinkSession::peer_takes_routes() says what the initiator said).
+  bool takes_routes = false;
   // Initiator: the session this link carries on (its message 1 names it).
   std::optional<SessionId> resume;
   // A resumable link lost with streams open (not closed by either side): its mux, suspended, goes

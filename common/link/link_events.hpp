@@ -41,6 +41,9 @@ class LinkEvents {
   // Resumable links: the peer's RESUME_DONE arrived on a resumed link, so every stream it still holds
   // has been told where to carry on (Mux::stats() now counts what this side sends again).
   virtual void on_resumed() {}
+  // Initiator that takes them (LinkConfig::takes_routes): the relay's route list, after the handshake
+  // and after each reload of the relay's configuration.
+  virtual void on_routes(const frame::Routes& routes) { (void)routes; }
   // The peer drains: no new streams on this link; open ones may finish.
   virtual void on_goaway(const frame::GoAway& g) { (void)g; }
   // The link ended. `why.code` is Errc::Closed for an authenticated close by either side.

@@ -21,6 +21,7 @@ Result<Bytes> LinkHandshake::offer(crypto::CipherSuite suite, const crypto::Tai6
   p.timestamp = timestamp;
   p.wire_version = s_.wire_version;
   if (s_.resumable) p.flags = Message1Payload::kFlagSpeaksV2;
+  if (s_.takes_routes) p.flags |= Message1Payload::kFlagTakesRoutes;
   if (!agreed_) p.resume = resume;
   return hs_->write_message1(p.encode());
 }
@@ -88,6 +89,7 @@ Result<LinkHandshake::Reply> LinkHandshake::answer_first(crypto::HandshakeIK& hs
   if (!ok && ok.error().code != Errc::BadVersion) return ok.error();
   peer_ = who;
   resumable_ = payload->speaks_v2() && s_.grace_s > 0;
+  peer_takes_routes_ = payload->takes_routes();
   resumed_ = resumable_ && found == SessionFinder::Found::Here;
   grace_s_ = resumable_ ? s_.grace_s : 0;
   if (resumed_)

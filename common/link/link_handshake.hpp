@@ -50,6 +50,7 @@ struct HandshakeSettings {
   bool resumable = false;
   std::uint16_t grace_s = 0;          // responder: how long it holds a lost link's session
   SessionFinder* sessions = nullptr;  // responder: the sessions it holds (none: nothing resumes)
+  bool takes_routes = false;          // initiator: message 1 says it takes ROUTES frames
 };
 
 class LinkHandshake {
@@ -90,6 +91,8 @@ class LinkHandshake {
   // The first handshake carried on the session message 1 named (else it is a new one).
   bool resumed() const noexcept { return resumed_; }
   std::uint16_t grace_s() const noexcept { return grace_s_; }
+  // Responder: the initiator's first message 1 said it takes ROUTES frames.
+  bool peer_takes_routes() const noexcept { return peer_takes_routes_; }
   // Responder, when answer() failed with Errc::Moved: message 1 as it came, and the session it names,
   // for the worker that holds that session to answer.
   struct Moved {
@@ -118,6 +121,7 @@ class LinkHandshake {
   bool resumable_ = false;
   bool resumed_ = false;
   std::uint16_t grace_s_ = 0;
+  bool peer_takes_routes_ = false;
   std::optional<Moved> moved_;
 };
 

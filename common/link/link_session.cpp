@@ -103,6 +103,14 @@ Result<void> LinkSession::on_frame(const frame::Frame& f, bool last_in_record, I
       wake();
       return {};
     }
+    case Type::Routes: {
+      if (cfg_.role != LinkConfig::Role::Initiator || !cfg_.takes_routes)
+        return fail(Errc::Malformed, "ROUTES to a peer that did not ask for them");
+      auto routes = frame::parse_routes(f.payload);
+      if (!routes) return routes.error();
+      events_->on_routes(*routes);
+      return {};
+    }
     case Type::Close: {
       auto c = frame::parse_close(f.payload);
       if (!c) return c.error();
@@ -125,6 +133,13 @@ Result<void> LinkSession::on_ping(const frame::Frame& f, Instant now) {
   auto queued = outbox_.control().push([&](Bytes& b) { frame::put_ping(b, *sent, true); });
   wake();
   return queued;
+}
+
+void LinkSession::send_routes(const frame::Routes& routes) {
+  if (state_ != State::Established || cfg_.role != LinkConfig::Role::Responder || !peer_takes_routes())
+    return;
+  outbox_.control().append([&](Bytes& b) { frame::put_routes(b, routes); });
+  wake();
 }
 
 void LinkSession::queue_ping(Instant now) {

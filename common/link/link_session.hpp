@@ -108,6 +108,10 @@ class LinkSession {
   const std::optional<LinkHandshake::Moved>& moved() const noexcept {
     return handshakes_.handshake().moved();
   }
+  // Responder: the agent's message 1 said it takes ROUTES frames.
+  bool peer_takes_routes() const noexcept { return handshakes_.handshake().peer_takes_routes(); }
+  // Responder: queues the route list for an agent that takes it (else nothing is sent).
+  void send_routes(const frame::Routes& routes);
   // start() ran: as initiator, message 1 went out on a connected socket.
   bool handshake_begun() const noexcept { return handshake_begun_; }
 

@@ -60,6 +60,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
               std::equal(f->payload.begin(), f->payload.end(), again.begin() + frame::kHeaderBytes));
         }
         break;
+      case frame::Type::Routes:
+        if (auto r = frame::parse_routes(f->payload)) {  // what parses encodes to the same bytes
+          Bytes again;
+          frame::put_routes(again, *r);
+          FERRY_FUZZ_ASSERT(again.size() - frame::kHeaderBytes == f->payload.size());
+          FERRY_FUZZ_ASSERT(
+              std::equal(f->payload.begin(), f->payload.end(), again.begin() + frame::kHeaderBytes));
+        }
+        break;
       case frame::Type::Data:
       case frame::Type::Rehandshake:
       case frame::Type::ResumeDone:

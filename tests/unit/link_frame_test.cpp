@@ -131,7 +131,8 @@ TEST_CASE("a frame cut at any point is refused, never read past", "[frame]") {
 
 TEST_CASE("bad frames: unknown type, bad names, trailing bytes, bad codes", "[frame]") {
   std::size_t used = 0;
-  CHECK_FALSE(frame::decode(hex("0d00000000010000"), used));  // type 0x0d (0x0b, 0x0c: version 2)
+  CHECK_FALSE(
+      frame::decode(hex("0e00000000010000"), used));  // type 0x0e (0x0b, 0x0c: version 2; 0x0d ROUTES)
   CHECK_FALSE(frame::decode(hex("0000000000010000"), used));  // type 0
   CHECK_FALSE(frame::decode(hex("0500000000"), used));  // 5 bytes: a short id must not let a length "fit"
   CHECK_FALSE(
@@ -194,4 +195,43 @@ TEST_CASE("RESUME and RESUME_DONE: byte layout, and what a RESUME may not say", 
   Bytes done;
   frame::put_resume_done(done);
   CHECK(done == hex("0c00000000000000"));
+}
+
+TEST_CASE("ROUTES: bytes, round trip, and what is refused", "[frame][routes]") {
+  Bytes out;
+  frame::put_routes(out, frame::Routes{0x3f2a9c01, {"a.corp", "10.0.0.0/8"}});
+  // type 0x0D, flags 0, stream 0, length 24 | version | count 2 | 6 "a.corp" | 10 "10.0.0.0/8"
+  CHECK(to_hex(out) ==
+        "0d0000000000"
+        "0018"
+        "3f2a9c01"
+        "0002"
+        "06612e636f7270"
+        "0a31302e302e302e302f38");
+  std::size_t used = 0;
+  auto f = frame::decode(out, used);
+  REQUIRE(f);
+  CHECK(f->type == frame::Type::Routes);
+  auto r = frame::parse_routes(f->payload);
+  REQUIRE(r);
+  CHECK(*r == frame::Routes{0x3f2a9c01, {"a.corp", "10.0.0.0/8"}});
+  auto empty = frame::parse_routes(hex("000000010000"));
+  REQUIRE(empty);
+  CHECK(empty->version == 1);
+  CHECK(empty->entries.empty());
+  for (const char* bad : {"000000", "000000010001", "00000001000100", "0000000100010561", "0000000100010120",
+                          "000000010001017f", "00000001000000"}) {
+    INFO(bad);
+    CHECK_FALSE(frame::parse_routes(hex(bad)));
+  }
+  // A list longer than one frame holds is cut at the last whole entry that fits.
+  frame::Routes big{7, std::vector<std::string>(400, std::string(200, 'x'))};
+  Bytes cut;
+  frame::put_routes(cut, big);
+  auto g = frame::decode(cut, used);
+  REQUIRE(g);
+  auto r2 = frame::parse_routes(g->payload);
+  REQUIRE(r2);
+  CHECK(r2->entries.size() == (frame::kMaxRoutesPayload - 6) / 201);
+  CHECK(frame::routes_payload_size(r2->entries) <= frame::kMaxRoutesPayload);
 }

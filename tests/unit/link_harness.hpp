@@ -63,6 +63,8 @@ struct Recorder : link::LinkEvents {
   void on_goaway(const frame::GoAway& g) override { goaway = g; }
   int alive = 0;  // probes answered
   void on_alive() override { ++alive; }
+  std::vector<frame::Routes> routes;
+  void on_routes(const frame::Routes& r) override { routes.push_back(r); }
   void on_closed(const Error& why) override { closed = why; }
 };
 

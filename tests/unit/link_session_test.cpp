@@ -745,3 +745,26 @@ TEST_CASE("a probe answered in time says the link is alive; unanswered, it ends 
     CHECK(p.agent_events.alive == 0);
   }
 }
+
+TEST_CASE("routes: the relay's list reaches an agent that takes it, and only such an agent",
+          "[link][routes]") {
+  const frame::Routes list{0x3f2a9c01, {"*.corp.example.com", "198.51.100.0/24"}};
+  {
+    Pair p([](link::LinkConfig& c) { c.takes_routes = true; });
+    p.start();
+    REQUIRE(p.relay->peer_takes_routes());
+    p.relay->send_routes(list);
+    p.pump();
+    REQUIRE(p.agent_events.routes.size() == 1);
+    CHECK(p.agent_events.routes[0] == list);
+    CHECK(p.agent->established());
+  }
+  {
+    Pair p;  // an agent that did not say it takes them (an older one): nothing is sent
+    p.start();
+    CHECK_FALSE(p.relay->peer_takes_routes());
+    p.relay->send_routes(list);
+    CHECK_FALSE(p.relay->has_output());
+    CHECK(p.agent->established());
+  }
+}
