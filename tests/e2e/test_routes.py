@@ -2,7 +2,9 @@
 
 The relay lists `[routes] through`; the agent adds `[routes] extra`. The PAC is fetched from the
 agent and run in Node.js (pac_eval.js, the standard PAC helpers, and traps that fail the test if the
-PAC tries to resolve a name). A SIGHUP with new routes changes the PAC within 10 s.
+PAC tries to resolve a name). A SIGHUP with new routes changes the PAC within 10 s. In network
+namespaces (root only), headless Chromium given only --proxy-pac-url reaches a listed office-only name
+through the relay and an unlisted address directly.
 """
 import json
 import os
@@ -10,11 +12,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Ferry, curl  # noqa: E402
+from harness import AGENT, RELAY, Daemon, Ferry, curl  # noqa: E402
+from netns_kit import Network, ns  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THROUGH = ["*.corp.example.com", "staging.example.com", "198.51.100.0/24", "2001:db8:ab::/48"]
@@ -110,7 +114,6 @@ class Routes(unittest.TestCase):
             config = f.read()
         with open(bad, "w") as f:
             f.write(config.replace(toml_list(THROUGH), toml_list(["ok.example", "intranet:443"])))
-        from harness import RELAY
         p = subprocess.run([RELAY, "check", "--config", bad], capture_output=True, text=True, timeout=10)
         self.assertEqual(p.returncode, 2)
         self.assertRegex(p.stderr, r"routes\.through: entry 2 \"intranet:443\": a route has no port")
@@ -118,3 +121,98 @@ class Routes(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+PAGE_SERVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        body = ("<html><body><p id=seen>seen from %s</p></body></html>" % self.client_address[0]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+s = http.server.ThreadingHTTPServer(("198.18.2.2", 80), H)
+print("ready", file=sys.stderr, flush=True)
+s.serve_forever()
+"""
+
+
+class BrowserWithThePac(unittest.TestCase):
+    """Headless Chromium given only --proxy-pac-url, in network namespaces (root only):
+
+        laptop 198.18.1.2 ── 198.18.1.1 office 198.18.2.1 ── 198.18.2.2 target
+        agent, Chromium        relay; knows intranet.corp      the page says who asked
+
+    The listed office-only name goes through the relay (the page sees the office's 198.18.2.1); an
+    unlisted address goes directly (the page sees the laptop's 198.18.1.2)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.net = Network("frt%d" % os.getpid())
+        cls.net.create_laptop()
+        cls.daemons = []
+        cls.dir = tempfile.mkdtemp(prefix="ferry-routes-")
+        try:
+            cls.net.build()
+            office = cls.net.office
+            os.makedirs("/etc/netns/" + office, exist_ok=True)
+            with open("/etc/netns/%s/hosts" % office, "w") as f:
+                f.write("127.0.0.1 localhost\n198.18.2.2 intranet.corp\n")
+            d = cls.dir
+            relay_pub = subprocess.run([RELAY, "keygen", "--out", d + "/relay.key"], check=True, capture_output=True,
+                                       text=True).stdout.strip()
+            agent_pub = subprocess.run([AGENT, "keygen", "--out", d + "/agent.key"], check=True, capture_output=True,
+                                       text=True).stdout.strip()
+            with open(d + "/relay.toml", "w") as f:
+                f.write('listen = "198.18.1.1:7443"\nprivate_key_file = "relay.key"\negress_bind = "198.18.2.1"\n'
+                        '[routes]\nthrough = ["intranet.corp"]\n[policy]\nrules = ["allow intranet.corp:80", "deny *"]\n'
+                        '[[agents]]\nname = "laptop"\npublic_key = "%s"\n' % agent_pub)
+            with open(d + "/agent.toml", "w") as f:
+                f.write('private_key_file = "agent.key"\n[relay]\naddress = "198.18.1.1:7443"\npublic_key = "%s"\n'
+                        '[http]\nlisten = "127.0.0.1:8080"\n[socks]\nlisten = "127.0.0.1:1080"\n' % relay_pub)
+            target = Daemon(ns(cls.net.target, sys.executable, "-c", PAGE_SERVER))
+            cls.daemons.append(target)
+            target.wait_for(r"^ready$")
+            relay = Daemon(ns(office, RELAY, "--config", d + "/relay.toml"))
+            cls.daemons.append(relay)
+            relay.listening(1)
+            cls.agent = Daemon(ns(cls.net.laptop, AGENT, "--config", d + "/agent.toml"))
+            cls.daemons.append(cls.agent)
+            cls.agent.listening(2)
+            cls.agent.wait_for(r"routes from the relay: 1 ")
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for daemon in getattr(cls, "daemons", []):
+            daemon.stop(timeout=10)
+        cls.net.delete()
+        shutil.rmtree("/etc/netns/" + cls.net.office, ignore_errors=True)
+        shutil.rmtree(getattr(cls, "dir", "/nonexistent"), ignore_errors=True)
+
+    def browse(self, url):
+        chromium = shutil.which("chromium")
+        if not chromium:
+            self.skipTest("needs Debian's chromium package")
+        profile = tempfile.mkdtemp(prefix="ferry-chromium-")
+        try:
+            p = subprocess.run(ns(self.net.laptop, chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                                       "--no-first-run", "--disable-background-networking",
+                                       "--disable-component-update", "--disable-sync", "--user-data-dir=" + profile,
+                                       "--proxy-pac-url=http://127.0.0.1:8080/proxy.pac", "--dump-dom", url),
+                               capture_output=True, text=True, timeout=120)
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        return p.stdout
+
+    def test_a_listed_office_only_name_goes_through_the_relay(self):
+        self.assertIn("seen from 198.18.2.1", self.browse("http://intranet.corp/"))
+
+    def test_an_unlisted_address_goes_directly(self):
+        self.assertIn("seen from 198.18.1.2", self.browse("http://198.18.2.2/"))
