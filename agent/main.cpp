@@ -9,6 +9,7 @@
 #include "agent/doctor_command.hpp"
 #include "agent/setup_commands.hpp"
 #include "agent/status_command.hpp"
+#include "agent/system_proxy.hpp"
 #include "common/cli_args.hpp"
 #include "common/config/agent_config.hpp"
 #include "common/key_commands.hpp"
@@ -29,6 +30,8 @@ constexpr const char* kUsage =
     "  ferry-agent status [--config agent.toml] print the running agent's link state, relay, RTT, streams\n"
     "  ferry-agent doctor [--config agent.toml] [--json] [--target HOST:PORT]\n"
     "                                           check config, key, ports, relay, handshake, RTT, egress\n"
+    "  ferry-agent system-proxy on|off|status [--config agent.toml]\n"
+    "                                           point the system proxy at the agent's PAC file, or back\n"
     "  ferry-agent init --relay HOST:PORT --relay-key KEY [--config-dir DIR] [--http ADDR] [--socks ADDR]\n"
     "                                           create a key and agent.toml (default dir: ~/.config/ferry)\n"
     "  ferry-agent env [--config agent.toml] [--git | --ssh]\n"
@@ -76,8 +79,9 @@ int run(const std::string& path) {
 int main(int argc, char** argv) {
   ignore_sigpipe();  // first: a client that vanishes mid-write must cost one stream, not the process
   CliArgs a;
-  if (auto done = start_program("ferry-agent", kUsage, argc, argv,
-                                {"keygen", "pubkey", "check", "status", "init", "env", "doctor"}, a))
+  if (auto done =
+          start_program("ferry-agent", kUsage, argc, argv,
+                        {"keygen", "pubkey", "check", "status", "init", "env", "doctor", "system-proxy"}, a))
     return *done;
   config::AgentConfig cfg;
   if (a.command == "check") {
@@ -97,6 +101,18 @@ int main(int argc, char** argv) {
       return rc;
     std::fputs(agent::env_text(cfg, a.git, a.ssh).c_str(), stdout);
     return 0;
+  }
+  if (!a.action.empty() && a.command != "system-proxy") {
+    std::fprintf(stderr, "unknown argument: %s\n%s", a.action.c_str(), kUsage);
+    return 2;
+  }
+  if (a.command == "system-proxy") {
+    if (int rc = load(a.config.empty() && ::access("agent.toml", R_OK) != 0
+                          ? agent::default_config_dir() + "/agent.toml"
+                          : a.config,
+                      cfg))
+      return rc;
+    return agent::system_proxy_command(cfg, a.action);
   }
   if (a.command == "doctor") return agent::doctor_command({a.config, a.json, a.target});
   if (a.command == "status") {

@@ -38,6 +38,8 @@ CliArgs parse_cli(int argc, char** argv, std::initializer_list<std::string_view>
         a.*(v->second) = argv[++i];
     } else if (f != std::end(flags)) {
       a.*(f->second) = true;
+    } else if (!a.command.empty() && a.action.empty() && !arg.empty() && arg[0] != '-') {
+      a.action = arg;
     } else {
       a.error = "unknown argument: " + std::string(arg);
     }

@@ -15,6 +15,7 @@ struct CliArgs {
   bool git = false, ssh = false;                           // env
   bool json = false;                                       // doctor
   std::string target;                                      // doctor
+  std::string action;  // the one word after the command (system-proxy on|off|status); "" if none
   bool help = false;
   bool version = false;
   std::string error;  // set when the line is not usable (exit code 2)
