@@ -368,6 +368,7 @@ void LinkHandler::take_over(std::unique_ptr<uv::LinkConnection> link) {
                          std::to_string(mux->stream_count()) + " streams)");
   held_at_ms_ = 0;
   conn_->session().adopt_mux(std::move(mux));
+  push_routes();  // a reload while the link was lost changed nothing the agent knows yet
 }
 
 void LinkHandler::on_resumed() {
