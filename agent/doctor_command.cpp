@@ -259,12 +259,13 @@ class LinkChecks {
 
   void rtt() {
     const LinkStatus s = link_.status();
-    if (s.rtt_ms && !s.state.empty() && link_.up()) {
+    // up() is false while the probe waits for its answer; the link is alive as long as it has a mux.
+    if (s.rtt_ms && link_.up()) {
       report_.ok("rtt", std::to_string(*s.rtt_ms) + " ms");
       printer_.flush();
       return egress();
     }
-    if (link_.up() && ms_since(phase_started_) < static_cast<long long>(kRttMs)) return;
+    if (link_.mux() != nullptr && ms_since(phase_started_) < static_cast<long long>(kRttMs)) return;
     report_.fail("rtt", DoctorExit::NoHandshake,
                  "the link did not answer a PING" + (s.last_error.empty() ? "" : " (" + s.last_error + ")"),
                  "the path to the relay drops packets or the relay is overloaded; run the doctor again");

@@ -17,10 +17,13 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -223,6 +226,59 @@ class Doctor(unittest.TestCase):
         rc, out, err = self.doctor(self.dir + "/missing.toml")
         self.assertEqual(rc, 2, out)
         self.assertEqual(self.line(out, "config")[0], "FAIL")
+
+
+class SlowPath:
+    """A TCP forwarder on loopback that holds every chunk for `delay_s` each way: a long path."""
+
+    def __init__(self, to_port, delay_s):
+        self.to_port, self.delay_s = to_port, delay_s
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.closed:
+            try:
+                a, _ = self.server.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.to_port))
+            for src, dst in ((a, b), (b, a)):
+                threading.Thread(target=self.pump, args=(src, dst), daemon=True).start()
+
+    def pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                time.sleep(self.delay_s)
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def close(self):
+        self.closed = True
+        self.server.close()
+
+
+class DoctorOnALongPath(unittest.TestCase):
+    def test_the_rtt_of_a_slow_path_is_measured_not_failed(self):
+        """The RTT check waits for its PING's answer: 2 x 150 ms here, far above the loop's 20 ms steps."""
+        ferry = Ferry(["deny *"])
+        self.addCleanup(ferry.close)
+        slow = SlowPath(ferry.relay_port, 0.15)
+        self.addCleanup(slow.close)
+        with open(ferry.path("agent.toml")) as f:
+            ferry.write("slow.toml", f.read().replace("127.0.0.1:%d" % ferry.relay_port, "127.0.0.1:%d" % slow.port))
+        p = subprocess.run([AGENT, "doctor", "--config", ferry.path("slow.toml")], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        rtt = int(re.search(r"^  OK    rtt\s+(\d+) ms$", p.stdout, re.M).group(1))
+        self.assertGreaterEqual(rtt, 250, p.stdout)
 
 
 class StatusPage(unittest.TestCase):
