@@ -36,9 +36,10 @@ TEST_CASE("egress check: the URL is an absolute http URL, and the request is HTT
   auto bare = egress::parse_check_url("http://203.0.113.9");
   REQUIRE(bare);
   CHECK(egress::request_for(*bare).rfind("GET / HTTP/1.0\r\nHost: 203.0.113.9\r\n", 0) == 0);
-  for (const char* bad : {"https://ip.example/", "http://user@ip.example/", "ftp://ip.example/", "ip.example",
-                          "http://ip.example:0/", "http:///path", "http://ip example/",
-                          "http://ip.example/a\r\nX-Injected: 1", "http://ip.example/a\rb", "http://ip.example/\x7f"}) {
+  for (const char* bad :
+       {"https://ip.example/", "http://user@ip.example/", "ftp://ip.example/", "ip.example",
+        "http://ip.example:0/", "http:///path", "http://ip example/", "http://ip.example/a\r\nX-Injected: 1",
+        "http://ip.example/a\rb", "http://ip.example/\x7f"}) {
     INFO(bad);
     CHECK_FALSE(egress::parse_check_url(bad));
   }
