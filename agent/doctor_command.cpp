@@ -313,32 +313,32 @@ class LinkChecks {
   }
 
   void target_verdict(const std::string& name, const OneStream::Outcome& o) {
-    const std::string reason = o.open.reason.empty() ? "" : " (" + o.open.reason + ")";
-    using C = frame::OpenCode;
-    switch (o.open.code) {
-      case C::Ok:
-        report_.ok("target", name + ": allowed; the relay connected to it");
-        break;
-      case C::Denied:
-        report_.fail("target", DoctorExit::Target, name + ": denied by the relay's policy" + reason,
-                     "ask the relay operator to allow it (relay.toml [policy] rules)");
-        break;
-      case C::NameNotResolved:
-        report_.fail("target", DoctorExit::Target, name + ": not resolved by the relay" + reason,
-                     "the name must resolve in the office (the relay resolves it, not this laptop)");
-        break;
-      case C::Refused:
-        report_.fail("target", DoctorExit::Target, name + ": connection refused by the target" + reason,
-                     "nothing listens on that port, as seen from the relay");
-        break;
-      case C::Timeout:
-        report_.fail("target", DoctorExit::Target, name + ": timed out" + reason,
-                     "the target does not answer the relay: a firewall, or the wrong address");
-        break;
-      default:
-        report_.fail("target", DoctorExit::Target, name + ": " + frame::open_code_name(o.open.code) + reason,
-                     "see the relay's audit log for this stream");
+    if (o.open.code == frame::OpenCode::Ok) {
+      report_.ok("target", name + ": allowed; the relay connected to it");
+      return finish();
     }
+    // What the relay's answer means for the user, and what to do about it.
+    struct Verdict {
+      frame::OpenCode code;
+      const char* words;
+      const char* advice;
+    };
+    static constexpr Verdict kVerdicts[] = {
+        {frame::OpenCode::Denied, "denied by the relay's policy",
+         "ask the relay operator to allow it (relay.toml [policy] rules)"},
+        {frame::OpenCode::NameNotResolved, "not resolved by the relay",
+         "the name must resolve in the office (the relay resolves it, not this laptop)"},
+        {frame::OpenCode::Refused, "connection refused by the target",
+         "nothing listens on that port, as seen from the relay"},
+        {frame::OpenCode::Timeout, "timed out",
+         "the target does not answer the relay: a firewall, or the wrong address"},
+    };
+    std::string words = frame::open_code_name(o.open.code),
+                advice = "see the relay's audit log for this stream";
+    for (const Verdict& v : kVerdicts)
+      if (v.code == o.open.code) words = v.words, advice = v.advice;
+    report_.fail("target", DoctorExit::Target,
+                 name + ": " + words + (o.open.reason.empty() ? "" : " (" + o.open.reason + ")"), advice);
     finish();
   }
 

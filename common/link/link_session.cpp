@@ -138,7 +138,9 @@ Result<void> LinkSession::on_ping(const frame::Frame& f, Instant now) {
 void LinkSession::send_routes(const frame::Routes& routes) {
   if (state_ != State::Established || cfg_.role != LinkConfig::Role::Responder || !peer_takes_routes())
     return;
-  outbox_.control().append([&](Bytes& b) { frame::put_routes(b, routes); });
+  // Bounded like a PING of the timer: an agent that reads nothing must not collect a list per reload.
+  auto queued = outbox_.control().push([&](Bytes& b) { frame::put_routes(b, routes); });
+  if (!queued) return fail_link(queued.error(), true);
   wake();
 }
 

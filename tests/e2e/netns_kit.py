@@ -6,7 +6,29 @@ Needs root; create_laptop() raises unittest.SkipTest with the reason where names
 """
 import os
 import subprocess
+import textwrap
 import unittest
+
+
+def who_asked_server(body, content_type="text/plain", path=None):
+    """A Python script for `python3 -c` in the target namespace: an HTTP server on 198.18.2.2:80 whose
+    answer is `body` % the caller's address (404 for any path but `path`, when given); it prints
+    "ready" on stderr once it listens."""
+    return textwrap.dedent("""
+        import http.server, sys
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a): pass
+            def do_GET(self):
+                body = (%r %% self.client_address[0]).encode()
+                self.send_response(200 if %r in (None, self.path) else 404)
+                self.send_header("Content-Type", %r)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+        s = http.server.ThreadingHTTPServer(("198.18.2.2", 80), H)
+        print("ready", file=sys.stderr, flush=True)
+        s.serve_forever()
+    """) % (body, path, content_type)
 
 
 def sh(*cmd):

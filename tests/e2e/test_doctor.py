@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 import unittest
@@ -29,7 +28,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from fault_kit import Echo, serve, socks5_open  # noqa: E402
 from harness import AGENT, RELAY, Daemon, Ferry, curl, raw  # noqa: E402
-from netns_kit import Network, ns  # noqa: E402
+from netns_kit import Network, ns, who_asked_server  # noqa: E402
 
 PREFIX = "fdoc%d" % os.getpid()
 NET = Network(PREFIX)
@@ -37,21 +36,7 @@ LAPTOP, OFFICE, TARGET = NET.laptop, NET.office, NET.target
 EGRESS = "198.18.2.1"
 
 # What-is-my-IP: the body is the caller's address and nothing else.
-IP_SERVER = textwrap.dedent("""
-    import http.server, sys
-    class H(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *a): pass
-        def do_GET(self):
-            body = (self.client_address[0] + "\\n").encode()
-            self.send_response(200 if self.path == "/ip" else 404)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-    s = http.server.ThreadingHTTPServer(("198.18.2.2", 80), H)
-    print("ready", file=sys.stderr, flush=True)
-    s.serve_forever()
-""")
+IP_SERVER = who_asked_server("%s\n", path="/ip")
 
 
 def keygen(binary, path):

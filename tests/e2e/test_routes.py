@@ -18,7 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import AGENT, RELAY, Daemon, Ferry, curl  # noqa: E402
-from netns_kit import Network, ns  # noqa: E402
+from netns_kit import Network, ns, who_asked_server  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THROUGH = ["*.corp.example.com", "staging.example.com", "198.51.100.0/24", "2001:db8:ab::/48"]
@@ -123,21 +123,7 @@ if __name__ == "__main__":
     unittest.main()
 
 
-PAGE_SERVER = """
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def do_GET(self):
-        body = ("<html><body><p id=seen>seen from %s</p></body></html>" % self.client_address[0]).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-s = http.server.ThreadingHTTPServer(("198.18.2.2", 80), H)
-print("ready", file=sys.stderr, flush=True)
-s.serve_forever()
-"""
+PAGE_SERVER = who_asked_server("<html><body><p id=seen>seen from %s</p></body></html>", "text/html")
 
 
 class BrowserWithThePac(unittest.TestCase):
