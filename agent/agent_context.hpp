@@ -4,11 +4,13 @@
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "agent/link_pool.hpp"
 #include "agent/recent_refusals.hpp"
 #include "common/config/agent_config.hpp"
+#include "common/net/lookup_slots.hpp"
 
 namespace ferry::agent {
 
@@ -24,6 +26,11 @@ struct AgentContext {
   std::function<std::string()> status_json;
   std::function<std::string()> status_html;
   std::function<std::string()> proxy_pac;
+  // Split mode ([routes] direct_outside): true when a stream to `target` is dialled from this
+  // computer instead of through the relay (split_routing.hpp). Unset: everything goes through it.
+  std::function<bool(const Target&)> goes_direct;
+  // The name lookups of direct dials, together (the relay's name is looked up on the same threads).
+  std::shared_ptr<net::LookupSlots> direct_lookups = std::make_shared<net::LookupSlots>(8);
   // Streams the relay refused lately, for the status page.
   RecentRefusals refusals;
 };

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "agent/pac_file.hpp"
+#include "agent/split_routing.hpp"
 #include "agent/status_page.hpp"
 #include "common/json_escape.hpp"
 #include "common/log.hpp"
@@ -31,6 +32,8 @@ AgentServer::AgentServer(uv_loop_t* loop, config::AgentConfig config, crypto::Se
   for (const std::string& text : config_.routes_extra)  // checked when agent.toml was read
     if (auto r = routes::parse_route(text)) own_routes_.push_back(std::move(*r));
   links_.on_routes([this](const frame::Routes& r) { on_routes(r); });
+  if (config_.direct_outside)
+    ctx_.goes_direct = [this](const Target& t) { return goes_direct(true, relay_routes_, own_routes_, t); };
   if (!config_.egress_check_url.empty()) links_.on_new_session([this] { check_egress(); });
 }
 
@@ -61,6 +64,9 @@ Result<void> AgentServer::start() {
   auto on_signal = [](uv_signal_t* s, int) { static_cast<AgentServer*>(s->data)->on_signal(); };
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
   uv_signal_start(sigint_.get(), on_signal, SIGINT);
+  if (config_.direct_outside)
+    log::info("agent", "split mode: targets outside the office's routes will be dialled from this "
+                       "computer; until the relay sends its routes, everything goes through it");
   links_.start();
   if (auto r = network_.start(); !r)
     log::info("agent", "network changes are not watched (" + describe(r.error()) +
@@ -94,6 +100,10 @@ void AgentServer::on_routes(const frame::Routes& pushed) {
   log::info("agent", "routes from the relay: " + std::to_string(next.routes.size()) + " (version " + v + ")" +
                          (unusable ? ", " + std::to_string(unusable) + " not understood and left out" : ""));
   relay_routes_ = std::move(next);
+  if (config_.direct_outside)
+    log::info("agent", "split mode: targets outside these routes" +
+                           std::string(own_routes_.empty() ? "" : " and agent.toml's") +
+                           " are dialled from this computer");
 }
 
 std::string AgentServer::proxy_pac() const {
@@ -224,6 +234,11 @@ std::string AgentServer::status_json() const {
   list.clear();
   for (const routes::Route& r : own_routes_) list += (list.empty() ? "" : ",") + json_string(r.text);
   j += ",\"routes_extra\":[" + list + "]";
+  // Split mode ([routes] direct_outside): off, waiting (no routes yet: everything goes through the
+  // relay), or on (targets outside the routes are dialled from this computer).
+  j += ",\"split_mode\":" + json_string(!config_.direct_outside ? "off"
+                                          : relay_routes_.version ? "on"
+                                                                  : "waiting for the relay's routes");
   // Each link of the pool ([relay] links), last: `ferry-agent status` reads the first of each key.
   std::size_t up = 0;
   std::string each;

@@ -10,9 +10,24 @@
 #include "common/codec/socks4.hpp"
 #include "common/codec/socks5.hpp"
 #include "common/log.hpp"
+#include "common/policy/address.hpp"
 #include "common/uv/loop.hpp"
 
 namespace ferry::agent {
+namespace {
+
+// 127.0.0.0/8, ::1, and ::ffff:127.x.y.z (a dual-stack listener's view of an IPv4 loopback client).
+bool is_loopback(const sockaddr* sa) {
+  auto a = policy::Address::from_sockaddr(sa);
+  if (!a) return false;
+  const policy::Address n = a->normalised();
+  if (n.is_v4()) return n.bytes[0] == 127;
+  std::array<std::uint8_t, 16> one{};
+  one[15] = 1;
+  return n.bytes == one;
+}
+
+}  // namespace
 
 ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(std::move(gone)) {
   conn_ = std::make_unique<uv::TcpConnection>(ctx_.loop, [this](uv::TcpConnection& c) {
@@ -20,6 +35,8 @@ ClientSession::ClientSession(AgentContext& ctx, GoneFn gone) : ctx_(ctx), gone_(
     // queued bytes and its FIN to send: only one that was aborted is reset.
     ctx_.links->cancel(this);
     opening_.reset(frame::ResetCode::Cancel);
+    direct_opening_.reset();
+    if (direct_) direct_->end(c.ended_cleanly());
     if (http_) http_->end(c.ended_cleanly());
     stage_ = Stage::Done;
     if (auto on_gone = std::move(gone_)) on_gone(*this);  // from a copy: it deletes this, and gone_ with it
@@ -35,8 +52,10 @@ Result<void> ClientSession::accept(uv_stream_t* server) {
   }
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getpeername(conn_->socket(), reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+  if (uv_tcp_getpeername(conn_->socket(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     peer_ = uv::format_socket_address(reinterpret_cast<sockaddr*>(&ss));
+    may_go_direct_ = ctx_.config->auth || is_loopback(reinterpret_cast<const sockaddr*>(&ss));
+  }
   // The local address, not the configured one: a listener on 0.0.0.0 or [::] is reached at a real
   // address, and local pages answer only a Host that names it. Unknown, they answer no Host at all.
   len = sizeof local_;
@@ -191,7 +210,7 @@ void ClientSession::http_head() {
   if (d->msg->method != "CONNECT") {
     stage_ = Stage::Http;
     conn_->set_idle_timeout(kKeepAliveIdleMs);
-    http_ = std::make_unique<HttpForwarder>(ctx_, *conn_, peer_, local_);
+    http_ = std::make_unique<HttpForwarder>(ctx_, *conn_, peer_, local_, may_go_direct_);
     Bytes all;
     all.swap(inbox_);
     return http_->on_client_bytes(all);
@@ -223,6 +242,10 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   stage_ = Stage::Opening;
   conn_->set_idle_timeout(
       0);  // the handshake is over; the link bounds the wait (and the relay's connect timeout)
+  if (may_go_direct_ && ctx_.goes_direct && ctx_.goes_direct(target)) {
+    direct_opening_ = DirectStream::make(ctx_.loop, target, ctx_.direct_lookups, *this);
+    return direct_opening_->start();  // the answer comes to on_open_result, perhaps at once
+  }
   ctx_.links->open(target, this);  // the answer comes to on_open_result
 }
 
@@ -232,9 +255,11 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
   link::StreamRef stream = std::exchange(opening_, {});
   if (stage_ != Stage::Opening) {  // refused meanwhile (the client broke a limit): drop the stream
     if (r.code == frame::OpenCode::Ok) stream.reset(frame::ResetCode::Cancel);
+    direct_opening_.reset();
     return;
   }
   const bool ok = r.code == frame::OpenCode::Ok;
+  const bool direct = direct_opening_ != nullptr;
   Bytes reply;
   if (protocol_ == sniff::Protocol::Socks5) reply = socks5::encode_reply(socks5::rep_for(r.code));
   if (protocol_ == sniff::Protocol::Socks4) reply = socks4::encode_reply(socks4::code_for(r.code));
@@ -242,6 +267,7 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
     reply = ok ? http1::connect_established()
                : http1::error_response(http1::status_for(r.code), explain(r, target_));
   if (!ok) {
+    direct_opening_.reset();  // its socket is closing already; it says nothing more
     ctx_.refusals.add(peer_, target_.to_string(), r);
     return refuse(std::move(reply), target_.to_string() + ": " + frame::open_code_name(r.code) +
                                         (r.reason.empty() ? "" : " (" + r.reason + ")"));
@@ -249,6 +275,7 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
   stage_ = Stage::Piping;
   piping_since_ms_ = uv_now(ctx_.loop);  // the raw reader stays on until start() makes the pipe the reader
   conn_->write_now(std::move(reply));
+  if (direct) return start_direct();
   pipe_ = std::make_unique<uv::SocketPipe>(*conn_);
   pipe_->attach(stream, inbox_);  // the stream's events go to the pipe now; early bytes go first
   inbox_.clear();
@@ -260,8 +287,22 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
   pipe_->start();
 }
 
+// Split mode: the target is outside the routes and answered the laptop's own dial. One line per
+// connection says so, so that the user can see what went where.
+void ClientSession::start_direct() {
+  log::info("agent", peer_ + " " + sniff::protocol_name(protocol_) + ": " + target_.to_string() +
+                         " directly from this computer (outside the routes), connected to " +
+                         direct_opening_->dialled());
+  direct_ = std::make_unique<DirectPipe>(*conn_, std::move(direct_opening_), inbox_);
+  inbox_.clear();
+  direct_->start(client_eof_);
+}
+
 std::optional<StreamSnapshot> ClientSession::snapshot() const {
   if (http_) return http_->snapshot();
+  if (direct_)
+    return StreamSnapshot{peer_, target_.to_string() + " (direct)", direct_->counters().to_target,
+                          direct_->counters().from_target, (uv_now(ctx_.loop) - piping_since_ms_) / 1000};
   if (stage_ != Stage::Piping || !pipe_) return std::nullopt;
   return StreamSnapshot{peer_, target_.to_string(), pipe_->counters().to_link, pipe_->counters().from_link,
                         (uv_now(ctx_.loop) - piping_since_ms_) / 1000};

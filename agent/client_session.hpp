@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "agent/agent_context.hpp"
+#include "agent/direct_pipe.hpp"
 #include "agent/stream_snapshot.hpp"
 #include "common/codec/sniff.hpp"
 #include "common/uv/socket_pipe.hpp"
@@ -62,6 +63,7 @@ class ClientSession final : public link::StreamHandler {
   void socks4_request();
   void http_head();
   void open(const Target& target, std::size_t request_bytes);
+  void start_direct();
   void refuse(Bytes reply, const std::string& why);
   void log_refusal(const std::string& why);
 
@@ -76,6 +78,9 @@ class ClientSession final : public link::StreamHandler {
   std::unique_ptr<uv::TcpConnection> conn_;  // the client's socket, raw until a stream is open
   std::unique_ptr<uv::SocketPipe> pipe_;     // then piped to the stream (SOCKS, CONNECT)
   std::unique_ptr<HttpForwarder> http_;
+  // Split mode: the dial under way for a target outside the routes, then the pipe that carries it.
+  DirectStream::Ptr direct_opening_;
+  std::unique_ptr<DirectPipe> direct_;
   link::StreamRef opening_;  // the stream asked for, until the relay answers
   Stage stage_ = Stage::Sniff;
   sniff::Protocol protocol_ = sniff::Protocol::Http;
@@ -83,6 +88,8 @@ class ClientSession final : public link::StreamHandler {
   Target target_;
   std::string peer_;
   sockaddr_storage local_{};  // the address the client connected to (AF_UNSPEC if unknown)
+  // Split mode dials directly only for a client on this computer, or one that gave the password.
+  bool may_go_direct_ = false;
   bool client_eof_ = false;
   std::uint64_t piping_since_ms_ = 0;
 };

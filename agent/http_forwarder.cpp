@@ -26,18 +26,26 @@ http1::ExchangeRules rules_for(AgentContext& ctx, const sockaddr_storage& local)
 }  // namespace
 
 HttpForwarder::HttpForwarder(AgentContext& ctx, uv::TcpConnection& client, std::string peer,
-                             const sockaddr_storage& local)
-    : ctx_(ctx), client_(client), peer_(std::move(peer)), local_(local), exchange_(rules_for(ctx, local)) {}
+                             const sockaddr_storage& local, bool may_go_direct)
+    : ctx_(ctx),
+      client_(client),
+      peer_(std::move(peer)),
+      local_(local),
+      exchange_(rules_for(ctx, local)),
+      may_go_direct_(may_go_direct) {}
 
 HttpForwarder::~HttpForwarder() = default;
 
 void HttpForwarder::end(bool clean) {
   ctx_.links->cancel(this);
   opening_.reset(frame::ResetCode::Cancel);
+  direct_opening_.reset();
   if (clean)
     stream_.leave();
   else
     stream_.reset(frame::ResetCode::Cancel);
+  if (direct_ && clean) direct_->leave();
+  direct_.reset();
 }
 
 void HttpForwarder::on_client_bytes(ByteSpan bytes) {
@@ -53,17 +61,38 @@ void HttpForwarder::on_client_eof() {
 void HttpForwarder::on_open_sent(const link::StreamRef& ref) { opening_ = ref; }
 
 void HttpForwarder::on_open_result(const frame::OpenResult& r) {
+  if (direct_opening_) return on_direct_result(r);
   link::StreamRef answered = std::exchange(opening_, {});
   if (r.code != frame::OpenCode::Ok) {
     ctx_.refusals.add(peer_, exchange_.origin().to_string(), r);
     exchange_.on_origin_refused(r.code, r.reason, explain(r, exchange_.origin()));
-  } else if (stream_.attached()) {  // the exchange rides another stream: this answer is nobody's
+  } else if (origin_attached()) {  // the exchange rides another stream: this answer is nobody's
     answered.reset(frame::ResetCode::Cancel);
   } else {
     stream_ = answered;
     sent_ = received_ = 0;
     opened_ms_ = uv_now(ctx_.loop);
     exchange_.on_origin_open();  // releases it again if the exchange no longer waits for it
+  }
+  run();
+}
+
+// Split mode: the origin is outside the routes, and this computer dialled it. One line per origin
+// connection says so.
+void HttpForwarder::on_direct_result(const frame::OpenResult& r) {
+  DirectStream::Ptr answered = std::move(direct_opening_);
+  if (r.code != frame::OpenCode::Ok) {
+    ctx_.refusals.add(peer_, exchange_.origin().to_string(), r);
+    exchange_.on_origin_refused(r.code, r.reason, explain(r, exchange_.origin()));
+  } else if (!origin_attached()) {
+    log::info("agent", peer_ + " HTTP: " + exchange_.origin().to_string() +
+                           " directly from this computer (outside the routes), connected to " +
+                           answered->dialled());
+    direct_ = std::move(answered);
+    ++direct_generation_;
+    sent_ = received_ = 0;
+    opened_ms_ = uv_now(ctx_.loop);
+    exchange_.on_origin_open();
   }
   run();
 }
@@ -81,6 +110,7 @@ void HttpForwarder::on_fin() {
 
 void HttpForwarder::on_reset(frame::ResetCode) {
   stream_.drop();  // gone, and its queue with it: nothing to release
+  direct_.reset();
   exchange_.on_origin_reset();
   run();
 }
@@ -114,19 +144,25 @@ void HttpForwarder::perform(http1::Action& a) {
   using Kind = http1::ActionKind;
   switch (a.kind) {
     case Kind::Open:
+      if (may_go_direct_ && ctx_.goes_direct && ctx_.goes_direct(a.target)) {
+        direct_opening_ = DirectStream::make(ctx_.loop, a.target, ctx_.direct_lookups, *this);
+        return direct_opening_->start();  // the answer comes to on_open_result, perhaps at once
+      }
       return ctx_.links->open(a.target, this);  // the answer comes to on_open_result
     case Kind::ToOrigin:
       // A stream whose link is gone takes the bytes: its reset is on its way.
       sent_ += a.bytes.size();
-      if (!stream_.send(a.bytes)) exchange_.on_origin_full();
+      if (!(direct_ ? direct_->send(a.bytes) : stream_.send(a.bytes))) exchange_.on_origin_full();
       return;
     case Kind::FinishOrigin:
+      if (direct_) return direct_->finish();
       return stream_.finish();
     case Kind::Release:
       return release_stream();
     case Kind::ToClient:
       return write_to_client(a);
     case Kind::Credit:
+      if (direct_) return direct_->consumed(a.credit);
       return stream_.consumed(a.credit, now());
     case Kind::Reply:
       return client_.write_now(std::move(a.bytes));
@@ -151,26 +187,30 @@ void HttpForwarder::perform(http1::Action& a) {
 // is the stream's of the moment: a stream since released, or of a link since gone, takes no credit.
 void HttpForwarder::write_to_client(http1::Action& a) {
   const link::StreamRef stream = stream_;
+  const std::uint64_t direct = direct_ ? direct_generation_ : 0;
   const std::size_t credit = a.credit;
   const std::size_t size = a.bytes.size();
-  client_.write_now(std::move(a.bytes), [this, stream, credit, size] {
-    if (credit > 0) stream.consumed(credit, now());
+  client_.write_now(std::move(a.bytes), [this, stream, direct, credit, size] {
+    if (credit > 0 && direct == 0) stream.consumed(credit, now());
+    if (credit > 0 && direct != 0 && direct == direct_generation_ && direct_) direct_->consumed(credit);
     exchange_.on_client_written(size);
     run();
   });
 }
 
 void HttpForwarder::release_stream() {
-  if (!stream_.attached()) {  // the open under way is cancelled
+  if (!origin_attached()) {  // the open under way is cancelled
     ctx_.links->cancel(this);
     opening_.reset(frame::ResetCode::Cancel);
+    direct_opening_.reset();
   }
   stream_.reset(frame::ResetCode::Cancel);
+  direct_.reset();
 }
 
 std::optional<StreamSnapshot> HttpForwarder::snapshot() const {
-  if (!stream_.attached()) return std::nullopt;
-  return StreamSnapshot{peer_, exchange_.origin().to_string(), sent_, received_,
+  if (!origin_attached()) return std::nullopt;
+  return StreamSnapshot{peer_, exchange_.origin().to_string() + (direct_ ? " (direct)" : ""), sent_, received_,
                         (uv_now(ctx_.loop) - opened_ms_) / 1000};
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "agent/agent_context.hpp"
+#include "agent/direct_stream.hpp"
 #include "agent/stream_snapshot.hpp"
 #include "common/codec/http1_exchange.hpp"
 #include "common/link/stream_ref.hpp"
@@ -27,8 +28,10 @@ class HttpForwarder final : public link::StreamHandler {
   static constexpr std::size_t kMaxInbox = http1::Exchange::kMaxInbox;
 
   // `local` is the address the client connected to: local pages answer only a Host that names it.
+  // `may_go_direct`: in split mode, origins outside the routes are dialled from this computer (a
+  // client on this computer, or one that gave the password).
   HttpForwarder(AgentContext& ctx, uv::TcpConnection& client, std::string peer,
-                const sockaddr_storage& local);
+                const sockaddr_storage& local, bool may_go_direct);
   ~HttpForwarder();
 
   // Client side: every byte after the protocol was recognised (the first call includes the head).
@@ -58,6 +61,8 @@ class HttpForwarder final : public link::StreamHandler {
   void perform(http1::Action& a);
   void write_to_client(http1::Action& a);
   void release_stream();
+  void on_direct_result(const frame::OpenResult& r);
+  bool origin_attached() const noexcept { return stream_.attached() || direct_ != nullptr; }
   link::Instant now() const noexcept;
 
   AgentContext& ctx_;
@@ -69,7 +74,13 @@ class HttpForwarder final : public link::StreamHandler {
   link::StreamRef opening_;  // the stream asked for, until the relay answers
   // The stream the exchange's origin actions apply to, once its open was answered.
   link::StreamRef stream_;
-  std::uint64_t sent_ = 0, received_ = 0;  // of stream_
+  // Split mode: the origin dialled from this computer, while one is (and its dial, until answered).
+  // Its generation tells a write's credit which origin it belongs to.
+  bool may_go_direct_;
+  DirectStream::Ptr direct_opening_;
+  DirectStream::Ptr direct_;
+  std::uint64_t direct_generation_ = 0;
+  std::uint64_t sent_ = 0, received_ = 0;  // of the origin
   std::uint64_t opened_ms_ = 0;
 };
 

@@ -79,6 +79,7 @@ int status_command(const config::AgentConfig& cfg) {
   routes += ", " + std::to_string(cfg.routes_extra.size()) + " of your own";
   if (cfg.http_listen) routes += "; PAC: http://" + listen + "/proxy.pac";
   std::printf("routes:          %s\n", routes.c_str());
+  std::printf("split mode:      %s\n", field(j, "split_mode").c_str());
   // Each link's session: resumes are the lost links its streams lived through (docs/protocol.md 4.13).
   std::size_t n = 0;
   for (auto at = j.find("{\"state\":"); at != std::string::npos; at = j.find("{\"state\":", at + 1)) {

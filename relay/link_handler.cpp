@@ -132,27 +132,27 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
       std::make_unique<uv::TcpConnection>(ctx_.loop, [this, id](uv::TcpConnection&) { on_pipe_done(id); });
   out->pipe = std::make_unique<uv::SocketPipe>(*out->conn, link::StreamRef(mux(), 0, id));
   mux().bind(id, out.get());  // until the target answers
-  AddressCheck check;
+  net::AddressCheck check;
   if (ctx_.policy.check_address) {
     check = [this](const sockaddr* sa, bool resolved) {
       return ctx_.policy.check_address(*agent_, sa, resolved);
     };
   }
-  DialOptions options = ctx_.dial;
+  net::DialOptions options = ctx_.dial;
   options.lookups = lookups_;
   options.agent_lookup = [agents = ctx_.agents, key = peer()] {
     return agents->acquire_lookup(key, kMaxAgentLookups);
   };
   options.agent_lookup_done = [agents = ctx_.agents, key = peer()] { agents->release_lookup(key); };
-  out->dialer = Dialer::make(ctx_.loop, target, std::move(options), std::move(check), out->conn->socket(),
-                             [this, id](const DialResult& r) { on_dialled(id, r); });
+  out->dialer = net::Dialer::make(ctx_.loop, target, std::move(options), std::move(check), out->conn->socket(),
+                             [this, id](const net::DialResult& r) { on_dialled(id, r); });
   Outbound& o = *out;
   outbound_.emplace(id, std::move(out));
   ctx_.metrics->streams++;
   o.dialer->start();
 }
 
-void LinkHandler::on_dialled(link::StreamId id, const DialResult& r) {
+void LinkHandler::on_dialled(link::StreamId id, const net::DialResult& r) {
   Outbound* o = find(id);
   if (!o) return;
   o->dialled = true;

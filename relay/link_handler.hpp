@@ -12,7 +12,7 @@
 #include "common/uv/socket_pipe.hpp"
 #include "relay/agent_directory.hpp"
 #include "relay/audit.hpp"
-#include "relay/dialer.hpp"
+#include "common/net/dialer.hpp"
 #include "relay/link_placement.hpp"
 #include "relay/metrics.hpp"
 #include "relay/refusal_log_rate.hpp"
@@ -35,7 +35,7 @@ struct RelayContext {
   AuditLog* audit = nullptr;
   Metrics* metrics = nullptr;
   PolicyHooks policy;
-  DialOptions dial;
+  net::DialOptions dial;
   std::uint64_t idle_timeout_ms = 900'000;
   std::size_t max_streams = 4096;
   link::Millis handshake_timeout{5000};
@@ -126,7 +126,7 @@ class LinkHandler final : public link::LinkEvents {
     link::StreamId id;
     std::unique_ptr<uv::TcpConnection> conn;  // the target's socket
     std::unique_ptr<uv::SocketPipe> pipe;     // between it and the stream
-    Dialer::Ptr dialer;
+    net::Dialer::Ptr dialer;
     Target target;
     std::optional<sockaddr_storage> dialled_addr;  // once connected: what the policy checks again
     AuditRecord audit;
@@ -151,7 +151,7 @@ class LinkHandler final : public link::LinkEvents {
   void on_stream_reset(link::StreamId id, frame::ResetCode code);
 
   void refuse(link::StreamId id, AuditRecord record, frame::OpenCode code, const std::string& reason);
-  void on_dialled(link::StreamId id, const DialResult& r);
+  void on_dialled(link::StreamId id, const net::DialResult& r);
   void on_pipe_done(link::StreamId id);
   void close_if_abusive();
   void note_budget_wait();
@@ -167,7 +167,7 @@ class LinkHandler final : public link::LinkEvents {
   crypto::PublicKey peer_{};                                  // once established
   std::optional<AgentInfo> agent_;
   std::map<link::StreamId, std::unique_ptr<Outbound>> outbound_;
-  std::shared_ptr<LookupSlots> lookups_ = std::make_shared<LookupSlots>(kMaxLookups);
+  std::shared_ptr<net::LookupSlots> lookups_ = std::make_shared<net::LookupSlots>(kMaxLookups);
   bool link_gone_ = false;
   bool draining_ = false;
   bool quiet_ = false;

@@ -101,6 +101,7 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
   if (const toml::table* routes = top.table("routes")) {
     TableReader r(*routes, path, "routes.", err);
     r.string_array("extra", out.routes_extra);
+    r.boolean("direct_outside", out.direct_outside);
     r.reject_unknown();
     if (!err) read_route_list(r, "extra", out.routes_extra);
   }

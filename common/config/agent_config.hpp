@@ -39,6 +39,9 @@ struct AgentConfig {
   // [routes] extra: the user's own names and networks for the office, beside the relay's
   // (route_list.hpp), canonical.
   std::vector<std::string> routes_extra;
+  // [routes] direct_outside: split mode. A target outside the routes is dialled from the laptop, not
+  // through the relay; until the relay has pushed its routes, everything still goes through it.
+  bool direct_outside = false;
   bool auth = false;
   std::string username;
   std::string password;

@@ -61,6 +61,14 @@ void TableReader::integer(std::string_view key, std::int64_t& out, std::int64_t 
   out = v;
 }
 
+void TableReader::boolean(std::string_view key, bool& out) {
+  read_.emplace_back(key);
+  const toml::node* n = table_.get(key);
+  if (!n) return;
+  if (!n->is_boolean()) return fail(key, "must be true or false");
+  out = **n->as_boolean();
+}
+
 void TableReader::string_array(std::string_view key, std::vector<std::string>& out) {
   read_.emplace_back(key);
   const toml::node* n = table_.get(key);

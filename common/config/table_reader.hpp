@@ -26,6 +26,7 @@ class TableReader {
   void string(std::string_view key, std::string& out, bool required = false);
   void integer(std::string_view key, std::int64_t& out, std::int64_t min, std::int64_t max);
   void string_array(std::string_view key, std::vector<std::string>& out);
+  void boolean(std::string_view key, bool& out);
   // A sub-table; nullptr when absent (or after an error).
   const toml::table* table(std::string_view key);
   const toml::array* array_of_tables(std::string_view key);

@@ -113,6 +113,7 @@ void TcpConnection::on_raw_read(ssize_t nread, const uv_buf_t* buf) noexcept {
   if (nread == 0 || !raw_) return;
   if (nread < 0) {
     stop_reading();
+    read_error_ = nread == UV_EOF ? 0 : static_cast<int>(nread);
     raw_(ByteSpan{});  // the peer went away or broke the connection
     return;
   }
@@ -292,7 +293,7 @@ void TcpConnection::close_handles(bool rst, std::optional<frame::ResetCode> abor
   if (ending_ == Ending::Closed) return;
   ending_ = Ending::Closed;
   // Only a socket that was piping sends RST; one still dialling or in its handshake just closes.
-  const bool reset_socket = rst && piped_;
+  const bool reset_socket = rst && (piped_ || carries_stream_);
   if (SocketReader* r = std::exchange(reader_, nullptr)) r->on_closing(aborted);
   raw_ = nullptr;
   read_side_ = ReadSide::Done;

@@ -88,6 +88,12 @@ class TcpConnection {
   void resume_reading() noexcept;
   // The peer's EOF came (or the owner stops reading for good).
   void mark_read_done();
+  // Why raw reading ended: 0 for the peer's EOF, else the libuv error (UV_ECONNRESET, ...). An
+  // owner that passes the end on must not present an aborted connection as a complete one.
+  int read_error() const noexcept { return read_error_; }
+  // The socket is connected and carries a stream of bytes of its own (a direct connection in split
+  // mode, and its client): abort(code, true) sends RST, as a piped socket's does.
+  void carries_stream() noexcept { carries_stream_ = true; }
 
   // Queued write; `written` runs once the kernel took the bytes (not on close). A failed write aborts.
   void write(Bytes bytes, std::function<void()> written = {});
@@ -171,7 +177,9 @@ class TcpConnection {
   bool shutdown_wanted_ = false;  // shutdown_after_writes() was asked
   bool aborted_ = false;
   bool piped_ = false;       // a reader took the socket (it is connected, and carried a stream)
+  bool carries_stream_ = false;  // connected and carrying bytes for its owner (carries_stream())
   std::size_t writing_ = 0;  // bytes handed to uv_write, not yet written
+  int read_error_ = 0;       // of the raw read that ended reading
   std::uint64_t idle_ms_ = 0;
   std::uint64_t last_activity_ = 0;
 };

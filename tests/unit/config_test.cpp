@@ -201,6 +201,22 @@ TEST_CASE("agent.toml: the egress check's URL and expected address", "[config]")
   }
 }
 
+TEST_CASE("agent.toml: [routes] extra and direct_outside", "[config][routes]") {
+  const std::string relay_part =
+      "[relay]\naddress = \"relay.example.com:7443\"\npublic_key = \"" + kKey + "\"\n[http]\n";
+  AgentConfig plain;
+  REQUIRE_FALSE(agent(relay_part, plain));
+  CHECK_FALSE(plain.direct_outside);  // everything through the office unless asked
+  AgentConfig split;
+  REQUIRE_FALSE(agent(relay_part + "[routes]\nextra = [\"Wiki.Example.org\"]\ndirect_outside = true\n", split));
+  CHECK(split.direct_outside);
+  CHECK(split.routes_extra == std::vector<std::string>{"wiki.example.org"});
+  AgentConfig bad;
+  auto err = agent(relay_part + "[routes]\ndirect_outside = \"yes\"\n", bad);
+  REQUIRE(err);
+  CHECK_THAT(err->to_string(), Catch::Contains("routes.direct_outside: must be true or false"));
+}
+
 TEST_CASE("agent.toml with [auth] holds a password: refused when group or others can read it",
           "[config][auth]") {
   const std::string relay_part =

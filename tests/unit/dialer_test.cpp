@@ -1,7 +1,7 @@
 // The relay's Dialer on a real loop: literal addresses, a name with both families (Happy Eyeballs
 // moves on from a refused ::1 at once), a refused port, a name that does not resolve, and the policy
 // check on every address.
-#include "relay/dialer.hpp"
+#include "common/net/dialer.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,12 +13,12 @@ using namespace ferry;
 namespace {
 
 struct Run {
-  relay::DialResult result;
+  net::DialResult result;
   bool done = false;
   int loop_close = -1;
 };
 
-Run dial(const Target& target, relay::AddressCheck check = {}, bool listen = true,
+Run dial(const Target& target, net::AddressCheck check = {}, bool listen = true,
          std::optional<sockaddr_storage> egress = {}) {
   Run run;
   uv::Loop loop;
@@ -38,11 +38,11 @@ Run dial(const Target& target, relay::AddressCheck check = {}, bool listen = tru
     if (!listen) listener.close();
     uv_tcp_t into;
     uv_tcp_init(loop.get(), &into);
-    relay::DialOptions options;
+    net::DialOptions options;
     options.connect_timeout_ms = 3000;
     options.egress = egress;
     auto dialer =
-        relay::Dialer::make(loop.get(), t, options, std::move(check), &into, [&](const relay::DialResult& r) {
+        net::Dialer::make(loop.get(), t, options, std::move(check), &into, [&](const net::DialResult& r) {
           run.result = r;
           run.done = true;
           if (listen) listener.close();
@@ -105,9 +105,9 @@ TEST_CASE("dialer: abandoned mid-connect, the caller's socket closes cleanly", "
   uv_tcp_t into;
   uv_tcp_init(loop.get(), &into);
   bool called = false;
-  auto dialer = relay::Dialer::make(
+  auto dialer = net::Dialer::make(
       loop.get(), Target::ipv4({127, 0, 0, 1}, static_cast<std::uint16_t>(listener.local_port())),
-      relay::DialOptions{}, relay::AddressCheck{}, &into, [&](const relay::DialResult&) { called = true; });
+      net::DialOptions{}, net::AddressCheck{}, &into, [&](const net::DialResult&) { called = true; });
   dialer->start();
   dialer.reset();
   uv_close(reinterpret_cast<uv_handle_t*>(&into), nullptr);
@@ -135,17 +135,17 @@ TEST_CASE("dialer: a link's name lookups share a bounded number of pool threads"
   // Limit 1: of three dials by name, one looks up at a time and the others wait their turn; a waiting
   // dial that is abandoned leaves the queue, and every slot comes back.
   uv::Loop loop;
-  auto slots = std::make_shared<relay::LookupSlots>(1);
-  relay::DialOptions options;
+  auto slots = std::make_shared<net::LookupSlots>(1);
+  net::DialOptions options;
   options.lookups = slots;
   uv_tcp_t sockets[3];
-  relay::Dialer::Ptr dialers[3];
+  net::Dialer::Ptr dialers[3];
   std::vector<frame::OpenCode> results;
   for (int i = 0; i < 3; ++i) {
     uv_tcp_init(loop.get(), &sockets[i]);
-    dialers[i] = relay::Dialer::make(loop.get(), Target::host("no-such-host.invalid", 80), options,
-                                     relay::AddressCheck{}, &sockets[i],
-                                     [&](const relay::DialResult& r) { results.push_back(r.code); });
+    dialers[i] = net::Dialer::make(loop.get(), Target::host("no-such-host.invalid", 80), options,
+                                     net::AddressCheck{}, &sockets[i],
+                                     [&](const net::DialResult& r) { results.push_back(r.code); });
   }
   for (auto& d : dialers) d->start();
   CHECK(slots->in_use() == 1);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "agent/pac_file.hpp"
+#include "agent/split_routing.hpp"
 
 using namespace ferry;
 
@@ -89,4 +90,35 @@ TEST_CASE("PAC: the lists it carries and the proxy it names; no DIRECT for a lis
   CHECK_THAT(pac, !Catch::Contains("; DIRECT"));  // fails closed
   const std::string none = agent::pac_file({}, proxy, 0);
   CHECK_THAT(none, Catch::Contains("var FERRY_NAMES = [];"));
+}
+
+TEST_CASE("split mode: listed targets through the office, the rest direct, nothing direct before the routes",
+          "[routes][split]") {
+  const routes::RouteList relay{
+      routes::version_of(*routes::parse_routes({"*.corp.example.com", "198.51.100.0/24"}, nullptr)),
+      *routes::parse_routes({"*.corp.example.com", "198.51.100.0/24"}, nullptr)};
+  const auto own = *routes::parse_routes({"wiki.example.org"}, nullptr);
+  const Target listed = Target::host("git.corp.example.com", 443);
+  const Target mine = Target::host("WIKI.example.org", 443);
+  const Target outside = Target::host("example.net", 443);
+  const Target in_network = Target::ipv4({198, 51, 100, 7}, 22);
+  const Target beside_network = Target::ipv4({198, 51, 101, 7}, 22);
+
+  // Off (the default): everything through the office.
+  for (const Target& t : {listed, mine, outside, in_network, beside_network})
+    CHECK_FALSE(agent::goes_direct(false, relay, own, t));
+  // On: listed by the relay or by agent.toml through the office, the rest direct.
+  CHECK_FALSE(agent::goes_direct(true, relay, own, listed));
+  CHECK_FALSE(agent::goes_direct(true, relay, own, mine));
+  CHECK_FALSE(agent::goes_direct(true, relay, own, in_network));
+  CHECK(agent::goes_direct(true, relay, own, outside));
+  CHECK(agent::goes_direct(true, relay, own, beside_network));
+  // Fails closed: no routes from the relay yet (version 0), nothing goes direct, not even with own ones.
+  const routes::RouteList none;
+  for (const Target& t : {listed, mine, outside, in_network, beside_network})
+    CHECK_FALSE(agent::goes_direct(true, none, own, t));
+  // A relay that routes nothing (an empty list, pushed): everything but agent.toml's own goes direct.
+  const routes::RouteList empty{routes::version_of({}), {}};
+  CHECK(agent::goes_direct(true, empty, own, listed));
+  CHECK_FALSE(agent::goes_direct(true, empty, own, mine));
 }

@@ -42,3 +42,17 @@ TEST_CASE("env --git with [auth]: the password stays out of git's config file", 
   const std::string shell = agent::env_text(cfg, false, false);
   CHECK_THAT(shell, Catch::Contains("export ALL_PROXY=socks5h://me%40home:s3cr%23t@127.0.0.1:1080\n"));
 }
+
+TEST_CASE("env says which mode is on, last, so that an unquoted eval still runs every export",
+          "[agent][setup][routes]") {
+  auto cfg = two_ports();
+  const std::string all = agent::env_text(cfg, false, false);
+  CHECK_THAT(all, Catch::EndsWith("\n# everything goes through the office's relay ([routes] direct_outside = "
+                                  "true: only the office's routes)\n"));
+  CHECK(all.find("export https_proxy=http://127.0.0.1:8080\n") < all.find('#'));
+  cfg.direct_outside = true;
+  const std::string split = agent::env_text(cfg, false, false);
+  CHECK_THAT(split, Catch::EndsWith("\n# split mode ([routes] direct_outside): the office's routes go through "
+                                    "the relay, everything else straight from this computer\n"));
+  CHECK(split.substr(0, split.find('#')) == all.substr(0, all.find('#')));  // the same exports
+}

@@ -1,10 +1,10 @@
-#include "relay/lookup_slots.hpp"
+#include "common/net/lookup_slots.hpp"
 
 #include <algorithm>
 
-#include "relay/dialer.hpp"
+#include "common/net/dialer.hpp"
 
-namespace ferry::relay {
+namespace ferry::net {
 
 bool LookupSlots::take(Dialer* d) {
   if (used_ < limit_) {
@@ -27,4 +27,4 @@ void LookupSlots::give() {
 
 void LookupSlots::forget(Dialer* d) { std::erase(waiting_, d); }
 
-}  // namespace ferry::relay
+}  // namespace ferry::net

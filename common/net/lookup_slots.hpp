@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <deque>
 
-namespace ferry::relay {
+namespace ferry::net {
 
 class Dialer;
 
@@ -36,4 +36,4 @@ class LookupSlots {
   std::deque<Dialer*> waiting_;
 };
 
-}  // namespace ferry::relay
+}  // namespace ferry::net

@@ -17,9 +17,9 @@
 #include "common/codec/link_frame.hpp"
 #include "common/codec/target.hpp"
 #include "common/uv/handle.hpp"
-#include "relay/lookup_slots.hpp"
+#include "common/net/lookup_slots.hpp"
 
-namespace ferry::relay {
+namespace ferry::net {
 
 struct DialResult {
   frame::OpenCode code = frame::OpenCode::Failure;
@@ -117,4 +117,4 @@ class Dialer {
   bool skipped_family_ = false;  // an address of the other family than egress_bind was left out
 };
 
-}  // namespace ferry::relay
+}  // namespace ferry::net

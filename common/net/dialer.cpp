@@ -1,4 +1,4 @@
-#include "relay/dialer.hpp"
+#include "common/net/dialer.hpp"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include "common/policy/address.hpp"
 #include "common/uv/loop.hpp"
 
-namespace ferry::relay {
+namespace ferry::net {
 
 struct Dialer::ResolveBox {
   uv_getaddrinfo_t req{};
@@ -305,4 +305,4 @@ void Dialer::stop_everything() {
   timeout_timer_.close();
 }
 
-}  // namespace ferry::relay
+}  // namespace ferry::net
