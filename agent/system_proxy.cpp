@@ -194,10 +194,14 @@ int system_proxy_command(const config::AgentConfig& cfg, const std::string& acti
   }
   const std::string url = pac_url(cfg);
   std::unique_ptr<Backend> backend;
+  // Whichever tool this system has (macOS's first there): a GNOME desktop on a Mac is rare, and a
+  // networksetup anywhere else is one somebody put there on purpose.
 #ifdef __APPLE__
   if (MacOs::available()) backend = std::make_unique<MacOs>();
+  if (!backend && Gnome::available()) backend = std::make_unique<Gnome>();
 #else
   if (Gnome::available()) backend = std::make_unique<Gnome>();
+  if (!backend && MacOs::available()) backend = std::make_unique<MacOs>();
 #endif
   if (!backend) {
     std::printf(

@@ -5,6 +5,7 @@ org.gnome.system.proxy` byte-identical; both may run twice; `status` finds setti
 while the agent is not running, and `off` repairs them. Skips with the reason when the tools are
 missing.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -111,6 +112,66 @@ class SystemProxy(unittest.TestCase):
             p = subprocess.run([AGENT] + args + ["--config", cfg], capture_output=True, text=True, env=self.env)
             self.assertEqual(p.returncode, 2)
             self.assertIn(expect, p.stderr)
+
+
+class MacOsCommands(unittest.TestCase):
+    """The macOS backend's commands, run against tests/e2e/standins/networksetup (a stand-in with the
+    real tool's subcommands and output, over a state file) on a system without GNOME's schema (a
+    gsettings stand-in that has none). Not macOS itself: what it checks is which networksetup calls
+    ferry makes, for which services, and that `off` puts back what `on` found."""
+
+    SERVICES = [{"name": "Wi-Fi", "enabled": True, "url": "(null)", "auto": False},
+                {"name": "Ethernet", "enabled": True, "url": "http://wpad.corp.example/proxy.pac", "auto": True},
+                {"name": "USB 10/100/1000 LAN", "enabled": True, "url": "http://old.example/x.pac", "auto": False},
+                {"name": "Bluetooth PAN", "enabled": False, "url": "(null)", "auto": False}]
+
+    def setUp(self):
+        self.home = tempfile.mkdtemp(prefix="ferry-macos-")
+        self.addCleanup(shutil.rmtree, self.home, True)
+        self.state = os.path.join(self.home, "state.json")
+        with open(self.state, "w") as f:
+            json.dump({"services": self.SERVICES}, f)
+        standins = os.path.join(os.path.dirname(os.path.abspath(__file__)), "standins")
+        self.env = dict(os.environ, NETWORKSETUP_STATE=self.state, PATH=standins + ":" + os.environ["PATH"])
+        self.cfg = os.path.join(self.home, "agent.toml")
+        with open(self.cfg, "w") as f:
+            f.write('private_key_file = "agent.key"\n[relay]\naddress = "127.0.0.1:9"\n'
+                    'public_key = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo="\n[http]\nlisten = "127.0.0.1:18083"\n')
+
+    def run_agent(self, action):
+        p = subprocess.run([AGENT, "system-proxy", action, "--config", self.cfg], capture_output=True, text=True,
+                           env=self.env, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return p.stdout
+
+    def services(self):
+        with open(self.state) as f:
+            return {s["name"]: s for s in json.load(f)["services"]}
+
+    def test_on_points_every_enabled_service_at_the_pac_and_off_puts_them_back(self):
+        pac = "http://127.0.0.1:18083/proxy.pac"
+        self.assertIn("on: macOS's network services (networksetup) now use " + pac, self.run_agent("on"))
+        on = self.services()
+        for name in ("Wi-Fi", "Ethernet", "USB 10/100/1000 LAN"):
+            self.assertEqual((on[name]["url"], on[name]["auto"]), (pac, True), name)
+        self.assertEqual(on["Bluetooth PAN"], self.SERVICES[3])  # a disabled service is left alone
+        self.assertIn("already on", self.run_agent("on"))
+        self.assertIn("Left behind by a crash?", self.run_agent("status"))
+        self.assertIn("off: macOS's network services (networksetup) are as before", self.run_agent("off"))
+        self.assertIn("already off", self.run_agent("off"))
+        after = self.services()
+        for before in self.SERVICES:
+            now = after[before["name"]]
+            self.assertEqual(now["auto"], before["auto"], before["name"])
+            # networksetup has no way to clear a URL: a service that had none keeps ferry's, switched
+            # off (inert); every other URL is the one it had.
+            self.assertEqual(now["url"], pac if before["url"] == "(null)" and before["enabled"] else before["url"],
+                             before["name"])
+        self.assertIn("off: the system does not use ferry's PAC", self.run_agent("status"))
+        self.assertFalse(os.path.exists(os.path.join(self.home, "system-proxy.saved")))
+        with open(self.state + ".log") as f:
+            calls = [json.loads(l) for l in f]
+        self.assertNotIn("Bluetooth PAN", {c[1] for c in calls if len(c) > 1})
 
 
 if __name__ == "__main__":
