@@ -7,10 +7,12 @@
 
 namespace ferry::relay {
 
-AdminServer::AdminServer(uv_loop_t* loop, const Metrics& metrics, const LinkPlacement& placement)
+AdminServer::AdminServer(uv_loop_t* loop, const Metrics& metrics, const LinkPlacement& placement,
+                         std::function<bool()> draining)
     : loop_(loop),
       metrics_(metrics),
       placement_(placement),
+      draining_(std::move(draining)),
       listener_(loop, [this](uv_stream_t* s) { on_connection(s); }) {}
 
 Result<void> AdminServer::start(const std::string& listen) {
@@ -18,7 +20,7 @@ Result<void> AdminServer::start(const std::string& listen) {
   if (!addr) return addr.error();
   if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
   listening_ = true;
-  log::info("relay", "admin listening on " + listener_.local_address() + " (GET /metrics, GET /healthz)");
+  log::info("relay", "admin listening on " + listener_.local_address() + " (GET /metrics, GET /healthz, GET /health)");
   return {};
 }
 
@@ -60,9 +62,13 @@ void AdminServer::on_request(uv::TcpConnection& pipe, Bytes& inbox, ByteSpan byt
     type = "text/plain; version=0.0.4";
   } else if (d->msg->target == "/healthz") {
     body = "ok\n";
+  } else if (d->msg->target == "/health") {
+    const bool draining = draining_ && draining_();
+    status = draining ? 503 : 200;
+    body = draining ? "draining: no new links; open streams finish\n" : "serving\n";
   } else {
     status = 404;
-    body = "GET /metrics or GET /healthz\n";
+    body = "GET /metrics, GET /healthz or GET /health\n";
   }
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + std::string(http1::reason_phrase(status)) +
                      "\r\nContent-Type: " + type + "\r\nContent-Length: " + std::to_string(body.size()) +

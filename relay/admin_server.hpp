@@ -1,5 +1,8 @@
-// The admin listener: GET /metrics (Prometheus text) and GET /healthz. One request per connection,
-// a bounded head, a timeout; meant for a monitoring system on a trusted address (loopback by default).
+// The admin listener: GET /metrics (Prometheus text), GET /healthz (alive: 200 for as long as the
+// process answers) and GET /health (serving: 200, or 503 once a SIGTERM started the drain, so that a
+// load balancer sends new links elsewhere while the open streams finish). One request per
+// connection, a bounded head, a timeout; meant for a monitoring system or a load balancer's health
+// check on a trusted address (loopback by default).
 #pragma once
 
 #include <map>
@@ -20,7 +23,9 @@ class AdminServer {
   // A whole request head must arrive within this, however steadily it trickles in.
   static constexpr std::uint64_t kRequestDeadlineMs = 5000;
 
-  AdminServer(uv_loop_t* loop, const Metrics& metrics, const LinkPlacement& placement);
+  // `draining` says whether the relay has begun to drain (GET /health).
+  AdminServer(uv_loop_t* loop, const Metrics& metrics, const LinkPlacement& placement,
+              std::function<bool()> draining);
   Result<void> start(const std::string& listen);
   void stop(std::function<void()> done);
 
@@ -31,6 +36,7 @@ class AdminServer {
   uv_loop_t* loop_;
   const Metrics& metrics_;
   const LinkPlacement& placement_;
+  std::function<bool()> draining_;
   uv::TcpListener listener_;
   std::map<uv::TcpConnection*, std::unique_ptr<uv::TcpConnection>> clients_;
   std::map<uv::TcpConnection*, Bytes> inboxes_;

@@ -101,7 +101,7 @@ int run(const std::string& path) {
   std::vector<std::thread> threads;
   {
     relay::RelayServer first(loop.get(), 0, cfg, *key, shared);
-    relay::AdminServer admin(loop.get(), shared.metrics, shared.placement);
+    relay::AdminServer admin(loop.get(), shared.metrics, shared.placement, [&first] { return first.draining(); });
     first.on_stopped([&admin] { admin.stop([] {}); });
     if (auto r = first.start(cfg.listen, false, true); !r) {
       log::error("relay", "cannot listen on " + cfg.listen + ": " + describe(r.error()));

@@ -54,6 +54,8 @@ class RelayServer {
   // The rate-limit bucket a peer ("IP:PORT", "[IPv6]:PORT") counts against: its IPv4 address or its
   // IPv6 /64, as bytes.
   static std::string rate_source(const std::string& peer);
+  // A SIGTERM (or stop()) began the drain: no new links; GET /health answers 503.
+  bool draining() const noexcept { return draining_; }
   // Runs once this worker has drained and closed everything (after SIGTERM).
   void on_stopped(std::function<void()> fn) { on_stopped_ = std::move(fn); }
 

@@ -423,11 +423,21 @@ class Admission(unittest.TestCase):
         self.assertRegex(text, r'ferry_bytes_total\{direction="down"\} [1-9]')
 
     def test_sigterm_drains_open_streams_then_exits_zero(self):
+        admin = self.ferry.relay.wait_for(r"admin listening on (\S+)").group(1)
+        rc, body, err = curl("-i", "http://%s/health" % admin)
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(body.startswith(b"HTTP/1.1 200 ") and body.endswith(b"\r\n\r\nserving\n"), body)
         with socket.create_connection(("127.0.0.1", self.ferry.http_port), timeout=10) as s:
             s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % self.target.port)
             self.assertTrue(s.recv(1024).startswith(b"HTTP/1.1 200"))
             self.ferry.relay.proc.send_signal(signal.SIGTERM)
             self.ferry.relay.wait_for(r"draining")
+            # A load balancer's health check says so (new links go elsewhere); liveness stays 200.
+            rc, body, err = curl("-i", "http://%s/health" % admin)
+            self.assertEqual(rc, 0, err)
+            self.assertTrue(body.startswith(b"HTTP/1.1 503 "), body)
+            self.assertIn(b"draining", body)
+            self.assertEqual(curl("http://%s/healthz" % admin)[1], b"ok\n")
             # The open stream still works while the relay drains.
             s.sendall(b"GET /during-drain HTTP/1.1\r\nHost: x\r\n\r\n")
             got = b""
