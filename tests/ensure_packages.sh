@@ -7,12 +7,12 @@ FERRY_BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config libuv1-dev li
                       libtomlplusplus-dev catch2 nlohmann-json3-dev python3 curl)
 # Everything the whole suite uses besides: clang and its runtime for libFuzzer, the real clients of the
 # end-to-end tests, network namespaces, Node.js (it evaluates the agent's PAC file), GNOME's proxy
-# settings on a private D-Bus session (system-proxy), and the package test (cpack, lintian,
-# systemd-analyze).
+# settings on a private D-Bus session (system-proxy), HAProxy (relays behind a load balancer with
+# PROXY protocol v2), and the package test (cpack, lintian, systemd-analyze).
 FERRY_TEST_PACKAGES=("${FERRY_BUILD_PACKAGES[@]}" clang libclang-rt-14-dev openssl ca-certificates iproute2 wget
                      git openssh-server openssh-client netcat-openbsd chromium nodejs
                      libglib2.0-bin gsettings-desktop-schemas dconf-gsettings-backend dconf-service dbus-daemon
-                     dpkg-dev lintian file man-db binutils systemd)
+                     haproxy dpkg-dev lintian file man-db binutils systemd)
 
 ensure_packages() {
   local missing=() p
