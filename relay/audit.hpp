@@ -13,6 +13,7 @@ namespace ferry::relay {
 
 struct AuditRecord {
   std::string agent;
+  std::string from;  // the agent's address ("IP:PORT"; a trusted balancer's PROXY header gives it)
   std::string target;
   std::string dialled;
   std::string result;            // "connected", "denied by policy", ...

@@ -1,5 +1,6 @@
 #include "relay/link_handler.hpp"
 
+#include "common/codec/proxy_v2.hpp"
 #include "common/link/record_codec.hpp"
 #include "common/link/session_words.hpp"
 #include "common/log.hpp"
@@ -37,8 +38,9 @@ LinkHandler::~LinkHandler() {
   if (holds_link_) ctx_.agents->release_link(peer());
 }
 
-Result<void> LinkHandler::adopt(int fd, Bytes message1) {
+Result<void> LinkHandler::adopt(int fd, Bytes message1, std::string peer) {
   if (auto r = conn_->adopt(fd); !r) return r;
+  if (!peer.empty()) conn_->set_peer_address(std::move(peer));
   if (!message1.empty()) conn_->receive_first(message1);
   return {};
 }
@@ -111,6 +113,7 @@ void LinkHandler::close_if_abusive() {
 void LinkHandler::on_open(link::StreamId id, const Target& target) {
   AuditRecord record;
   record.agent = agent_ ? agent_->name : "?";
+  record.from = conn_->peer_address();
   record.target = target.to_string();
   if (!agent_ || draining_) return refuse(id, record, frame::OpenCode::Limit, "the relay is draining");
   if (!ctx_.agents->acquire_stream(peer(), ctx_.max_streams))
@@ -244,19 +247,30 @@ void LinkHandler::on_closed(const Error& why) {
       const int fd = conn_->release_socket();
       if (fd >= 0) {
         moved_ = true;
-        ctx_.move_resume(conn_->session().peer(), moved->session, fd, std::move(record), source_);
+        ctx_.move_resume(conn_->session().peer(), moved->session, fd, std::move(record), source_,
+                         conn_->peer_address());
         return;
       }
     }
   }
   if (quiet_) return;
-  ctx_.metrics->handshake_failure(Metrics::classify(why));
+  // A PROXY v2 header from an address not in [proxy_protocol] trusted: no message 1 has such a
+  // beginning (its record length would be 3338 bytes), so the connection ended before any
+  // cryptography; it is counted apart, since it means a balancer the operator has not listed.
+  const ByteSpan first = conn_->first_bytes();
+  const bool proxy_header =
+      first.size() == proxy_v2::kSignature.size() && proxy_v2::starts_like_header(first);
+  ctx_.metrics->handshake_failure(proxy_header ? Metrics::HandshakeFailure::ProxyHeaderUntrusted
+                                               : Metrics::classify(why));
   const auto v =
       ctx_.refusal_log ? ctx_.refusal_log->note(uv_now(ctx_.loop)) : RefusalLogRate::Verdict{true, 0};
   if (v.left_out > 0)
     log::info("relay", std::to_string(v.left_out) +
                            " more handshakes were refused since the last such line (not logged one by one)");
-  if (v.log) log::info("relay", "handshake from " + conn_->peer_address() + " refused: " + describe(why));
+  if (v.log)
+    log::info("relay", "handshake from " + conn_->peer_address() + " refused: " +
+                           (proxy_header ? std::string("a PROXY v2 header from an address not in [proxy_protocol] trusted")
+                                         : describe(why)));
 }
 
 void LinkHandler::recheck_policy() {

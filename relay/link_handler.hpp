@@ -51,8 +51,9 @@ struct RelayContext {
   SessionTable* sessions = nullptr;
   // relay.toml [routes] through, with its version: pushed to each agent that takes it.
   frame::Routes routes;
+  // `peer`: the agent's address as the handler knew it (a PROXY header's, when there was one).
   std::function<void(const crypto::PublicKey& agent, const link::SessionId& id, int fd, Bytes message1,
-                     const std::string& source)>
+                     const std::string& source, const std::string& peer)>
       move_resume;
 };
 
@@ -67,8 +68,9 @@ class LinkHandler final : public link::LinkEvents {
   LinkHandler& operator=(const LinkHandler&) = delete;
 
   // Starts the handshake on an accepted socket, which it then owns (the caller still does on failure).
-  // `message1`: what another worker read from it already (a resume moved here).
-  Result<void> adopt(int fd, Bytes message1 = {});
+  // `message1`: what another worker read from it already (a resume moved here). `peer`: the agent's
+  // address from a trusted balancer's PROXY header; empty: the socket's own peer.
+  Result<void> adopt(int fd, Bytes message1 = {}, std::string peer = {});
   bool established() const noexcept { return agent_.has_value(); }
   // Sends ctx.routes to the agent, if it takes them (after the handshake, and after a reload).
   void push_routes();

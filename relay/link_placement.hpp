@@ -35,11 +35,13 @@ class LinkPlacement {
   // An accepted socket on its way to another worker.
   struct Arrival {
     Arrival() = default;
-    Arrival(int socket, std::string from, Bytes first = {})
-        : fd(socket), source(std::move(from)), message1(std::move(first)) {}
+    Arrival(int socket, std::string from, Bytes first = {}, std::string proxied = {})
+        : fd(socket), source(std::move(from)), message1(std::move(first)), peer(std::move(proxied)) {}
     int fd = -1;
     std::string source;
     Bytes message1;  // a resume moved from another worker: what that worker read
+    // The agent's address from a trusted balancer's PROXY header ("IP:PORT"); empty: the socket's.
+    std::string peer;
   };
   // Here: the accepting worker keeps it. Elsewhere: queued for another worker. Evict: every worker is
   // at its limit; the accepting worker keeps it and must end its oldest handshake. SourceFull: the

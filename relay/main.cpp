@@ -1,10 +1,12 @@
 // ferry-relay: admits listed agents, enforces the destination policy, dials from the egress address.
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <latch>
 #include <string>
 #include <thread>
@@ -15,6 +17,7 @@
 #include "common/key_commands.hpp"
 #include "common/log.hpp"
 #include "common/program_start.hpp"
+#include "common/uv/handle.hpp"
 #include "common/uv/loop.hpp"
 #include "relay/admin_server.hpp"
 #include "relay/enroll_command.hpp"
@@ -100,9 +103,23 @@ int run(const std::string& path) {
   int rc = 0;
   std::vector<std::thread> threads;
   {
+    // The admin endpoint stays until the last worker has drained, not only worker 0: GET /health
+    // answers 503 for as long as any stream is finishing, and a load balancer keeps seeing it.
+    uv::HandleGroup admin_handles;
+    uv::Handle<uv_async_t> all_stopped{admin_handles};
+    std::atomic<unsigned> running{1};  // worker 0; each thread adds itself before it starts
     relay::RelayServer first(loop.get(), 0, cfg, *key, shared);
     relay::AdminServer admin(loop.get(), shared.metrics, shared.placement, [&first] { return first.draining(); });
-    first.on_stopped([&admin] { admin.stop([] {}); });
+    std::function<void()> on_all_stopped = [&admin, &all_stopped] {
+      admin.stop([] {});
+      all_stopped.close();
+    };
+    all_stopped.init(uv_async_init, loop.get(), &on_all_stopped,
+                     [](uv_async_t* a) { (*static_cast<std::function<void()>*>(a->data))(); });
+    const auto worker_stopped = [&running, &all_stopped] {
+      if (--running == 0) uv_async_send(all_stopped.get());
+    };
+    first.on_stopped(worker_stopped);
     if (auto r = first.start(cfg.listen, false, true); !r) {
       log::error("relay", "cannot listen on " + cfg.listen + ": " + describe(r.error()));
       rc = 1;
@@ -119,10 +136,12 @@ int run(const std::string& path) {
       // earlier would stay on the first worker.
       std::latch started(workers - 1);
       for (unsigned i = 1; i < workers; ++i) {
+        ++running;
         threads.emplace_back([&, bound, i] {
           uv::Loop worker_loop;
           {
             relay::RelayServer server(worker_loop.get(), i, cfg, *key, shared);
+            server.on_stopped(worker_stopped);
             if (auto w = server.start(bound, false, false); !w) {
               log::error("relay", "worker cannot listen: " + describe(w.error()));
               server.stop();  // close what was opened before the server goes

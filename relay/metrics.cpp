@@ -20,7 +20,9 @@ const char* failure_label(std::size_t i) {
                                 "rate_limited",
                                 "too_many_unauthenticated",
                                 "too_many_from_source",
-                                "evicted"};
+                                "evicted",
+                                "proxy_header_missing",
+                                "proxy_header_untrusted"};
   return names[i];
 }
 

@@ -30,6 +30,8 @@ class Metrics {
     TooMany,
     TooManyFromSource,
     Evicted,
+    ProxyHeaderMissing,    // a trusted balancer's connection without a valid PROXY v2 header
+    ProxyHeaderUntrusted,  // a PROXY v2 header from an address not in [proxy_protocol] trusted
     Count
   };
 

@@ -22,6 +22,13 @@ frame::Routes routes_of(const config::RelayConfig& cfg) {
   return frame::Routes{routes::version_of(parsed), cfg.routes_through};
 }
 
+std::vector<routes::Route> trusted_of(const config::RelayConfig& cfg) {
+  std::vector<routes::Route> out;
+  for (const std::string& text : cfg.proxy_trusted)  // checked when relay.toml was read
+    if (auto r = routes::parse_route(text)) out.push_back(std::move(*r));
+  return out;
+}
+
 }  // namespace
 
 RelayShared::RelayShared(const config::RelayConfig& cfg, std::size_t workers)
@@ -46,6 +53,7 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   ctx_.metrics = &shared_.metrics;
   policy_->state = build_policy(config_);
   ctx_.policy = policy_hooks(policy_);
+  proxy_trusted_ = trusted_of(config_);
   ctx_.dial.connect_timeout_ms = static_cast<std::uint64_t>(config_.connect_timeout_ms);
   if (!config_.egress_bind.empty()) {
     sockaddr_storage ss{};
@@ -63,8 +71,8 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   ctx_.routes = routes_of(config_);
   ctx_.sessions = &sessions_;
   ctx_.move_resume = [this](const crypto::PublicKey& agent, const link::SessionId& id, int fd, Bytes message1,
-                            const std::string& source) {
-    move_resume(agent, id, fd, std::move(message1), source);
+                            const std::string& source, const std::string& peer) {
+    move_resume(agent, id, fd, std::move(message1), source, peer);
   };
   sigterm_.init(uv_signal_init, loop_, this);
   sigint_.init(uv_signal_init, loop_, this);
@@ -142,15 +150,57 @@ void RelayServer::on_connection(uv_stream_t* server) {
   sockaddr_storage peer{};
   socklen_t len = sizeof peer;
   const bool named = ::getpeername(*fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
-  const std::string source =
-      rate_source(named ? uv::format_socket_address(reinterpret_cast<sockaddr*>(&peer)) : "");
+  if (draining_ || !named) return void(::close(*fd));
+  const std::string address = uv::format_socket_address(reinterpret_cast<sockaddr*>(&peer));
+  // A trusted load balancer speaks first, with the agent's real address: the limits below are the
+  // agent's, not the balancer's (which would be everyone's).
+  if (trusted_balancer(reinterpret_cast<const sockaddr*>(&peer))) return wait_for_header(*fd, address);
+  place(*fd, address, false);
+}
+
+bool RelayServer::trusted_balancer(const sockaddr* peer) const {
+  if (proxy_trusted_.empty()) return false;
+  const auto a = policy::Address::from_sockaddr(peer);
+  return a && routes::routes_through(proxy_trusted_, a->to_target(0));
+}
+
+void RelayServer::wait_for_header(int fd, const std::string& balancer) {
+  if (header_waits_.size() >= kMaxHeaderWaits) {
+    shared_.metrics.handshake_failure(Metrics::HandshakeFailure::TooMany);
+    return void(::close(fd));
+  }
+  auto wait = std::make_unique<ProxyHeaderWait>(
+      loop_, fd,
+      [this, balancer](int got, Result<proxy_v2::Header> header) {
+        if (!header) {
+          shared_.metrics.handshake_failure(Metrics::HandshakeFailure::ProxyHeaderMissing);
+          if (shared_.refusal_log.note(uv_now(loop_)).log)
+            log::info("relay", "connection from " + balancer +
+                                   " (a trusted load balancer) closed: " + header.error().what);
+          return;
+        }
+        if (draining_) return void(::close(got));
+        // LOCAL: the balancer's own connection (a health check); its address stands.
+        if (header->local) return place(got, balancer, false);
+        place(got, header->source.to_string(), true);
+      },
+      [this](ProxyHeaderWait& gone) {
+        header_waits_.erase(&gone);  // from the wait's own callback, after its handles closed
+        maybe_exit();
+      });
+  ProxyHeaderWait* raw = wait.get();
+  header_waits_.emplace(raw, std::move(wait));
+  raw->start();
+}
+
+void RelayServer::place(int fd, const std::string& peer, bool proxied) {
+  const std::string source = rate_source(peer);
   const auto refuse = [&](std::optional<Metrics::HandshakeFailure> why) {
     if (why) shared_.metrics.handshake_failure(*why);
-    ::close(*fd);
+    ::close(fd);
   };
-  if (draining_ || !named) return refuse(std::nullopt);
   if (!shared_.rates.take(source, uv_now(loop_))) return refuse(Metrics::HandshakeFailure::RateLimited);
-  LinkPlacement::Arrival arrival{*fd, source};
+  LinkPlacement::Arrival arrival{fd, source, {}, proxied ? peer : std::string()};
   switch (shared_.placement.place(worker_, arrival)) {
     case LinkPlacement::Placed::Here:
       return admit(std::move(arrival));
@@ -194,10 +244,10 @@ void RelayServer::sweep_sessions() {
 }
 
 void RelayServer::move_resume(const crypto::PublicKey& agent, const link::SessionId& id, int fd,
-                              Bytes message1, const std::string& source) {
+                              Bytes message1, const std::string& source, const std::string& peer) {
   const auto worker = shared_.sessions.worker_of(id, agent);
   if (worker && *worker != worker_ &&
-      shared_.placement.move_to(*worker, LinkPlacement::Arrival{fd, source, std::move(message1)})) {
+      shared_.placement.move_to(*worker, LinkPlacement::Arrival{fd, source, std::move(message1), peer})) {
     log::debug("relay", "a resume of session " + link::short_session_id(id) + " moved to worker " +
                             std::to_string(*worker));
     return;
@@ -222,7 +272,7 @@ void RelayServer::admit(LinkPlacement::Arrival arrival) {
   LinkHandler* raw = handler.get();
   raw->set_admitted(++admitted_);
   links_.emplace(raw, std::move(handler));
-  if (auto r = raw->adopt(arrival.fd, std::move(arrival.message1)); !r) {
+  if (auto r = raw->adopt(arrival.fd, std::move(arrival.message1), std::move(arrival.peer)); !r) {
     log::warn("relay", "cannot accept a connection: " + describe(r.error()));
     ::close(arrival.fd);
     return raw->abort();
@@ -241,6 +291,7 @@ void RelayServer::drain() {
     listener_closed_ = true;
     maybe_exit();
   });
+  for (auto& [p, wait] : header_waits_) wait->close();  // their sockets close; each then goes
   if (std::exchange(placing_, false)) {
     for (auto& arrival : shared_.placement.close(worker_)) {  // placed here, never taken
       ::close(arrival.fd);
@@ -302,6 +353,7 @@ void RelayServer::reload() {
 
 void RelayServer::apply(const config::RelayConfig& next) {
   policy_->state = build_policy(next);  // new streams see the new rules; open ones carry on
+  proxy_trusted_ = trusted_of(next);    // for new connections
   frame::Routes routes = routes_of(next);
   const bool routes_changed = routes != ctx_.routes;
   ctx_.routes = std::move(routes);
@@ -319,7 +371,7 @@ void RelayServer::apply(const config::RelayConfig& next) {
 }
 
 void RelayServer::maybe_exit() {
-  if (!draining_ || !listener_closed_ || !links_.empty()) return;
+  if (!draining_ || !listener_closed_ || !links_.empty() || !header_waits_.empty()) return;
   if (std::exchange(exited_, true)) return;
   sigterm_.close();
   sigint_.close();

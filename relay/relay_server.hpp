@@ -11,11 +11,13 @@
 #include <memory>
 
 #include "common/config/relay_config.hpp"
+#include "common/routes/route_list.hpp"
 #include "common/uv/tcp_listener.hpp"
 #include "relay/config_broadcast.hpp"
 #include "relay/link_handler.hpp"
 #include "relay/link_placement.hpp"
 #include "relay/policy_hooks.hpp"
+#include "relay/proxy_header_wait.hpp"
 #include "relay/source_rate_limit.hpp"
 
 namespace ferry::relay {
@@ -40,6 +42,9 @@ class RelayServer {
   // The time to send message 1 on a worker past half its limit of handshakes.
   static constexpr std::int64_t kBusyHandshakeMs = 1000;
   static constexpr std::uint64_t kDrainMs = 10'000;
+  // Trusted balancers' connections whose PROXY header is still being read, per worker; past it a new
+  // one is closed at once (a balancer writes its header with the connection, so few ever wait).
+  static constexpr std::size_t kMaxHeaderWaits = 256;
 
   // `worker`: this worker's index, 0 to the number of workers given to `shared` less one.
   RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfig config, const crypto::SecretKey& key,
@@ -61,6 +66,11 @@ class RelayServer {
 
  private:
   void on_connection(uv_stream_t* server);
+  // After accept, and after a trusted balancer's PROXY header: rate limit, placement, admission.
+  // `peer` is the agent's address ("IP:PORT"); `proxied` when a PROXY header gave it.
+  void place(int fd, const std::string& peer, bool proxied);
+  bool trusted_balancer(const sockaddr* peer) const;
+  void wait_for_header(int fd, const std::string& balancer);
   // A connection placed on this worker, accepted here or by another worker.
   void on_tick();
   void refresh_local_addresses();
@@ -71,7 +81,7 @@ class RelayServer {
   void sweep_sessions();
   // A resume read here names a session another worker holds: the connection goes there.
   void move_resume(const crypto::PublicKey& agent, const link::SessionId& id, int fd, Bytes message1,
-                   const std::string& source);
+                   const std::string& source, const std::string& peer);
   void admit(LinkPlacement::Arrival arrival);
   void on_arrivals();
   void drain();
@@ -89,6 +99,9 @@ class RelayServer {
   RelayContext ctx_;
   uv::TcpListener listener_;
   std::map<LinkHandler*, std::unique_ptr<LinkHandler>> links_;
+  // [proxy_protocol] trusted, and the PROXY headers being read from those addresses.
+  std::vector<routes::Route> proxy_trusted_;
+  std::map<ProxyHeaderWait*, std::unique_ptr<ProxyHeaderWait>> header_waits_;
   uv::HandleGroup handles_;  // before the handles: they count in it
   uv::Handle<uv_signal_t> sigterm_{handles_}, sigint_{handles_}, sighup_{handles_};
   uv::Handle<uv_async_t> reload_wake_{handles_};    // the other workers: worker 0 published a configuration

@@ -141,6 +141,12 @@ std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfi
     r.reject_unknown();
     if (!err) read_route_list(r, "through", out.routes_through);
   }
+  if (const toml::table* proxy = top.table("proxy_protocol")) {
+    TableReader r(*proxy, path, "proxy_protocol.", err);
+    r.string_array("trusted", out.proxy_trusted);
+    r.reject_unknown();
+    if (!err) read_address_list(r, "trusted", out.proxy_trusted);
+  }
   read_agents(top, path, out, check_rule, err);
   top.reject_unknown();
   if (err) return err;

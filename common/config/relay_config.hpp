@@ -43,6 +43,10 @@ struct RelayConfig {
   // [routes] through: names and networks agents should send through the office (route_list.hpp),
   // canonical; pushed to every agent that takes them.
   std::vector<std::string> routes_through;
+  // [proxy_protocol] trusted: the load balancers' addresses and networks, canonical. A connection
+  // from one must begin with a PROXY v2 header (proxy_v2.hpp), whose source address then stands for
+  // the agent's; empty: no PROXY header is taken from anyone.
+  std::vector<std::string> proxy_trusted;
   std::vector<AgentEntry> agents;
 };
 

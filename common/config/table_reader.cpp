@@ -115,6 +115,20 @@ void TableReader::reject_unknown() {
   }
 }
 
+void read_address_list(TableReader& r, std::string_view key, std::vector<std::string>& texts) {
+  std::string why;
+  auto routes = routes::parse_routes(texts, &why);
+  if (!routes) return r.fail(key, why);
+  texts.clear();
+  for (std::size_t i = 0; i < routes->size(); ++i) {
+    const routes::Route& route = (*routes)[i];
+    if (route.pattern.is_name_pattern())
+      return r.fail(key, "entry " + std::to_string(i + 1) + " \"" + route.text +
+                             "\": an address or network (198.51.100.10, 198.51.100.0/24), not a name");
+    texts.push_back(route.text);
+  }
+}
+
 void read_route_list(TableReader& r, std::string_view key, std::vector<std::string>& texts) {
   std::string why;
   auto routes = routes::parse_routes(texts, &why);

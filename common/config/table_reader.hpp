@@ -48,5 +48,8 @@ class TableReader {
 // A list of routes (common/routes/route_list.hpp) read from `key`: each must parse, and the list must
 // fit one ROUTES frame; `texts` become their canonical spelling. Errors name the entry.
 void read_route_list(TableReader& r, std::string_view key, std::vector<std::string>& texts);
+// Addresses and networks only (relay.toml [proxy_protocol] trusted), in the routes' grammar; made
+// canonical in place, or the first bad entry reported on `key`.
+void read_address_list(TableReader& r, std::string_view key, std::vector<std::string>& texts);
 
 }  // namespace ferry::config

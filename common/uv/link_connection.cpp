@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "common/log.hpp"
 #include "common/uv/congestion_control.hpp"
 #include "common/uv/heap_trim.hpp"
@@ -120,6 +123,11 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
   auto* self = static_cast<LinkConnection*>(s->data);
   if (self->read_turn_.ended(nread)) return;
   if (nread > 0) {
+    if (self->first_bytes_len_ < self->first_bytes_.size()) {  // before receive() decrypts in place
+      const std::size_t n = std::min(self->first_bytes_.size() - self->first_bytes_len_, static_cast<std::size_t>(nread));
+      std::memcpy(self->first_bytes_.data() + self->first_bytes_len_, buf->base, n);
+      self->first_bytes_len_ += n;
+    }
     self->session_.receive(
         MutByteSpan(reinterpret_cast<std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)),
         self->now());

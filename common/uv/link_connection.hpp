@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <functional>
 #include <memory>
 
@@ -90,6 +91,11 @@ class LinkConnection final {
   void abort();
   bool closing() const noexcept { return closing_; }
   const std::string& peer_address() const noexcept { return peer_address_; }
+  // The agent's address as a trusted load balancer's PROXY header gave it: logs use it from now on.
+  void set_peer_address(std::string address) { peer_address_ = std::move(address); }
+  // The first bytes the peer sent (at most 12), as they came: a relay tells a PROXY v2 header sent
+  // from an address it does not trust apart from other garbage.
+  ByteSpan first_bytes() const noexcept { return {first_bytes_.data(), first_bytes_len_}; }
 
  private:
   struct WriteOp {
@@ -142,6 +148,8 @@ class LinkConnection final {
   Bytes scratch_;             // the batch being produced and written
   std::vector<Bytes> spare_;  // finished writes' buffers, reused by later batches (at most kSpareBuffers)
   std::string peer_address_;
+  std::array<std::uint8_t, 12> first_bytes_{};
+  std::size_t first_bytes_len_ = 0;
   link::Instant close_started_{0};
   link::Instant connect_started_{0};
   bool connecting_ = false;  // connect() called, on_connect_cb not yet run

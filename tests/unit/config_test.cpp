@@ -90,6 +90,10 @@ TEST_CASE("relay.toml: defaults and refusals name file, line and key", "[config]
   CHECK(c.listen == "0.0.0.0:7443");
   CHECK(c.idle_timeout_s == 900);
   CHECK(c.resume_grace_s == 90);
+  CHECK(c.proxy_trusted.empty());  // no PROXY header is taken from anyone
+  RelayConfig lb;
+  REQUIRE_FALSE(relay("[proxy_protocol]\ntrusted = [\"198.51.100.10\", \"2001:DB8::/32\"]\n", lb));
+  CHECK(lb.proxy_trusted == std::vector<std::string>{"198.51.100.10", "2001:db8::/32"});
 
   struct Case {
     std::string text, expect;
@@ -119,6 +123,11 @@ TEST_CASE("relay.toml: defaults and refusals name file, line and key", "[config]
       {"[[agents]]\nname = \"a\"\npublic_key = \"" + kKey + "\"\ncolour = 1\n",
        "relay.toml:4: agents[1].colour: unknown key"},
       {"listen = \n", "relay.toml:1: "},
+      {"[proxy_protocol]\ntrusted = [\"lb.example.com\"]\n",
+       "relay.toml:2: proxy_protocol.trusted: entry 1 \"lb.example.com\": an address or network"},
+      {"[proxy_protocol]\ntrusted = [\"198.51.100.10:7443\"]\n", "proxy_protocol.trusted: entry 1"},
+      {"[proxy_protocol]\ntrusted = [\"198.51.100.1/24\"]\n", "proxy_protocol.trusted: entry 1"},
+      {"[proxy_protocol]\ntrust = []\n", "relay.toml:2: proxy_protocol.trust: unknown key"},
   };
   for (const auto& k : cases) {
     INFO(k.text);

@@ -1,0 +1,300 @@
+"""Several relays behind HAProxy (Debian's haproxy, started here) with PROXY protocol v2, in network
+namespaces (root only):
+
+    laptop 198.18.1.2 ── 198.18.1.1 office 198.18.2.1 ── 198.18.2.2 target
+    agent                  HAProxy 198.18.1.1:7443
+                             ├─ relay-a 127.0.0.11:7443 (admin :9443)
+                             └─ relay-b 127.0.0.12:7443 (admin :9443)
+
+HAProxy's configuration is the README's ("More than one relay"), verbatim but for its addresses. The
+relays trust 127.0.0.1 (HAProxy's address towards them) and share one key. Checked: the audit shows
+the agent's real address; a PROXY header from an untrusted address, and a trusted connection without
+one, are closed before any cryptography and counted; SIGKILL of a relay: a new request succeeds
+within 5 s through the other; SIGTERM during a download: it completes intact within the drain,
+/health says 503, and new streams go to the other relay.
+"""
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import AGENT, RELAY, Daemon  # noqa: E402
+from netns_kit import Network, ns  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+README = os.path.join(HERE, "..", "..", "README.md")
+RELAYS = {"relay-a": "127.0.0.11", "relay-b": "127.0.0.12"}
+
+# In the target namespace: GET /whoami answers the caller's address; GET /big/N sends N MiB of a fixed
+# pattern, at most 8 MiB/s, so a download spans a relay's drain.
+TARGET = textwrap.dedent("""
+    import http.server, sys, time
+    BLOCK = bytes(range(256)) * 4096
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        def log_message(self, *a): pass
+        def do_GET(self):
+            if self.path.startswith("/big/"):
+                n = int(self.path[5:])
+                self.send_response(200)
+                self.send_header("Content-Length", str(n * len(BLOCK)))
+                self.end_headers()
+                for i in range(n):
+                    self.wfile.write(BLOCK)
+                    time.sleep(1 / 8)
+                return
+            body = self.client_address[0].encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+    s = http.server.ThreadingHTTPServer(("198.18.2.2", 80), H)
+    s.daemon_threads = True
+    print("ready", file=sys.stderr, flush=True)
+    s.serve_forever()
+""")
+
+
+def readme_haproxy_cfg():
+    """The README's HAProxy example, with this test's addresses in place of the example ones."""
+    with open(README) as f:
+        text = f.read()
+    m = re.search(r"## More than one relay\n.*?```\n(# haproxy\.cfg.*?)```", text, re.S)
+    assert m, "README: no haproxy.cfg block under 'More than one relay'"
+    cfg = m.group(1)
+    for old, new in (("203.0.113.10:7443", "198.18.1.1:7443"), ("10.0.0.11:7443", "127.0.0.11:7443"),
+                     ("10.0.0.12:7443", "127.0.0.12:7443")):
+        assert old in cfg, old
+        cfg = cfg.replace(old, new)
+    return cfg
+
+
+class Fleet(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("haproxy"):
+            raise unittest.SkipTest("needs Debian's haproxy package")
+        cls.net = Network("ffl%d" % os.getpid())
+        cls.net.create_laptop()
+        cls.daemons = {}
+        cls.dir = tempfile.mkdtemp(prefix="ferry-fleet-")
+        try:
+            cls.net.build()
+            d = cls.dir
+            cls.relay_pub = subprocess.run([RELAY, "keygen", "--out", d + "/relay.key"], check=True,
+                                           capture_output=True, text=True).stdout.strip()
+            agent_pub = subprocess.run([AGENT, "keygen", "--out", d + "/agent.key"], check=True,
+                                       capture_output=True, text=True).stdout.strip()
+            # A second agent with one link: when its relay dies it has no other link to fall back on.
+            single_pub = subprocess.run([AGENT, "keygen", "--out", d + "/single.key"], check=True,
+                                        capture_output=True, text=True).stdout.strip()
+            for name, addr in RELAYS.items():
+                with open("%s/%s.toml" % (d, name), "w") as f:
+                    f.write('listen = "%s:7443"\nadmin_listen = "%s:9443"\nprivate_key_file = "relay.key"\n'
+                            'egress_bind = "198.18.2.1"\naudit_log = "%s.audit"\n'
+                            '[proxy_protocol]\ntrusted = ["127.0.0.1"]\n'
+                            '[policy]\nrules = ["allow 198.18.2.2:80", "deny *"]\n'
+                            '[[agents]]\nname = "laptop"\npublic_key = "%s"\n'
+                            '[[agents]]\nname = "single"\npublic_key = "%s"\n' % (addr, addr, name, agent_pub, single_pub))
+            with open(d + "/haproxy.cfg", "w") as f:
+                f.write(readme_haproxy_cfg())
+            check = subprocess.run(ns(cls.net.office, "haproxy", "-c", "-f", d + "/haproxy.cfg"),
+                                   capture_output=True, text=True)
+            assert check.returncode == 0, check.stdout + check.stderr
+            cls.daemons["target"] = Daemon(ns(cls.net.target, sys.executable, "-c", TARGET))
+            cls.daemons["target"].wait_for(r"^ready$")
+            for name in RELAYS:
+                cls.start_relay(name)
+            cls.daemons["haproxy"] = Daemon(ns(cls.net.office, "haproxy", "-db", "-f", d + "/haproxy.cfg"))
+            with open(d + "/agent.toml", "w") as f:
+                f.write('private_key_file = "agent.key"\n[relay]\naddress = "198.18.1.1:7443"\npublic_key = "%s"\n'
+                        '[http]\nlisten = "127.0.0.1:8080"\n' % cls.relay_pub)
+            with open(d + "/single.toml", "w") as f:
+                f.write('private_key_file = "single.key"\n[relay]\naddress = "198.18.1.1:7443"\npublic_key = "%s"\n'
+                        'links = 1\n[http]\nlisten = "127.0.0.1:8081"\n' % cls.relay_pub)
+            cls.wait_backends_up()
+            cls.daemons["agent"] = Daemon(ns(cls.net.laptop, AGENT, "--config", d + "/agent.toml"))
+            cls.daemons["agent"].wait_for(r"link 2 of 2 up", timeout=20)
+            cls.daemons["single"] = Daemon(ns(cls.net.laptop, AGENT, "--config", d + "/single.toml"))
+            cls.daemons["single"].wait_for(r"link up", timeout=20)
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for daemon in getattr(cls, "daemons", {}).values():
+            daemon.stop(timeout=10)
+        cls.net.delete()
+        shutil.rmtree(getattr(cls, "dir", "/nonexistent"), ignore_errors=True)
+
+    @classmethod
+    def start_relay(cls, name):
+        relay = Daemon(ns(cls.net.office, RELAY, "--config", "%s/%s.toml" % (cls.dir, name)))
+        relay.wait_for(r"^.*listening on %s:7443" % re.escape(RELAYS[name]))
+        cls.daemons[name] = relay
+
+    @classmethod
+    def office_get(cls, url):
+        p = subprocess.run(ns(cls.net.office, "curl", "-sS", "-i", "--max-time", "5", url), capture_output=True,
+                           text=True, timeout=15)
+        return p.stdout
+
+    @classmethod
+    def wait_backends_up(cls, timeout=15):
+        """Until HAProxy passes connections on: a link through it comes up (its checks run every 1 s)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if all(cls.office_get("http://%s:9443/health" % a).startswith("HTTP/1.1 200") for a in RELAYS.values()):
+                time.sleep(2.5)  # rise 2 at inter 1s
+                return
+            time.sleep(0.2)
+        raise AssertionError("relays not healthy")
+
+    def metric(self, relay, reason):
+        text = self.office_get("http://%s:9443/metrics" % RELAYS[relay])
+        m = re.search(r'ferry_handshake_failures_total\{reason="%s"\} (\d+)' % reason, text)
+        return int(m.group(1)) if m else 0
+
+    def curl(self, url, *extra, max_time=10, port=8080):
+        p = subprocess.run(ns(self.net.laptop, "curl", "-sS", "--max-time", str(max_time), "-x",
+                              "http://127.0.0.1:%d" % port, *extra, url), capture_output=True, timeout=max_time + 10)
+        return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+    def audits(self):
+        out = {}
+        for name in RELAYS:
+            try:
+                with open("%s/%s.audit" % (self.dir, name)) as f:
+                    out[name] = f.read().splitlines()
+            except FileNotFoundError:
+                out[name] = []
+        return out
+
+    def serving(self):
+        """The relays the agent's links are on now, from their /metrics."""
+        out = []
+        for name, addr in RELAYS.items():
+            if name in self.daemons and self.daemons[name].proc.poll() is None:
+                m = re.search(r"^ferry_links (\d+)", self.office_get("http://%s:9443/metrics" % addr), re.M)
+                if m and int(m.group(1)) > 0:
+                    out.append(name)
+        return out
+
+    def restore(self, name):
+        """Puts a stopped relay back, for the next test."""
+        self.daemons[name].stop(timeout=15)
+        self.start_relay(name)
+        self.wait_backends_up()
+
+    def test_1_the_audit_shows_the_agents_real_address(self):
+        before = self.audits()
+        rc, out, err = self.curl("http://198.18.2.2/whoami")
+        self.assertEqual((rc, out), (0, b"198.18.2.1"), err)
+        new = [l for name, lines in self.audits().items() for l in lines[len(before[name]):]]
+        self.assertEqual(len(new), 1, new)
+        self.assertRegex(new[0], r'"from":"198\.18\.1\.2:\d+"')  # the laptop, not HAProxy's 127.0.0.1
+        self.assertEqual(sorted(self.serving()), sorted(RELAYS), "leastconn puts the two links apart")
+
+    def test_2_the_proxy_headers_trust_rules(self):
+        untrusted, missing = self.metric("relay-a", "proxy_header_untrusted"), self.metric("relay-a", "proxy_header_missing")
+        # From 198.18.2.1 (not trusted), a PROXY header naming someone else; then from 127.0.0.1
+        # (trusted) no header at all. Each is closed at once, well before the handshake timeout.
+        script = textwrap.dedent("""
+            import socket, sys, time
+            sig = bytes.fromhex("0D0A0D0A000D0A515549540A")
+            header = sig + bytes.fromhex("2111000C") + bytes([10, 9, 8, 7, 127, 0, 0, 11]) + bytes.fromhex("C7381D13")
+            for src, data in (("198.18.2.1", header + b"\\x00" * 64), ("127.0.0.1", b"\\x00\\x01" + b"\\x00" * 64)):
+                s = socket.socket()
+                s.bind((src, 0))
+                s.connect(("127.0.0.11", 7443))
+                s.settimeout(3)
+                start = time.time()
+                s.sendall(data)
+                try:
+                    while s.recv(4096):
+                        pass
+                    how = "closed"
+                except ConnectionResetError:
+                    how = "reset"
+                except socket.timeout:
+                    how = "still open"
+                print(src, how, round(time.time() - start, 2))
+        """)
+        p = subprocess.run(ns(self.net.office, sys.executable, "-c", script), capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for line in p.stdout.splitlines():
+            src, how, took = line.split()
+            self.assertIn(how, ("closed", "reset"), line)
+            self.assertLess(float(took), 2.0, line)
+        deadline = time.time() + 5
+        while time.time() < deadline and (self.metric("relay-a", "proxy_header_untrusted") == untrusted or
+                                          self.metric("relay-a", "proxy_header_missing") == missing):
+            time.sleep(0.1)
+        self.assertEqual(self.metric("relay-a", "proxy_header_untrusted"), untrusted + 1)
+        self.assertEqual(self.metric("relay-a", "proxy_header_missing"), missing + 1)
+        self.assertRegex("\n".join(self.daemons["relay-a"].lines),
+                         r"connection from 127\.0\.0\.1:\d+ \(a trusted load balancer\) closed: PROXY v2: no signature")
+
+    def test_3_a_killed_relay_new_requests_go_to_the_other_within_5_s(self):
+        # The one-link agent: its relay is the one that logged its link last.
+        self.assertEqual(self.curl("http://198.18.2.2/whoami", port=8081)[0], 0)
+        killed = [n for n in RELAYS if any('agent "single" connected' in l for l in self.daemons[n].lines)]
+        self.assertEqual(len(killed), 1, killed)
+        killed = killed[0]
+        self.daemons[killed].proc.send_signal(signal.SIGKILL)
+        self.daemons[killed].proc.wait(10)
+        start = time.time()
+        while True:
+            rc, out, err = self.curl("http://198.18.2.2/whoami", max_time=3, port=8081)
+            if rc == 0:
+                break
+            self.assertLess(time.time() - start, 5, "no request succeeded within 5 s: " + err)
+        took = time.time() - start
+        self.assertEqual(out, b"198.18.2.1")
+        self.assertLess(took, 5.0)
+        print("\nthe one-link agent's first request through the other relay: %.2f s after SIGKILL" % took,
+              file=sys.stderr)
+        self.restore(killed)
+
+    def test_4_a_rolling_restart(self):
+        serving = self.serving()
+        self.assertEqual(sorted(serving), sorted(RELAYS), "the agent's links are on both relays")
+        # 24 MiB at 8 MiB/s: about 3 s, well inside the 10 s drain.
+        download = subprocess.Popen(ns(self.net.laptop, "curl", "-sS", "--max-time", "30", "-x", "http://127.0.0.1:8080",
+                                       "http://198.18.2.2/big/24"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        # The relay whose metrics count an open stream carries the download.
+        streams = {n: int(re.search(r"^ferry_streams (\d+)", self.office_get("http://%s:9443/metrics" % a), re.M).group(1))
+                   for n, a in RELAYS.items()}
+        draining = max(streams, key=streams.get)
+        self.assertEqual(streams[draining], 1, streams)
+        other = [n for n in RELAYS if n != draining][0]
+        self.daemons[draining].proc.send_signal(signal.SIGTERM)
+        self.daemons[draining].wait_for(r"draining")
+        health = self.office_get("http://%s:9443/health" % RELAYS[draining])
+        self.assertTrue(health.startswith("HTTP/1.1 503"), health + "\n".join(self.daemons[draining].lines))
+        before = len(self.audits()[other])
+        start = time.time()
+        rc, out, err = self.curl("http://198.18.2.2/whoami", max_time=8)
+        self.assertEqual((rc, out), (0, b"198.18.2.1"), err)
+        self.assertLess(time.time() - start, 2.0, "a new stream waited for the draining relay")
+        self.assertEqual(len(self.audits()[other]), before + 1, "the new stream went to the other relay")
+        body, err = download.communicate(timeout=40)
+        self.assertEqual(download.returncode, 0, err)
+        want = (bytes(range(256)) * 4096) * 24
+        self.assertEqual(hashlib.sha256(body).hexdigest(), hashlib.sha256(want).hexdigest())
+        self.assertEqual(self.daemons[draining].proc.wait(15), 0)
+        self.restore(draining)
+
+
+if __name__ == "__main__":
+    unittest.main()
