@@ -288,6 +288,8 @@ void LinkClient::open_now(const Target& target, link::StreamHandler* handler) {
 }
 
 link::Mux* LinkClient::mux_of(std::uint64_t generation) noexcept {
+  for (const auto& d : draining_)
+    if (d->generation == generation) return &d->conn->mux();
   if (generation != generation_) return nullptr;
   return held_ ? held_.get() : mux();
 }
@@ -341,10 +343,40 @@ void LinkClient::on_alive() {
 }
 
 void LinkClient::on_goaway(const frame::GoAway& g) {
-  log::info("agent", prefix_ + "the relay is draining (" + g.reason + "); new streams wait for a new link");
-  // Streams already open finish on this link; the next open() finds no link up and waits for the
-  // reconnect that follows the relay's close.
-  established_ = false;
+  if (!conn_ || !handshake_done_ || stopping_) {
+    established_ = false;
+    return;
+  }
+  log::info("agent", prefix_ + "the relay is draining (" + g.reason + "); " +
+                         std::to_string(conn_->mux().stream_count()) +
+                         " open streams finish on this link, new ones go to a new link");
+  set_aside_draining();
+  schedule_reconnect(true);
+}
+
+void LinkClient::set_aside_draining() {
+  auto d = std::make_unique<Draining>();
+  Draining* raw = d.get();
+  raw->generation = generation_;  // the refs of its streams keep finding its mux (mux_of)
+  raw->conn = std::move(conn_);
+  raw->conn->set_owner(
+      *raw,
+      [this](std::unique_ptr<link::Mux> mux) {  // lost while draining: there is nothing to resume on
+        past_sent_ += mux->stats().bytes_sent;
+        past_received_ += mux->stats().bytes_received;
+        mux->shutdown_all();
+      },
+      // From a copy of the connection's own callback, so freeing it here is safe.
+      [this, raw](uv::LinkConnection& gone) {
+        past_sent_ += gone.mux().stats().bytes_sent;
+        past_received_ += gone.mux().stats().bytes_received;
+        std::erase_if(draining_, [raw](const auto& p) { return p.get() == raw; });
+        maybe_stopped();
+      });
+  raw->conn->close_when_streams_end(frame::CloseCode::Normal, "the relay is draining");
+  draining_.push_back(std::move(d));
+  established_ = handshake_done_ = false;
+  set_state("connecting", "the relay drains the last link");
 }
 
 void LinkClient::cancel(link::StreamHandler* handler) {
@@ -360,12 +392,14 @@ void LinkClient::stop(std::function<void()> done) {
   wait_timer_.close();
   grace_timer_.close();
   handles_.when_closed([this] { maybe_stopped(); });
+  for (const auto& d : draining_) d->conn->close(frame::CloseCode::Shutdown, "agent stopping");
   if (conn_) return conn_->close(frame::CloseCode::Shutdown, "agent stopping");
 }
 
 // Stopped: no connection, no lookup in flight, and the timers' close callbacks have run.
 void LinkClient::maybe_stopped() {
-  if (!stopping_ || conn_ || !retired_.empty() || resolving_ || handles_.open() > 0) return;
+  if (!stopping_ || conn_ || !retired_.empty() || !draining_.empty() || resolving_ || handles_.open() > 0)
+    return;
   if (auto f = std::exchange(stopped_, nullptr)) f();  // once
 }
 
@@ -373,8 +407,15 @@ crypto::SuiteSet LinkClient::relay_suites() const noexcept {
   return conn_ && handshake_done_ ? conn_->session().peer_suites() : crypto::SuiteSet{};
 }
 
+std::size_t LinkClient::stream_count() const noexcept {
+  std::size_t n = held_ ? held_->stream_count() : conn_ ? conn_->mux().stream_count() : 0;
+  for (const auto& d : draining_) n += d->conn->mux().stream_count();
+  return n;
+}
+
 std::uint64_t LinkClient::bytes_moved() const noexcept {
   std::uint64_t n = past_sent_ + past_received_;
+  for (const auto& d : draining_) n += d->conn->mux().stats().bytes_sent + d->conn->mux().stats().bytes_received;
   if (conn_) n += conn_->mux().stats().bytes_sent + conn_->mux().stats().bytes_received;
   if (held_) n += held_->stats().bytes_sent + held_->stats().bytes_received;
   return n;
@@ -397,9 +438,14 @@ LinkStatus LinkClient::status() const {
     s.bytes_sent += held_->stats().bytes_sent;
     s.bytes_received += held_->stats().bytes_received;
   }
+  for (const auto& d : draining_) {  // finishing on a relay that drains
+    s.streams += d->conn->mux().stream_count();
+    s.bytes_sent += d->conn->mux().stats().bytes_sent;
+    s.bytes_received += d->conn->mux().stats().bytes_received;
+  }
   if (conn_) {
     const auto& mux = conn_->mux();
-    s.streams = mux.stream_count();
+    s.streams += mux.stream_count();
     s.bytes_sent += mux.stats().bytes_sent;
     s.bytes_received += mux.stats().bytes_received;
     if (auto rtt = conn_->session().rtt()) s.rtt_ms = rtt->count();

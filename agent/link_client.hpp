@@ -90,9 +90,7 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   bool connecting() const noexcept { return resolving_ || (conn_ != nullptr && !handshake_done_); }
   // Bytes sent and received over every link this client has had.
   std::uint64_t bytes_moved() const noexcept;
-  std::size_t stream_count() const noexcept {
-    return held_ ? held_->stream_count() : conn_ ? conn_->mux().stream_count() : 0;
-  }
+  std::size_t stream_count() const noexcept;
   // The relay's suites from its message 2, while this link is established (none before).
   crypto::SuiteSet relay_suites() const noexcept;
   // Drains and stops (SIGTERM): `done` runs once the link is closed.
@@ -124,6 +122,9 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   void schedule_reconnect(bool at_once = false);
   void maybe_stopped();
   void retire();
+  // The relay drains (GOAWAY): the link's open streams finish on it, set aside, while a new link is
+  // made at once for new streams (behind a load balancer it reaches another relay).
+  void set_aside_draining();
   void set_state(const std::string& state, const std::string& detail);
   void fail_waiting(bool all);
   void arm_wait_timer();
@@ -153,6 +154,14 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   std::string host_, port_;
   std::unique_ptr<uv::LinkConnection> conn_;
   std::vector<std::unique_ptr<uv::LinkConnection>> retired_;  // closing; freed when gone
+  // Links set aside after GOAWAY, each with the generation of its streams' refs; freed when gone.
+  // Their events come to their own Draining: only their end matters.
+  struct Draining final : link::LinkEvents {
+    std::uint64_t generation = 0;
+    std::unique_ptr<uv::LinkConnection> conn;
+    void on_closed(const Error&) override {}
+  };
+  std::vector<std::unique_ptr<Draining>> draining_;
   bool established_ = false;                                  // up and taking new streams (not after GOAWAY)
   bool handshake_done_ = false;                               // the current conn_ completed its handshake
   bool stopping_ = false;

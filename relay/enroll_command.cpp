@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -59,39 +60,62 @@ int enroll_command(const std::string& path, const std::string& name, const std::
     std::fprintf(stderr, "%s\n", err->to_string().c_str());
     return 2;
   }
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string updated = text.str();
-  if (!updated.empty() && updated.back() != '\n') updated += '\n';
-  // Loading the result below checks the entry by the same rules as any relay.toml (a duplicate name).
-  updated += "\n[[agents]]\nname = \"" + name + "\"\npublic_key = \"" + key->to_base64() + "\"\n";
+  // Across relay.toml and every agents_file, before anything is written.
+  for (const config::AgentEntry& a : cfg.agents) {
+    if (a.name == name)
+      return std::fprintf(stderr, "not enrolled: \"%s\" is listed twice (it is enrolled already)\n", name.c_str()), 2;
+    if (a.public_key == *key)
+      return std::fprintf(stderr, "not enrolled: the same key is listed for \"%s\" already\n", a.name.c_str()), 2;
+  }
+  // Where the entry goes: relay.toml; the agents_file; or, for a directory, a file of its own.
+  std::error_code ec;
+  const bool into_directory = !cfg.agents_file.empty() && std::filesystem::is_directory(cfg.agents_file, ec);
+  const std::string dest = cfg.agents_file.empty() ? path
+                           : into_directory         ? cfg.agents_file + "/" + name + ".toml"
+                                                    : cfg.agents_file;
+  if (into_directory && std::filesystem::exists(dest, ec))
+    return std::fprintf(stderr, "not enrolled: %s exists already\n", dest.c_str()), 2;
+  std::string updated;
+  if (!into_directory) {
+    std::ifstream in(dest);
+    std::stringstream text;
+    text << in.rdbuf();
+    updated = text.str();
+    if (!updated.empty() && updated.back() != '\n') updated += '\n';
+    updated += '\n';
+  }
+  updated += "[[agents]]\nname = \"" + name + "\"\npublic_key = \"" + key->to_base64() + "\"\n";
+  // A new file in agents.d takes relay.toml's owner, group and mode: the service reads both alike.
   struct stat st {};
-  const bool existed = ::stat(path.c_str(), &st) == 0;
+  const bool existed = ::stat(into_directory ? path.c_str() : dest.c_str(), &st) == 0;
   const mode_t mode = existed ? (st.st_mode & 07777) : 0640;
-  const std::string scratch = write_scratch(path, updated, mode, existed ? &st : nullptr);
+  const std::string scratch = write_scratch(dest, updated, mode, existed ? &st : nullptr);
   if (scratch.empty()) {
-    std::perror((path + ".enroll").c_str());
+    std::perror((dest + ".enroll").c_str());
     return 1;
   }
-  config::RelayConfig next;
-  if (auto err = config::load_relay_config(scratch, next, rule_check())) {
-    ::unlink(scratch.c_str());
-    err->file = path;  // report against the file the user named; the line is where the entry would go
-    std::fprintf(stderr, "not enrolled: %s\n", err->to_string().c_str());
-    return 2;
+  if (dest == path) {
+    // Loading the result checks the entry by the same rules as any relay.toml.
+    config::RelayConfig next;
+    if (auto err = config::load_relay_config(scratch, next, rule_check())) {
+      ::unlink(scratch.c_str());
+      err->file = path;  // report against the file the user named; the line is where the entry would go
+      std::fprintf(stderr, "not enrolled: %s\n", err->to_string().c_str());
+      return 2;
+    }
   }
-  if (::rename(scratch.c_str(), path.c_str()) != 0) {
+  if (::rename(scratch.c_str(), dest.c_str()) != 0) {
     ::unlink(scratch.c_str());
-    return std::perror(path.c_str()), 1;
+    return std::perror(dest.c_str()), 1;
   }
   std::string relay_key = "(ferry-relay pubkey --key " + cfg.private_key_file + ")";
   if (auto own = crypto::read_key_file(cfg.private_key_file)) relay_key = own->public_key().to_base64();
   std::string address = cfg.listen;
   const bool wildcard = address.rfind("0.0.0.0:", 0) == 0 || address.rfind("[::]:", 0) == 0;
   if (wildcard) address = "RELAY_HOST" + address.substr(address.rfind(':'));
-  std::printf("enrolled \"%s\" in %s; reload the relay (kill -HUP, or systemctl reload ferry-relay)\n",
-              name.c_str(), path.c_str());
+  std::printf("enrolled \"%s\" in %s; reload the relay (kill -HUP, or systemctl reload ferry-relay)%s\n",
+              name.c_str(), dest.c_str(),
+              dest == path ? "" : ", and every relay that shares this file once it has the new copy");
   std::printf("\nfor the agent (ferry-agent init --relay %s --relay-key %s), or in agent.toml:\n",
               address.c_str(), relay_key.c_str());
   std::printf("[relay]\naddress = \"%s\"%s\npublic_key = \"%s\"\n", address.c_str(),

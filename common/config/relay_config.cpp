@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/config/table_reader.hpp"
@@ -54,6 +55,52 @@ void read_agents(TableReader& top, const std::string& file, RelayConfig& out, co
     if (err) return;
     out.agents.push_back(std::move(a));
   }
+}
+
+// policy_file: a [policy] table with rules, as relay.toml's would be.
+std::optional<ConfigError> read_policy_file(const std::string& file, RelayConfig& out, const RuleCheck& check) {
+  toml::table doc;
+  if (auto e = parse_toml_file(file, doc)) return e;
+  std::optional<ConfigError> err;
+  TableReader top(doc, file, "", err);
+  if (const toml::table* policy = top.table("policy")) {
+    TableReader r(*policy, file, "policy.", err);
+    r.string_array("rules", out.policy_rules);
+    r.reject_unknown();
+    check_rules(r, "rules", out.policy_rules, check);
+  } else {
+    top.fail("policy", "a policy_file holds a [policy] table with rules");
+  }
+  top.reject_unknown();
+  return err;
+}
+
+// agents_file: one file of [[agents]] tables, or a directory whose *.toml files each hold some (one
+// per person suits configuration management and `enroll`). Names and keys are unique over all of
+// them and relay.toml; an error names the file and line.
+std::optional<ConfigError> read_agents_file(const std::string& where, RelayConfig& out, const RuleCheck& check) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (std::filesystem::is_directory(where, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(where, ec))
+      if (entry.path().extension() == ".toml" && entry.path().filename().string()[0] != '.')
+        files.push_back(entry.path().string());
+    if (ec) return ConfigError{where, 0, "agents_file", "cannot list the directory: " + ec.message()};
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(where);
+  }
+  for (const std::string& file : files) {
+    toml::table doc;
+    if (auto e = parse_toml_file(file, doc)) return e;
+    std::optional<ConfigError> err;
+    TableReader top(doc, file, "", err);
+    read_agents(top, file, out, check, err);
+    top.reject_unknown();
+    if (err) return err;
+    out.agent_sources.push_back(file);
+  }
+  return std::nullopt;
 }
 
 void read_link_ciphers(TableReader& top, RelayConfig& out) {
@@ -129,11 +176,15 @@ std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfi
     r.integer("handshake_timeout_ms", out.handshake_timeout_ms, 100, 600000);
     r.reject_unknown();
   }
+  top.string("agents_file", out.agents_file);
+  top.string("policy_file", out.policy_file);
   if (const toml::table* policy = top.table("policy")) {
     TableReader r(*policy, path, "policy.", err);
     r.string_array("rules", out.policy_rules);
     r.reject_unknown();
     check_rules(r, "rules", out.policy_rules, check_rule);
+    if (!err && !out.policy_file.empty())
+      top.fail("policy_file", "relay.toml has a [policy] table too: keep the rules in one place");
   }
   if (const toml::table* routes = top.table("routes")) {
     TableReader r(*routes, path, "routes.", err);
@@ -150,6 +201,15 @@ std::optional<ConfigError> load_relay_config(const std::string& path, RelayConfi
   read_agents(top, path, out, check_rule, err);
   top.reject_unknown();
   if (err) return err;
+  out.agent_sources.push_back(path);
+  if (!out.policy_file.empty()) {
+    out.policy_file = resolve_path(path, out.policy_file);
+    if (auto e = read_policy_file(out.policy_file, out, check_rule)) return e;
+  }
+  if (!out.agents_file.empty()) {
+    out.agents_file = resolve_path(path, out.agents_file);
+    if (auto e = read_agents_file(out.agents_file, out, check_rule)) return e;
+  }
   out.private_key_file = resolve_path(path, out.private_key_file);
   if (out.audit_log != "-") out.audit_log = resolve_path(path, out.audit_log);
   return std::nullopt;

@@ -48,6 +48,13 @@ struct RelayConfig {
   // the agent's; empty: no PROXY header is taken from anyone.
   std::vector<std::string> proxy_trusted;
   std::vector<AgentEntry> agents;
+  // agents_file: more [[agents]], from a file or from every *.toml of a directory (in name order),
+  // which configuration management ships to each relay of a fleet; empty: none. policy_file: the
+  // [policy] table, from its own file. Both resolved against relay.toml's directory.
+  std::string agents_file;
+  std::string policy_file;
+  // The files actually read for [[agents]] (relay.toml and agents_file's), for the reload log.
+  std::vector<std::string> agent_sources;
 };
 
 // Checks one rule; returns an error message, or nothing when the rule is valid.

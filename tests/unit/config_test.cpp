@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 
 #include "common/config/agent_config.hpp"
@@ -332,4 +333,64 @@ TEST_CASE("agent.toml: [relay] links", "[config][pool]") {
     REQUIRE(err);
     CHECK_THAT(err->to_string(), Catch::Contains("agent.toml:4: relay.links:"));
   }
+}
+
+TEST_CASE("relay.toml: agents_file (a file or a directory of *.toml) and policy_file", "[config][fleet]") {
+  test::TempDir dir;
+  const std::string relay_toml = dir.path + "/relay.toml";
+  auto relay_with = [&](const std::string& text, RelayConfig& out) {
+    std::ofstream(relay_toml) << text;
+    return config::load_relay_config(relay_toml, out, [](const std::string& r) -> std::optional<std::string> {
+      if (r.rfind("allow ", 0) == 0 || r.rfind("deny ", 0) == 0) return std::nullopt;
+      return "a rule starts with allow or deny";
+    });
+  };
+  const std::string alice = "[[agents]]\nname = \"alice\"\npublic_key = \"" + kKey + "\"\n";
+  const std::string bob = "[[agents]]\nname = \"bob\"\npublic_key = \"" + kKey2 + "\"\n";
+
+  // One file beside relay.toml, relative to it; the policy in a file of its own.
+  write(dir, "agents.toml", alice + bob);
+  write(dir, "policy.toml", "[policy]\nrules = [\"allow *.corp.example:443\", \"deny *\"]\n");
+  RelayConfig one;
+  REQUIRE_FALSE(relay_with("agents_file = \"agents.toml\"\npolicy_file = \"policy.toml\"\n", one));
+  REQUIRE(one.agents.size() == 2);
+  CHECK(one.agents[1].name == "bob");
+  CHECK(one.policy_rules == std::vector<std::string>{"allow *.corp.example:443", "deny *"});
+  CHECK(one.agent_sources == std::vector<std::string>{relay_toml, dir.path + "/agents.toml"});
+
+  // A directory: every *.toml in name order; other files and dot files are not read.
+  std::filesystem::create_directory(dir.path + "/agents.d");
+  write(dir, "agents.d/20-bob.toml", bob);
+  write(dir, "agents.d/10-alice.toml", alice);
+  write(dir, "agents.d/README", "not toml at all [[[");
+  write(dir, "agents.d/.carol.toml.swp", "[[[");
+  RelayConfig many;
+  REQUIRE_FALSE(relay_with("agents_file = \"agents.d\"\n", many));
+  REQUIRE(many.agents.size() == 2);
+  CHECK(many.agents[0].name == "alice");
+  CHECK(many.agents[1].name == "bob");
+
+  // Refusals name the file and line: a name in two files, relay.toml's own [[agents]] too, a
+  // [policy] in both places, a missing file, something else than [[agents]] in an agents file.
+  struct Case {
+    std::string relay, expect;
+  } cases[] = {
+      {"agents_file = \"agents.d\"\n" + alice, "agents.d/10-alice.toml:2: agents[1].name: \"alice\" is listed twice"},
+      {"policy_file = \"policy.toml\"\n[policy]\nrules = []\n",
+       "policy_file: relay.toml has a [policy] table too"},
+      {"agents_file = \"nowhere.toml\"\n", "nowhere.toml"},
+      {"policy_file = \"agents.toml\"\n", "policy: a policy_file holds a [policy] table with rules"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.relay);
+    RelayConfig r;
+    auto err = relay_with(c.relay, r);
+    REQUIRE(err);
+    CHECK_THAT(err->to_string(), Catch::Contains(c.expect));
+  }
+  write(dir, "agents.d/30-odd.toml", "listen = \"0.0.0.0:1\"\n");
+  RelayConfig odd;
+  auto err = relay_with("agents_file = \"agents.d\"\n", odd);
+  REQUIRE(err);
+  CHECK_THAT(err->to_string(), Catch::Contains("30-odd.toml:1: listen: unknown key"));
 }
