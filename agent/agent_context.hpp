@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "agent/link_pool.hpp"
 #include "agent/recent_refusals.hpp"
+#include "agent/relay_set.hpp"
 #include "common/config/agent_config.hpp"
 #include "common/net/lookup_slots.hpp"
 
@@ -16,7 +16,7 @@ namespace ferry::agent {
 
 struct AgentContext {
   uv_loop_t* loop = nullptr;
-  LinkPool* links = nullptr;
+  RelaySet* links = nullptr;  // agent.toml's relays, each a pool of links; new streams go to one
   const config::AgentConfig* config = nullptr;
   // A client that has not finished its SOCKS or HTTP handshake after this long is closed.
   std::uint64_t handshake_timeout_ms = 10'000;

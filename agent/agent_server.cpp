@@ -65,8 +65,9 @@ Result<void> AgentServer::start() {
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
   uv_signal_start(sigint_.get(), on_signal, SIGINT);
   if (config_.direct_outside)
-    log::info("agent", "split mode: targets outside the office's routes will be dialled from this "
-                       "computer; until the relay sends its routes, everything goes through it");
+    log::info("agent",
+              "split mode: targets outside the office's routes will be dialled from this "
+              "computer; until the relay sends its routes, everything goes through it");
   links_.start();
   if (auto r = network_.start(); !r)
     log::info("agent", "network changes are not watched (" + describe(r.error()) +
@@ -82,6 +83,13 @@ void AgentServer::check_egress() {
       log::info("agent", "egress check: " + r.summary());
     else
       log::warn("agent", "egress check: " + r.summary());
+    // With several relays, one that leaves from another address than expected_egress is not used:
+    // targets would see the wrong address (and answer 403), however well the relay works.
+    // A check that did not work (the URL unreachable) says nothing about the relay.
+    if (!r.matches() && !r.address.empty() && !config_.expected_egress.empty() && links_.size() > 1 &&
+        !links_.reject_active("targets see it as " + r.address + ", not " + r.expected +
+                              " (expected_egress)"))
+      log::warn("agent", "no other relay to move to: " + links_.active_address() + " stays in use");
   });
 }
 
@@ -237,8 +245,14 @@ std::string AgentServer::status_json() const {
   // Split mode ([routes] direct_outside): off, waiting (no routes yet: everything goes through the
   // relay), or on (targets outside the routes are dialled from this computer).
   j += ",\"split_mode\":" + json_string(!config_.direct_outside ? "off"
-                                          : relay_routes_.version ? "on"
-                                                                  : "waiting for the relay's routes");
+                                        : relay_routes_.version ? "on"
+                                                                : "waiting for the relay's routes");
+  // agent.toml's relays: which serves, and why each other one does not.
+  std::string relays;
+  for (const RelayState& r : links_.states())
+    relays += std::string(relays.empty() ? "" : ",") + "{\"address\":" + json_string(r.address) +
+              ",\"state\":" + json_string(r.state) + "}";
+  j += ",\"relays\":[" + relays + "]";
   // Each link of the pool ([relay] links), last: `ferry-agent status` reads the first of each key.
   std::size_t up = 0;
   std::string each;
@@ -263,7 +277,7 @@ std::string AgentServer::status_html() const {
   StatusView v;
   v.draining = ctx_.draining;
   v.uptime_s = (uv_now(loop_) - started_ms_) / 1000;
-  v.relay = config_.relay_address;
+  v.relay = links_.active_address();
   v.links = links_.statuses();
   for (const auto& [p, s] : sessions_)
     if (auto snap = s->snapshot()) v.streams.push_back(std::move(*snap));

@@ -13,8 +13,8 @@
 
 #include "agent/client_session.hpp"
 #include "agent/egress_check.hpp"
-#include "agent/link_pool.hpp"
 #include "agent/network_watch.hpp"
+#include "agent/relay_set.hpp"
 #include "common/routes/route_list.hpp"
 #include "common/uv/tcp_listener.hpp"
 
@@ -51,7 +51,7 @@ class AgentServer {
   uv_loop_t* loop_;
   config::AgentConfig config_;
   crypto::SecretKey key_;
-  LinkPool links_;
+  RelaySet links_;
   NetworkWatch network_;  // a new network or a wake: the links are probed at once
   AgentContext ctx_;
   EgressCheck egress_;

@@ -269,10 +269,22 @@ void LinkClient::open(const Target& target, link::StreamHandler* handler) {
 }
 
 void LinkClient::hand_over_waiting(LinkClient& other) {
+  hand_over_waiting([&other](const Target& t, link::StreamHandler* h) { other.open(t, h); });
+}
+
+void LinkClient::hand_over_waiting(const std::function<void(const Target&, link::StreamHandler*)>& open) {
   std::vector<Waiting> waiting;
   waiting.swap(waiting_);
   arm_wait_timer();
-  for (auto& w : waiting) other.open(w.target, w.handler);
+  for (auto& w : waiting) open(w.target, w.handler);
+}
+
+void LinkClient::wind_down(const std::string& why) {
+  if (!conn_ || !handshake_done_ || stopping_) return;
+  established_ = false;
+  conn_->mux().goaway(why);
+  conn_->close_when_streams_end(frame::CloseCode::Normal, why);
+  if (hooks_.on_change) hooks_.on_change();
 }
 
 void LinkClient::open_now(const Target& target, link::StreamHandler* handler) {
@@ -415,7 +427,8 @@ std::size_t LinkClient::stream_count() const noexcept {
 
 std::uint64_t LinkClient::bytes_moved() const noexcept {
   std::uint64_t n = past_sent_ + past_received_;
-  for (const auto& d : draining_) n += d->conn->mux().stats().bytes_sent + d->conn->mux().stats().bytes_received;
+  for (const auto& d : draining_)
+    n += d->conn->mux().stats().bytes_sent + d->conn->mux().stats().bytes_received;
   if (conn_) n += conn_->mux().stats().bytes_sent + conn_->mux().stats().bytes_received;
   if (held_) n += held_->stats().bytes_sent + held_->stats().bytes_received;
   return n;

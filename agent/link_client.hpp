@@ -77,8 +77,13 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   void open(const Target& target, link::StreamHandler* handler);
   // Forgets the opens of `handler` that still wait for the link (an OPEN sent is its ref's to reset).
   void cancel(link::StreamHandler* handler);
-  // Opens waiting for this link to come up go to `other` instead (a pool's link that is up).
+  // Opens waiting for this link to come up go to `other` instead (a pool's link that is up), or to
+  // `open` (another relay's pool).
   void hand_over_waiting(LinkClient& other);
+  void hand_over_waiting(const std::function<void(const Target&, link::StreamHandler*)>& open);
+  // Another relay takes new streams: this link takes none, and closes once its streams have ended
+  // (at once when it has none); the pool's may_connect then keeps it from reconnecting.
+  void wind_down(const std::string& why);
   // A parked link (may_connect said no) asks again.
   void poke();
   // The network may have changed: an established link is probed (a PING that must be answered
@@ -162,8 +167,8 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
     void on_closed(const Error&) override {}
   };
   std::vector<std::unique_ptr<Draining>> draining_;
-  bool established_ = false;                                  // up and taking new streams (not after GOAWAY)
-  bool handshake_done_ = false;                               // the current conn_ completed its handshake
+  bool established_ = false;     // up and taking new streams (not after GOAWAY)
+  bool handshake_done_ = false;  // the current conn_ completed its handshake
   bool stopping_ = false;
   bool probing_ = false;  // a probe of this link is unanswered
   std::function<void()> stopped_;

@@ -15,7 +15,7 @@ LinkPool::LinkPool(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto
     hooks.index = i;
     hooks.size = n;
     hooks.primary = i == 0 ? nullptr : links_.front().get();
-    if (n > 1) hooks.may_connect = [this, i] { return may_connect(i); };
+    hooks.may_connect = [this, i] { return may_connect(i); };
     hooks.on_change = [this] { on_change(); };
     hooks.on_routes = [this](const frame::Routes& r) {
       if (on_routes_) on_routes_(r);
@@ -32,6 +32,7 @@ void LinkPool::start() {
 
 bool LinkPool::may_connect(std::size_t i) const {
   if (stopping_) return false;
+  if (standby_ && links_[i]->stream_count() == 0) return false;  // held streams still resume
   if (i != 0 && !links_[0]->up()) return false;
   for (std::size_t j = 0; j < links_.size(); ++j)
     if (j != i && links_[j]->connecting()) return false;
@@ -42,6 +43,9 @@ bool LinkPool::may_connect(std::size_t i) const {
 // starts connecting makes may_connect() false for the rest, so at most one starts.
 void LinkPool::on_change() {
   if (stopping_) return;
+  if (standby_)  // a handshake that was under way when another relay took over: its link goes idle
+    for (auto& l : links_)
+      if (l->up() && l->stream_count() == 0) l->wind_down("another relay takes new streams");
   if (links_[0]->up() && links_[0]->generation() != session_generation_) {
     session_generation_ = links_[0]->generation();  // a resume keeps it: the same session goes on
     if (on_new_session_) on_new_session_();
@@ -60,6 +64,26 @@ void LinkPool::open(const Target& target, link::StreamHandler* handler) {
     loads_[i] = LinkLoad{links_[i]->up(), recent_[i].value(), links_[i]->stream_count()};
   }
   links_[choose_link(loads_).value_or(0)]->open(target, handler);
+}
+
+void LinkPool::set_standby(bool standby) {
+  standby_ = standby;
+  for (auto& l : links_) {
+    if (standby)
+      l->wind_down("another relay takes new streams");
+    else
+      l->poke();
+  }
+}
+
+bool LinkPool::any_up() const noexcept {
+  for (const auto& l : links_)
+    if (l->up()) return true;
+  return false;
+}
+
+void LinkPool::hand_over_waiting(const std::function<void(const Target&, link::StreamHandler*)>& open) {
+  for (auto& l : links_) l->hand_over_waiting(open);
 }
 
 void LinkPool::probe(const std::string& why) {

@@ -36,6 +36,12 @@ class LinkPool {
   void on_new_session(std::function<void()> fn) { on_new_session_ = std::move(fn); }
   // `fn` gets each route list a link's relay pushes (every link of the pool gets the same one).
   void on_routes(std::function<void(const frame::Routes&)> fn) { on_routes_ = std::move(fn); }
+  // Standby (another relay of agent.toml takes new streams): links with streams, or with streams held
+  // for resumption, carry on; the others close when idle and do not reconnect. Off: they connect again.
+  void set_standby(bool standby);
+  bool any_up() const noexcept;
+  // Opens waiting for a link of this pool go to `open` instead (another relay's pool).
+  void hand_over_waiting(const std::function<void(const Target&, link::StreamHandler*)>& open);
   // Drains and stops every link; `done` runs once all are closed.
   void stop(std::function<void()> done);
 
@@ -55,6 +61,7 @@ class LinkPool {
   std::vector<RecentBytes> recent_;
   std::vector<LinkLoad> loads_;  // scratch for open()
   bool stopping_ = false;
+  bool standby_ = false;
   std::size_t stopped_ = 0;
   std::uint64_t session_generation_ = 0;
   std::function<void()> on_new_session_;

@@ -80,6 +80,16 @@ int status_command(const config::AgentConfig& cfg) {
   if (cfg.http_listen) routes += "; PAC: http://" + listen + "/proxy.pac";
   std::printf("routes:          %s\n", routes.c_str());
   std::printf("split mode:      %s\n", field(j, "split_mode").c_str());
+  // agent.toml's relays, when it lists several: which serves, and why each other one does not.
+  if (cfg.relays.size() > 1) {
+    std::size_t i = 0;
+    for (auto at = j.find("{\"address\":"); at != std::string::npos; at = j.find("{\"address\":", at + 1)) {
+      const std::string r = j.substr(at, j.find('}', at) - at + 1);
+      ++i;
+      std::printf("relay %zu:%*s%s: %s\n", i, i < 10 ? 9 : 8, "", field(r, "address").c_str(),
+                  field(r, "state").c_str());
+    }
+  }
   // Each link's session: resumes are the lost links its streams lived through (docs/protocol.md 4.13).
   std::size_t n = 0;
   for (auto at = j.find("{\"state\":"); at != std::string::npos; at = j.find("{\"state\":", at + 1)) {

@@ -55,6 +55,57 @@ bool is_loopback_listen(const std::string& address) {
   return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
 }
 
+namespace {
+
+// [relay] address: "HOST:PORT", or a list of relays in preference order, each "HOST:PORT" or
+// { address = "HOST:PORT", public_key = "..." } (its own key; else [relay] public_key).
+void read_relay_addresses(TableReader& r, const std::string& path, AgentConfig& out,
+                          std::optional<ConfigError>& err) {
+  const toml::node* n = r.node("address");
+  const auto add = [&](const std::string& address, const std::string& key_text, TableReader& where,
+                       std::string_view key) {
+    if (!valid_host_port(address)) return where.fail(key, "must be HOST:PORT, e.g. relay.example.com:7443");
+    RelayEntry e{address, {}};
+    if (!key_text.empty()) {
+      auto k = crypto::PublicKey::from_base64(key_text);
+      if (!k)
+        return where.fail("public_key",
+                          "must be the base64 of the relay's 32-byte public key (ferry-relay pubkey)");
+      e.public_key = *k;
+    }
+    for (const RelayEntry& other : out.relays)
+      if (other.address == address) return where.fail(key, "\"" + address + "\" is listed twice");
+    out.relays.push_back(e);
+  };
+  if (!n) return r.fail("address", "is required");
+  if (n->is_string()) return add(**n->as_string(), "", r, "address");
+  const toml::array* list = n->as_array();
+  if (!list || list->empty() || list->size() > AgentConfig::kMaxRelays)
+    return r.fail("address", "must be \"HOST:PORT\" or a list of 1 to " +
+                                 std::to_string(AgentConfig::kMaxRelays) + " relays");
+  std::size_t i = 0;
+  for (const toml::node& item : *list) {
+    ++i;
+    if (err) return;
+    if (item.is_string()) {
+      add(**item.as_string(), "", r, "address");
+    } else if (const toml::table* t = item.as_table()) {
+      TableReader e(*t, path, "relay.address[" + std::to_string(i) + "].", err);
+      std::string address, key_text;
+      e.string("address", address, true);
+      e.string("public_key", key_text);
+      e.reject_unknown();
+      if (!err) add(address, key_text, e, "address");
+    } else {
+      r.fail("address",
+             "entry " + std::to_string(i) +
+                 ": each relay is \"HOST:PORT\" or { address = \"HOST:PORT\", public_key = \"...\" }");
+    }
+  }
+}
+
+}  // namespace
+
 std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfig& out) {
   toml::table doc;
   if (auto e = parse_toml_file(path, doc)) return e;
@@ -67,8 +118,8 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
     TableReader r(*relay, path, "relay.", err);
     std::string key_text;
     std::string cipher = "auto";
-    r.string("address", out.relay_address, true);
-    r.string("public_key", key_text, true);
+    read_relay_addresses(r, path, out, err);
+    r.string("public_key", key_text);
     r.string("cipher", cipher);
     r.integer("links", out.links, 1, AgentConfig::kMaxLinks);
     r.string("egress_check_url", out.egress_check_url);
@@ -86,14 +137,20 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
       out.cipher = crypto::parse_suite(cipher);
       if (!out.cipher) r.fail("cipher", "must be \"auto\", \"aes-256-gcm\" or \"chacha20-poly1305\"");
     }
-    if (!err && !valid_host_port(out.relay_address))
-      r.fail("address", "must be HOST:PORT, e.g. relay.example.com:7443");
-    if (!err) {
+    if (!err && key_text.empty()) {
+      for (const RelayEntry& e : out.relays)
+        if (e.public_key == crypto::PublicKey{}) r.fail("public_key", "is required");
+    } else if (!err) {
       auto key = crypto::PublicKey::from_base64(key_text);
       if (!key)
         r.fail("public_key", "must be the base64 of the relay's 32-byte public key (ferry-relay pubkey)");
       else
-        out.relay_key = *key;
+        for (RelayEntry& e : out.relays)
+          if (e.public_key == crypto::PublicKey{}) e.public_key = *key;
+    }
+    if (!err) {
+      out.relay_address = out.relays.front().address;
+      out.relay_key = out.relays.front().public_key;
     }
   } else {
     top.fail("relay", "[relay] is required: address and public_key");

@@ -12,11 +12,21 @@
 
 namespace ferry::config {
 
+// One relay of `[relay] address` (a string, or a list of them).
+struct RelayEntry {
+  std::string address;  // HOST:PORT
+  crypto::PublicKey public_key{};
+};
+
 struct AgentConfig {
   std::string file;
   std::string private_key_file = "agent.key";
   std::string relay_address;  // HOST:PORT; the agent resolves this one name itself
   crypto::PublicKey relay_key{};
+  // Every relay, in preference order (relay_address and relay_key are the first's, or, in a copy
+  // made for one LinkPool, that pool's). Each has [relay] public_key unless it names its own.
+  static constexpr std::size_t kMaxRelays = 8;
+  std::vector<RelayEntry> relays;
   // [relay] cipher: empty for "auto" (AES-256-GCM where this CPU has AES instructions and the relay
   // takes it, ChaCha20-Poly1305 otherwise), or the one suite to use.
   std::optional<crypto::CipherSuite> cipher;

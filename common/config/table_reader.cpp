@@ -61,6 +61,11 @@ void TableReader::integer(std::string_view key, std::int64_t& out, std::int64_t 
   out = v;
 }
 
+const toml::node* TableReader::node(std::string_view key) {
+  read_.emplace_back(key);
+  return table_.get(key);
+}
+
 void TableReader::boolean(std::string_view key, bool& out) {
   read_.emplace_back(key);
   const toml::node* n = table_.get(key);

@@ -27,6 +27,8 @@ class TableReader {
   void integer(std::string_view key, std::int64_t& out, std::int64_t min, std::int64_t max);
   void string_array(std::string_view key, std::vector<std::string>& out);
   void boolean(std::string_view key, bool& out);
+  // The raw value, for a key of more than one shape; marks it read.
+  const toml::node* node(std::string_view key);
   // A sub-table; nullptr when absent (or after an error).
   const toml::table* table(std::string_view key);
   const toml::array* array_of_tables(std::string_view key);

@@ -343,5 +343,122 @@ class Fleet(unittest.TestCase):
             self.daemons[name].proc.send_signal(signal.SIGHUP)
 
 
+class RelaysListedInAgentToml(unittest.TestCase):
+    """agent.toml's [relay] address as a list, with no load balancer (root only):
+
+        laptop 198.18.1.2 ── office 198.18.1.1: relay-1 :7444, relay-2 :7445 (egress 198.18.2.1)
+                                                relay-3 :7446 (egress 198.18.2.3: not the office's)
+
+    Agent "pair" lists relay-1 then relay-2; agent "picky" lists relay-3 then relay-1, and expects
+    the egress 198.18.2.1 (egress_check_url: the target answers the caller's address)."""
+
+    PORTS = {"relay-1": (7444, "198.18.2.1"), "relay-2": (7445, "198.18.2.1"), "relay-3": (7446, "198.18.2.3")}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.net = Network("frl%d" % os.getpid())
+        cls.net.create_laptop()
+        cls.daemons = {}
+        cls.dir = tempfile.mkdtemp(prefix="ferry-relays-")
+        try:
+            cls.net.build()
+            subprocess.run(ns(cls.net.office, "ip", "addr", "add", "198.18.2.3/24", "dev", cls.net.dev("c")), check=True)
+            d = cls.dir
+            cls.relay_pub = subprocess.run([RELAY, "keygen", "--out", d + "/relay.key"], check=True,
+                                           capture_output=True, text=True).stdout.strip()
+            os.mkdir(d + "/agents.d")
+            for agent in ("pair", "picky"):
+                pub = subprocess.run([AGENT, "keygen", "--out", "%s/%s.key" % (d, agent)], check=True,
+                                     capture_output=True, text=True).stdout.strip()
+                with open("%s/agents.d/%s.toml" % (d, agent), "w") as f:
+                    f.write('[[agents]]\nname = "%s"\npublic_key = "%s"\n' % (agent, pub))
+            for name, (port, egress) in cls.PORTS.items():
+                with open("%s/%s.toml" % (d, name), "w") as f:
+                    f.write('listen = "198.18.1.1:%d"\nprivate_key_file = "relay.key"\negress_bind = "%s"\n'
+                            'audit_log = "%s.audit"\nagents_file = "agents.d"\n'
+                            '[policy]\nrules = ["allow 198.18.2.2:80", "deny *"]\n' % (port, egress, name))
+            cls.daemons["target"] = Daemon(ns(cls.net.target, sys.executable, "-c", TARGET))
+            cls.daemons["target"].wait_for(r"^ready$")
+            for name in cls.PORTS:
+                cls.start_relay(name)
+            for agent, relays, port in (("pair", ("relay-1", "relay-2"), 8080), ("picky", ("relay-3", "relay-1"), 8081)):
+                with open("%s/%s.toml" % (d, agent), "w") as f:
+                    f.write('private_key_file = "%s.key"\n[relay]\naddress = [%s]\npublic_key = "%s"\n'
+                            'egress_check_url = "http://198.18.2.2/whoami"\nexpected_egress = "198.18.2.1"\n'
+                            '[http]\nlisten = "127.0.0.1:%d"\n'
+                            % (agent, ", ".join('"198.18.1.1:%d"' % cls.PORTS[r][0] for r in relays), cls.relay_pub,
+                               port))
+                cls.daemons[agent] = Daemon(ns(cls.net.laptop, AGENT, "--config", "%s/%s.toml" % (d, agent)))
+            cls.daemons["pair"].wait_for(r"egress check: the target sees you as 198\.18\.2\.1", timeout=20)
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for daemon in getattr(cls, "daemons", {}).values():
+            daemon.stop(timeout=10)
+        cls.net.delete()
+        shutil.rmtree(getattr(cls, "dir", "/nonexistent"), ignore_errors=True)
+
+    @classmethod
+    def start_relay(cls, name):
+        relay = Daemon(ns(cls.net.office, RELAY, "--config", "%s/%s.toml" % (cls.dir, name)))
+        relay.wait_for(r"^.*listening on 198\.18\.1\.1:%d" % cls.PORTS[name][0])
+        cls.daemons[name] = relay
+
+    def curl(self, port, max_time=10):
+        p = subprocess.run(ns(self.net.laptop, "curl", "-sS", "--max-time", str(max_time), "-x",
+                              "http://127.0.0.1:%d" % port, "http://198.18.2.2/whoami"), capture_output=True,
+                           timeout=max_time + 10)
+        return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+    def status(self, agent, port):
+        p = subprocess.run(ns(self.net.laptop, "curl", "-sS", "--max-time", "5", "http://127.0.0.1:%d/status" % port),
+                           capture_output=True, text=True, timeout=15)
+        import json
+        return json.loads(p.stdout)
+
+    def test_1_a_relay_whose_egress_is_not_the_offices_is_not_used(self):
+        picky = self.daemons["picky"]
+        picky.wait_for(r"relay 198\.18\.1\.1:7444 takes new streams: 198\.18\.1\.1:7446 is not used: targets see "
+                       r"it as 198\.18\.2\.3, not 198\.18\.2\.1 \(expected_egress\)", timeout=20)
+        rc, out, err = self.curl(8081)
+        self.assertEqual((rc, out), (0, b"198.18.2.1"), err)
+        relays = self.status("picky", 8081)["relays"]
+        self.assertEqual([r["address"] for r in relays], ["198.18.1.1:7446", "198.18.1.1:7444"])
+        self.assertTrue(relays[0]["state"].startswith("not used: targets see it as 198.18.2.3"), relays)
+        self.assertEqual(relays[1]["state"], "serving")
+        text = subprocess.run(ns(self.net.laptop, AGENT, "status", "--config", self.dir + "/picky.toml"),
+                              capture_output=True, text=True, timeout=15).stdout
+        self.assertRegex(text, r"relay 1: +198\.18\.1\.1:7446: not used: targets see it as 198\.18\.2\.3")
+        self.assertRegex(text, r"relay 2: +198\.18\.1\.1:7444: serving")
+
+    def test_2_the_serving_relay_killed_new_streams_go_to_the_next_within_5_s(self):
+        self.assertEqual(self.curl(8080)[:2], (0, b"198.18.2.1"))
+        relays = self.status("pair", 8080)["relays"]
+        self.assertEqual([r["state"] for r in relays], ["serving", "standby"])
+        before = len(open(self.dir + "/relay-2.audit").read().splitlines()) if os.path.exists(self.dir + "/relay-2.audit") else 0
+        self.daemons["relay-1"].proc.send_signal(signal.SIGKILL)
+        self.daemons["relay-1"].proc.wait(10)
+        start = time.time()
+        while True:
+            rc, out, err = self.curl(8080, max_time=3)
+            if rc == 0:
+                break
+            self.assertLess(time.time() - start, 5, "no request succeeded within 5 s: " + err)
+        took = time.time() - start
+        print("\nrelay-1 killed: the first request through relay-2 after %.2f s" % took, file=sys.stderr)
+        self.assertEqual(out, b"198.18.2.1")
+        self.assertLess(took, 5.0)
+        # The request, and the egress check on relay-2's new session.
+        self.assertGreaterEqual(len(open(self.dir + "/relay-2.audit").read().splitlines()), before + 1)
+        relays = self.status("pair", 8080)["relays"]
+        self.assertEqual(relays[1]["state"], "serving")
+        self.assertRegex(relays[0]["state"], r"^standby; new streams left it: no link to 198\.18\.1\.1:7444")
+        self.daemons["relay-1"].stop()
+        self.start_relay("relay-1")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -185,6 +185,12 @@ class SplitModeOnLoopback(unittest.TestCase):
         for kind in ("socks", "connect"):
             s, code = (socks5(self.ferry.socks_port, "127.0.0.1", self.resets.server_address[1]) if kind == "socks"
                        else connect(self.ferry.http_port, "127.0.0.1", self.resets.server_address[1]))
+            # On a loaded machine the reset can come before the agent saw its connect complete: then the
+            # dial itself fails, and the client gets a failure reply instead of a success and a reset.
+            if code not in (0, "HTTP/1.1 200 Connection established"):
+                self.assertIn(code, (0x01, 0x05) if kind == "socks" else ("HTTP/1.1 502 Bad Gateway",), kind)
+                s.close()
+                continue
             got, reset = 0, False
             with s:
                 s.settimeout(15)

@@ -113,7 +113,7 @@ AgentHarness::AgentHarness(AgentOptions options) : options_(options) {
   config_.http_listen = "127.0.0.1:0";
   config_.links = 1;  // FakeRelay serves one link at a time
   config_.first_stream_id = options.first_stream_id;
-  link_ = std::make_unique<agent::LinkPool>(loop_->get(), config_, agent_key_);
+  link_ = std::make_unique<agent::RelaySet>(loop_->get(), config_, agent_key_);
   ctx_.loop = loop_->get();
   ctx_.links = link_.get();
   ctx_.config = &config_;
@@ -148,7 +148,7 @@ AgentHarness::AgentHarness(AgentOptions options) : options_(options) {
     loop_->run();
     loop_close_ = loop_->close();
   });
-  if (options_.relay_up && !wait_until([this] { return link_->link(0).up(); }))
+  if (options_.relay_up && !wait_until([this] { return link_->pool(0).link(0).up(); }))
     throw std::runtime_error("the agent's link did not come up");
 }
 

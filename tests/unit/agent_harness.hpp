@@ -20,7 +20,7 @@
 #include <type_traits>
 
 #include "agent/client_session.hpp"
-#include "agent/link_pool.hpp"
+#include "agent/relay_set.hpp"
 #include "common/uv/link_connection.hpp"
 #include "common/uv/loop.hpp"
 #include "common/uv/tcp_listener.hpp"
@@ -133,7 +133,7 @@ class AgentHarness {
 
   // Loop thread only.
   FakeRelay& relay() { return *relay_; }
-  agent::LinkClient& link() { return link_->link(0); }
+  agent::LinkClient& link() { return link_->pool(0).link(0); }
   std::size_t sessions() const { return sessions_.size(); }
   uv_loop_t* loop() { return loop_->get(); }
 
@@ -148,7 +148,7 @@ class AgentHarness {
   crypto::SecretKey relay_key_ = crypto::SecretKey::generate();
   std::unique_ptr<uv::Loop> loop_;
   std::unique_ptr<FakeRelay> relay_;
-  std::unique_ptr<agent::LinkPool> link_;
+  std::unique_ptr<agent::RelaySet> link_;
   agent::AgentContext ctx_;
   std::unique_ptr<uv::TcpListener> listener_;
   std::map<agent::ClientSession*, std::unique_ptr<agent::ClientSession>> sessions_;

@@ -218,7 +218,8 @@ TEST_CASE("agent.toml: [routes] extra and direct_outside", "[config][routes]") {
   REQUIRE_FALSE(agent(relay_part, plain));
   CHECK_FALSE(plain.direct_outside);  // everything through the office unless asked
   AgentConfig split;
-  REQUIRE_FALSE(agent(relay_part + "[routes]\nextra = [\"Wiki.Example.org\"]\ndirect_outside = true\n", split));
+  REQUIRE_FALSE(
+      agent(relay_part + "[routes]\nextra = [\"Wiki.Example.org\"]\ndirect_outside = true\n", split));
   CHECK(split.direct_outside);
   CHECK(split.routes_extra == std::vector<std::string>{"wiki.example.org"});
   AgentConfig bad;
@@ -375,7 +376,8 @@ TEST_CASE("relay.toml: agents_file (a file or a directory of *.toml) and policy_
   struct Case {
     std::string relay, expect;
   } cases[] = {
-      {"agents_file = \"agents.d\"\n" + alice, "agents.d/10-alice.toml:2: agents[1].name: \"alice\" is listed twice"},
+      {"agents_file = \"agents.d\"\n" + alice,
+       "agents.d/10-alice.toml:2: agents[1].name: \"alice\" is listed twice"},
       {"policy_file = \"policy.toml\"\n[policy]\nrules = []\n",
        "policy_file: relay.toml has a [policy] table too"},
       {"agents_file = \"nowhere.toml\"\n", "nowhere.toml"},
@@ -393,4 +395,53 @@ TEST_CASE("relay.toml: agents_file (a file or a directory of *.toml) and policy_
   auto err = relay_with("agents_file = \"agents.d\"\n", odd);
   REQUIRE(err);
   CHECK_THAT(err->to_string(), Catch::Contains("30-odd.toml:1: listen: unknown key"));
+}
+
+TEST_CASE("agent.toml: [relay] address as a list of relays, each with the shared key or its own",
+          "[config][fleet]") {
+  const std::string key = "public_key = \"" + kKey + "\"\n";
+  AgentConfig one;
+  REQUIRE_FALSE(agent("[relay]\naddress = \"relay.example.com:7443\"\n" + key + "[http]\n", one));
+  REQUIRE(one.relays.size() == 1);
+  CHECK(one.relays[0].address == "relay.example.com:7443");
+  CHECK(one.relay_address == "relay.example.com:7443");  // the first relay, as before
+
+  AgentConfig two;
+  REQUIRE_FALSE(
+      agent("[relay]\naddress = [\"relay-a.example.com:7443\", { address = \"relay-b.example.com:7443\", "
+            "public_key = \"" +
+                kKey2 + "\" }]\n" + key + "[http]\n",
+            two));
+  REQUIRE(two.relays.size() == 2);
+  CHECK(two.relays[0].public_key.to_base64() == kKey);   // the shared key
+  CHECK(two.relays[1].public_key.to_base64() == kKey2);  // its own
+  CHECK(two.relay_address == "relay-a.example.com:7443");
+
+  AgentConfig own_keys;  // no shared key needed when every entry names one
+  REQUIRE_FALSE(agent("[relay]\naddress = [{ address = \"a.example:1\", public_key = \"" + kKey +
+                          "\" }, { address = \"b.example:1\", public_key = \"" + kKey2 + "\" }]\n[http]\n",
+                      own_keys));
+  CHECK(own_keys.relays.size() == 2);
+
+  struct Case {
+    std::string relay, expect;
+  } cases[] = {
+      {"address = []\n" + key, "relay.address: must be \"HOST:PORT\" or a list of 1 to 8 relays"},
+      {"address = [\"a.example:1\", \"a.example:1\"]\n" + key,
+       "relay.address: \"a.example:1\" is listed twice"},
+      {"address = [\"a.example\"]\n" + key, "relay.address: must be HOST:PORT"},
+      {"address = [\"a.example:1\", 7]\n" + key, "relay.address: entry 2: each relay is"},
+      {"address = [{ address = \"a.example:1\", key = \"x\" }]\n" + key, "relay.address[1].key: unknown key"},
+      {"address = [{ address = \"a.example:1\" }, \"b.example:1\"]\n", "relay.public_key: is required"},
+      {"address = [{ address = \"a.example:1\", public_key = \"nope\" }]\n" + key,
+       "relay.address[1].public_key: must be"},
+      {"address = 7443\n" + key, "relay.address: must be \"HOST:PORT\" or a list"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.relay);
+    AgentConfig r;
+    auto err = agent("[relay]\n" + c.relay + "[http]\n", r);
+    REQUIRE(err);
+    CHECK_THAT(err->to_string(), Catch::Contains(c.expect));
+  }
 }
