@@ -9,7 +9,8 @@ DirectStream::DirectStream(uv_loop_t* loop, const Target& target, std::shared_pt
 }
 
 DirectStream::Ptr DirectStream::make(uv_loop_t* loop, const Target& target,
-                                     std::shared_ptr<net::LookupSlots> lookups, link::StreamHandler& handler) {
+                                     std::shared_ptr<net::LookupSlots> lookups,
+                                     link::StreamHandler& handler) {
   return Ptr(new DirectStream(loop, target, std::move(lookups), handler));
 }
 
@@ -43,7 +44,8 @@ void DirectStream::on_target_bytes(ByteSpan bytes) {
   if (bytes.empty()) {
     // A reset (or any read error) is not an end: the owner must hear it as one, so that its client
     // is reset too rather than handed a truncated answer that looks whole.
-    if (conn_->read_error() != 0 || conn_->reset_by_peer()) return conn_->abort(frame::ResetCode::TargetError);
+    if (conn_->read_error() != 0 || conn_->reset_by_peer())
+      return conn_->abort(frame::ResetCode::TargetError);
     fin_received_ = true;
     conn_->mark_read_done();
     return handler_->on_fin();

@@ -84,7 +84,7 @@ class DirectStream {
   std::string dialled_;
   std::size_t unconsumed_ = 0;  // read from the target, not yet handed back
   bool read_paused_ = false;
-  bool send_full_ = false;     // send() said "stop": on_writable is owed
+  bool send_full_ = false;  // send() said "stop": on_writable is owed
   bool connected_ = false;
   bool answered_ = false;      // on_open_result went out
   bool fin_sent_ = false;      // finish() was asked

@@ -210,8 +210,8 @@ void HttpForwarder::release_stream() {
 
 std::optional<StreamSnapshot> HttpForwarder::snapshot() const {
   if (!origin_attached()) return std::nullopt;
-  return StreamSnapshot{peer_, exchange_.origin().to_string() + (direct_ ? " (direct)" : ""), sent_, received_,
-                        (uv_now(ctx_.loop) - opened_ms_) / 1000};
+  return StreamSnapshot{peer_, exchange_.origin().to_string() + (direct_ ? " (direct)" : ""), sent_,
+                        received_, (uv_now(ctx_.loop) - opened_ms_) / 1000};
 }
 
 link::Instant HttpForwarder::now() const noexcept {

@@ -30,8 +30,8 @@ class HttpForwarder final : public link::StreamHandler {
   // `local` is the address the client connected to: local pages answer only a Host that names it.
   // `may_go_direct`: in split mode, origins outside the routes are dialled from this computer (a
   // client on this computer, or one that gave the password).
-  HttpForwarder(AgentContext& ctx, uv::TcpConnection& client, std::string peer,
-                const sockaddr_storage& local, bool may_go_direct);
+  HttpForwarder(AgentContext& ctx, uv::TcpConnection& client, std::string peer, const sockaddr_storage& local,
+                bool may_go_direct);
   ~HttpForwarder();
 
   // Client side: every byte after the protocol was recognised (the first call includes the head).

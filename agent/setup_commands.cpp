@@ -129,11 +129,12 @@ std::string env_text(const config::AgentConfig& cfg, bool git, bool ssh) {
   }
   // The mode goes last, as a comment: `eval $(ferry-agent env)` unquoted joins the lines, and a
   // comment first would swallow every export.
-  const char* mode = cfg.direct_outside
-                         ? "# split mode ([routes] direct_outside): the office's routes go through the relay, "
-                           "everything else straight from this computer\n"
-                         : "# everything goes through the office's relay ([routes] direct_outside = true: "
-                           "only the office's routes)\n";
+  const char* mode =
+      cfg.direct_outside
+          ? "# split mode ([routes] direct_outside): the office's routes go through the relay, "
+            "everything else straight from this computer\n"
+          : "# everything goes through the office's relay ([routes] direct_outside = true: "
+            "only the office's routes)\n";
   return "export http_proxy=" + http + "\nexport https_proxy=" + http + "\nexport HTTP_PROXY=" + http +
          "\nexport HTTPS_PROXY=" + http + "\nexport ALL_PROXY=" + socks +
          "\nexport no_proxy=localhost,127.0.0.1,::1\nexport NO_PROXY=localhost,127.0.0.1,::1\n" + mode;

@@ -20,7 +20,8 @@ Result<void> AdminServer::start(const std::string& listen) {
   if (!addr) return addr.error();
   if (auto r = listener_.listen(reinterpret_cast<const sockaddr*>(&*addr)); !r) return r;
   listening_ = true;
-  log::info("relay", "admin listening on " + listener_.local_address() + " (GET /metrics, GET /healthz, GET /health)");
+  log::info("relay",
+            "admin listening on " + listener_.local_address() + " (GET /metrics, GET /healthz, GET /health)");
   return {};
 }
 

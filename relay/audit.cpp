@@ -71,12 +71,14 @@ void AuditLog::write(const AuditRecord& r) {
   char line[2048];
   std::snprintf(
       line, sizeof line,
-      "{\"time\":\"%s\",\"agent\":\"%s\",\"from\":\"%s\",\"target\":\"%s\",\"dialled\":\"%s\",\"result\":\"%s\","
+      "{\"time\":\"%s\",\"agent\":\"%s\",\"from\":\"%s\",\"target\":\"%s\",\"dialled\":\"%s\",\"result\":\"%"
+      "s\","
       "\"reason\":\"%s\",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_s\":%.3f,\"resumes\":%llu}\n",
-      stamp_now().c_str(), json_escape(r.agent).c_str(), json_escape(r.from).c_str(), json_escape(r.target).c_str(),
-      json_escape(r.dialled).c_str(), json_escape(r.result).c_str(), json_escape(r.reason).c_str(),
-      static_cast<unsigned long long>(r.bytes_up), static_cast<unsigned long long>(r.bytes_down),
-      r.duration_s, static_cast<unsigned long long>(r.resumes));
+      stamp_now().c_str(), json_escape(r.agent).c_str(), json_escape(r.from).c_str(),
+      json_escape(r.target).c_str(), json_escape(r.dialled).c_str(), json_escape(r.result).c_str(),
+      json_escape(r.reason).c_str(), static_cast<unsigned long long>(r.bytes_up),
+      static_cast<unsigned long long>(r.bytes_down), r.duration_s,
+      static_cast<unsigned long long>(r.resumes));
   std::vector<RefusalBudget::Summary> due;
   std::lock_guard lock(mutex_);
   const bool full = r.result == "connected" || budget_.note(r.agent, r.target, now_ms(), due);

@@ -63,16 +63,20 @@ int enroll_command(const std::string& path, const std::string& name, const std::
   // Across relay.toml and every agents_file, before anything is written.
   for (const config::AgentEntry& a : cfg.agents) {
     if (a.name == name)
-      return std::fprintf(stderr, "not enrolled: \"%s\" is listed twice (it is enrolled already)\n", name.c_str()), 2;
+      return std::fprintf(stderr, "not enrolled: \"%s\" is listed twice (it is enrolled already)\n",
+                          name.c_str()),
+             2;
     if (a.public_key == *key)
-      return std::fprintf(stderr, "not enrolled: the same key is listed for \"%s\" already\n", a.name.c_str()), 2;
+      return std::fprintf(stderr, "not enrolled: the same key is listed for \"%s\" already\n",
+                          a.name.c_str()),
+             2;
   }
   // Where the entry goes: relay.toml; the agents_file; or, for a directory, a file of its own.
   std::error_code ec;
   const bool into_directory = !cfg.agents_file.empty() && std::filesystem::is_directory(cfg.agents_file, ec);
   const std::string dest = cfg.agents_file.empty() ? path
-                           : into_directory         ? cfg.agents_file + "/" + name + ".toml"
-                                                    : cfg.agents_file;
+                           : into_directory        ? cfg.agents_file + "/" + name + ".toml"
+                                                   : cfg.agents_file;
   if (into_directory && std::filesystem::exists(dest, ec))
     return std::fprintf(stderr, "not enrolled: %s exists already\n", dest.c_str()), 2;
   std::string updated;

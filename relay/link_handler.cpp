@@ -147,8 +147,9 @@ void LinkHandler::on_open(link::StreamId id, const Target& target) {
     return agents->acquire_lookup(key, kMaxAgentLookups);
   };
   options.agent_lookup_done = [agents = ctx_.agents, key = peer()] { agents->release_lookup(key); };
-  out->dialer = net::Dialer::make(ctx_.loop, target, std::move(options), std::move(check), out->conn->socket(),
-                             [this, id](const net::DialResult& r) { on_dialled(id, r); });
+  out->dialer =
+      net::Dialer::make(ctx_.loop, target, std::move(options), std::move(check), out->conn->socket(),
+                        [this, id](const net::DialResult& r) { on_dialled(id, r); });
   Outbound& o = *out;
   outbound_.emplace(id, std::move(out));
   ctx_.metrics->streams++;
@@ -268,9 +269,11 @@ void LinkHandler::on_closed(const Error& why) {
     log::info("relay", std::to_string(v.left_out) +
                            " more handshakes were refused since the last such line (not logged one by one)");
   if (v.log)
-    log::info("relay", "handshake from " + conn_->peer_address() + " refused: " +
-                           (proxy_header ? std::string("a PROXY v2 header from an address not in [proxy_protocol] trusted")
-                                         : describe(why)));
+    log::info(
+        "relay",
+        "handshake from " + conn_->peer_address() + " refused: " +
+            (proxy_header ? std::string("a PROXY v2 header from an address not in [proxy_protocol] trusted")
+                          : describe(why)));
 }
 
 void LinkHandler::recheck_policy() {

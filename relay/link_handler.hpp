@@ -8,11 +8,11 @@
 #include <memory>
 #include <optional>
 
+#include "common/net/dialer.hpp"
 #include "common/uv/link_connection.hpp"
 #include "common/uv/socket_pipe.hpp"
 #include "relay/agent_directory.hpp"
 #include "relay/audit.hpp"
-#include "common/net/dialer.hpp"
 #include "relay/link_placement.hpp"
 #include "relay/metrics.hpp"
 #include "relay/refusal_log_rate.hpp"

@@ -109,7 +109,8 @@ int run(const std::string& path) {
     uv::Handle<uv_async_t> all_stopped{admin_handles};
     std::atomic<unsigned> running{1};  // worker 0; each thread adds itself before it starts
     relay::RelayServer first(loop.get(), 0, cfg, *key, shared);
-    relay::AdminServer admin(loop.get(), shared.metrics, shared.placement, [&first] { return first.draining(); });
+    relay::AdminServer admin(loop.get(), shared.metrics, shared.placement,
+                             [&first] { return first.draining(); });
     std::function<void()> on_all_stopped = [&admin, &all_stopped] {
       admin.stop([] {});
       all_stopped.close();

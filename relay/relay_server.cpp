@@ -347,8 +347,9 @@ void RelayServer::reload() {
   shared_.agents.set_buffer_limit(static_cast<std::uint64_t>(next->max_buffered_mib_per_agent) << 20);
   shared_.reloads.publish(next);  // the other workers apply it on their own loops
   apply(*next);
-  log::info("relay", "reloaded: " + std::to_string(next->agents.size()) + " agents, " + std::to_string(revoked) +
-                         " revoked (agents from " + std::to_string(next->agent_sources.size()) +
+  log::info("relay", "reloaded: " + std::to_string(next->agents.size()) + " agents, " +
+                         std::to_string(revoked) + " revoked (agents from " +
+                         std::to_string(next->agent_sources.size()) +
                          " files)");  // once, by the worker that read the file
 }
 

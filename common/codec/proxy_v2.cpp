@@ -34,7 +34,8 @@ Result<Decoded<Header>> decode(ByteSpan in) {
   if (*vc >> 4 != kVersion) return fail(Errc::BadVersion, "PROXY v2: version is not 2");
   const std::uint8_t command = *vc & 0x0F, family = *ft >> 4, transport = *ft & 0x0F;
   if (command != kCmdLocal && command != kCmdProxy) return fail(Errc::Malformed, "PROXY v2: unknown command");
-  if (kFixedBytes + *len > kMaxHeaderBytes) return fail(Errc::TooLarge, "PROXY v2: header longer than 1024 bytes");
+  if (kFixedBytes + *len > kMaxHeaderBytes)
+    return fail(Errc::TooLarge, "PROXY v2: header longer than 1024 bytes");
   const auto body = r.take(*len);
   if (!body) return Decoded<Header>{};  // need more
   Header h;
@@ -93,9 +94,10 @@ Bytes encode(const Header& h, std::size_t tlv_bytes) {
     body.insert(body.end(), value, 0);
   }
   out.push_back(static_cast<std::uint8_t>(kVersion << 4 | (h.local ? kCmdLocal : kCmdProxy)));
-  out.push_back(h.local ? static_cast<std::uint8_t>(kFamilyUnspec << 4 | kTransportUnspec)
-                        : static_cast<std::uint8_t>((h.source.address.is_v4() ? kFamilyInet : kFamilyInet6) << 4 |
-                                                    kTransportStream));
+  out.push_back(h.local
+                    ? static_cast<std::uint8_t>(kFamilyUnspec << 4 | kTransportUnspec)
+                    : static_cast<std::uint8_t>((h.source.address.is_v4() ? kFamilyInet : kFamilyInet6) << 4 |
+                                                kTransportStream));
   out.push_back(static_cast<std::uint8_t>(body.size() >> 8));
   out.push_back(static_cast<std::uint8_t>(body.size()));
   out.insert(out.end(), body.begin(), body.end());

@@ -41,7 +41,7 @@ struct Endpoint {
 };
 
 struct Header {
-  bool local = false;  // LOCAL: no addresses; the connection's own endpoints stand
+  bool local = false;    // LOCAL: no addresses; the connection's own endpoints stand
   Endpoint source;       // PROXY only
   Endpoint destination;  // PROXY only
 };

@@ -58,7 +58,8 @@ void read_agents(TableReader& top, const std::string& file, RelayConfig& out, co
 }
 
 // policy_file: a [policy] table with rules, as relay.toml's would be.
-std::optional<ConfigError> read_policy_file(const std::string& file, RelayConfig& out, const RuleCheck& check) {
+std::optional<ConfigError> read_policy_file(const std::string& file, RelayConfig& out,
+                                            const RuleCheck& check) {
   toml::table doc;
   if (auto e = parse_toml_file(file, doc)) return e;
   std::optional<ConfigError> err;
@@ -78,7 +79,8 @@ std::optional<ConfigError> read_policy_file(const std::string& file, RelayConfig
 // agents_file: one file of [[agents]] tables, or a directory whose *.toml files each hold some (one
 // per person suits configuration management and `enroll`). Names and keys are unique over all of
 // them and relay.toml; an error names the file and line.
-std::optional<ConfigError> read_agents_file(const std::string& where, RelayConfig& out, const RuleCheck& check) {
+std::optional<ConfigError> read_agents_file(const std::string& where, RelayConfig& out,
+                                            const RuleCheck& check) {
   std::vector<std::string> files;
   std::error_code ec;
   if (std::filesystem::is_directory(where, ec)) {

@@ -16,8 +16,8 @@
 
 #include "common/codec/link_frame.hpp"
 #include "common/codec/target.hpp"
-#include "common/uv/handle.hpp"
 #include "common/net/lookup_slots.hpp"
+#include "common/uv/handle.hpp"
 
 namespace ferry::net {
 

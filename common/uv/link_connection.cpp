@@ -124,7 +124,8 @@ void LinkConnection::on_read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
   if (self->read_turn_.ended(nread)) return;
   if (nread > 0) {
     if (self->first_bytes_len_ < self->first_bytes_.size()) {  // before receive() decrypts in place
-      const std::size_t n = std::min(self->first_bytes_.size() - self->first_bytes_len_, static_cast<std::size_t>(nread));
+      const std::size_t n =
+          std::min(self->first_bytes_.size() - self->first_bytes_len_, static_cast<std::size_t>(nread));
       std::memcpy(self->first_bytes_.data() + self->first_bytes_len_, buf->base, n);
       self->first_bytes_len_ += n;
     }

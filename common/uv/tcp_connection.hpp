@@ -176,10 +176,10 @@ class TcpConnection {
   bool read_done_ = false;        // the peer's EOF, or reading abandoned
   bool shutdown_wanted_ = false;  // shutdown_after_writes() was asked
   bool aborted_ = false;
-  bool piped_ = false;       // a reader took the socket (it is connected, and carried a stream)
+  bool piped_ = false;           // a reader took the socket (it is connected, and carried a stream)
   bool carries_stream_ = false;  // connected and carrying bytes for its owner (carries_stream())
-  std::size_t writing_ = 0;  // bytes handed to uv_write, not yet written
-  int read_error_ = 0;       // of the raw read that ended reading
+  std::size_t writing_ = 0;      // bytes handed to uv_write, not yet written
+  int read_error_ = 0;           // of the raw read that ended reading
   std::uint64_t idle_ms_ = 0;
   std::uint64_t last_activity_ = 0;
 };

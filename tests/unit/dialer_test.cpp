@@ -143,9 +143,9 @@ TEST_CASE("dialer: a link's name lookups share a bounded number of pool threads"
   std::vector<frame::OpenCode> results;
   for (int i = 0; i < 3; ++i) {
     uv_tcp_init(loop.get(), &sockets[i]);
-    dialers[i] = net::Dialer::make(loop.get(), Target::host("no-such-host.invalid", 80), options,
-                                     net::AddressCheck{}, &sockets[i],
-                                     [&](const net::DialResult& r) { results.push_back(r.code); });
+    dialers[i] =
+        net::Dialer::make(loop.get(), Target::host("no-such-host.invalid", 80), options, net::AddressCheck{},
+                          &sockets[i], [&](const net::DialResult& r) { results.push_back(r.code); });
   }
   for (auto& d : dialers) d->start();
   CHECK(slots->in_use() == 1);

@@ -586,8 +586,9 @@ TEST_CASE("pool: opens waiting on the primary go to a secondary that comes up fi
   CHECK(bench.finish() == 0);
 }
 
-TEST_CASE("pool: a link the relay drains (GOAWAY) is set aside to finish its streams; a new one comes at once",
-          "[pool]") {
+TEST_CASE(
+    "pool: a link the relay drains (GOAWAY) is set aside to finish its streams; a new one comes at once",
+    "[pool]") {
   PoolBench bench(2);
   bring_up(bench, 2);
   agent::LinkPool& pool = bench.pool();

@@ -53,10 +53,10 @@ TEST_CASE("PROXY v2: TCP over IPv4, whole, split anywhere, and with the link's b
 
 TEST_CASE("PROXY v2: TCP over IPv6, TLVs skipped, LOCAL for health checks", "[proxy_v2]") {
   // PROXY, AF_INET6 STREAM, 36 bytes of addresses and a 7-byte TLV (type 0x04 NOOP, length 4).
-  const Bytes v6 = hex((std::string(kSig) +
-                        "21 21 002B 20010DB8000000000000000000000007 20010DB8000000000000000000000001 "
-                        "C738 1D13 04 0004 DEADBEEF")
-                           .c_str());
+  const Bytes v6 =
+      hex((std::string(kSig) + "21 21 002B 20010DB8000000000000000000000007 20010DB8000000000000000000000001 "
+                               "C738 1D13 04 0004 DEADBEEF")
+              .c_str());
   auto d = proxy_v2::decode(v6);
   REQUIRE(d);
   REQUIRE(d->msg);
@@ -84,8 +84,10 @@ TEST_CASE("PROXY v2: what a link cannot come with is refused with the reason", "
     const char* what;
   } cases[] = {
       {"474554202F20485454502F312E310D0A0D0A", Errc::Malformed, "PROXY v2: no signature"},  // GET / HTTP/1.1
-      {std::string(kSig) + "11 11 000C C0000207 C6336401 C738 1D13", Errc::BadVersion, "PROXY v2: version is not 2"},
-      {std::string(kSig) + "22 11 000C C0000207 C6336401 C738 1D13", Errc::Malformed, "PROXY v2: unknown command"},
+      {std::string(kSig) + "11 11 000C C0000207 C6336401 C738 1D13", Errc::BadVersion,
+       "PROXY v2: version is not 2"},
+      {std::string(kSig) + "22 11 000C C0000207 C6336401 C738 1D13", Errc::Malformed,
+       "PROXY v2: unknown command"},
       {std::string(kSig) + "21 00 0000", Errc::Unsupported, "PROXY v2: PROXY without a transport"},
       {std::string(kSig) + "21 01 0000", Errc::Unsupported, "PROXY v2: PROXY without an address family"},
       {std::string(kSig) + "21 12 000C C0000207 C6336401 C738 1D13", Errc::Unsupported,
@@ -105,8 +107,9 @@ TEST_CASE("PROXY v2: what a link cannot come with is refused with the reason", "
     CHECK(std::string(d.error().what) == c.what);
   }
   // The largest header taken: 1024 bytes in all.
-  auto big = proxy_v2::encode({false, {policy::Address::v4({192, 0, 2, 7}), 1}, {policy::Address::v4({192, 0, 2, 8}), 2}},
-                              1024 - 16 - 12);
+  auto big = proxy_v2::encode(
+      {false, {policy::Address::v4({192, 0, 2, 7}), 1}, {policy::Address::v4({192, 0, 2, 8}), 2}},
+      1024 - 16 - 12);
   REQUIRE(big.size() == 1024);
   auto d = proxy_v2::decode(big);
   REQUIRE(d);
@@ -118,6 +121,6 @@ TEST_CASE("PROXY v2: a signature prefix is recognised from its first byte", "[pr
   CHECK(proxy_v2::starts_like_header(hex(kSig)));
   CHECK(proxy_v2::starts_like_header(hex((std::string(kSig) + "21").c_str())));
   CHECK_FALSE(proxy_v2::starts_like_header(hex("0D0A0D0A00FF")));
-  CHECK_FALSE(proxy_v2::starts_like_header(hex("00")));       // a link's message 1 begins with 0x00 0x01
+  CHECK_FALSE(proxy_v2::starts_like_header(hex("00")));            // a link's message 1 begins with 0x00 0x01
   CHECK_FALSE(proxy_v2::starts_like_header(hex("5052 4F58 59")));  // "PROXY": version 1 is not spoken
 }

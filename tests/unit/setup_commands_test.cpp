@@ -52,7 +52,8 @@ TEST_CASE("env says which mode is on, last, so that an unquoted eval still runs 
   CHECK(all.find("export https_proxy=http://127.0.0.1:8080\n") < all.find('#'));
   cfg.direct_outside = true;
   const std::string split = agent::env_text(cfg, false, false);
-  CHECK_THAT(split, Catch::EndsWith("\n# split mode ([routes] direct_outside): the office's routes go through "
-                                    "the relay, everything else straight from this computer\n"));
+  CHECK_THAT(split,
+             Catch::EndsWith("\n# split mode ([routes] direct_outside): the office's routes go through "
+                             "the relay, everything else straight from this computer\n"));
   CHECK(split.substr(0, split.find('#')) == all.substr(0, all.find('#')));  // the same exports
 }
