@@ -434,13 +434,16 @@ class RelaysListedInAgentToml(unittest.TestCase):
         self.assertRegex(text, r"relay 1: +198\.18\.1\.1:7446: not used: targets see it as 198\.18\.2\.3")
         self.assertRegex(text, r"relay 2: +198\.18\.1\.1:7444: serving")
 
-    def test_2_the_serving_relay_killed_new_streams_go_to_the_next_within_5_s(self):
+    def test_4_the_serving_relay_killed_new_streams_go_to_the_next_within_5_s(self):
         self.assertEqual(self.curl(8080)[:2], (0, b"198.18.2.1"))
         relays = self.status("pair", 8080)["relays"]
-        self.assertEqual([r["state"] for r in relays], ["serving", "standby"])
-        before = len(open(self.dir + "/relay-2.audit").read().splitlines()) if os.path.exists(self.dir + "/relay-2.audit") else 0
-        self.daemons["relay-1"].proc.send_signal(signal.SIGKILL)
-        self.daemons["relay-1"].proc.wait(10)
+        states = [r["state"].split(";")[0] for r in relays]
+        self.assertEqual(sorted(states), ["serving", "standby"], relays)
+        killed, other = ("relay-1", "relay-2") if states[0] == "serving" else ("relay-2", "relay-1")
+        audit = "%s/%s.audit" % (self.dir, other)
+        before = len(open(audit).read().splitlines()) if os.path.exists(audit) else 0
+        self.daemons[killed].proc.send_signal(signal.SIGKILL)
+        self.daemons[killed].proc.wait(10)
         start = time.time()
         while True:
             rc, out, err = self.curl(8080, max_time=3)
@@ -448,16 +451,51 @@ class RelaysListedInAgentToml(unittest.TestCase):
                 break
             self.assertLess(time.time() - start, 5, "no request succeeded within 5 s: " + err)
         took = time.time() - start
-        print("\nrelay-1 killed: the first request through relay-2 after %.2f s" % took, file=sys.stderr)
+        print("\n%s killed: the first request through %s after %.2f s" % (killed, other, took), file=sys.stderr)
         self.assertEqual(out, b"198.18.2.1")
         self.assertLess(took, 5.0)
-        # The request, and the egress check on relay-2's new session.
-        self.assertGreaterEqual(len(open(self.dir + "/relay-2.audit").read().splitlines()), before + 1)
+        # The request, and the egress check on the new relay's session.
+        self.assertGreaterEqual(len(open(audit).read().splitlines()), before + 1)
+        relays = {r["address"]: r["state"] for r in self.status("pair", 8080)["relays"]}
+        self.assertEqual(relays["198.18.1.1:%d" % self.PORTS[other][0]], "serving")
+        self.assertRegex(relays["198.18.1.1:%d" % self.PORTS[killed][0]],
+                         r"^standby; new streams left it: no link to 198\.18\.1\.1:%d" % self.PORTS[killed][0])
+        self.daemons[killed].stop()
+        self.start_relay(killed)
+
+    def test_3_streams_resume_on_their_relay_while_new_ones_go_to_another(self):
+        """A download through the active relay; the laptop's network goes away for 4 s (longer than
+        the 2.5 s failover), so the other relay becomes active; when the network is back the download
+        resumes on its own relay, intact, while a new request goes to the newly active one."""
         relays = self.status("pair", 8080)["relays"]
-        self.assertEqual(relays[1]["state"], "serving")
-        self.assertRegex(relays[0]["state"], r"^standby; new streams left it: no link to 198\.18\.1\.1:7444")
-        self.daemons["relay-1"].stop()
-        self.start_relay("relay-1")
+        serving = [i for i, r in enumerate(relays) if r["state"] == "serving"]
+        self.assertEqual(len(serving), 1, relays)
+        old, new = ("relay-1", "relay-2") if serving[0] == 0 else ("relay-2", "relay-1")
+        download = subprocess.Popen(ns(self.net.laptop, "curl", "-sS", "--max-time", "60", "-x", "http://127.0.0.1:8080",
+                                       "http://198.18.2.2/big/48"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        subprocess.run(ns(self.net.laptop, "ip", "link", "set", self.net.dev("a"), "down"), check=True)
+        try:
+            self.daemons["pair"].wait_for(r"relay 198\.18\.1\.1:%d takes new streams" % self.PORTS[new][0], timeout=10)
+            time.sleep(1.5)
+        finally:
+            subprocess.run(ns(self.net.laptop, "ip", "link", "set", self.net.dev("a"), "up"), check=True)
+            subprocess.run(ns(self.net.laptop, "ip", "route", "replace", "default", "via", "198.18.1.1"), check=True)
+        self.daemons["pair"].wait_for(r"resuming session", timeout=20)
+        audit = "%s/%s.audit" % (self.dir, new)
+        before = len(open(audit).read().splitlines()) if os.path.exists(audit) else 0
+        deadline = time.time() + 10
+        while True:
+            rc, out, err = self.curl(8080, max_time=3)
+            if rc == 0 or time.time() > deadline:
+                break
+        self.assertEqual((rc, out), (0, b"198.18.2.1"), err)
+        self.assertGreater(len(open(audit).read().splitlines()), before, "the new request went to " + new)
+        body, err = download.communicate(timeout=60)
+        self.assertEqual(download.returncode, 0, err)
+        want = (bytes(range(256)) * 4096) * 48
+        self.assertEqual(hashlib.sha256(body).hexdigest(), hashlib.sha256(want).hexdigest(),
+                         "the download resumed on %s, intact" % old)
 
 
 if __name__ == "__main__":
