@@ -77,7 +77,8 @@ Result<void> AgentServer::start() {
 
 void AgentServer::check_egress() {
   if (stopping_) return;
-  egress_.run([this](const EgressReport& r) {
+  const std::size_t relay = links_.active();  // the relay the check goes through
+  egress_.run([this, relay](const EgressReport& r) {
     egress_report_ = r;
     if (r.matches())
       log::info("agent", "egress check: " + r.summary());
@@ -87,8 +88,8 @@ void AgentServer::check_egress() {
     // targets would see the wrong address (and answer 403), however well the relay works.
     // A check that did not work (the URL unreachable) says nothing about the relay.
     if (!r.matches() && !r.address.empty() && !config_.expected_egress.empty() && links_.size() > 1 &&
-        !links_.reject_active("targets see it as " + r.address + ", not " + r.expected +
-                              " (expected_egress)"))
+        !links_.reject(relay,
+                       "targets see it as " + r.address + ", not " + r.expected + " (expected_egress)"))
       log::warn("agent", "no other relay to move to: " + links_.active_address() + " stays in use");
   });
 }

@@ -293,6 +293,7 @@ void ClientSession::start_direct() {
   log::info("agent", peer_ + " " + sniff::protocol_name(protocol_) + ": " + target_.to_string() +
                          " directly from this computer (outside the routes), connected to " +
                          direct_opening_->dialled());
+  conn_->set_idle_timeout(DirectStream::kIdleTimeoutMs);  // no relay bounds this one
   direct_ = std::make_unique<DirectPipe>(*conn_, std::move(direct_opening_), inbox_);
   inbox_.clear();
   direct_->start(client_eof_);

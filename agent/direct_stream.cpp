@@ -18,6 +18,7 @@ void DirectStream::start() {
   net::DialOptions options;
   options.connect_timeout_ms = kConnectTimeoutMs;
   options.lookups = lookups_;
+  options.who = "it";
   // No address check: the laptop may dial whatever its user may. Which targets come here at all is
   // the routes' decision (split_routing.hpp).
   dialer_ = net::Dialer::make(loop_, target_, std::move(options), {}, conn_->socket(),
@@ -35,6 +36,7 @@ void DirectStream::on_dialled(const net::DialResult& r) {
   }
   connected_ = true;
   dialled_ = r.dialled;
+  conn_->set_idle_timeout(kIdleTimeoutMs);  // as the relay's idle_timeout_s bounds a relayed stream
   conn_->carries_stream();  // an aborted stream resets the target, which must not see a clean end
   conn_->read_raw([this](ByteSpan b) { on_target_bytes(b); });
   handler_->on_open_result({frame::OpenCode::Ok, 0, ""});
@@ -96,9 +98,12 @@ void DirectStream::release() noexcept {
   released_ = true;
   dialer_.reset();  // a dial in flight is abandoned; its callbacks find nobody
   if (closed_) return delete this;
-  if (connected_ && (left_cleanly_ || (fin_sent_ && fin_received_)))
-    conn_->close_after_writes();  // every queued byte and the FIN still go out
-  else
+  if (connected_ && (left_cleanly_ || (fin_sent_ && fin_received_))) {
+    // Every queued byte and the FIN still go out, unless the target stops reading them: nothing owns
+    // this stream any more, so a stalled close must end by itself.
+    conn_->set_idle_timeout(kCloseIdleMs);
+    conn_->close_after_writes();
+  } else
     conn_->abort(frame::ResetCode::Cancel, true);
 }
 

@@ -33,6 +33,10 @@ class DirectStream {
   static constexpr std::size_t kHighWater = 256 * 1024;
   static constexpr std::size_t kLowWater = 64 * 1024;
   static constexpr std::uint64_t kConnectTimeoutMs = 10'000;
+  // No byte either way for this long: the connection is aborted (the relay's default idle_timeout_s).
+  static constexpr std::uint64_t kIdleTimeoutMs = 900'000;
+  // A released stream whose target takes none of its last bytes for this long is cut with RST.
+  static constexpr std::uint64_t kCloseIdleMs = 30'000;
 
   struct Release {
     void operator()(DirectStream* s) const noexcept { s->release(); }

@@ -262,28 +262,37 @@ void LinkClient::on_closed(const Error& why) {
   schedule_reconnect(probed_dead || (held_ && handshake_done_));
 }
 
-void LinkClient::open(const Target& target, link::StreamHandler* handler) {
+void LinkClient::open(const Target& target, link::StreamHandler* handler, std::uint64_t deadline_ms) {
   if (up()) return open_now(target, handler);
-  waiting_.push_back(Waiting{target, handler, uv_now(loop_) + kOpenWaitMs});
-  if (waiting_.size() == 1) arm_wait_timer();
+  if (deadline_ms == 0) deadline_ms = uv_now(loop_) + kOpenWaitMs;
+  // In deadline order: a handed-over open may be due before those already waiting here.
+  const auto at = std::upper_bound(waiting_.begin(), waiting_.end(), deadline_ms,
+                                   [](std::uint64_t d, const Waiting& w) { return d < w.deadline_ms; });
+  const bool first = at == waiting_.begin();
+  waiting_.insert(at, Waiting{target, handler, deadline_ms});
+  if (first) arm_wait_timer();
 }
 
 void LinkClient::hand_over_waiting(LinkClient& other) {
-  hand_over_waiting([&other](const Target& t, link::StreamHandler* h) { other.open(t, h); });
+  hand_over_waiting(
+      [&other](const Target& t, link::StreamHandler* h, std::uint64_t d) { other.open(t, h, d); });
 }
 
-void LinkClient::hand_over_waiting(const std::function<void(const Target&, link::StreamHandler*)>& open) {
+void LinkClient::hand_over_waiting(const OpenFn& open) {
   std::vector<Waiting> waiting;
   waiting.swap(waiting_);
   arm_wait_timer();
-  for (auto& w : waiting) open(w.target, w.handler);
+  for (auto& w : waiting) open(w.target, w.handler, w.deadline_ms);
 }
 
+// The connection is set aside (it finishes its streams, then closes) rather than kept in conn_: the
+// relay may become the active one again while a long stream still runs there, and must then be able
+// to make a new link at once.
 void LinkClient::wind_down(const std::string& why) {
   if (!conn_ || !handshake_done_ || stopping_) return;
-  established_ = false;
   conn_->mux().goaway(why);
-  conn_->close_when_streams_end(frame::CloseCode::Normal, why);
+  set_aside_draining("down", why);
+  parked_ = true;  // poke() connects again, once the pool lets it
   if (hooks_.on_change) hooks_.on_change();
 }
 
@@ -362,11 +371,11 @@ void LinkClient::on_goaway(const frame::GoAway& g) {
   log::info("agent", prefix_ + "the relay is draining (" + g.reason + "); " +
                          std::to_string(conn_->mux().stream_count()) +
                          " open streams finish on this link, new ones go to a new link");
-  set_aside_draining();
+  set_aside_draining("connecting", "the relay drains the last link");
   schedule_reconnect(true);
 }
 
-void LinkClient::set_aside_draining() {
+void LinkClient::set_aside_draining(const std::string& state, const std::string& why) {
   auto d = std::make_unique<Draining>();
   Draining* raw = d.get();
   raw->generation = generation_;  // the refs of its streams keep finding its mux (mux_of)
@@ -385,10 +394,10 @@ void LinkClient::set_aside_draining() {
         std::erase_if(draining_, [raw](const auto& p) { return p.get() == raw; });
         maybe_stopped();
       });
-  raw->conn->close_when_streams_end(frame::CloseCode::Normal, "the relay is draining");
+  raw->conn->close_when_streams_end(frame::CloseCode::Normal, why);
   draining_.push_back(std::move(d));
   established_ = handshake_done_ = false;
-  set_state("connecting", "the relay drains the last link");
+  set_state(state, why);
 }
 
 void LinkClient::cancel(link::StreamHandler* handler) {

@@ -74,16 +74,21 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   // Asks the relay for a stream to `target`: `handler` gets on_open_sent() with the stream's ref once
   // the OPEN is out, then on_open_result(); or only a failed on_open_result() (no link in time, a
   // limit). A handler going away resets the refs it holds and calls cancel().
-  void open(const Target& target, link::StreamHandler* handler);
+  // `deadline_ms` (uv_now): when waiting for the link gives up; 0 is kOpenWaitMs from now. An open
+  // handed over from another link or relay keeps the deadline it had, so no hand-over extends a wait.
+  void open(const Target& target, link::StreamHandler* handler, std::uint64_t deadline_ms = 0);
   // Forgets the opens of `handler` that still wait for the link (an OPEN sent is its ref's to reset).
   void cancel(link::StreamHandler* handler);
   // Opens waiting for this link to come up go to `other` instead (a pool's link that is up), or to
   // `open` (another relay's pool).
+  using OpenFn = std::function<void(const Target&, link::StreamHandler*, std::uint64_t deadline_ms)>;
   void hand_over_waiting(LinkClient& other);
-  void hand_over_waiting(const std::function<void(const Target&, link::StreamHandler*)>& open);
-  // Another relay takes new streams: this link takes none, and closes once its streams have ended
-  // (at once when it has none); the pool's may_connect then keeps it from reconnecting.
+  void hand_over_waiting(const OpenFn& open);
+  // Another relay takes new streams: this link takes none; its connection is set aside to finish its
+  // streams (and close), and no new one is made until poke() (the pool's may_connect decides).
   void wind_down(const std::string& why);
+  // Streams of a lost link wait to be resumed on the next one.
+  bool holds_session() const noexcept { return held_ != nullptr; }
   // A parked link (may_connect said no) asks again.
   void poke();
   // The network may have changed: an established link is probed (a PING that must be answered
@@ -129,7 +134,7 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   void retire();
   // The relay drains (GOAWAY): the link's open streams finish on it, set aside, while a new link is
   // made at once for new streams (behind a load balancer it reaches another relay).
-  void set_aside_draining();
+  void set_aside_draining(const std::string& state, const std::string& why);
   void set_state(const std::string& state, const std::string& detail);
   void fail_waiting(bool all);
   void arm_wait_timer();

@@ -32,8 +32,13 @@ void LinkPool::start() {
 
 bool LinkPool::may_connect(std::size_t i) const {
   if (stopping_) return false;
-  if (standby_ && links_[i]->stream_count() == 0) return false;  // held streams still resume
-  if (i != 0 && !links_[0]->up()) return false;
+  if (standby_) {
+    // Only a lost link's held streams bring a standby relay a link: to resume them (any link of
+    // the pool, whether or not the primary is up).
+    if (!links_[i]->holds_session()) return false;
+  } else if (i != 0 && !links_[0]->up()) {
+    return false;
+  }
   for (std::size_t j = 0; j < links_.size(); ++j)
     if (j != i && links_[j]->connecting()) return false;
   return true;
@@ -43,9 +48,9 @@ bool LinkPool::may_connect(std::size_t i) const {
 // starts connecting makes may_connect() false for the rest, so at most one starts.
 void LinkPool::on_change() {
   if (stopping_) return;
-  if (standby_)  // a handshake that was under way when another relay took over: its link goes idle
+  if (standby_)  // a resumed link, or a handshake under way when another relay took over
     for (auto& l : links_)
-      if (l->up() && l->stream_count() == 0) l->wind_down("another relay takes new streams");
+      if (l->up()) l->wind_down("another relay takes new streams");
   if (links_[0]->up() && links_[0]->generation() != session_generation_) {
     session_generation_ = links_[0]->generation();  // a resume keeps it: the same session goes on
     if (on_new_session_) on_new_session_();
@@ -57,13 +62,13 @@ void LinkPool::on_change() {
     if (l->up()) return links_[0]->hand_over_waiting(*l);
 }
 
-void LinkPool::open(const Target& target, link::StreamHandler* handler) {
+void LinkPool::open(const Target& target, link::StreamHandler* handler, std::uint64_t deadline_ms) {
   const std::uint64_t now = uv_now(loop_);
   for (std::size_t i = 0; i < links_.size(); ++i) {
     recent_[i].update(links_[i]->bytes_moved(), now);
     loads_[i] = LinkLoad{links_[i]->up(), recent_[i].value(), links_[i]->stream_count()};
   }
-  links_[choose_link(loads_).value_or(0)]->open(target, handler);
+  links_[choose_link(loads_).value_or(0)]->open(target, handler, deadline_ms);
 }
 
 void LinkPool::set_standby(bool standby) {
@@ -82,7 +87,7 @@ bool LinkPool::any_up() const noexcept {
   return false;
 }
 
-void LinkPool::hand_over_waiting(const std::function<void(const Target&, link::StreamHandler*)>& open) {
+void LinkPool::hand_over_waiting(const LinkClient::OpenFn& open) {
   for (auto& l : links_) l->hand_over_waiting(open);
 }
 

@@ -26,7 +26,7 @@ class LinkPool {
   // Asks the relay for a stream to `target` on the chosen link; while no link is up, the primary's
   // open() waits for it (LinkClient::kOpenWaitMs). As LinkClient::open: the handler gets the
   // stream's ref (on_open_sent), which names the link, then the answer.
-  void open(const Target& target, link::StreamHandler* handler);
+  void open(const Target& target, link::StreamHandler* handler, std::uint64_t deadline_ms = 0);
   // The handler is going away: its opens still waiting for a link are dropped, on every link.
   void cancel(link::StreamHandler* handler);
   // The network may have changed under the links (NetworkWatch): each checks its link at once.
@@ -41,7 +41,7 @@ class LinkPool {
   void set_standby(bool standby);
   bool any_up() const noexcept;
   // Opens waiting for a link of this pool go to `open` instead (another relay's pool).
-  void hand_over_waiting(const std::function<void(const Target&, link::StreamHandler*)>& open);
+  void hand_over_waiting(const LinkClient::OpenFn& open);
   // Drains and stops every link; `done` runs once all are closed.
   void stop(std::function<void()> done);
 

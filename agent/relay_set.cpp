@@ -37,8 +37,8 @@ void RelaySet::start() {
       tick_.get(), [](uv_timer_t* t) { static_cast<RelaySet*>(t->data)->tick(); }, kTickMs, kTickMs);
 }
 
-void RelaySet::open(const Target& target, link::StreamHandler* handler) {
-  pools_[active_]->open(target, handler);
+void RelaySet::open(const Target& target, link::StreamHandler* handler, std::uint64_t deadline_ms) {
+  pools_[active_]->open(target, handler, deadline_ms);
 }
 
 void RelaySet::cancel(link::StreamHandler* handler) {
@@ -77,11 +77,21 @@ void RelaySet::activate(std::size_t next, const std::string& why) {
   log::warn("agent", "relay " + configs_[next]->relay_address + " takes new streams: " + why);
   pools_[next]->set_standby(false);
   pools_[old]->set_standby(true);  // its open and held streams stay; its idle links close
-  pools_[old]->hand_over_waiting([this](const Target& t, link::StreamHandler* h) { open(t, h); });
+  // Each keeps its deadline: switching relays while all are down must not make a client wait longer.
+  pools_[old]->hand_over_waiting(
+      [this](const Target& t, link::StreamHandler* h, std::uint64_t deadline) { open(t, h, deadline); });
+  // A relay whose link is up already (rare: a resume) reports no new session: check it now.
+  if (pools_[next]->any_up() && on_new_session_) on_new_session_();
 }
 
-bool RelaySet::reject_active(const std::string& why) {
+bool RelaySet::reject(std::size_t index, const std::string& why) {
   const std::uint64_t now = uv_now(loop_);
+  if (index >= pools_.size()) return false;
+  if (index != active_) {  // checked through it, and left meanwhile: not to be used again for a while
+    rejected_until_[index] = now + kRejectMs;
+    rejected_why_[index] = why;
+    return true;
+  }
   for (std::size_t step = 1; step < pools_.size(); ++step) {
     const std::size_t next = (active_ + step) % pools_.size();
     if (rejected_until_[next] > now) continue;

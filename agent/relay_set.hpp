@@ -41,7 +41,7 @@ class RelaySet {
 
   void start();
   // As LinkPool's, on the active relay.
-  void open(const Target& target, link::StreamHandler* handler);
+  void open(const Target& target, link::StreamHandler* handler, std::uint64_t deadline_ms = 0);
   void cancel(link::StreamHandler* handler);
   void probe(const std::string& why);
   // The active relay's primary link came up on a new session (egress check); route lists from any.
@@ -49,9 +49,9 @@ class RelaySet {
   void on_routes(std::function<void(const frame::Routes&)> fn) { on_routes_ = std::move(fn); }
   void stop(std::function<void()> done);
 
-  // The active relay's egress disagrees with expected_egress: another relay takes new streams, and
-  // this one is not used for kRejectMs. False when there is no other relay to move to.
-  bool reject_active(const std::string& why);
+  // Relay `index`'s egress disagrees with expected_egress: it is not used for kRejectMs, and if it is
+  // the active one, another takes new streams. False when there is no other relay to move to.
+  bool reject(std::size_t index, const std::string& why);
 
   std::size_t size() const noexcept { return pools_.size(); }
   LinkPool& pool(std::size_t i) { return *pools_[i]; }

@@ -77,6 +77,12 @@ int enroll_command(const std::string& path, const std::string& name, const std::
   const std::string dest = cfg.agents_file.empty() ? path
                            : into_directory        ? cfg.agents_file + "/" + name + ".toml"
                                                    : cfg.agents_file;
+  // The name becomes a file name there: nothing that leaves the directory or hides from the loader.
+  if (into_directory && (name.find('/') != std::string::npos || name.front() == '.'))
+    return std::fprintf(
+               stderr,
+               "--name: in an agents_file directory it becomes NAME.toml: no '/' and no leading '.'\n"),
+           2;
   if (into_directory && std::filesystem::exists(dest, ec))
     return std::fprintf(stderr, "not enrolled: %s exists already\n", dest.c_str()), 2;
   std::string updated;

@@ -9,8 +9,8 @@ namespace ferry::relay {
 
 ProxyHeaderWait::ProxyHeaderWait(uv_loop_t* loop, int fd, DoneFn done, GoneFn gone)
     : fd_(fd), done_(std::move(done)), gone_(std::move(gone)) {
-  poll_.init(uv_poll_init, loop, this, fd_);
-  timer_.init(uv_timer_init, loop, this);
+  init_error_ = poll_.init(uv_poll_init, loop, this, fd_);
+  if (init_error_ == 0) init_error_ = timer_.init(uv_timer_init, loop, this);
 }
 
 ProxyHeaderWait::~ProxyHeaderWait() {
@@ -18,17 +18,19 @@ ProxyHeaderWait::~ProxyHeaderWait() {
 }
 
 void ProxyHeaderWait::start() {
+  if (init_error_ != 0) return finish(Error{Errc::Io, "PROXY header: cannot watch the socket", init_error_});
   uv_timer_start(
       timer_.get(),
       [](uv_timer_t* t) {
         static_cast<ProxyHeaderWait*>(t->data)->finish(Error{Errc::Timeout, "no PROXY header in time"});
       },
       kTimeoutMs, 0);
-  uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
+  const int r = uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* p, int status, int) {
     auto* self = static_cast<ProxyHeaderWait*>(p->data);
     if (status < 0) return self->finish(Error{Errc::Io, "PROXY header: socket error", status});
     self->on_readable();
   });
+  if (r != 0) finish(Error{Errc::Io, "PROXY header: cannot watch the socket", r});
 }
 
 // Reads no further than the header can reach: 16 bytes first, then exactly the length they announce

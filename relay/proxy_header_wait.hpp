@@ -47,6 +47,7 @@ class ProxyHeaderWait {
   uv::Handle<uv_timer_t> timer_{handles_};
   std::uint8_t buf_[proxy_v2::kMaxHeaderBytes];
   std::size_t have_ = 0;
+  int init_error_ = 0;
   bool finished_ = false;
   bool closing_ = false;
 };

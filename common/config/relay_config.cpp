@@ -84,9 +84,10 @@ std::optional<ConfigError> read_agents_file(const std::string& where, RelayConfi
   std::vector<std::string> files;
   std::error_code ec;
   if (std::filesystem::is_directory(where, ec)) {
-    for (const auto& entry : std::filesystem::directory_iterator(where, ec))
-      if (entry.path().extension() == ".toml" && entry.path().filename().string()[0] != '.')
-        files.push_back(entry.path().string());
+    // increment(ec), not ++: a reload runs in an event loop, where an exception ends the relay.
+    for (std::filesystem::directory_iterator it(where, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".toml" && it->path().filename().string()[0] != '.')
+        files.push_back(it->path().string());
     if (ec) return ConfigError{where, 0, "agents_file", "cannot list the directory: " + ec.message()};
     std::sort(files.begin(), files.end());
   } else {

@@ -156,7 +156,7 @@ void Dialer::on_resolved(int status, addrinfo* res) {
   if (finished_) return;
   if (status != 0)
     return finish({frame::OpenCode::NameNotResolved,
-                   "the relay cannot resolve " + target_.name + " (" + uv_strerror(status) + ")", ""});
+                   options_.who + " cannot resolve " + target_.name + " (" + uv_strerror(status) + ")", ""});
   // RFC 8305 §4: interleave the families, starting with the resolver's first choice.
   std::vector<const addrinfo*> v6, v4;
   for (const addrinfo* ai = res; ai; ai = ai->ai_next) {
@@ -175,14 +175,14 @@ void Dialer::on_resolved(int status, addrinfo* res) {
   if (addresses_.empty()) {
     if (!denied_reason_.empty()) return finish({frame::OpenCode::Denied, denied_reason_, ""});
     if (skipped_family_) return finish({frame::OpenCode::NetworkUnreachable, family_reason(), ""});
-    return finish(
-        {frame::OpenCode::NameNotResolved, target_.name + " has no address the relay can reach", ""});
+    return finish({frame::OpenCode::NameNotResolved,
+                   target_.name + " has no address " + options_.who + " can reach", ""});
   }
   start_next_attempt();
 }
 
 std::string Dialer::family_reason() const {
-  return std::string("the relay dials only IPv") + (options_.egress->ss_family == AF_INET ? "4" : "6") +
+  return options_.who + " dials only IPv" + (options_.egress->ss_family == AF_INET ? "4" : "6") +
          " (egress_bind)";
 }
 

@@ -33,6 +33,9 @@ using AddressCheck = std::function<std::optional<std::string>(const sockaddr* ad
 
 struct DialOptions {
   std::uint64_t connect_timeout_ms = 10000;
+  // Who dials, in the reasons given to the user: "the relay", or for a direct dial of the agent "it"
+  // (its reasons follow "dialled directly from this computer: ").
+  std::string who = "the relay";
   std::uint64_t attempt_delay_ms = 250;    // RFC 8305 §5 recommends 250 ms
   std::optional<sockaddr_storage> egress;  // source address for every attempt
   std::shared_ptr<LookupSlots> lookups;    // the link's share of the lookup threads (none: no bound)
