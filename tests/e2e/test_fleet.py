@@ -63,6 +63,25 @@ TARGET = textwrap.dedent("""
 """)
 
 
+def audit_lines(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def wait_audit(path, at_least, timeout=10.0):
+    """The audit log's lines once it has `at_least` of them: a relay writes a stream's line when the
+    stream has ended, which may be a moment after the client has its answer."""
+    deadline = time.time() + timeout
+    while True:
+        lines = audit_lines(path)
+        if len(lines) >= at_least or time.time() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
 def readme_haproxy_cfg():
     """The README's HAProxy example, with this test's addresses in place of the example ones."""
     with open(README) as f:
@@ -206,7 +225,12 @@ class Fleet(unittest.TestCase):
         before = self.audits()
         rc, out, err = self.curl("http://198.18.2.2/whoami")
         self.assertEqual((rc, out), (0, b"198.18.2.1"), err)
-        new = [l for name, lines in self.audits().items() for l in lines[len(before[name]):]]
+        deadline = time.time() + 10
+        while True:
+            new = [l for name, lines in self.audits().items() for l in lines[len(before[name]):]]
+            if new or time.time() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(len(new), 1, new)
         self.assertRegex(new[0], r'"from":"198\.18\.1\.2:\d+"')  # the laptop, not HAProxy's 127.0.0.1
         self.assertEqual(sorted(self.serving()), sorted(RELAYS), "leastconn puts the two links apart")
@@ -295,7 +319,8 @@ class Fleet(unittest.TestCase):
         self.assertEqual((rc, out), (0, b"198.18.2.1"), err)
         print("\na new request during the drain answered in %.2f s, through the other relay" % took, file=sys.stderr)
         self.assertLess(took, 2.0, "a new stream waited for the draining relay")
-        self.assertEqual(len(self.audits()[other]), before + 1, "the new stream went to the other relay")
+        self.assertEqual(len(wait_audit("%s/%s.audit" % (self.dir, other), before + 1)), before + 1,
+                         "the new stream went to the other relay")
         body, err = download.communicate(timeout=40)
         self.assertEqual(download.returncode, 0, err)
         want = (bytes(range(256)) * 4096) * 24
@@ -333,9 +358,14 @@ class Fleet(unittest.TestCase):
         for name in RELAYS:
             self.daemons[name].proc.send_signal(signal.SIGHUP)
             self.daemons[name].wait_for(r"reloaded: 3 agents, 0 revoked", timeout=10)
-        time.sleep(0.5)
+        # Every worker of each relay applies what its worker 0 read: a moment after the log line.
         for port in (8080, 8082):
-            rc, out, err = self.curl("http://198.18.2.2/whoami", "-i", port=port)
+            deadline = time.time() + 5
+            while True:
+                rc, out, err = self.curl("http://198.18.2.2/whoami", "-i", port=port)
+                if b"403" in out.split(b"\r\n")[0] or time.time() > deadline:
+                    break
+                time.sleep(0.1)
             self.assertIn(b"403", out.split(b"\r\n")[0], out)
         with open(d + "/policy.toml", "w") as f:
             f.write('[policy]\nrules = ["allow 198.18.2.2:80", "deny *"]\n')
@@ -441,7 +471,7 @@ class RelaysListedInAgentToml(unittest.TestCase):
         self.assertEqual(sorted(states), ["serving", "standby"], relays)
         killed, other = ("relay-1", "relay-2") if states[0] == "serving" else ("relay-2", "relay-1")
         audit = "%s/%s.audit" % (self.dir, other)
-        before = len(open(audit).read().splitlines()) if os.path.exists(audit) else 0
+        before = len(audit_lines(audit))
         self.daemons[killed].proc.send_signal(signal.SIGKILL)
         self.daemons[killed].proc.wait(10)
         start = time.time()
@@ -455,7 +485,7 @@ class RelaysListedInAgentToml(unittest.TestCase):
         self.assertEqual(out, b"198.18.2.1")
         self.assertLess(took, 5.0)
         # The request, and the egress check on the new relay's session.
-        self.assertGreaterEqual(len(open(audit).read().splitlines()), before + 1)
+        self.assertGreaterEqual(len(wait_audit(audit, before + 1)), before + 1)
         relays = {r["address"]: r["state"] for r in self.status("pair", 8080)["relays"]}
         self.assertEqual(relays["198.18.1.1:%d" % self.PORTS[other][0]], "serving")
         self.assertRegex(relays["198.18.1.1:%d" % self.PORTS[killed][0]],
@@ -483,14 +513,14 @@ class RelaysListedInAgentToml(unittest.TestCase):
             subprocess.run(ns(self.net.laptop, "ip", "route", "replace", "default", "via", "198.18.1.1"), check=True)
         self.daemons["pair"].wait_for(r"resuming session", timeout=20)
         audit = "%s/%s.audit" % (self.dir, new)
-        before = len(open(audit).read().splitlines()) if os.path.exists(audit) else 0
+        before = len(audit_lines(audit))
         deadline = time.time() + 10
         while True:
             rc, out, err = self.curl(8080, max_time=3)
             if rc == 0 or time.time() > deadline:
                 break
         self.assertEqual((rc, out), (0, b"198.18.2.1"), err)
-        self.assertGreater(len(open(audit).read().splitlines()), before, "the new request went to " + new)
+        self.assertGreater(len(wait_audit(audit, before + 1)), before, "the new request went to " + new)
         body, err = download.communicate(timeout=60)
         self.assertEqual(download.returncode, 0, err)
         want = (bytes(range(256)) * 4096) * 48

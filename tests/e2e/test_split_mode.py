@@ -107,7 +107,10 @@ class SplitModeOnLoopback(unittest.TestCase):
         for line in direct:
             self.assertIn("127.0.0.1:%d" % self.outside_target.port, line)
             self.assertNotIn("127.0.0.2", line)
-        # The relay saw only the listed ones.
+        # The relay saw only the listed ones (it writes each line once its stream has ended).
+        audit = wait_until(lambda: (lambda l: l if len(l) >= 3 else None)(self.ferry.audit().splitlines()[audit_before:]),
+                           10, "three audit lines")
+        time.sleep(0.2)  # and no more come
         audit = self.ferry.audit().splitlines()[audit_before:]
         self.assertEqual(len(audit), 3, audit)
         for line in audit:
