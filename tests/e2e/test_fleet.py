@@ -278,9 +278,10 @@ class Fleet(unittest.TestCase):
     def test_3_a_killed_relay_new_requests_go_to_the_other_within_5_s(self):
         # The one-link agent: its relay is the one that logged its link last.
         self.assertEqual(self.curl("http://198.18.2.2/whoami", port=8081)[0], 0)
-        killed = [n for n in RELAYS if any('agent "single" connected' in l for l in self.daemons[n].lines)]
-        self.assertEqual(len(killed), 1, killed)
-        killed = killed[0]
+        # Its relay: the one that logged its link last (a retry at start may have reached the other).
+        last = {n: max([l for l in self.daemons[n].lines if 'agent "single" connected' in l] or [""]) for n in RELAYS}
+        killed = max(last, key=last.get)
+        self.assertTrue(last[killed], "no relay logged the one-link agent")
         self.daemons[killed].proc.send_signal(signal.SIGKILL)
         self.daemons[killed].proc.wait(10)
         start = time.time()
@@ -302,9 +303,14 @@ class Fleet(unittest.TestCase):
         # goes at once to the other relay on a new link (the agent does not wait for the old one).
         download = subprocess.Popen(ns(self.net.laptop, "curl", "-sS", "--max-time", "30", "-x", "http://127.0.0.1:8081",
                                        "http://198.18.2.2/big/24"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(1.0)
-        streams = {n: int(re.search(r"^ferry_streams (\d+)", self.office_get("http://%s:9443/metrics" % a), re.M).group(1))
-                   for n, a in RELAYS.items()}
+        deadline = time.time() + 10  # until the download runs (on a loaded machine curl starts late)
+        while True:
+            time.sleep(0.5)
+            streams = {n: int(re.search(r"^ferry_streams (\d+)", self.office_get("http://%s:9443/metrics" % a),
+                                        re.M).group(1))
+                       for n, a in RELAYS.items()}
+            if sum(streams.values()) > 0 or time.time() > deadline:
+                break
         draining = max(streams, key=streams.get)
         self.assertEqual(sorted(streams.values()), [0, 1], streams)
         other = [n for n in RELAYS if n != draining][0]
