@@ -47,29 +47,24 @@ Result<Decoded<Header>> decode(ByteSpan in) {
   if (transport != kTransportStream)
     return fail(Errc::Unsupported, transport == kTransportUnspec ? "PROXY v2: PROXY without a transport"
                                                                  : "PROXY v2: not a TCP connection");
-  ByteReader a(*body);
-  if (family == kFamilyInet) {
-    const auto src = a.take(4), dst = a.take(4);
-    const auto sport = a.be16(), dport = a.be16();
-    if (!dport) return fail(Errc::Malformed, "PROXY v2: length too short for IPv4 addresses");
-    std::array<std::uint8_t, 4> s{}, d{};
-    std::copy(src->begin(), src->end(), s.begin());
-    std::copy(dst->begin(), dst->end(), d.begin());
-    h.source = {policy::Address::v4(s), *sport};
-    h.destination = {policy::Address::v4(d), *dport};
-  } else if (family == kFamilyInet6) {
-    const auto src = a.take(16), dst = a.take(16);
-    const auto sport = a.be16(), dport = a.be16();
-    if (!dport) return fail(Errc::Malformed, "PROXY v2: length too short for IPv6 addresses");
-    std::array<std::uint8_t, 16> s{}, d{};
-    std::copy(src->begin(), src->end(), s.begin());
-    std::copy(dst->begin(), dst->end(), d.begin());
-    h.source = {policy::Address::v6(s), *sport};
-    h.destination = {policy::Address::v6(d), *dport};
-  } else {
+  if (family != kFamilyInet && family != kFamilyInet6)
     return fail(Errc::Unsupported, family == kFamilyUnspec ? "PROXY v2: PROXY without an address family"
                                                            : "PROXY v2: not an IPv4 or IPv6 connection");
-  }
+  const bool v4 = family == kFamilyInet;
+  ByteReader a(*body);
+  const auto src = a.take(v4 ? 4 : 16), dst = a.take(v4 ? 4 : 16);
+  const auto sport = a.be16(), dport = a.be16();
+  if (!dport)
+    return fail(Errc::Malformed, v4 ? "PROXY v2: length too short for IPv4 addresses"
+                                    : "PROXY v2: length too short for IPv6 addresses");
+  const auto address = [v4](ByteSpan b) {  // as Address::v4 and ::v6 make them: unused bytes zero
+    policy::Address out;
+    out.family = v4 ? policy::Address::Family::V4 : policy::Address::Family::V6;
+    std::copy(b.begin(), b.end(), out.bytes.begin());
+    return out;
+  };
+  h.source = {address(*src), *sport};
+  h.destination = {address(*dst), *dport};
   return Decoded<Header>{h, kFixedBytes + *len};  // TLVs after the addresses are skipped
 }
 
