@@ -275,6 +275,45 @@ class Fleet(unittest.TestCase):
         self.assertRegex("\n".join(self.daemons["relay-a"].lines),
                          r"connection from 127\.0\.0\.1:\d+ \(a trusted load balancer\) closed: PROXY v2: no signature")
 
+    def test_2b_a_balancer_that_vanishes_or_stalls_mid_header(self):
+        """A trusted connection whose PROXY header stops half-way: closed by its peer, reset, or left
+        hanging. Each is counted, the stalled one closed after the 5 s wait, and the relay serves on."""
+        missing = self.metric("relay-a", "proxy_header_missing")
+        script = textwrap.dedent("""
+            import socket, struct, time
+            half = bytes.fromhex("0D0A0D0A000D0A515549540A2111")  # 14 of the header's 28 bytes
+            for how in ("close", "reset", "stall"):
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                s.connect(("127.0.0.11", 7443))
+                s.sendall(half)
+                start = time.time()
+                if how == "reset":  # once the relay has the half (reset before its accept, it is not even seen)
+                    time.sleep(0.3)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                if how != "stall":
+                    s.close()
+                    continue
+                s.settimeout(10)
+                try:
+                    ended = s.recv(1) == b""
+                except ConnectionResetError:
+                    ended = True
+                print("stall", ended, round(time.time() - start, 2))
+        """)
+        p = subprocess.run(ns(self.net.office, sys.executable, "-c", script), capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        _, ended, took = p.stdout.split()
+        self.assertEqual(ended, "True")
+        self.assertGreater(float(took), 4.5)  # the header wait's 5 s, not the handshake's
+        self.assertLess(float(took), 8.0)
+        deadline = time.time() + 5
+        while time.time() < deadline and self.metric("relay-a", "proxy_header_missing") < missing + 3:
+            time.sleep(0.1)
+        self.assertEqual(self.metric("relay-a", "proxy_header_missing"), missing + 3, "\n".join(self.daemons["relay-a"].lines[-8:]))
+        self.assertEqual(self.curl("http://198.18.2.2/whoami")[:2], (0, b"198.18.2.1"))
+        self.assertIsNone(self.daemons["relay-a"].proc.poll())
+
     def test_3_a_killed_relay_new_requests_go_to_the_other_within_5_s(self):
         # The one-link agent: its relay is the one that logged its link last.
         self.assertEqual(self.curl("http://198.18.2.2/whoami", port=8081)[0], 0)
