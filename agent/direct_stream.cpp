@@ -28,7 +28,6 @@ void DirectStream::start() {
 
 void DirectStream::on_dialled(const net::DialResult& r) {
   dialer_.reset();  // it has answered; it frees itself once its handles have closed
-  answered_ = true;
   if (r.code != frame::OpenCode::Ok) {
     conn_->abort(frame::ResetCode::TargetError);  // closes the unconnected socket; no event follows
     // The handler may let this stream go from inside: nothing is touched after it.

@@ -68,7 +68,6 @@ class DirectStream {
 
   // The address that answered ("203.0.113.5:443"), once connected.
   const std::string& dialled() const noexcept { return dialled_; }
-  bool connected() const noexcept { return connected_; }
 
  private:
   DirectStream(uv_loop_t* loop, const Target& target, std::shared_ptr<net::LookupSlots> lookups,
@@ -90,7 +89,6 @@ class DirectStream {
   bool read_paused_ = false;
   bool send_full_ = false;  // send() said "stop": on_writable is owed
   bool connected_ = false;
-  bool answered_ = false;      // on_open_result went out
   bool fin_sent_ = false;      // finish() was asked
   bool fin_received_ = false;  // the target's EOF came
   bool left_cleanly_ = false;
