@@ -81,6 +81,72 @@ int run_bulk(const ClientOptions& o, bool down, std::uint64_t bytes) {
   return error.empty() ? 0 : 1;
 }
 
+int run_timed_download(const ClientOptions& o, int parallel, double seconds) {
+  // Every connection is open and has asked for an endless download before the clock starts; each
+  // thread then reads and checks what comes until the main thread's deadline shuts its socket.
+  std::vector<Dialed> conns(static_cast<std::size_t>(std::max(1, parallel)));
+  std::string error;
+  for (std::size_t i = 0; i < conns.size() && error.empty(); ++i) {
+    conns[i] = dial(o);
+    if (conns[i].error.empty())
+      conns[i].error = send_header(conns[i].fd.get(), Op::Download, 1ull << 62, o.seed + i);
+    if (!conns[i].error.empty()) error = "connection " + std::to_string(i) + ": " + conns[i].error;
+  }
+  std::atomic<bool> stop{false};
+  std::vector<std::uint64_t> moved(conns.size(), 0);
+  std::vector<std::string> errors(conns.size());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
+  const auto start = Clock::now();
+  for (std::size_t i = 0; i < conns.size() && error.empty(); ++i) {
+    readers.emplace_back([&, i, fd = conns[i].fd.get()] {
+      const Pattern pattern(o.seed + i);
+      std::vector<std::uint8_t> buf(kChunkBytes);
+      while (!stop) {
+        const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+        if (n <= 0) {
+          if (n < 0 && errno == EINTR) continue;
+          if (!stop) {
+            errors[i] = n == 0 ? "closed" : errno_text("recv");
+            ++failures;
+          }
+          return;
+        }
+        if (std::memcmp(buf.data(), pattern.at(moved[i]), static_cast<std::size_t>(n)) != 0) {
+          errors[i] = "integrity: wrong bytes at offset " + std::to_string(moved[i]);
+          ++failures;
+          return;
+        }
+        moved[i] += static_cast<std::uint64_t>(n);
+      }
+    });
+  }
+  // Sleeps in short steps so that a connection that failed ends the run early.
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (error.empty() && failures.load() == 0 && Clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop = true;
+  const double measured = seconds_since(start);
+  for (auto& c : conns)
+    if (c.fd) ::shutdown(c.fd.get(), SHUT_RDWR);  // wakes the readers
+  for (auto& t : readers) t.join();
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < conns.size(); ++i) {
+    total += moved[i];
+    if (error.empty() && !errors[i].empty()) error = "connection " + std::to_string(i) + ": " + errors[i];
+  }
+  JsonLine("timed_download")
+      .add("parallel", static_cast<int>(conns.size()))
+      .add("bytes", total)
+      .add("seconds", measured)
+      .add("mb_per_s", error.empty() ? static_cast<double>(total) / measured / 1e6 : 0.0)
+      .add("ok", error.empty())
+      .add("error", error)
+      .print();
+  return error.empty() ? 0 : 1;
+}
+
 int run_connect(const ClientOptions& o, int count) {
   const Pattern pattern(o.seed);
   std::vector<double> ttfb_ms;

@@ -43,6 +43,13 @@ int run_connect(const ClientOptions& o, int count);
 // `deadline_s`; then waits for a line on stdin before one exchange on each, and for another before
 // closing them all, so the caller can measure memory at each stage.
 int run_hold(const ClientOptions& o, int count, int parallel, double deadline_s);
+// Scenario f (load_ttfb.cpp): `count` sequential connections, each a 100-byte request and a 100-byte
+// answer; time to first byte from the start of connect. `cold`: port P, P+1, ... of the target, each
+// once; else the target's port every time after one connection not counted. `absolute`: GET
+// http://TARGET/ to an http:// proxy instead of CONNECT.
+int run_ttfb(const ClientOptions& o, int count, bool cold, bool absolute);
+// Downloads on `parallel` connections at once for `seconds`, every byte checked: MB/s in all.
+int run_timed_download(const ClientOptions& o, int parallel, double seconds);
 // 64-byte round trips on one connection for `seconds`, one every `interval_ms`, optionally while a
 // download runs on a second connection through the same proxy (measured after `warmup_s`).
 int run_hol(const ClientOptions& o, double seconds, double interval_ms, bool bulk, double warmup_s);

@@ -13,6 +13,13 @@
 //   op 2 UPLOAD    the server reads `arg` bytes, compares them with the pattern, answers 'K' (equal) or 'B'
 //   op 3 ECHO      the server echoes every byte until EOF (ping-pong and held connections)
 //   op 4 REPLY100  the server sends 100 bytes of the pattern and closes (connection setup)
+//   op 5 REQUEST   `arg` more bytes of the pattern of `seed` follow the header; once they are all in
+//                  and match, the server sends 100 bytes of the pattern and closes (time to first
+//                  byte: the client's request is 24 + 76 = 100 bytes)
+//
+// A connection that starts with an HTTP method instead ("GET ", "POST ", ...) is answered once its
+// request head is complete: "HTTP/1.1 200 OK", Content-Length: 100, and 100 bytes of the pattern of
+// kHttpSeed, then closed (absolute-form requests through an HTTP proxy).
 #pragma once
 
 #include <algorithm>
@@ -20,6 +27,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,12 +41,29 @@ inline double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-enum class Op : std::uint32_t { Download = 1, Upload = 2, Echo = 3, Reply100 = 4 };
+enum class Op : std::uint32_t { Download = 1, Upload = 2, Echo = 3, Reply100 = 4, Request = 5 };
 
 constexpr std::uint32_t kMagic = 0x46424C31;  // "FBL1"
 constexpr std::size_t kHeaderBytes = 24;
 constexpr std::size_t kReplyBytes = 100;
 constexpr std::size_t kPingBytes = 64;
+// The request of scenario f: the header and this many bytes of the pattern, 100 bytes in all.
+constexpr std::size_t kRequestBodyBytes = 100 - 24;
+constexpr std::uint64_t kHttpSeed = 0x48545450;  // "HTTP": the body of every HTTP answer
+// The longest HTTP request head the server reads before giving up on the connection.
+constexpr std::size_t kMaxHttpHeadBytes = 8192;
+
+// Whether `p` (at least 8 bytes seen, or fewer at the end of what arrived) starts like an HTTP
+// request line rather than the binary header.
+inline bool starts_like_http(const std::uint8_t* p, std::size_t n) {
+  static constexpr const char* kMethods[] = {"GET ",    "HEAD ",    "POST ", "PUT ",
+                                             "DELETE ", "OPTIONS ", "PATCH "};
+  for (const char* m : kMethods) {
+    const std::size_t len = std::char_traits<char>::length(m);
+    if (std::memcmp(p, m, std::min(n, len)) == 0 && n >= 4) return true;
+  }
+  return false;
+}
 // Reads and writes of bulk data are 1 MiB, the size the issue asks for.
 constexpr std::size_t kChunkBytes = 1 << 20;
 
@@ -70,7 +95,7 @@ inline std::vector<std::uint8_t> encode_header(const Header& h) {
 inline std::optional<Header> decode_header(const std::uint8_t* p) {
   if (get_be(p, 4) != kMagic) return std::nullopt;
   const auto op = static_cast<std::uint32_t>(get_be(p + 4, 4));
-  if (op < 1 || op > 4) return std::nullopt;
+  if (op < 1 || op > 5) return std::nullopt;
   return Header{static_cast<Op>(op), get_be(p + 8, 8), get_be(p + 16, 8)};
 }
 

@@ -8,6 +8,10 @@
 // line. fq_codel follows RFC 8290 (DRR over 1024 flow queues hashed on the 5-tuple, new flows first,
 // quantum one MTU, 10,240 packets in all, overflow dropped from the fattest flow) with CoDel per flow
 // after RFC 8289 (target 5 ms, interval 100 ms), the Linux defaults.
+//
+// Random loss (--loss PCT, scenario g) drops frames as they enter the delay line, each direction
+// with its own generator, so the two directions lose independently of each other and of the
+// queue: what a lossy radio or a bad cable does, where CoDel's drops are congestion's.
 #include "tests/bench/load_linkem.hpp"
 
 #include <arpa/inet.h>
@@ -25,6 +29,7 @@
 #include <cstring>
 #include <deque>
 #include <list>
+#include <random>
 #include <vector>
 
 #include "tests/bench/load_common.hpp"
@@ -208,7 +213,10 @@ struct Direction {
   std::deque<Frame> delay_line;  // a fixed delay keeps the order
   FqCodel queue;
   Ns line_free_at = 0;
-  std::uint64_t forwarded = 0, send_errors = 0, delay_drops = 0;
+  std::uint64_t forwarded = 0, send_errors = 0, delay_drops = 0, lost = 0;
+  double loss = 0;  // the probability that a frame is dropped on its way in
+  std::mt19937_64 random;
+  std::uniform_real_distribution<double> uniform{0.0, 1.0};
 };
 
 int open_packet_socket(const std::string& ifname, int& ifindex) {
@@ -234,6 +242,10 @@ void receive(Direction& d, Ns delay, std::vector<std::uint8_t>& buf) {
     const ssize_t n = recvfrom(d.in, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
     if (n <= 0) return;
     if (from.sll_pkttype == PACKET_OUTGOING) continue;  // what this program sent on that interface
+    if (d.loss > 0 && d.uniform(d.random) < d.loss) {
+      ++d.lost;
+      continue;
+    }
     if (d.delay_line.size() >= kDelayLinePackets) {
       ++d.delay_drops;
       continue;
@@ -275,8 +287,12 @@ Ns advance(Direction& d, double ns_per_byte) {
 
 }  // namespace
 
-int run_linkem(const std::string& if_a, const std::string& if_b, double delay_ms, double rate_mbit) {
+int run_linkem(const std::string& if_a, const std::string& if_b, double delay_ms, double rate_mbit,
+               double loss_pct, std::uint64_t seed) {
   Direction ab, ba;
+  ab.loss = ba.loss = loss_pct / 100.0;
+  ab.random.seed(seed);
+  ba.random.seed(seed ^ 0x9E3779B97F4A7C15ull);
   int index_a = 0, index_b = 0;
   const int fd_a = open_packet_socket(if_a, index_a), fd_b = open_packet_socket(if_b, index_b);
   if (fd_a < 0 || fd_b < 0) {
@@ -288,8 +304,8 @@ int run_linkem(const std::string& if_a, const std::string& if_b, double delay_ms
   ba.in = fd_b, ba.out = fd_a, ba.out_ifindex = index_a;
   const Ns delay = static_cast<Ns>(delay_ms * 1e6);
   const double ns_per_byte = 8e3 / rate_mbit;  // 8 bits / (rate_mbit * 1e6 bit/s), in ns
-  std::printf("linkem ready: %s <-> %s, %.1f ms each way, %.0f Mbit/s, fq_codel\n", if_a.c_str(),
-              if_b.c_str(), delay_ms, rate_mbit);
+  std::printf("linkem ready: %s <-> %s, %.1f ms each way, %.0f Mbit/s, fq_codel, %.2f%% loss each way\n",
+              if_a.c_str(), if_b.c_str(), delay_ms, rate_mbit, loss_pct);
   std::fflush(stdout);
 
   prctl(PR_SET_TIMERSLACK, 1UL);  // wake on time: a frame at 100 Mbit/s lasts 123 us

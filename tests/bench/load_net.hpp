@@ -65,6 +65,8 @@ class Fd {
     fd_ = -1;
   }
   int get() const { return fd_; }
+  // Gives the descriptor up to the caller, who closes it.
+  int release() { return std::exchange(fd_, -1); }
   explicit operator bool() const { return fd_ >= 0; }
 
  private:

@@ -46,10 +46,11 @@ class PatternCache {
   std::map<std::uint64_t, std::shared_ptr<const Pattern>> patterns_;
 };
 
-enum class Stage { Header, Download, Upload, Echo, Reply, Drain };
+enum class Stage { Header, Request, HttpHead, Download, Upload, Echo, Reply, Drain };
 
 struct Conn {
   int fd = -1;
+  bool listening = false;  // one of the server's listening sockets, shared by every worker
   Stage stage = Stage::Header;
   std::uint8_t header[kHeaderBytes]{};
   std::size_t header_len = 0;
@@ -65,27 +66,30 @@ struct Conn {
 // One epoll loop. Every handler returns false when it closed the connection (which is then gone).
 class Worker {
  public:
-  Worker(int listen_fd, PatternCache& cache) : listen_fd_(listen_fd), cache_(cache), buf_(kChunkBytes) {}
+  Worker(const std::vector<std::unique_ptr<Conn>>& listeners, PatternCache& cache)
+      : listeners_(listeners), cache_(cache), buf_(kChunkBytes) {}
   Worker(const Worker&) = delete;
 
   void run() {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLEXCLUSIVE;  // one sleeping worker wakes per new connection
-    ev.data.ptr = nullptr;
-    if (ep_ < 0 || epoll_ctl(ep_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
-      std::perror("bench_load serve: epoll");
-      return;
+    for (const auto& l : listeners_) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLEXCLUSIVE;  // one sleeping worker wakes per new connection
+      ev.data.ptr = l.get();
+      if (ep_ < 0 || epoll_ctl(ep_, EPOLL_CTL_ADD, l->fd, &ev) != 0) {
+        std::perror("bench_load serve: epoll");
+        return;
+      }
     }
     epoll_event events[256];
     for (;;) {
       const int n = epoll_wait(ep_, events, 256, -1);
       for (int i = 0; i < n; ++i) {
-        if (!events[i].data.ptr) {
-          on_accept();
+        Conn& c = *static_cast<Conn*>(events[i].data.ptr);
+        if (c.listening) {
+          on_accept(c.fd);
           continue;
         }
-        Conn& c = *static_cast<Conn*>(events[i].data.ptr);
         bool alive = true;
         if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) alive = on_readable(c);
         if (alive && (events[i].events & EPOLLOUT)) alive = on_writable(c);
@@ -95,9 +99,9 @@ class Worker {
   }
 
  private:
-  void on_accept() {
+  void on_accept(int listen_fd) {
     for (int i = 0; i < 64; ++i) {
-      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE) std::perror("bench_load serve: accept");
@@ -135,7 +139,7 @@ class Worker {
       if (c.stage == Stage::Header) {
         into = c.header + c.header_len;
         want = kHeaderBytes - c.header_len;
-      } else if (c.stage == Stage::Upload) {
+      } else if (c.stage == Stage::Upload || c.stage == Stage::Request) {
         want = static_cast<std::size_t>(std::min<std::uint64_t>(want, c.left));
       }
       const ssize_t n = ::read(c.fd, into, want);
@@ -145,7 +149,25 @@ class Worker {
       switch (c.stage) {
         case Stage::Header:
           c.header_len += got;
+          if (c.header_len >= 4 && std::memcmp(c.header, "FBL1", 4) != 0) {
+            // Not the binary header: an HTTP request, or nothing this server speaks.
+            if (!starts_like_http(c.header, c.header_len)) return close(c);
+            c.stage = Stage::HttpHead;
+            c.out.assign(reinterpret_cast<const char*>(c.header), c.header_len);
+            if (!on_http_head(c)) return false;
+            break;
+          }
           if (c.header_len == kHeaderBytes && !start(c)) return false;
+          break;
+        case Stage::Request:
+          if (std::memcmp(buf_.data(), c.pattern->at(c.offset), got) != 0) return close(c);
+          c.offset += got;
+          c.left -= got;
+          if (c.left == 0 && !reply100(c)) return false;
+          break;
+        case Stage::HttpHead:
+          c.out.append(reinterpret_cast<const char*>(buf_.data()), got);
+          if (!on_http_head(c)) return false;
           break;
         case Stage::Upload:
           if (std::memcmp(buf_.data(), c.pattern->at(c.offset), got) != 0) c.intact = false;
@@ -191,11 +213,34 @@ class Worker {
         return true;
       case Op::Reply100:
         c.pattern = cache_.get(h->seed);
-        c.out.assign(reinterpret_cast<const char*>(c.pattern->at(0)), kReplyBytes);
-        c.stage = Stage::Reply;
-        return flush(c);
+        return reply100(c);
+      case Op::Request:
+        c.pattern = cache_.get(h->seed);
+        c.left = h->arg;
+        c.stage = Stage::Request;
+        return c.left ? true : reply100(c);
     }
     return close(c);
+  }
+
+  bool reply100(Conn& c) {
+    c.out.assign(reinterpret_cast<const char*>(c.pattern->at(0)), kReplyBytes);
+    c.stage = Stage::Reply;
+    return flush(c);
+  }
+
+  // The request head so far is in `out`; once it is complete, the answer replaces it. The client
+  // sends nothing after the head (GET), so closing after the answer resets nothing.
+  bool on_http_head(Conn& c) {
+    if (c.out.find("\r\n\r\n") == std::string::npos)
+      return c.out.size() > kMaxHttpHeadBytes ? close(c) : true;
+    const auto body = cache_.get(kHttpSeed);
+    c.out = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+            std::to_string(kReplyBytes) + "\r\nConnection: close\r\n\r\n";
+    c.out.append(reinterpret_cast<const char*>(body->at(0)), kReplyBytes);
+    c.out_pos = 0;
+    c.stage = Stage::Reply;
+    return flush(c);
   }
 
   // Writes what waits in `out`; a finished reply closes the connection.
@@ -228,7 +273,7 @@ class Worker {
     std::uint32_t want = 0;
     const bool backlogged = c.stage == Stage::Echo && c.out.size() - c.out_pos > kMaxPendingBytes;
     if (c.stage != Stage::Reply && !backlogged) want |= EPOLLIN;
-    if (!c.out.empty() || c.stage == Stage::Download) want |= EPOLLOUT;
+    if ((!c.out.empty() && c.stage != Stage::HttpHead) || c.stage == Stage::Download) want |= EPOLLOUT;
     if (want == c.events) return;
     c.events = want;
     epoll_event ev{};
@@ -238,7 +283,7 @@ class Worker {
   }
 
   int ep_ = -1;
-  int listen_fd_;
+  const std::vector<std::unique_ptr<Conn>>& listeners_;
   PatternCache& cache_;
   std::vector<std::uint8_t> buf_;
   std::unordered_map<Conn*, std::unique_ptr<Conn>> conns_;
@@ -246,30 +291,46 @@ class Worker {
 
 }  // namespace
 
-int run_server(const std::string& listen, int threads) {
+int run_server(const std::string& listen, int threads, int ports) {
   const auto addr = parse_endpoint(listen);
-  if (!addr) {
-    std::fprintf(stderr, "bench_load serve: --listen wants IPv4:PORT, got %s\n", listen.c_str());
+  if (!addr || ports < 1 || ports > 20000 || (ports > 1 && addr->sin_port == 0) ||
+      ntohs(addr->sin_port) + ports - 1 > 65535) {
+    std::fprintf(stderr, "bench_load serve: --listen wants IPv4:PORT (a fixed port with --ports N), got %s\n",
+                 listen.c_str());
     return 2;
   }
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0 ||
-      ::listen(fd, 4096) != 0) {
-    std::fprintf(stderr, "bench_load serve: cannot listen on %s: %s\n", listen.c_str(), std::strerror(errno));
-    return 1;
-  }
+  // --ports N: N consecutive ports from the given one, so that a client can reach a new host:port
+  // every time (a cold target for the proxy).
+  std::vector<std::unique_ptr<Conn>> listeners;
   sockaddr_in bound{};
-  socklen_t len = sizeof bound;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-  std::printf("listening on %s\n", format_endpoint(bound).c_str());
+  for (int i = 0; i < ports; ++i) {
+    sockaddr_in a = *addr;
+    if (ports > 1) a.sin_port = htons(static_cast<std::uint16_t>(ntohs(addr->sin_port) + i));
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4096) != 0) {
+      std::fprintf(stderr, "bench_load serve: cannot listen on %s: %s\n", format_endpoint(a).c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+    if (i == 0) {
+      socklen_t len = sizeof bound;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    }
+    auto l = std::make_unique<Conn>();
+    l->fd = fd;
+    l->listening = true;
+    listeners.push_back(std::move(l));
+  }
+  std::printf("listening on %s (%d ports)\n", format_endpoint(bound).c_str(), ports);
   std::fflush(stdout);
 
   PatternCache cache;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> running;
-  for (int i = 0; i < std::max(1, threads); ++i) workers.push_back(std::make_unique<Worker>(fd, cache));
+  for (int i = 0; i < std::max(1, threads); ++i)
+    workers.push_back(std::make_unique<Worker>(listeners, cache));
   for (auto& w : workers) running.emplace_back([&w] { w->run(); });
   for (auto& t : running) t.join();  // the workers return only if epoll cannot be set up
   return 1;

@@ -6,9 +6,9 @@
 
 namespace ferry::bench {
 
-// Serves `listen` ("IPv4:PORT", port 0 for any) with `threads` epoll loops sharing one listening
-// socket, prints "listening on ADDR" on stdout, and runs until the process is killed. Returns only
-// on a setup error (exit status 1).
-int run_server(const std::string& listen, int threads);
+// Serves `listen` ("IPv4:PORT", port 0 for any) and the `ports` - 1 ports after it with `threads`
+// epoll loops sharing the listening sockets, prints "listening on ADDR (N ports)" on stdout, and runs
+// until the process is killed. Returns only on a setup error (exit status 1 or 2).
+int run_server(const std::string& listen, int threads, int ports = 1);
 
 }  // namespace ferry::bench
