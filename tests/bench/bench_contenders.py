@@ -181,6 +181,7 @@ class Contender:
     """One way of reaching the target. `laptop` and `office` return the pids of each side."""
     name = label = ""
     socks = http = None  # proxy URLs once started; None where the contender has no such port
+    scenarios = None  # the scenarios it takes part in; None: all
 
     def setup(self, workdir):
         """Once per run: keys, configs. Returns None, or why this contender cannot run."""
@@ -236,12 +237,13 @@ class Ferry(Contender):
 
     def start(self, net, target):
         ip, port = target
+        last = port + getattr(net, "target_ports", 1) - 1  # the cold targets of scenario f
         relay_toml = os.path.join(self.dir, "relay.toml")
         with open(relay_toml, "w") as f:
             # Room for the 10,000 held connections of scenario c (the default allows 4,096 per agent).
             f.write('listen = "%s:0"\nprivate_key_file = "relay.key"\n[limits]\nmax_streams_per_agent = 20000\n'
-                    '[policy]\nrules = ["allow %s:%d"]\n[[agents]]\nname = "bench"\npublic_key = "%s"\n'
-                    % (net.office_ip, ip, port, self.agent_pub))
+                    '[policy]\nrules = ["allow %s:%d-%d"]\n[[agents]]\nname = "bench"\npublic_key = "%s"\n'
+                    % (net.office_ip, ip, port, last, self.agent_pub))
         self.relay = Proc(net.office.cmd([self.relay_bin, "--config", relay_toml]), os.path.join(self.logs, "ferry-relay.log"))
         relay_addr, = self.relay.wait_log(r"(?<!admin )listening on (\S+)")
         agent_toml = os.path.join(self.dir, "agent.toml")
@@ -377,9 +379,47 @@ class Ssh(Contender):
         return tree(self.sshd.pid) if self.sshd else []
 
 
+class PlainForward(Contender):
+    """`bench_load forward`: a user-space TCP forwarder pair without any cryptography (SOCKS5 on the
+    laptop side, the target dialled by the office side), epoll and 64 KiB reads as ferry. Not a peer:
+    the yardstick of ferry's CPU overhead in bulk, so it runs scenario a only."""
+    name, label = "plain-fwd", "plain-fwd (no crypto)"
+    scenarios = ("a",)
+
+    def __init__(self, bin_dir):
+        self.bench_load = os.path.join(bin_dir, "tests", "bench", "bench_load")
+        self.office = self.laptop = None
+
+    def setup(self, workdir):
+        self.logs = workdir
+        return None if os.access(self.bench_load, os.X_OK) else "no bench_load in the build directory"
+
+    def start(self, net, target):
+        self.office = Proc(net.office.cmd([self.bench_load, "forward", "--listen", net.office_ip + ":0"]),
+                           os.path.join(self.logs, "plain-fwd-office.log"))
+        office_addr, = self.office.wait_log(r"forward listening on (\S+)")
+        self.laptop = Proc(net.laptop.cmd([self.bench_load, "forward", "--listen", "127.0.0.1:0", "--office",
+                                           office_addr]), os.path.join(self.logs, "plain-fwd-laptop.log"))
+        local, = self.laptop.wait_log(r"forward listening on (\S+)")
+        self.socks = "socks5://" + local
+
+    def stop(self):
+        for p in (self.laptop, self.office):
+            if p:
+                p.stop()
+        self.laptop = self.office = None
+
+    def laptop_pids(self):
+        return [self.laptop.pid] if self.laptop else []
+
+    def office_pids(self):
+        return [self.office.pid] if self.office else []
+
+
 def all_contenders(bin_dir, ferry_links=None):
     return [Direct(), Ferry(bin_dir, ferry_links), Shadowsocks("ss-chacha", "chacha20-ietf-poly1305"),
-            Shadowsocks("ss-aes", "aes-256-gcm"), Ssh("ssh"), Ssh("ssh-aes128", "aes128-gcm@openssh.com")]
+            Shadowsocks("ss-aes", "aes-256-gcm"), Ssh("ssh"), Ssh("ssh-aes128", "aes128-gcm@openssh.com"),
+            PlainForward(bin_dir)]
 
 
 # ---- bench_load clients ----

@@ -2,13 +2,15 @@
 """ferry side by side with its ceiling and its peers, in one run on this machine.
 
     python3 tests/bench/peer_bench.py [--quick] [--bin build/release] [--only ferry,ss-chacha,...]
-                                      [--scenarios a,b,c,d,e] [--no-shaped | --shaped] [--guard]
+                                      [--scenarios a,b,c,d,e,f,g] [--no-shaped | --shaped] [--guard]
                                       [--json FILE] [--log-dir DIR]
 
 Contenders: direct (no proxy: the ceiling), ferry (relay + agent), ss-chacha and ss-aes
 (shadowsocks-libev ss-local + ss-server), ssh and ssh-aes128 (OpenSSH `ssh -N -D` to an sshd of its
-own, default cipher and aes128-gcm@openssh.com). A missing peer is installed with apt when this runs
-as root, and skipped with a note otherwise. Scenarios:
+own, default cipher and aes128-gcm@openssh.com), and plain-fwd (`bench_load forward`, a user-space
+forwarder pair without cryptography: scenario a only, the yardstick of ferry's CPU overhead). A
+missing peer is installed with apt when this runs as root, and skipped with a note otherwise.
+Scenarios:
 
   a  bulk: one stream, 1 GiB down and 1 GiB up, every byte checked; MB/s and CPU s/GiB of each side
   b  connection setup: 2,000 sequential connections with a 100-byte reply, through SOCKS5 and HTTP
@@ -17,13 +19,25 @@ as root, and skipped with a note otherwise. Scenarios:
   d  head-of-line: 64-byte round trips on one connection, idle and during a bulk download on another,
      on loopback and over a shaped link (namespaces, 40 ms RTT, 100 Mbit/s, fq_codel; root only)
   e  this machine's single-core AEAD ceiling
+  f  time to first byte of a new connection on a shaped link at 40 and 100 ms RTT (root only): 200
+     sequential connections (quick: 40), each connect + proxy handshake + a 100-byte request + the
+     first byte of a 100-byte answer; SOCKS5 by name, HTTP CONNECT and absolute-form HTTP (GET
+     http://NAME:PORT/), each to a cold target (a new port every time) and a warm one (the same
+     host:port again); p50/p99. direct, ferry, ss-chacha, ssh-aes128
+  g  loss: downloads for a fixed time (20 s, quick 5 s) on 1 and on 4 connections at 100 Mbit/s,
+     40 ms RTT, with 1% random loss each way and without (root only); MB/s. direct, ferry,
+     ss-chacha, ssh-aes128. Fixed time, not the issue's 256 MiB and 4 x 64 MiB: at 1% loss a
+     download runs at about 1 MB/s and those would take minutes each
 
-The data path is bench_load (C++, in the build tree). The result is ratios, not absolute figures:
-the machine is shared and noisy. --quick (small sizes, direct and ferry only) with --guard is the
-regression guard run by ctest: it fails only on gross regressions.
+f and g run only when asked for with --scenarios, or in a full run with the shaped link (the default
+as root without --quick). The data path is bench_load (C++, in the build tree). The result is
+ratios, not absolute figures: the machine is shared and noisy. --quick (small sizes, direct and ferry
+only) with --guard is the regression guard run by ctest: it fails only on gross regressions, and
+adds a cold-vs-warm TTFB check for ferry on a 20 ms RTT shaped link where namespaces can be made.
 """
 import argparse
 import atexit
+import contextlib
 import json
 import os
 import platform
@@ -35,16 +49,26 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_contenders as bc  # noqa: E402
-from bench_shaped import ShapedNet  # noqa: E402
+from bench_shaped import TARGET_NAME, ShapedNet  # noqa: E402
 from bench_report import report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GIB = 1 << 30
 
 FULL = dict(bulk=GIB, connect=2000, hold=10000, hol_s=10.0, hol_warmup_s=1.0, shaped_idle_s=5.0,
-            shaped_loaded_s=15.0, shaped_warmup_s=3.0, aead_s=1.5, settle_s=5.0, hold_deadline_s=300)
+            shaped_loaded_s=15.0, shaped_warmup_s=3.0, aead_s=1.5, settle_s=5.0, hold_deadline_s=300,
+            ttfb=200, loss_s=20.0)
 QUICK = dict(bulk=64 << 20, connect=200, hold=500, hol_s=2.0, hol_warmup_s=0.5, shaped_idle_s=3.0,
-             shaped_loaded_s=5.0, shaped_warmup_s=2.0, aead_s=0.25, settle_s=5.0, hold_deadline_s=30)
+             shaped_loaded_s=5.0, shaped_warmup_s=2.0, aead_s=0.25, settle_s=5.0, hold_deadline_s=30,
+             ttfb=40, loss_s=5.0)
+TTFB_RTTS_MS = (40, 100)  # scenario f
+LOSS_RTT_MS, LOSS_PCT = 40, 1.0  # scenario g
+# The contenders of f and g: the issue compares ferry with these only.
+SHAPED_CONTENDERS = ("direct", "ferry", "ss-chacha", "ssh-aes128")
+# The guard's TTFB check: a short line, so a cold target's extra round trip shows and the check is quick.
+GUARD_TTFB_RTT_MS, GUARD_TTFB_COUNT = 20, 20
+# Ports of the target in a namespace of its own: --ports N from here (the cold targets of f).
+SHAPED_TARGET_PORT = 30000
 
 
 def raise_nofile_limit():
@@ -92,6 +116,10 @@ def ensure_packages(need, notes):
         notes.append("apt-get install %s failed: %s" % (" ".join(need), e))
 
 
+class Unavailable(Exception):
+    """A shaped link that cannot be made here (not root, no namespaces): a note, not a failure."""
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -102,7 +130,8 @@ class Bench:
         self.notes = []
         self.results = {}
         self.machine = {}
-        self.shaped = None
+        self.shaped = []  # every ShapedNet alive, for the cleanup on any exit
+        self.target_procs = {}
 
     # ---- plumbing ----
 
@@ -112,12 +141,47 @@ class Bench:
         lines = bc.run_client(self.load, net.laptop, args[:1] + base + args[1:], timeout)
         return lines[-1] if args[0] != "aead" else lines
 
-    def start_target(self, net):
-        proc = bc.Proc(net.office.cmd([self.load, "serve", "--listen", net.office_ip + ":0"]),
+    def start_target(self, net, ports=1):
+        """The target server of `net`; with `ports` > 1 (a namespace of its own) on that many ports."""
+        listen = net.office_ip + (":%d" % SHAPED_TARGET_PORT if ports > 1 else ":0")
+        proc = bc.Proc(net.office.cmd([self.load, "serve", "--listen", listen, "--ports", str(ports)]),
                        os.path.join(self.workdir, "target-%s.log" % net.name))
         addr, = proc.wait_log(r"listening on (\S+)")
         ip, port = addr.rsplit(":", 1)
         self.targets[net.name] = (ip, int(port))
+        self.target_procs[net.name] = proc
+        net.target_ports = ports
+
+    @contextlib.contextmanager
+    def shaped_net(self, delay_ms, loss_pct=0.0, target_ports=1):
+        """A shaped link of its own with its target server, deleted on the way out. Raises
+        Unavailable where it cannot be made."""
+        if os.geteuid() != 0:
+            raise Unavailable("network namespaces need root")
+        if not shutil.which("ethtool"):
+            ensure_packages(["ethtool"], self.notes)
+        shaped = ShapedNet(delay_ms=delay_ms, loss_pct=loss_pct)
+        self.shaped.append(shaped)
+        try:
+            try:
+                shaped.create(self.load, self.workdir)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, RuntimeError) as e:
+                detail = e.stderr.decode(errors="replace").strip() if getattr(e, "stderr", None) else str(e)
+                raise Unavailable("%s: %s" % (" ".join(getattr(e, "cmd", []) or []), detail)) from e
+            self.notes += [n for n in shaped.notes if n not in self.notes]
+            net = shaped.net
+            self.start_target(net, target_ports)
+            yield net
+        finally:
+            proc = self.target_procs.pop(shaped.net.name, None) if shaped.net else None
+            if proc:
+                proc.stop()
+            shaped.destroy()
+            self.shaped.remove(shaped)
+
+    @staticmethod
+    def taking_part(chosen, scenario, only=None):
+        return [c for c in chosen if (c.scenarios is None or scenario in c.scenarios) and (only is None or c.name in only)]
 
     def wait_ready(self, c, net):
         """Until one exchange through the contender works (at most 20 s)."""
@@ -201,6 +265,42 @@ class Bench:
             h.close()
         return out
 
+    def ttfb(self, count, paths=("socks", "connect", "absolute"), temps=("cold", "warm")):
+        """Scenario f on `net`: each path to cold targets (ports never used before by this contender)
+        and to a warm one (the base port, after a connection not counted)."""
+        def run(c, net):
+            ip, base = self.targets[net.name]
+            cold_port = base + 1
+            out = {}
+            for path in paths:
+                url = c.proxy("socks" if path == "socks" else "http")
+                if url is None or (isinstance(c, bc.Direct) and path != "socks"):
+                    continue  # no HTTP port; direct has no proxy to speak HTTP to
+                if url.startswith("socks5://"):
+                    url = "socks5h://" + url[len("socks5://"):]  # by name: the office resolves it
+                for temp in temps:
+                    port = cold_port if temp == "cold" else base
+                    args = ["ttfb", "--target", "%s:%d" % (ip, port), "--proxy", url, "--target-name", TARGET_NAME,
+                            "--count", str(count), "--timeout-ms", "10000"]
+                    args += (["--cold"] if temp == "cold" else []) + (["--absolute"] if path == "absolute" else [])
+                    # Bounded: at most 5 failures of 10 s each, and the connections themselves.
+                    out["%s_%s" % (path, temp)] = bc.run_client(self.load, net.laptop, args, 90 + 2 * count)[-1]
+                    if temp == "cold":
+                        cold_port += count
+            out["rtt_ms"] = net.rtt_ms
+            return out
+        return run
+
+    def downloads(self, seconds):
+        """Scenario g on `net`: fixed-time downloads on one connection, then on four."""
+        def run(c, net):
+            out = {"rtt_ms": net.rtt_ms}
+            for parallel in (1, 4):
+                out["p%d" % parallel] = self.client(net, c, ["bulk", "--seconds", str(seconds), "--parallel",
+                                                             str(parallel)], timeout=seconds + 120)
+            return out
+        return run
+
     def hol(self, idle_s, loaded_s, warmup_s):
         def run(c, net):
             self.client(net, c, ["connect", "--count", "5"])  # warm-up
@@ -234,7 +334,9 @@ class Bench:
     def run(self):
         started = time.time()
         self.machine["load_start"] = "%.1f" % os.getloadavg()[0]
-        scenarios = set((self.args.scenarios or "a,b,c,d,e").split(","))
+        want_shaped = self.args.shaped if self.args.shaped is not None else not self.args.quick
+        default = "a,b,c,d,e,f,g" if want_shaped else "a,b,c,d,e"
+        scenarios = set((self.args.scenarios or default).split(","))
         self.targets = {}
         chosen = self.contenders()
         self.order = [c.name for c in chosen]
@@ -247,15 +349,27 @@ class Bench:
                          if l.get("scenario") == "aead"]
         for key, fn in (("a", self.bulk), ("b", self.connect), ("c", self.hold)):
             if key in scenarios:
-                for c in chosen:
+                for c in self.taking_part(chosen, key):
                     self.run_with(c, loop, key, fn)
         if "d" in scenarios:
             hol = self.hol(self.size["hol_s"], self.size["hol_s"], self.size["hol_warmup_s"])
-            for c in chosen:
+            for c in self.taking_part(chosen, "d"):
                 self.run_with(c, loop, "d", hol)
-            want_shaped = self.args.shaped if self.args.shaped is not None else not self.args.quick
             if want_shaped:
-                self.run_shaped(chosen)
+                hol = self.hol(self.size["shaped_idle_s"], self.size["shaped_loaded_s"], self.size["shaped_warmup_s"])
+                self.on_shaped("d", 20, 0.0, 1, [("d_shaped", self.taking_part(chosen, "d"), hol)])
+        if "f" in scenarios:
+            n = self.size["ttfb"]
+            for rtt in TTFB_RTTS_MS:
+                self.on_shaped("f", rtt / 2, 0.0, 3 * n + 8,
+                               [("f%d" % rtt, self.taking_part(chosen, "f", SHAPED_CONTENDERS), self.ttfb(n))])
+        if "g" in scenarios:
+            run = self.downloads(self.size["loss_s"])
+            for key, loss in (("g_loss", LOSS_PCT), ("g_clean", 0.0)):
+                self.on_shaped("g", LOSS_RTT_MS / 2, loss, 1,
+                               [(key, self.taking_part(chosen, "g", SHAPED_CONTENDERS), run)])
+        if self.args.guard and "ferry" in self.order:
+            self.guard_ttfb(next(c for c in chosen if c.name == "ferry"))
         self.labels = {c.name: c.label for c in chosen}
         # The crypto floor is two passes of the cipher ferry's link negotiated in this run.
         ferry = next((c for c in chosen if c.name == "ferry"), None)
@@ -264,26 +378,21 @@ class Bench:
         self.machine["load_end"] = "%.1f" % os.getloadavg()[0]
         self.elapsed = time.time() - started
 
-    def run_shaped(self, chosen):
-        if os.geteuid() != 0:
-            self.notes.append("shaped link skipped: network namespaces need root")
-            return
-        if not shutil.which("ethtool"):
-            ensure_packages(["ethtool"], self.notes)
-        self.shaped = ShapedNet()
+    def on_shaped(self, scenario, delay_ms, loss_pct, target_ports, runs):
+        """Makes one shaped link and runs each (key, contenders, fn) of `runs` on it."""
         try:
-            self.shaped.create(self.load, self.workdir)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, FileNotFoundError, RuntimeError) as e:
-            detail = e.stderr.decode(errors="replace").strip() if getattr(e, "stderr", None) else str(e)
-            self.notes.append("shaped link skipped: %s: %s" % (" ".join(getattr(e, "cmd", []) or []), detail))
-            self.shaped.destroy()
-            return
-        self.notes += self.shaped.notes
-        net = self.shaped.net
-        self.start_target(net)
-        hol = self.hol(self.size["shaped_idle_s"], self.size["shaped_loaded_s"], self.size["shaped_warmup_s"])
-        for c in chosen:
-            self.run_with(c, net, "d_shaped", hol)
+            with self.shaped_net(delay_ms, loss_pct, target_ports) as net:
+                for key, contenders, fn in runs:
+                    for c in contenders:
+                        self.run_with(c, net, key, fn)
+        except Unavailable as e:
+            self.notes.append("%s: shaped link skipped: %s" % (scenario, e))
+
+    def guard_ttfb(self, ferry):
+        """The guard's check of early replies: ferry's SOCKS5 TTFB to cold and to warm targets on a
+        short shaped line. Where namespaces cannot be made, a note and no verdict."""
+        self.on_shaped("guard TTFB", GUARD_TTFB_RTT_MS / 2, 0.0, GUARD_TTFB_COUNT + 8,
+                       [("f_guard", [ferry], self.ttfb(GUARD_TTFB_COUNT, paths=("socks",)))])
 
     def collect_machine(self):
         m = self.machine
@@ -336,8 +445,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes; direct and ferry unless --only")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release"), help="the build tree")
-    ap.add_argument("--only", help="comma-separated contenders: direct,ferry,ss-chacha,ss-aes,ssh,ssh-aes128")
-    ap.add_argument("--scenarios", help="comma-separated: a,b,c,d,e (default all)")
+    ap.add_argument("--only", help="comma-separated contenders: direct,ferry,ss-chacha,ss-aes,ssh,ssh-aes128,plain-fwd")
+    ap.add_argument("--scenarios", help="comma-separated: a,b,c,d,e,f,g (default all; f and g need the shaped link)")
     ap.add_argument("--shaped", dest="shaped", action="store_true", default=None, help="run the shaped link (root)")
     ap.add_argument("--no-shaped", dest="shaped", action="store_false", help="skip the shaped link")
     ap.add_argument("--ferry-links", type=int, help="agent.toml [relay] links for ferry (default: the agent's)")
@@ -357,8 +466,8 @@ def main():
 
     def cleanup():
         bc.kill_all()
-        if bench.shaped:
-            bench.shaped.destroy()
+        for shaped in list(bench.shaped):
+            shaped.destroy()
     atexit.register(cleanup)
     # Ctrl-C, kill and a closed terminal all run the finally below (and atexit): processes killed,
     # namespaces deleted. SIGINT is set explicitly: a shell ignores it in background jobs.
