@@ -9,6 +9,7 @@
 
 #include "agent/recent_refusals.hpp"
 #include "agent/relay_set.hpp"
+#include "agent/warm_targets.hpp"
 #include "common/config/agent_config.hpp"
 #include "common/net/lookup_slots.hpp"
 
@@ -33,6 +34,12 @@ struct AgentContext {
   std::shared_ptr<net::LookupSlots> direct_lookups = std::make_shared<net::LookupSlots>(8);
   // Streams the relay refused lately, for the status page.
   RecentRefusals refusals;
+  // Early reply (docs/spec.md 6.11): targets the relay connected lately, under the routes version it
+  // pushes now (0: none yet), and how many clients were answered before the relay.
+  WarmTargets warm;
+  std::uint32_t routes_version = 0;
+  std::uint64_t early_replies = 0;
+  std::uint64_t early_refused = 0;  // of those, the relay then refused (the client was closed)
 };
 
 }  // namespace ferry::agent

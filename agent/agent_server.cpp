@@ -109,6 +109,7 @@ void AgentServer::on_routes(const frame::Routes& pushed) {
   log::info("agent", "routes from the relay: " + std::to_string(next.routes.size()) + " (version " + v + ")" +
                          (unusable ? ", " + std::to_string(unusable) + " not understood and left out" : ""));
   relay_routes_ = std::move(next);
+  ctx_.routes_version = relay_routes_.version;  // targets warmed under the old routes are cold again
   if (config_.direct_outside)
     log::info("agent", "split mode: targets outside these routes" +
                            std::string(own_routes_.empty() ? "" : " and agent.toml's") +

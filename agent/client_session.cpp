@@ -246,10 +246,58 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
     direct_opening_ = DirectStream::make(ctx_.loop, target, ctx_.direct_lookups, *this);
     return direct_opening_->start();  // the answer comes to on_open_result, perhaps at once
   }
+  // SOCKS4 has no early reply: its clients are old tools that expect the truth.
+  const config::EarlyReply mode = protocol_ == sniff::Protocol::Socks5 ? ctx_.config->socks_early_reply
+                                  : protocol_ == sniff::Protocol::Http ? ctx_.config->http_early_reply
+                                                                       : config::EarlyReply::Never;
+  early_ = mode == config::EarlyReply::Always ||
+           (mode == config::EarlyReply::Warm && ctx_.warm.warm(target, uv_now(ctx_.loop), ctx_.routes_version));
   ctx_.links->open(target, this);  // the answer comes to on_open_result
 }
 
-void ClientSession::on_open_sent(const link::StreamRef& ref) { opening_ = ref; }
+void ClientSession::on_open_sent(const link::StreamRef& ref) {
+  opening_ = ref;
+  // Only a link whose relay agreed to hold early data: an older relay gets the truthful wait.
+  const link::Mux* mux = ref.mux();
+  if (early_ && stage_ == Stage::Opening && mux && mux->early_data()) answer_early(std::exchange(opening_, {}));
+}
+
+// The client hears "connected" now and sends its first bytes (a ClientHello) at once; they follow the
+// OPEN in the link's next record, and the relay writes them to the target as soon as it connects. The
+// relay's answer reaches the pipe, and on_early_answer(), later.
+void ClientSession::answer_early(link::StreamRef stream) {
+  ++ctx_.early_replies;
+  stage_ = Stage::Piping;
+  piping_since_ms_ = uv_now(ctx_.loop);
+  conn_->write_now(protocol_ == sniff::Protocol::Socks5 ? socks5::encode_reply(socks5::rep_for(frame::OpenCode::Ok))
+                                                        : http1::connect_established());
+  pipe_ = std::make_unique<uv::SocketPipe>(*conn_);
+  pipe_->on_answer([this](const frame::OpenResult& r) { on_early_answer(r); });
+  pipe_->attach(stream, inbox_);
+  inbox_.clear();
+  if (client_eof_) {
+    stream.finish();
+    conn_->mark_read_done();
+    return;
+  }
+  pipe_->start();
+}
+
+// The relay's answer to a stream the client was told had connected. A refusal cannot be told in
+// SOCKS or HTTP any more: a SOCKS client's connection is reset and a CONNECT client's closed, so that
+// neither mistakes it for a server that said nothing, and the log and the status page say why.
+void ClientSession::on_early_answer(const frame::OpenResult& r) {
+  if (r.code == frame::OpenCode::Ok) return ctx_.warm.reached(target_, uv_now(ctx_.loop), ctx_.routes_version);
+  ++ctx_.early_refused;
+  ctx_.warm.forget(target_);
+  ctx_.refusals.add(peer_, target_.to_string(), r);
+  const bool socks = protocol_ == sniff::Protocol::Socks5;
+  log_refusal(target_.to_string() + ": " + frame::open_code_name(r.code) +
+              (r.reason.empty() ? "" : " (" + r.reason + ")") + " after an early reply; the connection was " +
+              (socks ? "reset" : "closed"));
+  stage_ = Stage::Done;
+  conn_->abort(frame::ResetCode::Cancel, socks);
+}
 
 void ClientSession::on_open_result(const frame::OpenResult& r) {
   link::StreamRef stream = std::exchange(opening_, {});
@@ -266,6 +314,12 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
   if (protocol_ == sniff::Protocol::Http)
     reply = ok ? http1::connect_established()
                : http1::error_response(http1::status_for(r.code), explain(r, target_));
+  if (!direct) {  // what the relay connected is warm; what it refused or could not reach is not
+    if (ok)
+      ctx_.warm.reached(target_, uv_now(ctx_.loop), ctx_.routes_version);
+    else
+      ctx_.warm.forget(target_);
+  }
   if (!ok) {
     direct_opening_.reset();  // its socket is closing already; it says nothing more
     ctx_.refusals.add(peer_, target_.to_string(), r);

@@ -64,6 +64,9 @@ class ClientSession final : public link::StreamHandler {
   void http_head();
   void open(const Target& target, std::size_t request_bytes);
   void start_direct();
+  // Early reply: success to the client now, its bytes behind the OPEN; the relay's answer follows.
+  void answer_early(link::StreamRef stream);
+  void on_early_answer(const frame::OpenResult& r);
   void refuse(Bytes reply, const std::string& why);
   void log_refusal(const std::string& why);
 
@@ -91,6 +94,7 @@ class ClientSession final : public link::StreamHandler {
   // Split mode dials directly only for a client on this computer, or one that gave the password.
   bool may_go_direct_ = false;
   bool client_eof_ = false;
+  bool early_ = false;  // the target is one to answer early (warm, or early_reply = "always")
   std::uint64_t piping_since_ms_ = 0;
 };
 

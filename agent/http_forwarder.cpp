@@ -37,6 +37,7 @@ HttpForwarder::HttpForwarder(AgentContext& ctx, uv::TcpConnection& client, std::
 HttpForwarder::~HttpForwarder() = default;
 
 void HttpForwarder::end(bool clean) {
+  if (std::exchange(early_, false)) clean = false;  // unanswered: nothing of it is owed to anyone
   ctx_.links->cancel(this);
   opening_.reset(frame::ResetCode::Cancel);
   direct_opening_.reset();
@@ -58,10 +59,35 @@ void HttpForwarder::on_client_eof() {
   run();
 }
 
-void HttpForwarder::on_open_sent(const link::StreamRef& ref) { opening_ = ref; }
+// A plain request never waits for the relay (docs/spec.md 6.11): on a link that takes early data, its
+// head and body follow the OPEN at once, and an error page still comes from the relay's answer.
+void HttpForwarder::on_open_sent(const link::StreamRef& ref) {
+  opening_ = ref;
+  const link::Mux* mux = ref.mux();
+  if (!mux || !mux->early_data() || origin_attached() || exchange_.client_state() == http1::ClientState::Tunnel)
+    return;
+  stream_ = std::exchange(opening_, {});
+  early_ = true;
+  sent_ = received_ = 0;
+  opened_ms_ = uv_now(ctx_.loop);
+  exchange_.on_origin_takes_early();
+  run();
+}
 
 void HttpForwarder::on_open_result(const frame::OpenResult& r) {
   if (direct_opening_) return on_direct_result(r);
+  if (std::exchange(early_, false)) {  // the request went already; this is the relay's answer to it
+    if (r.code != frame::OpenCode::Ok) {
+      stream_.drop();  // a refused stream is gone already
+      ctx_.warm.forget(exchange_.origin());
+      ctx_.refusals.add(peer_, exchange_.origin().to_string(), r);
+      exchange_.on_origin_refused(r.code, r.reason, explain(r, exchange_.origin()));
+    } else {
+      ctx_.warm.reached(exchange_.origin(), uv_now(ctx_.loop), ctx_.routes_version);
+      exchange_.on_origin_open();
+    }
+    return run();
+  }
   link::StreamRef answered = std::exchange(opening_, {});
   if (r.code != frame::OpenCode::Ok) {
     ctx_.refusals.add(peer_, exchange_.origin().to_string(), r);
@@ -69,6 +95,7 @@ void HttpForwarder::on_open_result(const frame::OpenResult& r) {
   } else if (origin_attached()) {  // the exchange rides another stream: this answer is nobody's
     answered.reset(frame::ResetCode::Cancel);
   } else {
+    ctx_.warm.reached(exchange_.origin(), uv_now(ctx_.loop), ctx_.routes_version);
     stream_ = answered;
     sent_ = received_ = 0;
     opened_ms_ = uv_now(ctx_.loop);
@@ -109,6 +136,7 @@ void HttpForwarder::on_fin() {
 }
 
 void HttpForwarder::on_reset(frame::ResetCode) {
+  early_ = false;
   stream_.drop();  // gone, and its queue with it: nothing to release
   direct_.reset();
   exchange_.on_origin_reset();
@@ -204,6 +232,7 @@ void HttpForwarder::release_stream() {
     opening_.reset(frame::ResetCode::Cancel);
     direct_opening_.reset();
   }
+  early_ = false;
   stream_.reset(frame::ResetCode::Cancel);
   direct_.reset();
 }

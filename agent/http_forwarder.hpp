@@ -72,8 +72,10 @@ class HttpForwarder final : public link::StreamHandler {
   http1::Exchange exchange_;
 
   link::StreamRef opening_;  // the stream asked for, until the relay answers
-  // The stream the exchange's origin actions apply to, once its open was answered.
+  // The stream the exchange's origin actions apply to, once its open was answered, or at once on a
+  // link that takes early data (the request rides behind the OPEN; early_ until the answer).
   link::StreamRef stream_;
+  bool early_ = false;
   // Split mode: the origin dialled from this computer, while one is (and its dial, until answered).
   // Its generation tells a write's credit which origin it belongs to.
   bool may_go_direct_;

@@ -169,6 +169,7 @@ void LinkHandler::on_dialled(link::StreamId id, const net::DialResult& r) {
                                                             .count()));
   if (r.code != frame::OpenCode::Ok) {
     mux().accept(id, r.code, r.reason);
+    o->early = {};  // the agent's early data has nowhere to go
     o->audit.result = frame::open_code_name(r.code);
     o->audit.reason = r.reason;
     o->pipe->on_reset(frame::ResetCode::Cancel);  // nothing to pipe: closes the socket, then on_pipe_done
@@ -182,6 +183,9 @@ void LinkHandler::on_dialled(link::StreamId id, const net::DialResult& r) {
   if (mux().recv_window(id) == 0) note_budget_wait();
   o->conn->set_idle_timeout(ctx_.idle_timeout_ms);
   o->pipe->start();
+  // The agent's early data, held while dialling, goes first; its credit returns once written.
+  if (!o->early.empty()) o->pipe->write_held(std::exchange(o->early, {}));
+  if (o->early_fin) o->pipe->on_fin();
 }
 
 // The agent's streams hold seven eighths of its budget of buffered bytes: this stream starts with no

@@ -119,8 +119,10 @@ class LinkHandler final : public link::LinkEvents {
   // cancels the dial); once connected, the pipe takes them straight from the mux.
   struct Outbound final : link::StreamHandler {
     Outbound(LinkHandler& h, link::StreamId stream) : handler(h), id(stream) {}
-    void on_data(ByteSpan bytes) override { pipe->on_data(bytes); }
-    void on_fin() override { pipe->on_fin(); }
+    // Until the target answers, only the agent's early data can arrive (at most
+    // link::kEarlyDataBytes, the mux's credit): it waits here and is written once connected.
+    void on_data(ByteSpan bytes) override { early.insert(early.end(), bytes.begin(), bytes.end()); }
+    void on_fin() override { early_fin = true; }
     void on_reset(frame::ResetCode code) override { handler.on_stream_reset(id, code); }
     void on_writable() override { pipe->on_writable(); }
 
@@ -134,6 +136,8 @@ class LinkHandler final : public link::LinkEvents {
     AuditRecord audit;
     std::chrono::steady_clock::time_point started;
     std::uint64_t resumes_before = 0;  // the session's resumes when the stream opened
+    Bytes early;             // early data held while dialling
+    bool early_fin = false;  // the agent's FIN came with it
     bool connected = false;
     bool dialled = false;  // the dialer has answered
   };

@@ -90,7 +90,8 @@ std::optional<Action> Exchange::next_action() {
 }
 
 bool Exchange::wants_client_bytes() const noexcept {
-  if (closed() || origin_state_ == OriginState::Full || waiting_.size() > kMaxInbox / 2) return false;
+  if (closed() || origin_state_ == OriginState::Full || early_full_ || waiting_.size() > kMaxInbox / 2)
+    return false;
   // A tunnel's bytes go straight on; what the client leaves unread is bounded by the stream's credit.
   if (client_ == ClientState::Tunnel) return true;
   return inbox_bytes() <= kMaxInbox / 2 && unwritten_ < kMaxInbox;
@@ -295,7 +296,8 @@ void Exchange::on_origin_open() {
     emit(ActionKind::Release);
     return;
   }
-  origin_state_ = OriginState::Open;
+  early_ = false;
+  origin_state_ = std::exchange(early_full_, false) ? OriginState::Full : OriginState::Open;
   origin_reusable_ = false;
   if (client_ == ClientState::Tunnel) {
     reply(connect_established(), 200);
@@ -310,8 +312,18 @@ void Exchange::on_origin_open() {
   pump();
 }
 
+void Exchange::on_origin_takes_early() {
+  if (origin_state_ != OriginState::Opening || client_ == ClientState::Tunnel || early_) return;
+  early_ = true;
+  Bytes waiting;
+  waiting.swap(waiting_);
+  to_origin(waiting);
+  pump();
+}
+
 void Exchange::on_origin_refused(frame::OpenCode code, std::string_view reason, std::string explanation) {
   if (origin_state_ != OriginState::Opening) return;
+  early_ = early_full_ = false;
   origin_state_ = OriginState::None;
   waiting_.clear();
   log("HTTP " + origin_.to_string() + ": " + frame::open_code_name(code) +
@@ -353,6 +365,7 @@ void Exchange::on_origin_fin() {
 }
 
 void Exchange::on_origin_reset() {
+  early_ = early_full_ = false;
   origin_state_ = OriginState::None;  // the stream is gone: nothing to release
   origin_reusable_ = false;
   waiting_.clear();
@@ -364,9 +377,11 @@ void Exchange::on_origin_reset() {
 
 void Exchange::on_origin_full() {
   if (origin_state_ == OriginState::Open) origin_state_ = OriginState::Full;
+  if (origin_state_ == OriginState::Opening && early_) early_full_ = true;
 }
 
 void Exchange::on_origin_writable() {
+  early_full_ = false;
   if (origin_state_ == OriginState::Full) origin_state_ = OriginState::Open;
   pump();
 }
@@ -481,6 +496,7 @@ Action& Exchange::emit(ActionKind kind) {
 }
 
 void Exchange::open(const Target& target) {
+  early_ = early_full_ = false;
   origin_ = target;
   origin_state_ = OriginState::Opening;
   origin_reusable_ = false;
@@ -492,12 +508,13 @@ void Exchange::release() {
   emit(ActionKind::Release);
   origin_state_ = OriginState::None;
   origin_reusable_ = false;
+  early_ = early_full_ = false;
   waiting_.clear();
 }
 
 void Exchange::to_origin(ByteSpan bytes) {
   if (bytes.empty()) return;
-  if (origin_state_ == OriginState::Opening) {  // they leave once the stream is open
+  if (origin_state_ == OriginState::Opening && !early_) {  // they leave once the stream is open
     waiting_.insert(waiting_.end(), bytes.begin(), bytes.end());
     return;
   }

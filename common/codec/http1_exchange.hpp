@@ -143,6 +143,10 @@ class Exchange {
   // Origin side: the answer to the last Open, then the stream's bytes, FIN and RESET.
   // `explanation` is the text of the error page for the refusal (what the user can do about it).
   void on_origin_open();
+  // The stream asked for takes bytes before its answer (early data, docs/protocol.md 4.4): the
+  // request goes now instead of waiting for on_origin_open(). A refusal still gets its error page.
+  // Not for a tunnel: CONNECT's 200 waits for the answer.
+  void on_origin_takes_early();
   void on_origin_refused(frame::OpenCode code, std::string_view reason, std::string explanation);
   void on_origin_bytes(ByteSpan bytes);
   void on_origin_fin();
@@ -231,6 +235,8 @@ class Exchange {
   // The stream: kept across exchanges to the same origin while the last response allowed it.
   Target origin_;
   bool origin_reusable_ = false;
+  bool early_ = false;       // Opening, and the stream takes the request's bytes already
+  bool early_full_ = false;  // early_, and the stream's queue is above its high watermark
   Bytes waiting_;  // bytes for a stream that is still opening
 
   // The response.

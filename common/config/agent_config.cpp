@@ -12,16 +12,26 @@ namespace ferry::config {
 namespace {
 
 void read_listener(TableReader& top, const std::string& file, std::string_view table, const char* fallback,
-                   std::optional<std::string>& out, std::optional<ConfigError>& err) {
+                   std::optional<std::string>& out, EarlyReply& early_reply, std::optional<ConfigError>& err) {
   const toml::table* t = top.table(table);
   if (!t) return;
   TableReader r(*t, file, std::string(table) + ".", err);
   std::string listen = fallback;
+  std::string early = "warm";
   r.string("listen", listen);
+  r.string("early_reply", early);
   r.reject_unknown();
   if (err) return;
   if (!uv::parse_socket_address(listen))
     return r.fail("listen", "\"" + listen + "\" is not an address: use IP:PORT");
+  if (early == "warm")
+    early_reply = EarlyReply::Warm;
+  else if (early == "never")
+    early_reply = EarlyReply::Never;
+  else if (early == "always")
+    early_reply = EarlyReply::Always;
+  else
+    return r.fail("early_reply", "must be \"warm\", \"never\" or \"always\"");
   out = listen;
 }
 
@@ -162,8 +172,8 @@ std::optional<ConfigError> load_agent_config(const std::string& path, AgentConfi
     r.reject_unknown();
     if (!err) read_route_list(r, "extra", out.routes_extra);
   }
-  read_listener(top, path, "http", "127.0.0.1:8080", out.http_listen, err);
-  read_listener(top, path, "socks", "127.0.0.1:1080", out.socks_listen, err);
+  read_listener(top, path, "http", "127.0.0.1:8080", out.http_listen, out.http_early_reply, err);
+  read_listener(top, path, "socks", "127.0.0.1:1080", out.socks_listen, out.socks_early_reply, err);
   if (const toml::table* auth = top.table("auth")) {
     TableReader r(*auth, path, "auth.", err);
     r.string("username", out.username, true);

@@ -18,6 +18,10 @@ struct RelayEntry {
   crypto::PublicKey public_key{};
 };
 
+// When the agent answers a SOCKS5 CONNECT or an HTTP CONNECT before the relay has (docs/spec.md 6.11):
+// for a target reached through the relay lately ("warm"), never, or always.
+enum class EarlyReply { Warm, Never, Always };
+
 struct AgentConfig {
   std::string file;
   std::string private_key_file = "agent.key";
@@ -46,6 +50,8 @@ struct AgentConfig {
   std::uint32_t first_stream_id = 1;
   std::optional<std::string> http_listen;   // set when [http] is present
   std::optional<std::string> socks_listen;  // set when [socks] is present
+  EarlyReply http_early_reply = EarlyReply::Warm;   // [http] early_reply, for CONNECT
+  EarlyReply socks_early_reply = EarlyReply::Warm;  // [socks] early_reply, for SOCKS5
   // [routes] extra: the user's own names and networks for the office, beside the relay's
   // (route_list.hpp), canonical.
   std::vector<std::string> routes_extra;

@@ -37,11 +37,13 @@ Bytes Message2Payload::encode() const {
   p[0] = wire_version;
   std::memcpy(p.data() + 1, session_id.data(), session_id.size());
   p.back() = accept_suites.bits();
-  if (wire_version == kResumableWireVersion) {
+  // A version 1 message 2 carries the resume fields (as zeros) only to reach the features byte.
+  if (wire_version == kResumableWireVersion || early_data) {
     p.push_back(resumed ? kFlagResumed : 0);
     p.push_back(static_cast<std::uint8_t>(grace_s >> 8));
     p.push_back(static_cast<std::uint8_t>(grace_s));
   }
+  if (early_data) p.push_back(kFeatureEarlyData);
   return p;
 }
 
@@ -54,12 +56,16 @@ Result<Message2Payload> Message2Payload::decode(ByteSpan payload) {
   p.wire_version = *version;
   std::memcpy(p.session_id.data(), session_id->data(), p.session_id.size());
   if (const auto suites = r.u8()) p.accept_suites = crypto::SuiteSet::from_bits(*suites);
-  if (p.wire_version != kResumableWireVersion) return p;  // a later version's layout is its own
+  if (p.wire_version != kResumableWireVersion && p.wire_version != kWireVersion)
+    return p;  // a later version's layout is its own
   const auto flags = r.u8();
   const auto grace = r.be16();
-  if (!flags || !grace) return fail(Errc::Malformed, "handshake payload 2 of version 2 is too short");
-  p.resumed = (*flags & kFlagResumed) != 0;
-  p.grace_s = *grace;
+  if (p.wire_version == kResumableWireVersion) {
+    if (!flags || !grace) return fail(Errc::Malformed, "handshake payload 2 of version 2 is too short");
+    p.resumed = (*flags & kFlagResumed) != 0;
+    p.grace_s = *grace;
+  }
+  if (const auto features = r.u8()) p.early_data = (*features & kFeatureEarlyData) != 0;
   return p;
 }
 

@@ -41,6 +41,9 @@ struct LinkConfig {
   // Initiator: it takes the relay's ROUTES frames (LinkEvents::on_routes); without this, one closes
   // the link. Responder: unused (LinkSession::peer_takes_routes() says what the initiator said).
   bool takes_routes = false;
+  // Early data (docs/protocol.md 4.4): the initiator offers to send DATA before OPEN_RESULT, the
+  // responder agrees to hold it while it dials. Both sides of ferry set it; tests turn it off.
+  bool early_data = true;
   // Initiator: the session this link carries on (its message 1 names it).
   std::optional<SessionId> resume;
   // A resumable link lost with streams open (not closed by either side): its mux, suspended, goes

@@ -22,6 +22,7 @@ Result<Bytes> LinkHandshake::offer(crypto::CipherSuite suite, const crypto::Tai6
   p.wire_version = s_.wire_version;
   if (s_.resumable) p.flags = Message1Payload::kFlagSpeaksV2;
   if (s_.takes_routes) p.flags |= Message1Payload::kFlagTakesRoutes;
+  if (s_.early_data) p.flags |= Message1Payload::kFlagEarlyData;
   if (!agreed_) p.resume = resume;
   return hs_->write_message1(p.encode());
 }
@@ -43,6 +44,7 @@ Result<crypto::TransportKeys> LinkHandshake::finish(ByteSpan message2) {
     resumable_ = v2;
     resumed_ = v2 && payload->resumed;
     grace_s_ = v2 ? payload->grace_s : 0;
+    early_data_ = s_.early_data && payload->early_data;
   }
   session_id_ = payload->session_id;
   peer_suites_ = payload->accept_suites;
@@ -90,6 +92,7 @@ Result<LinkHandshake::Reply> LinkHandshake::answer_first(crypto::HandshakeIK& hs
   peer_ = who;
   resumable_ = payload->speaks_v2() && s_.grace_s > 0;
   peer_takes_routes_ = payload->takes_routes();
+  early_data_ = s_.early_data && payload->sends_early_data();
   resumed_ = resumable_ && found == SessionFinder::Found::Here;
   grace_s_ = resumable_ ? s_.grace_s : 0;
   if (resumed_)
@@ -143,6 +146,7 @@ Bytes LinkHandshake::message2_payload() const {
   p.accept_suites = s_.accept_suites;
   p.resumed = resumed_;
   p.grace_s = grace_s_;
+  p.early_data = early_data_;
   return p.encode();
 }
 

@@ -51,6 +51,8 @@ struct HandshakeSettings {
   std::uint16_t grace_s = 0;          // responder: how long it holds a lost link's session
   SessionFinder* sessions = nullptr;  // responder: the sessions it holds (none: nothing resumes)
   bool takes_routes = false;          // initiator: message 1 says it takes ROUTES frames
+  // Initiator: offers to send early data. Responder: agrees (docs/protocol.md 4.4).
+  bool early_data = false;
 };
 
 class LinkHandshake {
@@ -93,6 +95,9 @@ class LinkHandshake {
   std::uint16_t grace_s() const noexcept { return grace_s_; }
   // Responder: the initiator's first message 1 said it takes ROUTES frames.
   bool peer_takes_routes() const noexcept { return peer_takes_routes_; }
+  // Both sides agreed that the initiator may send DATA before OPEN_RESULT (the first handshake's
+  // answer; in-link handshakes keep it).
+  bool early_data() const noexcept { return early_data_; }
   // Responder, when answer() failed with Errc::Moved: message 1 as it came, and the session it names,
   // for the worker that holds that session to answer.
   struct Moved {
@@ -122,6 +127,7 @@ class LinkHandshake {
   bool resumed_ = false;
   std::uint16_t grace_s_ = 0;
   bool peer_takes_routes_ = false;
+  bool early_data_ = false;
   std::optional<Moved> moved_;
 };
 

@@ -67,6 +67,7 @@ void LinkSession::become_established(crypto::TransportKeys keys, Instant now) {
   keys_.install(std::move(keys));
   state_ = State::Established;
   if (handshakes_.handshake().resumable()) mux_->set_resumable();
+  if (handshakes_.handshake().early_data()) mux_->set_early_data();
   timers_.established(now);  // the peer's handshake message authenticated
   queue_ping(now);           // a first one measures the RTT that window growth needs
   events_->on_established(handshakes_.handshake().peer());

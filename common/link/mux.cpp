@@ -47,6 +47,14 @@ bool Mux::budget_allows_reading(const Stream& s) const noexcept {
   return !budget_->tight() || s.queued() == 0;
 }
 
+// The credit left when the OPEN's answer names a window, counted from the stream's first byte on
+// both sides, so early data still in flight when the answer crossed it is counted alike: the window,
+// but at least the early data's allowance the stream started with, less what was sent already.
+std::uint64_t Mux::stream_credit(const Stream& s, std::uint32_t window, std::uint64_t so_far) noexcept {
+  const std::uint64_t total = s.early ? std::max(window, kEarlyDataBytes) : window;
+  return total - std::min(total, so_far);
+}
+
 Mux::Stream* Mux::find(StreamId id) {
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second.get();
@@ -68,7 +76,7 @@ std::uint32_t Mux::recv_window(StreamId id) const {
 }
 
 bool Mux::is_ready(const Stream& s) const noexcept {
-  if (!s.opened || s.fin_sent) return false;
+  if ((!s.opened && !s.early) || s.fin_sent) return false;
   if (suspended_ && !s.resume_seen) return false;  // where to start comes with the peer's RESUME
   if (s.queued() > 0) return s.send_credit > 0;
   return s.fin_queued;  // a bare FIN needs no credit
@@ -153,6 +161,11 @@ Result<StreamId> Mux::open(const Target& target) {
   auto s = std::make_unique<Stream>();
   s->recv_window = limits_.initial_window;
   s->recv_allowed = limits_.initial_window;
+  if (limits_.early_data) {
+    // Credit the relay gave in advance: the first bytes go right behind the OPEN.
+    s->early = true;
+    s->send_credit = kEarlyDataBytes;
+  }
   // Suspended, the link is resuming: OPENs lost with the old link go again once the peer's RESUME_DONE
   // names the streams it knows, and the relay takes ids in order only (4.12), so this higher id waits
   // for them and goes out with them.
@@ -180,7 +193,7 @@ void Mux::accept(StreamId id, OpenCode code, std::string_view reason) {
   if (code == OpenCode::Ok) {
     window = budget_ ? budget_->open_window(limits_.initial_window) : limits_.initial_window;
     s->recv_window = window;
-    s->recv_allowed = window;
+    s->recv_allowed = stream_credit(*s, window, s->received);
     recharge(*s);
     if (window == 0) {
       starved_.push_back(id);
@@ -371,10 +384,14 @@ Result<void> Mux::on_open_frame(const frame::Frame& f) {
     s->sendq.retain();
     s->resume_seen = true;
   }
-  // With a budget, accept() sets the window; the OPEN itself reserves nothing while the relay dials.
-  if (!budget_) {
-    s->recv_window = limits_.initial_window;
-    s->recv_allowed = limits_.initial_window;
+  // accept() sets the window, from the agent's budget as it stands after the dial. Until then the
+  // stream may receive only the early data the link agreed on, which the owner holds while it dials
+  // and the budget counts.
+  if (limits_.early_data) {
+    s->early = true;
+    s->recv_window = kEarlyDataBytes;
+    s->recv_allowed = kEarlyDataBytes;
+    recharge(*s);
   }
   streams_.emplace(f.stream, std::move(s));
   ++stats_.streams_opened;
@@ -398,7 +415,7 @@ Result<void> Mux::on_open_result_frame(const frame::Frame& f) {
     return {};
   }
   s->opened = true;
-  s->send_credit = r->window;
+  s->send_credit = stream_credit(*s, r->window, s->sent);
   schedule(f.stream, *s);
   report_open_result(f.stream, s->handler, *r);
   return {};
@@ -412,9 +429,9 @@ Result<void> Mux::on_data_frame(const frame::Frame& f) {
   }
   // docs/spec.md 8.2: a frame that breaks the protocol closes the link. A peer that overruns credit is broken
   // or hostile, and a link carries one agent's streams only, so nobody else is disturbed. Neither side
-  // sends DATA before the open handshake finished: the relay must not buffer bytes for a target it is
-  // still dialling (or will refuse).
-  if (!s->opened)
+  // sends DATA before the open handshake finished, except the agent's early data on a link that agreed
+  // on it: the relay holds at most kEarlyDataBytes of it per stream (its credit) while it dials.
+  if (!s->opened && !(side_ == Side::Responder && s->early))
     return fail(Errc::Malformed,
                 side_ == Side::Initiator ? "DATA before OPEN_RESULT" : "DATA before the stream was accepted");
   if (f.payload.size() > s->recv_allowed) return fail(Errc::Malformed, "DATA beyond the granted credit");
@@ -724,7 +741,7 @@ Result<void> Mux::on_resume_done_frame() {
   for (auto& [id, s] : streams_) {
     if (s->resume_seen) continue;
     // Its OPEN was lost with the link (the relay would have named a stream it knew, answered or not):
-    // it goes again, and the stream waits for its answer as before. Nothing was sent on it.
+    // it goes again, and the stream waits for its answer as before. Only early data was sent on it.
     if (unanswered_.count(id)) {
       reopen.push_back(id);
       continue;
@@ -733,7 +750,15 @@ Result<void> Mux::on_resume_done_frame() {
   }
   std::sort(reopen.begin(), reopen.end());  // the relay takes new ids in order only
   for (StreamId id : reopen) {
-    streams_.at(id)->resume_seen = true;
+    Stream& s = *streams_.at(id);
+    s.resume_seen = true;
+    if (s.early) {  // its early data went with the lost OPEN: all of it goes again behind the new one
+      stats_.resent_bytes += s.sendq.retained();
+      s.sendq.rewind();
+      s.sent = 0;
+      s.send_credit = kEarlyDataBytes;
+      s.fin_sent = false;
+    }
     control_.append([&](Bytes& b) {
       frame::put_open(b, id, frame::Open{limits_.initial_window, unanswered_.at(id)});
     });

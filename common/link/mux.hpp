@@ -36,6 +36,12 @@
 
 namespace ferry::link {
 
+// Early data (docs/protocol.md 4.4): on a link that agreed on it, the initiator may send this many
+// bytes of a stream before its OPEN_RESULT (a TLS ClientHello, an HTTP request head), and the
+// responder holds them while it dials. The OPEN_RESULT's window counts from the stream's first byte,
+// early data included (at least kEarlyDataBytes in all).
+inline constexpr std::uint32_t kEarlyDataBytes = 16 * 1024;
+
 // Stream ids are 31-bit on both sides (docs/protocol.md 4.12): the agent moves to a fresh link before
 // it runs out, and the relay refuses an OPEN above it.
 inline constexpr StreamId kMaxStreamId = 0x7FFFFFFF;
@@ -67,6 +73,8 @@ struct MuxLimits {
   // Streams survive a lost link (docs/protocol.md "Stream resumption"): sent bytes are kept until the
   // peer acknowledges them, and RESUME frames restart every stream on the next link.
   bool resumable = false;
+  // DATA may precede OPEN_RESULT, up to kEarlyDataBytes per stream (the handshake agreed on it).
+  bool early_data = false;
 };
 
 struct MuxStats {
@@ -158,6 +166,12 @@ class Mux final : public StreamLink {
     if (streams_.empty()) limits_.resumable = true;
   }
   bool resumable() const noexcept { return limits_.resumable; }
+  // The handshake agreed on early data: every stream opened from now on may carry kEarlyDataBytes
+  // before its OPEN_RESULT. Before the first stream only.
+  void set_early_data() noexcept {
+    if (streams_.empty()) limits_.early_data = true;
+  }
+  bool early_data() const noexcept { return limits_.early_data; }
   // A suspended mux moves to the link that resumes it: its wake is that link's from now on.
   void set_wake(std::function<void()> wake) { wake_ = std::move(wake); }
   // Returns pooled send chunks to the heap (an idle link keeps nothing it does not need).
@@ -181,6 +195,7 @@ class Mux final : public StreamLink {
  private:
   struct Stream {
     bool opened = false;      // the open handshake finished with Ok
+    bool early = false;       // opened on an early-data link: DATA may go before OPEN_RESULT
     bool fin_queued = false;  // finish() was called
     bool fin_sent = false;
     bool fin_received = false;
@@ -209,6 +224,7 @@ class Mux final : public StreamLink {
 
   Stream* find(StreamId id);
   const Stream* find(StreamId id) const;
+  static std::uint64_t stream_credit(const Stream& s, std::uint32_t window, std::uint64_t so_far) noexcept;
   bool is_ready(const Stream& s) const noexcept;
   void schedule(StreamId id, Stream& s);
   void erase(StreamId id);

@@ -196,6 +196,17 @@ void SocketPipe::write_rest(Bytes rest) {
   });
 }
 
+void SocketPipe::write_held(Bytes bytes) {
+  if (conn_.closing() || conn_.write_side() == TcpConnection::WriteSide::Done || bytes.empty()) return;
+  write_rest(std::move(bytes));
+}
+
+void SocketPipe::on_open_result(const frame::OpenResult& result) {
+  if (result.code != frame::OpenCode::Ok) stream_.drop();  // the mux has ended it already
+  if (answer_) return answer_(result);
+  if (result.code != frame::OpenCode::Ok) abort(frame::ResetCode::Cancel, true);
+}
+
 void SocketPipe::on_fin() {
   fin_received_ = true;
   limit_drain_if_ended();

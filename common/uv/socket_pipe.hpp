@@ -19,6 +19,7 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <vector>
 
 #include "common/link/stream_ref.hpp"
@@ -55,8 +56,17 @@ class SocketPipe final : public link::StreamHandler, private SocketReader {
   void start();
   // Resets the stream (if still open) and aborts the connection; with `rst` the socket sends RST.
   void abort(frame::ResetCode code, bool rst = false);
+  // Bytes of the stream that arrived before the pipe existed (the relay holds the agent's early data
+  // while it dials): written after anything queued, and consumed (credit back) once written.
+  void write_held(Bytes bytes);
+  // The agent answered its client before the relay did (early reply): the relay's answer then comes
+  // here. A refusal has ended the stream already; `answer` decides what the client sees. Unset, a
+  // refusal aborts the connection.
+  using AnswerFn = std::function<void(const frame::OpenResult&)>;
+  void on_answer(AnswerFn answer) { answer_ = std::move(answer); }
 
   // The stream's events (StreamHandler).
+  void on_open_result(const frame::OpenResult& result) override;
   void on_data(ByteSpan bytes) override;
   void on_fin() override;
   // The stream is gone (peer reset or link closed). The socket is reset too, unless the stream's
@@ -97,6 +107,7 @@ class SocketPipe final : public link::StreamHandler, private SocketReader {
   bool read_into_small_ = false;  // the read under way goes to the loop's small-read buffer, not the queue
   bool started_ = false;
   bool fin_received_ = false;  // the stream's FIN arrived
+  AnswerFn answer_;
 };
 
 }  // namespace ferry::uv

@@ -148,6 +148,12 @@ TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
   CHECK(a.socks_listen == "127.0.0.1:1081");
   CHECK(a.relay_address == "relay.example.com:7443");
   CHECK_FALSE(a.auth);
+  CHECK(a.socks_early_reply == config::EarlyReply::Warm);  // the default on both
+  CHECK(a.http_early_reply == config::EarlyReply::Warm);
+  AgentConfig early;
+  REQUIRE_FALSE(agent(relay_part + "[http]\nearly_reply = \"never\"\n[socks]\nearly_reply = \"always\"\n", early));
+  CHECK(early.http_early_reply == config::EarlyReply::Never);
+  CHECK(early.socks_early_reply == config::EarlyReply::Always);
 
   struct Case {
     std::string text, expect;
@@ -164,6 +170,9 @@ TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
        "agent.toml:3: relay.public_key: must be the base64"},
       {relay_part + "[http]\n[auth]\nusername = \"me\"\n", "auth.password: is required"},
       {relay_part + "[http]\nproxy = 1\n", "agent.toml:5: http.proxy: unknown key"},
+      {relay_part + "[socks]\nearly_reply = \"sometimes\"\n",
+       "socks.early_reply: must be \"warm\", \"never\" or \"always\""},
+      {relay_part + "[http]\nearly_reply = true\n", "http.early_reply"},
   };
   for (const auto& k : cases) {
     INFO(k.text);

@@ -921,3 +921,61 @@ TEST_CASE("http1 exchange: garbage from either side never crashes it", "[http1_e
     CHECK(f.ex.next_action() == std::nullopt);
   }
 }
+
+TEST_CASE("http1 exchange: on a stream that takes early data the request goes before the answer",
+          "[http1_exchange][early]") {
+  Fixture f;
+  auto r = f.client(kGetA);
+  CHECK(r.kinds() == "open");
+  f.ex.on_origin_takes_early();
+  r = f.take();
+  CHECK(r.kinds() == "to-origin");
+  CHECK(r.to_origin().rfind("GET /one HTTP/1.1\r\n", 0) == 0);
+  CHECK(f.ex.waiting_origin_bytes() == 0);
+  CHECK(f.ex.origin_state() == OriginState::Opening);
+  // The answer comes, then the response, as on any stream.
+  r = f.open();
+  CHECK(r.kinds().empty());  // nothing was waiting
+  r = f.origin(kOk5);
+  CHECK(r.to_client().ends_with("hello"));
+  CHECK(f.ex.origin_state() == OriginState::Open);
+}
+
+TEST_CASE("http1 exchange: a refusal after early data is still an error page", "[http1_exchange][early]") {
+  Fixture f;
+  f.client("POST http://a.test/form HTTP/1.1\r\nHost: a.test\r\nContent-Length: 10\r\n\r\n12345");
+  f.ex.on_origin_takes_early();
+  auto r = f.take();
+  CHECK(r.to_origin().ends_with("\r\n\r\n12345"));
+  r = f.client("67890");  // the rest of the body goes on too
+  CHECK(r.to_origin() == "67890");
+  f.ex.on_origin_refused(frame::OpenCode::Denied, "rule 3", "The office's policy does not allow it.\n");
+  r = f.take();
+  CHECK(r.reply_status() == 403);
+  CHECK(f.ex.closed());
+}
+
+TEST_CASE("http1 exchange: early data stops reading the client when the stream's queue is full",
+          "[http1_exchange][early]") {
+  Fixture f;
+  f.client("POST http://a.test/up HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1000000\r\n\r\n");
+  f.ex.on_origin_takes_early();
+  f.take();
+  CHECK(f.ex.wants_client_bytes());
+  f.ex.on_origin_full();
+  CHECK_FALSE(f.ex.wants_client_bytes());
+  f.open();
+  CHECK(f.ex.origin_state() == OriginState::Full);  // still full once answered
+  f.ex.on_origin_writable();
+  CHECK(f.ex.wants_client_bytes());
+}
+
+TEST_CASE("http1 exchange: a CONNECT does not take early data: its 200 waits for the answer",
+          "[http1_exchange][early]") {
+  Fixture f;
+  f.client("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\nhello");
+  f.ex.on_origin_takes_early();
+  auto r = f.take();
+  CHECK(r.kinds().empty());
+  CHECK(f.ex.inbox_bytes() == 5);  // "hello" waits for the tunnel
+}
