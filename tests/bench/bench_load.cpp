@@ -2,9 +2,9 @@
 // it). One program, one subcommand per role, results as JSON lines on stdout.
 //
 //   bench_load serve   --listen IP:PORT [--threads N] [--ports N]
-//   bench_load bulk    --target IP:PORT [--proxy URL] (--down SIZE | --up SIZE | --seconds S [--parallel N])
-//   bench_load connect --target IP:PORT [--proxy URL] --count N
-//   bench_load hold    --target IP:PORT [--proxy URL] --count N [--parallel N] [--deadline-s S]
+//   bench_load bulk    --target IP:PORT [--proxy URL] (--down SIZE | --up SIZE | --seconds S [--parallel N]
+//   [--warmup-s S]) bench_load connect --target IP:PORT [--proxy URL] --count N bench_load hold    --target
+//   IP:PORT [--proxy URL] --count N [--parallel N] [--deadline-s S]
 //                                                        (stages advance on stdin lines)
 //   bench_load hol     --target IP:PORT [--proxy URL] --seconds S [--interval-ms MS] [--bulk] [--warmup-s S]
 //   bench_load ttfb    --target IP:PORT [--proxy URL] --count N [--cold] [--absolute]
@@ -55,7 +55,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: bench_load serve --listen IP:PORT [--threads N] [--ports N]\n"
     "       bench_load bulk --target IP:PORT [--proxy URL] (--down SIZE | --up SIZE | --seconds S "
-    "[--parallel N])\n"
+    "[--parallel N] [--warmup-s S])\n"
     "       bench_load connect --target IP:PORT [--proxy URL] --count N\n"
     "       bench_load hold --target IP:PORT [--proxy URL] --count N [--parallel N] [--deadline-s S]\n"
     "       bench_load hol --target IP:PORT [--proxy URL] --seconds S [--interval-ms MS] [--bulk] "
@@ -137,7 +137,8 @@ int main(int argc, char** argv) {
 
   if (command == "bulk" && opt.count("--seconds")) {
     if (opt.count("--down") || opt.count("--up")) return usage("bulk takes --seconds or a size, not both");
-    return run_timed_download(o, std::stoi(get("--parallel", "1")), std::stod(get("--seconds", "")));
+    return run_timed_download(o, std::stoi(get("--parallel", "1")), std::stod(get("--seconds", "")),
+                              std::stod(get("--warmup-s", "1")));
   }
   if (command == "bulk") {
     const bool down = opt.count("--down") > 0;

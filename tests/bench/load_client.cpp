@@ -81,66 +81,81 @@ int run_bulk(const ClientOptions& o, bool down, std::uint64_t bytes) {
   return error.empty() ? 0 : 1;
 }
 
-int run_timed_download(const ClientOptions& o, int parallel, double seconds) {
-  // Every connection is open and has asked for an endless download before the clock starts; each
-  // thread then reads and checks what comes until the main thread's deadline shuts its socket.
-  std::vector<Dialed> conns(static_cast<std::size_t>(std::max(1, parallel)));
+int run_timed_download(const ClientOptions& o, int parallel, double seconds, double warmup_s) {
+  // Each connection asks for an endless download and is read (and checked) by a thread of its own
+  // from then on. The clock starts `warmup_s` after the last one is open, when the buffers along
+  // the path hold what they will hold: bytes that crossed the line while the others were dialling
+  // are not counted, nor the first round trips of slow start.
+  const auto n = static_cast<std::size_t>(std::max(1, parallel));
+  std::vector<Dialed> conns(n);
+  std::vector<std::atomic<std::uint64_t>> moved(n);
+  std::vector<std::string> errors(n);
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> readers;
   std::string error;
-  for (std::size_t i = 0; i < conns.size() && error.empty(); ++i) {
+  for (std::size_t i = 0; i < n && error.empty(); ++i) {
     conns[i] = dial(o);
     if (conns[i].error.empty())
       conns[i].error = send_header(conns[i].fd.get(), Op::Download, 1ull << 62, o.seed + i);
-    if (!conns[i].error.empty()) error = "connection " + std::to_string(i) + ": " + conns[i].error;
-  }
-  std::atomic<bool> stop{false};
-  std::vector<std::uint64_t> moved(conns.size(), 0);
-  std::vector<std::string> errors(conns.size());
-  std::atomic<int> failures{0};
-  std::vector<std::thread> readers;
-  const auto start = Clock::now();
-  for (std::size_t i = 0; i < conns.size() && error.empty(); ++i) {
+    if (!conns[i].error.empty()) {
+      error = "connection " + std::to_string(i) + ": " + conns[i].error;
+      break;
+    }
     readers.emplace_back([&, i, fd = conns[i].fd.get()] {
       const Pattern pattern(o.seed + i);
       std::vector<std::uint8_t> buf(kChunkBytes);
+      std::uint64_t offset = 0;
       while (!stop) {
-        const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-        if (n <= 0) {
-          if (n < 0 && errno == EINTR) continue;
+        const ssize_t got = ::recv(fd, buf.data(), buf.size(), 0);
+        if (got <= 0) {
+          if (got < 0 && errno == EINTR) continue;
           if (!stop) {
-            errors[i] = n == 0 ? "closed" : errno_text("recv");
+            errors[i] = got == 0 ? "closed" : errno_text("recv");
             ++failures;
           }
           return;
         }
-        if (std::memcmp(buf.data(), pattern.at(moved[i]), static_cast<std::size_t>(n)) != 0) {
-          errors[i] = "integrity: wrong bytes at offset " + std::to_string(moved[i]);
+        if (std::memcmp(buf.data(), pattern.at(offset), static_cast<std::size_t>(got)) != 0) {
+          errors[i] = "integrity: wrong bytes at offset " + std::to_string(offset);
           ++failures;
           return;
         }
-        moved[i] += static_cast<std::uint64_t>(n);
+        offset += static_cast<std::uint64_t>(got);
+        moved[i].store(offset, std::memory_order_relaxed);
       }
     });
   }
+  auto total = [&] {
+    std::uint64_t sum = 0;
+    for (auto& m : moved) sum += m.load(std::memory_order_relaxed);
+    return sum;
+  };
   // Sleeps in short steps so that a connection that failed ends the run early.
-  const auto end =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  while (error.empty() && failures.load() == 0 && Clock::now() < end)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  stop = true;
+  auto sleep_for = [&](double s) {
+    const auto until =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+    while (error.empty() && failures.load() == 0 && Clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  };
+  sleep_for(warmup_s);
+  const std::uint64_t before = total();
+  const auto start = Clock::now();
+  sleep_for(seconds);
+  const std::uint64_t bytes = total() - before;
   const double measured = seconds_since(start);
+  stop = true;
   for (auto& c : conns)
     if (c.fd) ::shutdown(c.fd.get(), SHUT_RDWR);  // wakes the readers
   for (auto& t : readers) t.join();
-  std::uint64_t total = 0;
-  for (std::size_t i = 0; i < conns.size(); ++i) {
-    total += moved[i];
-    if (error.empty() && !errors[i].empty()) error = "connection " + std::to_string(i) + ": " + errors[i];
-  }
+  for (std::size_t i = 0; i < n && error.empty(); ++i)
+    if (!errors[i].empty()) error = "connection " + std::to_string(i) + ": " + errors[i];
   JsonLine("timed_download")
-      .add("parallel", static_cast<int>(conns.size()))
-      .add("bytes", total)
+      .add("parallel", static_cast<int>(n))
+      .add("bytes", bytes)
       .add("seconds", measured)
-      .add("mb_per_s", error.empty() ? static_cast<double>(total) / measured / 1e6 : 0.0)
+      .add("warmup_s", warmup_s)
+      .add("mb_per_s", error.empty() ? static_cast<double>(bytes) / measured / 1e6 : 0.0)
       .add("ok", error.empty())
       .add("error", error)
       .print();

@@ -48,8 +48,9 @@ int run_hold(const ClientOptions& o, int count, int parallel, double deadline_s)
 // once; else the target's port every time after one connection not counted. `absolute`: GET
 // http://TARGET/ to an http:// proxy instead of CONNECT.
 int run_ttfb(const ClientOptions& o, int count, bool cold, bool absolute);
-// Downloads on `parallel` connections at once for `seconds`, every byte checked: MB/s in all.
-int run_timed_download(const ClientOptions& o, int parallel, double seconds);
+// Downloads on `parallel` connections at once, every byte checked: MB/s in all over `seconds`, from
+// `warmup_s` after the last connection opened.
+int run_timed_download(const ClientOptions& o, int parallel, double seconds, double warmup_s);
 // 64-byte round trips on one connection for `seconds`, one every `interval_ms`, optionally while a
 // download runs on a second connection through the same proxy (measured after `warmup_s`).
 int run_hol(const ClientOptions& o, double seconds, double interval_ms, bool bulk, double warmup_s);

@@ -57,10 +57,10 @@ GIB = 1 << 30
 
 FULL = dict(bulk=GIB, connect=2000, hold=10000, hol_s=10.0, hol_warmup_s=1.0, shaped_idle_s=5.0,
             shaped_loaded_s=15.0, shaped_warmup_s=3.0, aead_s=1.5, settle_s=5.0, hold_deadline_s=300,
-            ttfb=200, loss_s=20.0)
+            ttfb=200, loss_s=20.0, loss_warmup_s=2.0)
 QUICK = dict(bulk=64 << 20, connect=200, hold=500, hol_s=2.0, hol_warmup_s=0.5, shaped_idle_s=3.0,
              shaped_loaded_s=5.0, shaped_warmup_s=2.0, aead_s=0.25, settle_s=5.0, hold_deadline_s=30,
-             ttfb=40, loss_s=5.0)
+             ttfb=40, loss_s=5.0, loss_warmup_s=1.0)
 TTFB_RTTS_MS = (40, 100)  # scenario f
 LOSS_RTT_MS, LOSS_PCT = 40, 1.0  # scenario g
 # The contenders of f and g: the issue compares ferry with these only.
@@ -291,13 +291,15 @@ class Bench:
             return out
         return run
 
-    def downloads(self, seconds):
-        """Scenario g on `net`: fixed-time downloads on one connection, then on four."""
+    def downloads(self, seconds, warmup_s):
+        """Scenario g on `net`: fixed-time downloads on one connection, then on four, each measured
+        from `warmup_s` after the connections opened."""
         def run(c, net):
             out = {"rtt_ms": net.rtt_ms}
             for parallel in (1, 4):
                 out["p%d" % parallel] = self.client(net, c, ["bulk", "--seconds", str(seconds), "--parallel",
-                                                             str(parallel)], timeout=seconds + 120)
+                                                             str(parallel), "--warmup-s", str(warmup_s)],
+                                                    timeout=seconds + warmup_s + 120)
             return out
         return run
 
@@ -364,7 +366,7 @@ class Bench:
                 self.on_shaped("f", rtt / 2, 0.0, 3 * n + 8,
                                [("f%d" % rtt, self.taking_part(chosen, "f", SHAPED_CONTENDERS), self.ttfb(n))])
         if "g" in scenarios:
-            run = self.downloads(self.size["loss_s"])
+            run = self.downloads(self.size["loss_s"], self.size["loss_warmup_s"])
             for key, loss in (("g_loss", LOSS_PCT), ("g_clean", 0.0)):
                 self.on_shaped("g", LOSS_RTT_MS / 2, loss, 1,
                                [(key, self.taking_part(chosen, "g", SHAPED_CONTENDERS), run)])
