@@ -1,0 +1,615 @@
+// Reconnect storm (issue 21, scenario h): N simulated agents, each with its own key and its own source
+// address, link to a real ferry-relay, lose their links when the relay restarts and reconnect as the
+// agent does. Driven by tests/bench/bench_storm.py over stdin/stdout; see docs/performance.md
+// ("Reconnect storm").
+//
+//   bench_storm --relay IP:PORT --relay-key BASE64 --agents-file FILE [--agents 1000] [--nat 20]
+//               [--reconnect at-once|backoff] [--deadline-s 60] [--settle-ms 1000]
+//
+// Each agent runs the project's own LinkSession (common/link) as initiator, so message 1 and 2, their
+// timestamps, the wire version and flags are the real agent's (resumable, takes ROUTES, the suite
+// "auto" offers), and the PINGs the relay sends an established link are answered as the agent would.
+// An agent is "linked" when message 2 verified (LinkEvents::on_established).
+//
+// Protocol with the driver: the program writes FILE ([[agents]] tables for relay.toml's agents_file),
+// prints {"event":"keys"}, and waits for "go". It then links every agent (all at once, the first
+// phase) and prints {"event":"linked","phase":"initial"}. The driver restarts the relay; every agent
+// sees its link end and reconnects (the second phase, "storm"). The driver writes "restarted T", T
+// the CLOCK_MONOTONIC second its new relay accepted (or the old one died, when the two overlap). Once
+// every agent is linked again and stays so for --settle-ms, or at the deadline, the program
+// prints {"event":"result"} per phase and exits (0 all linked, 1 not).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sodium.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/crypto/cipher_suite.hpp"
+#include "common/crypto/keys.hpp"
+#include "common/link/link_session.hpp"
+
+using namespace ferry;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The agent's (agent/link_client.hpp): the first backoff step and the caps, idle and with streams
+// held for a resume. Copied, not included: the agent's code is not part of ferry_common.
+constexpr std::uint64_t kBackoffFirstMs = 250;
+constexpr std::uint64_t kBackoffMaxMs = 30'000;
+constexpr std::uint64_t kHeldBackoffMaxMs = 2000;
+// LinkConnection::connect gives the TCP connect as long as the handshake gets (docs/protocol.md 2.4).
+constexpr std::uint64_t kConnectTimeoutMs = 5000;
+constexpr std::uint64_t kTickMs = 100;  // LinkConnection's link timer
+
+double mono_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+link::Instant now_ms() { return std::chrono::duration_cast<link::Millis>(Clock::now().time_since_epoch()); }
+
+struct Options {
+  std::string relay;
+  std::string relay_key;
+  std::string agents_file;
+  int agents = 1000;
+  int nat = 20;
+  bool at_once = true;  // reconnect at once after a lost link (an agent with streams open)
+  double deadline_s = 60;
+  double settle_s = 1.0;
+};
+
+// How an attempt ended. Refused: ECONNREFUSED, nothing listens (the relay is down). Closed: EOF or a
+// reset before message 2, the relay said nothing (its pre-auth limits). The two timeouts are the
+// agent's 5 s for the TCP connect and for the handshake.
+enum class Outcome { Linked, Refused, Closed, ConnectTimeout, HandshakeTimeout, Other };
+struct Attempt {
+  int agent;
+  int phase;
+  double start;  // mono seconds: socket() and connect()
+  double end;    // message 2 verified, or the attempt failed
+  Outcome outcome;
+};
+
+struct Agent;
+
+class Events : public link::LinkEvents {
+ public:
+  explicit Events(Agent& a) : a_(a) {}
+  void on_established(const crypto::PublicKey&) override;
+  void on_closed(const Error& why) override;
+
+ private:
+  Agent& a_;
+};
+
+struct Agent {
+  enum class State { Idle, Waiting, Connecting, Handshaking, Linked };
+  int index = 0;
+  bool nat = false;
+  sockaddr_in source{};
+  crypto::SecretKey key;
+  State state = State::Idle;
+  int fd = -1;
+  std::unique_ptr<Events> events;
+  std::unique_ptr<link::LinkSession> session;
+  std::optional<Error> closed;  // the session ended inside a call; handled once it returned
+  bool established_now = false;
+  Bytes out;
+  std::size_t out_off = 0;
+  bool want_out = false;  // EPOLLOUT registered
+  double attempt_start = 0;
+  double retry_at = 0;
+  double connect_deadline = 0;
+  double next_tick = 0;
+  double linked_at = 0;
+  int attempt_phase = 0;
+  std::uint64_t backoff_ms = kBackoffFirstMs;
+  bool held = false;  // the real agent's held_: streams wait for a resume (shorter backoff cap)
+  bool aes_unanswered = false;
+  crypto::CipherSuite offered = crypto::CipherSuite::ChaChaPoly;
+  std::optional<link::SessionId> last_session;
+};
+
+void Events::on_established(const crypto::PublicKey&) { a_.established_now = true; }
+void Events::on_closed(const Error& why) { a_.closed = why; }
+
+class Storm {
+ public:
+  explicit Storm(Options o) : o_(std::move(o)) {}
+  int run();
+
+ private:
+  bool setup();
+  void start_attempt(Agent& a);
+  void on_event(Agent& a, std::uint32_t ev);
+  void after_session_call(Agent& a);
+  void flush(Agent& a);
+  void fail_attempt(Agent& a, Outcome why);
+  void lost_link(Agent& a);
+  void drop_socket(Agent& a);
+  void schedule(Agent& a, bool at_once);
+  void read_stdin();
+  void report(int phase, double phase_start);
+  void update_mask(Agent& a, bool want_out);
+
+  Options o_;
+  crypto::PublicKey relay_key_{};
+  sockaddr_in relay_{};
+  bool aes_ = false;
+  std::vector<std::unique_ptr<Agent>> agents_;
+  std::vector<Attempt> attempts_;
+  int ep_ = -1;
+  int phase_ = -1;  // -1 waiting for go, 0 initial, 1 storm
+  double phase_start_[2] = {0, 0};
+  double all_linked_at_[2] = {0, 0};
+  double restarted_at_ = 0;  // from the driver
+  int linked_ = 0;
+  int dropped_after_all_[2] = {0, 0};  // links that ended after every agent was linked in the phase
+  std::string stdin_buf_;
+  bool stdin_open_ = true;
+};
+
+bool Storm::setup() {
+  auto key = crypto::PublicKey::from_base64(o_.relay_key);
+  if (!key) {
+    std::fprintf(stderr, "bench_storm: --relay-key: not a base64 key\n");
+    return false;
+  }
+  relay_key_ = *key;
+  const auto colon = o_.relay.rfind(':');
+  relay_.sin_family = AF_INET;
+  if (colon == std::string::npos ||
+      inet_pton(AF_INET, o_.relay.substr(0, colon).c_str(), &relay_.sin_addr) != 1) {
+    std::fprintf(stderr, "bench_storm: --relay must be IPv4:PORT\n");
+    return false;
+  }
+  relay_.sin_port = htons(static_cast<std::uint16_t>(std::atoi(o_.relay.c_str() + colon + 1)));
+  // What agent.toml's cipher = "auto" offers on this CPU (agent/cipher_choice).
+  aes_ = crypto::aes_gcm_accelerated();
+
+  // 1,000 agents need 1,000 sockets and then some for the retries in flight.
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < static_cast<rlim_t>(o_.agents) + 64) {
+    std::fprintf(stderr, "bench_storm: open files limited to %llu, too few for %d agents\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), o_.agents);
+    return false;
+  }
+
+  // Each agent its own loopback address (127.1.x.y), as laptops behind their own addresses are;
+  // the last o_.nat share 127.2.0.1, one office NAT. The relay's per-source limits then see them as
+  // it would see real agents.
+  std::ofstream f(o_.agents_file);
+  f << "# bench_storm: " << o_.agents << " simulated agents\n";
+  for (int i = 0; i < o_.agents; ++i) {
+    auto a = std::make_unique<Agent>();
+    a->index = i;
+    a->nat = i >= o_.agents - o_.nat;
+    a->key = crypto::SecretKey::generate();
+    a->source.sin_family = AF_INET;
+    const std::uint32_t ip = a->nat ? (127u << 24 | 2u << 16 | 1u)
+                                    : (127u << 24 | 1u << 16 | static_cast<std::uint32_t>(i / 250) << 8 |
+                                       static_cast<std::uint32_t>(i % 250 + 1));
+    a->source.sin_addr.s_addr = htonl(ip);
+    a->events = std::make_unique<Events>(*a);
+    char name[32];
+    std::snprintf(name, sizeof name, "storm-%04d%s", i, a->nat ? "-nat" : "");
+    f << "[[agents]]\nname = \"" << name << "\"\npublic_key = \"" << a->key.public_key().to_base64()
+      << "\"\n";
+    agents_.push_back(std::move(a));
+  }
+  f.close();
+  if (!f) {
+    std::fprintf(stderr, "bench_storm: cannot write %s\n", o_.agents_file.c_str());
+    return false;
+  }
+  ep_ = epoll_create1(EPOLL_CLOEXEC);
+  return ep_ >= 0;
+}
+
+void Storm::update_mask(Agent& a, bool want_out) {
+  if (a.fd < 0 || a.want_out == want_out) return;
+  a.want_out = want_out;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | (want_out ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
+  ev.data.u32 = static_cast<std::uint32_t>(a.index);
+  epoll_ctl(ep_, EPOLL_CTL_MOD, a.fd, &ev);
+}
+
+void Storm::start_attempt(Agent& a) {
+  a.attempt_start = mono_s();
+  a.attempt_phase = phase_;
+  a.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (a.fd < 0) return fail_attempt(a, Outcome::Other);
+  const int one = 1;
+  // The port is chosen at connect(), per destination: the 20 NAT agents can share their address.
+  setsockopt(a.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  setsockopt(a.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::bind(a.fd, reinterpret_cast<const sockaddr*>(&a.source), sizeof a.source) != 0) {
+    std::fprintf(stderr, "bench_storm: bind: %s\n", std::strerror(errno));
+    return fail_attempt(a, Outcome::Other);
+  }
+  a.state = Agent::State::Connecting;
+  a.connect_deadline = a.attempt_start + static_cast<double>(kConnectTimeoutMs) / 1000;
+  a.want_out = true;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+  ev.data.u32 = static_cast<std::uint32_t>(a.index);
+  epoll_ctl(ep_, EPOLL_CTL_ADD, a.fd, &ev);
+  if (::connect(a.fd, reinterpret_cast<const sockaddr*>(&relay_), sizeof relay_) != 0 && errno != EINPROGRESS)
+    return fail_attempt(a, errno == ECONNREFUSED ? Outcome::Refused : Outcome::Other);
+}
+
+void Storm::drop_socket(Agent& a) {
+  if (a.fd >= 0) {
+    epoll_ctl(ep_, EPOLL_CTL_DEL, a.fd, nullptr);
+    ::close(a.fd);
+  }
+  a.fd = -1;
+  a.session.reset();
+  a.closed.reset();
+  a.established_now = false;
+  a.out.clear();
+  a.out_off = 0;
+  a.want_out = false;
+}
+
+// The agent's schedule_reconnect(): at once, or the backoff step jittered x0.5 .. x1.5, after which
+// the step doubles up to its cap.
+void Storm::schedule(Agent& a, bool at_once) {
+  const double jitter = 0.5 + static_cast<double>(randombytes_uniform(1000)) / 1000.0;
+  const double delay_ms = at_once ? 0 : static_cast<double>(a.backoff_ms) * jitter;
+  if (!at_once) a.backoff_ms = std::min(a.backoff_ms * 2, a.held ? kHeldBackoffMaxMs : kBackoffMaxMs);
+  a.state = Agent::State::Waiting;
+  a.retry_at = mono_s() + delay_ms / 1000;
+}
+
+void Storm::fail_attempt(Agent& a, Outcome why) {
+  // The agent's cipher choice: message 1 went out and no answer came, so "auto" falls back from
+  // AES-256-GCM to ChaCha20-Poly1305, and after a ChaCha20-Poly1305 failure offers AES again.
+  if (a.session && a.session->handshake_begun()) a.aes_unanswered = a.offered == crypto::CipherSuite::AesGcm;
+  attempts_.push_back({a.index, a.attempt_phase, a.attempt_start, mono_s(), why});
+  drop_socket(a);
+  // Nothing listens: the relay's sessions went with its process, so nothing is held any more.
+  if (why == Outcome::Refused) a.held = false;
+  schedule(a, false);
+}
+
+void Storm::lost_link(Agent& a) {
+  // Before the driver's "restarting", or after everyone was back: the relay dropped a link of its own.
+  if (phase_ >= 0 && all_linked_at_[phase_] > 0) ++dropped_after_all_[phase_];
+  --linked_;
+  drop_socket(a);
+  // The real agent holds a lost link's streams when some were open, and then reconnects at once;
+  // an idle one waits its first backoff step (agent/link_client.cpp, on_closed).
+  a.held = o_.at_once;
+  schedule(a, o_.at_once);
+}
+
+void Storm::flush(Agent& a) {
+  if (a.session && a.session->has_output() && a.out_off == a.out.size()) {
+    a.out.clear();
+    a.out_off = 0;
+    a.session->produce(a.out, 64 * 1024);
+  }
+  while (a.out_off < a.out.size()) {
+    const ssize_t n = ::send(a.fd, a.out.data() + a.out_off, a.out.size() - a.out_off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (a.session) a.session->abort(Error{Errc::Io, "write", errno});
+      return;
+    }
+    a.out_off += static_cast<std::size_t>(n);
+    if (a.out_off == a.out.size() && a.session && a.session->has_output()) {
+      a.out.clear();
+      a.out_off = 0;
+      a.session->produce(a.out, 64 * 1024);
+    }
+  }
+  update_mask(a, a.out_off < a.out.size());
+}
+
+// What a call into the session left: message 2 verified, the link ended, output to write.
+void Storm::after_session_call(Agent& a) {
+  if (a.established_now) {
+    a.established_now = false;
+    a.state = Agent::State::Linked;
+    a.linked_at = mono_s();
+    a.backoff_ms = kBackoffFirstMs;
+    a.held = false;
+    a.aes_unanswered = false;
+    a.last_session = a.session->session_id();
+    attempts_.push_back({a.index, a.attempt_phase, a.attempt_start, a.linked_at, Outcome::Linked});
+    if (++linked_ == o_.agents && phase_ >= 0 && all_linked_at_[phase_] == 0) {
+      all_linked_at_[phase_] = a.linked_at;
+      std::printf("{\"event\":\"linked\",\"phase\":\"%s\",\"seconds\":%.3f}\n",
+                  phase_ == 0 ? "initial" : "storm", a.linked_at - phase_start_[phase_]);
+      std::fflush(stdout);
+    }
+  }
+  if (!a.closed) flush(a);
+  if (a.closed) {
+    const Error why = *a.closed;
+    if (a.state == Agent::State::Linked) return lost_link(a);
+    Outcome o = Outcome::Other;
+    if (why.code == Errc::Truncated || (why.code == Errc::Io && (why.sys == ECONNRESET || why.sys == EPIPE)))
+      o = Outcome::Closed;
+    else if (why.code == Errc::Timeout)
+      o = Outcome::HandshakeTimeout;
+    if (o == Outcome::Other)
+      std::fprintf(stderr, "bench_storm: agent %d: %s (%s, %d)\n", a.index, errc_name(why.code), why.what,
+                   why.sys);
+    fail_attempt(a, o);
+  }
+}
+
+void Storm::on_event(Agent& a, std::uint32_t ev) {
+  if (a.fd < 0) return;
+  if (a.state == Agent::State::Connecting) {
+    if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(a.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return fail_attempt(a, err == ECONNREFUSED ? Outcome::Refused : Outcome::Closed);
+    // Connected: message 1 goes out now, as the agent's LinkConnection sends it.
+    link::LinkConfig c;
+    c.role = link::LinkConfig::Role::Initiator;
+    c.static_key = &a.key;
+    c.peer_key = relay_key_;
+    c.suite = a.offered =
+        aes_ && !a.aes_unanswered ? crypto::CipherSuite::AesGcm : crypto::CipherSuite::ChaChaPoly;
+    c.mux.max_streams = 1 << 20;
+    c.resumable = true;
+    c.takes_routes = true;
+    if (a.held) c.resume = a.last_session;
+    a.session = std::make_unique<link::LinkSession>(std::move(c), *a.events);
+    a.state = Agent::State::Handshaking;
+    a.next_tick = mono_s() + static_cast<double>(kTickMs) / 1000;
+    a.session->start(now_ms());
+    after_session_call(a);
+    return;
+  }
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    static std::uint8_t buf[64 * 1024];
+    for (;;) {
+      const ssize_t n = ::recv(a.fd, buf, sizeof buf, 0);
+      if (n > 0) {
+        a.session->receive(MutByteSpan(buf, static_cast<std::size_t>(n)), now_ms());
+        if (a.closed || a.established_now) after_session_call(a);
+        if (a.fd < 0 || !a.session) return;
+        continue;
+      }
+      if (n == 0) {
+        a.session->eof();
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        break;
+      } else {
+        a.session->abort(Error{Errc::Io, "read", errno});
+      }
+      return after_session_call(a);
+    }
+  }
+  after_session_call(a);
+}
+
+void Storm::read_stdin() {
+  char buf[512];
+  for (;;) {
+    const ssize_t n = ::read(0, buf, sizeof buf);
+    if (n == 0) stdin_open_ = false;
+    if (n <= 0) break;
+    stdin_buf_.append(buf, static_cast<std::size_t>(n));
+  }
+  std::size_t nl;
+  while ((nl = stdin_buf_.find('\n')) != std::string::npos) {
+    const std::string line = stdin_buf_.substr(0, nl);
+    stdin_buf_.erase(0, nl + 1);
+    if (line == "go" && phase_ < 0) {
+      phase_ = 0;
+      phase_start_[0] = mono_s();
+      for (auto& a : agents_) start_attempt(*a);  // every agent at once, like a cold start
+    } else if (line == "restarting" && phase_ == 0) {
+      // The driver is about to stop the relay: what ends from now on is the storm.
+      phase_ = 1;
+      phase_start_[1] = mono_s();
+    } else if (line.rfind("restarted ", 0) == 0) {
+      restarted_at_ = std::strtod(line.c_str() + 10, nullptr);
+    }
+  }
+  if (!stdin_open_) epoll_ctl(ep_, EPOLL_CTL_DEL, 0, nullptr);
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size()))) - 1;
+  return v[std::min(i, v.size() - 1)];
+}
+
+void Storm::report(int phase, double phase_start) {
+  // Two groups: everyone, and the agents behind the one NAT address.
+  for (int group = 0; group < 2; ++group) {
+    const bool nat_only = group == 1;
+    std::vector<double> hs;
+    int counts[6] = {};
+    int after_up_failures = 0;
+    std::vector<int> tries(agents_.size(), 0), failed(agents_.size(), 0);
+    double last_linked = 0;
+    for (const Attempt& t : attempts_) {
+      if (t.phase != phase || (nat_only && !agents_[t.agent]->nat)) continue;
+      counts[static_cast<int>(t.outcome)]++;
+      ++tries[t.agent];
+      if (t.outcome == Outcome::Linked) {
+        hs.push_back((t.end - t.start) * 1000);
+        last_linked = std::max(last_linked, t.end);
+      } else {
+        ++failed[t.agent];
+        // A failure the relay's limits caused, not the relay's absence: the attempt began once it
+        // accepted again.
+        if (t.outcome != Outcome::Refused && (phase == 0 || t.start >= restarted_at_)) ++after_up_failures;
+      }
+    }
+    int members = 0, retried = 0, linked = 0, max_tries = 0;
+    for (const auto& a : agents_) {
+      if (nat_only && !a->nat) continue;
+      ++members;
+      if (failed[a->index] > 0) ++retried;
+      if (a->state == Agent::State::Linked) ++linked;
+      max_tries = std::max(max_tries, tries[a->index]);
+    }
+    const double from = phase == 1 && restarted_at_ > 0 ? restarted_at_ : phase_start;
+    const bool all = linked == members;
+    std::printf(
+        "{\"event\":\"result\",\"phase\":\"%s\",\"group\":\"%s\",\"agents\":%d,\"linked\":%d,"
+        "\"all_linked\":%s,\"seconds_to_all\":%.3f,\"seconds_from_phase_start\":%.3f,"
+        "\"handshake_ms\":{\"n\":%zu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
+        "\"attempts\":%zu,\"failed\":{\"refused\":%d,\"closed\":%d,\"connect_timeout\":%d,"
+        "\"handshake_timeout\":%d,\"other\":%d},\"failed_after_up\":%d,\"agents_retried\":%d,"
+        "\"max_attempts\":%d,\"dropped_after_linked\":%d,\"at_once\":%s}\n",
+        phase == 0 ? "initial" : "storm", nat_only ? "nat" : "all", members, linked, all ? "true" : "false",
+        all ? last_linked - from : -1.0, all ? last_linked - phase_start : -1.0, hs.size(),
+        percentile(hs, 50), percentile(hs, 90), percentile(hs, 99), percentile(hs, 100),
+        static_cast<std::size_t>(counts[0] + counts[1] + counts[2] + counts[3] + counts[4] + counts[5]),
+        counts[1], counts[2], counts[3], counts[4], counts[5], after_up_failures, retried, max_tries,
+        nat_only ? 0 : dropped_after_all_[phase], o_.at_once ? "true" : "false");
+  }
+  std::fflush(stdout);
+}
+
+int Storm::run() {
+  if (!setup()) return 2;
+  std::printf("{\"event\":\"keys\",\"agents\":%d,\"nat\":%d,\"agents_file\":\"%s\",\"aes\":%s}\n", o_.agents,
+              o_.nat, o_.agents_file.c_str(), aes_ ? "true" : "false");
+  std::fflush(stdout);
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+  epoll_event sev{};
+  sev.events = EPOLLIN;
+  sev.data.u32 = 0xffffffffu;
+  epoll_ctl(ep_, EPOLL_CTL_ADD, 0, &sev);
+
+  // Bounded: past the deadline the program reports what it has and fails, never hangs.
+  const double deadline = mono_s() + o_.deadline_s;
+  std::vector<epoll_event> evs(1024);
+  bool done = false;
+  while (!done) {
+    const double now = mono_s();
+    if (now >= deadline) break;
+    double next = std::min(deadline, now + static_cast<double>(kTickMs) / 1000);
+    for (auto& ap : agents_) {
+      Agent& a = *ap;
+      switch (a.state) {
+        case Agent::State::Waiting:
+          if (a.retry_at <= now)
+            start_attempt(a);
+          else
+            next = std::min(next, a.retry_at);
+          break;
+        case Agent::State::Connecting:
+          if (a.connect_deadline <= now)
+            fail_attempt(a, Outcome::ConnectTimeout);
+          else
+            next = std::min(next, a.connect_deadline);
+          break;
+        case Agent::State::Handshaking:
+        case Agent::State::Linked:
+          if (a.next_tick <= now) {
+            a.next_tick = now + static_cast<double>(kTickMs) / 1000;
+            a.session->tick(now_ms());
+            after_session_call(a);
+          }
+          if (a.fd >= 0) next = std::min(next, a.next_tick);
+          break;
+        case Agent::State::Idle:
+          break;
+      }
+    }
+    // The storm is over once every agent is linked again, the driver has said when its relay came
+    // back, and the links have stayed up a moment (a relay that drops them would show here).
+    if (phase_ == 1 && all_linked_at_[1] > 0 && restarted_at_ > 0 &&
+        mono_s() - all_linked_at_[1] >= o_.settle_s)
+      done = true;
+    if (!stdin_open_ && phase_ < 0) break;  // the driver went away before "go"
+    const int wait_ms = std::max(0, static_cast<int>(std::ceil((next - mono_s()) * 1000)));
+    const int n = epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), done ? 0 : wait_ms);
+    for (int i = 0; i < n; ++i) {
+      if (evs[i].data.u32 == 0xffffffffu) {
+        read_stdin();
+        continue;
+      }
+      on_event(*agents_[evs[i].data.u32], evs[i].events);
+    }
+  }
+  if (phase_ >= 0) report(0, phase_start_[0]);
+  if (phase_ >= 1) report(1, phase_start_[1]);
+  const bool ok = phase_ == 1 && all_linked_at_[1] > 0 && linked_ == o_.agents;
+  if (!ok)
+    std::printf("{\"event\":\"failed\",\"phase\":%d,\"linked\":%d,\"agents\":%d,\"restarted\":%s}\n", phase_,
+                linked_, o_.agents, restarted_at_ > 0 ? "true" : "false");
+  std::fflush(stdout);
+  for (auto& a : agents_) drop_socket(*a);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (sodium_init() < 0) return 2;
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_storm: %s needs a value\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--relay")
+      o.relay = value();
+    else if (arg == "--relay-key")
+      o.relay_key = value();
+    else if (arg == "--agents-file")
+      o.agents_file = value();
+    else if (arg == "--agents")
+      o.agents = std::atoi(value().c_str());
+    else if (arg == "--nat")
+      o.nat = std::atoi(value().c_str());
+    else if (arg == "--reconnect")
+      o.at_once = value() == "at-once";
+    else if (arg == "--deadline-s")
+      o.deadline_s = std::atof(value().c_str());
+    else if (arg == "--settle-ms")
+      o.settle_s = std::atof(value().c_str()) / 1000;
+    else {
+      std::fprintf(stderr,
+                   "usage: bench_storm --relay IP:PORT --relay-key BASE64 --agents-file FILE [--agents 1000] "
+                   "[--nat 20] [--reconnect at-once|backoff] [--deadline-s 60] [--settle-ms 1000]\n");
+      return 2;
+    }
+  }
+  if (o.relay.empty() || o.relay_key.empty() || o.agents_file.empty() || o.agents < 1 || o.nat < 0 ||
+      o.nat > o.agents || o.agents > 250 * 250) {
+    std::fprintf(stderr,
+                 "bench_storm: --relay, --relay-key and --agents-file are required; 0 <= nat <= agents\n");
+    return 2;
+  }
+  return Storm(std::move(o)).run();
+}
