@@ -59,6 +59,14 @@ constexpr std::uint64_t kHeldBackoffMaxMs = 2000;
 constexpr std::uint64_t kConnectTimeoutMs = 5000;
 constexpr std::uint64_t kTickMs = 100;  // LinkConnection's link timer
 
+// This process's CPU seconds: the simulated agents' handshakes share the machine with the relay.
+double cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 double mono_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 link::Instant now_ms() { return std::chrono::duration_cast<link::Millis>(Clock::now().time_since_epoch()); }
 
@@ -83,6 +91,10 @@ struct Attempt {
   double start;  // mono seconds: socket() and connect()
   double end;    // message 2 verified, or the attempt failed
   Outcome outcome;
+  // Where a linked attempt's time went: TCP connect, then message 1 out to message 2's bytes read
+  // (the relay's share, with its queue), the rest is this program's own work and its event batches.
+  double connect_s = 0;
+  double reply_s = 0;
 };
 
 struct Agent;
@@ -113,6 +125,9 @@ struct Agent {
   std::size_t out_off = 0;
   bool want_out = false;  // EPOLLOUT registered
   double attempt_start = 0;
+  double connected_at = 0;  // the connect finished (its event was handled)
+  double message1_at = 0;   // message 1 written
+  double message2_at = 0;   // the first bytes of message 2 read, before they are decrypted
   double retry_at = 0;
   double connect_deadline = 0;
   double next_tick = 0;
@@ -157,6 +172,7 @@ class Storm {
   int phase_ = -1;  // -1 waiting for go, 0 initial, 1 storm
   double phase_start_[2] = {0, 0};
   double all_linked_at_[2] = {0, 0};
+  double cpu_at_start_[2] = {0, 0}, cpu_at_all_[2] = {0, 0};
   double restarted_at_ = 0;  // from the driver
   int linked_ = 0;
   int dropped_after_all_[2] = {0, 0};  // links that ended after every agent was linked in the phase
@@ -337,9 +353,11 @@ void Storm::after_session_call(Agent& a) {
     a.held = false;
     a.aes_unanswered = false;
     a.last_session = a.session->session_id();
-    attempts_.push_back({a.index, a.attempt_phase, a.attempt_start, a.linked_at, Outcome::Linked});
+    attempts_.push_back({a.index, a.attempt_phase, a.attempt_start, a.linked_at, Outcome::Linked,
+                         a.connected_at - a.attempt_start, a.message2_at - a.message1_at});
     if (++linked_ == o_.agents && phase_ >= 0 && all_linked_at_[phase_] == 0) {
       all_linked_at_[phase_] = a.linked_at;
+      cpu_at_all_[phase_] = cpu_s();
       std::printf("{\"event\":\"linked\",\"phase\":\"%s\",\"seconds\":%.3f}\n",
                   phase_ == 0 ? "initial" : "storm", a.linked_at - phase_start_[phase_]);
       std::fflush(stdout);
@@ -383,8 +401,11 @@ void Storm::on_event(Agent& a, std::uint32_t ev) {
     a.session = std::make_unique<link::LinkSession>(std::move(c), *a.events);
     a.state = Agent::State::Handshaking;
     a.next_tick = mono_s() + static_cast<double>(kTickMs) / 1000;
+    a.connected_at = mono_s();
+    a.message2_at = 0;
     a.session->start(now_ms());
     after_session_call(a);
+    a.message1_at = mono_s();
     return;
   }
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -392,6 +413,7 @@ void Storm::on_event(Agent& a, std::uint32_t ev) {
     for (;;) {
       const ssize_t n = ::recv(a.fd, buf, sizeof buf, 0);
       if (n > 0) {
+        if (a.message2_at == 0) a.message2_at = mono_s();
         a.session->receive(MutByteSpan(buf, static_cast<std::size_t>(n)), now_ms());
         if (a.closed || a.established_now) after_session_call(a);
         if (a.fd < 0 || !a.session) return;
@@ -425,11 +447,13 @@ void Storm::read_stdin() {
     if (line == "go" && phase_ < 0) {
       phase_ = 0;
       phase_start_[0] = mono_s();
+      cpu_at_start_[0] = cpu_s();
       for (auto& a : agents_) start_attempt(*a);  // every agent at once, like a cold start
     } else if (line == "restarting" && phase_ == 0) {
       // The driver is about to stop the relay: what ends from now on is the storm.
       phase_ = 1;
       phase_start_[1] = mono_s();
+      cpu_at_start_[1] = cpu_s();
     } else if (line.rfind("restarted ", 0) == 0) {
       restarted_at_ = std::strtod(line.c_str() + 10, nullptr);
     }
@@ -448,7 +472,7 @@ void Storm::report(int phase, double phase_start) {
   // Two groups: everyone, and the agents behind the one NAT address.
   for (int group = 0; group < 2; ++group) {
     const bool nat_only = group == 1;
-    std::vector<double> hs;
+    std::vector<double> hs, connect, reply;
     int counts[6] = {};
     int after_up_failures = 0;
     std::vector<int> tries(agents_.size(), 0), failed(agents_.size(), 0);
@@ -459,6 +483,8 @@ void Storm::report(int phase, double phase_start) {
       ++tries[t.agent];
       if (t.outcome == Outcome::Linked) {
         hs.push_back((t.end - t.start) * 1000);
+        connect.push_back(t.connect_s * 1000);
+        reply.push_back(t.reply_s * 1000);
         last_linked = std::max(last_linked, t.end);
       } else {
         ++failed[t.agent];
@@ -481,15 +507,18 @@ void Storm::report(int phase, double phase_start) {
         "{\"event\":\"result\",\"phase\":\"%s\",\"group\":\"%s\",\"agents\":%d,\"linked\":%d,"
         "\"all_linked\":%s,\"seconds_to_all\":%.3f,\"seconds_from_phase_start\":%.3f,"
         "\"handshake_ms\":{\"n\":%zu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
+        "\"connect_ms\":{\"p50\":%.1f,\"p99\":%.1f},\"reply_ms\":{\"p50\":%.1f,\"p99\":%.1f},"
         "\"attempts\":%zu,\"failed\":{\"refused\":%d,\"closed\":%d,\"connect_timeout\":%d,"
         "\"handshake_timeout\":%d,\"other\":%d},\"failed_after_up\":%d,\"agents_retried\":%d,"
-        "\"max_attempts\":%d,\"dropped_after_linked\":%d,\"at_once\":%s}\n",
+        "\"max_attempts\":%d,\"dropped_after_linked\":%d,\"at_once\":%s,\"bench_cpu_s\":%.3f}\n",
         phase == 0 ? "initial" : "storm", nat_only ? "nat" : "all", members, linked, all ? "true" : "false",
         all ? last_linked - from : -1.0, all ? last_linked - phase_start : -1.0, hs.size(),
         percentile(hs, 50), percentile(hs, 90), percentile(hs, 99), percentile(hs, 100),
+        percentile(connect, 50), percentile(connect, 99), percentile(reply, 50), percentile(reply, 99),
         static_cast<std::size_t>(counts[0] + counts[1] + counts[2] + counts[3] + counts[4] + counts[5]),
         counts[1], counts[2], counts[3], counts[4], counts[5], after_up_failures, retried, max_tries,
-        nat_only ? 0 : dropped_after_all_[phase], o_.at_once ? "true" : "false");
+        nat_only ? 0 : dropped_after_all_[phase], o_.at_once ? "true" : "false",
+        cpu_at_all_[phase] > 0 ? cpu_at_all_[phase] - cpu_at_start_[phase] : -1.0);
   }
   std::fflush(stdout);
 }

@@ -51,10 +51,13 @@ def _free_port():
 
 
 class _Relay:
-    def __init__(self, binary, config, log_path):
+    def __init__(self, binary, config, log_path, cpus=None):
         self.log_path = log_path
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen([binary, "--config", config], stdout=self.log, stderr=subprocess.STDOUT)
+        if cpus is not None:
+            # Pinned before it has read its configuration, so its worker threads inherit the mask.
+            os.sched_setaffinity(self.proc.pid, cpus)
 
     def wait_log(self, pattern, timeout=15.0):
         end = time.monotonic() + timeout
@@ -121,8 +124,12 @@ def _wait_accepting(port, timeout=15.0):
 
 
 def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once", workdir=None,
-              deadline_s=60.0, note=print):
-    """One storm; returns {"initial": {...}, "storm": {...}, "storm_nat": {...}, "relay": {...}, ...}."""
+              deadline_s=60.0, pin=False, perf=None, note=print):
+    """One storm; returns {"initial": {...}, "storm": {...}, "storm_nat": {...}, "relay_after": {...}, ...}.
+
+    pin: the relay on CPU 0 and bench_storm on CPU 1, so that the relay's handshakes per core are its
+    own and the simulated agents' cryptography does not queue behind them (two cores at least)."""
+    relay_cpus, storm_cpus = ({0}, {1}) if pin and (os.cpu_count() or 1) >= 2 else (None, None)
     relay_bin = os.path.join(bin_dir, "ferry-relay")
     storm_bin = os.path.join(bin_dir, "tests", "bench", "bench_storm")
     for b in (relay_bin, storm_bin):
@@ -154,6 +161,8 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
                               "--reconnect", reconnect, "--deadline-s", str(deadline_s)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=open(os.path.join(workdir, "bench_storm.log"), "w"), text=True, bufsize=1)
+    if storm_cpus:
+        os.sched_setaffinity(storm.pid, storm_cpus)
     lines = queue.Queue()
 
     def pump():
@@ -182,11 +191,13 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
         storm.stdin.flush()
 
     relays = []
-    result = {"agents": agents, "nat": nat, "restart": restart, "reconnect": reconnect, "workdir": workdir}
+    profiler = None
+    result = {"agents": agents, "nat": nat, "restart": restart, "reconnect": reconnect, "pinned": bool(relay_cpus),
+              "workdir": workdir}
     try:
         expect("keys", 60)
         config, admin = relay_config(1)
-        relays.append(_Relay(relay_bin, config, os.path.join(workdir, "ferry-relay-1.log")))
+        relays.append(_Relay(relay_bin, config, os.path.join(workdir, "ferry-relay-1.log"), relay_cpus))
         relays[-1].wait_log(r"(?<!admin )listening on (\S+)")
         send("go")
         initial = expect("linked", deadline_s)
@@ -197,14 +208,18 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
         old = relays[-1]
         config, admin = relay_config(2)
         if restart == "overlap":
-            relays.append(_Relay(relay_bin, config, os.path.join(workdir, "ferry-relay-2.log")))
+            relays.append(_Relay(relay_bin, config, os.path.join(workdir, "ferry-relay-2.log"), relay_cpus))
             relays[-1].wait_log(r"(?<!admin )listening on (\S+)")
+            if perf:
+                profiler = subprocess.Popen(["perf", "record", "-F", "1999", "-g", "-p", str(relays[-1].proc.pid),
+                                             "-o", perf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)  # perf attaches
             old.kill(signal.SIGKILL)
             restarted = time.monotonic()
         else:
             killed = time.monotonic()
             old.kill(signal.SIGKILL)
-            relays.append(_Relay(relay_bin, config, os.path.join(workdir, "ferry-relay-2.log")))
+            relays.append(_Relay(relay_bin, config, os.path.join(workdir, "ferry-relay-2.log"), relay_cpus))
             restarted = _wait_accepting(port)
             result["relay_down_s"] = round(restarted - killed, 3)
         send("restarted %.6f" % restarted)
@@ -221,6 +236,10 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
                 if cpu is not None and cpu_at_restart is not None:
                     # The new relay's CPU for the storm's handshakes (a 1/100 s clock: a rough figure).
                     result["relay_storm_cpu_s"] = round(cpu - cpu_at_restart, 2)
+                if profiler:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(timeout=30)
+                    profiler = None
             elif rec.get("event") == "result":
                 by[rec["phase"] + ("_nat" if rec["group"] == "nat" else "")] = rec
             elif rec.get("event") == "failed":
@@ -233,6 +252,9 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
             storm.wait()
         for r in relays:
             r.kill(signal.SIGTERM)
+        if profiler and profiler.poll() is None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=30)
     if own_dir and "failed" not in result:
         shutil.rmtree(workdir, ignore_errors=True)
         result.pop("workdir")
@@ -269,6 +291,11 @@ def print_report(result):
                   % (key, r["linked"], r["agents"], r["seconds_to_all"], hs["p50"], hs["p90"], hs["p99"], hs["max"],
                      r["attempts"], f["refused"], f["closed"], f["connect_timeout"] + f["handshake_timeout"],
                      r["failed_after_up"], r["agents_retried"], r["max_attempts"]))
+            print("%-12s   of which TCP connect p50 %4.0f p99 %4.0f ms; message 1 out to message 2 in p50 %4.0f p99 %4.0f ms"
+                  % ("", r["connect_ms"]["p50"], r["connect_ms"]["p99"], r["reply_ms"]["p50"], r["reply_ms"]["p99"]))
+    if result.get("storm", {}).get("bench_cpu_s", -1) >= 0:
+        print("bench_storm's CPU (the simulated agents, on the relay's machine) from the restart to all "
+              "linked: %.2f s" % result["storm"]["bench_cpu_s"])
     if "relay_down_s" in result:
         print("relay down (kill to accepting again): %.3f s" % result["relay_down_s"])
     print("relay before the restart: %s" % json.dumps(result.get("relay_before", {})))
@@ -293,12 +320,14 @@ def main():
     ap.add_argument("--reconnect", choices=("at-once", "backoff"), default="at-once",
                     help="after the lost link: at once (an agent with streams open) or after the first "
                          "backoff step (an idle agent)")
+    ap.add_argument("--pin", action="store_true", help="the relay on CPU 0, bench_storm on CPU 1")
+    ap.add_argument("--perf", help="perf record the restarted relay into this file (--restart overlap)")
     ap.add_argument("--deadline", type=float, default=60.0, help="seconds before bench_storm gives up")
     ap.add_argument("--json", help="also write the measurements to this file")
     ap.add_argument("--log-dir", help="keep the relay's and bench_storm's logs here")
     args = ap.parse_args()
     result = run_storm(args.bin, args.agents, args.nat, args.restart, args.reconnect, args.log_dir, args.deadline,
-                       note=lambda m: print(m, file=sys.stderr))
+                       args.pin, args.perf, note=lambda m: print(m, file=sys.stderr))
     ok = print_report(result)
     if args.json:
         with open(args.json, "w") as f:
