@@ -4,19 +4,23 @@
 // ("Reconnect storm").
 //
 //   bench_storm --relay IP:PORT --relay-key BASE64 --agents-file FILE [--agents 1000] [--nat 20]
-//               [--reconnect at-once|backoff] [--deadline-s 60] [--settle-ms 1000]
+//               [--links 1] [--no-precompute] [--reconnect at-once|backoff] [--deadline-s 60]
+//               [--settle-ms 1000]
 //
 // Each agent runs the project's own LinkSession (common/link) as initiator, so message 1 and 2, their
 // timestamps, the wire version and flags are the real agent's (resumable, takes ROUTES, the suite
 // "auto" offers), and the PINGs the relay sends an established link are answered as the agent would.
-// An agent is "linked" when message 2 verified (LinkEvents::on_established).
+// A link is up when message 2 verified (LinkEvents::on_established); an agent is linked when one of
+// its links is. With --links N each agent keeps the agent's pool of N links (agent.toml [relay] links,
+// whose default is 2): the others connect one at a time, and only while the first is up
+// (agent/link_pool.cpp, may_connect).
 //
 // Protocol with the driver: the program writes FILE ([[agents]] tables for relay.toml's agents_file),
 // prints {"event":"keys"}, and waits for "go". It then links every agent (all at once, the first
 // phase) and prints {"event":"linked","phase":"initial"}. The driver restarts the relay; every agent
 // sees its link end and reconnects (the second phase, "storm"). The driver writes "restarted T", T
 // the CLOCK_MONOTONIC second its new relay accepted (or the old one died, when the two overlap). Once
-// every agent is linked again and stays so for --settle-ms, or at the deadline, the program
+// link of every agent is up again and stays so for --settle-ms, or at the deadline, the program
 // prints {"event":"result"} per phase and exits (0 all linked, 1 not).
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -76,7 +80,9 @@ struct Options {
   std::string agents_file;
   int agents = 1000;
   int nat = 20;
+  int links = 1;
   bool at_once = true;  // reconnect at once after a lost link (an agent with streams open)
+  bool precompute = true;
   double deadline_s = 60;
   double settle_s = 1.0;
 };
@@ -85,8 +91,10 @@ struct Options {
 // reset before message 2, the relay said nothing (its pre-auth limits). The two timeouts are the
 // agent's 5 s for the TCP connect and for the handshake.
 enum class Outcome { Linked, Refused, Closed, ConnectTimeout, HandshakeTimeout, Other };
+
 struct Attempt {
   int agent;
+  int slot;  // the link's place in the agent's pool; 0 is the primary
   int phase;
   double start;  // mono seconds: socket() and connect()
   double end;    // message 2 verified, or the attempt failed
@@ -98,27 +106,33 @@ struct Attempt {
 };
 
 struct Agent;
+struct Link;
 
 class Events : public link::LinkEvents {
  public:
-  explicit Events(Agent& a) : a_(a) {}
+  explicit Events(Link& l) : l_(l) {}
   void on_established(const crypto::PublicKey&) override;
   void on_closed(const Error& why) override;
 
  private:
-  Agent& a_;
+  Link& l_;
 };
 
-struct Agent {
-  enum class State { Idle, Waiting, Connecting, Handshaking, Linked };
-  int index = 0;
-  bool nat = false;
-  sockaddr_in source{};
-  crypto::SecretKey key;
+// One LinkClient of an agent's pool.
+struct Link {
+  // Parked: its retry came while the pool did not let it connect (LinkPool::may_connect).
+  enum class State { Idle, Parked, Waiting, Connecting, Handshaking, Up };
+  Agent* agent = nullptr;
+  int slot = 0;
+  std::uint32_t id = 0;  // epoll's key
   State state = State::Idle;
   int fd = -1;
   std::unique_ptr<Events> events;
   std::unique_ptr<link::LinkSession> session;
+  // The primary's next message 1, written while it waits (see prepare()), and the session's clock:
+  // its milliseconds count from the connect, so the handshake's 5 s start there as the agent's do.
+  std::unique_ptr<link::LinkSession> prepared;
+  link::Instant clock_base{0};
   std::optional<Error> closed;  // the session ended inside a call; handled once it returned
   bool established_now = false;
   Bytes out;
@@ -131,17 +145,29 @@ struct Agent {
   double retry_at = 0;
   double connect_deadline = 0;
   double next_tick = 0;
-  double linked_at = 0;
   int attempt_phase = 0;
   std::uint64_t backoff_ms = kBackoffFirstMs;
   bool held = false;  // the real agent's held_: streams wait for a resume (shorter backoff cap)
-  bool aes_unanswered = false;
   crypto::CipherSuite offered = crypto::CipherSuite::ChaChaPoly;
   std::optional<link::SessionId> last_session;
 };
 
-void Events::on_established(const crypto::PublicKey&) { a_.established_now = true; }
-void Events::on_closed(const Error& why) { a_.closed = why; }
+link::Instant session_now(const Link& l) { return now_ms() - l.clock_base; }
+
+struct Agent {
+  int index = 0;
+  bool nat = false;
+  sockaddr_in source{};
+  crypto::SecretKey key;
+  // The primary's cipher choice (agent/cipher_choice): "auto" fell back to ChaCha20-Poly1305 after an
+  // AES-256-GCM handshake that went unanswered. The other links follow the primary.
+  bool aes_unanswered = false;
+  int up = 0;  // links up
+  std::vector<std::unique_ptr<Link>> links;
+};
+
+void Events::on_established(const crypto::PublicKey&) { l_.established_now = true; }
+void Events::on_closed(const Error& why) { l_.closed = why; }
 
 class Storm {
  public:
@@ -150,32 +176,37 @@ class Storm {
 
  private:
   bool setup();
-  void start_attempt(Agent& a);
-  void on_event(Agent& a, std::uint32_t ev);
-  void after_session_call(Agent& a);
-  void flush(Agent& a);
-  void fail_attempt(Agent& a, Outcome why);
-  void lost_link(Agent& a);
-  void drop_socket(Agent& a);
-  void schedule(Agent& a, bool at_once);
+  bool may_connect(const Link& l) const;
+  void pool_changed(Agent& a);
+  void start_attempt(Link& l);
+  void on_event(Link& l, std::uint32_t ev);
+  void after_session_call(Link& l);
+  void flush(Link& l);
+  void fail_attempt(Link& l, Outcome why);
+  void lost_link(Link& l);
+  void drop_socket(Link& l);
+  void schedule(Link& l, bool at_once);
+  std::unique_ptr<link::LinkSession> new_session(Link& l);
+  void prepare(Link& l);
   void read_stdin();
   void report(int phase, double phase_start);
-  void update_mask(Agent& a, bool want_out);
+  void update_mask(Link& l, bool want_out);
 
   Options o_;
   crypto::PublicKey relay_key_{};
   sockaddr_in relay_{};
   bool aes_ = false;
   std::vector<std::unique_ptr<Agent>> agents_;
+  std::vector<Link*> links_;  // by id
   std::vector<Attempt> attempts_;
   int ep_ = -1;
   int phase_ = -1;  // -1 waiting for go, 0 initial, 1 storm
   double phase_start_[2] = {0, 0};
-  double all_linked_at_[2] = {0, 0};
+  double all_up_at_[2] = {0, 0};  // every link of every agent up
   double cpu_at_start_[2] = {0, 0}, cpu_at_all_[2] = {0, 0};
   double restarted_at_ = 0;  // from the driver
-  int linked_ = 0;
-  int dropped_after_all_[2] = {0, 0};  // links that ended after every agent was linked in the phase
+  int links_up_ = 0;
+  int dropped_after_all_[2] = {0, 0};  // links that ended after every link was up in the phase
   std::string stdin_buf_;
   bool stdin_open_ = true;
 };
@@ -198,13 +229,13 @@ bool Storm::setup() {
   // What agent.toml's cipher = "auto" offers on this CPU (agent/cipher_choice).
   aes_ = crypto::aes_gcm_accelerated();
 
-  // 1,000 agents need 1,000 sockets and then some for the retries in flight.
+  // 1,000 agents need a socket per link and then some for the retries in flight.
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
   getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < static_cast<rlim_t>(o_.agents) + 64) {
+  if (rl.rlim_cur < static_cast<rlim_t>(o_.agents) * static_cast<rlim_t>(o_.links) + 64) {
     std::fprintf(stderr, "bench_storm: open files limited to %llu, too few for %d agents\n",
                  static_cast<unsigned long long>(rl.rlim_cur), o_.agents);
     return false;
@@ -225,7 +256,15 @@ bool Storm::setup() {
                                     : (127u << 24 | 1u << 16 | static_cast<std::uint32_t>(i / 250) << 8 |
                                        static_cast<std::uint32_t>(i % 250 + 1));
     a->source.sin_addr.s_addr = htonl(ip);
-    a->events = std::make_unique<Events>(*a);
+    for (int k = 0; k < o_.links; ++k) {
+      auto l = std::make_unique<Link>();
+      l->agent = a.get();
+      l->slot = k;
+      l->id = static_cast<std::uint32_t>(links_.size());
+      l->events = std::make_unique<Events>(*l);
+      links_.push_back(l.get());
+      a->links.push_back(std::move(l));
+    }
     char name[32];
     std::snprintf(name, sizeof name, "storm-%04d%s", i, a->nat ? "-nat" : "");
     f << "[[agents]]\nname = \"" << name << "\"\npublic_key = \"" << a->key.public_key().to_base64()
@@ -237,199 +276,257 @@ bool Storm::setup() {
     std::fprintf(stderr, "bench_storm: cannot write %s\n", o_.agents_file.c_str());
     return false;
   }
+  for (Link* l : links_) prepare(*l);
   ep_ = epoll_create1(EPOLL_CLOEXEC);
   return ep_ >= 0;
 }
 
-void Storm::update_mask(Agent& a, bool want_out) {
-  if (a.fd < 0 || a.want_out == want_out) return;
-  a.want_out = want_out;
+// LinkPool::may_connect: a link other than the primary connects only while the primary is up, and
+// one link of the pool at a time.
+bool Storm::may_connect(const Link& l) const {
+  const Agent& a = *l.agent;
+  if (l.slot != 0 && a.links[0]->state != Link::State::Up) return false;
+  for (const auto& other : a.links)
+    if (other.get() != &l &&
+        (other->state == Link::State::Connecting || other->state == Link::State::Handshaking))
+      return false;
+  return true;
+}
+
+// LinkPool::on_change: a link came up or an attempt ended, so a parked link may take its turn.
+void Storm::pool_changed(Agent& a) {
+  for (auto& l : a.links)
+    if (l->state == Link::State::Parked && may_connect(*l)) start_attempt(*l);
+}
+
+void Storm::update_mask(Link& l, bool want_out) {
+  if (l.fd < 0 || l.want_out == want_out) return;
+  l.want_out = want_out;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP | (want_out ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
-  ev.data.u32 = static_cast<std::uint32_t>(a.index);
-  epoll_ctl(ep_, EPOLL_CTL_MOD, a.fd, &ev);
+  ev.data.u32 = l.id;
+  epoll_ctl(ep_, EPOLL_CTL_MOD, l.fd, &ev);
 }
 
-void Storm::start_attempt(Agent& a) {
-  a.attempt_start = mono_s();
-  a.attempt_phase = phase_;
-  a.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (a.fd < 0) return fail_attempt(a, Outcome::Other);
-  const int one = 1;
-  // The port is chosen at connect(), per destination: the 20 NAT agents can share their address.
-  setsockopt(a.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-  setsockopt(a.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (::bind(a.fd, reinterpret_cast<const sockaddr*>(&a.source), sizeof a.source) != 0) {
-    std::fprintf(stderr, "bench_storm: bind: %s\n", std::strerror(errno));
-    return fail_attempt(a, Outcome::Other);
+void Storm::start_attempt(Link& l) {
+  if (!may_connect(l)) {
+    l.state = Link::State::Parked;
+    return;
   }
-  a.state = Agent::State::Connecting;
-  a.connect_deadline = a.attempt_start + static_cast<double>(kConnectTimeoutMs) / 1000;
-  a.want_out = true;
+  l.attempt_start = mono_s();
+  l.attempt_phase = phase_;
+  l.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  l.state = Link::State::Connecting;
+  if (l.fd < 0) return fail_attempt(l, Outcome::Other);
+  const int one = 1;
+  // The port is chosen at connect(), per destination: the NAT's agents can share their address.
+  setsockopt(l.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  setsockopt(l.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::bind(l.fd, reinterpret_cast<const sockaddr*>(&l.agent->source), sizeof l.agent->source) != 0) {
+    std::fprintf(stderr, "bench_storm: bind: %s\n", std::strerror(errno));
+    return fail_attempt(l, Outcome::Other);
+  }
+  l.connect_deadline = l.attempt_start + static_cast<double>(kConnectTimeoutMs) / 1000;
+  l.want_out = true;
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-  ev.data.u32 = static_cast<std::uint32_t>(a.index);
-  epoll_ctl(ep_, EPOLL_CTL_ADD, a.fd, &ev);
-  if (::connect(a.fd, reinterpret_cast<const sockaddr*>(&relay_), sizeof relay_) != 0 && errno != EINPROGRESS)
-    return fail_attempt(a, errno == ECONNREFUSED ? Outcome::Refused : Outcome::Other);
+  ev.data.u32 = l.id;
+  epoll_ctl(ep_, EPOLL_CTL_ADD, l.fd, &ev);
+  if (::connect(l.fd, reinterpret_cast<const sockaddr*>(&relay_), sizeof relay_) != 0 && errno != EINPROGRESS)
+    return fail_attempt(l, errno == ECONNREFUSED ? Outcome::Refused : Outcome::Other);
 }
 
-void Storm::drop_socket(Agent& a) {
-  if (a.fd >= 0) {
-    epoll_ctl(ep_, EPOLL_CTL_DEL, a.fd, nullptr);
-    ::close(a.fd);
+void Storm::drop_socket(Link& l) {
+  if (l.fd >= 0) {
+    epoll_ctl(ep_, EPOLL_CTL_DEL, l.fd, nullptr);
+    ::close(l.fd);
   }
-  a.fd = -1;
-  a.session.reset();
-  a.closed.reset();
-  a.established_now = false;
-  a.out.clear();
-  a.out_off = 0;
-  a.want_out = false;
+  l.fd = -1;
+  l.session.reset();
+  l.closed.reset();
+  l.established_now = false;
+  l.out.clear();
+  l.out_off = 0;
+  l.want_out = false;
 }
 
 // The agent's schedule_reconnect(): at once, or the backoff step jittered x0.5 .. x1.5, after which
-// the step doubles up to its cap.
-void Storm::schedule(Agent& a, bool at_once) {
+// the step doubles up to its cap. Then the pool hears that this link's attempt is over.
+void Storm::schedule(Link& l, bool at_once) {
   const double jitter = 0.5 + static_cast<double>(randombytes_uniform(1000)) / 1000.0;
-  const double delay_ms = at_once ? 0 : static_cast<double>(a.backoff_ms) * jitter;
-  if (!at_once) a.backoff_ms = std::min(a.backoff_ms * 2, a.held ? kHeldBackoffMaxMs : kBackoffMaxMs);
-  a.state = Agent::State::Waiting;
-  a.retry_at = mono_s() + delay_ms / 1000;
+  const double delay_ms = at_once ? 0 : static_cast<double>(l.backoff_ms) * jitter;
+  if (!at_once) l.backoff_ms = std::min(l.backoff_ms * 2, l.held ? kHeldBackoffMaxMs : kBackoffMaxMs);
+  l.state = Link::State::Waiting;
+  l.retry_at = mono_s() + delay_ms / 1000;
+  prepare(l);
+  pool_changed(*l.agent);
 }
 
-void Storm::fail_attempt(Agent& a, Outcome why) {
-  // The agent's cipher choice: message 1 went out and no answer came, so "auto" falls back from
+void Storm::fail_attempt(Link& l, Outcome why) {
+  // The primary's cipher choice: message 1 went out and no answer came, so "auto" falls back from
   // AES-256-GCM to ChaCha20-Poly1305, and after a ChaCha20-Poly1305 failure offers AES again.
-  if (a.session && a.session->handshake_begun()) a.aes_unanswered = a.offered == crypto::CipherSuite::AesGcm;
-  attempts_.push_back({a.index, a.attempt_phase, a.attempt_start, mono_s(), why});
-  drop_socket(a);
+  if (l.slot == 0 && l.session && l.session->handshake_begun())
+    l.agent->aes_unanswered = l.offered == crypto::CipherSuite::AesGcm;
+  attempts_.push_back({l.agent->index, l.slot, l.attempt_phase, l.attempt_start, mono_s(), why});
+  drop_socket(l);
   // Nothing listens: the relay's sessions went with its process, so nothing is held any more.
-  if (why == Outcome::Refused) a.held = false;
-  schedule(a, false);
+  if (why == Outcome::Refused) l.held = false;
+  schedule(l, false);
 }
 
-void Storm::lost_link(Agent& a) {
-  // Before the driver's "restarting", or after everyone was back: the relay dropped a link of its own.
-  if (phase_ >= 0 && all_linked_at_[phase_] > 0) ++dropped_after_all_[phase_];
-  --linked_;
-  drop_socket(a);
+void Storm::lost_link(Link& l) {
+  // Before the driver's "restarting", or after everything was back: the relay dropped a link itself.
+  if (phase_ >= 0 && all_up_at_[phase_] > 0) ++dropped_after_all_[phase_];
+  --links_up_;
+  --l.agent->up;
+  drop_socket(l);
   // The real agent holds a lost link's streams when some were open, and then reconnects at once;
   // an idle one waits its first backoff step (agent/link_client.cpp, on_closed).
-  a.held = o_.at_once;
-  schedule(a, o_.at_once);
+  l.held = o_.at_once;
+  schedule(l, o_.at_once);
 }
 
-void Storm::flush(Agent& a) {
-  if (a.session && a.session->has_output() && a.out_off == a.out.size()) {
-    a.out.clear();
-    a.out_off = 0;
-    a.session->produce(a.out, 64 * 1024);
+void Storm::flush(Link& l) {
+  if (l.session && l.session->has_output() && l.out_off == l.out.size()) {
+    l.out.clear();
+    l.out_off = 0;
+    l.session->produce(l.out, 64 * 1024);
   }
-  while (a.out_off < a.out.size()) {
-    const ssize_t n = ::send(a.fd, a.out.data() + a.out_off, a.out.size() - a.out_off, MSG_NOSIGNAL);
+  while (l.out_off < l.out.size()) {
+    const ssize_t n = ::send(l.fd, l.out.data() + l.out_off, l.out.size() - l.out_off, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (a.session) a.session->abort(Error{Errc::Io, "write", errno});
+      if (l.session) l.session->abort(Error{Errc::Io, "write", errno});
       return;
     }
-    a.out_off += static_cast<std::size_t>(n);
-    if (a.out_off == a.out.size() && a.session && a.session->has_output()) {
-      a.out.clear();
-      a.out_off = 0;
-      a.session->produce(a.out, 64 * 1024);
+    l.out_off += static_cast<std::size_t>(n);
+    if (l.out_off == l.out.size() && l.session && l.session->has_output()) {
+      l.out.clear();
+      l.out_off = 0;
+      l.session->produce(l.out, 64 * 1024);
     }
   }
-  update_mask(a, a.out_off < a.out.size());
+  update_mask(l, l.out_off < l.out.size());
 }
 
 // What a call into the session left: message 2 verified, the link ended, output to write.
-void Storm::after_session_call(Agent& a) {
-  if (a.established_now) {
-    a.established_now = false;
-    a.state = Agent::State::Linked;
-    a.linked_at = mono_s();
-    a.backoff_ms = kBackoffFirstMs;
-    a.held = false;
-    a.aes_unanswered = false;
-    a.last_session = a.session->session_id();
-    attempts_.push_back({a.index, a.attempt_phase, a.attempt_start, a.linked_at, Outcome::Linked,
-                         a.connected_at - a.attempt_start, a.message2_at - a.message1_at});
-    if (++linked_ == o_.agents && phase_ >= 0 && all_linked_at_[phase_] == 0) {
-      all_linked_at_[phase_] = a.linked_at;
+void Storm::after_session_call(Link& l) {
+  if (l.established_now) {
+    l.established_now = false;
+    l.state = Link::State::Up;
+    const double now = mono_s();
+    l.backoff_ms = kBackoffFirstMs;
+    l.held = false;
+    if (l.slot == 0) l.agent->aes_unanswered = false;
+    l.last_session = l.session->session_id();
+    attempts_.push_back({l.agent->index, l.slot, l.attempt_phase, l.attempt_start, now, Outcome::Linked,
+                         l.connected_at - l.attempt_start, l.message2_at - l.message1_at});
+    ++l.agent->up;
+    if (++links_up_ == o_.agents * o_.links && phase_ >= 0 && all_up_at_[phase_] == 0) {
+      all_up_at_[phase_] = now;
       cpu_at_all_[phase_] = cpu_s();
       std::printf("{\"event\":\"linked\",\"phase\":\"%s\",\"seconds\":%.3f}\n",
-                  phase_ == 0 ? "initial" : "storm", a.linked_at - phase_start_[phase_]);
+                  phase_ == 0 ? "initial" : "storm", now - phase_start_[phase_]);
       std::fflush(stdout);
     }
+    if (!l.closed) flush(l);
+    if (!l.closed) pool_changed(*l.agent);  // the next link of the pool may connect now
   }
-  if (!a.closed) flush(a);
-  if (a.closed) {
-    const Error why = *a.closed;
-    if (a.state == Agent::State::Linked) return lost_link(a);
+  if (!l.closed) flush(l);
+  if (l.closed) {
+    const Error why = *l.closed;
+    if (l.state == Link::State::Up) return lost_link(l);
     Outcome o = Outcome::Other;
     if (why.code == Errc::Truncated || (why.code == Errc::Io && (why.sys == ECONNRESET || why.sys == EPIPE)))
       o = Outcome::Closed;
     else if (why.code == Errc::Timeout)
       o = Outcome::HandshakeTimeout;
     if (o == Outcome::Other)
-      std::fprintf(stderr, "bench_storm: agent %d: %s (%s, %d)\n", a.index, errc_name(why.code), why.what,
-                   why.sys);
-    fail_attempt(a, o);
+      std::fprintf(stderr, "bench_storm: agent %d link %d: %s (%s, %d)\n", l.agent->index, l.slot,
+                   errc_name(why.code), why.what, why.sys);
+    fail_attempt(l, o);
   }
 }
 
-void Storm::on_event(Agent& a, std::uint32_t ev) {
-  if (a.fd < 0) return;
-  if (a.state == Agent::State::Connecting) {
+// The session of an attempt, its message 1 written (LinkSession::start). The suite and the session to
+// resume are the agent's choice at the time: after the last attempt's outcome.
+std::unique_ptr<link::LinkSession> Storm::new_session(Link& l) {
+  const Agent& a = *l.agent;
+  link::LinkConfig c;
+  c.role = link::LinkConfig::Role::Initiator;
+  c.static_key = &a.key;
+  c.peer_key = relay_key_;
+  // A secondary follows what the primary's relay listed (it is up, so that relay answered).
+  const bool aes =
+      aes_ && (l.slot == 0 ? !a.aes_unanswered : a.links[0]->offered == crypto::CipherSuite::AesGcm);
+  c.suite = l.offered = aes ? crypto::CipherSuite::AesGcm : crypto::CipherSuite::ChaChaPoly;
+  c.mux.max_streams = 1 << 20;
+  c.resumable = true;
+  c.takes_routes = true;
+  if (l.held) c.resume = l.last_session;
+  auto session = std::make_unique<link::LinkSession>(std::move(c), *l.events);
+  session->start(link::Instant{0});
+  return session;
+}
+
+// One process simulates 1,000 agents, whose message 1 each costs three X25519 (the ephemeral key, es,
+// ss): written at connect time, one after another, they would spread the storm over this program's
+// CPU time (a third of a second per 1,000) and count that wait in every handshake, where real agents
+// compute theirs in parallel. So the primary writes its next message 1 while it waits to connect;
+// its timestamp is then that moment's, up to a backoff step older than the agent's would be, which
+// the relay takes as long as it is newer than the key's last (it is) and within 2 minutes of the
+// relay's start. The other links of a pool write theirs when they connect, as the agent does (and
+// the primary's prepared one is then dropped: it is older). A secondary may connect before the
+// primary has noticed its own loss: both ended at once, in whichever order.
+void Storm::prepare(Link& l) {
+  l.prepared.reset();
+  if (o_.precompute && l.slot == 0) l.prepared = new_session(l);
+}
+
+void Storm::on_event(Link& l, std::uint32_t ev) {
+  if (l.fd < 0) return;
+  if (l.state == Link::State::Connecting) {
     if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    getsockopt(a.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return fail_attempt(a, err == ECONNREFUSED ? Outcome::Refused : Outcome::Closed);
+    getsockopt(l.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return fail_attempt(l, err == ECONNREFUSED ? Outcome::Refused : Outcome::Closed);
     // Connected: message 1 goes out now, as the agent's LinkConnection sends it.
-    link::LinkConfig c;
-    c.role = link::LinkConfig::Role::Initiator;
-    c.static_key = &a.key;
-    c.peer_key = relay_key_;
-    c.suite = a.offered =
-        aes_ && !a.aes_unanswered ? crypto::CipherSuite::AesGcm : crypto::CipherSuite::ChaChaPoly;
-    c.mux.max_streams = 1 << 20;
-    c.resumable = true;
-    c.takes_routes = true;
-    if (a.held) c.resume = a.last_session;
-    a.session = std::make_unique<link::LinkSession>(std::move(c), *a.events);
-    a.state = Agent::State::Handshaking;
-    a.next_tick = mono_s() + static_cast<double>(kTickMs) / 1000;
-    a.connected_at = mono_s();
-    a.message2_at = 0;
-    a.session->start(now_ms());
-    after_session_call(a);
-    a.message1_at = mono_s();
+    l.connected_at = mono_s();
+    l.clock_base = now_ms();
+    l.session = l.prepared ? std::move(l.prepared) : new_session(l);
+    // Another link's message 1 written now is newer than the primary's prepared one, which the relay
+    // would then refuse as a replay; the primary writes a new one when it connects.
+    if (l.slot != 0) l.agent->links[0]->prepared.reset();
+    l.state = Link::State::Handshaking;
+    l.next_tick = mono_s() + static_cast<double>(kTickMs) / 1000;
+    l.message2_at = 0;
+    after_session_call(l);
+    l.message1_at = mono_s();
     return;
   }
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     static std::uint8_t buf[64 * 1024];
     for (;;) {
-      const ssize_t n = ::recv(a.fd, buf, sizeof buf, 0);
+      const ssize_t n = ::recv(l.fd, buf, sizeof buf, 0);
       if (n > 0) {
-        if (a.message2_at == 0) a.message2_at = mono_s();
-        a.session->receive(MutByteSpan(buf, static_cast<std::size_t>(n)), now_ms());
-        if (a.closed || a.established_now) after_session_call(a);
-        if (a.fd < 0 || !a.session) return;
+        if (l.message2_at == 0) l.message2_at = mono_s();
+        l.session->receive(MutByteSpan(buf, static_cast<std::size_t>(n)), session_now(l));
+        if (l.closed || l.established_now) after_session_call(l);
+        if (l.fd < 0 || !l.session) return;
         continue;
       }
       if (n == 0) {
-        a.session->eof();
+        l.session->eof();
       } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
         break;
       } else {
-        a.session->abort(Error{Errc::Io, "read", errno});
+        l.session->abort(Error{Errc::Io, "read", errno});
       }
-      return after_session_call(a);
+      return after_session_call(l);
     }
   }
-  after_session_call(a);
+  after_session_call(l);
 }
 
 void Storm::read_stdin() {
@@ -448,7 +545,9 @@ void Storm::read_stdin() {
       phase_ = 0;
       phase_start_[0] = mono_s();
       cpu_at_start_[0] = cpu_s();
-      for (auto& a : agents_) start_attempt(*a);  // every agent at once, like a cold start
+      // Every agent at once, like a cold start; each pool's other links park until its primary is up.
+      for (auto& a : agents_)
+        for (auto& l : a->links) start_attempt(*l);
     } else if (line == "restarting" && phase_ == 0) {
       // The driver is about to stop the relay: what ends from now on is the storm.
       phase_ = 1;
@@ -469,6 +568,7 @@ double percentile(std::vector<double> v, double p) {
 }
 
 void Storm::report(int phase, double phase_start) {
+  const double from = phase == 1 && restarted_at_ > 0 ? restarted_at_ : phase_start;
   // Two groups: everyone, and the agents behind the one NAT address.
   for (int group = 0; group < 2; ++group) {
     const bool nat_only = group == 1;
@@ -476,7 +576,8 @@ void Storm::report(int phase, double phase_start) {
     int counts[6] = {};
     int after_up_failures = 0;
     std::vector<int> tries(agents_.size(), 0), failed(agents_.size(), 0);
-    double last_linked = 0;
+    // When each agent had its first link of the phase (it works), and its last (its whole pool).
+    std::vector<double> first_up(agents_.size(), 0), last_up(agents_.size(), 0);
     for (const Attempt& t : attempts_) {
       if (t.phase != phase || (nat_only && !agents_[t.agent]->nat)) continue;
       counts[static_cast<int>(t.outcome)]++;
@@ -485,7 +586,8 @@ void Storm::report(int phase, double phase_start) {
         hs.push_back((t.end - t.start) * 1000);
         connect.push_back(t.connect_s * 1000);
         reply.push_back(t.reply_s * 1000);
-        last_linked = std::max(last_linked, t.end);
+        if (first_up[t.agent] == 0 || t.end < first_up[t.agent]) first_up[t.agent] = t.end;
+        last_up[t.agent] = std::max(last_up[t.agent], t.end);
       } else {
         ++failed[t.agent];
         // A failure the relay's limits caused, not the relay's absence: the attempt began once it
@@ -493,29 +595,36 @@ void Storm::report(int phase, double phase_start) {
         if (t.outcome != Outcome::Refused && (phase == 0 || t.start >= restarted_at_)) ++after_up_failures;
       }
     }
-    int members = 0, retried = 0, linked = 0, max_tries = 0;
+    int members = 0, retried = 0, linked = 0, whole = 0, max_tries = 0;
+    double agents_at = 0, links_at = 0;
     for (const auto& a : agents_) {
       if (nat_only && !a->nat) continue;
       ++members;
       if (failed[a->index] > 0) ++retried;
-      if (a->state == Agent::State::Linked) ++linked;
+      if (a->up > 0) ++linked;
+      if (a->up == o_.links) ++whole;
       max_tries = std::max(max_tries, tries[a->index]);
+      agents_at = std::max(agents_at, first_up[a->index]);
+      links_at = std::max(links_at, last_up[a->index]);
     }
-    const double from = phase == 1 && restarted_at_ > 0 ? restarted_at_ : phase_start;
     const bool all = linked == members;
+    const bool all_links = whole == members;
+    const std::size_t total =
+        static_cast<std::size_t>(counts[0] + counts[1] + counts[2] + counts[3] + counts[4] + counts[5]);
     std::printf(
-        "{\"event\":\"result\",\"phase\":\"%s\",\"group\":\"%s\",\"agents\":%d,\"linked\":%d,"
-        "\"all_linked\":%s,\"seconds_to_all\":%.3f,\"seconds_from_phase_start\":%.3f,"
+        "{\"event\":\"result\",\"phase\":\"%s\",\"group\":\"%s\",\"agents\":%d,\"links\":%d,\"linked\":%d,"
+        "\"all_linked\":%s,\"seconds_to_all\":%.3f,\"all_links_up\":%s,\"seconds_to_all_links\":%.3f,"
+        "\"seconds_from_phase_start\":%.3f,"
         "\"handshake_ms\":{\"n\":%zu,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f},"
         "\"connect_ms\":{\"p50\":%.1f,\"p99\":%.1f},\"reply_ms\":{\"p50\":%.1f,\"p99\":%.1f},"
         "\"attempts\":%zu,\"failed\":{\"refused\":%d,\"closed\":%d,\"connect_timeout\":%d,"
         "\"handshake_timeout\":%d,\"other\":%d},\"failed_after_up\":%d,\"agents_retried\":%d,"
         "\"max_attempts\":%d,\"dropped_after_linked\":%d,\"at_once\":%s,\"bench_cpu_s\":%.3f}\n",
-        phase == 0 ? "initial" : "storm", nat_only ? "nat" : "all", members, linked, all ? "true" : "false",
-        all ? last_linked - from : -1.0, all ? last_linked - phase_start : -1.0, hs.size(),
+        phase == 0 ? "initial" : "storm", nat_only ? "nat" : "all", members, o_.links, linked,
+        all ? "true" : "false", all ? agents_at - from : -1.0, all_links ? "true" : "false",
+        all_links ? links_at - from : -1.0, all ? agents_at - phase_start : -1.0, hs.size(),
         percentile(hs, 50), percentile(hs, 90), percentile(hs, 99), percentile(hs, 100),
-        percentile(connect, 50), percentile(connect, 99), percentile(reply, 50), percentile(reply, 99),
-        static_cast<std::size_t>(counts[0] + counts[1] + counts[2] + counts[3] + counts[4] + counts[5]),
+        percentile(connect, 50), percentile(connect, 99), percentile(reply, 50), percentile(reply, 99), total,
         counts[1], counts[2], counts[3], counts[4], counts[5], after_up_failures, retried, max_tries,
         nat_only ? 0 : dropped_after_all_[phase], o_.at_once ? "true" : "false",
         cpu_at_all_[phase] > 0 ? cpu_at_all_[phase] - cpu_at_start_[phase] : -1.0);
@@ -525,8 +634,9 @@ void Storm::report(int phase, double phase_start) {
 
 int Storm::run() {
   if (!setup()) return 2;
-  std::printf("{\"event\":\"keys\",\"agents\":%d,\"nat\":%d,\"agents_file\":\"%s\",\"aes\":%s}\n", o_.agents,
-              o_.nat, o_.agents_file.c_str(), aes_ ? "true" : "false");
+  std::printf(
+      "{\"event\":\"keys\",\"agents\":%d,\"nat\":%d,\"links\":%d,\"agents_file\":\"%s\",\"aes\":%s}\n",
+      o_.agents, o_.nat, o_.links, o_.agents_file.c_str(), aes_ ? "true" : "false");
   std::fflush(stdout);
   fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
   epoll_event sev{};
@@ -542,38 +652,38 @@ int Storm::run() {
     const double now = mono_s();
     if (now >= deadline) break;
     double next = std::min(deadline, now + static_cast<double>(kTickMs) / 1000);
-    for (auto& ap : agents_) {
-      Agent& a = *ap;
-      switch (a.state) {
-        case Agent::State::Waiting:
-          if (a.retry_at <= now)
-            start_attempt(a);
+    for (Link* lp : links_) {
+      Link& l = *lp;
+      switch (l.state) {
+        case Link::State::Waiting:
+          if (l.retry_at <= now)
+            start_attempt(l);
           else
-            next = std::min(next, a.retry_at);
+            next = std::min(next, l.retry_at);
           break;
-        case Agent::State::Connecting:
-          if (a.connect_deadline <= now)
-            fail_attempt(a, Outcome::ConnectTimeout);
+        case Link::State::Connecting:
+          if (l.connect_deadline <= now)
+            fail_attempt(l, Outcome::ConnectTimeout);
           else
-            next = std::min(next, a.connect_deadline);
+            next = std::min(next, l.connect_deadline);
           break;
-        case Agent::State::Handshaking:
-        case Agent::State::Linked:
-          if (a.next_tick <= now) {
-            a.next_tick = now + static_cast<double>(kTickMs) / 1000;
-            a.session->tick(now_ms());
-            after_session_call(a);
+        case Link::State::Handshaking:
+        case Link::State::Up:
+          if (l.next_tick <= now) {
+            l.next_tick = now + static_cast<double>(kTickMs) / 1000;
+            l.session->tick(session_now(l));
+            after_session_call(l);
           }
-          if (a.fd >= 0) next = std::min(next, a.next_tick);
+          if (l.fd >= 0) next = std::min(next, l.next_tick);
           break;
-        case Agent::State::Idle:
+        case Link::State::Idle:
+        case Link::State::Parked:
           break;
       }
     }
-    // The storm is over once every agent is linked again, the driver has said when its relay came
-    // back, and the links have stayed up a moment (a relay that drops them would show here).
-    if (phase_ == 1 && all_linked_at_[1] > 0 && restarted_at_ > 0 &&
-        mono_s() - all_linked_at_[1] >= o_.settle_s)
+    // The storm is over once every link is up again, the driver has said when its relay came back,
+    // and the links have stayed up a moment (a relay that drops them would show here).
+    if (phase_ == 1 && all_up_at_[1] > 0 && restarted_at_ > 0 && mono_s() - all_up_at_[1] >= o_.settle_s)
       done = true;
     if (!stdin_open_ && phase_ < 0) break;  // the driver went away before "go"
     const int wait_ms = std::max(0, static_cast<int>(std::ceil((next - mono_s()) * 1000)));
@@ -583,17 +693,17 @@ int Storm::run() {
         read_stdin();
         continue;
       }
-      on_event(*agents_[evs[i].data.u32], evs[i].events);
+      on_event(*links_[evs[i].data.u32], evs[i].events);
     }
   }
   if (phase_ >= 0) report(0, phase_start_[0]);
   if (phase_ >= 1) report(1, phase_start_[1]);
-  const bool ok = phase_ == 1 && all_linked_at_[1] > 0 && linked_ == o_.agents;
+  const bool ok = phase_ == 1 && all_up_at_[1] > 0 && links_up_ == o_.agents * o_.links;
   if (!ok)
-    std::printf("{\"event\":\"failed\",\"phase\":%d,\"linked\":%d,\"agents\":%d,\"restarted\":%s}\n", phase_,
-                linked_, o_.agents, restarted_at_ > 0 ? "true" : "false");
+    std::printf("{\"event\":\"failed\",\"phase\":%d,\"links_up\":%d,\"links\":%d,\"restarted\":%s}\n", phase_,
+                links_up_, o_.agents * o_.links, restarted_at_ > 0 ? "true" : "false");
   std::fflush(stdout);
-  for (auto& a : agents_) drop_socket(*a);
+  for (Link* l : links_) drop_socket(*l);
   return ok ? 0 : 1;
 }
 
@@ -621,6 +731,10 @@ int main(int argc, char** argv) {
       o.agents = std::atoi(value().c_str());
     else if (arg == "--nat")
       o.nat = std::atoi(value().c_str());
+    else if (arg == "--links")
+      o.links = std::atoi(value().c_str());
+    else if (arg == "--no-precompute")
+      o.precompute = false;
     else if (arg == "--reconnect")
       o.at_once = value() == "at-once";
     else if (arg == "--deadline-s")
@@ -630,12 +744,13 @@ int main(int argc, char** argv) {
     else {
       std::fprintf(stderr,
                    "usage: bench_storm --relay IP:PORT --relay-key BASE64 --agents-file FILE [--agents 1000] "
-                   "[--nat 20] [--reconnect at-once|backoff] [--deadline-s 60] [--settle-ms 1000]\n");
+                   "[--nat 20] [--links 1] [--no-precompute] [--reconnect at-once|backoff] [--deadline-s 60] "
+                   "[--settle-ms 1000]\n");
       return 2;
     }
   }
   if (o.relay.empty() || o.relay_key.empty() || o.agents_file.empty() || o.agents < 1 || o.nat < 0 ||
-      o.nat > o.agents || o.agents > 250 * 250) {
+      o.nat > o.agents || o.agents > 250 * 250 || o.links < 1 || o.links > 8) {
     std::fprintf(stderr,
                  "bench_storm: --relay, --relay-key and --agents-file are required; 0 <= nat <= agents\n");
     return 2;

@@ -3,6 +3,7 @@
 
     python3 tests/bench/bench_storm.py [--bin build/release] [--agents 1000] [--nat 20]
                                        [--restart cold|overlap] [--reconnect at-once|backoff]
+                                       [--links 1] [--pin] [--perf FILE] [--no-precompute]
                                        [--json FILE] [--log-dir DIR]
 
 bench_storm (C++, in the build tree) simulates the agents: each its own X25519 key and loopback
@@ -123,8 +124,8 @@ def _wait_accepting(port, timeout=15.0):
     raise RuntimeError("the restarted relay does not accept on port %d" % port)
 
 
-def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once", workdir=None,
-              deadline_s=60.0, pin=False, perf=None, note=print):
+def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once", links=1, workdir=None,
+              deadline_s=60.0, pin=False, perf=None, precompute=True, note=print):
     """One storm; returns {"initial": {...}, "storm": {...}, "storm_nat": {...}, "relay_after": {...}, ...}.
 
     pin: the relay on CPU 0 and bench_storm on CPU 1, so that the relay's handshakes per core are its
@@ -157,8 +158,9 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
         return path, admin
 
     storm = subprocess.Popen([storm_bin, "--relay", "127.0.0.1:%d" % port, "--relay-key", relay_pub,
-                              "--agents-file", agents_file, "--agents", str(agents), "--nat", str(nat),
-                              "--reconnect", reconnect, "--deadline-s", str(deadline_s)],
+                              "--agents-file", agents_file, "--agents", str(agents), "--nat", str(nat), "--links", str(links),
+                              "--reconnect", reconnect, "--deadline-s", str(deadline_s)]
+                             + ([] if precompute else ["--no-precompute"]),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=open(os.path.join(workdir, "bench_storm.log"), "w"), text=True, bufsize=1)
     if storm_cpus:
@@ -192,7 +194,8 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
 
     relays = []
     profiler = None
-    result = {"agents": agents, "nat": nat, "restart": restart, "reconnect": reconnect, "pinned": bool(relay_cpus),
+    result = {"agents": agents, "nat": nat, "links": links, "restart": restart, "reconnect": reconnect,
+              "pinned": bool(relay_cpus), "precompute": precompute,
               "workdir": workdir}
     try:
         expect("keys", 60)
@@ -201,7 +204,7 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
         relays[-1].wait_log(r"(?<!admin )listening on (\S+)")
         send("go")
         initial = expect("linked", deadline_s)
-        note("h: %d agents linked in %.2f s (first start)" % (agents, initial["seconds"]))
+        note("h: %d agents (%d links each) linked in %.2f s (first start)" % (agents, links, initial["seconds"]))
         time.sleep(1.0)  # the links settle: the relay's first PINGs answered
         result["relay_before"] = _metrics(admin)
         send("restarting")
@@ -291,6 +294,9 @@ def print_report(result):
                   % (key, r["linked"], r["agents"], r["seconds_to_all"], hs["p50"], hs["p90"], hs["p99"], hs["max"],
                      r["attempts"], f["refused"], f["closed"], f["connect_timeout"] + f["handshake_timeout"],
                      r["failed_after_up"], r["agents_retried"], r["max_attempts"]))
+            if r["links"] > 1:
+                print("%-12s   every link of every agent (%d each) up after %.2f s"
+                      % ("", r["links"], r["seconds_to_all_links"]))
             print("%-12s   of which TCP connect p50 %4.0f p99 %4.0f ms; message 1 out to message 2 in p50 %4.0f p99 %4.0f ms"
                   % ("", r["connect_ms"]["p50"], r["connect_ms"]["p99"], r["reply_ms"]["p50"], r["reply_ms"]["p99"]))
     if result.get("storm", {}).get("bench_cpu_s", -1) >= 0:
@@ -322,12 +328,17 @@ def main():
                          "backoff step (an idle agent)")
     ap.add_argument("--pin", action="store_true", help="the relay on CPU 0, bench_storm on CPU 1")
     ap.add_argument("--perf", help="perf record the restarted relay into this file (--restart overlap)")
+    ap.add_argument("--links", type=int, default=1,
+                    help="links per agent, connected as the agent's pool does (agent.toml default: 2)")
+    ap.add_argument("--no-precompute", dest="precompute", action="store_false",
+                    help="each primary writes message 1 when it connects, not while it waits (bench_storm.cpp, "
+                         "prepare())")
     ap.add_argument("--deadline", type=float, default=60.0, help="seconds before bench_storm gives up")
     ap.add_argument("--json", help="also write the measurements to this file")
     ap.add_argument("--log-dir", help="keep the relay's and bench_storm's logs here")
     args = ap.parse_args()
-    result = run_storm(args.bin, args.agents, args.nat, args.restart, args.reconnect, args.log_dir, args.deadline,
-                       args.pin, args.perf, note=lambda m: print(m, file=sys.stderr))
+    result = run_storm(args.bin, args.agents, args.nat, args.restart, args.reconnect, args.links, args.log_dir,
+                       args.deadline, args.pin, args.perf, args.precompute, note=lambda m: print(m, file=sys.stderr))
     ok = print_report(result)
     if args.json:
         with open(args.json, "w") as f:
