@@ -249,6 +249,9 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
                 result["failed"] = rec
         storm.wait(timeout=30)
         result.update(by)
+    except (RuntimeError, OSError, ValueError, queue.Empty, subprocess.SubprocessError) as e:
+        # Reported as a MISS with the reason, so that peer_bench's other scenarios still report.
+        result["error"] = "%s: %s" % (type(e).__name__, e)
     finally:
         if storm.poll() is None:
             storm.kill()
@@ -258,7 +261,7 @@ def run_storm(bin_dir, agents=1000, nat=20, restart="cold", reconnect="at-once",
         if profiler and profiler.poll() is None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=30)
-    if own_dir and "failed" not in result:
+    if own_dir and "failed" not in result and "error" not in result:
         shutil.rmtree(workdir, ignore_errors=True)
         result.pop("workdir")
     return result
@@ -308,8 +311,13 @@ def print_report(result):
     print("relay after the storm: %s" % json.dumps(result.get("relay_after", {})))
     if result.get("relay_storm_cpu_s") is not None:
         cpu = result["relay_storm_cpu_s"]
-        print("relay CPU from the restart to all linked: %.2f s (%s handshakes per CPU second)"
-              % (cpu, "%.0f" % (result["storm"]["attempts"] / cpu) if cpu else "?"))
+        done = result["storm"]["handshake_ms"]["n"]
+        print("relay CPU from the restart to all linked: %.2f s for %d handshakes (%s per CPU second)"
+              % (cpu, done, "%.0f" % (done / cpu) if cpu else "?"))
+    if result.get("error"):
+        print("error: %s" % result["error"])
+    if result.get("workdir"):
+        print("logs: %s" % result["workdir"])
     ok = True
     for what, value, good in verdicts(result):
         print("%-4s %s: %s" % ("PASS" if good else "MISS", what, value))
