@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_contenders as bc  # noqa: E402
 from bench_shaped import ShapedNet  # noqa: E402
 from bench_report import report  # noqa: E402
+import bench_storm  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GIB = 1 << 30
@@ -256,6 +257,8 @@ class Bench:
             want_shaped = self.args.shaped if self.args.shaped is not None else not self.args.quick
             if want_shaped:
                 self.run_shaped(chosen)
+        if "h" in scenarios:  # opt-in: a relay of its own and 1,000 simulated agents (bench_storm.py)
+            bench_storm.print_report(bench_storm.run_storm(self.bin, note=bc.note))
         self.labels = {c.name: c.label for c in chosen}
         # The crypto floor is two passes of the cipher ferry's link negotiated in this run.
         ferry = next((c for c in chosen if c.name == "ferry"), None)
