@@ -139,8 +139,8 @@ class LinkHandler final : public link::LinkEvents {
     AuditRecord audit;
     std::chrono::steady_clock::time_point started;
     std::uint64_t resumes_before = 0;  // the session's resumes when the stream opened
-    Bytes early;             // early data held while dialling
-    bool early_fin = false;  // the agent's FIN came with it
+    Bytes early;                       // early data held while dialling
+    bool early_fin = false;            // the agent's FIN came with it
     bool connected = false;
     bool dialled = false;  // the dialer has answered
   };

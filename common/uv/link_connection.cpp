@@ -1,9 +1,8 @@
 #include "common/uv/link_connection.hpp"
 
-#include <sys/ioctl.h>
-
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 

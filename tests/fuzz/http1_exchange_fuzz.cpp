@@ -194,9 +194,9 @@ class Owner {
         return;
       case ActionKind::ToOrigin:
         // Before the answer only on a stream that took early data, and never for a tunnel.
-        FERRY_FUZZ_ASSERT(stream_ == Stream::Open || stream_ == Stream::Finished ||
-                          (stream_ == Stream::Opening && early_ &&
-                           ex_.client_state() != http1::ClientState::Tunnel));
+        FERRY_FUZZ_ASSERT(
+            stream_ == Stream::Open || stream_ == Stream::Finished ||
+            (stream_ == Stream::Opening && early_ && ex_.client_state() != http1::ClientState::Tunnel));
         FERRY_FUZZ_ASSERT(!a.bytes.empty());
         // A request head is one action: the rewrite keeps Upgrade only when the request asked for it.
         if (lower(a.bytes).find("\nupgrade:") != std::string::npos) upgrade_asked_ = true;
