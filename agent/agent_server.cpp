@@ -226,6 +226,11 @@ std::string AgentServer::status_json() const {
        (s.connected_for_s ? std::to_string(*s.connected_for_s) : std::string("null"));
   j += ",\"last_error\":" + (s.last_error.empty() ? std::string("null") : json_string(s.last_error));
   j += ",\"resumes\":" + std::to_string(s.resumes);
+  // Early reply (docs/spec.md 6.11): clients answered before the relay, of which the relay then
+  // refused (their connections were closed), and the targets that count as warm now.
+  j += ",\"early_replies\":" + std::to_string(ctx_.early_replies);
+  j += ",\"early_refused\":" + std::to_string(ctx_.early_refused);
+  j += ",\"warm_targets\":" + std::to_string(ctx_.warm.size());
   j += ",\"uptime_s\":" + std::to_string((uv_now(loop_) - started_ms_) / 1000);
   // The last egress check: null until one ran (none without [relay] egress_check_url).
   const EgressReport& e = egress_report_;

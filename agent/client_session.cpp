@@ -250,8 +250,9 @@ void ClientSession::open(const Target& target, std::size_t request_bytes) {
   const config::EarlyReply mode = protocol_ == sniff::Protocol::Socks5 ? ctx_.config->socks_early_reply
                                   : protocol_ == sniff::Protocol::Http ? ctx_.config->http_early_reply
                                                                        : config::EarlyReply::Never;
-  early_ = mode == config::EarlyReply::Always ||
-           (mode == config::EarlyReply::Warm && ctx_.warm.warm(target, uv_now(ctx_.loop), ctx_.routes_version));
+  early_ =
+      mode == config::EarlyReply::Always ||
+      (mode == config::EarlyReply::Warm && ctx_.warm.warm(target, uv_now(ctx_.loop), ctx_.routes_version));
   ctx_.links->open(target, this);  // the answer comes to on_open_result
 }
 
@@ -259,7 +260,8 @@ void ClientSession::on_open_sent(const link::StreamRef& ref) {
   opening_ = ref;
   // Only a link whose relay agreed to hold early data: an older relay gets the truthful wait.
   const link::Mux* mux = ref.mux();
-  if (early_ && stage_ == Stage::Opening && mux && mux->early_data()) answer_early(std::exchange(opening_, {}));
+  if (early_ && stage_ == Stage::Opening && mux && mux->early_data())
+    answer_early(std::exchange(opening_, {}));
 }
 
 // The client hears "connected" now and sends its first bytes (a ClientHello) at once; they follow the
@@ -269,8 +271,9 @@ void ClientSession::answer_early(link::StreamRef stream) {
   ++ctx_.early_replies;
   stage_ = Stage::Piping;
   piping_since_ms_ = uv_now(ctx_.loop);
-  conn_->write_now(protocol_ == sniff::Protocol::Socks5 ? socks5::encode_reply(socks5::rep_for(frame::OpenCode::Ok))
-                                                        : http1::connect_established());
+  conn_->write_now(protocol_ == sniff::Protocol::Socks5
+                       ? socks5::encode_reply(socks5::rep_for(frame::OpenCode::Ok))
+                       : http1::connect_established());
   pipe_ = std::make_unique<uv::SocketPipe>(*conn_);
   pipe_->on_answer([this](const frame::OpenResult& r) { on_early_answer(r); });
   pipe_->attach(stream, inbox_);
@@ -287,7 +290,8 @@ void ClientSession::answer_early(link::StreamRef stream) {
 // SOCKS or HTTP any more: a SOCKS client's connection is reset and a CONNECT client's closed, so that
 // neither mistakes it for a server that said nothing, and the log and the status page say why.
 void ClientSession::on_early_answer(const frame::OpenResult& r) {
-  if (r.code == frame::OpenCode::Ok) return ctx_.warm.reached(target_, uv_now(ctx_.loop), ctx_.routes_version);
+  if (r.code == frame::OpenCode::Ok)
+    return ctx_.warm.reached(target_, uv_now(ctx_.loop), ctx_.routes_version);
   ++ctx_.early_refused;
   ctx_.warm.forget(target_);
   ctx_.refusals.add(peer_, target_.to_string(), r);

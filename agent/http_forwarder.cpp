@@ -64,7 +64,8 @@ void HttpForwarder::on_client_eof() {
 void HttpForwarder::on_open_sent(const link::StreamRef& ref) {
   opening_ = ref;
   const link::Mux* mux = ref.mux();
-  if (!mux || !mux->early_data() || origin_attached() || exchange_.client_state() == http1::ClientState::Tunnel)
+  if (!mux || !mux->early_data() || origin_attached() ||
+      exchange_.client_state() == http1::ClientState::Tunnel)
     return;
   stream_ = std::exchange(opening_, {});
   early_ = true;

@@ -101,6 +101,9 @@ class LinkHandler final : public link::LinkEvents {
   bool handshaking() const noexcept { return handshaking_; }
   // Its connection is closing (an eviction or a refusal already under way).
   bool closing() const noexcept { return !conn_ || conn_->closing(); }
+  // Its message 1 (or part of it) waits unread in the socket: it was accepted in this burst and is
+  // answered in this loop iteration, so it is no silent connection to evict.
+  bool bytes_waiting() const noexcept { return conn_ && conn_->unread_bytes_waiting(); }
   // When its worker admitted it, in admission order: the oldest handshake is evicted first.
   std::uint64_t admitted() const noexcept { return admitted_; }
   void set_admitted(std::uint64_t n) noexcept { admitted_ = n; }
@@ -136,8 +139,8 @@ class LinkHandler final : public link::LinkEvents {
     AuditRecord audit;
     std::chrono::steady_clock::time_point started;
     std::uint64_t resumes_before = 0;  // the session's resumes when the stream opened
-    Bytes early;             // early data held while dialling
-    bool early_fin = false;  // the agent's FIN came with it
+    Bytes early;                       // early data held while dialling
+    bool early_fin = false;            // the agent's FIN came with it
     bool connected = false;
     bool dialled = false;  // the dialer has answered
   };

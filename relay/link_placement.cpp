@@ -29,6 +29,12 @@ std::optional<std::size_t> LinkPlacement::choose(const std::vector<Candidate>& w
   return best;
 }
 
+bool LinkPlacement::source_full(const std::string& source) const {
+  std::lock_guard lock(mutex_);
+  const auto h = handshaking_by_source_.find(source);
+  return h != handshaking_by_source_.end() && h->second >= kMaxHandshakesPerSource;
+}
+
 LinkPlacement::Placed LinkPlacement::place(std::size_t worker, Arrival& arrival) {
   std::lock_guard lock(mutex_);
   if (auto h = handshaking_by_source_.find(arrival.source);

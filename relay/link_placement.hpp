@@ -47,7 +47,9 @@ class LinkPlacement {
   // at its limit; the accepting worker keeps it and must end its oldest handshake. SourceFull: the
   // source holds kMaxHandshakesPerSource handshakes already; nothing was counted.
   enum class Placed { Here, Elsewhere, Evict, SourceFull };
-  static constexpr std::uint32_t kMaxHandshakesPerSource = 8;
+  // 16: twenty agents behind one NAT address, reconnecting at once after a relay restart, all get in
+  // within a few retries (issue 21, scenario h); a few addresses still cannot fill a worker's 256.
+  static constexpr std::uint32_t kMaxHandshakesPerSource = 16;
   // One worker as the rule sees it.
   struct Candidate {
     bool open = false;              // taking part (see open())
@@ -57,6 +59,8 @@ class LinkPlacement {
   };
 
   LinkPlacement(std::size_t workers, std::size_t max_handshakes_per_worker);
+  // The source holds kMaxHandshakesPerSource handshakes already (place() checks it again).
+  bool source_full(const std::string& source) const;
 
   // A worker takes part once `wake` (initialised on its own loop) can tell it of arrivals. Until then,
   // and after close(), nothing is placed on it.

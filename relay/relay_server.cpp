@@ -199,6 +199,10 @@ void RelayServer::place(int fd, const std::string& peer, bool proxied) {
     if (why) shared_.metrics.handshake_failure(*why);
     ::close(fd);
   };
+  // A source at its handshakes-in-progress limit is refused before it spends a token: agents behind
+  // one NAT address that arrive together would otherwise use up the burst on refusals and meet the
+  // refill rate on every retry.
+  if (shared_.placement.source_full(source)) return refuse(Metrics::HandshakeFailure::TooManyFromSource);
   if (!shared_.rates.take(source, uv_now(loop_))) return refuse(Metrics::HandshakeFailure::RateLimited);
   LinkPlacement::Arrival arrival{fd, source, {}, proxied ? peer : std::string()};
   switch (shared_.placement.place(worker_, arrival)) {
@@ -215,12 +219,19 @@ void RelayServer::place(int fd, const std::string& peer, bool proxied) {
 }
 
 // Every worker is full of handshakes in progress. Refusing the newcomer would let a flood of silent
-// connections lock every agent out; the oldest handshake on this worker is a connection that has not
-// sent a whole message 1 in all that time (one that did was answered at once), so it goes instead.
+// connections lock every agent out; the oldest silent handshake on this worker is a connection that
+// has not sent a whole message 1 in all that time (one that did was answered at once), so it goes
+// instead. A connection whose bytes wait unread is no such thing: when a thousand agents reconnect at
+// once after a restart, the loop accepts hundreds before it reads any, and evicting those cost each
+// agent a backoff step (issue 21, scenario h). With no silent one, the newcomer comes in over the
+// limit: the overshoot is this burst's connections with data, each answered or closed within this
+// loop iteration.
 void RelayServer::evict_oldest_handshake() {
   LinkHandler* oldest = nullptr;
   for (auto& [p, h] : links_)
-    if (h->handshaking() && !h->closing() && (!oldest || h->admitted() < oldest->admitted())) oldest = p;
+    if (h->handshaking() && !h->closing() && (!oldest || h->admitted() < oldest->admitted()) &&
+        !h->bytes_waiting())
+      oldest = p;
   if (!oldest) return;
   shared_.metrics.handshake_failure(Metrics::HandshakeFailure::Evicted);
   oldest->abort();

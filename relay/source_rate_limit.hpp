@@ -14,7 +14,8 @@ namespace ferry::relay {
 class SourceRateLimit {
  public:
   static constexpr double kPerSecond = 10;
-  static constexpr double kBurst = 20;
+  // Twenty agents behind one NAT address, two links each, all reconnecting after a relay restart.
+  static constexpr double kBurst = 40;
   // Buckets kept at once; past it (a flood from many addresses) a new source evicts another.
   static constexpr std::size_t kMaxSources = 16'384;
 

@@ -237,7 +237,7 @@ class Exchange {
   bool origin_reusable_ = false;
   bool early_ = false;       // Opening, and the stream takes the request's bytes already
   bool early_full_ = false;  // early_, and the stream's queue is above its high watermark
-  Bytes waiting_;  // bytes for a stream that is still opening
+  Bytes waiting_;            // bytes for a stream that is still opening
 
   // The response.
   Bytes resp_head_;

@@ -12,7 +12,8 @@ namespace ferry::config {
 namespace {
 
 void read_listener(TableReader& top, const std::string& file, std::string_view table, const char* fallback,
-                   std::optional<std::string>& out, EarlyReply& early_reply, std::optional<ConfigError>& err) {
+                   std::optional<std::string>& out, EarlyReply& early_reply,
+                   std::optional<ConfigError>& err) {
   const toml::table* t = top.table(table);
   if (!t) return;
   TableReader r(*t, file, std::string(table) + ".", err);

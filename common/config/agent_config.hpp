@@ -48,8 +48,8 @@ struct AgentConfig {
   // Not read from agent.toml: the first stream id of each link, so that tests reach the end of the
   // ids (docs/protocol.md 4.12) without opening 2^30 streams.
   std::uint32_t first_stream_id = 1;
-  std::optional<std::string> http_listen;   // set when [http] is present
-  std::optional<std::string> socks_listen;  // set when [socks] is present
+  std::optional<std::string> http_listen;           // set when [http] is present
+  std::optional<std::string> socks_listen;          // set when [socks] is present
   EarlyReply http_early_reply = EarlyReply::Warm;   // [http] early_reply, for CONNECT
   EarlyReply socks_early_reply = EarlyReply::Warm;  // [socks] early_reply, for SOCKS5
   // [routes] extra: the user's own names and networks for the office, beside the relay's

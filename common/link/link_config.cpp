@@ -4,7 +4,7 @@ namespace ferry::link {
 
 HandshakeSettings handshake_settings(const LinkConfig& c) {
   return {c.static_key, c.peer_key, c.admission, c.accept_suites, c.wire_version,
-          c.resumable,  c.grace_s,  c.sessions,  c.takes_routes, c.early_data};
+          c.resumable,  c.grace_s,  c.sessions,  c.takes_routes,  c.early_data};
 }
 
 TimerSettings timer_settings(const LinkConfig& c) {

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -331,6 +332,11 @@ void LinkConnection::close_handles() {
     // From a copy: the owner may destroy this connection, and the callback with it, from inside.
     if (auto gone = std::move(on_gone_)) gone(*this);
   });
+}
+
+bool LinkConnection::unread_bytes_waiting() const noexcept {
+  int n = 0;
+  return fd_ >= 0 && !closing_ && ::ioctl(fd_, FIONREAD, &n) == 0 && n > 0;
 }
 
 }  // namespace ferry::uv

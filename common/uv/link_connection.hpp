@@ -90,6 +90,9 @@ class LinkConnection final {
   // Drops the socket now, without a CLOSE record (used when the loop shuts down).
   void abort();
   bool closing() const noexcept { return closing_; }
+  // Bytes the kernel holds for this socket that nobody has read yet: a connection accepted in the same
+  // burst as many others, whose message 1 waits to be read in this loop iteration.
+  bool unread_bytes_waiting() const noexcept;
   const std::string& peer_address() const noexcept { return peer_address_; }
   // The agent's address as a trusted load balancer's PROXY header gave it: logs use it from now on.
   void set_peer_address(std::string address) { peer_address_ = std::move(address); }

@@ -2,7 +2,7 @@
 """ferry side by side with its ceiling and its peers, in one run on this machine.
 
     python3 tests/bench/peer_bench.py [--quick] [--bin build/release] [--only ferry,ss-chacha,...]
-                                      [--scenarios a,b,c,d,e,f,g] [--no-shaped | --shaped] [--guard]
+                                      [--scenarios a,b,c,d,e,f,g,h] [--no-shaped | --shaped] [--guard]
                                       [--json FILE] [--log-dir DIR]
 
 Contenders: direct (no proxy: the ceiling), ferry (relay + agent), ss-chacha and ss-aes
@@ -28,6 +28,8 @@ Scenarios:
      40 ms RTT, with 1% random loss each way and without (root only); MB/s. direct, ferry,
      ss-chacha, ssh-aes128. Fixed time, not the issue's 256 MiB and 4 x 64 MiB: at 1% loss a
      download runs at about 1 MB/s and those would take minutes each
+  h  reconnect storm: a relay of its own restarted under 1,000 simulated agents (bench_storm.py);
+     only when named in --scenarios
 
 f and g run only when asked for with --scenarios, or in a full run with the shaped link (the default
 as root without --quick). The data path is bench_load (C++, in the build tree). The result is
@@ -51,6 +53,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_contenders as bc  # noqa: E402
 from bench_shaped import TARGET_NAME, ShapedNet  # noqa: E402
 from bench_report import report  # noqa: E402
+import bench_storm  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GIB = 1 << 30
@@ -372,6 +375,8 @@ class Bench:
                                [(key, self.taking_part(chosen, "g", SHAPED_CONTENDERS), run)])
         if self.args.guard and "ferry" in self.order:
             self.guard_ttfb(next(c for c in chosen if c.name == "ferry"))
+        if "h" in scenarios:  # opt-in: a relay of its own and 1,000 simulated agents (bench_storm.py)
+            bench_storm.print_report(bench_storm.run_storm(self.bin, note=bc.note))
         self.labels = {c.name: c.label for c in chosen}
         # The crypto floor is two passes of the cipher ferry's link negotiated in this run.
         ferry = next((c for c in chosen if c.name == "ferry"), None)
@@ -448,7 +453,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes; direct and ferry unless --only")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release"), help="the build tree")
     ap.add_argument("--only", help="comma-separated contenders: direct,ferry,ss-chacha,ss-aes,ssh,ssh-aes128,plain-fwd")
-    ap.add_argument("--scenarios", help="comma-separated: a,b,c,d,e,f,g (default all; f and g need the shaped link)")
+    ap.add_argument("--scenarios", help="comma-separated: a,b,c,d,e,f,g,h (default a-g; f and g need the shaped link, "
+                                        "h, the reconnect storm of bench_storm.py, runs only when named)")
     ap.add_argument("--shaped", dest="shaped", action="store_true", default=None, help="run the shaped link (root)")
     ap.add_argument("--no-shaped", dest="shaped", action="store_false", help="skip the shaped link")
     ap.add_argument("--ferry-links", type=int, help="agent.toml [relay] links for ferry (default: the agent's)")

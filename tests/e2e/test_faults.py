@@ -11,6 +11,7 @@ Also the agent's drain on SIGTERM. FERRY_FAULT_SCALE (default 1) scales the repe
 Run: python3 -m unittest tests/e2e/test_faults.py
 """
 import concurrent.futures
+import json
 import os
 import random
 import signal
@@ -116,7 +117,13 @@ class Faults(unittest.TestCase):
             self.ferry.audit().splitlines()[self.base_audit:]), 10,
             "%s: an audit line for each of %d dials" % (pattern, dialled))
         cancelled = [l for l in lines if "while dialling" in l]
-        self.assertEqual(len(lines) - len(cancelled), dialled, "%s: audit lines against dials" % pattern)
+        # Past the audit log's refusal budget, refusals and cancelled dials go into one summary line
+        # each minute instead of one line each (relay/refusal_budget).
+        summaries = [json.loads(l) for l in lines if '"refusals suppressed"' in l]
+        suppressed = sum(s["suppressed"] for s in summaries)
+        written = len(lines) - len(cancelled) - len(summaries)
+        self.assertLessEqual(written, dialled, "%s: audit lines against dials" % pattern)
+        self.assertGreaterEqual(written, dialled - suppressed, "%s: audit lines against dials" % pattern)
         for line in lines:
             self.assertRegex(line, r'^\{"time":.*"result":"[^"]+".*\}$')
 
@@ -245,6 +252,10 @@ class Faults(unittest.TestCase):
         self.assertTrue(all(r[0] != "eof" for r in results), "an upload cut by a reset must end in an error")
         self.check_after("uploads to a target that resets")
 
+    def early_closes(self):
+        """CONNECT clients closed because the relay refused them after an early reply."""
+        return sum(1 for l in self.ferry.agent.lines if "after an early reply; the connection was closed" in l)
+
     def test_targets_that_reset_mid_download(self):
         def one(i):
             try:
@@ -265,10 +276,15 @@ class Faults(unittest.TestCase):
             finally:
                 s.close()
 
+        closed_before = self.early_closes()
         results = run_many(one, times(60))
         self.assertTrue(all(kind != "timeout" for kind, _ in results), results)
         # A download cut by the target must not look complete to the client: it ends with a reset.
-        self.assertEqual([r for r in results if r[0] == "eof"], [])
+        # The one exception is the early reply (the target is warm): a CONNECT client told "200" whose
+        # dial the reset then failed has its connection closed before any byte, and the log says so.
+        eofs = [r for r in results if r[0] == "eof"]
+        self.assertTrue(all(got == 0 for _, got in eofs), eofs)
+        self.assertLessEqual(len(eofs), self.early_closes() - closed_before, results)
         self.assertTrue(all(got <= 4 * len(BLOCK) for _, got in results))
         self.check_after("targets that reset mid-download")
 

@@ -2,13 +2,17 @@
 every other name, and records every name it was asked for (so a test sees what the resolver asked).
 UDP only, one thread, loopback or a test's own network namespace only.
 
-    python3 tiny_dns.py ADDRESS [--drop SUFFIX] NAME=IP [NAME=IP ...]
+    python3 tiny_dns.py ADDRESS [--drop SUFFIX] [--slow SUFFIX=MS] NAME=IP [NAME=IP ...]
                                    prints "ready", then one line per query, on stderr
-With --drop, a query for a name ending in SUFFIX is never answered (a name server that hangs).
+With --drop, a query for a name ending in SUFFIX is never answered (a name server that hangs). With
+--slow, one for a name ending in SUFFIX is answered MS milliseconds late (a far-away name server).
 """
+import heapq
+import select
 import socket
 import struct
 import sys
+import time
 
 
 def parse_name(packet, at):
@@ -43,23 +47,42 @@ def main():
     address = sys.argv[1]
     args = sys.argv[2:]
     drop = None
-    if args[:1] == ["--drop"]:
-        drop, args = args[1].lower(), args[2:]
+    slow, slow_ms = None, 0
+    while args[:1] in (["--drop"], ["--slow"]):
+        if args[0] == "--drop":
+            drop = args[1].lower()
+        else:
+            slow, ms = args[1].lower().split("=", 1)
+            slow_ms = int(ms)
+        args = args[2:]
     records = dict(a.split("=", 1) for a in args)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((address, 53))
     print("ready", file=sys.stderr, flush=True)
+    late = []  # (when, sequence, reply, peer): answers held back, in time order
+    sequence = 0
     while True:
+        now = time.monotonic()
+        while late and late[0][0] <= now:
+            _, _, reply, peer = heapq.heappop(late)
+            s.sendto(reply, peer)
+        wait = max(0.0, late[0][0] - now) if late else None
+        if not select.select([s], [], [], wait)[0]:
+            continue
         packet, peer = s.recvfrom(4096)
         try:
             name, reply = answer(packet, records)
         except (ValueError, IndexError, struct.error):
             continue
         print("query %s" % name, file=sys.stderr, flush=True)
-        if drop and name.lower().rstrip(".").endswith(drop):
+        bare = name.lower().rstrip(".")
+        if drop and bare.endswith(drop):
+            continue
+        if slow and bare.endswith(slow):
+            sequence += 1
+            heapq.heappush(late, (time.monotonic() + slow_ms / 1000.0, sequence, reply, peer))
             continue
         s.sendto(reply, peer)
-
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,8 @@
 //
 // 1. Each decoder fails exactly when the input is shorter than its fixed part, and then with
 //    Errc::Malformed. The fixed part grows with what the input says: message 1's resume flag (0x02)
-//    adds the 16-byte session id, message 2 of version 2 adds the suites, resume flags and grace.
+//    adds the 16-byte session id, message 2 of version 2 adds the suites, resume flags and grace;
+//    message 2's features byte (early data) may follow the grace in either version.
 // 2. Round trip: encoding what was decoded gives back the input's fixed part (and message 2's suites
 //    byte, less the bits nobody knows; its resume flags, less those); decoding that again gives the
 //    same fields.
@@ -45,26 +46,32 @@ void message1(ByteSpan in) {
 void message2(ByteSpan in) {
   using link::Message2Payload;
   const bool v2 = !in.empty() && in[0] == link::kResumableWireVersion;
+  const bool v1 = !in.empty() && in[0] == link::kWireVersion;
   const auto p = decoded<Message2Payload>(in, v2 ? Message2Payload::kV2Bytes : Message2Payload::kMinBytes);
   if (!p) return;
   const bool suites_sent = in.size() > Message2Payload::kMinBytes;
   FERRY_FUZZ_ASSERT(suites_sent || p->accept_suites == crypto::SuiteSet{crypto::CipherSuite::ChaChaPoly});
+  // The features byte follows the grace, in version 1 (behind zeros) as in version 2.
+  const bool early = (v1 || v2) && in.size() > Message2Payload::kV2Bytes &&
+                     (in[Message2Payload::kV2Bytes] & Message2Payload::kFeatureEarlyData) != 0;
+  FERRY_FUZZ_ASSERT(p->early_data == early);
   const Bytes again = p->encode();
-  FERRY_FUZZ_ASSERT(again.size() == (v2 ? Message2Payload::kV2Bytes : Message2Payload::kMinBytes + 1));
+  const std::size_t plain = v2 ? Message2Payload::kV2Bytes : Message2Payload::kMinBytes + 1;
+  FERRY_FUZZ_ASSERT(again.size() == (early ? Message2Payload::kV2Bytes + 1 : plain));
   FERRY_FUZZ_ASSERT(std::equal(again.begin(), again.begin() + Message2Payload::kMinBytes, in.begin()));
   if (suites_sent)
     FERRY_FUZZ_ASSERT(again[Message2Payload::kMinBytes] ==
                       crypto::SuiteSet::from_bits(in[Message2Payload::kMinBytes]).bits());
   if (v2) {
     FERRY_FUZZ_ASSERT(p->resumed == ((in[18] & Message2Payload::kFlagResumed) != 0));
-    FERRY_FUZZ_ASSERT(std::equal(again.begin() + 19, again.end(), in.begin() + 19));  // the grace
+    FERRY_FUZZ_ASSERT(std::equal(again.begin() + 19, again.begin() + 21, in.begin() + 19));  // the grace
   } else {
     FERRY_FUZZ_ASSERT(!p->resumed && p->grace_s == 0);
   }
   auto q = Message2Payload::decode(again);
   FERRY_FUZZ_ASSERT(q && q->wire_version == p->wire_version && q->session_id == p->session_id &&
                     q->accept_suites == p->accept_suites && q->resumed == p->resumed &&
-                    q->grace_s == p->grace_s);
+                    q->grace_s == p->grace_s && q->early_data == p->early_data);
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ enum Tag : std::uint8_t {
   kAbort,
   kToggleAutoOpen,     // the relay answers each Open right after the actions (on at the start)
   kToggleClientReads,  // the client reads each write at once (on at the start)
+  kOriginTakesEarly,   // the stream being opened takes the request before its answer (early data)
   kTagCount,
 };
 
@@ -108,8 +109,14 @@ class Owner {
     ex_.on_origin_reset();
     run();
   }
+  void origin_takes_early() {
+    if (stream_ != Stream::Opening) return;
+    early_ = true;
+    ex_.on_origin_takes_early();
+    run();
+  }
   void origin_full() {
-    if (stream_ != Stream::Open) return;
+    if (stream_ != Stream::Open && !(stream_ == Stream::Opening && early_)) return;
     ex_.on_origin_full();
     run();
   }
@@ -148,7 +155,8 @@ class Owner {
   void open_stream() {
     stream_ = Stream::Open;
     origin_fed_ = credited_ = 0;
-    upgrade_asked_ = false;
+    if (!early_) upgrade_asked_ = false;  // with early data the head went on this stream already
+    early_ = false;
   }
 
   void run() {
@@ -182,9 +190,13 @@ class Owner {
         FERRY_FUZZ_ASSERT(stream_ == Stream::None);  // the stream before it was let go first
         FERRY_FUZZ_ASSERT(a.target.port != 0);
         stream_ = Stream::Opening;
+        early_ = upgrade_asked_ = false;
         return;
       case ActionKind::ToOrigin:
-        FERRY_FUZZ_ASSERT(stream_ == Stream::Open || stream_ == Stream::Finished);
+        // Before the answer only on a stream that took early data, and never for a tunnel.
+        FERRY_FUZZ_ASSERT(
+            stream_ == Stream::Open || stream_ == Stream::Finished ||
+            (stream_ == Stream::Opening && early_ && ex_.client_state() != http1::ClientState::Tunnel));
         FERRY_FUZZ_ASSERT(!a.bytes.empty());
         // A request head is one action: the rewrite keeps Upgrade only when the request asked for it.
         if (lower(a.bytes).find("\nupgrade:") != std::string::npos) upgrade_asked_ = true;
@@ -244,6 +256,7 @@ class Owner {
   std::size_t origin_fed_ = 0;  // origin bytes on the current stream
   std::size_t credited_ = 0;    // credit given for them
   bool upgrade_asked_ = false;  // a head sent on the current stream carries Upgrade
+  bool early_ = false;          // the stream being opened took early data
   bool connect_ = false;        // the exchange answered a CONNECT
   std::size_t unwritten_ = 0;   // ToClient bytes the client has not read
 };
@@ -309,6 +322,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
         break;
       case kToggleAutoOpen:
         owner.toggle_auto_open();
+        break;
+      case kOriginTakesEarly:
+        owner.origin_takes_early();
         break;
       case kToggleClientReads:
         owner.toggle_client_reads();

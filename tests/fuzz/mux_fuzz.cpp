@@ -1,6 +1,7 @@
 // The relay-side multiplexer fed arbitrary decrypted frames (what an authenticated but hostile agent
 // can send): no crash, and output and memory stay within the configured bounds.
 #include <cstdint>
+#include <vector>
 
 #include "common/link/mux.hpp"
 #include "tests/fuzz/fuzz_assert.hpp"
@@ -12,8 +13,14 @@ namespace {
 struct Events : link::LinkEvents {
   link::Mux* mux = nullptr;
   int calls = 0;
+  // Some OPENs stay pending (a dial under way), so early data and frames for pending streams are
+  // exercised; the next OPEN answers them.
+  std::vector<link::StreamId> pending;
   void on_open(link::StreamId id, const Target&) override {
-    mux->accept(id, (++calls % 3) ? frame::OpenCode::Ok : frame::OpenCode::Denied, "rule");
+    for (link::StreamId p : pending) mux->accept(p, frame::OpenCode::Ok);
+    pending.clear();
+    if (++calls % 4 == 0) return pending.push_back(id);
+    mux->accept(id, (calls % 3) ? frame::OpenCode::Ok : frame::OpenCode::Denied, "rule");
   }
   void on_data(link::StreamId id, ByteSpan b) override {
     if (++calls % 2) mux->consumed(id, b.size(), link::Instant{calls});
@@ -33,6 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* p, std::size_t n) {
   limits.max_streams = 64;
   limits.initial_window = 4096;
   limits.max_window = 65536;
+  limits.early_data = n % 2 == 1;  // half the inputs on a link that agreed on early data
   link::Mux mux(link::Mux::Side::Responder, limits, ev);
   ev.mux = &mux;
   ByteSpan in{p, n};

@@ -151,7 +151,8 @@ TEST_CASE("agent.toml: listeners, auth and the café rule", "[config]") {
   CHECK(a.socks_early_reply == config::EarlyReply::Warm);  // the default on both
   CHECK(a.http_early_reply == config::EarlyReply::Warm);
   AgentConfig early;
-  REQUIRE_FALSE(agent(relay_part + "[http]\nearly_reply = \"never\"\n[socks]\nearly_reply = \"always\"\n", early));
+  REQUIRE_FALSE(
+      agent(relay_part + "[http]\nearly_reply = \"never\"\n[socks]\nearly_reply = \"always\"\n", early));
   CHECK(early.http_early_reply == config::EarlyReply::Never);
   CHECK(early.socks_early_reply == config::EarlyReply::Always);
 

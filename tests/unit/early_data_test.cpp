@@ -233,7 +233,8 @@ TEST_CASE("an answer crossing early data still in flight is counted alike on bot
   CHECK(relay_ev.streams[*id].bytes == small.initial_window);
 }
 
-TEST_CASE("a refused stream's early data is dropped, and what was still in flight is ignored", "[early][mux]") {
+TEST_CASE("a refused stream's early data is dropped, and what was still in flight is ignored",
+          "[early][mux]") {
   Pair p;
   p.start();
   p.relay_events.auto_accept = false;

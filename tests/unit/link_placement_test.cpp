@@ -202,18 +202,21 @@ TEST_CASE("placement: handshakes count against a worker's limit until establishe
   CHECK(p.place(0, last) == LinkPlacement::Placed::Evict);
 }
 
-TEST_CASE("placement: one source holds at most 8 handshakes at a time", "[placement]") {
+TEST_CASE("placement: one source holds at most 16 handshakes at a time", "[placement]") {
   TwoWorkers t(256);
   LinkPlacement& p = t.p;
   std::vector<LinkPlacement::Arrival> a(LinkPlacement::kMaxHandshakesPerSource + 1);
   for (auto& x : a) x.source = "scanner";
   for (std::size_t i = 0; i < LinkPlacement::kMaxHandshakesPerSource; ++i)
     CHECK(p.place(0, a[i]) != LinkPlacement::Placed::SourceFull);
+  CHECK(p.source_full("scanner"));
+  CHECK_FALSE(p.source_full("agent"));
   CHECK(p.place(0, a.back()) == LinkPlacement::Placed::SourceFull);
   const auto before = p.links();
   CHECK(before[0] + before[1] == LinkPlacement::kMaxHandshakesPerSource);  // the refused one is not counted
   // A handshake that ends, either way, gives the source its place back; another source is not affected.
   p.established(0, "scanner");
+  CHECK_FALSE(p.source_full("scanner"));
   LinkPlacement::Arrival again{-1, "scanner"}, other{-1, "agent"};
   CHECK(p.place(0, again) != LinkPlacement::Placed::SourceFull);
   CHECK(p.place(0, other) != LinkPlacement::Placed::SourceFull);

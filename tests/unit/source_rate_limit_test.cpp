@@ -10,10 +10,10 @@
 
 using ferry::relay::SourceRateLimit;
 
-TEST_CASE("source rate limit: a burst of 20, then 10 a second", "[relay]") {
+TEST_CASE("source rate limit: a burst of 40, then 10 a second", "[relay]") {
   SourceRateLimit r;
   const std::uint64_t t = 100'000;
-  for (int i = 0; i < 20; ++i) CHECK(r.take("a", t));
+  for (int i = 0; i < 40; ++i) CHECK(r.take("a", t));
   CHECK_FALSE(r.take("a", t));
   CHECK(r.take("b", t));             // another source has its own bucket
   CHECK_FALSE(r.take("a", t + 99));  // under a tenth of a second: not one token yet
@@ -22,13 +22,13 @@ TEST_CASE("source rate limit: a burst of 20, then 10 a second", "[relay]") {
   // Ten seconds of quiet refill the bucket, but never beyond the burst.
   int taken = 0;
   while (r.take("a", t + 10'100)) ++taken;
-  CHECK(taken == 20);
+  CHECK(taken == 40);
 }
 
 TEST_CASE("source rate limit: a worker whose clock lags adds nothing and breaks nothing", "[relay]") {
   SourceRateLimit r;
   const std::uint64_t t = 100'000;
-  for (int i = 0; i < 20; ++i) REQUIRE(r.take("a", t));
+  for (int i = 0; i < 40; ++i) REQUIRE(r.take("a", t));
   CHECK_FALSE(r.take("a", t - 3));  // a loop iteration behind: no refill from a negative interval
   CHECK(r.take("a", t + 100));      // measured from the later time
   CHECK_FALSE(r.take("a", t + 100));
@@ -40,11 +40,11 @@ TEST_CASE("source rate limit: the workers share one bucket per source", "[relay]
   std::vector<std::thread> workers;
   for (int w = 0; w < 4; ++w)
     workers.emplace_back([&] {
-      for (int i = 0; i < 50; ++i)
+      for (int i = 0; i < 100; ++i)
         if (r.take("scanner", 100'000)) ++admitted;
     });
   for (auto& w : workers) w.join();
-  CHECK(admitted == 20);  // not 20 per worker
+  CHECK(admitted == 40);  // not 40 per worker
 }
 
 TEST_CASE("source rate limit: a flood of sources never locks a new one out", "[relay]") {

@@ -1,8 +1,8 @@
 // Which targets the agent answers early: reached through the relay within 10 minutes, under the
 // same routes version; forgotten on a refusal; bounded.
-#include <catch2/catch.hpp>
-
 #include "agent/warm_targets.hpp"
+
+#include <catch2/catch.hpp>
 
 using namespace ferry;
 using agent::WarmTargets;
@@ -13,11 +13,11 @@ TEST_CASE("warm targets: reached within ten minutes under the same routes versio
   CHECK_FALSE(w.warm(t, 1000, 7));
   w.reached(t, 1000, 7);
   CHECK(w.warm(t, 1000, 7));
-  CHECK(w.warm(Target::host("GIT.Office.Example", 443), 2000, 7));  // names ignore case
+  CHECK(w.warm(Target::host("GIT.Office.Example", 443), 2000, 7));       // names ignore case
   CHECK_FALSE(w.warm(Target::host("git.office.example", 22), 2000, 7));  // another port
   CHECK(w.warm(t, 1000 + WarmTargets::kWarmMs - 1, 7));
   CHECK_FALSE(w.warm(t, 1000 + WarmTargets::kWarmMs, 7));  // ten minutes later: cold
-  CHECK_FALSE(w.warm(t, 2000, 8));  // the relay pushed other routes
+  CHECK_FALSE(w.warm(t, 2000, 8));                         // the relay pushed other routes
   w.reached(t, 5000, 8);
   CHECK(w.warm(t, 6000, 8));
   w.forget(t);
