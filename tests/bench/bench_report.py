@@ -277,11 +277,13 @@ def targets(bench):
     rtt = hol(peer("direct"), "d_shaped", "idle", "p50_ms")
     out = []
 
-    def add(scenario, what, value, op, limit, shown=None):
+    def add(scenario, what, value, op, limit, shown=None, rows=()):
+        """`rows`: the measurements of `scenario` the value comes from; one that failed is a MISS."""
         if scenario not in ferry:
             return  # not run
-        if value is None and "error" in (ferry[scenario] or {}):
-            out.append((scenario[0], what, "ERR", "MISS"))
+        run = ferry[scenario] or {}
+        if value is None and ("error" in run or any(isinstance(run.get(r), dict) and not _ok(run[r]) for r in rows)):
+            out.append((scenario[0], what, "FAIL", "MISS"))
             return
         if value is None or limit is None:
             out.append((scenario[0], what, "n/a", "n/a"))
@@ -338,15 +340,15 @@ def targets(bench):
         for path, name in TTFB_PATHS[:2]:
             v = ttfb(ferry, r, path, "warm")
             add(key, "%d ms RTT: %s warm TTFB p50 ≤ 1 RTT + 5 ms (%d ms)" % (r, name, r + 5), v, "<=", r + 5,
-                v is not None and "%.1f ms" % v)
+                v is not None and "%.1f ms" % v, rows=[path + "_warm"])
         for temp in ("cold", "warm"):
             v = ttfb(ferry, r, "absolute", temp)
             add(key, "%d ms RTT: absolute-form HTTP %s TTFB p50 ≤ 1 RTT + 5 ms (%d ms)" % (r, temp, r + 5), v, "<=",
-                r + 5, v is not None and "%.1f ms" % v)
+                r + 5, v is not None and "%.1f ms" % v, rows=["absolute_" + temp])
         for path, name in TTFB_PATHS[:2]:
             v = ttfb(ferry, r, path, "cold")
             add(key, "%d ms RTT: %s cold TTFB p50 ≤ 2 RTT + 5 ms (%d ms)" % (r, name, 2 * r + 5), v, "<=", 2 * r + 5,
-                v is not None and "%.1f ms" % v)
+                v is not None and "%.1f ms" % v, rows=[path + "_cold"])
         spreads = [(ttfb(ferry, r, p, t, "p99_ms") - ttfb(ferry, r, p, t), "%s %s" % (p, t))
                    for p, _ in TTFB_PATHS for t in ("cold", "warm") if ttfb(ferry, r, p, t) is not None]
         worst = max(spreads) if spreads else None
@@ -354,7 +356,8 @@ def targets(bench):
             worst and worst[0], "<=", 10, worst and "+%.1f ms" % worst[0])
     for parallel, want in ((1, 0.9), (4, 0.8)):
         add("g_loss", "1%% loss, 40 ms RTT: %d download%s MB/s ≥ %.1f× ss-chacha" % (parallel, "s" if parallel > 1 else "", want),
-            _ratio(download(ferry, "g_loss", parallel), download(peer("ss-chacha"), "g_loss", parallel)), ">=", want)
+            _ratio(download(ferry, "g_loss", parallel), download(peer("ss-chacha"), "g_loss", parallel)), ">=", want,
+            rows=["p%d" % parallel])
     return out
 
 
@@ -450,20 +453,24 @@ def report(bench, command):
                        [[l["name"], "%.0f" % l["mb_per_s"]] for l in bench.aead]))
         print("\nferry's link uses %s (the floor for scenario a).\n" % m.get("ferry_aead"))
     errors = [(n, s, r["error"]) for n in names for s, r in bench.results[n].items() if isinstance(r, dict) and "error" in r]
+    # A measurement that failed inside a scenario that ran (one TTFB row, one direction of bulk).
+    errors += [(n, "%s %s" % (s, k), v["error"]) for n in names for s, r in bench.results[n].items()
+               if isinstance(r, dict) and "error" not in r
+               for k, v in r.items() if isinstance(v, dict) and v.get("error")]
     for n, s, e in errors:
         print("- ERR %s, scenario %s: %s" % (n, s, e))
     if errors:
         print()
 
     peers = [n for n in names if n != "ferry"]
-    if "ferry" in bench.results and peers:
+    if "ferry" in bench.results:
         ratio_rows = []
         for label, metric in RATIO_ROWS:
             f = metric(bench.results["ferry"])
             cells = [_ratio(f, metric(bench.results[p])) for p in peers]
             if any(v is not None for v in cells):
                 ratio_rows.append([label] + ["%.2f" % v if v is not None else "—" for v in cells])
-        if ratio_rows:
+        if ratio_rows and peers:
             print("Ratios ferry ÷ peer:\n")
             print(markdown(["measure"] + ["÷ " + p for p in peers], ratio_rows))
             print()
