@@ -10,11 +10,11 @@
 
 namespace ferry::uv {
 
-std::string prefer_loss_based_congestion_control(int fd) noexcept {
+std::string choose_link_congestion_control(int fd) noexcept {
 #if defined(__linux__) && defined(TCP_CONGESTION)
-  for (const char* name : {"cubic", "reno"}) {
-    // EPERM when the system does not allow an unprivileged process this algorithm, ENOENT when it
-    // is not built: try the next.
+  for (const char* name : {"bbr", "cubic", "reno"}) {
+    // EPERM when the system does not allow an unprivileged process this algorithm (BBR is often not
+    // in net.ipv4.tcp_allowed_congestion_control), ENOENT when it is not built: try the next.
     if (::setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, static_cast<socklen_t>(std::strlen(name))) == 0)
       break;
   }

@@ -1,10 +1,13 @@
-// The link socket's congestion control. One link carries every stream of an agent, keystrokes
-// behind downloads, so the queue it builds at the home router's bottleneck is latency for all of
-// them. Over a 100 Mbit/s, 40 ms path behind fq_codel, BBR (v1, the default on some kernels) kept a
-// standing queue and lost packets to CoDel, while CUBIC kept a round trip behind a download near the
-// RTT at full rate (docs/decisions/0008-loss-based-congestion-control.md). So the link asks for
-// CUBIC, then Reno (which an unprivileged process may always choose), and otherwise keeps the
-// system's choice.
+// The link socket's congestion control. One link carries many of an agent's streams, so a lost
+// packet holds every later byte of the link for a round trip, and a loss-based algorithm (CUBIC,
+// Reno) reads every random loss as congestion: on a line that drops 1% of packets, a link under
+// CUBIC crawled at 0.37 MB/s where shadowsocks, one BBR connection per stream, moved 11.3 MB/s
+// (docs/decisions/0026-bbr-for-the-link.md). BBR does not slow down for random loss. Its standing
+// queue at a home router's bottleneck, which once cost a keystroke behind a download 250 ms at p99
+// (decision 0008), stays on the download's link: with the pool of links (two by default) fq_codel
+// queues the other link apart, and a round trip behind a download measured RTT + 1.4 ms at p99.
+// So the link asks for BBR where the system allows it, then CUBIC, then Reno (which an unprivileged
+// process may always choose), and otherwise keeps the system's choice.
 #pragma once
 
 #include <string>
@@ -12,6 +15,6 @@
 namespace ferry::uv {
 
 // Returns the algorithm now in use on `fd` (empty where the system does not say).
-std::string prefer_loss_based_congestion_control(int fd) noexcept;
+std::string choose_link_congestion_control(int fd) noexcept;
 
 }  // namespace ferry::uv

@@ -97,7 +97,7 @@ void LinkConnection::begin(link::Instant t) {
   if (uv_fileno(tcp_.handle(), &fd) == 0) fd_ = fd;
   if (fd_ >= 0) {
     set_unsent_limit(fd_, unsent_budget_);
-    const std::string cc = prefer_loss_based_congestion_control(fd_);
+    const std::string cc = choose_link_congestion_control(fd_);
     if (!cc.empty()) log::debug("link", "congestion control " + cc);
   }
   uv_timer_start(timer_.get(), on_tick_cb, kTickMs, kTickMs);
