@@ -33,7 +33,9 @@ std::optional<std::size_t> choose_link(std::span<const LinkLoad> links) {
   for (std::size_t i = 0; i < links.size(); ++i) {
     const LinkLoad& l = links[i];
     if (!l.up || l.recent > *lightest + kBusyMarginBytes) continue;  // busier than the lightest
-    if (!best || l.streams < links[*best].streams) best = i;
+    if (!best || l.streams < links[*best].streams ||
+        (l.streams == links[*best].streams && l.last_chosen < links[*best].last_chosen))
+      best = i;
   }
   return best;
 }

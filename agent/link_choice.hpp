@@ -34,6 +34,7 @@ struct LinkLoad {
   bool up = false;    // established and taking new streams
   double recent = 0;  // RecentBytes::value()
   std::size_t streams = 0;
+  std::uint64_t last_chosen = 0;  // when a stream last went to it (an open's sequence number; 0: never)
 };
 
 // Links within this many recent bytes of the lightest are equally free, and the one with the fewest
@@ -42,7 +43,11 @@ struct LinkLoad {
 inline constexpr double kBusyMarginBytes = 256 * 1024;
 
 // The index of the link for a new stream: among the up links within kBusyMarginBytes of the
-// lightest, the one with the fewest streams, then the lowest index. Empty when no link is up.
+// lightest, the one with the fewest streams, then the one chosen least lately, then the lowest
+// index. Empty when no link is up. The second rule keeps two streams opened back to back apart when
+// the counts tie by accident (a stream that just ended both ways is still counted until its last
+// acknowledgement): a download then never lands beside the interactive stream opened just before
+// it, which on a link under BBR costs that stream the download's queue (docs/decisions/0026).
 std::optional<std::size_t> choose_link(std::span<const LinkLoad> links);
 
 }  // namespace ferry::agent

@@ -24,6 +24,7 @@ LinkPool::LinkPool(uv_loop_t* loop, const config::AgentConfig& cfg, const crypto
   }
   recent_.resize(n);
   loads_.resize(n);
+  last_chosen_.resize(n);
 }
 
 void LinkPool::start() {
@@ -66,9 +67,11 @@ void LinkPool::open(const Target& target, link::StreamHandler* handler, std::uin
   const std::uint64_t now = uv_now(loop_);
   for (std::size_t i = 0; i < links_.size(); ++i) {
     recent_[i].update(links_[i]->bytes_moved(), now);
-    loads_[i] = LinkLoad{links_[i]->up(), recent_[i].value(), links_[i]->stream_count()};
+    loads_[i] = LinkLoad{links_[i]->up(), recent_[i].value(), links_[i]->stream_count(), last_chosen_[i]};
   }
-  links_[choose_link(loads_).value_or(0)]->open(target, handler, deadline_ms);
+  const std::size_t chosen = choose_link(loads_).value_or(0);
+  last_chosen_[chosen] = ++opens_;
+  links_[chosen]->open(target, handler, deadline_ms);
 }
 
 void LinkPool::set_standby(bool standby) {

@@ -59,6 +59,8 @@ class LinkPool {
   uv_loop_t* loop_;
   std::vector<std::unique_ptr<LinkClient>> links_;
   std::vector<RecentBytes> recent_;
+  std::vector<std::uint64_t> last_chosen_;  // per link: the open that last went there (opens_)
+  std::uint64_t opens_ = 0;
   std::vector<LinkLoad> loads_;  // scratch for open()
   bool stopping_ = false;
   bool standby_ = false;

@@ -61,7 +61,8 @@ TEST_CASE("choose_link: a stream opened beside a download goes to the other link
   CHECK(choose_link(std::vector<LinkLoad>{{true, 80e6, 1}, {true, 40'000, 30}}) == 1u);
 }
 
-TEST_CASE("choose_link: equally busy links are chosen by stream count, then by index", "[pool]") {
+TEST_CASE("choose_link: equally busy links are chosen by stream count, then least lately, then by index",
+          "[pool]") {
   const double small = kBusyMarginBytes / 4;
   CHECK(choose_link(std::vector<LinkLoad>{{true, 0, 3}, {true, small, 2}}) == 1u);
   CHECK(choose_link(std::vector<LinkLoad>{{true, small, 2}, {true, 0, 2}}) == 0u);
@@ -71,4 +72,14 @@ TEST_CASE("choose_link: equally busy links are chosen by stream count, then by i
   // More than the margin apart: the lighter link wins although it holds more streams.
   CHECK(choose_link(std::vector<LinkLoad>{{true, 3 * kBusyMarginBytes, 1}, {true, kBusyMarginBytes, 9}}) ==
         1u);
+}
+
+TEST_CASE("choose_link: two streams opened back to back never share a link on a tie", "[pool]") {
+  // An echo stream has just gone to link 0 (open 7), while link 1 still counts a stream that ended a
+  // moment ago (its last acknowledgement is due): the counts tie at 1. The download opened next goes
+  // to link 1, chosen least lately, not to link 0 beside the echo.
+  CHECK(choose_link(std::vector<LinkLoad>{{true, 100, 1, 7}, {true, 0, 1, 5}}) == 1u);
+  CHECK(choose_link(std::vector<LinkLoad>{{true, 0, 1, 5}, {true, 100, 1, 7}}) == 0u);
+  // Fewer streams still come first.
+  CHECK(choose_link(std::vector<LinkLoad>{{true, 0, 0, 9}, {true, 0, 1, 1}}) == 0u);
 }
