@@ -74,13 +74,18 @@ void LinkPool::open(const Target& target, link::StreamHandler* handler, std::uin
   links_[chosen]->open(target, handler, deadline_ms);
 }
 
+// Going standby, a link that holds a lost session and was parked (a secondary waits for the primary
+// while the pool serves) may connect now, under the standby rule: nothing else would wake it, since
+// a standby pool's idle links make no attempts whose end could.
 void LinkPool::set_standby(bool standby) {
   standby_ = standby;
   for (auto& l : links_) {
-    if (standby)
-      l->wind_down("another relay takes new streams");
-    else
+    if (!standby) {
       l->poke();
+      continue;
+    }
+    l->wind_down("another relay takes new streams");
+    if (l->holds_session()) l->poke();
   }
 }
 
