@@ -78,7 +78,6 @@ RelayServer::RelayServer(uv_loop_t* loop, std::size_t worker, config::RelayConfi
   sigint_.init(uv_signal_init, loop_, this);
   sighup_.init(uv_signal_init, loop_, this);
   drain_timer_.init(uv_timer_init, loop_, this);
-  goaway_timer_.init(uv_timer_init, loop_, this);
   audit_timer_.init(uv_timer_init, loop_, this);
   sessions_timer_.init(uv_timer_init, loop_, this);
 }
@@ -311,13 +310,8 @@ void RelayServer::drain() {
     }
     arrivals_wake_.close();
   }
-  uv_timer_start(
-      goaway_timer_.get(),
-      [](uv_timer_t* t) {
-        // A held session ends here, and its handler may go with it: each is reached through a copy.
-        for (LinkHandler* l : static_cast<RelayServer*>(t->data)->handlers()) l->drain();
-      },
-      kGoawayDelayMs, 0);
+  // A held session ends here, and its handler may go with it: each is reached through a copy.
+  for (LinkHandler* l : handlers()) l->drain();
   uv_timer_start(
       drain_timer_.get(),
       [](uv_timer_t* t) {
@@ -398,7 +392,6 @@ void RelayServer::maybe_exit() {
   if (std::exchange(subscribed_, false)) shared_.reloads.unsubscribe(reload_wake_.get());
   reload_wake_.close();
   drain_timer_.close();
-  goaway_timer_.close();
   audit_timer_.close();
   sessions_timer_.close();
   if (reads_config_) shared_.audit.flush_summaries(true);

@@ -42,10 +42,6 @@ class RelayServer {
   // The time to send message 1 on a worker past half its limit of handshakes.
   static constexpr std::int64_t kBusyHandshakeMs = 1000;
   static constexpr std::uint64_t kDrainMs = 10'000;
-  // GOAWAY waits this long after the drain began: every worker has closed its listener by then, so
-  // an agent's at-once reconnect is refused or reaches the next relay, never an old worker's accept
-  // queue that closes under it (which looks like a relay refusing the agent's cipher).
-  static constexpr std::uint64_t kGoawayDelayMs = 200;
   // Trusted balancers' connections whose PROXY header is still being read, per worker; past it a new
   // one is closed at once (a balancer writes its header with the connection, so few ever wait).
   static constexpr std::size_t kMaxHeaderWaits = 256;
@@ -115,7 +111,6 @@ class RelayServer {
   bool subscribed_ = false;     // reload_wake_ is initialised and in shared_.reloads
   std::uint64_t admitted_ = 0;  // links admitted so far: their order, for eviction
   uv::Handle<uv_timer_t> drain_timer_{handles_};
-  uv::Handle<uv_timer_t> goaway_timer_{handles_};
   std::uint64_t ticks_ = 0;
   uv::Handle<uv_timer_t> audit_timer_{handles_};     // worker 0, once a second: on_tick()
   uv::Handle<uv_timer_t> sessions_timer_{handles_};  // once a second: sweep_sessions()
