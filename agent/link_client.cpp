@@ -112,6 +112,7 @@ void LinkClient::on_resolved(int status, addrinfo* res) {
   c.static_key = &key_;
   c.peer_key = cfg_.relay_key;
   c.suite = attempt_suite_ = next_suite();
+  attempt_at_ms_ = uv_now(loop_);
   // The relay decides how many streams an agent may hold (max_streams_per_agent) and refuses the
   // rest with a reason; the agent's own limit is only a backstop, far above any file limit.
   c.mux.max_streams = 1 << 20;
@@ -230,7 +231,8 @@ void LinkClient::on_closed(const Error& why) {
     past_received_ += conn_->mux().stats().bytes_received;
     // Message 1 reached a relay and the handshake did not complete: the primary's cipher choice
     // hears of it (a secondary follows the primary, next_suite()).
-    if (!handshake_done_ && conn_->session().handshake_begun() && !hooks_.primary)
+    const bool after_goaway = goaway_at_ms_ != 0 && attempt_at_ms_ - goaway_at_ms_ < kAfterGoawayMs;
+    if (!handshake_done_ && conn_->session().handshake_begun() && !hooks_.primary && !after_goaway)
       if (auto say = cipher_.handshake_unanswered(attempt_suite_)) log::info("agent", *say);
   }
   established_ = false;
@@ -371,6 +373,7 @@ void LinkClient::on_goaway(const frame::GoAway& g) {
   log::info("agent", prefix_ + "the relay is draining (" + g.reason + "); " +
                          std::to_string(conn_->mux().stream_count()) +
                          " open streams finish on this link, new ones go to a new link");
+  goaway_at_ms_ = uv_now(loop_);
   set_aside_draining("connecting", "the relay drains the last link");
   schedule_reconnect(true);
 }

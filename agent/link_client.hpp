@@ -185,6 +185,12 @@ class LinkClient final : public link::LinkEvents, public link::StreamLink {
   std::uint64_t backoff_ms_ = kBackoffFirstMs;
   bool limit_refused_ = false;  // the relay's last CLOSE said Limit (logged once)
   crypto::CipherSuite attempt_suite_ = crypto::CipherSuite::ChaChaPoly;  // of the current link
+  // When the relay last said GOAWAY (uv_now; 0: never). The reconnect that follows at once may reach
+  // one of its workers whose listener is still closing, which resets the connection: an attempt
+  // that began within kAfterGoawayMs of it says nothing about the relay's ciphers.
+  static constexpr std::uint64_t kAfterGoawayMs = 2000;
+  std::uint64_t goaway_at_ms_ = 0;
+  std::uint64_t attempt_at_ms_ = 0;
   CipherChoice cipher_;           // the primary's: what its handshakes offer
   std::vector<Waiting> waiting_;  // in deadline order
   std::string state_ = "connecting";
