@@ -295,12 +295,14 @@ void ClientSession::on_early_answer(const frame::OpenResult& r) {
   ++ctx_.early_refused;
   ctx_.warm.forget(target_);
   ctx_.refusals.add(peer_, target_.to_string(), r);
-  const bool socks = protocol_ == sniff::Protocol::Socks5;
+  // A CONNECT client is closed for a refusal (the target's answer), but reset like a SOCKS client for
+  // a failure (the link went down before the relay answered): nothing says the target refused it.
+  const bool reset = protocol_ == sniff::Protocol::Socks5 || r.code == frame::OpenCode::Failure;
   log_refusal(target_.to_string() + ": " + frame::open_code_name(r.code) +
               (r.reason.empty() ? "" : " (" + r.reason + ")") + " after an early reply; the connection was " +
-              (socks ? "reset" : "closed"));
+              (reset ? "reset" : "closed"));
   stage_ = Stage::Done;
-  conn_->abort(frame::ResetCode::Cancel, socks);
+  conn_->abort(frame::ResetCode::Cancel, reset);
 }
 
 void ClientSession::on_open_result(const frame::OpenResult& r) {
