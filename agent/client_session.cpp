@@ -274,8 +274,15 @@ void ClientSession::answer_early(link::StreamRef stream) {
   conn_->write_now(protocol_ == sniff::Protocol::Socks5
                        ? socks5::encode_reply(socks5::rep_for(frame::OpenCode::Ok))
                        : http1::connect_established());
+  pipe_to(std::move(stream), [this](const frame::OpenResult& r) { on_early_answer(r); });
+}
+
+// The client's socket and the stream are piped from now on (the stream's events go to the pipe, and
+// bytes the client sent after its request go first). A client that already half-closed has its FIN
+// passed on instead of a reader started.
+void ClientSession::pipe_to(link::StreamRef stream, uv::SocketPipe::AnswerFn answer) {
   pipe_ = std::make_unique<uv::SocketPipe>(*conn_);
-  pipe_->on_answer([this](const frame::OpenResult& r) { on_early_answer(r); });
+  if (answer) pipe_->on_answer(std::move(answer));
   pipe_->attach(stream, inbox_);
   inbox_.clear();
   if (client_eof_) {
@@ -336,15 +343,7 @@ void ClientSession::on_open_result(const frame::OpenResult& r) {
   piping_since_ms_ = uv_now(ctx_.loop);  // the raw reader stays on until start() makes the pipe the reader
   conn_->write_now(std::move(reply));
   if (direct) return start_direct();
-  pipe_ = std::make_unique<uv::SocketPipe>(*conn_);
-  pipe_->attach(stream, inbox_);  // the stream's events go to the pipe now; early bytes go first
-  inbox_.clear();
-  if (client_eof_) {
-    stream.finish();
-    conn_->mark_read_done();
-    return;
-  }
-  pipe_->start();
+  pipe_to(std::move(stream));
 }
 
 // Split mode: the target is outside the routes and answered the laptop's own dial. One line per

@@ -66,6 +66,7 @@ class ClientSession final : public link::StreamHandler {
   void start_direct();
   // Early reply: success to the client now, its bytes behind the OPEN; the relay's answer follows.
   void answer_early(link::StreamRef stream);
+  void pipe_to(link::StreamRef stream, uv::SocketPipe::AnswerFn answer = {});
   void on_early_answer(const frame::OpenResult& r);
   void refuse(Bytes reply, const std::string& why);
   void log_refusal(const std::string& why);
