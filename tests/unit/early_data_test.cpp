@@ -8,22 +8,10 @@
 #include "tests/unit/test_util.hpp"
 
 using namespace ferry;
+using test::frames_of;
 using test::Pair;
 
 namespace {
-
-std::vector<frame::Frame> frames_of(const Bytes& wire) {
-  std::vector<frame::Frame> out;
-  ByteSpan in = wire;
-  while (!in.empty()) {
-    std::size_t used = 0;
-    auto f = frame::decode(in, used);
-    REQUIRE(f);
-    out.push_back(*f);
-    in = in.subspan(used);
-  }
-  return out;
-}
 
 Result<void> feed(link::Mux& mux, const Bytes& wire) {
   for (const frame::Frame& f : frames_of(wire))

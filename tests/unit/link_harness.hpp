@@ -168,6 +168,19 @@ struct Pair {
 
 // A hand-driven peer, for tests that must send what a LinkSession never would: it runs the IK
 // handshake with crypto::HandshakeIK itself, then seals and opens records with its own keys.
+// Whole link frames in `wire`, in order; a frame that does not decode fails the test.
+inline std::vector<frame::Frame> frames_of(ByteSpan wire) {
+  std::vector<frame::Frame> frames;
+  while (!wire.empty()) {
+    std::size_t used = 0;
+    auto f = frame::decode(wire, used);
+    REQUIRE(f);
+    frames.push_back(*f);
+    wire = wire.subspan(used);
+  }
+  return frames;
+}
+
 struct RawPeer {
   crypto::CipherState send, recv;
 
@@ -237,16 +250,7 @@ struct RawPeer {
       const Bytes plain = open(std::move(rec));
       keep.insert(keep.end(), plain.begin(), plain.end());
     }
-    std::vector<frame::Frame> frames;
-    ByteSpan in = keep;
-    while (!in.empty()) {
-      std::size_t used = 0;
-      auto f = frame::decode(in, used);
-      REQUIRE(f);
-      frames.push_back(*f);
-      in = in.subspan(used);
-    }
-    return frames;
+    return frames_of(keep);
   }
 
   // Plays the agent against p.relay: message 1 in, message 2 out, keys split.
