@@ -309,7 +309,11 @@ void ClientSession::on_early_answer(const frame::OpenResult& r) {
               (r.reason.empty() ? "" : " (" + r.reason + ")") + " after an early reply; the connection was " +
               (reset ? "reset" : "closed"));
   stage_ = Stage::Done;
-  conn_->abort(frame::ResetCode::Cancel, reset);
+  if (reset) return conn_->abort(frame::ResetCode::Cancel, true);
+  // A lingering close, not close(2): the client's request may still be on its way, and a socket
+  // closed with bytes unread (or arriving after) answers them with RST, which a client may read
+  // before the FIN. Read and drop until its EOF, at most kLingerMs.
+  conn_->close_after_writes();
 }
 
 void ClientSession::on_open_result(const frame::OpenResult& r) {

@@ -47,8 +47,9 @@ class Daemon:
             self.lines.append(line.rstrip("\n"))
             self._q.put(line)
 
-    def wait_for(self, pattern, timeout=10.0):
-        """Returns the first match of `pattern` in a log line, waiting at most `timeout` seconds."""
+    def wait_for(self, pattern, timeout=10.0, count=1):
+        """Returns the `count`-th match of `pattern` in the log (the first by default), waiting at most
+        `timeout` seconds. A count says "once more than before" where the same line comes again."""
         rx = re.compile(pattern)
         deadline = time.time() + timeout
         seen = 0
@@ -58,7 +59,9 @@ class Daemon:
             for line in new:
                 m = rx.search(line)
                 if m:
-                    return m
+                    count -= 1
+                    if count == 0:
+                        return m
             try:
                 self._q.get(timeout=0.05)
             except queue.Empty:

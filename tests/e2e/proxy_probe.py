@@ -51,6 +51,8 @@ def read_response(s, started, out):
 def main():
     kind, port, host, target_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     size = int(sys.argv[sys.argv.index("--body") + 1]) if "--body" in sys.argv else 100
+    # Send the request this long after the proxy's reply (a client slow to speak after the handshake).
+    pause_ms = int(sys.argv[sys.argv.index("--pause-ms") + 1]) if "--pause-ms" in sys.argv else 0
     body = os.urandom(size)
     path = "http://%s:%d/" % (host, target_port) if kind == "http" else "/"
     request = (b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
@@ -92,6 +94,7 @@ def main():
                 out["outcome"] = "refused"
                 return out
         out["reply"] = "ok"
+        time.sleep(pause_ms / 1000)
         try:
             s.sendall(request)
         except (ConnectionResetError, BrokenPipeError):
