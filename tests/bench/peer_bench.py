@@ -19,6 +19,9 @@ Scenarios:
   d  head-of-line: 64-byte round trips on one connection, idle and during a bulk download on another,
      on loopback and over a shaped link (namespaces, 40 ms RTT, 100 Mbit/s, fq_codel; root only)
   e  this machine's single-core AEAD ceiling
+
+a and b run three rounds (quick: one), the contenders taking turns in each; each figure reported is
+the median of its rounds.
   f  time to first byte of a new connection on a shaped link at 40 and 100 ms RTT (root only): 200
      sequential connections (quick: 40), each connect + proxy handshake + a 100-byte request + the
      first byte of a 100-byte answer; SOCKS5 by name, HTTP CONNECT and absolute-form HTTP (GET
@@ -45,6 +48,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -60,10 +64,14 @@ GIB = 1 << 30
 
 FULL = dict(bulk=GIB, connect=2000, hold=10000, hol_s=10.0, hol_warmup_s=1.0, shaped_idle_s=5.0,
             shaped_loaded_s=15.0, shaped_warmup_s=3.0, aead_s=1.5, settle_s=5.0, hold_deadline_s=300,
-            ttfb=200, loss_s=20.0, loss_warmup_s=2.0)
+            ttfb=200, loss_s=20.0, loss_warmup_s=2.0, rounds=3)
 QUICK = dict(bulk=64 << 20, connect=200, hold=500, hol_s=2.0, hol_warmup_s=0.5, shaped_idle_s=3.0,
              shaped_loaded_s=5.0, shaped_warmup_s=2.0, aead_s=0.25, settle_s=5.0, hold_deadline_s=30,
-             ttfb=40, loss_s=5.0, loss_warmup_s=1.0)
+             ttfb=40, loss_s=5.0, loss_warmup_s=1.0, rounds=1)
+# Scenarios a and b take seconds, and the machine's speed drifts by tens of percent over a minute (a
+# neighbour on the host): they run `rounds` times, the contenders taking turns in each round, and each
+# figure is the median of its rounds. So a slow minute costs every contender alike, not one alone.
+ROUNDS_SCENARIOS = ("a", "b")
 TTFB_RTTS_MS = (40, 100)  # scenario f
 LOSS_RTT_MS, LOSS_PCT = 40, 1.0  # scenario g
 # The contenders of f and g: the issue compares ferry with these only.
@@ -117,6 +125,18 @@ def ensure_packages(need, notes):
             notes.append("apt-get install %s failed: %s" % (" ".join(need), p.stderr.strip()[-300:]))
     except (OSError, subprocess.TimeoutExpired) as e:
         notes.append("apt-get install %s failed: %s" % (" ".join(need), e))
+
+
+def median_of(results):
+    """One result from several of the same shape: numbers become their median; dicts merge key by
+    key; anything else is taken from the first."""
+    first = results[0]
+    if isinstance(first, dict):
+        return {k: median_of([r[k] for r in results if isinstance(r, dict) and k in r]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool) and \
+            all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in results):
+        return statistics.median(results)
+    return first
 
 
 class Unavailable(Exception):
@@ -199,19 +219,37 @@ class Bench:
                 raise RuntimeError("%s never became ready: %s" % (c.name, r.get("error")))
             time.sleep(0.1)
 
-    def run_with(self, c, net, scenario, fn):
-        """Starts `c` afresh on `net`, runs fn(c, net), records its result or its failure, stops `c`."""
-        bc.note("%s: %s on %s" % (scenario, c.name, net.name))
+    def run_with(self, c, net, scenario, fn, round_=None):
+        """Starts `c` afresh on `net`, runs fn(c, net), records its result or its failure, stops `c`.
+        With `round_`, the result is one of several rounds, which merge_rounds() makes one."""
+        bc.note("%s: %s on %s%s" % (scenario, c.name, net.name, "" if round_ is None else " (round %d)" % (round_ + 1)))
         res = self.results.setdefault(c.name, {})
         try:
             c.start(net, self.targets[net.name])
             self.wait_ready(c, net)
-            res[scenario] = fn(c, net)
+            out = fn(c, net)
         except Exception as e:  # noqa: BLE001 - one contender's failure is a result, not the end of the run
-            res[scenario] = {"error": str(e)[-600:]}
+            out = {"error": str(e)[-600:]}
             bc.note("%s: %s failed: %s" % (scenario, c.name, str(e)[-300:]))
         finally:
             c.stop()
+        if round_ is None:
+            res[scenario] = out
+        else:
+            res.setdefault("rounds", {}).setdefault(scenario, []).append(out)
+
+    def merge_rounds(self, scenario):
+        """Each contender's rounds of `scenario` as one result: every figure the median of the rounds
+        that did not fail (each figure on its own, so the median MB/s and the median CPU may come
+        from different rounds). All failed: the last failure."""
+        for res in self.results.values():
+            rounds = res.get("rounds", {}).pop(scenario, None)
+            if rounds is None:
+                continue
+            good = [r for r in rounds if "error" not in r]
+            res[scenario] = median_of(good) if good else rounds[-1]
+            if len(rounds) > 1:
+                res[scenario]["rounds"] = "%d of %d" % (len(good), len(rounds))
 
     @staticmethod
     def sides(c):
@@ -353,9 +391,19 @@ class Bench:
             self.aead = [l for l in self.client(loop, bc.Direct(), ["aead", "--seconds", str(self.size["aead_s"])])
                          if l.get("scenario") == "aead"]
         for key, fn in (("a", self.bulk), ("b", self.connect), ("c", self.hold)):
-            if key in scenarios:
+            if key not in scenarios:
+                continue
+            if key not in ROUNDS_SCENARIOS:
                 for c in self.taking_part(chosen, key):
                     self.run_with(c, loop, key, fn)
+                continue
+            if self.size["rounds"] > 1:
+                self.notes.append("%s: each figure is the median of %d rounds, the contenders taking turns in each"
+                                  % (key, self.size["rounds"]))
+            for round_ in range(self.size["rounds"]):
+                for c in self.taking_part(chosen, key):
+                    self.run_with(c, loop, key, fn, round_)
+            self.merge_rounds(key)
         if "d" in scenarios:
             hol = self.hol(self.size["hol_s"], self.size["hol_s"], self.size["hol_warmup_s"])
             for c in self.taking_part(chosen, "d"):
