@@ -14,12 +14,22 @@
 namespace ferry::relay {
 namespace {
 
-// relay.toml's routes as the frame carries them (the configuration holds them canonical already).
+// relay.toml's routes as the frame carries them (the configuration holds them canonical already),
+// versioned with the policy too: an agent's warm targets go cold when a reload changes what this
+// relay would dial (docs/protocol.md 4.14). Every agent's own rules count, each under its name.
 frame::Routes routes_of(const config::RelayConfig& cfg) {
   std::vector<routes::Route> parsed;
   for (const std::string& text : cfg.routes_through)
     if (auto r = routes::parse_route(text)) parsed.push_back(std::move(*r));
-  return frame::Routes{routes::version_of(parsed), cfg.routes_through};
+  std::vector<std::string> policy;
+  if (!cfg.policy_rules.empty()) policy.push_back("[policy]");
+  policy.insert(policy.end(), cfg.policy_rules.begin(), cfg.policy_rules.end());
+  for (const auto& a : cfg.agents) {
+    if (a.rules.empty()) continue;
+    policy.push_back("[[agents]] " + a.name);
+    policy.insert(policy.end(), a.rules.begin(), a.rules.end());
+  }
+  return frame::Routes{routes::version_of(parsed, policy), cfg.routes_through};
 }
 
 std::vector<routes::Route> trusted_of(const config::RelayConfig& cfg) {

@@ -23,11 +23,20 @@ Result<Route> parse_route(std::string_view text) {
   return Route{rule->pattern, std::move(canonical)};
 }
 
-std::uint32_t version_of(const std::vector<Route>& routes) {
+std::uint32_t version_of(const std::vector<Route>& routes) { return version_of(routes, {}); }
+
+std::uint32_t version_of(const std::vector<Route>& routes, const std::vector<std::string>& policy) {
   crypto_generichash_state h;
   crypto_generichash_init(&h, nullptr, 0, 4);
   for (const Route& r : routes)  // each text with its terminator: ["ab","c"] differs from ["a","bc"]
     crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(r.text.c_str()), r.text.size() + 1);
+  if (!policy.empty()) {
+    // A byte no route text holds (they are printable) ends the routes: a route cannot pass for a rule.
+    const unsigned char separator = 0x01;
+    crypto_generichash_update(&h, &separator, 1);
+    for (const std::string& text : policy)
+      crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(text.c_str()), text.size() + 1);
+  }
   unsigned char out[4];
   crypto_generichash_final(&h, out, sizeof out);
   const std::uint32_t v =

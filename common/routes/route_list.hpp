@@ -44,6 +44,11 @@ struct RouteList {
 // The version of a list: a hash of its canonical texts in order, so that a reload which changes
 // nothing keeps the version, and a relay restart with the same list does too. Never 0.
 std::uint32_t version_of(const std::vector<Route>& routes);
+// The version a relay publishes: the list's, with `policy` folded in (the texts that decide which
+// targets it dials, in a fixed order), so that a reload which changes either changes the version.
+// An agent answers early only for targets reached under the version it holds now (warm_targets.hpp):
+// a target a new deny rule names must not be told "connected" first. No policy: version_of(routes).
+std::uint32_t version_of(const std::vector<Route>& routes, const std::vector<std::string>& policy);
 
 // Parses every entry of a configuration list; the first bad one is reported as
 // `entry 2 "x:80": a route has no port` in `error`.

@@ -6,7 +6,7 @@ office 400 ms away. The agent answers a SOCKS5 or CONNECT client at once for a t
 through the relay in the last 10 minutes, and the client's first bytes ride behind the OPEN; a cold
 target, an agent with early_reply = "never", and SOCKS4 still wait for the relay's real answer. A warm
 target that the relay then refuses has its client reset (SOCKS5) or closed (CONNECT), and is cold
-again. Plain HTTP requests never wait: errors still come as pages. Needs root (CI runs as root);
+again; a policy reload on the relay makes every target cold. Plain HTTP requests never wait: errors still come as pages. Needs root (CI runs as root);
 skips with the reason where namespaces cannot be created.
 Run: python3 -m unittest tests/e2e/test_early_reply.py
 """
@@ -87,7 +87,7 @@ class EarlyReply(unittest.TestCase):
         with open(d + "/relay.toml", "w") as f:
             f.write('listen = "127.0.0.1:7443"\nprivate_key_file = "relay.key"\n'
                     'audit_log = "audit.log"\n'
-                    '[policy]\nrules = ["deny denied.slow.test", "allow 127.0.0.5:8080", "allow 127.0.0.5:8081", "allow *"]\n' +
+                    '[policy]\nrules = ["deny denied.slow.test", "allow 127.0.0.5:8080", "allow 127.0.0.5:8081", "allow 127.0.0.5:8082", "allow *"]\n' +
                     "".join('[[agents]]\nname = "%s"\npublic_key = "%s"\n' % (who, k) for who, k in keys.items()))
         for who, socks, http, early in (("warm", 1080, 3128, "warm"), ("never", 1081, 3129, "never")):
             with open("%s/%s.toml" % (d, who), "w") as f:
@@ -95,7 +95,7 @@ class EarlyReply(unittest.TestCase):
                         '[socks]\nlisten = "127.0.0.1:%d"\nearly_reply = "%s"\n'
                         '[http]\nlisten = "127.0.0.1:%d"\nearly_reply = "%s"\n' % (who, relay_pub, socks, early,
                                                                                  http, early))
-        names = ["%s.slow.test=127.0.0.5" % n for n in ("a", "b", "c", "d", "e", "f", "flaky", "denied")]
+        names = ["%s.slow.test=127.0.0.5" % n for n in ("a", "b", "c", "d", "e", "f", "flaky", "gone", "denied")]
         cls.target = Daemon(ns(sys.executable, "-c", TARGET, "8080"))
         cls.flaky = Daemon(ns(sys.executable, "-c", TARGET, "8081"))
         dns = Daemon(ns(sys.executable, os.path.join(os.path.dirname(__file__), "tiny_dns.py"), "127.0.0.1",
@@ -199,13 +199,36 @@ class EarlyReply(unittest.TestCase):
         self.assertGreaterEqual(sum(a.get("result") == "connection refused" for a in audit), 3, audit)
 
     def test_a_connect_client_is_closed_when_the_relay_refuses_after_an_early_reply(self):
-        # Warm a name, then deny it by a reload of the relay's policy: the next CONNECT is answered 200
-        # early, then closed when the relay's refusal comes; the one after it gets the truthful 403.
-        # Twice: with the request right behind the 200 (it may reach the agent before or after the
-        # refusal), and sent 300 ms later, surely after it. Either way the client reads EOF, never the
-        # RST of a socket closed with its request unread.
+        # A warm target whose server went away: the next CONNECT is answered 200 early, then closed
+        # when the relay's refusal comes; the one after it gets the truthful 502. Twice: with the
+        # request right behind the 200 (it may reach the agent before or after the refusal), and sent
+        # 300 ms later, surely after it. Either way the client reads EOF, never the RST of a socket
+        # closed with its request unread.
+        for round_, pause_ms in enumerate((0, 300), start=1):
+            with self.subTest(pause_ms=pause_ms):
+                server = Daemon(ns(sys.executable, "-c", TARGET, "8082"))
+                try:
+                    server.wait_for(r"^ready$")
+                    self.assert_answered(self.probe("connect", 3128, "gone.slow.test", 8082))
+                finally:
+                    server.stop(timeout=10)
+                r = self.probe("connect", 3128, "gone.slow.test", 8082, pause_ms=pause_ms)
+                self.assertEqual(r["reply"], "ok", r)
+                self.assertLess(r["reply_ms"], 150)
+                self.assertEqual((r["outcome"], r.get("got")), ("eof", 0), "closed, never a byte: %s" % r)
+                self.agent.wait_for(r"gone\.slow\.test:8082: connection refused .*after an early reply; the "
+                                    r"connection was closed", count=round_)
+                again = self.probe("connect", 3128, "gone.slow.test", 8082)
+                self.assertEqual(again["reply"], 502, again)
+
+    def test_a_policy_reload_makes_warm_targets_cold(self):
+        # The relay's version of what it publishes covers its policy: a reload that denies a warm
+        # target changes it, and the agent, holding the new version, tells the next client the truth
+        # (403) instead of "connected" first. A reload that changes nothing keeps the version.
+        self.assert_answered(self.probe("connect", 3128, "e.slow.test"))
         with open(self.dir + "/relay.toml") as f:
             conf = f.read()
+        pushed = r"routes from the relay: 0 \(version ([0-9a-f]{8})\)"
 
         def reload(text):
             reloads = sum("reloaded" in l for l in self.relay.lines)
@@ -214,20 +237,22 @@ class EarlyReply(unittest.TestCase):
             self.relay.proc.send_signal(__import__("signal").SIGHUP)
             self.relay.wait_for("reloaded", count=reloads + 1)
 
-        for round_, pause_ms in enumerate((0, 300), start=1):
-            with self.subTest(pause_ms=pause_ms):
-                self.assert_answered(self.probe("connect", 3128, "e.slow.test"))
-                reload(conf.replace('"deny denied.slow.test"', '"deny denied.slow.test", "deny e.slow.test"'))
-                try:
-                    r = self.probe("connect", 3128, "e.slow.test", pause_ms=pause_ms)
-                    self.assertEqual(r["reply"], "ok", r)
-                    self.assertEqual((r["outcome"], r.get("got")), ("eof", 0), "closed, never a byte: %s" % r)
-                    self.agent.wait_for(r"e\.slow\.test:8080: denied .*after an early reply; the connection was "
-                                        r"closed", count=round_)
-                    again = self.probe("connect", 3128, "e.slow.test")
-                    self.assertEqual(again["reply"], 403, again)
-                finally:
-                    reload(conf)
+        versions = sum(bool(__import__("re").search(pushed, l)) for l in self.agent.lines)
+        before = self.status()
+        try:
+            reload(conf.replace('"deny denied.slow.test"', '"deny denied.slow.test", "deny e.slow.test"'))
+            # Both links hear it; the first push is enough for the agent's version.
+            self.agent.wait_for(pushed, count=versions + 1)
+            self.assertNotEqual(self.status()["routes_version"], before["routes_version"])
+            r = self.probe("connect", 3128, "e.slow.test")
+            self.assertEqual(r["reply"], 403, r)
+            after = self.status()
+            self.assertEqual((after["early_replies"], after["early_refused"]),
+                             (before["early_replies"], before["early_refused"]), "no early reply, nothing to take back")
+        finally:
+            reload(conf)
+        self.agent.wait_for(pushed, count=versions + 2)
+        self.assertEqual(self.status()["routes_version"], before["routes_version"], "the same policy, the same version")
 
     def test_plain_http_never_waits_and_errors_are_still_pages(self):
         r = self.probe("http", 3128, "f.slow.test", body=64 * 1024)

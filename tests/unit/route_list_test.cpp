@@ -55,6 +55,24 @@ TEST_CASE("routes: the version follows the meaning, not the spelling", "[routes]
   CHECK(list({}) != 0);
 }
 
+TEST_CASE("routes: the published version follows the policy too, and only with one is it different",
+          "[routes]") {
+  const auto routes = *routes::parse_routes({"a.example", "10.0.0.0/8"}, nullptr);
+  const std::vector<std::string> policy{"[policy]", "deny b.example", "allow *"};
+  // No policy: the list's own version, as agents of before computed and docs/protocol.md 4.14 shows.
+  CHECK(routes::version_of(routes, {}) == routes::version_of(routes));
+  CHECK(routes::version_of(routes, policy) != routes::version_of(routes));
+  CHECK(routes::version_of(routes, policy) == routes::version_of(routes, policy));  // a reload, same rules
+  CHECK(routes::version_of(routes, policy) !=
+        routes::version_of(routes, {"[policy]", "deny b.example", "deny c.example", "allow *"}));
+  CHECK(routes::version_of(routes, policy) !=
+        routes::version_of(routes, {"[policy]", "allow *", "deny b.example"}));
+  // The routes end before the rules: moving a text from one side to the other changes the version.
+  const auto fewer = *routes::parse_routes({"a.example"}, nullptr);
+  CHECK(routes::version_of(fewer, {"10.0.0.0/8"}) != routes::version_of(routes));
+  CHECK(routes::version_of({}, policy) != 0);
+}
+
 TEST_CASE("routes: a target is routed by name or by address literal, never by resolving", "[routes]") {
   auto routes = *routes::parse_routes(
       {"*.corp.example.com", "staging.example.com", "198.51.100.0/24", "2001:db8::/32"}, nullptr);
