@@ -1,7 +1,8 @@
 """One request through a proxy, timed: what a client sees of the proxy's reply and of the target's
 answer. Used by test_early_reply.py, inside its network namespace.
 
-    python3 proxy_probe.py socks5|connect|http PROXY_PORT HOST PORT [--body BYTES]
+    python3 proxy_probe.py socks5|connect|http PROXY_PORT HOST PORT [--body BYTES] [--pause-ms MS]
+                           [--leave fin|rst]
 
 Sends a POST of BYTES bytes (default 100) to http://HOST:PORT/ through the proxy on 127.0.0.1 and
 prints one JSON object:
@@ -13,7 +14,8 @@ prints one JSON object:
                   answer), or "refused" (the proxy's reply said no)
   status, body    the HTTP status and body that came back
 The request body goes right behind the proxy's reply, without waiting for anything else, as a TLS
-ClientHello would.
+ClientHello would (or MS later, with --pause-ms). With --leave the client goes away right after
+sending it, with a FIN or a RST, without reading an answer: outcome "left".
 """
 import json
 import os
@@ -53,6 +55,7 @@ def main():
     size = int(sys.argv[sys.argv.index("--body") + 1]) if "--body" in sys.argv else 100
     # Send the request this long after the proxy's reply (a client slow to speak after the handshake).
     pause_ms = int(sys.argv[sys.argv.index("--pause-ms") + 1]) if "--pause-ms" in sys.argv else 0
+    leave = sys.argv[sys.argv.index("--leave") + 1] if "--leave" in sys.argv else None
     body = os.urandom(size)
     path = "http://%s:%d/" % (host, target_port) if kind == "http" else "/"
     request = (b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
@@ -99,6 +102,11 @@ def main():
             s.sendall(request)
         except (ConnectionResetError, BrokenPipeError):
             out["outcome"] = "reset"
+            return out
+        if leave:
+            if leave == "rst":  # close() sends RST (SO_LINGER with a zero timeout)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, __import__("struct").pack("ii", 1, 0))
+            out["outcome"] = "left"
             return out
         read_response(s, started, out)
     finally:

@@ -13,15 +13,18 @@ Run: python3 -m unittest tests/e2e/test_early_reply.py
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
+from fault_kit import fd_count, wait_until  # noqa: E402
 from harness import AGENT, RELAY, Daemon  # noqa: E402
 
 NS = "ferryearly%d" % os.getpid()
@@ -95,7 +98,7 @@ class EarlyReply(unittest.TestCase):
                         '[socks]\nlisten = "127.0.0.1:%d"\nearly_reply = "%s"\n'
                         '[http]\nlisten = "127.0.0.1:%d"\nearly_reply = "%s"\n' % (who, relay_pub, socks, early,
                                                                                  http, early))
-        names = ["%s.slow.test=127.0.0.5" % n for n in ("a", "b", "c", "d", "e", "f", "flaky", "gone", "denied")]
+        names = ["%s.slow.test=127.0.0.5" % n for n in ("a", "b", "c", "d", "e", "f", "left", "flaky", "gone", "denied")]
         cls.target = Daemon(ns(sys.executable, "-c", TARGET, "8080"))
         cls.flaky = Daemon(ns(sys.executable, "-c", TARGET, "8081"))
         dns = Daemon(ns(sys.executable, os.path.join(os.path.dirname(__file__), "tiny_dns.py"), "127.0.0.1",
@@ -120,9 +123,9 @@ class EarlyReply(unittest.TestCase):
         shutil.rmtree("/etc/netns/" + NS, ignore_errors=True)
         shutil.rmtree(getattr(cls, "dir", "/nonexistent"), ignore_errors=True)
 
-    def probe(self, kind, port, host, target_port=8080, body=100, pause_ms=0):
+    def probe(self, kind, port, host, target_port=8080, body=100, pause_ms=0, leave=None):
         p = subprocess.run(ns(sys.executable, PROBE, kind, str(port), host, str(target_port), "--body", str(body),
-                              "--pause-ms", str(pause_ms)),
+                              "--pause-ms", str(pause_ms), *(["--leave", leave] if leave else [])),
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         return json.loads(p.stdout)
@@ -198,6 +201,54 @@ class EarlyReply(unittest.TestCase):
             audit = [json.loads(l) for l in f if "flaky.slow.test" in l]
         self.assertGreaterEqual(sum(a.get("result") == "connection refused" for a in audit), 3, audit)
 
+    def warm_a_target_that_then_goes(self, kind, port):
+        """gone.slow.test:8082 answers once (so it is warm), then its server goes away: the relay's
+        next dial there is refused."""
+        server = Daemon(ns(sys.executable, "-c", TARGET, "8082"))
+        try:
+            server.wait_for(r"^ready$")
+            self.assert_answered(self.probe(kind, port, "gone.slow.test", 8082))
+        finally:
+            server.stop(timeout=10)
+
+    def test_clients_that_leave_before_the_relay_answers_an_early_reply(self):
+        # Told "connected" at once, the client sends its request and goes (FIN or RST) while the relay
+        # still looks the name up, 400 ms; the answer, a success or a refusal, then finds no client.
+        # Both programs live on, nothing is left open, and the next client is served.
+        fds = lambda: (fd_count(self.agent.proc.pid), fd_count(self.relay.proc.pid))  # noqa: E731
+        for kind, port in (("socks5", 1080), ("connect", 3128)):
+            self.assert_answered(self.probe(kind, port, "left.slow.test"))  # warm
+        before = fds()
+        for kind, port in (("socks5", 1080), ("connect", 3128)):
+            for leave in ("fin", "rst"):
+                with self.subTest(kind=kind, leave=leave, answer="success"):
+                    r = self.probe(kind, port, "left.slow.test", leave=leave)
+                    self.assertEqual((r["reply"], r["outcome"]), ("ok", "left"), r)
+                    self.assertLess(r["reply_ms"], 150, "answered early")
+                with self.subTest(kind=kind, leave=leave, answer="refusal"):
+                    self.warm_a_target_that_then_goes(kind, port)
+                    told = r"gone\.slow\.test:8082: connection refused .*after an early reply"
+                    refused = sum(bool(re.search(told, l)) for l in self.agent.lines)
+                    r = self.probe(kind, port, "gone.slow.test", 8082, leave=leave)
+                    self.assertEqual((r["reply"], r["outcome"]), ("ok", "left"), r)
+                    # A client that only half-closed still has its connection: the refusal ends it. One
+                    # that reset took its stream with it, and the relay's answer finds nothing to end.
+                    if leave == "fin":
+                        self.agent.wait_for(told, count=refused + 1)
+                    else:
+                        time.sleep(SLOW_MS / 1000 + 0.2)
+        for daemon in (self.agent, self.relay):
+            self.assertIsNone(daemon.proc.poll(), "alive")
+        # The last answers come SLOW_MS after the last client left, a closed CONNECT lingers 2 s at most.
+        # Then no client is left but the status request itself, and the agent holds exactly the
+        # descriptors it held before (the relay's resolver may keep one or two of its own).
+        wait_until(lambda: (self.status()["clients"], self.status()["open_streams"]) == (1, 0) or None, 10,
+                   "no client session or stream left")
+        wait_until(lambda: (fds()[0] <= before[0] and fds()[1] <= before[1] + 2) or None, 10,
+                   "descriptors back to %s" % (before,))
+        for kind, port in (("socks5", 1080), ("connect", 3128)):
+            self.assert_answered(self.probe(kind, port, "left.slow.test"))
+
     def test_a_connect_client_is_closed_when_the_relay_refuses_after_an_early_reply(self):
         # A warm target whose server went away: the next CONNECT is answered 200 early, then closed
         # when the relay's refusal comes; the one after it gets the truthful 502. Twice: with the
@@ -206,12 +257,7 @@ class EarlyReply(unittest.TestCase):
         # closed with its request unread.
         for round_, pause_ms in enumerate((0, 300), start=1):
             with self.subTest(pause_ms=pause_ms):
-                server = Daemon(ns(sys.executable, "-c", TARGET, "8082"))
-                try:
-                    server.wait_for(r"^ready$")
-                    self.assert_answered(self.probe("connect", 3128, "gone.slow.test", 8082))
-                finally:
-                    server.stop(timeout=10)
+                self.warm_a_target_that_then_goes("connect", 3128)
                 r = self.probe("connect", 3128, "gone.slow.test", 8082, pause_ms=pause_ms)
                 self.assertEqual(r["reply"], "ok", r)
                 self.assertLess(r["reply_ms"], 150)
