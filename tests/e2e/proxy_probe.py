@@ -17,9 +17,11 @@ The request body goes right behind the proxy's reply, without waiting for anythi
 ClientHello would (or MS later, with --pause-ms). With --leave the client goes away right after
 sending it, with a FIN or a RST, without reading an answer: outcome "left".
 """
+import hashlib
 import json
 import os
 import socket
+import struct
 import sys
 import time
 
@@ -60,7 +62,7 @@ def main():
     path = "http://%s:%d/" % (host, target_port) if kind == "http" else "/"
     request = (b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
                % (path.encode(), host.encode(), target_port, size)) + body
-    out = {"sent_sha256": __import__("hashlib").sha256(body).hexdigest()}
+    out = {"sent_sha256": hashlib.sha256(body).hexdigest()}
     started = time.monotonic()
     s = socket.create_connection(("127.0.0.1", port), timeout=20)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -105,7 +107,7 @@ def main():
             return out
         if leave:
             if leave == "rst":  # close() sends RST (SO_LINGER with a zero timeout)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, __import__("struct").pack("ii", 1, 0))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             out["outcome"] = "left"
             return out
         read_response(s, started, out)

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -280,10 +281,10 @@ class EarlyReply(unittest.TestCase):
             reloads = sum("reloaded" in l for l in self.relay.lines)
             with open(self.dir + "/relay.toml", "w") as f:
                 f.write(text)
-            self.relay.proc.send_signal(__import__("signal").SIGHUP)
+            self.relay.proc.send_signal(signal.SIGHUP)
             self.relay.wait_for("reloaded", count=reloads + 1)
 
-        versions = sum(bool(__import__("re").search(pushed, l)) for l in self.agent.lines)
+        versions = sum(bool(re.search(pushed, l)) for l in self.agent.lines)
         before = self.status()
         try:
             reload(conf.replace('"deny denied.slow.test"', '"deny denied.slow.test", "deny e.slow.test"'))
